@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "core/file.h"
 #include "core/hash.h"
@@ -221,6 +222,11 @@ Result<Bytes> PrivateKey::Sign(ByteSpan message) const {
 
 Status SaveKeyPair(const PrivateKey& key, const std::string& prefix) {
   const std::string key_path = prefix + ".key", pub_path = prefix + ".pub";
+  if (auto dir = std::filesystem::path(prefix).parent_path(); !dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Error(Code::kIo, dir.string() + ": cannot create the directory: " + ec.message());
+  }
   if (::access(pub_path.c_str(), F_OK) == 0) {
     return Error(Code::kAlreadyExists, pub_path + ": exists; refusing to overwrite a key");
   }
