@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "FAILED %s\n", r.error().message().c_str());
         return kExitFailed;
       }
-      std::printf("OK %s: %s %s, %zu component(s), %zu of %zu required signature(s) valid\n",
+      std::printf("OK %s: %s %s, %zu component(s), %zu valid signature(s), %zu required\n",
                   path.c_str(), r->manifest.name.c_str(), r->manifest.version.ToString().c_str(),
                   r->manifest.components.size(), r->signatures.valid.size(), r->signatures.threshold);
       return 0;
