@@ -42,7 +42,8 @@ std::string HumanSize(uint64_t n) {
   return buf;
 }
 
-aloft::Result<std::vector<aloft::crypto::PrivateKey>> LoadKeys(const std::vector<std::string>& paths) {
+aloft::Result<std::vector<aloft::crypto::PrivateKey>> LoadKeys(
+    const std::vector<std::string>& paths) {
   std::vector<aloft::crypto::PrivateKey> keys;
   for (const auto& p : paths) {
     ALOFT_ASSIGN_OR_RETURN(auto key, aloft::crypto::PrivateKey::Load(p));
@@ -51,13 +52,15 @@ aloft::Result<std::vector<aloft::crypto::PrivateKey>> LoadKeys(const std::vector
   return keys;
 }
 
-std::vector<const aloft::crypto::PrivateKey*> Pointers(const std::vector<aloft::crypto::PrivateKey>& keys) {
+std::vector<const aloft::crypto::PrivateKey*> Pointers(
+    const std::vector<aloft::crypto::PrivateKey>& keys) {
   std::vector<const aloft::crypto::PrivateKey*> out;
   for (const auto& k : keys) out.push_back(&k);
   return out;
 }
 
-aloft::Result<aloft::crypto::TrustSet> LoadTrust(const std::vector<std::string>& paths, size_t threshold) {
+aloft::Result<aloft::crypto::TrustSet> LoadTrust(const std::vector<std::string>& paths,
+                                                 size_t threshold) {
   aloft::crypto::TrustSet trust;
   for (const auto& p : paths) {
     ALOFT_ASSIGN_OR_RETURN(auto key, aloft::crypto::PublicKey::Load(p));
@@ -93,8 +96,8 @@ void PrintInspect(const aloft::pkg::Envelope& e, const std::string& path) {
   std::printf("  hardware  %s\n", hw.c_str());
   if (!m.created.empty()) std::printf("  created   %s\n", m.created.c_str());
   std::printf("  components\n");
-  std::printf("    %-12s %-5s %-5s %12s %12s  %-16s  %s\n", "NAME", "TYPE", "COMP", "PAYLOAD", "IMAGE",
-              "IMAGE SHA-256", "COUNTER");
+  std::printf("    %-12s %-5s %-5s %12s %12s  %-16s  %s\n", "NAME", "TYPE", "COMP", "PAYLOAD",
+              "IMAGE", "IMAGE SHA-256", "COUNTER");
   for (const auto& c : m.components) {
     std::printf("    %-12s %-5s %-5s %12s %12s  %-16s  %llu\n", c.name.c_str(),
                 c.type == aloft::pkg::ComponentType::kFull ? "full" : "delta",
@@ -121,7 +124,8 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "No progress bars");
 
   // keygen
-  auto* keygen = app.add_subcommand("keygen", "Create a signing key pair: PREFIX.key (0600) and PREFIX.pub");
+  auto* keygen =
+      app.add_subcommand("keygen", "Create a signing key pair: PREFIX.key (0600) and PREFIX.pub");
   std::string key_out, key_type = "ed25519";
   keygen->add_option("--out", key_out, "Path prefix, e.g. keys/release")->required();
   keygen->add_option("--type", key_type, "ed25519 (default) or ecdsa-p256")->capture_default_str();
@@ -137,8 +141,10 @@ int main(int argc, char** argv) {
   pack->add_option("--hardware", po.hardware, "Compatible device type (repeatable)")->required();
   pack->add_option("--component", components, "NAME=FILE: a module and its image (repeatable)")
       ->required();
-  pack->add_option("--compress", compression, "zstd (default), lzma or none")->capture_default_str();
-  pack->add_option("--level", level, "Compression level (zstd 1-19, default 9; lzma 0-9, default 6)");
+  pack->add_option("--compress", compression, "zstd (default), lzma or none")
+      ->capture_default_str();
+  pack->add_option("--level", level,
+                   "Compression level (zstd 1-19, default 9; lzma 0-9, default 6)");
   pack->add_option("--security-counter", po.security_counter,
                    "Anti-rollback counter for every component (default 0)");
   pack->add_option("--key", pack_keys, "Private key to sign with (repeatable)")->required();
@@ -201,8 +207,9 @@ int main(int argc, char** argv) {
     for (const auto& spec : components) {
       size_t eq = spec.find('=');
       if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-        return Fail(Error(aloft::Code::kInvalidArgument,
-                          "--component '" + spec + "': expected NAME=FILE, e.g. main=build/app.bin"));
+        return Fail(
+            Error(aloft::Code::kInvalidArgument,
+                  "--component '" + spec + "': expected NAME=FILE, e.g. main=build/app.bin"));
       }
       po.components.push_back({spec.substr(0, eq), spec.substr(eq + 1)});
     }
@@ -228,7 +235,8 @@ int main(int argc, char** argv) {
     if (Status s = aloft::pkg::AddSignatures(sign_path, Pointers(*keys)); !s.ok()) {
       return Fail(s.error());
     }
-    for (const auto& k : *keys) std::printf("signed %s with %s\n", sign_path.c_str(), k.keyid().c_str());
+    for (const auto& k : *keys)
+      std::printf("signed %s with %s\n", sign_path.c_str(), k.keyid().c_str());
     return 0;
   }
 
@@ -239,18 +247,20 @@ int main(int argc, char** argv) {
                            is_verify ? verify_threshold : extract_threshold);
     if (!trust.ok()) return Fail(trust.error());
     if (is_verify) {
-      auto r = aloft::pkg::VerifyPackage(path, *trust, aloft::SystemClock::Instance(), ProgressMode(quiet));
+      auto r = aloft::pkg::VerifyPackage(path, *trust, aloft::SystemClock::Instance(),
+                                         ProgressMode(quiet));
       if (!r.ok()) {
         std::fprintf(stderr, "FAILED %s\n", r.error().message().c_str());
         return kExitFailed;
       }
       std::printf("OK %s: %s %s, %zu component(s), %zu valid signature(s), %zu required\n",
                   path.c_str(), r->manifest.name.c_str(), r->manifest.version.ToString().c_str(),
-                  r->manifest.components.size(), r->signatures.valid.size(), r->signatures.threshold);
+                  r->manifest.components.size(), r->signatures.valid.size(),
+                  r->signatures.threshold);
       return 0;
     }
-    auto written = aloft::pkg::ExtractPackage(path, *trust, extract_dir, aloft::SystemClock::Instance(),
-                                              ProgressMode(quiet));
+    auto written = aloft::pkg::ExtractPackage(path, *trust, extract_dir,
+                                              aloft::SystemClock::Instance(), ProgressMode(quiet));
     if (!written.ok()) {
       std::fprintf(stderr, "FAILED %s\n", written.error().message().c_str());
       return kExitFailed;

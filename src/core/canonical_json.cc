@@ -305,7 +305,8 @@ Result<nlohmann::json> ParseJson(std::string_view text) {
       (void)unused;
     } catch (const nlohmann::json::exception& e) {
       std::string what = e.what();
-      // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse error"
+      // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse
+      // error"
       size_t pos = what.find("] ");
       return Error(Code::kMalformed,
                    "not JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));

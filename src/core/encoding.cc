@@ -38,7 +38,8 @@ std::string HexEncode(ByteSpan data) {
 
 Result<Bytes> HexDecode(std::string_view text) {
   if (text.size() % 2 != 0) {
-    return Error(Code::kMalformed, "hex string has an odd length (" + std::to_string(text.size()) + ")");
+    return Error(Code::kMalformed,
+                 "hex string has an odd length (" + std::to_string(text.size()) + ")");
   }
   Bytes out(text.size() / 2);
   for (size_t i = 0; i < out.size(); ++i) {
@@ -95,7 +96,8 @@ Result<Bytes> Base64Decode(std::string_view text) {
       } else {
         d = kBase64Table[static_cast<uint8_t>(c)];
         if (d < 0) {
-          return Error(Code::kMalformed, "not a base64 character at offset " + std::to_string(i + j));
+          return Error(Code::kMalformed,
+                       "not a base64 character at offset " + std::to_string(i + j));
         }
       }
       v = v << 6 | uint32_t(d);

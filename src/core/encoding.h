@@ -1,4 +1,5 @@
-// Hex (lower case) and base64 (RFC 4648 section 4, with padding) for hashes, key ids and signatures.
+// Hex (lower case) and base64 (RFC 4648 section 4, with padding) for hashes, key ids and
+// signatures.
 #pragma once
 
 #include <cstdint>

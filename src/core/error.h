@@ -2,7 +2,8 @@
 //
 // Every fallible function in Aloft returns Result<T> (or Status = Result<void>). An Error carries a
 // Code for programs (tests, exit codes, HTTP statuses) and a message for people that names the
-// input and the problem, e.g. "fw.aloft: payload 'main' sha256 mismatch (manifest 3fa2…, got 91c0…)".
+// input and the problem, e.g. "fw.aloft: payload 'main' sha256 mismatch (manifest 3fa2…, got
+// 91c0…)".
 //
 //   Result<Manifest> ParseManifest(std::string_view text);
 //   Status Check() {
@@ -75,9 +76,10 @@ class [[nodiscard]] Result {
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
   template <typename U>
-    requires(std::is_constructible_v<T, U &&> && !std::is_same_v<std::decay_t<U>, Error> &&
-             !std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, Result>)
-  Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
+  requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Error> &&
+           !std::is_same_v<std::decay_t<U>, T> && !std::is_same_v<std::decay_t<U>, Result>)
+      Result(U&& value)
+      : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -142,10 +144,10 @@ inline Status OkStatus() { return Status(); }
 #define ALOFT_CONCAT_(a, b) ALOFT_CONCAT_INNER_(a, b)
 
 // Returns the error of `expr` (a Result<T> or Status) from the current function.
-#define ALOFT_RETURN_IF_ERROR(expr)                                        \
-  do {                                                                     \
-    auto&& aloft_status_ = (expr);                                         \
-    if (!aloft_status_.ok()) return std::move(aloft_status_).error();      \
+#define ALOFT_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                \
+    auto&& aloft_status_ = (expr);                                    \
+    if (!aloft_status_.ok()) return std::move(aloft_status_).error(); \
   } while (false)
 
 // Declares or assigns `lhs` from the value of `expr` (a Result<T>), or returns its error.

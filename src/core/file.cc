@@ -42,7 +42,9 @@ File::~File() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) { other.fd_ = -1; }
+File::File(File&& other) noexcept : fd_(other.fd_), path_(std::move(other.path_)) {
+  other.fd_ = -1;
+}
 
 File& File::operator=(File&& other) noexcept {
   if (this != &other) {
@@ -137,7 +139,9 @@ Status File::Close() {
 AtomicFile::~AtomicFile() { Abandon(); }
 
 AtomicFile::AtomicFile(AtomicFile&& other) noexcept
-    : target_(std::move(other.target_)), file_(std::move(other.file_)), committed_(other.committed_) {
+    : target_(std::move(other.target_)),
+      file_(std::move(other.file_)),
+      committed_(other.committed_) {
   other.committed_ = true;  // nothing left for the moved-from object to clean up
 }
 

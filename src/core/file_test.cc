@@ -81,7 +81,8 @@ TEST(ReadFile, NamesThePathAndEnforcesTheLimit) {
 TEST(File, CreateExclusiveRefusesToOverwrite) {
   testing::TempDir dir;
   ASSERT_THAT(File::CreateExclusive(dir / "k", 0600), IsOk());
-  EXPECT_THAT(File::CreateExclusive(dir / "k", 0600), IsError(Code::kAlreadyExists, HasSubstr("k")));
+  EXPECT_THAT(File::CreateExclusive(dir / "k", 0600),
+              IsError(Code::kAlreadyExists, HasSubstr("k")));
 }
 
 TEST(CopyBytes, ReportsAShortSource) {

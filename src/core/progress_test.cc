@@ -27,8 +27,8 @@ TEST(Progress, DrawsAtMostEveryHundredMillisecondsAndErasesAtFinish) {
   std::FILE* out = open_memstream(&buf, &len);
   {
     Progress p("verify", 1000, clock, out, Progress::Mode::kAlways);
-    p.Add(1);    // first update draws
-    p.Add(1);    // too soon
+    p.Add(1);  // first update draws
+    p.Add(1);  // too soon
     clock.Advance(std::chrono::milliseconds(150));
     p.Add(1);    // draws
     p.Finish();  // erases

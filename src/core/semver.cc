@@ -26,8 +26,8 @@ Result<uint64_t> ParseNumber(std::string_view text, std::string_view part, std::
   uint64_t v = 0;
   auto res = std::from_chars(part.data(), part.data() + part.size(), v);
   if (res.ec != std::errc()) {
-    return Error(Code::kMalformed,
-                 std::string(text) + ": " + std::string(what) + " '" + std::string(part) + "' is too large");
+    return Error(Code::kMalformed, std::string(text) + ": " + std::string(what) + " '" +
+                                       std::string(part) + "' is too large");
   }
   return v;
 }
@@ -47,8 +47,8 @@ Result<std::vector<std::string>> ParseIdentifiers(std::string_view text, std::st
                                          "' may only hold [0-9A-Za-z-]");
     }
     if (numeric_rules && IsDigits(id) && id.size() > 1 && id[0] == '0') {
-      return Error(Code::kMalformed, std::string(text) + ": numeric identifier '" + std::string(id) +
-                                         "' has a leading zero");
+      return Error(Code::kMalformed, std::string(text) + ": numeric identifier '" +
+                                         std::string(id) + "' has a leading zero");
     }
     ids.emplace_back(id);
     if (dot == std::string_view::npos) break;
@@ -86,8 +86,7 @@ Result<SemVer> SemVer::Parse(std::string_view text) {
   size_t d2 = d1 == std::string_view::npos ? d1 : rest.find('.', d1 + 1);
   if (d1 == std::string_view::npos || d2 == std::string_view::npos ||
       rest.find('.', d2 + 1) != std::string_view::npos) {
-    return Error(Code::kMalformed,
-                 std::string(text) + ": expected MAJOR.MINOR.PATCH, e.g. 1.2.0");
+    return Error(Code::kMalformed, std::string(text) + ": expected MAJOR.MINOR.PATCH, e.g. 1.2.0");
   }
   ALOFT_ASSIGN_OR_RETURN(v.major_, ParseNumber(text, rest.substr(0, d1), "major"));
   ALOFT_ASSIGN_OR_RETURN(v.minor_, ParseNumber(text, rest.substr(d1 + 1, d2 - d1 - 1), "minor"));
@@ -96,7 +95,8 @@ Result<SemVer> SemVer::Parse(std::string_view text) {
 }
 
 std::string SemVer::ToString() const {
-  std::string s = std::to_string(major_) + "." + std::to_string(minor_) + "." + std::to_string(patch_);
+  std::string s =
+      std::to_string(major_) + "." + std::to_string(minor_) + "." + std::to_string(patch_);
   for (size_t i = 0; i < prerelease_.size(); ++i) s += (i == 0 ? "-" : ".") + prerelease_[i];
   for (size_t i = 0; i < build_.size(); ++i) s += (i == 0 ? "+" : ".") + build_[i];
   return s;
@@ -108,9 +108,9 @@ std::strong_ordering SemVer::operator<=>(const SemVer& other) const {
   if (auto c = patch_ <=> other.patch_; c != 0) return c;
   // A version without pre-release identifiers has higher precedence than one with them.
   if (prerelease_.empty() || other.prerelease_.empty()) {
-    return other.prerelease_.size() == 0 ? (prerelease_.empty() ? std::strong_ordering::equal
-                                                                : std::strong_ordering::less)
-                                         : std::strong_ordering::greater;
+    return other.prerelease_.size() == 0
+               ? (prerelease_.empty() ? std::strong_ordering::equal : std::strong_ordering::less)
+               : std::strong_ordering::greater;
   }
   size_t n = std::min(prerelease_.size(), other.prerelease_.size());
   for (size_t i = 0; i < n; ++i) {

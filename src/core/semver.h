@@ -3,8 +3,9 @@
 //   ALOFT_ASSIGN_OR_RETURN(SemVer v, SemVer::Parse("1.2.0-rc.1+build.5"));
 //   v < SemVer::Parse("1.2.0").value();  // true: a pre-release precedes its release
 //
-// Build metadata is kept (ToString gives the input back) but ignored by precedence, as the spec says;
-// so `==` here is "same precedence", and two versions differing only in build metadata are equal.
+// Build metadata is kept (ToString gives the input back) but ignored by precedence, as the spec
+// says; so `==` here is "same precedence", and two versions differing only in build metadata are
+// equal.
 #pragma once
 
 #include <compare>

@@ -34,7 +34,8 @@ TEST(SemVer, SpecPrecedenceExamples) {
 
 TEST(SemVer, BuildMetadataIsKeptButIgnoredByPrecedence) {
   // semver.org item 10 examples.
-  SemVer a = V("1.0.0-alpha+001"), b = V("1.0.0+20130313144700"), c = V("1.0.0-beta+exp.sha.5114f85");
+  SemVer a = V("1.0.0-alpha+001"), b = V("1.0.0+20130313144700"),
+         c = V("1.0.0-beta+exp.sha.5114f85");
   EXPECT_EQ(a.ToString(), "1.0.0-alpha+001");
   EXPECT_EQ(c.build(), (std::vector<std::string>{"exp", "sha", "5114f85"}));
   EXPECT_EQ(b, V("1.0.0"));

@@ -48,17 +48,15 @@ Result<KeyType> TypeOf(EVP_PKEY* pkey, std::string_view origin) {
         std::strcmp(group, "prime256v1") == 0) {
       return KeyType::kEcdsaP256;
     }
-    return Error(Code::kUnsupported,
-                 std::string(origin) + ": EC key on curve '" + group + "'; only P-256 is supported");
+    return Error(Code::kUnsupported, std::string(origin) + ": EC key on curve '" + group +
+                                         "'; only P-256 is supported");
   }
   return Error(Code::kUnsupported, std::string(origin) + ": key type '" +
                                        EVP_PKEY_get0_type_name(pkey) +
                                        "' is not supported (use ed25519 or ecdsa-p256)");
 }
 
-const EVP_MD* DigestFor(KeyType type) {
-  return type == KeyType::kEd25519 ? nullptr : EVP_sha256();
-}
+const EVP_MD* DigestFor(KeyType type) { return type == KeyType::kEd25519 ? nullptr : EVP_sha256(); }
 
 std::string PemOf(EVP_PKEY* pkey, bool private_key) {
   BioPtr bio(BIO_new(BIO_s_mem()));
@@ -103,10 +101,10 @@ Result<PublicKey> PublicKey::FromPem(std::string_view pem, std::string_view orig
   if (pkey == nullptr) {
     ERR_clear_error();
     bool is_private = pem.find("PRIVATE KEY") != std::string_view::npos;
-    return Error(Code::kInvalidArgument,
-                 std::string(origin) +
-                     (is_private ? ": is a private key; give the public key (.pub)"
-                                 : ": not a PEM public key (-----BEGIN PUBLIC KEY-----)"));
+    return Error(
+        Code::kInvalidArgument,
+        std::string(origin) + (is_private ? ": is a private key; give the public key (.pub)"
+                                          : ": not a PEM public key (-----BEGIN PUBLIC KEY-----)"));
   }
   return Wrap(pkey, origin);
 }
@@ -143,8 +141,7 @@ Status PublicKey::Verify(ByteSpan message, ByteSpan signature) const {
                             message.size());
   ERR_clear_error();
   if (rc != 1) {
-    return Error(Code::kUntrusted,
-                 "signature by key " + ShortKeyId(keyid_) + " does not verify");
+    return Error(Code::kUntrusted, "signature by key " + ShortKeyId(keyid_) + " does not verify");
   }
   return OkStatus();
 }
@@ -159,7 +156,8 @@ Result<PrivateKey> PrivateKey::Wrap(EVP_PKEY* raw, std::string_view origin) {
   const unsigned char* p = der;
   EVP_PKEY* pub = d2i_PUBKEY(nullptr, &p, len);
   OPENSSL_free(der);
-  if (pub == nullptr) return Error(Code::kInternal, "cannot derive the public key: " + OpenSslError());
+  if (pub == nullptr)
+    return Error(Code::kInternal, "cannot derive the public key: " + OpenSslError());
   ALOFT_ASSIGN_OR_RETURN(key.public_key_, PublicKey::Wrap(pub, origin));
   key.pkey_ = std::move(pkey);
   return key;
@@ -194,7 +192,8 @@ Result<PrivateKey> PrivateKey::Load(const std::string& path) {
 }
 
 Result<PrivateKey> PrivateKey::FromRawEd25519(ByteSpan seed) {
-  EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size());
+  EVP_PKEY* pkey =
+      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size());
   if (pkey == nullptr) {
     return Error(Code::kInvalidArgument, "not a raw Ed25519 seed: " + OpenSslError());
   }
@@ -225,7 +224,8 @@ Status SaveKeyPair(const PrivateKey& key, const std::string& prefix) {
   if (auto dir = std::filesystem::path(prefix).parent_path(); !dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) return Error(Code::kIo, dir.string() + ": cannot create the directory: " + ec.message());
+    if (ec)
+      return Error(Code::kIo, dir.string() + ": cannot create the directory: " + ec.message());
   }
   if (::access(pub_path.c_str(), F_OK) == 0) {
     return Error(Code::kAlreadyExists, pub_path + ": exists; refusing to overwrite a key");

@@ -33,7 +33,8 @@ const PublicKey* TrustSet::Find(std::string_view keyid) const {
 }
 
 Status TrustSet::Validate() const {
-  if (keys_.empty()) return Error(Code::kInvalidArgument, "no trusted keys given (--trust KEY.pub)");
+  if (keys_.empty())
+    return Error(Code::kInvalidArgument, "no trusted keys given (--trust KEY.pub)");
   if (threshold_ == 0 || threshold_ > keys_.size()) {
     return Error(Code::kInvalidArgument, "threshold " + std::to_string(threshold_) +
                                              " must be between 1 and the " +

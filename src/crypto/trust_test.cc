@@ -36,9 +36,10 @@ TEST_F(TrustSetTest, TwoOfThreeHoldsWithAnyTwo) {
 
 TEST_F(TrustSetTest, TwoOfThreeFailsWithOne) {
   TrustSet trust = FirstThree(2);
-  EXPECT_THAT(trust.Check(msg_, {SignWith(1, msg_)}),
-              IsError(Code::kUntrusted, AllOf(HasSubstr("1 of 2 required signatures"),
-                                              HasSubstr("valid from " + keys_[1].keyid().substr(0, 16)))));
+  EXPECT_THAT(
+      trust.Check(msg_, {SignWith(1, msg_)}),
+      IsError(Code::kUntrusted, AllOf(HasSubstr("1 of 2 required signatures"),
+                                      HasSubstr("valid from " + keys_[1].keyid().substr(0, 16)))));
 }
 
 TEST_F(TrustSetTest, TheSameKeyTwiceCountsOnce) {

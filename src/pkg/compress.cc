@@ -197,7 +197,8 @@ Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, int level, By
     case Compression::kZstd: {
       if (level < 1 || level > ZSTD_maxCLevel()) {
         return Error(Code::kInvalidArgument, "zstd level " + std::to_string(level) +
-                                                 " is outside 1.." + std::to_string(ZSTD_maxCLevel()));
+                                                 " is outside 1.." +
+                                                 std::to_string(ZSTD_maxCLevel()));
       }
       ZSTD_CCtx* ctx = ZSTD_createCCtx();
       if (ctx == nullptr) return Error(Code::kInternal, "zstd: out of memory");

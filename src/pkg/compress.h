@@ -24,7 +24,7 @@ Result<Compression> ParseCompression(std::string_view name);
 int DefaultLevel(Compression c);
 
 // Decoder memory limits: a payload that needs more is refused, not allocated.
-inline constexpr int kZstdMaxWindowLog = 27;            // 128 MiB, zstd's own default limit
+inline constexpr int kZstdMaxWindowLog = 27;             // 128 MiB, zstd's own default limit
 inline constexpr uint64_t kLzmaMemLimit = 256ull << 20;  // xz -9 needs 65 MiB
 
 class StreamCodec {

@@ -47,11 +47,9 @@ TEST_P(Codecs, EmptyInputRoundTrips) {
   EXPECT_THAT(s, IsOk());
 }
 
-INSTANTIATE_TEST_SUITE_P(All, Codecs,
-                         ::testing::Values(Compression::kZstd, Compression::kLzma, Compression::kNone),
-                         [](const auto& param_info) {
-                           return std::string(CompressionName(param_info.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    All, Codecs, ::testing::Values(Compression::kZstd, Compression::kLzma, Compression::kNone),
+    [](const auto& param_info) { return std::string(CompressionName(param_info.param)); });
 
 TEST(Codecs, TruncatedAndCorruptStreamsAreMalformed) {
   Bytes data = testing::TextBytes(200'000);

@@ -61,7 +61,8 @@ Result<std::string> GetName(const json& obj, const std::string& path, const char
                             size_t max_length = 64) {
   ALOFT_ASSIGN_OR_RETURN(std::string s, GetString(obj, path, key));
   if (!IsValidName(s, max_length)) {
-    return Bad(Join(path, key), "'" + s + "' is not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most " +
+    return Bad(Join(path, key), "'" + s +
+                                    "' is not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most " +
                                     std::to_string(max_length) + ")");
   }
   return s;
@@ -113,7 +114,8 @@ Result<Component> ParseComponent(const json& c, const std::string& path) {
                                               " differs from image.size " +
                                               std::to_string(out.image.size) + " of a full image");
   }
-  if (out.payload.compression == Compression::kNone && out.payload.size != out.payload.uncompressed_size) {
+  if (out.payload.compression == Compression::kNone &&
+      out.payload.size != out.payload.uncompressed_size) {
     return Bad(pp + ".size", "differs from uncompressed_size with compression none");
   }
 
@@ -123,7 +125,8 @@ Result<Component> ParseComponent(const json& c, const std::string& path) {
     const std::string bp = path + ".base";
     BaseInfo base;
     ALOFT_ASSIGN_OR_RETURN(base.version, GetString(*b, bp, "version"));
-    if (auto v = SemVer::Parse(base.version); !v.ok()) return Bad(bp + ".version", v.error().message());
+    if (auto v = SemVer::Parse(base.version); !v.ok())
+      return Bad(bp + ".version", v.error().message());
     ALOFT_ASSIGN_OR_RETURN(base.size, GetUint(*b, bp, "size"));
     ALOFT_ASSIGN_OR_RETURN(base.sha256, GetSha256(*b, bp, "sha256"));
     out.base = base;
@@ -177,7 +180,8 @@ json ToSignedJson(const Manifest& m) {
     };
     if (!c.image.filename.empty()) j["image"]["filename"] = c.image.filename;
     if (c.base) {
-      j["base"] = {{"version", c.base->version}, {"size", c.base->size}, {"sha256", c.base->sha256}};
+      j["base"] = {
+          {"version", c.base->version}, {"size", c.base->size}, {"sha256", c.base->sha256}};
     }
     if (c.install.is_object()) j["install"] = c.install;
     comps.push_back(std::move(j));
@@ -201,9 +205,9 @@ Result<Manifest> ParseSigned(const json& s) {
       return Bad("signed.format", "'" + format + "' is not MAJOR.MINOR");
     }
     if (v->major() != uint64_t(kFormatMajor)) {
-      return Error(Code::kUnsupported,
-                   "package format " + format + " is not supported (this reader knows " +
-                       std::to_string(kFormatMajor) + ".x); upgrade aloft");
+      return Error(Code::kUnsupported, "package format " + format +
+                                           " is not supported (this reader knows " +
+                                           std::to_string(kFormatMajor) + ".x); upgrade aloft");
     }
     m.format_major = int(v->major());
     m.format_minor = int(v->minor());
@@ -220,7 +224,8 @@ Result<Manifest> ParseSigned(const json& s) {
   for (size_t i = 0; i < hw->size(); ++i) {
     const json& h = (*hw)[i];
     std::string p = "signed.hardware[" + std::to_string(i) + "]";
-    if (!h.is_string() || h.get<std::string>().empty()) return Bad(p, "expected a non-empty string");
+    if (!h.is_string() || h.get<std::string>().empty())
+      return Bad(p, "expected a non-empty string");
     if (std::find(m.hardware.begin(), m.hardware.end(), h.get<std::string>()) != m.hardware.end()) {
       return Bad(p, "'" + h.get<std::string>() + "' is listed twice");
     }
@@ -260,9 +265,10 @@ Result<Envelope> ParseEnvelope(std::string_view text) {
   auto canonical = CanonicalJson(doc);
   if (!canonical.ok()) return Bad("manifest", canonical.error().message());
   if (*canonical != text) {
-    return Error(Code::kMalformed,
-                 "manifest.json is not in canonical form (RFC 8785: sorted members, no whitespace); "
-                 "it was altered after signing");
+    return Error(
+        Code::kMalformed,
+        "manifest.json is not in canonical form (RFC 8785: sorted members, no whitespace); "
+        "it was altered after signing");
   }
   Envelope e;
   ALOFT_ASSIGN_OR_RETURN(const json* s, Member(doc, "", "signed"));
@@ -300,7 +306,8 @@ Status Sign(Envelope& e, const crypto::PrivateKey& key) {
   ALOFT_ASSIGN_OR_RETURN(std::string input, SigningInput(e.manifest));
   ALOFT_ASSIGN_OR_RETURN(Bytes sig, key.Sign(AsBytes(input)));
   std::erase_if(e.signatures, [&](const crypto::Signature& s) { return s.keyid == key.keyid(); });
-  e.signatures.push_back({key.keyid(), std::string(crypto::MethodName(key.type())), std::move(sig)});
+  e.signatures.push_back(
+      {key.keyid(), std::string(crypto::MethodName(key.type())), std::move(sig)});
   return OkStatus();
 }
 

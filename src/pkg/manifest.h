@@ -6,15 +6,15 @@
 //
 // Signatures are over the RFC 8785 canonical JSON of "signed", and the whole file is itself stored
 // in canonical form, so each manifest has exactly one byte representation. Fields this version does
-// not know are kept in `signed_json` and so stay covered by signatures when the package is re-signed.
+// not know are kept in `signed_json` and so stay covered by signatures when the package is
+// re-signed.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/semver.h"
 #include "crypto/trust.h"
@@ -37,7 +37,7 @@ struct PayloadInfo {
 };
 
 struct ImageInfo {
-  uint64_t size = 0;     // the installed image
+  uint64_t size = 0;  // the installed image
   std::string sha256;
   std::string filename;  // the image's original file name (for people and the hawkBit API)
 };
@@ -80,8 +80,8 @@ struct Envelope {
 nlohmann::json ToSignedJson(const Manifest& m);
 
 // Validates and reads a "signed" object. Errors are kMalformed and name the field:
-// "components[1].payload.sha256: expected 64 lower-case hex digits". An unknown major format version
-// is kUnsupported.
+// "components[1].payload.sha256: expected 64 lower-case hex digits". An unknown major format
+// version is kUnsupported.
 Result<Manifest> ParseSigned(const nlohmann::json& signed_json);
 
 // Parses manifest.json. Besides the checks of ParseSigned: the signature list's shape, and that the

@@ -21,7 +21,10 @@ json Valid() {
            {{{"name", "main"},
              {"type", "full"},
              {"payload",
-              {{"file", "main.zst"}, {"compression", "zstd"}, {"size", 10}, {"sha256", h},
+              {{"file", "main.zst"},
+               {"compression", "zstd"},
+               {"size", 10},
+               {"sha256", h},
                {"uncompressed_size", 20}}},
              {"image", {{"size", 20}, {"sha256", h}}}}}}};
 }
@@ -36,10 +39,15 @@ TEST(Manifest, ValidationNamesTheField) {
   const Case cases[] = {
       {"type", [](json& s) { s["_type"] = "x"; }, "signed._type"},
       {"missing_name", [](json& s) { s.erase("name"); }, "signed.name: missing"},
-      {"bad_name", [](json& s) { s["name"] = "../fw"; }, "signed.name: '../fw' is not a valid name"},
+      {"bad_name", [](json& s) { s["name"] = "../fw"; },
+       "signed.name: '../fw' is not a valid name"},
       {"bad_version", [](json& s) { s["version"] = "1.2"; }, "signed.version"},
       {"empty_hardware", [](json& s) { s["hardware"] = json::array(); }, "signed.hardware"},
-      {"twice_hardware", [](json& s) { s["hardware"] = {"a", "a"}; }, "listed twice"},
+      {"twice_hardware",
+       [](json& s) {
+         s["hardware"] = {"a", "a"};
+       },
+       "listed twice"},
       {"no_components", [](json& s) { s["components"] = json::array(); }, "signed.components"},
       {"bad_sha", [](json& s) { s["components"][0]["image"]["sha256"] = "ABC"; },
        "components[0].image.sha256: expected 64 lower-case hex digits"},
@@ -49,10 +57,14 @@ TEST(Manifest, ValidationNamesTheField) {
        "payload.size: expected a non-negative integer"},
       {"compression", [](json& s) { s["components"][0]["payload"]["compression"] = "gzip"; },
        "'gzip' is not one of"},
-      {"type_kind", [](json& s) { s["components"][0]["type"] = "partial"; }, "neither full nor delta"},
+      {"type_kind", [](json& s) { s["components"][0]["type"] = "partial"; },
+       "neither full nor delta"},
       {"delta_no_base", [](json& s) { s["components"][0]["type"] = "delta"; }, "base: missing"},
       {"full_with_base",
-       [](json& s) { s["components"][0]["base"] = {{"version", "1.0.0"}, {"size", 1}, {"sha256", std::string(64, 'b')}}; },
+       [](json& s) {
+         s["components"][0]["base"] = {
+             {"version", "1.0.0"}, {"size", 1}, {"sha256", std::string(64, 'b')}};
+       },
        "only a delta has a base"},
       {"size_mismatch", [](json& s) { s["components"][0]["image"]["size"] = 21; },
        "uncompressed_size"},
@@ -75,7 +87,8 @@ TEST(Manifest, DeltaComponentsCarryTheirBase) {
   json s = Valid();
   s["components"][0]["type"] = "delta";
   s["components"][0]["payload"]["uncompressed_size"] = 5;  // a patch is not the image's size
-  s["components"][0]["base"] = {{"version", "1.1.0"}, {"size", 18}, {"sha256", std::string(64, 'b')}};
+  s["components"][0]["base"] = {
+      {"version", "1.1.0"}, {"size", 18}, {"sha256", std::string(64, 'b')}};
   auto m = ParseSigned(s);
   ASSERT_THAT(m, IsOk());
   ASSERT_TRUE(m->components[0].base.has_value());

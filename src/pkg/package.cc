@@ -115,15 +115,17 @@ class PayloadFileSink final : public ByteSink {
 
 Status ValidatePackOptions(const PackOptions& o) {
   if (!IsValidName(o.name)) {
-    return Error(Code::kInvalidArgument,
-                 "--name '" + o.name + "' is not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most 64)");
+    return Error(
+        Code::kInvalidArgument,
+        "--name '" + o.name + "' is not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most 64)");
   }
   if (auto v = SemVer::Parse(o.version); !v.ok()) {
     return Error(Code::kInvalidArgument,
                  "--version: " + v.error().message() + " (semantic versioning, e.g. 1.2.0)");
   }
   if (o.hardware.empty()) {
-    return Error(Code::kInvalidArgument, "at least one --hardware is needed (a compatible device type)");
+    return Error(Code::kInvalidArgument,
+                 "at least one --hardware is needed (a compatible device type)");
   }
   for (size_t i = 0; i < o.hardware.size(); ++i) {
     if (o.hardware[i].empty()) return Error(Code::kInvalidArgument, "--hardware is empty");
@@ -139,8 +141,9 @@ Status ValidatePackOptions(const PackOptions& o) {
   for (size_t i = 0; i < o.components.size(); ++i) {
     const auto& c = o.components[i];
     if (!IsValidName(c.name)) {
-      return Error(Code::kInvalidArgument, "--component '" + c.name +
-                                               "': not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most 64)");
+      return Error(
+          Code::kInvalidArgument,
+          "--component '" + c.name + "': not a valid name ([A-Za-z0-9][A-Za-z0-9._-], at most 64)");
     }
     for (size_t j = 0; j < i; ++j) {
       if (o.components[j].name == c.name) {
@@ -149,7 +152,8 @@ Status ValidatePackOptions(const PackOptions& o) {
     }
   }
   if (o.keys.empty()) {
-    return Error(Code::kInvalidArgument, "at least one --key is needed: packages are always signed");
+    return Error(Code::kInvalidArgument,
+                 "at least one --key is needed: packages are always signed");
   }
   if (o.output.empty()) return Error(Code::kInvalidArgument, "-o OUTPUT is needed");
   return OkStatus();
@@ -172,18 +176,19 @@ Result<std::unique_ptr<PackageReader>> PackageReader::Open(ByteSource& source, s
   }
   if (e.size > kMaxManifestSize) {
     return Error(Code::kOutOfRange, r->origin_ + ": manifest.json is " + std::to_string(e.size) +
-                                        " bytes, more than the " + std::to_string(kMaxManifestSize) +
-                                        " allowed");
+                                        " bytes, more than the " +
+                                        std::to_string(kMaxManifestSize) + " allowed");
   }
   std::string text(e.size, '\0');
   for (size_t done = 0; done < text.size();) {
-    auto n = r->tar_.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(text.data()) + done,
-                                             text.size() - done));
+    auto n = r->tar_.Read(
+        std::span<uint8_t>(reinterpret_cast<uint8_t*>(text.data()) + done, text.size() - done));
     if (!n.ok()) return std::move(n).error().WithContext(r->origin_);
     done += *n;
   }
   auto envelope = ParseEnvelope(text);
-  if (!envelope.ok()) return std::move(envelope).error().WithContext(r->origin_ + ": manifest.json");
+  if (!envelope.ok())
+    return std::move(envelope).error().WithContext(r->origin_ + ": manifest.json");
   r->envelope_ = std::move(envelope).value();
   if (trust != nullptr) {
     Status verified = VerifySignatures(r->envelope_, *trust, &r->report_);
@@ -220,7 +225,8 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
                                        std::to_string(c.payload.size));
   }
   if (c.encrypted && !raw) {
-    return Error(Code::kUnsupported, PayloadLabel(c) + " is encrypted; this build cannot decrypt it");
+    return Error(Code::kUnsupported,
+                 PayloadLabel(c) + " is encrypted; this build cannot decrypt it");
   }
   ALOFT_RETURN_IF_ERROR(sink.Begin(c));
 
@@ -261,15 +267,16 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
   if (decode_error) return std::move(*decode_error).WithContext(PayloadLabel(c));
   if (!raw) {
     if (decoded.count() != c.payload.uncompressed_size) {
-      return Error(Code::kIntegrity, PayloadLabel(c) + " decompresses to " +
-                                         std::to_string(decoded.count()) + " bytes; the manifest says " +
-                                         std::to_string(c.payload.uncompressed_size));
+      return Error(Code::kIntegrity,
+                   PayloadLabel(c) + " decompresses to " + std::to_string(decoded.count()) +
+                       " bytes; the manifest says " + std::to_string(c.payload.uncompressed_size));
     }
     std::string image = decoded.FinishHex();
     if (c.type == ComponentType::kFull && image != c.image.sha256) {
       return Error(Code::kIntegrity, "image of component " + Quote(c.name) +
-                                         ": sha256 mismatch (manifest " + c.image.sha256.substr(0, 16) +
-                                         "\u2026, content " + image.substr(0, 16) + "\u2026)");
+                                         ": sha256 mismatch (manifest " +
+                                         c.image.sha256.substr(0, 16) + "\u2026, content " +
+                                         image.substr(0, 16) + "\u2026)");
     }
   }
   return sink.End(c);
@@ -356,9 +363,8 @@ Status Pack(const PackOptions& o, const Clock& clock) {
   ALOFT_ASSIGN_OR_RETURN(std::string manifest_text, SerializeEnvelope(e));
 
   ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(o.output, 0644));
-  const uint64_t mtime = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
-                                      clock.Wall().time_since_epoch())
-                                      .count());
+  const uint64_t mtime = uint64_t(
+      std::chrono::duration_cast<std::chrono::seconds>(clock.Wall().time_since_epoch()).count());
   TarWriter tar(out, mtime);
   ALOFT_RETURN_IF_ERROR(tar.BeginEntry(kManifestEntry, manifest_text.size()));
   ALOFT_RETURN_IF_ERROR(tar.Write(AsBytes(manifest_text)));
@@ -379,7 +385,9 @@ namespace {
 class RewriteSink final : public PayloadSink {
  public:
   explicit RewriteSink(TarWriter& tar) : tar_(tar) {}
-  Status Begin(const Component& c) override { return tar_.BeginEntry(c.payload.file, c.payload.size); }
+  Status Begin(const Component& c) override {
+    return tar_.BeginEntry(c.payload.file, c.payload.size);
+  }
   Status Write(ByteSpan data) override { return tar_.Write(data); }
   Status End(const Component&) override { return tar_.EndEntry(); }
 
@@ -398,9 +406,9 @@ Status AddSignatures(const std::string& path, const std::vector<const crypto::Pr
   ALOFT_ASSIGN_OR_RETURN(std::string manifest_text, SerializeEnvelope(e));
 
   ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path, 0644));
-  const uint64_t mtime = uint64_t(
-      std::chrono::duration_cast<std::chrono::seconds>(SystemClock::Instance().Wall().time_since_epoch())
-          .count());
+  const uint64_t mtime = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
+                                      SystemClock::Instance().Wall().time_since_epoch())
+                                      .count());
   TarWriter tar(out, mtime);
   ALOFT_RETURN_IF_ERROR(tar.BeginEntry(kManifestEntry, manifest_text.size()));
   ALOFT_RETURN_IF_ERROR(tar.Write(AsBytes(manifest_text)));
@@ -453,7 +461,8 @@ class ExtractSink final : public PayloadSink {
 
 }  // namespace
 
-Result<std::vector<std::string>> ExtractPackage(const std::string& path, const crypto::TrustSet& trust,
+Result<std::vector<std::string>> ExtractPackage(const std::string& path,
+                                                const crypto::TrustSet& trust,
                                                 const std::string& outdir, const Clock& clock,
                                                 Progress::Mode progress_mode) {
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));

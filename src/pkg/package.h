@@ -42,7 +42,7 @@ class PackageReader {
   // the signatures and fails with kUntrusted when the threshold is not met; without, the manifest
   // is only parsed (for `inspect`). `origin` names the input in error messages.
   static Result<std::unique_ptr<PackageReader>> Open(ByteSource& source, std::string origin,
-                                                      const crypto::TrustSet* trust);
+                                                     const crypto::TrustSet* trust);
 
   const Envelope& envelope() const { return envelope_; }
   const Manifest& manifest() const { return envelope_.manifest; }
@@ -59,7 +59,8 @@ class PackageReader {
   uint64_t PayloadBytes() const;
 
  private:
-  PackageReader(ByteSource& source, std::string origin) : tar_(source), origin_(std::move(origin)) {}
+  PackageReader(ByteSource& source, std::string origin)
+      : tar_(source), origin_(std::move(origin)) {}
   Status ReadOne(const Component& c, PayloadSink& sink, bool raw, Progress* progress);
 
   TarReader tar_;
@@ -102,11 +103,13 @@ struct VerifyResult {
 
 // Full verification: signatures against `trust`, then every payload streamed and checked.
 Result<VerifyResult> VerifyPackage(const std::string& path, const crypto::TrustSet& trust,
-                                   const Clock& clock, Progress::Mode progress = Progress::Mode::kAuto);
+                                   const Clock& clock,
+                                   Progress::Mode progress = Progress::Mode::kAuto);
 
 // Verifies, then writes each component's image to "<outdir>/<component>.bin". All images appear
 // together only after everything verified; on failure none is written.
-Result<std::vector<std::string>> ExtractPackage(const std::string& path, const crypto::TrustSet& trust,
+Result<std::vector<std::string>> ExtractPackage(const std::string& path,
+                                                const crypto::TrustSet& trust,
                                                 const std::string& outdir, const Clock& clock,
                                                 Progress::Mode progress = Progress::Mode::kAuto);
 

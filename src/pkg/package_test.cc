@@ -14,9 +14,9 @@ namespace aloft::pkg {
 namespace {
 
 using ::testing::AnyOf;
-using ::testing::HasSubstr;
 using testing::BuildTar;
 using testing::CollectSink;
+using ::testing::HasSubstr;
 using testing::RawEntry;
 using testing::ReadPackage;
 using testing::TarEntries;
@@ -44,7 +44,7 @@ TEST_P(RoundTrip, EveryComponentComesBackByteForByte) {
   auto entries = TarEntries(archive);
   ASSERT_EQ(entries.size(), 4u);
   EXPECT_EQ(entries[0].name, "manifest.json");
-  std::string ext = GetParam() == Compression::kZstd ? ".zst"
+  std::string ext = GetParam() == Compression::kZstd   ? ".zst"
                     : GetParam() == Compression::kLzma ? ".xz"
                                                        : ".bin";
   EXPECT_EQ(entries[1].name, "main" + ext);
@@ -66,7 +66,8 @@ TEST_P(RoundTrip, EveryComponentComesBackByteForByte) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Compressions, RoundTrip,
-                         ::testing::Values(Compression::kZstd, Compression::kLzma, Compression::kNone),
+                         ::testing::Values(Compression::kZstd, Compression::kLzma,
+                                           Compression::kNone),
                          [](const auto& param_info) {
                            return std::string(CompressionName(param_info.param));
                          });
@@ -85,8 +86,9 @@ TEST_F(PackageTest, ExtractWritesImagesOnlyWhenEverythingVerified) {
   auto trust = Trust({0}, 1);
   ManualClock clock;
 
-  EXPECT_THAT(ExtractPackage(dir / "bad.aloft", trust, dir / "out-bad", clock, Progress::Mode::kNever),
-              IsError(Code::kIntegrity, HasSubstr("component 'bms'")));
+  EXPECT_THAT(
+      ExtractPackage(dir / "bad.aloft", trust, dir / "out-bad", clock, Progress::Mode::kNever),
+      IsError(Code::kIntegrity, HasSubstr("component 'bms'")));
   EXPECT_TRUE(std::filesystem::is_empty(dir / "out-bad"));
 
   auto written =
@@ -210,8 +212,9 @@ TEST_F(PackageTest, TruncatedArchivesAreRefused) {
   auto trust = Trust({0}, 1);
   for (size_t len = 0; len < archive.size(); len += (len % 512 == 0 ? 1 : 511 - len % 512 + 1)) {
     Bytes cut(archive.begin(), archive.begin() + len);
-    EXPECT_THAT(ReadPackage(cut, &trust),
-                IsError(Code::kMalformed, AnyOf(HasSubstr("truncated"), HasSubstr("empty archive"))))
+    EXPECT_THAT(
+        ReadPackage(cut, &trust),
+        IsError(Code::kMalformed, AnyOf(HasSubstr("truncated"), HasSubstr("empty archive"))))
         << "length " << len;
   }
 }
@@ -250,7 +253,8 @@ TEST_F(PackageTest, UnsafeEntryNamesAreRefused) {
     evil.insert(evil.end(), header.begin(), header.end());
     evil.push_back('x');
     evil.resize(evil.size() + 511 + 1024, 0);
-    EXPECT_THAT(ReadPackage(evil, &trust), IsError(Code::kMalformed, HasSubstr("unsafe entry name")))
+    EXPECT_THAT(ReadPackage(evil, &trust),
+                IsError(Code::kMalformed, HasSubstr("unsafe entry name")))
         << name;
   }
   // The same through a pax path record.
@@ -285,7 +289,8 @@ TEST_F(PackageTest, SizeFieldLargerThanTheFileIsTruncation) {
   Bytes bad = archive;
   std::copy(header.begin(), header.end(), bad.begin() + payload_header);
   EXPECT_THAT(ReadPackage(bad, &trust),
-              IsError(Code::kIntegrity, HasSubstr("is 1000000 bytes in the archive; the manifest says 700")));
+              IsError(Code::kIntegrity,
+                      HasSubstr("is 1000000 bytes in the archive; the manifest says 700")));
   // Even if the manifest agreed, the file ends first.
   MemorySource src(bad);
   TarReader tar(src);
@@ -296,7 +301,8 @@ TEST_F(PackageTest, SizeFieldLargerThanTheFileIsTruncation) {
   uint64_t total = 0;
   while ((n = tar.Read(buf)).ok() && *n > 0) total += *n;
   EXPECT_EQ(total, bad.size() - payload_header - 512);  // all that follows, taken for data
-  EXPECT_THAT(n, IsError(Code::kMalformed, HasSubstr("declares 1000000 bytes but the file ends after")));
+  EXPECT_THAT(
+      n, IsError(Code::kMalformed, HasSubstr("declares 1000000 bytes but the file ends after")));
 }
 
 TEST_F(PackageTest, NonCanonicalManifestIsRefused) {
@@ -306,20 +312,22 @@ TEST_F(PackageTest, NonCanonicalManifestIsRefused) {
   std::string canonical = std::string(AsChars(e[0].data));
   nlohmann::json doc = nlohmann::json::parse(canonical);
   std::vector<std::string> variants = {
-      doc.dump(1),                                          // whitespace
-      canonical + "\n",                                     // trailing newline
+      doc.dump(1),       // whitespace
+      canonical + "\n",  // trailing newline
       std::string(canonical).replace(canonical.find("\"fw\""), 4, "\"\\u0066w\""),  // an escape
   };
   for (const auto& text : variants) {
-    EXPECT_THAT(ReadPackage(BuildTar({{"manifest.json", Bytes(text.begin(), text.end())}, e[1]}), &trust),
-                IsError(Code::kMalformed, HasSubstr("not in canonical form")))
+    EXPECT_THAT(
+        ReadPackage(BuildTar({{"manifest.json", Bytes(text.begin(), text.end())}, e[1]}), &trust),
+        IsError(Code::kMalformed, HasSubstr("not in canonical form")))
         << text.substr(0, 40);
   }
   // A repeated member is not JSON we accept at all.
   std::string dup = canonical;
   dup.insert(1, "\"signatures\":[],");
-  EXPECT_THAT(ReadPackage(BuildTar({{"manifest.json", Bytes(dup.begin(), dup.end())}, e[1]}), &trust),
-              IsError(Code::kMalformed, HasSubstr("appears twice")));
+  EXPECT_THAT(
+      ReadPackage(BuildTar({{"manifest.json", Bytes(dup.begin(), dup.end())}, e[1]}), &trust),
+      IsError(Code::kMalformed, HasSubstr("appears twice")));
 }
 
 // Re-signs a modified manifest properly, so that only the modification is under test.

@@ -130,8 +130,8 @@ bool IsSafeEntryName(std::string_view name) {
   size_t start = 0;
   while (start <= name.size()) {
     size_t slash = name.find('/', start);
-    std::string_view part =
-        name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view part = name.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (part == ".." || part == "." || part.empty()) return false;
     if (slash == std::string_view::npos) break;
     start = slash + 1;
@@ -154,7 +154,8 @@ Status TarWriter::BeginEntry(std::string_view name, uint64_t size) {
     std::string records;
     if (name.size() > kUstarMaxName) records += PaxRecord("path", name);
     if (size > kUstarMaxSize) records += PaxRecord("size", std::to_string(size));
-    Block pax = MakeHeader("PaxHeaders/" + std::string(name.substr(0, 80)), records.size(), 'x', mtime_);
+    Block pax =
+        MakeHeader("PaxHeaders/" + std::string(name.substr(0, 80)), records.size(), 'x', mtime_);
     ALOFT_RETURN_IF_ERROR(WriteRaw(pax));
     ALOFT_RETURN_IF_ERROR(WriteRaw(AsBytes(records)));
     Block zeros{};
@@ -215,8 +216,8 @@ Status TarReader::ReadExact(std::span<uint8_t> buf, std::string_view what) {
 Status TarReader::FinishEntry() {
   if (!current_) return OkStatus();
   std::array<uint8_t, 8192> buf;
-  const std::string what = "entry " + Quote(current_->name) + " (declared " +
-                           std::to_string(current_->size) + " bytes)";
+  const std::string what =
+      "entry " + Quote(current_->name) + " (declared " + std::to_string(current_->size) + " bytes)";
   while (left_ > 0) {
     size_t n = size_t(std::min<uint64_t>(left_, buf.size()));
     ALOFT_RETURN_IF_ERROR(ReadExact(std::span<uint8_t>(buf.data(), n), what));
@@ -239,9 +240,8 @@ Status TarReader::CheckEnd() {
   uint64_t at = offset_;
   ALOFT_RETURN_IF_ERROR(ReadExact(b, "the end-of-archive marker"));
   if (!AllZero(b)) {
-    return Error(Code::kMalformed,
-                 "a lone zero block at offset " + std::to_string(at - kTarBlock) +
-                     " (the end-of-archive marker is two zero blocks)");
+    return Error(Code::kMalformed, "a lone zero block at offset " + std::to_string(at - kTarBlock) +
+                                       " (the end-of-archive marker is two zero blocks)");
   }
   while (true) {
     ALOFT_ASSIGN_OR_RETURN(size_t n, source_.Read(b));
@@ -270,8 +270,8 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     ALOFT_RETURN_IF_ERROR(ReadExact(b, "a header (the end-of-archive marker is missing)"));
     if (AllZero(b)) {
       if (had_pax) {
-        return Error(Code::kMalformed,
-                     "pax header at offset " + std::to_string(first_header) + " describes no entry");
+        return Error(Code::kMalformed, "pax header at offset " + std::to_string(first_header) +
+                                           " describes no entry");
       }
       ALOFT_RETURN_IF_ERROR(CheckEnd());
       return std::optional<TarEntry>();
@@ -281,9 +281,10 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     if (!stored || *stored != Checksum(b)) {
       return Error(Code::kMalformed, "tar header checksum mismatch" + where);
     }
-    std::string magic = FieldString(b, kMagicOff, 6);
-    if (magic != "ustar") {
-      return Error(Code::kMalformed, "not a ustar header (magic '" + magic + "')" + where);
+    // POSIX "ustar\0"; GNU tar's "ustar " is accepted too.
+    if (std::memcmp(b.data() + kMagicOff, "ustar", 5) != 0 ||
+        (b[kMagicOff + 5] != 0 && b[kMagicOff + 5] != ' ')) {
+      return Error(Code::kMalformed, "not a ustar header (bad magic)" + where);
     }
     auto size = ParseNumeric(b, kSizeOff, kSizeLen);
     if (!size) return Error(Code::kMalformed, "bad size field in tar header" + where);
@@ -295,13 +296,14 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     if (type == 'x') {
       if (had_pax) return Error(Code::kMalformed, "two pax headers in a row" + where);
       if (*size > kMaxPaxHeader) {
-        return Error(Code::kOutOfRange, "pax header of " + std::to_string(*size) + " bytes" + where);
+        return Error(Code::kOutOfRange,
+                     "pax header of " + std::to_string(*size) + " bytes" + where);
       }
       had_pax = true;
       std::string records(*size, '\0');
-      ALOFT_RETURN_IF_ERROR(ReadExact(
-          std::span<uint8_t>(reinterpret_cast<uint8_t*>(records.data()), records.size()),
-          "a pax header"));
+      ALOFT_RETURN_IF_ERROR(
+          ReadExact(std::span<uint8_t>(reinterpret_cast<uint8_t*>(records.data()), records.size()),
+                    "a pax header"));
       Block pad{};
       size_t pad_len = (kTarBlock - *size % kTarBlock) % kTarBlock;
       ALOFT_RETURN_IF_ERROR(ReadExact(std::span<uint8_t>(pad.data(), pad_len), "a pax header"));
@@ -334,7 +336,8 @@ Result<std::optional<TarEntry>> TarReader::Next() {
         } else if (key == "size") {
           uint64_t v = 0;
           if (value.empty() || value.size() > 19 ||
-              !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+              !std::all_of(value.begin(), value.end(),
+                           [](char c) { return c >= '0' && c <= '9'; })) {
             return Error(Code::kMalformed, "bad pax size '" + std::string(value) + "'" + where);
           }
           for (char c : value) v = v * 10 + uint64_t(c - '0');
@@ -347,8 +350,8 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     }
     if (type != '0' && type != '\0') {
       return Error(Code::kMalformed, "entry " + Quote(name) + " has tar type '" +
-                                         std::string(1, type) + "'; a package holds only regular files" +
-                                         where);
+                                         std::string(1, type) +
+                                         "'; a package holds only regular files" + where);
     }
     TarEntry entry;
     entry.name = pax_path.value_or(name);

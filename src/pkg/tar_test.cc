@@ -88,6 +88,27 @@ TEST(Tar, TrailingZerosAfterTheEndAreAcceptedOtherBytesAreNot) {
   EXPECT_THAT(rb.Next(), IsError(Code::kMalformed, HasSubstr("after the end-of-archive")));
 }
 
+TEST(Tar, ReadsWhatGnuTarWrites) {
+  testing::TempDir dir;
+  ASSERT_THAT(WriteFileAtomic(dir / "f", "hello"), IsOk());
+  for (const char* format : {"gnu", "posix", "ustar"}) {
+    std::string archive = dir / (std::string(format) + ".tar");
+    std::string cmd =
+        "tar --format=" + std::string(format) + " -cf " + archive + " -C " + dir.path() + " f";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+    std::string text = *ReadFile(archive);
+    MemorySource src(AsBytes(text));
+    TarReader r(src);
+    auto e = r.Next();
+    ASSERT_THAT(e, IsOk()) << format;
+    ASSERT_TRUE(e->has_value());
+    EXPECT_EQ((*e)->name, "f");
+    EXPECT_EQ((*e)->size, 5u);
+    auto end = r.Next();
+    EXPECT_THAT(end, IsOk()) << format;
+  }
+}
+
 TEST(Tar, SafeNames) {
   EXPECT_TRUE(IsSafeEntryName("manifest.json"));
   EXPECT_TRUE(IsSafeEntryName("dir/file"));

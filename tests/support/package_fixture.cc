@@ -62,7 +62,10 @@ Bytes RawHeader(const std::string& name, uint64_t size, char type) {
   std::snprintf(reinterpret_cast<char*>(b.data() + 124), 12, "%011llo",
                 static_cast<unsigned long long>(size));
   b[156] = uint8_t(type);
-  std::memcpy(b.data() + 257, "ustar\0" "00", 8);
+  std::memcpy(b.data() + 257,
+              "ustar\0"
+              "00",
+              8);
   unsigned sum = 0;
   for (size_t i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : b[i];
   std::snprintf(reinterpret_cast<char*>(b.data() + 148), 8, "%06o", sum);
@@ -93,7 +96,8 @@ Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust, CollectS
 }
 
 PackageFixture::PackageFixture() {
-  for (int i = 0; i < 4; ++i) keys.push_back(crypto::PrivateKey::Generate(crypto::KeyType::kEd25519).value());
+  for (int i = 0; i < 4; ++i)
+    keys.push_back(crypto::PrivateKey::Generate(crypto::KeyType::kEd25519).value());
 }
 
 Bytes PackageFixture::Pack(const std::vector<std::pair<std::string, Bytes>>& components,

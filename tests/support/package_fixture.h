@@ -43,7 +43,8 @@ class CollectSink final : public pkg::PayloadSink {
 };
 
 // Opens `archive` with `trust` (or unverified when null) and reads all payloads.
-Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust, CollectSink* sink = nullptr);
+Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust,
+                   CollectSink* sink = nullptr);
 
 class PackageFixture {
  public:

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds, and runs every check: the format check, the unit tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer, the package-reader fuzzer for 60 s, and finally
+# the whole test suite (unit, integration, system), whose CTest summary ends the output.
+#
+# Usage: scripts/test.sh          Environment: FUZZ_SECONDS (default 60)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/setup.sh
+
+echo "== format"
+scripts/check-format.sh
+
+echo "== build (release)"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build/release
+
+echo "== build (clang, ASan+UBSan, fuzz targets)"
+CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DALOFT_SANITIZE=ON -DALOFT_FUZZ=ON >/dev/null
+cmake --build build/asan
+
+echo "== unit tests under ASan+UBSan"
+ctest --test-dir build/asan -L unit -j "$(nproc)" --output-on-failure
+
+echo "== fuzz: package reader, ${FUZZ_SECONDS:-60} s"
+corpus=$(mktemp -d)
+trap 'rm -rf "$corpus"' EXIT
+cp fuzz/corpus/package_reader/* "$corpus"/
+status=0
+(cd "$corpus" && "$root"/build/asan/fuzz/package_reader_fuzz -max_total_time="${FUZZ_SECONDS:-60}" \
+  -print_final_stats=1 "$corpus" >fuzz.log 2>&1) || status=$?
+grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$corpus"/fuzz.log || true
+if [[ $status -ne 0 ]]; then
+  tail -n 60 "$corpus"/fuzz.log >&2
+  echo "fuzz: the package reader fuzzer failed (exit $status)" >&2
+  exit 1
+fi
+
+echo "== all tests (release build)"
+ctest --test-dir build/release -j "$(nproc)" --output-on-failure
