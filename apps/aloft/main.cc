@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -71,7 +72,7 @@ aloft::Result<aloft::crypto::TrustSet> LoadTrust(const std::vector<std::string>&
   return trust;
 }
 
-// SOURCE_DATE_EPOCH (reproducible-builds.org) fixes the time recorded in packages.
+// SOURCE_DATE_EPOCH (reproducible-builds.org) fixes the time recorded in packages (pack, sign).
 const aloft::Clock& PackClock() {
   static std::unique_ptr<aloft::Clock> clock;
   if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch != nullptr && *epoch != '\0') {
@@ -222,17 +223,18 @@ int main(int argc, char** argv) {
     po.keys = Pointers(*keys);
     po.progress = ProgressMode(quiet);
     if (Status s = aloft::pkg::Pack(po, PackClock()); !s.ok()) return Fail(s.error());
-    auto size = aloft::File::OpenRead(po.output).value().Size();
+    std::error_code size_error;
+    uint64_t size = std::filesystem::file_size(po.output, size_error);
     std::printf("wrote %s: %s %s, %zu component(s), %s, signed by %zu key(s)\n", po.output.c_str(),
                 po.name.c_str(), po.version.c_str(), po.components.size(),
-                HumanSize(size.ok() ? *size : 0).c_str(), po.keys.size());
+                HumanSize(size_error ? 0 : size).c_str(), po.keys.size());
     return 0;
   }
 
   if (*sign) {
     auto keys = LoadKeys(sign_keys);
     if (!keys.ok()) return Fail(keys.error());
-    if (Status s = aloft::pkg::AddSignatures(sign_path, Pointers(*keys)); !s.ok()) {
+    if (Status s = aloft::pkg::AddSignatures(sign_path, Pointers(*keys), PackClock()); !s.ok()) {
       return Fail(s.error());
     }
     for (const auto& k : *keys)

@@ -13,9 +13,10 @@ namespace {
 
 constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 
-// Decodes UTF-8 into UTF-16 code units, checking validity (no overlongs, no surrogates).
+// Decodes UTF-8 into UTF-16 code units (into `out` unless it is null), checking validity: no
+// overlong forms, no surrogates, nothing above U+10FFFF.
 bool Utf8ToUtf16(std::string_view s, std::u16string* out) {
-  out->clear();
+  if (out != nullptr) out->clear();
   size_t i = 0;
   while (i < s.size()) {
     uint8_t c = static_cast<uint8_t>(s[i]);
@@ -44,7 +45,9 @@ bool Utf8ToUtf16(std::string_view s, std::u16string* out) {
     }
     static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
     if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    if (cp >= 0x10000) {
+    if (out == nullptr) {
+      // validation only
+    } else if (cp >= 0x10000) {
       cp -= 0x10000;
       out->push_back(char16_t(0xd800 + (cp >> 10)));
       out->push_back(char16_t(0xdc00 + (cp & 0x3ff)));
@@ -57,8 +60,7 @@ bool Utf8ToUtf16(std::string_view s, std::u16string* out) {
 }
 
 Status AppendString(std::string_view s, std::string* out) {
-  std::u16string ignored;
-  if (!Utf8ToUtf16(s, &ignored)) {
+  if (!Utf8ToUtf16(s, nullptr)) {
     return Error(Code::kInvalidArgument, "string is not valid UTF-8");
   }
   out->push_back('"');

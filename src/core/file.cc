@@ -10,13 +10,14 @@
 #include <vector>
 
 namespace aloft {
-namespace {
+namespace {}  // namespace
 
 std::string DirName(const std::string& path) {
-  std::filesystem::path p(path);
-  std::string dir = p.parent_path().string();
+  std::string dir = std::filesystem::path(path).parent_path().string();
   return dir.empty() ? "." : dir;
 }
+
+namespace {
 
 Status SyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -100,27 +101,15 @@ Status File::Write(ByteSpan data) {
   return OkStatus();
 }
 
-Status File::ReadAt(uint64_t offset, std::span<uint8_t> buf) {
-  size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::pread(fd_, buf.data() + done, buf.size() - done, off_t(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("reading " + path_, errno);
-    }
-    if (n == 0) {
-      return Error(Code::kOutOfRange, path_ + ": ends at " + std::to_string(offset + done) +
-                                          ", before " + std::to_string(offset + buf.size()));
-    }
-    done += size_t(n);
-  }
-  return OkStatus();
-}
-
 Result<uint64_t> File::Size() const {
   struct stat st;
   if (::fstat(fd_, &st) != 0) return ErrnoError("stat " + path_, errno);
   return static_cast<uint64_t>(st.st_size);
+}
+
+Status File::SeekTo(uint64_t offset) {
+  if (::lseek(fd_, off_t(offset), SEEK_SET) < 0) return ErrnoError("seeking in " + path_, errno);
+  return OkStatus();
 }
 
 Status File::Sync() {

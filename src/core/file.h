@@ -35,9 +35,9 @@ class File final : public ByteSource, public ByteSink {
 
   Result<size_t> Read(std::span<uint8_t> buf) override;
   Status Write(ByteSpan data) override;
-  // Reads exactly buf.size() bytes at `offset`, or kIo / kOutOfRange (file too short).
-  Status ReadAt(uint64_t offset, std::span<uint8_t> buf);
   Result<uint64_t> Size() const;
+  // Moves the read/write position to `offset` from the start.
+  Status SeekTo(uint64_t offset);
   Status Sync();
   Status Close();
 
@@ -74,6 +74,9 @@ class AtomicFile final : public ByteSink {
   File file_;
   bool committed_ = false;
 };
+
+// The directory part of `path`, "." when there is none.
+std::string DirName(const std::string& path);
 
 // Reads a whole file; kOutOfRange if it is larger than `max_size`.
 Result<std::string> ReadFile(const std::string& path, uint64_t max_size = 64 << 20);

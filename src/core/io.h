@@ -49,17 +49,4 @@ class MemorySink final : public ByteSink {
   Bytes bytes_;
 };
 
-// A sink that only counts.
-class NullSink final : public ByteSink {
- public:
-  Status Write(ByteSpan data) override {
-    written_ += data.size();
-    return OkStatus();
-  }
-  uint64_t written() const { return written_; }
-
- private:
-  uint64_t written_ = 0;
-};
-
 }  // namespace aloft

@@ -170,6 +170,18 @@ std::string_view CompressionName(Compression c) {
   return "none";
 }
 
+std::string_view FileExtension(Compression c) {
+  switch (c) {
+    case Compression::kZstd:
+      return ".zst";
+    case Compression::kLzma:
+      return ".xz";
+    case Compression::kNone:
+      return ".bin";
+  }
+  return ".bin";
+}
+
 Result<Compression> ParseCompression(std::string_view name) {
   if (name == "zstd") return Compression::kZstd;
   if (name == "lzma" || name == "xz") return Compression::kLzma;

@@ -20,6 +20,8 @@ enum class Compression { kNone, kZstd, kLzma };
 
 std::string_view CompressionName(Compression c);  // "none" | "zstd" | "lzma"
 Result<Compression> ParseCompression(std::string_view name);
+// The payload file extension: ".zst", ".xz", ".bin".
+std::string_view FileExtension(Compression c);
 // What a level means for each codec, when none is given.
 int DefaultLevel(Compression c);
 

@@ -13,37 +13,38 @@ namespace {
 
 constexpr size_t kChunk = 256 * 1024;
 
-std::string Quote(const std::string& s) { return "'" + s + "'"; }
-
 std::string PayloadLabel(const Component& c) {
-  return "payload " + Quote(c.payload.file) + " (component " + Quote(c.name) + ")";
+  return "payload " + QuoteName(c.payload.file) + " (component " + QuoteName(c.name) + ")";
 }
 
 // Hashes and counts the decoded stream on its way to the caller's sink, and stops a payload that
 // decompresses to more than the manifest declares (a decompression bomb) at the first excess byte.
 class DecodedStream final : public ByteSink {
  public:
-  DecodedStream(PayloadSink& sink, uint64_t limit) : sink_(sink), limit_(limit) {}
+  // `hash`: hash the output too (not for raw reads, whose bytes the payload hash already covers).
+  DecodedStream(PayloadSink& sink, uint64_t limit, bool hash) : sink_(sink), limit_(limit) {
+    if (hash) hash_.emplace(HashAlgorithm::kSha256);
+  }
   Status Write(ByteSpan data) override {
     if (data.size() > limit_ - count_) {
       return Error(Code::kIntegrity, "decompresses to more than the " + std::to_string(limit_) +
                                          " bytes the manifest declares");
     }
     count_ += data.size();
-    hash_.Update(data);
+    if (hash_) hash_->Update(data);
     Status s = sink_.Write(data);
     if (!s.ok()) sink_failed_ = true;
     return s;
   }
   uint64_t count() const { return count_; }
   bool sink_failed() const { return sink_failed_; }
-  std::string FinishHex() { return hash_.FinishHex(); }
+  std::string FinishHex() { return hash_ ? hash_->FinishHex() : ""; }
 
  private:
   PayloadSink& sink_;
   uint64_t limit_;
   uint64_t count_ = 0;
-  Hasher hash_{HashAlgorithm::kSha256};
+  std::optional<Hasher> hash_;
   bool sink_failed_ = false;
 };
 
@@ -53,11 +54,6 @@ class NullPayloadSink final : public PayloadSink {
   Status Write(ByteSpan) override { return OkStatus(); }
   Status End(const Component&) override { return OkStatus(); }
 };
-
-std::string DirOf(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  return dir.empty() ? "." : dir;
-}
 
 // An unnamed temporary file in `dir` (gone when closed, even after a crash).
 Result<File> AnonymousTempFile(const std::string& dir) {
@@ -71,28 +67,14 @@ Result<File> AnonymousTempFile(const std::string& dir) {
   return File(fd, name);
 }
 
-// Reads `size` bytes of `file` from offset 0 into `out`.
-Status CopyFromStart(File& file, uint64_t size, ByteSink& out) {
-  std::vector<uint8_t> buf(kChunk);
-  for (uint64_t off = 0; off < size;) {
-    size_t n = size_t(std::min<uint64_t>(kChunk, size - off));
-    ALOFT_RETURN_IF_ERROR(file.ReadAt(off, std::span<uint8_t>(buf.data(), n)));
-    ALOFT_RETURN_IF_ERROR(out.Write(ByteSpan(buf.data(), n)));
-    off += n;
-  }
-  return OkStatus();
+uint64_t UnixSeconds(std::chrono::system_clock::time_point t) {
+  return uint64_t(std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
 }
 
-std::string Extension(Compression c) {
-  switch (c) {
-    case Compression::kZstd:
-      return ".zst";
-    case Compression::kLzma:
-      return ".xz";
-    case Compression::kNone:
-      return ".bin";
-  }
-  return ".bin";
+Status WriteManifestEntry(TarWriter& tar, const std::string& manifest_text) {
+  ALOFT_RETURN_IF_ERROR(tar.BeginEntry(kManifestEntry, manifest_text.size()));
+  ALOFT_RETURN_IF_ERROR(tar.Write(AsBytes(manifest_text)));
+  return tar.EndEntry();
 }
 
 // Writes compressed payload bytes to a file while hashing and counting them.
@@ -172,7 +154,7 @@ Result<std::unique_ptr<PackageReader>> PackageReader::Open(ByteSource& source, s
   const TarEntry& e = **entry;
   if (e.name != kManifestEntry) {
     return Error(Code::kMalformed,
-                 r->origin_ + ": first entry is " + Quote(e.name) + ", expected manifest.json");
+                 r->origin_ + ": first entry is " + QuoteName(e.name) + ", expected manifest.json");
   }
   if (e.size > kMaxManifestSize) {
     return Error(Code::kOutOfRange, r->origin_ + ": manifest.json is " + std::to_string(e.size) +
@@ -215,7 +197,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
       duplicate |= other.payload.file == entry->name;
     }
     return Error(Code::kMalformed,
-                 (duplicate ? "duplicate entry " : "unexpected entry ") + Quote(entry->name) +
+                 (duplicate ? "duplicate entry " : "unexpected entry ") + QuoteName(entry->name) +
                      " at offset " + std::to_string(entry->header_offset) + " where " +
                      PayloadLabel(c) + " should be (entries follow the manifest's order)");
   }
@@ -230,7 +212,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
   }
   ALOFT_RETURN_IF_ERROR(sink.Begin(c));
 
-  DecodedStream decoded(sink, raw ? c.payload.size : c.payload.uncompressed_size);
+  DecodedStream decoded(sink, raw ? c.payload.size : c.payload.uncompressed_size, !raw);
   std::unique_ptr<StreamCodec> decoder;
   if (!raw) {
     ALOFT_ASSIGN_OR_RETURN(decoder, MakeDecompressor(c.payload.compression, decoded));
@@ -273,7 +255,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
     }
     std::string image = decoded.FinishHex();
     if (c.type == ComponentType::kFull && image != c.image.sha256) {
-      return Error(Code::kIntegrity, "image of component " + Quote(c.name) +
+      return Error(Code::kIntegrity, "image of component " + QuoteName(c.name) +
                                          ": sha256 mismatch (manifest " +
                                          c.image.sha256.substr(0, 16) + "\u2026, content " +
                                          image.substr(0, 16) + "\u2026)");
@@ -296,7 +278,7 @@ Status PackageReader::ReadPayloads(PayloadSink& sink, bool raw, Progress* progre
     bool duplicate = e.name == kManifestEntry;
     for (const auto& c : manifest().components) duplicate |= c.payload.file == e.name;
     return Error(Code::kMalformed, origin_ + ": " + (duplicate ? "duplicate" : "unexpected") +
-                                       " entry " + Quote(e.name) + " at offset " +
+                                       " entry " + QuoteName(e.name) + " at offset " +
                                        std::to_string(e.header_offset) + " after the last payload");
   }
   return OkStatus();
@@ -305,7 +287,7 @@ Status PackageReader::ReadPayloads(PayloadSink& sink, bool raw, Progress* progre
 Status Pack(const PackOptions& o, const Clock& clock) {
   ALOFT_RETURN_IF_ERROR(ValidatePackOptions(o));
   const int level = o.level.value_or(DefaultLevel(o.compression));
-  const std::string dir = DirOf(o.output);
+  const std::string dir = DirName(o.output);
 
   Manifest m;
   m.name = o.name;
@@ -343,7 +325,7 @@ Status Pack(const PackOptions& o, const Clock& clock) {
     c.name = src.name;
     c.type = ComponentType::kFull;
     c.security_counter = o.security_counter;
-    c.payload.file = src.name + Extension(o.compression);
+    c.payload.file = src.name + std::string(FileExtension(o.compression));
     c.payload.compression = o.compression;
     c.payload.size = payload.size();
     c.payload.sha256 = payload.FinishHex();
@@ -363,16 +345,13 @@ Status Pack(const PackOptions& o, const Clock& clock) {
   ALOFT_ASSIGN_OR_RETURN(std::string manifest_text, SerializeEnvelope(e));
 
   ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(o.output, 0644));
-  const uint64_t mtime = uint64_t(
-      std::chrono::duration_cast<std::chrono::seconds>(clock.Wall().time_since_epoch()).count());
-  TarWriter tar(out, mtime);
-  ALOFT_RETURN_IF_ERROR(tar.BeginEntry(kManifestEntry, manifest_text.size()));
-  ALOFT_RETURN_IF_ERROR(tar.Write(AsBytes(manifest_text)));
-  ALOFT_RETURN_IF_ERROR(tar.EndEntry());
+  TarWriter tar(out, UnixSeconds(clock.Wall()));
+  ALOFT_RETURN_IF_ERROR(WriteManifestEntry(tar, manifest_text));
   for (size_t i = 0; i < payload_files.size(); ++i) {
     const Component& c = e.manifest.components[i];
     ALOFT_RETURN_IF_ERROR(tar.BeginEntry(c.payload.file, c.payload.size));
-    ALOFT_RETURN_IF_ERROR(CopyFromStart(payload_files[i], c.payload.size, tar));
+    ALOFT_RETURN_IF_ERROR(payload_files[i].SeekTo(0));
+    ALOFT_RETURN_IF_ERROR(CopyBytes(payload_files[i], tar, c.payload.size));
     ALOFT_RETURN_IF_ERROR(tar.EndEntry());
   }
   ALOFT_RETURN_IF_ERROR(tar.Finish());
@@ -397,7 +376,8 @@ class RewriteSink final : public PayloadSink {
 
 }  // namespace
 
-Status AddSignatures(const std::string& path, const std::vector<const crypto::PrivateKey*>& keys) {
+Status AddSignatures(const std::string& path, const std::vector<const crypto::PrivateKey*>& keys,
+                     const Clock& clock) {
   if (keys.empty()) return Error(Code::kInvalidArgument, "at least one --key is needed");
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, PackageReader::Open(in, path, nullptr));
@@ -406,13 +386,8 @@ Status AddSignatures(const std::string& path, const std::vector<const crypto::Pr
   ALOFT_ASSIGN_OR_RETURN(std::string manifest_text, SerializeEnvelope(e));
 
   ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path, 0644));
-  const uint64_t mtime = uint64_t(std::chrono::duration_cast<std::chrono::seconds>(
-                                      SystemClock::Instance().Wall().time_since_epoch())
-                                      .count());
-  TarWriter tar(out, mtime);
-  ALOFT_RETURN_IF_ERROR(tar.BeginEntry(kManifestEntry, manifest_text.size()));
-  ALOFT_RETURN_IF_ERROR(tar.Write(AsBytes(manifest_text)));
-  ALOFT_RETURN_IF_ERROR(tar.EndEntry());
+  TarWriter tar(out, UnixSeconds(clock.Wall()));
+  ALOFT_RETURN_IF_ERROR(WriteManifestEntry(tar, manifest_text));
   RewriteSink rewrite(tar);
   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(rewrite, /*raw=*/true));
   ALOFT_RETURN_IF_ERROR(tar.Finish());

@@ -11,7 +11,6 @@
 //   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(my_flash_sink));
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,8 +92,10 @@ struct PackOptions {
 Status Pack(const PackOptions& options, const Clock& clock);
 
 // Adds the signatures of `keys` to the package at `path` (replacing earlier ones by the same keys),
-// atomically. Refuses a package whose payloads do not match its manifest.
-Status AddSignatures(const std::string& path, const std::vector<const crypto::PrivateKey*>& keys);
+// atomically. Refuses a package whose payloads do not match its manifest. `clock` dates the tar
+// headers.
+Status AddSignatures(const std::string& path, const std::vector<const crypto::PrivateKey*>& keys,
+                     const Clock& clock);
 
 struct VerifyResult {
   Manifest manifest;

@@ -23,6 +23,7 @@ using testing::TarEntries;
 
 class PackageTest : public ::testing::Test, public testing::PackageFixture {
  protected:
+  ManualClock clock_;
   std::vector<std::pair<std::string, Bytes>> ThreeImages() {
     return {{"main", testing::RandomBytes(200'000, 1)},
             {"bms", testing::TextBytes(300'000)},
@@ -107,17 +108,17 @@ TEST_F(PackageTest, TwoOfThreeThreshold) {
               IsError(Code::kUntrusted, HasSubstr("1 of 2 required signatures")));
 
   ASSERT_THAT(WriteFileAtomic(dir / "p.aloft", AsChars(archive)), IsOk());
-  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[3]}), IsOk());  // not in the trust set
+  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[3]}, clock_), IsOk());  // not in the trust set
   std::string text = *ReadFile(dir / "p.aloft");
   EXPECT_THAT(ReadPackage(Bytes(text.begin(), text.end()), &two_of_three),
               IsError(Code::kUntrusted, HasSubstr("is not trusted")));
 
-  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[2]}), IsOk());
+  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[2]}, clock_), IsOk());
   text = *ReadFile(dir / "p.aloft");
   Bytes signed_twice(text.begin(), text.end());
   EXPECT_THAT(ReadPackage(signed_twice, &two_of_three), IsOk());
   // Re-signing with a key that already signed replaces its signature rather than adding one.
-  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[2]}), IsOk());
+  ASSERT_THAT(AddSignatures(dir / "p.aloft", {&keys[2]}, clock_), IsOk());
   auto envelope = ParseEnvelope(AsChars(TarEntries(signed_twice)[0].data));
   EXPECT_EQ(envelope->signatures.size(), 3u);
   text = *ReadFile(dir / "p.aloft");
@@ -354,7 +355,7 @@ TEST_F(PackageTest, UnknownFieldsAreKeptAndSignedOver) {
   ASSERT_THAT(ReadPackage(extended, &trust), IsOk());
   // Adding a signature keeps them.
   ASSERT_THAT(WriteFileAtomic(dir / "ext.aloft", AsChars(extended)), IsOk());
-  ASSERT_THAT(AddSignatures(dir / "ext.aloft", {&keys[1]}), IsOk());
+  ASSERT_THAT(AddSignatures(dir / "ext.aloft", {&keys[1]}, clock_), IsOk());
   std::string text = *ReadFile(dir / "ext.aloft");
   auto doc = nlohmann::json::parse(AsChars(TarEntries(Bytes(text.begin(), text.end()))[0].data));
   EXPECT_EQ(doc["signed"]["x_release_notes"], "fixes");

@@ -109,7 +109,9 @@ std::string FieldString(const Block& b, size_t off, size_t len) {
   return std::string(p, strnlen(p, len));
 }
 
-std::string Quote(std::string_view name) {
+}  // namespace
+
+std::string QuoteName(std::string_view name) {
   std::string out = "'";
   for (char c : name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -120,8 +122,6 @@ std::string Quote(std::string_view name) {
   }
   return out + "'";
 }
-
-}  // namespace
 
 bool IsSafeEntryName(std::string_view name) {
   if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) {
@@ -148,7 +148,7 @@ Status TarWriter::WriteRaw(ByteSpan data) {
 Status TarWriter::BeginEntry(std::string_view name, uint64_t size) {
   if (open_name_) return Error(Code::kInternal, "tar entry '" + *open_name_ + "' still open");
   if (!IsSafeEntryName(name)) {
-    return Error(Code::kInvalidArgument, "unsafe tar entry name " + Quote(name));
+    return Error(Code::kInvalidArgument, "unsafe tar entry name " + QuoteName(name));
   }
   if (name.size() > kUstarMaxName || size > kUstarMaxSize) {
     std::string records;
@@ -216,8 +216,8 @@ Status TarReader::ReadExact(std::span<uint8_t> buf, std::string_view what) {
 Status TarReader::FinishEntry() {
   if (!current_) return OkStatus();
   std::array<uint8_t, 8192> buf;
-  const std::string what =
-      "entry " + Quote(current_->name) + " (declared " + std::to_string(current_->size) + " bytes)";
+  const std::string what = "entry " + QuoteName(current_->name) + " (declared " +
+                           std::to_string(current_->size) + " bytes)";
   while (left_ > 0) {
     size_t n = size_t(std::min<uint64_t>(left_, buf.size()));
     ALOFT_RETURN_IF_ERROR(ReadExact(std::span<uint8_t>(buf.data(), n), what));
@@ -226,7 +226,7 @@ Status TarReader::FinishEntry() {
   size_t pad = (kTarBlock - current_->size % kTarBlock) % kTarBlock;
   ALOFT_RETURN_IF_ERROR(ReadExact(std::span<uint8_t>(buf.data(), pad), "padding of " + what));
   if (!AllZero(ByteSpan(buf.data(), pad))) {
-    return Error(Code::kMalformed, "non-zero padding after entry " + Quote(current_->name) +
+    return Error(Code::kMalformed, "non-zero padding after entry " + QuoteName(current_->name) +
                                        " at offset " + std::to_string(offset_ - pad));
   }
   current_.reset();
@@ -349,7 +349,7 @@ Result<std::optional<TarEntry>> TarReader::Next() {
       continue;
     }
     if (type != '0' && type != '\0') {
-      return Error(Code::kMalformed, "entry " + Quote(name) + " has tar type '" +
+      return Error(Code::kMalformed, "entry " + QuoteName(name) + " has tar type '" +
                                          std::string(1, type) +
                                          "'; a package holds only regular files" + where);
     }
@@ -359,7 +359,7 @@ Result<std::optional<TarEntry>> TarReader::Next() {
     entry.header_offset = first_header;
     entry.data_offset = offset_;
     if (!IsSafeEntryName(entry.name)) {
-      return Error(Code::kMalformed, "unsafe entry name " + Quote(entry.name) + where);
+      return Error(Code::kMalformed, "unsafe entry name " + QuoteName(entry.name) + where);
     }
     current_ = entry;
     left_ = entry.size;
@@ -372,7 +372,7 @@ Result<size_t> TarReader::Read(std::span<uint8_t> buf) {
   size_t want = size_t(std::min<uint64_t>(left_, buf.size()));
   ALOFT_ASSIGN_OR_RETURN(size_t n, source_.Read(buf.subspan(0, want)));
   if (n == 0) {
-    return Error(Code::kMalformed, "archive truncated: entry " + Quote(current_->name) +
+    return Error(Code::kMalformed, "archive truncated: entry " + QuoteName(current_->name) +
                                        " declares " + std::to_string(current_->size) +
                                        " bytes but the file ends after " +
                                        std::to_string(current_->size - left_));

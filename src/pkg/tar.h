@@ -80,6 +80,9 @@ class TarReader {
   bool ended_ = false;
 };
 
+// "'name'", with control characters shown as '?': entry names in messages.
+std::string QuoteName(std::string_view name);
+
 // True for names a package may hold: not empty, not absolute, no "." or ".." component, no NUL.
 bool IsSafeEntryName(std::string_view name);
 
