@@ -14,6 +14,10 @@ packages=(
   # libraries
   libssl-dev libzstd-dev liblzma-dev libdivsufsort-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libtomlplusplus-dev
+  # server: Boost.Asio/Beast, SQLite, libpq; client: libcurl
+  libboost-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
+  # real peers for tests, the demo and benchmarks
+  postgresql nginx wrk curl sqlite3
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl
 )

@@ -144,15 +144,17 @@ inline Status OkStatus() { return Status(); }
 #define ALOFT_CONCAT_(a, b) ALOFT_CONCAT_INNER_(a, b)
 
 // Returns the error of `expr` (a Result<T> or Status) from the current function.
-#define ALOFT_RETURN_IF_ERROR(expr)                                   \
-  do {                                                                \
-    auto&& aloft_status_ = (expr);                                    \
-    if (!aloft_status_.ok()) return std::move(aloft_status_).error(); \
+#define ALOFT_RETURN_IF_ERROR(expr) \
+  ALOFT_RETURN_IF_ERROR_IMPL_(ALOFT_CONCAT_(aloft_status_, __COUNTER__), expr)
+#define ALOFT_RETURN_IF_ERROR_IMPL_(tmp, expr)   \
+  do {                                          \
+    auto&& tmp = (expr);                        \
+    if (!tmp.ok()) return std::move(tmp).error(); \
   } while (false)
 
 // Declares or assigns `lhs` from the value of `expr` (a Result<T>), or returns its error.
 #define ALOFT_ASSIGN_OR_RETURN(lhs, expr) \
-  ALOFT_ASSIGN_OR_RETURN_IMPL_(ALOFT_CONCAT_(aloft_result_, __LINE__), lhs, expr)
+  ALOFT_ASSIGN_OR_RETURN_IMPL_(ALOFT_CONCAT_(aloft_result_, __COUNTER__), lhs, expr)
 #define ALOFT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).error();      \

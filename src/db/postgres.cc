@@ -1,0 +1,181 @@
+// The PostgreSQL backend over libpq: a pool of connections, statements prepared once per
+// connection, text-format parameters and results. A broken connection is reset on next use.
+#include <libpq-fe.h>
+
+#include <thread>
+#include <unordered_map>
+
+#include "db/backends.h"
+#include "db/pool.h"
+
+namespace aloft::db {
+namespace {
+
+// "postgresql://user:secret@host/db" -> "postgresql://user@host/db".
+std::string Redact(const std::string& url) {
+  auto scheme = url.find("://");
+  auto at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos) return url;
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon) + url.substr(at);
+}
+
+Error PgError(PGresult* res, PGconn* conn, std::string_view what) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  std::string msg = std::string(what) + ": " +
+                    (res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+                                                       : PQerrorMessage(conn));
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  std::string_view s = state ? state : "";
+  if (s == "23505") return Error(Code::kAlreadyExists, msg);
+  if (s.starts_with("23")) return Error(Code::kInvalidArgument, msg);
+  if (s == "40001" || s == "40P01" || s == "55P03") return Error(Code::kUnavailable, msg);
+  if (s.starts_with("08") || PQstatus(conn) != CONNECTION_OK) {
+    return Error(Code::kUnavailable, msg);
+  }
+  if (s == "42501") return Error(Code::kPermissionDenied, msg);
+  return Error(Code::kInternal, msg);
+}
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
+
+class PgConnection final : public Connection {
+ public:
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  ~PgConnection() override { PQfinish(conn_); }
+
+  Engine engine() const override { return Engine::kPostgres; }
+  int64_t changes() const override { return changes_; }
+
+  // Reconnects a connection the server dropped; kUnavailable when that fails.
+  Status EnsureOpen() {
+    if (PQstatus(conn_) == CONNECTION_OK) return OkStatus();
+    PQreset(conn_);
+    prepared_.clear();
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      return Error(Code::kUnavailable, std::string("PostgreSQL: ") + PQerrorMessage(conn_));
+    }
+    return OkStatus();
+  }
+
+  Result<Rows> Query(std::string_view sql, const Params& params) override {
+    ALOFT_ASSIGN_OR_RETURN(const std::string* name, Prepare(sql));
+    std::vector<std::string> texts(params.size());
+    std::vector<const char*> values(params.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (params[i].is_null()) continue;
+      texts[i] = params[i].ToText();
+      values[i] = texts[i].c_str();
+    }
+    PgResult res(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()),
+                                values.data(), nullptr, nullptr, 0));
+    auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      return PgError(res.get(), conn_, "PostgreSQL");
+    }
+    Rows rows;
+    const int n = PQntuples(res.get()), ncols = PQnfields(res.get());
+    rows.reserve(n);
+    for (int r = 0; r < n; ++r) {
+      std::vector<std::optional<std::string>> cols(ncols);
+      for (int c = 0; c < ncols; ++c) {
+        if (PQgetisnull(res.get(), r, c)) continue;
+        cols[c] = std::string(PQgetvalue(res.get(), r, c), PQgetlength(res.get(), r, c));
+      }
+      rows.emplace_back(std::move(cols));
+    }
+    const char* affected = PQcmdTuples(res.get());
+    changes_ = (affected && *affected) ? std::atoll(affected) : 0;
+    return rows;
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    PgResult res(PQexec(conn_, std::string(sql).c_str()));
+    auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      return PgError(res.get(), conn_, "PostgreSQL");
+    }
+    return OkStatus();
+  }
+
+ private:
+  Result<const std::string*> Prepare(std::string_view sql) {
+    std::string key(sql);
+    auto it = prepared_.find(key);
+    if (it != prepared_.end()) return &it->second;
+    std::string name = "s" + std::to_string(prepared_.size() + 1);
+    PgResult res(PQprepare(conn_, name.c_str(), ToDollarParams(sql).c_str(), 0, nullptr));
+    if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
+      return PgError(res.get(), conn_, "preparing SQL '" + key + "'");
+    }
+    return &prepared_.emplace(std::move(key), std::move(name)).first->second;
+  }
+
+  PGconn* conn_;
+  std::unordered_map<std::string, std::string> prepared_;
+  int64_t changes_ = 0;
+};
+
+class PgDatabase final : public Database {
+ public:
+  explicit PgDatabase(std::string url) : url_(std::move(url)) {}
+
+  Status Init(int pool_size) {
+    for (int i = 0; i < pool_size; ++i) {
+      PGconn* conn = PQconnectdb(url_.c_str());
+      if (PQstatus(conn) != CONNECTION_OK) {
+        std::string msg = PQerrorMessage(conn);
+        while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+        PQfinish(conn);
+        return Error(Code::kUnavailable, "PostgreSQL at " + Describe() + ": " + msg);
+      }
+      auto c = std::make_unique<PgConnection>(conn);
+      ALOFT_RETURN_IF_ERROR(c->ExecScript("SET client_min_messages = warning"));
+      pool_.Add(std::move(c));
+    }
+    return OkStatus();
+  }
+
+  Engine engine() const override { return Engine::kPostgres; }
+  std::string Describe() const override { return Redact(url_); }
+
+  Status Transact(const std::function<Status(Connection&)>& fn) override {
+    for (int attempt = 0;; ++attempt) {
+      Status s = [&]() -> Status {
+        auto conn = pool_.Acquire();
+        ALOFT_RETURN_IF_ERROR(conn->EnsureOpen());
+        ALOFT_RETURN_IF_ERROR(conn->ExecScript("BEGIN"));
+        Status r = fn(*conn);
+        if (r.ok()) r = conn->ExecScript("COMMIT");
+        if (!r.ok()) (void)conn->ExecScript("ROLLBACK");
+        return r;
+      }();
+      if (s.ok() || s.error().code() != Code::kUnavailable || attempt >= 5) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+    }
+  }
+
+  Status Read(const std::function<Status(Connection&)>& fn) override {
+    auto conn = pool_.Acquire();
+    ALOFT_RETURN_IF_ERROR(conn->EnsureOpen());
+    return fn(*conn);
+  }
+
+ private:
+  std::string url_;
+  Pool<PgConnection> pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenPostgres(const std::string& url, int pool_size) {
+  auto db = std::make_unique<PgDatabase>(url);
+  ALOFT_RETURN_IF_ERROR(db->Init(pool_size));
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+}  // namespace aloft::db

@@ -1,0 +1,188 @@
+// The SQLite backend: one file in WAL mode, a pool of connections (readers run concurrently; writers
+// take the write lock up front with BEGIN IMMEDIATE so two writers never deadlock on an upgrade),
+// prepared statements cached per connection.
+#include <sqlite3.h>
+
+#include <thread>
+#include <unordered_map>
+
+#include "db/backends.h"
+#include "db/pool.h"
+
+namespace aloft::db {
+namespace {
+
+Error SqliteError(sqlite3* db, int rc, std::string_view what) {
+  int ext = db ? sqlite3_extended_errcode(db) : rc;
+  std::string msg = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (ext & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error(Code::kUnavailable, msg);
+    case SQLITE_CONSTRAINT:
+      if (ext == SQLITE_CONSTRAINT_UNIQUE || ext == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Error(Code::kAlreadyExists, msg);
+      }
+      return Error(Code::kInvalidArgument, msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return Error(Code::kPermissionDenied, msg);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+      return Error(Code::kIo, msg);
+    default:
+      return Error(Code::kInternal, msg);
+  }
+}
+
+class SqliteConnection final : public Connection {
+ public:
+  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  ~SqliteConnection() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  Engine engine() const override { return Engine::kSqlite; }
+  int64_t changes() const override { return changes_; }
+
+  Result<Rows> Query(std::string_view sql, const Params& params) override {
+    ALOFT_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    const int expected = sqlite3_bind_parameter_count(stmt);
+    if (expected != static_cast<int>(params.size())) {
+      return Error(Code::kInternal, "SQL wants " + std::to_string(expected) + " parameters, got " +
+                                        std::to_string(params.size()) + ": " + std::string(sql));
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Value& v = params[i];
+      const int idx = static_cast<int>(i) + 1;
+      int rc = v.is_null()  ? sqlite3_bind_null(stmt, idx)
+               : v.is_int() ? sqlite3_bind_int64(stmt, idx, v.as_int())
+                            : sqlite3_bind_text(stmt, idx, v.as_text().data(),
+                                                static_cast<int>(v.as_text().size()),
+                                                SQLITE_TRANSIENT);
+      if (rc != SQLITE_OK) return SqliteError(db_, rc, "binding a parameter");
+    }
+    Rows rows;
+    const int ncols = sqlite3_column_count(stmt);
+    for (;;) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) {
+        Error e = SqliteError(db_, rc, "SQLite");
+        sqlite3_reset(stmt);
+        return e;
+      }
+      std::vector<std::optional<std::string>> cols(ncols);
+      for (int c = 0; c < ncols; ++c) {
+        if (sqlite3_column_type(stmt, c) == SQLITE_NULL) continue;
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+        cols[c] = std::string(text, sqlite3_column_bytes(stmt, c));
+      }
+      rows.emplace_back(std::move(cols));
+    }
+    changes_ = sqlite3_changes64(db_);
+    sqlite3_reset(stmt);
+    return rows;
+  }
+
+  Status ExecScript(std::string_view sql) override {
+    char* err = nullptr;
+    std::string text(sql);
+    int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string msg = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      Error e = SqliteError(db_, rc, "SQLite");
+      return Error(e.code(), "SQLite: " + msg);
+    }
+    return OkStatus();
+  }
+
+ private:
+  Result<sqlite3_stmt*> Prepare(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it != cache_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db_, rc, "preparing SQL '" + std::string(sql) + "'");
+    cache_.emplace(std::string(sql), stmt);
+    return stmt;
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  int64_t changes_ = 0;
+};
+
+class SqliteDatabase final : public Database {
+ public:
+  explicit SqliteDatabase(std::string path) : path_(std::move(path)) {}
+
+  Status Init(int pool_size) {
+    for (int i = 0; i < pool_size; ++i) {
+      sqlite3* db = nullptr;
+      int rc = sqlite3_open_v2(path_.c_str(), &db,
+                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                               nullptr);
+      if (rc != SQLITE_OK) {
+        Error e = SqliteError(db, rc, path_);
+        sqlite3_close_v2(db);
+        return e;
+      }
+      auto conn = std::make_unique<SqliteConnection>(db);
+      sqlite3_busy_timeout(db, 5000);
+      // WAL: readers never block the writer; NORMAL: a commit is durable at the next checkpoint,
+      // the database is never corrupt after a crash.
+      Status s = conn->ExecScript(
+          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; "
+          "PRAGMA temp_store=MEMORY");
+      if (!s.ok()) return std::move(s).error().WithContext(path_);
+      pool_.Add(std::move(conn));
+    }
+    return OkStatus();
+  }
+
+  Engine engine() const override { return Engine::kSqlite; }
+  std::string Describe() const override { return path_; }
+
+  Status Transact(const std::function<Status(Connection&)>& fn) override {
+    for (int attempt = 0;; ++attempt) {
+      auto conn = pool_.Acquire();
+      Status s = RunOnce(*conn, fn);
+      if (s.ok() || s.error().code() != Code::kUnavailable || attempt >= 5) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 << attempt));
+    }
+  }
+
+  Status Read(const std::function<Status(Connection&)>& fn) override {
+    auto conn = pool_.Acquire();
+    return fn(*conn);
+  }
+
+ private:
+  static Status RunOnce(SqliteConnection& c, const std::function<Status(Connection&)>& fn) {
+    ALOFT_RETURN_IF_ERROR(c.ExecScript("BEGIN IMMEDIATE"));
+    Status s = fn(c);
+    if (s.ok()) s = c.ExecScript("COMMIT");
+    if (!s.ok()) (void)c.ExecScript("ROLLBACK");
+    return s;
+  }
+
+  std::string path_;
+  Pool<SqliteConnection> pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenSqlite(const std::string& path, int pool_size) {
+  auto db = std::make_unique<SqliteDatabase>(path);
+  ALOFT_RETURN_IF_ERROR(db->Init(pool_size));
+  return std::unique_ptr<Database>(std::move(db));
+}
+
+}  // namespace aloft::db
