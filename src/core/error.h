@@ -154,7 +154,7 @@ inline Status OkStatus() { return Status(); }
 
 // Declares or assigns `lhs` from the value of `expr` (a Result<T>), or returns its error.
 #define ALOFT_ASSIGN_OR_RETURN(lhs, expr) \
-  ALOFT_ASSIGN_OR_RETURN_IMPL_(ALOFT_CONCAT_(aloft_result_, __COUNTER__), lhs, expr)
+  ALOFT_ASSIGN_OR_RETURN_IMPL_(ALOFT_CONCAT_(aloft_result_, __LINE__), lhs, expr)
 #define ALOFT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return std::move(tmp).error();      \

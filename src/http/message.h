@@ -1,0 +1,93 @@
+// HTTP requests and responses as the server's handlers see them: plain structs, no Beast types, so
+// that only server.cc includes the heavy Boost headers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aloft::http {
+
+// Header fields in arrival order; lookups ignore case.
+class Headers {
+ public:
+  void Add(std::string name, std::string value) {
+    fields_.emplace_back(std::move(name), std::move(value));
+  }
+  // Replaces every field of that name.
+  void Set(std::string_view name, std::string value);
+  // The first value, or "" when absent.
+  std::string_view Get(std::string_view name) const;
+  bool Has(std::string_view name) const;
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as sent: "/api/v1/devices?limit=5"
+  std::string path;    // percent-decoded path without the query
+  std::map<std::string, std::string> query;  // decoded; the last value of a repeated key wins
+  Headers headers;
+  std::string remote_address;
+  bool tls = false;
+  // The body, unless the handler asked for it to go to a file (then `body_file` names the file;
+  // the handler may rename it away, otherwise the server deletes it after the response).
+  std::string body;
+  std::string body_file;
+  uint64_t body_size = 0;
+
+  // Params from the route pattern ("{name}" segments), filled by the Router.
+  std::map<std::string, std::string> params;
+};
+
+// A body made of parts sent in order: literal text or a range of an open file (sent with
+// sendfile(2) on plain connections). Used for downloads, single and multipart ranges.
+struct FileBody {
+  struct Part {
+    std::string text;
+    uint64_t offset = 0, length = 0;
+    bool from_file = false;
+  };
+  int fd = -1;  // owned: closed when the body is destroyed
+  std::vector<Part> parts;
+  // Counts concurrent file responses and bytes (for /metrics); may be null.
+  std::atomic<int64_t>* active = nullptr;
+  std::atomic<uint64_t>* bytes_sent = nullptr;
+
+  // Decrements `active` when set.
+  ~FileBody();
+  uint64_t Size() const;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  std::shared_ptr<FileBody> file;  // when set, replaces `body`
+  bool close = false;              // close the connection after this response
+
+  static Response Json(int status, std::string json);
+  static Response Text(int status, std::string text);
+  // The one error shape every API of the server uses:
+  // {"error": "<code>", "message": "<what went wrong, naming the input>"}
+  static Response Error(int status, std::string_view code, std::string_view message);
+};
+
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(std::string_view s);
+
+// "%2F" -> "/", "+" stays "+"; kMalformed-free: invalid escapes are kept as they are.
+std::string PercentDecode(std::string_view s);
+std::string PercentEncode(std::string_view s);
+// "a=1&b=x%20y" -> {a:1, b:"x y"}
+std::map<std::string, std::string> ParseQuery(std::string_view q);
+
+}  // namespace aloft::http

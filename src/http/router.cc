@@ -1,0 +1,58 @@
+#include "http/router.h"
+
+namespace aloft::http {
+namespace {
+
+std::vector<std::string> Split(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+void Router::Add(std::string method, std::string pattern, int id) {
+  auto segments = Split(pattern);
+  routes_.push_back({std::move(method), std::move(pattern), std::move(segments), id});
+}
+
+RouteMatch Router::Match(std::string_view method, std::string_view path) const {
+  RouteMatch out;
+  auto segments = Split(path);
+  for (const auto& r : routes_) {
+    if (r.segments.size() != segments.size()) continue;
+    std::map<std::string, std::string> params;
+    bool ok = true;
+    for (size_t i = 0; i < segments.size() && ok; ++i) {
+      const auto& p = r.segments[i];
+      if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
+        params[p.substr(1, p.size() - 2)] = segments[i];
+      } else {
+        ok = p == segments[i];
+      }
+    }
+    if (!ok) continue;
+    if (r.method == method || (method == "HEAD" && r.method == "GET")) {
+      out.kind = RouteMatch::kFound;
+      out.id = r.id;
+      out.pattern = r.pattern;
+      out.params = std::move(params);
+      return out;
+    }
+    out.kind = RouteMatch::kWrongMethod;
+    out.allowed += (out.allowed.empty() ? "" : ", ") + r.method;
+  }
+  return out;
+}
+
+}  // namespace aloft::http

@@ -1,0 +1,589 @@
+// The only translation unit that includes Boost.Beast (it is heavy to compile).
+#include "http/server.h"
+
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+namespace aloft::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = net::ip::tcp;
+
+constexpr size_t kTlsChunk = 64 * 1024;
+constexpr uint64_t kSendBudget = 8u << 20;  // bytes sent before yielding to other connections
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void CloseIfIdle() = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
+
+  ServerOptions options;
+  Handler& handler;
+  net::io_context ioc;
+  std::optional<ssl::context> tls;
+  tcp::acceptor acceptor{ioc};
+  ServerCounters counters;
+  std::atomic<bool> stopping{false};
+  std::optional<net::steady_timer> grace_timer;
+
+  std::mutex mu;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void Register(const std::shared_ptr<SessionBase>& s) {
+    std::lock_guard lock(mu);
+    sessions[s.get()] = s;
+  }
+  void Unregister(SessionBase* s) {
+    std::lock_guard lock(mu);
+    sessions.erase(s);
+    if (stopping && sessions.empty() && grace_timer) {
+      net::post(ioc, [this] { grace_timer->cancel(); });
+    }
+  }
+};
+
+namespace {
+
+std::string UniqueUploadName(const std::string& dir) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return dir + "/upload-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" +
+         std::to_string(rng() % 1000000000);
+}
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <class... Args>
+  Session(HttpServer::Impl& server, Args&&... args)
+      : server_(server), stream_(std::forward<Args>(args)...), wait_timer_(stream_.get_executor()) {
+    server_.counters.connections.fetch_add(1);
+  }
+  ~Session() override {
+    server_.counters.connections.fetch_sub(1);
+    server_.Unregister(this);
+    RemoveUpload();
+  }
+
+  void Start() {
+    server_.Register(this->shared_from_this());
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Lowest().expires_after(self->server_.options.header_timeout);
+        self->stream_.async_handshake(ssl::stream_base::server,
+                                      [self](beast::error_code ec) {
+                                        if (ec) return self->Close();
+                                        self->ReadHeader();
+                                      });
+      } else {
+        self->ReadHeader();
+      }
+    });
+  }
+
+  void CloseIfIdle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) self->Close();
+    });
+  }
+
+ private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void ReadHeader() {
+    if (server_.stopping) return Close();
+    idle_ = true;
+    req_ = Request{};
+    head_parser_.emplace();
+    head_parser_->header_limit(server_.options.max_header_bytes);
+    // Not boost::none: Boost 1.74 compares `len > none` as true and refuses every body.
+    head_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    Lowest().expires_after(first_ ? server_.options.header_timeout : server_.options.idle_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *head_parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    idle_ = false;
+    first_ = false;
+    if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
+        ec == beast::error::timeout || ec == net::error::eof) {
+      return Close();
+    }
+    if (ec == bhttp::error::header_limit) {
+      return SendError(431, "header-too-large",
+                       "request header exceeds " +
+                           std::to_string(server_.options.max_header_bytes) + " bytes");
+    }
+    if (ec) return SendError(400, "bad-request", "malformed HTTP request: " + ec.message());
+
+    const auto& h = head_parser_->get();
+    req_.method = std::string(h.method_string());
+    req_.target = std::string(h.target());
+    auto q = req_.target.find('?');
+    req_.path = PercentDecode(req_.target.substr(0, q));
+    if (q != std::string::npos) req_.query = ParseQuery(req_.target.substr(q + 1));
+    for (const auto& f : h) req_.headers.Add(std::string(f.name_string()), std::string(f.value()));
+    beast::error_code rec;
+    auto ep = Lowest().socket().remote_endpoint(rec);
+    if (!rec) req_.remote_address = ep.address().to_string();
+    req_.tls = kTls;
+    keep_alive_ = h.keep_alive();
+
+    auto decision = server_.handler.OnHeaders(req_);
+    if (auto* early = std::get_if<Response>(&decision)) {
+      // Answer without reading the body; a connection with an unread body cannot be reused.
+      if (!head_parser_->is_done()) early->close = true;
+      res_ = std::move(*early);
+      return WriteResponse();
+    }
+    plan_ = std::get<BodyPlan>(decision);
+    if (auto len = head_parser_->content_length(); len && *len > plan_.max_size) {
+      return SendError(413, "payload-too-large",
+                       "request body of " + std::to_string(*len) + " bytes exceeds the limit of " +
+                           std::to_string(plan_.max_size) + " bytes for " + req_.path,
+                       /*close=*/true);
+    }
+    if (head_parser_->is_done()) return Dispatch();
+
+    if (!plan_.to_file_dir.empty()) {
+      file_parser_.emplace(std::move(*head_parser_));
+      file_parser_->body_limit(plan_.max_size);
+      upload_path_ = UniqueUploadName(plan_.to_file_dir);
+      beast::error_code fec;
+      file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, fec);
+      if (fec) {
+        upload_path_.clear();
+        return SendError(500, "internal", "cannot create upload file: " + fec.message(), true);
+      }
+    } else {
+      string_parser_.emplace(std::move(*head_parser_));
+      string_parser_->body_limit(plan_.max_size);
+    }
+    if (strcasecmp(std::string(req_.headers.Get("Expect")).c_str(), "100-continue") == 0) {
+      Lowest().expires_after(server_.options.io_timeout);
+      net::async_write(stream_, net::buffer(kContinue, sizeof(kContinue) - 1),
+                       [self = this->shared_from_this()](beast::error_code wec, size_t) {
+                         if (wec) return self->Close();
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    Lowest().expires_after(server_.options.io_timeout);
+    auto on_read = [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->OnBody(ec);
+    };
+    if (file_parser_) {
+      bhttp::async_read_some(stream_, buffer_, *file_parser_, std::move(on_read));
+    } else {
+      bhttp::async_read_some(stream_, buffer_, *string_parser_, std::move(on_read));
+    }
+  }
+
+  void OnBody(beast::error_code ec) {
+    if (ec == bhttp::error::body_limit) {
+      return SendError(413, "payload-too-large",
+                       "request body exceeds the limit of " + std::to_string(plan_.max_size) +
+                           " bytes for " + req_.path,
+                       true);
+    }
+    if (ec == beast::error::timeout || ec == net::error::operation_aborted) return Close();
+    if (ec) return SendError(400, "bad-request", "reading the request body: " + ec.message(), true);
+    bool done = file_parser_ ? file_parser_->is_done() : string_parser_->is_done();
+    if (!done) return ReadBody();
+    if (file_parser_) {
+      beast::error_code cec;
+      file_parser_->get().body().file().close(cec);
+      req_.body_file = upload_path_;
+      req_.body_size = file_parser_->content_length().value_or(0);
+      if (!file_parser_->content_length()) {
+        struct stat st {};
+        if (::stat(upload_path_.c_str(), &st) == 0) req_.body_size = st.st_size;
+      }
+    } else {
+      req_.body = std::move(string_parser_->get().body());
+      req_.body_size = req_.body.size();
+    }
+    Dispatch();
+  }
+
+  void Dispatch() {
+    res_ = server_.handler.Handle(req_);
+    WriteResponse();
+  }
+
+  void SendError(int status, std::string_view code, const std::string& message,
+                 bool close = true) {
+    res_ = Response::Error(status, code, message);
+    res_.close = close;
+    WriteResponse();
+  }
+
+  void WriteResponse() {
+    RemoveUpload();
+    file_parser_.reset();
+    string_parser_.reset();
+    head_parser_.reset();
+    const bool keep = keep_alive_ && !res_.close && !server_.stopping;
+    const bool head_only = req_.method == "HEAD";
+    Lowest().expires_after(server_.options.io_timeout);
+    if (!res_.file) {
+      str_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
+      for (const auto& [k, v] : res_.headers.fields()) str_res_->set(k, v);
+      str_res_->keep_alive(keep);
+      if (head_only) {
+        str_res_->content_length(res_.body.size());
+      } else {
+        str_res_->body() = std::move(res_.body);
+        str_res_->prepare_payload();
+      }
+      keep_ = keep;
+      if (head_only) {
+        head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
+        for (const auto& f : *str_res_) head_res_->set(f.name_string(), f.value());
+        head_res_->keep_alive(keep);
+        head_sr_.emplace(*head_res_);
+        bhttp::async_write_header(stream_, *head_sr_,
+                                  [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                    self->OnWritten(ec);
+                                  });
+        return;
+      }
+      bhttp::async_write(stream_, *str_res_,
+                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                           self->OnWritten(ec);
+                         });
+      return;
+    }
+    head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
+    for (const auto& [k, v] : res_.headers.fields()) head_res_->set(k, v);
+    head_res_->content_length(res_.file->Size());
+    head_res_->keep_alive(keep);
+    keep_ = keep;
+    head_sr_.emplace(*head_res_);
+    bhttp::async_write_header(stream_, *head_sr_,
+                              [self = this->shared_from_this(), head_only](beast::error_code ec,
+                                                                           size_t) {
+                                if (ec) return self->Close();
+                                if (head_only) return self->OnWritten(ec);
+                                self->part_index_ = 0;
+                                self->part_sent_ = 0;
+                                self->WritePart();
+                              });
+  }
+
+  void WritePart() {
+    auto& parts = res_.file->parts;
+    if (part_index_ >= parts.size()) return OnWritten({});
+    auto& part = parts[part_index_];
+    if (!part.from_file) {
+      Lowest().expires_after(server_.options.io_timeout);
+      net::async_write(stream_, net::buffer(part.text),
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec) return self->Close();
+                         ++self->part_index_;
+                         self->part_sent_ = 0;
+                         self->WritePart();
+                       });
+      return;
+    }
+    if constexpr (kTls) {
+      SendFileTls();
+    } else {
+      SendFilePlain();
+    }
+  }
+
+  void PartDone() {
+    ++part_index_;
+    part_sent_ = 0;
+    WritePart();
+  }
+
+  void CountSent(uint64_t n) {
+    if (res_.file->bytes_sent) res_.file->bytes_sent->fetch_add(n);
+  }
+
+  void SendFilePlain() {
+    auto& part = res_.file->parts[part_index_];
+    auto& sock = Lowest().socket();
+    beast::error_code nbec;
+    sock.native_non_blocking(true, nbec);
+    uint64_t budget = kSendBudget;
+    while (part_sent_ < part.length && budget > 0) {
+      off_t off = static_cast<off_t>(part.offset + part_sent_);
+      size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, budget));
+      ssize_t n = ::sendfile(sock.native_handle(), res_.file->fd, &off, want);
+      if (n > 0) {
+        part_sent_ += n;
+        budget -= std::min<uint64_t>(budget, n);
+        CountSent(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        wait_timer_.expires_after(server_.options.io_timeout);
+        wait_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+          if (!ec) {
+            beast::error_code cec;
+            self->Lowest().socket().cancel(cec);
+          }
+        });
+        sock.async_wait(tcp::socket::wait_write,
+                        [self = this->shared_from_this()](beast::error_code ec) {
+                          self->wait_timer_.cancel();
+                          if (ec) return self->Close();
+                          self->SendFilePlain();
+                        });
+        return;
+      }
+      return Close();  // peer gone, or the file shrank under us
+    }
+    if (part_sent_ == part.length) return PartDone();
+    net::post(stream_.get_executor(),
+              [self = this->shared_from_this()] { self->SendFilePlain(); });
+  }
+
+  void SendFileTls() {
+    auto& part = res_.file->parts[part_index_];
+    if (part_sent_ == part.length) return PartDone();
+    if (chunk_.empty()) chunk_.resize(kTlsChunk);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, kTlsChunk));
+    ssize_t n = ::pread(res_.file->fd, chunk_.data(), want,
+                        static_cast<off_t>(part.offset + part_sent_));
+    if (n <= 0) return Close();
+    Lowest().expires_after(server_.options.io_timeout);
+    net::async_write(stream_, net::buffer(chunk_.data(), static_cast<size_t>(n)),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t written) {
+                       if (ec) return self->Close();
+                       self->part_sent_ += written;
+                       self->CountSent(written);
+                       self->SendFileTls();
+                     });
+  }
+
+  void OnWritten(beast::error_code ec) {
+    str_res_.reset();
+    head_sr_.reset();
+    head_res_.reset();
+    res_ = Response{};
+    chunk_.clear();
+    chunk_.shrink_to_fit();
+    if (ec || !keep_) return Close();
+    ReadHeader();
+  }
+
+  void RemoveUpload() {
+    if (upload_path_.empty()) return;
+    ::unlink(upload_path_.c_str());  // gone already when the handler took the file
+    upload_path_.clear();
+  }
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    wait_timer_.cancel();
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code cec;
+        self->Lowest().socket().close(cec);
+      });
+    } else {
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      Lowest().socket().close(ec);
+    }
+  }
+
+  static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+  HttpServer::Impl& server_;
+  Stream stream_;
+  net::steady_timer wait_timer_;
+  beast::flat_buffer buffer_{64 * 1024};
+  std::optional<bhttp::request_parser<bhttp::empty_body>> head_parser_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
+  std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
+  std::optional<bhttp::response<bhttp::string_body>> str_res_;
+  std::optional<bhttp::response<bhttp::empty_body>> head_res_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> head_sr_;
+  Request req_;
+  Response res_;
+  BodyPlan plan_;
+  std::string upload_path_;
+  std::vector<uint8_t> chunk_;
+  size_t part_index_ = 0;
+  uint64_t part_sent_ = 0;
+  bool keep_alive_ = false, keep_ = false, idle_ = false, first_ = true, closed_ = false;
+};
+
+Result<tcp::endpoint> ParseListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return Error(Code::kInvalidArgument,
+                 "listen address '" + listen + "' must be HOST:PORT, e.g. 127.0.0.1:8080");
+  }
+  std::string host = listen.substr(0, colon);
+  std::string port_text = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  char* end = nullptr;
+  long port = std::strtol(port_text.c_str(), &end, 10);
+  if (port_text.empty() || *end || port < 0 || port > 65535) {
+    return Error(Code::kInvalidArgument, "listen address '" + listen + "': bad port");
+  }
+  beast::error_code ec;
+  auto addr = net::ip::make_address(host, ec);
+  if (ec) {
+    return Error(Code::kInvalidArgument,
+                 "listen address '" + listen + "': '" + host + "' is not an IP address");
+  }
+  return tcp::endpoint(addr, static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(net::make_strand(ioc),
+                        [this](beast::error_code ec, tcp::socket s) { OnAccept(ec, std::move(s)); });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || stopping) return;
+  if (!ec) {
+    counters.accepted.fetch_add(1);
+    if (counters.connections.load() >= options.max_connections) {
+      counters.rejected_connections.fetch_add(1);
+      beast::error_code cec;
+      socket.close(cec);
+    } else {
+      socket.set_option(tcp::no_delay(true), ec);
+      if (tls) {
+        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket),
+                                                                        *tls)
+            ->Start();
+      } else {
+        std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))->Start();
+      }
+    }
+  } else if (ec == net::error::no_descriptors) {
+    // Out of file descriptors: back off briefly instead of spinning.
+    auto t = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(50));
+    t->async_wait([this, t](beast::error_code) { Accept(); });
+    return;
+  }
+  Accept();
+}
+
+HttpServer::HttpServer(ServerOptions options, Handler& handler)
+    : impl_(std::make_unique<Impl>(std::move(options), handler)) {}
+
+HttpServer::~HttpServer() = default;
+
+Status HttpServer::Bind() {
+  auto& o = impl_->options;
+  ALOFT_ASSIGN_OR_RETURN(tcp::endpoint ep, ParseListen(o.listen));
+  if (!o.tls_cert.empty() || !o.tls_key.empty()) {
+    if (o.tls_cert.empty() || o.tls_key.empty()) {
+      return Error(Code::kInvalidArgument, "TLS needs both a certificate and a key file");
+    }
+    impl_->tls.emplace(ssl::context::tls_server);
+    impl_->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                            ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    impl_->tls->use_certificate_chain_file(o.tls_cert, ec);
+    if (ec) return Error(Code::kInvalidArgument, o.tls_cert + ": " + ec.message());
+    impl_->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
+    if (ec) return Error(Code::kInvalidArgument, o.tls_key + ": " + ec.message());
+  }
+  // Many slow clients need many descriptors: raise the soft limit to the hard one.
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  beast::error_code ec;
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return Error(Code::kIo, "listening on " + o.listen + ": " + ec.message());
+  return OkStatus();
+}
+
+uint16_t HttpServer::port() const {
+  beast::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+void HttpServer::Run() {
+  impl_->Accept();
+  int n = std::max(1, impl_->options.threads);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : threads) t.join();
+}
+
+void HttpServer::Stop() {
+  net::post(impl_->ioc, [impl = impl_.get()] {
+    if (impl->stopping.exchange(true)) return;
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+    std::vector<std::shared_ptr<SessionBase>> live;
+    {
+      std::lock_guard lock(impl->mu);
+      for (auto& [p, w] : impl->sessions)
+        if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    for (auto& s : live) s->CloseIfIdle();
+    if (live.empty()) {
+      impl->ioc.stop();
+      return;
+    }
+    impl->grace_timer.emplace(impl->ioc, impl->options.shutdown_grace);
+    impl->grace_timer->async_wait([impl](beast::error_code) { impl->ioc.stop(); });
+  });
+}
+
+const ServerCounters& HttpServer::counters() const { return impl_->counters; }
+
+}  // namespace aloft::http

@@ -1,0 +1,1563 @@
+#include "server/app.h"
+
+#include <dirent.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/encoding.h"
+#include "core/file.h"
+#include "core/hash.h"
+#include "crypto/keys.h"
+#include "crypto/trust.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "pkg/manifest.h"
+#include "pkg/package.h"
+#include "server/artifacts.h"
+#include "server/download.h"
+#include "server/metrics.h"
+#include "server/store.h"
+
+namespace aloft::server {
+
+using json = nlohmann::json;
+using http::Request;
+using http::Response;
+
+std::string NewToken(std::string_view prefix) {
+  uint8_t bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no randomness: nothing is safe
+  return std::string(prefix) + HexEncode(ByteSpan(bytes, sizeof bytes));
+}
+
+namespace {
+
+// Who is calling.
+struct Caller {
+  enum Kind { kNone, kOperator, kDevice, kRegistration } kind = kNone;
+  std::string actor;  // "token:<name>" / "device:<name>"
+  Role role = Role::kViewer;
+  std::optional<Device> device;        // kDevice
+  std::optional<DeviceType> reg_type;  // kRegistration
+};
+
+enum class Access { kPublic, kViewer, kRelease, kAdmin, kDevice, kDeviceOrRegistration };
+
+enum class BodyKind { kNone, kJson, kUpload, kLog };
+
+int HttpStatus(Code c) {
+  switch (c) {
+    case Code::kInvalidArgument:
+    case Code::kMalformed:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kOutOfRange:
+      return 413;
+    case Code::kIntegrity:
+    case Code::kUntrusted:
+    case Code::kUnsupported:
+      return 422;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kIo:
+    case Code::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Response ErrorResponse(const Error& e) {
+  return Response::Error(HttpStatus(e.code()), CodeName(e.code()), e.message());
+}
+
+Response NoContent() {
+  Response r;
+  r.status = 204;
+  return r;
+}
+
+Response JsonResponse(int status, const json& j) { return Response::Json(status, j.dump()); }
+
+Error Invalid(std::string message) { return Error(Code::kInvalidArgument, std::move(message)); }
+
+int64_t ToMs(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string MsToTime(int64_t ms) {
+  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+// ---- JSON bodies ----
+
+Result<json> ParseBody(const Request& req, bool allow_empty) {
+  if (req.body.empty() && allow_empty) return json::object();
+  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    try {
+      json ignored = json::parse(req.body);
+    } catch (const json::parse_error& e) {
+      return Error(Code::kMalformed, std::string("request body is not valid JSON: ") + e.what());
+    }
+    return Error(Code::kMalformed, "request body is not valid JSON");
+  }
+  if (!j.is_object()) return Error(Code::kMalformed, "request body must be a JSON object");
+  return j;
+}
+
+Result<std::optional<std::string>> OptString(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) {
+    return Invalid(std::string("field '") + key + "' must be a string, not " + it->type_name());
+  }
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+Result<std::string> ReqString(const json& j, const char* key) {
+  ALOFT_ASSIGN_OR_RETURN(auto v, OptString(j, key));
+  if (!v) return Invalid(std::string("missing field '") + key + "'");
+  return *v;
+}
+
+Result<std::optional<std::vector<std::string>>> OptStringList(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::vector<std::string>>();
+  if (!it->is_array()) {
+    return Invalid(std::string("field '") + key + "' must be an array of strings, not " +
+                   it->type_name());
+  }
+  std::vector<std::string> out;
+  for (const auto& e : *it) {
+    if (!e.is_string()) {
+      return Invalid(std::string("field '") + key + "' must contain only strings, found " +
+                     e.type_name());
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Status CheckName(std::string_view what, const std::string& name) {
+  if (!pkg::IsValidName(name, 128)) {
+    return Invalid(std::string(what) + " '" + name +
+                   "' is not a valid name (letters, digits, '.', '_', '-'; starting with a "
+                   "letter or digit; at most 128)");
+  }
+  return OkStatus();
+}
+
+Status CheckVersion(const std::string& version) {
+  if (version.empty() || version.size() > 64) {
+    return Invalid("version '" + version + "' must have 1 to 64 characters");
+  }
+  for (char c : version) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' ||
+          c == '_')) {
+      return Invalid("version '" + version + "' may contain only letters, digits, '.', '-', '+', "
+                     "'_'");
+    }
+  }
+  return OkStatus();
+}
+
+// Object of attributes: string, number or boolean values.
+Result<std::optional<json>> OptAttributes(const json& j) {
+  auto it = j.find("attributes");
+  if (it == j.end() || it->is_null()) return std::optional<json>();
+  if (!it->is_object()) {
+    return Invalid(std::string("field 'attributes' must be an object, not ") + it->type_name());
+  }
+  for (const auto& [k, v] : it->items()) {
+    if (!(v.is_string() || v.is_number() || v.is_boolean())) {
+      return Invalid("attribute '" + k + "' must be a string, number or boolean");
+    }
+    if (k.size() > 128) return Invalid("attribute name '" + k.substr(0, 32) + "…' is too long");
+  }
+  return std::optional<json>(*it);
+}
+
+Result<int64_t> QueryInt(const Request& req, const char* key, int64_t def, int64_t max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return def;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end || v < 0) {
+    return Invalid(std::string("query parameter '") + key + "' must be a non-negative integer");
+  }
+  return std::min<int64_t>(v, max);
+}
+
+std::optional<std::string> QueryStr(const Request& req, const char* key) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return std::nullopt;
+  return it->second;
+}
+
+// ---- JSON views ----
+
+json ToJson(const DeviceType& t) {
+  return {{"name", t.name},
+          {"description", t.description},
+          {"modules", t.modules},
+          {"created", MsToTime(t.created_ms)}};
+}
+
+json ToJson(const Release& r) {
+  json targets = json::array();
+  for (const auto& t : r.targets) targets.push_back({{"device_type", t.device_type}, {"module", t.module}});
+  json j = {{"id", r.Id()},
+            {"name", r.name},
+            {"version", r.version},
+            {"kind", r.kind},
+            {"filename", r.filename},
+            {"size", r.artifact.size},
+            {"sha256", r.artifact.sha256},
+            {"sha1", r.artifact.sha1},
+            {"md5", r.artifact.md5},
+            {"enabled", r.enabled},
+            {"device_types", r.DeviceTypes()},
+            {"modules", r.Modules()},
+            {"targets", targets},
+            {"allowed_devices", r.allowed_devices ? json(*r.allowed_devices) : json(nullptr)},
+            {"allowed_sources", r.allowed_sources ? json(*r.allowed_sources) : json(nullptr)},
+            {"created", MsToTime(r.created_ms)},
+            {"created_by", r.created_by}};
+  return j;
+}
+
+json ToJson(const Device& d) {
+  json attrs = json::parse(d.attributes, nullptr, false);
+  if (attrs.is_discarded()) attrs = json::object();
+  return {{"name", d.name},
+          {"device_type", d.device_type},
+          {"group", d.group ? json(*d.group) : json(nullptr)},
+          {"tags", d.tags},
+          {"attributes", attrs},
+          {"versions", d.versions},
+          {"created", MsToTime(d.created_ms)},
+          {"last_seen", d.last_seen_ms ? json(MsToTime(*d.last_seen_ms)) : json(nullptr)}};
+}
+
+json ToJson(const Action& a) {
+  json j = {{"id", a.id},
+            {"device", a.device},
+            {"release", a.release + "@" + a.version},
+            {"state", ActionStateName(a.state)},
+            {"mode", a.mode},
+            {"progress", a.progress},
+            {"created", MsToTime(a.created_ms)},
+            {"updated", MsToTime(a.updated_ms)},
+            {"created_by", a.created_by}};
+  if (!a.events.empty()) {
+    json events = json::array();
+    for (const auto& e : a.events) {
+      json ev = {{"at", MsToTime(e.at_ms)}, {"status", e.status}, {"details", e.details}};
+      if (e.progress) ev["progress"] = *e.progress;
+      if (e.code) ev["code"] = *e.code;
+      events.push_back(std::move(ev));
+    }
+    j["events"] = std::move(events);
+  }
+  return j;
+}
+
+// ---- the application ----
+
+struct Route {
+  std::string method, pattern;
+  Access access;
+  BodyKind body;
+  std::function<Result<Response>(Request&, Caller&)> fn;
+};
+
+class AppImpl final : public App, public http::Handler {
+ public:
+  AppImpl(ServerConfig config, const Clock& clock, std::ostream& log)
+      : config_(std::move(config)),
+        clock_(clock),
+        log_(log),
+        artifacts_(config_.data_dir + "/artifacts") {}
+
+  ~AppImpl() override {
+    {
+      std::lock_guard lock(touch_mu_);
+      stop_flusher_ = true;
+    }
+    touch_cv_.notify_all();
+    if (flusher_.joinable()) flusher_.join();
+    FlushTouches();
+  }
+
+  Status Init();
+
+  Status Bind() override { return server_->Bind(); }
+  uint16_t port() const override { return server_->port(); }
+  void Run() override { server_->Run(); }
+  void Stop() override { server_->Stop(); }
+
+  std::variant<http::BodyPlan, Response> OnHeaders(const Request& head) override;
+  Response Handle(Request& req) override;
+
+ private:
+  int64_t Now() const { return ToMs(clock_.Wall()); }
+  void AddRoutes();
+  void AddRoute(std::string method, std::string pattern, Access access, BodyKind body,
+                std::function<Result<Response>(Request&, Caller&)> fn);
+  Result<Caller> Authenticate(const Request& req, Access access);
+  Status Authorize(const Caller& caller, Access access, const Request& req);
+  Status EnsureAdminToken();
+  void CleanTmp();
+  void TouchLater(int64_t device_id);
+  void FlushTouches();
+  std::string BaseUrl(const Request& req) const;
+  Result<json> ActionForDevice(const Request& req, const Device& d, const Action& a,
+                               const Release& r);
+
+  // Handlers.
+  Result<Response> CreateDeviceType(Request& req, Caller& c);
+  Result<Response> UploadRelease(Request& req, Caller& c);
+  Result<Response> PatchRelease(Request& req, Caller& c);
+  Result<Response> CreateDevice(Request& req, Caller& c);
+  Result<Response> PatchDevice(Request& req, Caller& c);
+  Result<Response> Deploy(Request& req, Caller& c);
+  Result<Response> CheckIn(Request& req, Caller& c);
+  Result<Response> Feedback(Request& req, Caller& c);
+  Result<Response> DeviceDownload(Request& req, Caller& c);
+  Result<Response> UploadLog(Request& req, Caller& c);
+  Result<Response> Stats(Request& req, Caller& c);
+
+  ServerConfig config_;
+  const Clock& clock_;
+  std::ostream& log_;
+  ArtifactStore artifacts_;
+  std::unique_ptr<Store> store_;
+  crypto::TrustSet trust_;
+  Metrics metrics_;
+  std::unique_ptr<http::HttpServer> server_;
+  http::Router router_;
+  std::vector<Route> routes_;
+
+  std::mutex touch_mu_;
+  std::condition_variable touch_cv_;
+  std::map<int64_t, int64_t> touches_;
+  bool stop_flusher_ = false;
+  std::thread flusher_;
+};
+
+Status AppImpl::Init() {
+  if (config_.data_dir.empty()) return Invalid("no data directory given (--data DIR)");
+  for (const std::string& d : {config_.data_dir, config_.data_dir + "/tmp"}) {
+    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
+      return ErrnoError("creating " + d, errno);
+    }
+  }
+  ALOFT_RETURN_IF_ERROR(artifacts_.Init());
+  CleanTmp();
+  std::string location =
+      config_.database.empty() ? config_.data_dir + "/aloft.db" : config_.database;
+  auto store = Store::Open(location, config_.db_pool);
+  if (!store.ok()) return std::move(store).error().WithContext("opening the database");
+  store_ = std::move(store).value();
+  for (const auto& path : config_.trust) {
+    auto key = crypto::PublicKey::Load(path);
+    if (!key.ok()) return std::move(key).error().WithContext("loading trust key");
+    trust_.Add(std::move(key).value());
+  }
+  trust_.set_threshold(static_cast<size_t>(std::max(1, config_.trust_threshold)));
+  if (!trust_.keys().empty()) ALOFT_RETURN_IF_ERROR(trust_.Validate());
+  ALOFT_RETURN_IF_ERROR(EnsureAdminToken());
+  if (!config_.external_base_url.empty() && config_.secure_link_secret.empty()) {
+    return Invalid("external_base_url needs secure_link_secret (the nginx secure_link secret)");
+  }
+
+  http::ServerOptions o;
+  o.listen = config_.listen;
+  o.threads = config_.threads > 0
+                  ? config_.threads
+                  : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  o.tls_cert = config_.tls_cert;
+  o.tls_key = config_.tls_key;
+  o.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_s);
+  server_ = std::make_unique<http::HttpServer>(o, *this);
+  AddRoutes();
+  flusher_ = std::thread([this] {
+    std::unique_lock lock(touch_mu_);
+    while (!stop_flusher_) {
+      touch_cv_.wait_for(lock, std::chrono::seconds(1));
+      lock.unlock();
+      FlushTouches();
+      lock.lock();
+    }
+  });
+  return OkStatus();
+}
+
+void AppImpl::CleanTmp() {
+  // Uploads interrupted by a crash or kill -9: never part of any release.
+  std::string dir = config_.data_dir + "/tmp";
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name.starts_with("upload-")) ::unlink((dir + "/" + name).c_str());
+    }
+    ::closedir(d);
+  }
+}
+
+Status AppImpl::EnsureAdminToken() {
+  std::string path = config_.data_dir + "/admin.token";
+  int64_t count = 0;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(count, tx.CountApiTokens());
+    return OkStatus();
+  }));
+  if (count > 0) return OkStatus();
+  std::string token = NewToken("aloft_a_");
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600));
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(count, tx.CountApiTokens());
+    if (count > 0) return OkStatus();  // another server on the same database was first
+    ALOFT_RETURN_IF_ERROR(tx.CreateApiToken("admin", Role::kAdmin, Sha256Hex(AsBytes(token)),
+                                            "aloftd", Now()).ok()
+                              ? OkStatus()
+                              : Error(Code::kInternal, "creating the admin token"));
+    return tx.Audit("aloftd", "token.create", "admin", R"({"role":"admin"})", Now());
+  }));
+  if (count == 0) {
+    log_ << "aloftd: created the admin API token in " << path
+         << " (keep it secret; use it with `aloft server --token`)" << std::endl;
+  } else {
+    ::unlink(path.c_str());
+  }
+  return OkStatus();
+}
+
+void AppImpl::TouchLater(int64_t device_id) {
+  std::lock_guard lock(touch_mu_);
+  touches_[device_id] = Now();
+}
+
+void AppImpl::FlushTouches() {
+  std::map<int64_t, int64_t> batch;
+  {
+    std::lock_guard lock(touch_mu_);
+    batch.swap(touches_);
+  }
+  if (batch.empty() || !store_) return;
+  Status s = store_->Write([&](Tx& tx) { return tx.TouchDevices(batch); });
+  if (!s.ok()) log_ << "aloftd: recording last contact: " << s.error().ToString() << std::endl;
+}
+
+std::string AppImpl::BaseUrl(const Request& req) const {
+  if (!config_.public_url.empty()) return config_.public_url;
+  std::string host(req.headers.Get("Host"));
+  if (host.empty()) host = config_.listen;
+  return std::string(req.tls ? "https://" : "http://") + host;
+}
+
+// ---- dispatch ----
+
+void AppImpl::AddRoute(std::string method, std::string pattern, Access access, BodyKind body,
+                       std::function<Result<Response>(Request&, Caller&)> fn) {
+  router_.Add(method, pattern, static_cast<int>(routes_.size()));
+  routes_.push_back({std::move(method), std::move(pattern), access, body, std::move(fn)});
+}
+
+Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
+  Caller c;
+  if (access == Access::kPublic) return c;
+  std::string_view auth = req.headers.Get("Authorization");
+  std::string_view token;
+  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+    token = auth.substr(7);
+  }
+  if (token.empty()) {
+    return Error(Code::kPermissionDenied,
+                 "missing credentials: send 'Authorization: Bearer <token>'");
+  }
+  std::string hash = Sha256Hex(AsBytes(token));
+  Status s = store_->Read([&](Tx& tx) -> Status {
+    if (access == Access::kDevice || access == Access::kDeviceOrRegistration) {
+      ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
+      if (d) {
+        c.kind = Caller::kDevice;
+        c.actor = "device:" + d->name;
+        c.device = std::move(d);
+        return OkStatus();
+      }
+      if (access == Access::kDeviceOrRegistration) {
+        ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindRegistrationToken(hash));
+        if (t) {
+          c.kind = Caller::kRegistration;
+          c.actor = "registration:" + t->name;
+          c.reg_type = std::move(t);
+          return OkStatus();
+        }
+      }
+    }
+    ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindApiToken(hash));
+    if (t) {
+      c.kind = Caller::kOperator;
+      c.actor = "token:" + t->name;
+      c.role = t->role;
+    }
+    return OkStatus();
+  });
+  ALOFT_RETURN_IF_ERROR(s);
+  if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
+  return c;
+}
+
+Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
+  auto need = [&](Role r) -> Status {
+    if (c.kind != Caller::kOperator) {
+      return Error(Code::kPermissionDenied, "this route needs an operator token");
+    }
+    if (c.role < r) {
+      return Error(Code::kPermissionDenied, "token '" + c.actor.substr(6) + "' has role '" +
+                                                std::string(RoleName(c.role)) + "'; " +
+                                                req.method + " " + req.path + " needs '" +
+                                                std::string(RoleName(r)) + "'");
+    }
+    return OkStatus();
+  };
+  switch (access) {
+    case Access::kPublic:
+      return OkStatus();
+    case Access::kViewer:
+      return need(Role::kViewer);
+    case Access::kRelease:
+      return need(Role::kRelease);
+    case Access::kAdmin:
+      return need(Role::kAdmin);
+    case Access::kDevice:
+    case Access::kDeviceOrRegistration: {
+      auto it = req.params.find("device");
+      const std::string& name = it == req.params.end() ? "" : it->second;
+      if (c.kind == Caller::kDevice) {
+        if (c.device->name != name) {
+          return Error(Code::kPermissionDenied,
+                       "the token belongs to device '" + c.device->name + "', not '" + name + "'");
+        }
+        return OkStatus();
+      }
+      if (c.kind == Caller::kRegistration && access == Access::kDeviceOrRegistration) {
+        return OkStatus();
+      }
+      if (c.kind == Caller::kOperator && access == Access::kDevice && req.method == "GET") {
+        return OkStatus();  // operators may download what a device would
+      }
+      return Error(Code::kPermissionDenied, "this route needs the device's own token");
+    }
+  }
+  return OkStatus();
+}
+
+std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
+  auto m = router_.Match(head.method, head.path);
+  if (m.kind == http::RouteMatch::kNoPath) {
+    return Response::Error(404, "not-found", "no route " + head.path);
+  }
+  if (m.kind == http::RouteMatch::kWrongMethod) {
+    Response r = Response::Error(405, "method-not-allowed",
+                                 head.method + " is not allowed on " + head.path +
+                                     " (allowed: " + m.allowed + ")");
+    r.headers.Set("Allow", m.allowed);
+    return r;
+  }
+  const Route& route = routes_[m.id];
+  http::BodyPlan plan;
+  switch (route.body) {
+    case BodyKind::kNone:
+      plan.max_size = 0;
+      break;
+    case BodyKind::kJson:
+      plan.max_size = config_.max_json_bytes;
+      break;
+    case BodyKind::kLog:
+      plan.max_size = config_.max_log_bytes;
+      break;
+    case BodyKind::kUpload: {
+      // Refuse an upload before its first byte when the caller may not make it.
+      Request r = head;
+      r.params = m.params;
+      auto caller = Authenticate(r, route.access);
+      if (!caller.ok()) {
+        Response res = ErrorResponse(caller.error());
+        res.status = 401;
+        return res;
+      }
+      Status s = Authorize(*caller, route.access, r);
+      if (!s.ok()) return ErrorResponse(s.error());
+      plan.max_size = config_.max_upload_bytes;
+      plan.to_file_dir = config_.data_dir + "/tmp";
+      break;
+    }
+  }
+  return plan;
+}
+
+Response AppImpl::Handle(Request& req) {
+  const auto start = std::chrono::steady_clock::now();
+  auto m = router_.Match(req.method, req.path);
+  Response res;
+  std::string pattern = "unmatched";
+  if (m.kind != http::RouteMatch::kFound) {
+    res = Response::Error(404, "not-found", "no route " + req.path);
+  } else {
+    const Route& route = routes_[m.id];
+    pattern = route.pattern;
+    req.params = std::move(m.params);
+    auto caller = Authenticate(req, route.access);
+    if (!caller.ok()) {
+      res = ErrorResponse(caller.error());
+      if (caller.error().code() == Code::kPermissionDenied) {
+        res.status = 401;
+        res.headers.Set("WWW-Authenticate", "Bearer");
+      }
+    } else if (Status s = Authorize(*caller, route.access, req); !s.ok()) {
+      res = ErrorResponse(s.error());
+    } else if (route.body == BodyKind::kNone && req.body_size > 0) {
+      res = Response::Error(400, "invalid-argument", req.method + " " + req.path +
+                                                         " takes no request body");
+    } else {
+      auto r = route.fn(req, *caller);
+      res = r.ok() ? std::move(r).value() : ErrorResponse(r.error());
+    }
+  }
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.RecordRequest(pattern, req.method, res.status, seconds);
+  if (res.status >= 500) {
+    log_ << "aloftd: " << req.method << " " << req.path << " -> " << res.status << " "
+         << res.body << std::endl;
+  }
+  return res;
+}
+
+// ---- routes ----
+
+void AppImpl::AddRoutes() {
+  using A = Access;
+  using B = BodyKind;
+  auto ok_json = [](const json& j) { return JsonResponse(200, j); };
+
+  AddRoute("GET", "/healthz", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
+    ALOFT_RETURN_IF_ERROR(store_->Read([](Tx& tx) { return tx.CountApiTokens().ok() ? OkStatus() : Error(Code::kUnavailable, "database"); }));
+    return JsonResponse(200, {{"status", "ok"}});
+  });
+  AddRoute("GET", "/metrics", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
+    const auto& c = server_->counters();
+    std::string extra =
+        "# HELP aloft_http_connections Open HTTP connections.\n"
+        "# TYPE aloft_http_connections gauge\naloft_http_connections " +
+        std::to_string(c.connections.load()) +
+        "\n# HELP aloft_http_connections_accepted_total Accepted connections.\n"
+        "# TYPE aloft_http_connections_accepted_total counter\n"
+        "aloft_http_connections_accepted_total " +
+        std::to_string(c.accepted.load()) + "\n";
+    Response r = Response::Text(200, metrics_.Render(extra));
+    r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return r;
+  });
+
+  // -- device types and modules --
+  AddRoute("GET", "/api/v1/device-types", A::kViewer, B::kNone,
+           [this, ok_json](Request&, Caller&) -> Result<Response> {
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto types, tx.ListDeviceTypes());
+               for (const auto& t : types) out.push_back(ToJson(t));
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("POST", "/api/v1/device-types", A::kAdmin, B::kJson,
+           [this](Request& r, Caller& c) { return CreateDeviceType(r, c); });
+  AddRoute("GET", "/api/v1/device-types/{type}", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto t, tx.GetDeviceType(r.params["type"]));
+               out = ToJson(t);
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("DELETE", "/api/v1/device-types/{type}", A::kAdmin, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.DeleteDeviceType(r.params["type"]));
+               return tx.Audit(c.actor, "device-type.delete", r.params["type"], "{}", Now());
+             }));
+             return NoContent();
+           });
+  AddRoute("POST", "/api/v1/device-types/{type}/modules", A::kAdmin, B::kJson,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
+             ALOFT_ASSIGN_OR_RETURN(std::string name, ReqString(body, "name"));
+             ALOFT_RETURN_IF_ERROR(CheckName("module", name));
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.AddModule(r.params["type"], name));
+               ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "module.create",
+                                              r.params["type"] + "/" + name, "{}", Now()));
+               ALOFT_ASSIGN_OR_RETURN(auto t, tx.GetDeviceType(r.params["type"]));
+               out = ToJson(t);
+               return OkStatus();
+             }));
+             return JsonResponse(201, out);
+           });
+  AddRoute("DELETE", "/api/v1/device-types/{type}/modules/{module}", A::kAdmin, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.DeleteModule(r.params["type"], r.params["module"]));
+               return tx.Audit(c.actor, "module.delete",
+                               r.params["type"] + "/" + r.params["module"], "{}", Now());
+             }));
+             return NoContent();
+           });
+  AddRoute("POST", "/api/v1/device-types/{type}/registration-tokens", A::kAdmin, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             std::string token = NewToken("aloft_r_");
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.CreateRegistrationToken(
+                   r.params["type"], Sha256Hex(AsBytes(token)), c.actor, Now()));
+               return tx.Audit(c.actor, "registration-token.create", r.params["type"], "{}",
+                               Now());
+             }));
+             return JsonResponse(201, {{"device_type", r.params["type"]}, {"token", token}});
+           });
+
+  // -- releases --
+  AddRoute("GET", "/api/v1/releases", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListReleases(QueryStr(r, "name")));
+               for (const auto& rel : list) out.push_back(ToJson(rel));
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("POST", "/api/v1/releases", A::kRelease, B::kUpload,
+           [this](Request& r, Caller& c) { return UploadRelease(r, c); });
+  AddRoute("GET", "/api/v1/releases/{name}/{version}", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto rel, tx.GetRelease(r.params["name"], r.params["version"]));
+               out = ToJson(rel);
+               if (rel.manifest) out["manifest"] = json::parse(*rel.manifest, nullptr, false);
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("PATCH", "/api/v1/releases/{name}/{version}", A::kRelease, B::kJson,
+           [this](Request& r, Caller& c) { return PatchRelease(r, c); });
+  AddRoute("DELETE", "/api/v1/releases/{name}/{version}", A::kRelease, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             std::optional<std::string> orphan;
+             std::string id = r.params["name"] + "@" + r.params["version"];
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(orphan, tx.DeleteRelease(r.params["name"], r.params["version"]));
+               return tx.Audit(c.actor, "release.delete", id, "{}", Now());
+             }));
+             if (orphan) artifacts_.Remove(*orphan);
+             return NoContent();
+           });
+  AddRoute("GET", "/api/v1/releases/{name}/{version}/artifact", A::kViewer, B::kNone,
+           [this](Request& r, Caller&) -> Result<Response> {
+             Release rel;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(rel, tx.GetRelease(r.params["name"], r.params["version"]));
+               return OkStatus();
+             }));
+             return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
+                                  rel.artifact.sha256, rel.filename, r, metrics_);
+           });
+
+  // -- devices --
+  AddRoute("GET", "/api/v1/devices", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             DeviceFilter f;
+             f.device_type = QueryStr(r, "type");
+             f.group = QueryStr(r, "group");
+             f.tag = QueryStr(r, "tag");
+             ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
+             ALOFT_ASSIGN_OR_RETURN(f.offset, QueryInt(r, "offset", 0, INT64_MAX));
+             json items = json::array();
+             int64_t total = 0;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListDevices(f));
+               for (const auto& d : list) items.push_back(ToJson(d));
+               ALOFT_ASSIGN_OR_RETURN(total, tx.CountDevices(f));
+               return OkStatus();
+             }));
+             return ok_json({{"total", total}, {"items", items}});
+           });
+  AddRoute("POST", "/api/v1/devices", A::kAdmin, B::kJson,
+           [this](Request& r, Caller& c) { return CreateDevice(r, c); });
+  AddRoute("GET", "/api/v1/devices/{device}", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
+               out = ToJson(d);
+               ALOFT_ASSIGN_OR_RETURN(auto open, tx.OpenActionFor(d.id));
+               out["action"] = open ? ToJson(*open) : json(nullptr);
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("PATCH", "/api/v1/devices/{device}", A::kAdmin, B::kJson,
+           [this](Request& r, Caller& c) { return PatchDevice(r, c); });
+  AddRoute("DELETE", "/api/v1/devices/{device}", A::kAdmin, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.DeleteDevice(r.params["device"]));
+               return tx.Audit(c.actor, "device.delete", r.params["device"], "{}", Now());
+             }));
+             return NoContent();
+           });
+  AddRoute("GET", "/api/v1/devices/{device}/actions", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             ActionFilter f;
+             f.device = r.params["device"];
+             ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.GetDevice(r.params["device"]));
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListActions(f));
+               for (const auto& a : list) out.push_back(ToJson(a));
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("GET", "/api/v1/devices/{device}/logs", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 20, 1000));
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
+               ALOFT_ASSIGN_OR_RETURN(auto logs, tx.ListLogs(d.id, limit));
+               for (const auto& l : logs) {
+                 out.push_back({{"id", l.id},
+                                {"action", l.action_id ? json(*l.action_id) : json(nullptr)},
+                                {"at", MsToTime(l.at_ms)},
+                                {"content", l.content}});
+               }
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+
+  // -- deployments and actions --
+  AddRoute("POST", "/api/v1/deployments", A::kRelease, B::kJson,
+           [this](Request& r, Caller& c) { return Deploy(r, c); });
+  AddRoute("GET", "/api/v1/actions", A::kViewer, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             ActionFilter f;
+             f.device = QueryStr(r, "device");
+             if (auto s = QueryStr(r, "state")) {
+               ALOFT_ASSIGN_OR_RETURN(f.state, ParseActionState(*s));
+             }
+             ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
+             ALOFT_ASSIGN_OR_RETURN(f.offset, QueryInt(r, "offset", 0, INT64_MAX));
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListActions(f));
+               for (const auto& a : list) out.push_back(ToJson(a));
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  auto action_id = [](Request& r) -> Result<int64_t> {
+    const std::string& s = r.params["id"];
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (s.empty() || *end || v <= 0) return Invalid("action id '" + s + "' is not a number");
+    return int64_t{v};
+  };
+  AddRoute("GET", "/api/v1/actions/{id}", A::kViewer, B::kNone,
+           [this, ok_json, action_id](Request& r, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
+               out = ToJson(a);
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("POST", "/api/v1/actions/{id}/cancel", A::kRelease, B::kNone,
+           [this, ok_json, action_id](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+             json out;
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
+               if (IsTerminal(a.state)) {
+                 return Error(Code::kAlreadyExists,
+                              "action " + std::to_string(id) + " is already " +
+                                  std::string(ActionStateName(a.state)) + "; nothing to cancel");
+               }
+               ALOFT_RETURN_IF_ERROR(tx.UpdateAction(
+                   id, ActionState::kCanceled, a.progress,
+                   {Now(), "canceled", std::nullopt, std::nullopt, "by " + c.actor}));
+               ALOFT_RETURN_IF_ERROR(
+                   tx.Audit(c.actor, "action.cancel", std::to_string(id), "{}", Now()));
+               ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
+               out = ToJson(a);
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("GET", "/api/v1/stats", A::kViewer, B::kNone,
+           [this](Request& r, Caller& c) { return Stats(r, c); });
+  AddRoute("GET", "/api/v1/audit", A::kAdmin, B::kNone,
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 100, 1000));
+             ALOFT_ASSIGN_OR_RETURN(int64_t offset, QueryInt(r, "offset", 0, INT64_MAX));
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListAudit(limit, offset));
+               for (const auto& e : list) {
+                 out.push_back({{"id", e.id},
+                                {"at", MsToTime(e.at_ms)},
+                                {"actor", e.actor},
+                                {"action", e.action},
+                                {"object", e.object},
+                                {"details", json::parse(e.details, nullptr, false)}});
+               }
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+
+  // -- API tokens --
+  AddRoute("GET", "/api/v1/tokens", A::kAdmin, B::kNone,
+           [this, ok_json](Request&, Caller&) -> Result<Response> {
+             json out = json::array();
+             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+               for (const auto& t : list) {
+                 out.push_back({{"id", t.id},
+                                {"name", t.name},
+                                {"role", RoleName(t.role)},
+                                {"created", MsToTime(t.created_ms)}});
+               }
+               return OkStatus();
+             }));
+             return ok_json(out);
+           });
+  AddRoute("POST", "/api/v1/tokens", A::kAdmin, B::kJson,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
+             ALOFT_ASSIGN_OR_RETURN(std::string name, ReqString(body, "name"));
+             ALOFT_RETURN_IF_ERROR(CheckName("token name", name));
+             ALOFT_ASSIGN_OR_RETURN(std::string role_name, ReqString(body, "role"));
+             ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(role_name));
+             std::string token = NewToken("aloft_a_");
+             ApiToken t;
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_ASSIGN_OR_RETURN(
+                   t, tx.CreateApiToken(name, role, Sha256Hex(AsBytes(token)), c.actor, Now()));
+               return tx.Audit(c.actor, "token.create", name,
+                               json({{"role", role_name}}).dump(), Now());
+             }));
+             return JsonResponse(201, {{"id", t.id}, {"name", name}, {"role", role_name},
+                                       {"token", token}});
+           });
+  AddRoute("DELETE", "/api/v1/tokens/{id}", A::kAdmin, B::kNone,
+           [this, action_id](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+               ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(id));
+               return tx.Audit(c.actor, "token.delete", std::to_string(id), "{}", Now());
+             }));
+             return NoContent();
+           });
+
+  // -- the device API --
+  AddRoute("POST", "/device/v1/{device}/check-in", A::kDeviceOrRegistration, B::kJson,
+           [this](Request& r, Caller& c) { return CheckIn(r, c); });
+  AddRoute("POST", "/device/v1/{device}/actions/{id}/feedback", A::kDevice, B::kJson,
+           [this](Request& r, Caller& c) { return Feedback(r, c); });
+  AddRoute("GET", "/device/v1/{device}/actions/{id}/artifact", A::kDevice, B::kNone,
+           [this](Request& r, Caller& c) { return DeviceDownload(r, c); });
+  AddRoute("POST", "/device/v1/{device}/logs", A::kDevice, B::kLog,
+           [this](Request& r, Caller& c) { return UploadLog(r, c); });
+}
+
+// ---- handlers ----
+
+Result<Response> AppImpl::CreateDeviceType(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(std::string name, ReqString(body, "name"));
+  ALOFT_RETURN_IF_ERROR(CheckName("device type", name));
+  ALOFT_ASSIGN_OR_RETURN(auto description, OptString(body, "description"));
+  ALOFT_ASSIGN_OR_RETURN(auto modules, OptStringList(body, "modules"));
+  if (modules) {
+    for (const auto& m : *modules) ALOFT_RETURN_IF_ERROR(CheckName("module", m));
+  }
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(DeviceType t,
+                           tx.CreateDeviceType(name, description.value_or(""), Now()));
+    if (modules) {
+      for (const auto& m : *modules) {
+        if (m != "main") ALOFT_RETURN_IF_ERROR(tx.AddModule(name, m));
+      }
+    }
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device-type.create", name, body.dump(), Now()));
+    ALOFT_ASSIGN_OR_RETURN(t, tx.GetDeviceType(name));
+    out = ToJson(t);
+    return OkStatus();
+  }));
+  return JsonResponse(201, out);
+}
+
+// A sink that only lets the package reader check every payload.
+class DiscardSink final : public pkg::PayloadSink {
+ public:
+  Status Begin(const pkg::Component&) override { return OkStatus(); }
+  Status Write(ByteSpan) override { return OkStatus(); }
+  Status End(const pkg::Component&) override { return OkStatus(); }
+};
+
+Result<Response> AppImpl::UploadRelease(Request& req, Caller& c) {
+  if (req.body_file.empty() || req.body_size == 0) {
+    return Invalid("the upload is empty: send the file as the request body");
+  }
+  const std::string upload = req.body_file;
+  Release rel;
+  rel.created_by = c.actor;
+  rel.created_ms = Now();
+  auto name = QueryStr(req, "name");
+  if (!name) {
+    // A signed .aloft package: everything comes from its verified manifest.
+    if (trust_.keys().empty()) {
+      return Error(Code::kUntrusted,
+                   "this server has no trust keys configured (aloftd --trust KEY.pub), so it "
+                   "accepts no signed package; upload a plain artifact with name= and version=");
+    }
+    ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(upload));
+    std::string origin = QueryStr(req, "filename").value_or("uploaded package");
+    auto reader = pkg::PackageReader::Open(f, origin, &trust_);
+    if (!reader.ok()) return std::move(reader).error();
+    DiscardSink sink;
+    ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
+    const pkg::Manifest& m = (*reader)->manifest();
+    rel.name = m.name;
+    rel.version = m.version.ToString();
+    rel.kind = "package";
+    rel.filename = QueryStr(req, "filename").value_or(m.name + "-" + rel.version + ".aloft");
+    ALOFT_ASSIGN_OR_RETURN(rel.manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+    for (const auto& hw : m.hardware) {
+      for (const auto& comp : m.components) rel.targets.push_back({hw, comp.name});
+    }
+  } else {
+    rel.name = *name;
+    ALOFT_RETURN_IF_ERROR(CheckName("release name", rel.name));
+    auto version = QueryStr(req, "version");
+    if (!version) return Invalid("missing query parameter 'version' for a plain artifact");
+    rel.version = *version;
+    auto type = QueryStr(req, "device_type");
+    if (!type) return Invalid("missing query parameter 'device_type' for a plain artifact");
+    rel.kind = "artifact";
+    rel.filename = QueryStr(req, "filename").value_or(rel.name + "-" + rel.version);
+    rel.targets.push_back({*type, QueryStr(req, "module").value_or("main")});
+  }
+  ALOFT_RETURN_IF_ERROR(CheckVersion(rel.version));
+  if (rel.filename.size() > 200 || rel.filename.find('/') != std::string::npos ||
+      rel.filename.find('"') != std::string::npos) {
+    return Invalid("filename '" + rel.filename + "' must be a plain file name");
+  }
+  ALOFT_ASSIGN_OR_RETURN(rel.artifact, ArtifactStore::Digest(upload));
+  // The file goes to its content address first; the release row appears only after it is there,
+  // so a crash in between leaves at most an unreferenced file, never a half-visible release.
+  bool known = false;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(known, tx.ArtifactKnown(rel.artifact.sha256));
+    ALOFT_ASSIGN_OR_RETURN(auto existing, tx.ListReleases(rel.name));
+    for (const auto& e : existing) {
+      if (e.version == rel.version) {
+        return Error(Code::kAlreadyExists, "release " + rel.Id() +
+                                               " already exists; releases are immutable, "
+                                               "upload a new version");
+      }
+    }
+    return OkStatus();
+  }));
+  ALOFT_RETURN_IF_ERROR(artifacts_.Adopt(upload, rel.artifact));
+  json out;
+  Status s = store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Release created, tx.CreateRelease(rel));
+    out = ToJson(created);
+    return tx.Audit(c.actor, "release.create", rel.Id(),
+                    json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size},
+                          {"kind", rel.kind}})
+                        .dump(),
+                    Now());
+  });
+  if (!s.ok()) {
+    if (!known) {
+      bool still = true;
+      (void)store_->Read([&](Tx& tx) -> Status {
+        ALOFT_ASSIGN_OR_RETURN(still, tx.ArtifactKnown(rel.artifact.sha256));
+        return OkStatus();
+      });
+      if (!still) artifacts_.Remove(rel.artifact.sha256);
+    }
+    return std::move(s).error();
+  }
+  return JsonResponse(201, out);
+}
+
+Result<Response> AppImpl::PatchRelease(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  for (const auto& [k, v] : body.items()) {
+    if (k != "enabled" && k != "allowed_devices" && k != "allowed_sources") {
+      return Invalid("field '" + k +
+                     "' cannot be changed (a release is immutable; enabled, allowed_devices and "
+                     "allowed_sources can)");
+    }
+  }
+  auto en = body.find("enabled");
+  if (en != body.end() && !en->is_boolean()) {
+    return Invalid(std::string("field 'enabled' must be a boolean, not ") + en->type_name());
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto devices, OptStringList(body, "allowed_devices"));
+  ALOFT_ASSIGN_OR_RETURN(auto sources, OptStringList(body, "allowed_sources"));
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Release r, tx.GetRelease(req.params["name"], req.params["version"]));
+    if (en != body.end()) r.enabled = en->get<bool>();
+    if (body.contains("allowed_devices")) r.allowed_devices = devices;
+    if (body.contains("allowed_sources")) r.allowed_sources = sources;
+    ALOFT_RETURN_IF_ERROR(tx.UpdateRelease(r));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "release.update", r.Id(), body.dump(), Now()));
+    out = ToJson(r);
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
+}
+
+Result<Response> AppImpl::CreateDevice(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  Device d;
+  ALOFT_ASSIGN_OR_RETURN(d.name, ReqString(body, "name"));
+  ALOFT_RETURN_IF_ERROR(CheckName("device", d.name));
+  ALOFT_ASSIGN_OR_RETURN(d.device_type, ReqString(body, "device_type"));
+  ALOFT_ASSIGN_OR_RETURN(d.group, OptString(body, "group"));
+  if (d.group) ALOFT_RETURN_IF_ERROR(CheckName("group", *d.group));
+  ALOFT_ASSIGN_OR_RETURN(auto tags, OptStringList(body, "tags"));
+  if (tags) {
+    for (const auto& t : *tags) ALOFT_RETURN_IF_ERROR(CheckName("tag", t));
+    d.tags = *tags;
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
+  if (attrs) d.attributes = attrs->dump();
+  d.created_ms = Now();
+  std::string token = NewToken("aloft_d_");
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Device created, tx.CreateDevice(d, Sha256Hex(AsBytes(token))));
+    out = ToJson(created);
+    return tx.Audit(c.actor, "device.create", d.name,
+                    json({{"device_type", d.device_type}}).dump(), Now());
+  }));
+  out["token"] = token;
+  return JsonResponse(201, out);
+}
+
+Result<Response> AppImpl::PatchDevice(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  for (const auto& [k, v] : body.items()) {
+    if (k != "group" && k != "tags" && k != "attributes") {
+      return Invalid("field '" + k + "' cannot be changed (group, tags and attributes can)");
+    }
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto group, OptString(body, "group"));
+  if (group) ALOFT_RETURN_IF_ERROR(CheckName("group", *group));
+  ALOFT_ASSIGN_OR_RETURN(auto tags, OptStringList(body, "tags"));
+  if (tags) {
+    for (const auto& t : *tags) ALOFT_RETURN_IF_ERROR(CheckName("tag", t));
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(req.params["device"]));
+    if (body.contains("group")) d.group = group;
+    if (tags) d.tags = *tags;
+    if (attrs) d.attributes = attrs->dump();
+    ALOFT_RETURN_IF_ERROR(tx.UpdateDevice(d));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device.update", d.name, body.dump(), Now()));
+    ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(d.name));
+    out = ToJson(d);
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
+}
+
+Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(std::string release_id, ReqString(body, "release"));
+  auto at = release_id.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 == release_id.size()) {
+    return Invalid("field 'release' must be NAME@VERSION, got '" + release_id + "'");
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto devices, OptStringList(body, "devices"));
+  ALOFT_ASSIGN_OR_RETURN(auto group, OptString(body, "group"));
+  ALOFT_ASSIGN_OR_RETURN(auto tag, OptString(body, "tag"));
+  int targets = (devices ? 1 : 0) + (group ? 1 : 0) + (tag ? 1 : 0);
+  if (targets != 1) {
+    return Invalid("name exactly one target: 'devices' (a list), 'group' or 'tag'");
+  }
+  if (devices && devices->empty()) return Invalid("field 'devices' is empty");
+  ALOFT_ASSIGN_OR_RETURN(auto mode_opt, OptString(body, "mode"));
+  std::string mode = mode_opt.value_or("forced");
+  if (mode != "forced" && mode != "soft" && mode != "download-only") {
+    return Invalid("mode '" + mode + "' is not one of forced, soft, download-only");
+  }
+  json created = json::array(), skipped = json::array();
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    created = json::array();
+    skipped = json::array();
+    ALOFT_ASSIGN_OR_RETURN(Release rel,
+                           tx.GetRelease(release_id.substr(0, at), release_id.substr(at + 1)));
+    if (!rel.enabled) {
+      return Invalid("release " + rel.Id() + " is disabled; enable it before deploying");
+    }
+    DeviceFilter f;
+    f.limit = 1000000;
+    if (devices) f.names = *devices;
+    f.group = group;
+    f.tag = tag;
+    ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListDevices(f));
+    if (devices) {
+      for (const auto& n : *devices) {
+        bool found = false;
+        for (const auto& d : list) found = found || d.name == n;
+        if (!found) return Error(Code::kNotFound, "device '" + n + "' not found");
+      }
+    }
+    if (list.empty()) {
+      return Error(Code::kNotFound, std::string("no devices in ") +
+                                        (group ? "group '" + *group + "'" : "tag '" + *tag + "'"));
+    }
+    auto types = rel.DeviceTypes();
+    for (const auto& d : list) {
+      std::string reason;
+      if (std::find(types.begin(), types.end(), d.device_type) == types.end()) {
+        reason = "device type '" + d.device_type + "' is not a target of " + rel.Id();
+      } else if (rel.allowed_devices &&
+                 std::find(rel.allowed_devices->begin(), rel.allowed_devices->end(), d.name) ==
+                     rel.allowed_devices->end()) {
+        reason = "release " + rel.Id() + " is restricted to other devices";
+      } else if (rel.allowed_sources) {
+        auto mods = rel.Modules();
+        auto it = d.versions.find(mods.empty() ? "main" : mods[0]);
+        std::string current = it == d.versions.end() ? "" : it->second;
+        if (std::find(rel.allowed_sources->begin(), rel.allowed_sources->end(), current) ==
+            rel.allowed_sources->end()) {
+          reason = "device runs version '" + current + "', not one " + rel.Id() +
+                   " may be installed over";
+        }
+      }
+      if (reason.empty()) {
+        auto a = tx.CreateAction(d.id, rel.id, mode, c.actor, Now());
+        if (a.ok()) {
+          created.push_back({{"id", a->id}, {"device", d.name}});
+          continue;
+        }
+        if (a.error().code() != Code::kAlreadyExists) return std::move(a).error();
+        reason = a.error().message();
+      }
+      skipped.push_back({{"device", d.name}, {"reason", reason}});
+    }
+    return tx.Audit(c.actor, "deployment.create", rel.Id(),
+                    json({{"target", body}, {"created", created.size()},
+                          {"skipped", skipped.size()}})
+                        .dump(),
+                    Now());
+  }));
+  return JsonResponse(201, {{"release", release_id}, {"actions", created}, {"skipped", skipped}});
+}
+
+Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const Action& a,
+                                      const Release& r) {
+  json download = {{"size", r.artifact.size},
+                   {"sha256", r.artifact.sha256},
+                   {"sha1", r.artifact.sha1},
+                   {"md5", r.artifact.md5},
+                   {"filename", r.filename}};
+  if (!config_.external_base_url.empty()) {
+    std::string base = config_.external_base_url;
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    auto scheme = base.find("://");
+    auto path_start = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    std::string uri = (path_start == std::string::npos ? "" : base.substr(path_start)) + "/" +
+                      ArtifactStore::RelativePath(r.artifact.sha256);
+    int64_t expires = Now() / 1000 + config_.link_ttl_s;
+    download["url"] = base + "/" + ArtifactStore::RelativePath(r.artifact.sha256) +
+                      "?md5=" + SecureLinkMd5(expires, uri, config_.secure_link_secret) +
+                      "&expires=" + std::to_string(expires);
+    download["expires"] = MsToTime(expires * 1000);
+  } else {
+    download["url"] = BaseUrl(req) + "/device/v1/" + http::PercentEncode(d.name) + "/actions/" +
+                      std::to_string(a.id) + "/artifact";
+  }
+  json j = {{"id", a.id},
+            {"release", r.name},
+            {"version", r.version},
+            {"kind", r.kind},
+            {"modules", r.Modules()},
+            {"mode", a.mode},
+            {"state", ActionStateName(a.state)},
+            {"download", download}};
+  j["manifest"] = r.manifest ? json::parse(*r.manifest, nullptr, false) : json(nullptr);
+  return j;
+}
+
+Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, true));
+  std::map<std::string, std::string> versions;
+  if (auto it = body.find("versions"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return Invalid(std::string("field 'versions' must be an object of module: version, not ") +
+                     it->type_name());
+    }
+    for (const auto& [m, v] : it->items()) {
+      ALOFT_RETURN_IF_ERROR(CheckName("module", m));
+      if (!v.is_string()) return Invalid("version of module '" + m + "' must be a string");
+      ALOFT_RETURN_IF_ERROR(CheckVersion(v.get<std::string>()));
+      versions[m] = v.get<std::string>();
+    }
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
+  const std::string& name = req.params["device"];
+  std::optional<std::string> new_token;
+  Device d;
+  if (c.kind == Caller::kRegistration) {
+    ALOFT_RETURN_IF_ERROR(CheckName("device", name));
+    new_token = NewToken("aloft_d_");
+    d.name = name;
+    d.device_type = c.reg_type->name;
+    d.created_ms = Now();
+    if (attrs) d.attributes = attrs->dump();
+    Status s = store_->Write([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token))));
+      return tx.Audit(c.actor, "device.register", name,
+                      json({{"device_type", d.device_type}}).dump(), Now());
+    });
+    if (!s.ok() && s.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "device '" + name +
+                                             "' is already registered; check in with its "
+                                             "device token");
+    }
+    ALOFT_RETURN_IF_ERROR(s);
+  } else {
+    d = *c.device;
+  }
+  bool versions_changed = false;
+  for (const auto& [m, v] : versions) {
+    auto it = d.versions.find(m);
+    versions_changed = versions_changed || it == d.versions.end() || it->second != v;
+  }
+  bool attrs_changed = attrs && attrs->dump() != d.attributes;
+  if (versions_changed || attrs_changed) {
+    ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+      ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
+      if (attrs_changed) ALOFT_RETURN_IF_ERROR(tx.SetAttributes(d.id, attrs->dump()));
+      return OkStatus();
+    }));
+    for (const auto& [m, v] : versions) d.versions[m] = v;
+  }
+  TouchLater(d.id);
+  metrics_.DeviceSeen(d.id);
+
+  std::optional<Action> action;
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
+    if (action) {
+      ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
+    }
+    return OkStatus();
+  }));
+  json out = {{"device", d.name}, {"action", nullptr}};
+  if (new_token) out["token"] = *new_token;
+  if (action && rel.enabled) {
+    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel));
+  }
+  out["poll_interval_s"] = out["action"].is_null() ? config_.poll_interval_s
+                                                   : config_.poll_interval_active_s;
+  return JsonResponse(200, out);
+}
+
+Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
+  char* end = nullptr;
+  const std::string& id_text = req.params["id"];
+  long long id = std::strtoll(id_text.c_str(), &end, 10);
+  if (id_text.empty() || *end || id <= 0) {
+    return Invalid("action id '" + id_text + "' is not a number");
+  }
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(std::string status, ReqString(body, "status"));
+  static const std::map<std::string, ActionState> kStatus = {
+      {"downloading", ActionState::kDownloading}, {"downloaded", ActionState::kDownloaded},
+      {"installing", ActionState::kInstalling},   {"installed", ActionState::kInstalled},
+      {"success", ActionState::kSucceeded},       {"failure", ActionState::kFailed}};
+  auto st = kStatus.find(status);
+  if (st == kStatus.end()) {
+    return Invalid("status '" + status +
+                   "' is not one of downloading, downloaded, installing, installed, success, "
+                   "failure");
+  }
+  std::optional<int64_t> progress, code;
+  if (auto it = body.find("progress"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 100) {
+      return Invalid("field 'progress' must be an integer from 0 to 100");
+    }
+    progress = it->get<int64_t>();
+  }
+  if (auto it = body.find("code"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer()) return Invalid("field 'code' must be an integer");
+    code = it->get<int64_t>();
+  }
+  std::string details;
+  if (auto it = body.find("details"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      details = it->get<std::string>();
+    } else if (it->is_array()) {
+      for (const auto& e : *it) {
+        if (!e.is_string()) return Invalid("field 'details' must be a string or strings");
+        details += (details.empty() ? "" : "\n") + e.get<std::string>();
+      }
+    } else {
+      return Invalid("field 'details' must be a string or an array of strings");
+    }
+  }
+  if (details.size() > 64 * 1024) return Invalid("field 'details' exceeds 65536 bytes");
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+    if (a.device_id != c.device->id) {
+      return Error(Code::kNotFound, "action " + id_text + " not found for device '" +
+                                        c.device->name + "'");
+    }
+    if (IsTerminal(a.state)) {
+      return Error(Code::kAlreadyExists, "action " + id_text + " is already " +
+                                             std::string(ActionStateName(a.state)) +
+                                             "; feedback is no longer accepted");
+    }
+    ActionState next = st->second;
+    int64_t pct = progress.value_or(next == ActionState::kDownloading ? a.progress : 100);
+    if (next == ActionState::kFailed) pct = a.progress;
+    ALOFT_RETURN_IF_ERROR(tx.UpdateAction(id, next, pct, {Now(), status, progress, code, details}));
+    if (next == ActionState::kSucceeded) {
+      ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(a.release_id));
+      ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(c.device->name));
+      std::map<std::string, std::string> versions;
+      for (const auto& m : rel.Modules()) versions[m] = rel.version;
+      ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
+    }
+    out = {{"id", id}, {"state", ActionStateName(next)}};
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
+}
+
+Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
+  char* end = nullptr;
+  const std::string& id_text = req.params["id"];
+  long long id = std::strtoll(id_text.c_str(), &end, 10);
+  if (id_text.empty() || *end || id <= 0) {
+    return Invalid("action id '" + id_text + "' is not a number");
+  }
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+    if (a.device != req.params["device"] || (c.kind == Caller::kDevice && a.device_id != c.device->id)) {
+      return Error(Code::kNotFound, "action " + id_text + " not found for device '" +
+                                        req.params["device"] + "'");
+    }
+    if (c.kind == Caller::kDevice && IsTerminal(a.state)) {
+      return Error(Code::kPermissionDenied, "action " + id_text + " is " +
+                                                std::string(ActionStateName(a.state)) +
+                                                "; its artifact is no longer offered");
+    }
+    ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(a.release_id));
+    return OkStatus();
+  }));
+  return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
+                       rel.artifact.sha256, rel.filename, req, metrics_);
+}
+
+Result<Response> AppImpl::UploadLog(Request& req, Caller& c) {
+  std::optional<int64_t> action;
+  if (auto a = QueryStr(req, "action")) {
+    char* end = nullptr;
+    long long v = std::strtoll(a->c_str(), &end, 10);
+    if (a->empty() || *end || v <= 0) return Invalid("query parameter 'action' must be an id");
+    action = v;
+  }
+  if (req.body.empty()) return Invalid("the log is empty");
+  int64_t id = 0;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    if (action) {
+      ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(*action));
+      if (a.device_id != c.device->id) {
+        return Error(Code::kNotFound, "action " + std::to_string(*action) +
+                                          " not found for device '" + c.device->name + "'");
+      }
+    }
+    ALOFT_ASSIGN_OR_RETURN(id, tx.AddLog(c.device->id, action, req.body, Now()));
+    return OkStatus();
+  }));
+  return JsonResponse(201, {{"id", id}, {"bytes", req.body.size()}});
+}
+
+Result<Response> AppImpl::Stats(Request&, Caller&) {
+  server::Stats s;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(s, tx.GetStats());
+    return OkStatus();
+  }));
+  json by_version = json::object();
+  for (const auto& [k, n] : s.devices_by_version) {
+    auto a = k.find('/'), b = k.find('/', a + 1);
+    by_version[k.substr(0, a)][k.substr(a + 1, b - a - 1)][k.substr(b + 1)] = n;
+  }
+  return JsonResponse(200, {{"devices", s.devices},
+                            {"releases", s.releases},
+                            {"devices_by_type", s.devices_by_type},
+                            {"devices_by_version", by_version},
+                            {"devices_by_state", s.devices_by_state},
+                            {"actions_by_state", s.actions_by_state}});
+}
+
+}  // namespace
+
+Result<std::unique_ptr<App>> App::Create(const ServerConfig& config, const Clock& clock,
+                                         std::ostream& log) {
+  auto app = std::make_unique<AppImpl>(config, clock, log);
+  ALOFT_RETURN_IF_ERROR(app->Init());
+  return std::unique_ptr<App>(std::move(app));
+}
+
+}  // namespace aloft::server

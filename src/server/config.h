@@ -1,0 +1,39 @@
+// aloftd's configuration: a TOML file (docs/server.md lists every key) overridden by flags. The
+// defaults run a complete server from a data directory alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace aloft::server {
+
+struct ServerConfig {
+  std::string data_dir;                // required: database, artifacts, admin.token, tmp/
+  std::string listen = "127.0.0.1:8080";
+  std::string database;                // "" = <data_dir>/aloft.db; or postgresql://...
+  int db_pool = 8;
+  int threads = 0;                     // 0 = number of CPUs (at least 2)
+  std::vector<std::string> trust;      // public key files accepted on packages
+  int trust_threshold = 1;
+  std::string tls_cert, tls_key;
+  std::string public_url;              // base of download URLs; "" = from the Host header
+  // Downloads through nginx or a CDN with secure_link-signed URLs (docs/server.md).
+  std::string external_base_url;
+  std::string secure_link_secret;
+  int64_t link_ttl_s = 3600;
+  int64_t poll_interval_s = 300;
+  int64_t poll_interval_active_s = 30;  // while an action is open
+  uint64_t max_upload_bytes = 4ull << 30;
+  uint64_t max_json_bytes = 1 << 20;
+  uint64_t max_log_bytes = 1 << 20;
+  int64_t shutdown_grace_s = 10;
+};
+
+// Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the
+// file, key and problem: "aloftd.toml: key 'listen' must be a string".
+Status LoadConfigFile(const std::string& path, ServerConfig& config);
+
+}  // namespace aloft::server

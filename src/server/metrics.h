@@ -1,0 +1,42 @@
+// Prometheus text-format metrics (exposition format 0.0.4): counters by route and status, latency
+// histograms by route, gauges. Thread-safe; recording takes one short lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <unordered_set>
+
+namespace aloft::server {
+
+class Metrics {
+ public:
+  void RecordRequest(const std::string& route, const std::string& method, int status,
+                     double seconds);
+  void DeviceSeen(int64_t device_id);
+
+  std::atomic<int64_t> active_downloads{0};
+  std::atomic<uint64_t> download_bytes{0};
+  std::atomic<uint64_t> check_ins{0};
+
+  // Renders everything; `extra` is appended (server counters, store figures).
+  std::string Render(const std::string& extra) const;
+
+ private:
+  static constexpr double kBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                        0.05,   0.1,   0.25,   0.5,   1,    2.5};
+  struct Histogram {
+    uint64_t buckets[std::size(kBuckets)] = {};
+    uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::unordered_set<int64_t> seen_;
+};
+
+}  // namespace aloft::server

@@ -1,0 +1,73 @@
+// The server's schema, as versioned migrations (docs/server.md describes the tables). Append new
+// migrations; never edit one that has shipped.
+#include "server/schema.h"
+
+namespace aloft::server {
+
+const std::vector<db::Migration>& SchemaMigrations() {
+  static const std::vector<db::Migration> kMigrations = {
+      {1, "fleet, releases, actions, audit", R"sql(
+CREATE TABLE api_tokens (
+  id {{id}}, name TEXT NOT NULL, role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+  created_ms BIGINT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE device_types (
+  id {{id}}, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+  created_ms BIGINT NOT NULL);
+CREATE TABLE modules (
+  id {{id}}, device_type_id BIGINT NOT NULL REFERENCES device_types(id) ON DELETE CASCADE,
+  name TEXT NOT NULL, UNIQUE (device_type_id, name));
+CREATE TABLE registration_tokens (
+  id {{id}}, device_type_id BIGINT NOT NULL REFERENCES device_types(id) ON DELETE CASCADE,
+  token_hash TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE artifacts (
+  sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, sha1 TEXT NOT NULL, md5 TEXT NOT NULL,
+  created_ms BIGINT NOT NULL);
+CREATE TABLE releases (
+  id {{id}}, name TEXT NOT NULL, version TEXT NOT NULL, kind TEXT NOT NULL,
+  filename TEXT NOT NULL, artifact_sha256 TEXT NOT NULL REFERENCES artifacts(sha256),
+  manifest TEXT, enabled BIGINT NOT NULL DEFAULT 1, allowed_devices TEXT, allowed_sources TEXT,
+  created_ms BIGINT NOT NULL, created_by TEXT NOT NULL, UNIQUE (name, version));
+CREATE TABLE release_targets (
+  release_id BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+  device_type_id BIGINT NOT NULL REFERENCES device_types(id),
+  module TEXT NOT NULL, PRIMARY KEY (release_id, device_type_id, module));
+CREATE TABLE devices (
+  id {{id}}, name TEXT NOT NULL UNIQUE, device_type_id BIGINT NOT NULL REFERENCES device_types(id),
+  token_hash TEXT NOT NULL UNIQUE, grp TEXT, attributes TEXT NOT NULL DEFAULT '{}',
+  created_ms BIGINT NOT NULL, last_seen_ms BIGINT, last_address TEXT);
+CREATE INDEX devices_grp ON devices (grp);
+CREATE INDEX devices_type ON devices (device_type_id);
+CREATE TABLE device_tags (
+  device_id BIGINT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, tag TEXT NOT NULL,
+  PRIMARY KEY (device_id, tag));
+CREATE INDEX device_tags_tag ON device_tags (tag);
+CREATE TABLE device_versions (
+  device_id BIGINT NOT NULL REFERENCES devices(id) ON DELETE CASCADE, module TEXT NOT NULL,
+  version TEXT NOT NULL, updated_ms BIGINT NOT NULL, PRIMARY KEY (device_id, module));
+CREATE TABLE actions (
+  id {{id}}, device_id BIGINT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  release_id BIGINT NOT NULL REFERENCES releases(id), state TEXT NOT NULL, mode TEXT NOT NULL,
+  progress BIGINT NOT NULL DEFAULT 0, open BIGINT NOT NULL DEFAULT 1,
+  created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, created_by TEXT NOT NULL,
+  rollout_id BIGINT, wave BIGINT);
+CREATE UNIQUE INDEX actions_one_open ON actions (device_id) WHERE open = 1;
+CREATE INDEX actions_release ON actions (release_id);
+CREATE INDEX actions_state ON actions (state);
+CREATE TABLE action_events (
+  id {{id}}, action_id BIGINT NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+  at_ms BIGINT NOT NULL, status TEXT NOT NULL, progress BIGINT, code BIGINT,
+  details TEXT NOT NULL DEFAULT '');
+CREATE INDEX action_events_action ON action_events (action_id);
+CREATE TABLE device_logs (
+  id {{id}}, device_id BIGINT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  action_id BIGINT, at_ms BIGINT NOT NULL, content TEXT NOT NULL);
+CREATE INDEX device_logs_device ON device_logs (device_id);
+CREATE TABLE audit_log (
+  id {{id}}, at_ms BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  object TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}');
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace aloft::server

@@ -1,0 +1,786 @@
+#include "server/store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "server/schema.h"
+
+namespace aloft::server {
+namespace {
+
+using db::Params;
+using db::Rows;
+
+std::optional<std::string> ListToJson(const std::optional<std::vector<std::string>>& v) {
+  if (!v) return std::nullopt;
+  return nlohmann::json(*v).dump();
+}
+
+std::optional<std::vector<std::string>> ListFromJson(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_array()) return std::vector<std::string>{};
+  std::vector<std::string> out;
+  for (const auto& e : j)
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  return out;
+}
+
+Error NotFound(std::string_view what, std::string_view name) {
+  return Error(Code::kNotFound, std::string(what) + " '" + std::string(name) + "' not found");
+}
+
+constexpr std::string_view kActionColumns =
+    "a.id, a.device_id, d.name, a.release_id, r.name, r.version, a.state, a.mode, a.progress, "
+    "a.created_ms, a.updated_ms, a.created_by";
+
+constexpr std::string_view kReleaseColumns =
+    "r.id, r.name, r.version, r.kind, r.filename, r.artifact_sha256, a.size, a.sha1, a.md5, "
+    "r.manifest, r.enabled, r.allowed_devices, r.allowed_sources, r.created_ms, r.created_by";
+
+Release ReleaseFromRow(const db::Row& row) {
+  Release r;
+  r.id = row.Int(0);
+  r.name = row.Text(1);
+  r.version = row.Text(2);
+  r.kind = row.Text(3);
+  r.filename = row.Text(4);
+  r.artifact.sha256 = row.Text(5);
+  r.artifact.size = static_cast<uint64_t>(row.Int(6));
+  r.artifact.sha1 = row.Text(7);
+  r.artifact.md5 = row.Text(8);
+  r.manifest = row.OptText(9);
+  r.enabled = row.Int(10) != 0;
+  r.allowed_devices = ListFromJson(row.OptText(11));
+  r.allowed_sources = ListFromJson(row.OptText(12));
+  r.created_ms = row.Int(13);
+  r.created_by = row.Text(14);
+  return r;
+}
+
+}  // namespace
+
+std::string_view RoleName(Role r) {
+  switch (r) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kRelease:
+      return "release";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "viewer";
+}
+
+Result<Role> ParseRole(std::string_view name) {
+  if (name == "viewer") return Role::kViewer;
+  if (name == "release") return Role::kRelease;
+  if (name == "admin") return Role::kAdmin;
+  return Error(Code::kInvalidArgument,
+               "unknown role '" + std::string(name) + "' (roles: admin, release, viewer)");
+}
+
+namespace {
+constexpr std::pair<ActionState, std::string_view> kStateNames[] = {
+    {ActionState::kPending, "pending"},         {ActionState::kDownloading, "downloading"},
+    {ActionState::kDownloaded, "downloaded"},   {ActionState::kInstalling, "installing"},
+    {ActionState::kInstalled, "installed"},     {ActionState::kSucceeded, "succeeded"},
+    {ActionState::kFailed, "failed"},           {ActionState::kCanceled, "canceled"},
+};
+}  // namespace
+
+std::string_view ActionStateName(ActionState s) {
+  for (auto [state, name] : kStateNames)
+    if (state == s) return name;
+  return "pending";
+}
+
+Result<ActionState> ParseActionState(std::string_view name) {
+  for (auto [state, n] : kStateNames)
+    if (n == name) return state;
+  return Error(Code::kInvalidArgument,
+               "unknown action state '" + std::string(name) +
+                   "' (states: pending, downloading, downloaded, installing, installed, "
+                   "succeeded, failed, canceled)");
+}
+
+bool IsTerminal(ActionState s) {
+  return s == ActionState::kSucceeded || s == ActionState::kFailed || s == ActionState::kCanceled;
+}
+
+std::vector<std::string> Release::Modules() const {
+  std::vector<std::string> out;
+  for (const auto& t : targets)
+    if (std::find(out.begin(), out.end(), t.module) == out.end()) out.push_back(t.module);
+  return out;
+}
+
+std::vector<std::string> Release::DeviceTypes() const {
+  std::vector<std::string> out;
+  for (const auto& t : targets)
+    if (std::find(out.begin(), out.end(), t.device_type) == out.end())
+      out.push_back(t.device_type);
+  return out;
+}
+
+// ---- tokens ----
+
+Result<ApiToken> Tx::CreateApiToken(const std::string& name, Role role, const std::string& hash,
+                                    const std::string& by, int64_t now) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("INSERT INTO api_tokens (name, role, token_hash, created_ms, created_by) "
+                          "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                          {name, RoleName(role), hash, now, by}));
+  return ApiToken{rows.at(0).Int(0), name, role, now};
+}
+
+Result<std::optional<ApiToken>> Tx::FindApiToken(const std::string& hash) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT id, name, role, created_ms FROM api_tokens WHERE token_hash = ?", {hash}));
+  if (rows.empty()) return std::optional<ApiToken>();
+  ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(rows[0].Text(2)));
+  return std::optional<ApiToken>(
+      ApiToken{rows[0].Int(0), rows[0].Text(1), role, rows[0].Int(3)});
+}
+
+Result<std::vector<ApiToken>> Tx::ListApiTokens() {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT id, name, role, created_ms FROM api_tokens ORDER BY id"));
+  std::vector<ApiToken> out;
+  for (const auto& r : rows) {
+    ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(r.Text(2)));
+    out.push_back({r.Int(0), r.Text(1), role, r.Int(3)});
+  }
+  return out;
+}
+
+Status Tx::DeleteApiToken(int64_t id) {
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM api_tokens WHERE id = ?", {id}));
+  if (c_.changes() == 0) return NotFound("token", std::to_string(id));
+  return OkStatus();
+}
+
+Result<int64_t> Tx::CountApiTokens() {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT COUNT(*) FROM api_tokens"));
+  return rows.at(0).Int(0);
+}
+
+// ---- device types ----
+
+Result<int64_t> Tx::DeviceTypeId(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT id FROM device_types WHERE name = ?", {name}));
+  if (rows.empty()) return NotFound("device type", name);
+  return rows[0].Int(0);
+}
+
+Result<DeviceType> Tx::CreateDeviceType(const std::string& name, const std::string& description,
+                                        int64_t now) {
+  auto rows = c_.Query(
+      "INSERT INTO device_types (name, description, created_ms) VALUES (?, ?, ?) RETURNING id",
+      {name, description, now});
+  if (!rows.ok()) {
+    if (rows.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "device type '" + name + "' already exists");
+    }
+    return std::move(rows).error();
+  }
+  int64_t id = rows->at(0).Int(0);
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("INSERT INTO modules (device_type_id, name) VALUES (?, 'main')", {id}));
+  return DeviceType{id, name, description, {"main"}, now};
+}
+
+Result<std::vector<DeviceType>> Tx::ListDeviceTypes() {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT t.id, t.name, t.description, t.created_ms, m.name FROM device_types t "
+               "LEFT JOIN modules m ON m.device_type_id = t.id ORDER BY t.name, m.name"));
+  std::vector<DeviceType> out;
+  for (const auto& r : rows) {
+    if (out.empty() || out.back().id != r.Int(0)) {
+      out.push_back({r.Int(0), r.Text(1), r.Text(2), {}, r.Int(3)});
+    }
+    if (!r.IsNull(4)) out.back().modules.push_back(r.Text(4));
+  }
+  return out;
+}
+
+Result<DeviceType> Tx::GetDeviceType(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT t.id, t.name, t.description, t.created_ms, m.name FROM device_types t "
+               "LEFT JOIN modules m ON m.device_type_id = t.id WHERE t.name = ? ORDER BY m.name",
+               {name}));
+  if (rows.empty()) return NotFound("device type", name);
+  DeviceType t{rows[0].Int(0), rows[0].Text(1), rows[0].Text(2), {}, rows[0].Int(3)};
+  for (const auto& r : rows)
+    if (!r.IsNull(4)) t.modules.push_back(r.Text(4));
+  return t;
+}
+
+Status Tx::DeleteDeviceType(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(name));
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT (SELECT COUNT(*) FROM devices WHERE device_type_id = ?), "
+               "(SELECT COUNT(*) FROM release_targets WHERE device_type_id = ?)",
+               {id, id}));
+  if (rows[0].Int(0) > 0 || rows[0].Int(1) > 0) {
+    return Error(Code::kAlreadyExists,
+                 "device type '" + name + "' is in use by " + rows[0].Text(0) + " device(s) and " +
+                     rows[0].Text(1) + " release target(s); delete those first");
+  }
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_types WHERE id = ?", {id}));
+  return OkStatus();
+}
+
+Status Tx::AddModule(const std::string& type, const std::string& module) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(type));
+  auto r = c_.Query("INSERT INTO modules (device_type_id, name) VALUES (?, ?)", {id, module});
+  if (!r.ok() && r.error().code() == Code::kAlreadyExists) {
+    return Error(Code::kAlreadyExists,
+                 "device type '" + type + "' already has module '" + module + "'");
+  }
+  return r.ok() ? OkStatus() : Status(std::move(r).error());
+}
+
+Status Tx::DeleteModule(const std::string& type, const std::string& module) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(type));
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT COUNT(*) FROM release_targets WHERE device_type_id = ? AND module = ?",
+               {id, module}));
+  if (rows[0].Int(0) > 0) {
+    return Error(Code::kAlreadyExists, "module '" + module + "' of '" + type + "' is used by " +
+                                           rows[0].Text(0) + " release(s)");
+  }
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("DELETE FROM modules WHERE device_type_id = ? AND name = ?", {id, module}));
+  if (c_.changes() == 0) return NotFound("module", type + "/" + module);
+  return OkStatus();
+}
+
+Status Tx::CreateRegistrationToken(const std::string& type, const std::string& hash,
+                                   const std::string& by, int64_t now) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(type));
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "INSERT INTO registration_tokens (device_type_id, token_hash, created_ms, created_by) "
+      "VALUES (?, ?, ?, ?)",
+      {id, hash, now, by}));
+  return OkStatus();
+}
+
+Result<std::optional<DeviceType>> Tx::FindRegistrationToken(const std::string& hash) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT t.name FROM registration_tokens r JOIN device_types t ON "
+                          "t.id = r.device_type_id WHERE r.token_hash = ?",
+                          {hash}));
+  if (rows.empty()) return std::optional<DeviceType>();
+  ALOFT_ASSIGN_OR_RETURN(DeviceType t, GetDeviceType(rows[0].Text(0)));
+  return std::optional<DeviceType>(std::move(t));
+}
+
+// ---- releases ----
+
+Result<std::vector<ReleaseTarget>> Tx::TargetsOf(int64_t release_id) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT t.name, rt.module FROM release_targets rt JOIN device_types t "
+                          "ON t.id = rt.device_type_id WHERE rt.release_id = ? "
+                          "ORDER BY t.name, rt.module",
+                          {release_id}));
+  std::vector<ReleaseTarget> out;
+  for (const auto& r : rows) out.push_back({r.Text(0), r.Text(1)});
+  return out;
+}
+
+Result<Release> Tx::CreateRelease(const Release& r) {
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "INSERT INTO artifacts (sha256, size, sha1, md5, created_ms) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (sha256) DO NOTHING",
+      {r.artifact.sha256, r.artifact.size, r.artifact.sha1, r.artifact.md5, r.created_ms}));
+  auto rows = c_.Query(
+      "INSERT INTO releases (name, version, kind, filename, artifact_sha256, manifest, enabled, "
+      "allowed_devices, allowed_sources, created_ms, created_by) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      {r.name, r.version, r.kind, r.filename, r.artifact.sha256, r.manifest, r.enabled,
+       ListToJson(r.allowed_devices), ListToJson(r.allowed_sources), r.created_ms, r.created_by});
+  if (!rows.ok()) {
+    if (rows.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "release " + r.Id() +
+                                             " already exists; releases are immutable, "
+                                             "upload a new version");
+    }
+    return std::move(rows).error();
+  }
+  Release out = r;
+  out.id = rows->at(0).Int(0);
+  for (const auto& t : r.targets) {
+    ALOFT_ASSIGN_OR_RETURN(DeviceType type, GetDeviceType(t.device_type));
+    if (std::find(type.modules.begin(), type.modules.end(), t.module) == type.modules.end()) {
+      std::string known;
+      for (const auto& m : type.modules) known += (known.empty() ? "" : ", ") + m;
+      return Error(Code::kInvalidArgument,
+                   "module '" + t.module + "' is not a module of device type '" + t.device_type +
+                       "' (modules: " + known + "); add it first with `aloft server module add " +
+                       t.device_type + " " + t.module + "`");
+    }
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "INSERT INTO release_targets (release_id, device_type_id, module) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        {out.id, type.id, t.module}));
+  }
+  return out;
+}
+
+Result<std::vector<Release>> Tx::ListReleases(const std::optional<std::string>& name) {
+  std::string sql = "SELECT " + std::string(kReleaseColumns) +
+                    " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256";
+  Params params;
+  if (name) {
+    sql += " WHERE r.name = ?";
+    params.push_back(*name);
+  }
+  sql += " ORDER BY r.name, r.id";
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
+  std::vector<Release> out;
+  for (const auto& row : rows) {
+    Release r = ReleaseFromRow(row);
+    ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<Release> Tx::GetRelease(const std::string& name, const std::string& version) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT " + std::string(kReleaseColumns) +
+                   " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
+                   "WHERE r.name = ? AND r.version = ?",
+               {name, version}));
+  if (rows.empty()) return NotFound("release", name + "@" + version);
+  Release r = ReleaseFromRow(rows[0]);
+  ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
+  return r;
+}
+
+Result<Release> Tx::GetReleaseById(int64_t id) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT " + std::string(kReleaseColumns) +
+                              " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
+                              "WHERE r.id = ?",
+                          {id}));
+  if (rows.empty()) return NotFound("release", "#" + std::to_string(id));
+  Release r = ReleaseFromRow(rows[0]);
+  ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
+  return r;
+}
+
+Status Tx::UpdateRelease(const Release& r) {
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "UPDATE releases SET enabled = ?, allowed_devices = ?, allowed_sources = ? WHERE id = ?",
+      {r.enabled, ListToJson(r.allowed_devices), ListToJson(r.allowed_sources), r.id}));
+  return OkStatus();
+}
+
+Result<std::optional<std::string>> Tx::DeleteRelease(const std::string& name,
+                                                     const std::string& version) {
+  ALOFT_ASSIGN_OR_RETURN(Release r, GetRelease(name, version));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT COUNT(*) FROM actions WHERE release_id = ?", {r.id}));
+  if (rows[0].Int(0) > 0) {
+    return Error(Code::kAlreadyExists, "release " + r.Id() + " is referred to by " +
+                                           rows[0].Text(0) +
+                                           " action(s); disable it instead of deleting it");
+  }
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM releases WHERE id = ?", {r.id}));
+  ALOFT_ASSIGN_OR_RETURN(rows, c_.Query("SELECT COUNT(*) FROM releases WHERE artifact_sha256 = ?",
+                                        {r.artifact.sha256}));
+  if (rows[0].Int(0) > 0) return std::optional<std::string>();
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM artifacts WHERE sha256 = ?", {r.artifact.sha256}));
+  return std::optional<std::string>(r.artifact.sha256);
+}
+
+Result<bool> Tx::ArtifactKnown(const std::string& sha256) {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT 1 FROM artifacts WHERE sha256 = ?", {sha256}));
+  return !rows.empty();
+}
+
+// ---- devices ----
+
+namespace {
+constexpr std::string_view kDeviceColumns =
+    "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms";
+}  // namespace
+
+Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
+  std::vector<Device> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    Device d;
+    d.id = r.Int(0);
+    d.name = r.Text(1);
+    d.device_type = r.Text(2);
+    d.device_type_id = r.Int(3);
+    d.group = r.OptText(4);
+    d.attributes = r.Text(5);
+    d.created_ms = r.Int(6);
+    d.last_seen_ms = r.OptInt(7);
+    ALOFT_ASSIGN_OR_RETURN(Rows tags,
+                           c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag",
+                                    {d.id}));
+    for (const auto& t : tags) d.tags.push_back(t.Text(0));
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows versions,
+        c_.Query("SELECT module, version FROM device_versions WHERE device_id = ?", {d.id}));
+    for (const auto& v : versions) d.versions[v.Text(0)] = v.Text(1);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t type_id, DeviceTypeId(d.device_type));
+  auto rows = c_.Query(
+      "INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, created_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms});
+  if (!rows.ok()) {
+    if (rows.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "device '" + d.name + "' already exists");
+    }
+    return std::move(rows).error();
+  }
+  Device out = d;
+  out.id = rows->at(0).Int(0);
+  out.device_type_id = type_id;
+  for (const auto& tag : d.tags) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        {out.id, tag}));
+  }
+  return out;
+}
+
+Result<Device> Tx::GetDevice(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT " + std::string(kDeviceColumns) +
+                              " FROM devices d JOIN device_types t ON t.id = d.device_type_id "
+                              "WHERE d.name = ?",
+                          {name}));
+  if (rows.empty()) return NotFound("device", name);
+  ALOFT_ASSIGN_OR_RETURN(auto devices, FillDevices(std::move(rows)));
+  return std::move(devices[0]);
+}
+
+namespace {
+std::string DeviceWhere(const DeviceFilter& f, Params& params) {
+  std::string where = " WHERE 1 = 1";
+  if (f.device_type) {
+    where += " AND t.name = ?";
+    params.push_back(*f.device_type);
+  }
+  if (f.group) {
+    where += " AND d.grp = ?";
+    params.push_back(*f.group);
+  }
+  if (f.tag) {
+    where += " AND EXISTS (SELECT 1 FROM device_tags g WHERE g.device_id = d.id AND g.tag = ?)";
+    params.push_back(*f.tag);
+  }
+  if (!f.names.empty()) {
+    where += " AND d.name IN (";
+    for (size_t i = 0; i < f.names.size(); ++i) {
+      where += i ? ", ?" : "?";
+      params.push_back(f.names[i]);
+    }
+    where += ")";
+  }
+  return where;
+}
+}  // namespace
+
+Result<std::vector<Device>> Tx::ListDevices(const DeviceFilter& f) {
+  Params params;
+  std::string sql = "SELECT " + std::string(kDeviceColumns) +
+                    " FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
+                    DeviceWhere(f, params) + " ORDER BY d.name LIMIT ? OFFSET ?";
+  params.push_back(f.limit);
+  params.push_back(f.offset);
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
+  return FillDevices(std::move(rows));
+}
+
+Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
+  Params params;
+  std::string sql = "SELECT COUNT(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
+                    DeviceWhere(f, params);
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
+  return rows.at(0).Int(0);
+}
+
+Status Tx::UpdateDevice(const Device& d) {
+  ALOFT_RETURN_IF_ERROR(c_.Query("UPDATE devices SET grp = ?, attributes = ? WHERE id = ?",
+                                 {d.group, d.attributes, d.id}));
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_tags WHERE device_id = ?", {d.id}));
+  for (const auto& tag : d.tags) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        {d.id, tag}));
+  }
+  return OkStatus();
+}
+
+Status Tx::DeleteDevice(const std::string& name) {
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM devices WHERE name = ?", {name}));
+  if (c_.changes() == 0) return NotFound("device", name);
+  return OkStatus();
+}
+
+Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT " + std::string(kDeviceColumns) +
+                              " FROM devices d JOIN device_types t ON t.id = d.device_type_id "
+                              "WHERE d.token_hash = ?",
+                          {token_hash}));
+  if (rows.empty()) return std::optional<Device>();
+  ALOFT_ASSIGN_OR_RETURN(auto devices, FillDevices(std::move(rows)));
+  return std::optional<Device>(std::move(devices[0]));
+}
+
+Status Tx::RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
+                          const std::map<std::string, std::string>& reported, int64_t now) {
+  for (const auto& [module, version] : reported) {
+    auto it = known.find(module);
+    if (it != known.end() && it->second == version) continue;
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "INSERT INTO device_versions (device_id, module, version, updated_ms) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (device_id, module) DO UPDATE SET version = excluded.version, "
+        "updated_ms = excluded.updated_ms",
+        {device_id, module, version, now}));
+  }
+  return OkStatus();
+}
+
+Status Tx::SetAttributes(int64_t device_id, const std::string& attributes_json) {
+  ALOFT_RETURN_IF_ERROR(c_.Query("UPDATE devices SET attributes = ? WHERE id = ?",
+                                 {attributes_json, device_id}));
+  return OkStatus();
+}
+
+Status Tx::TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms) {
+  for (const auto& [id, ms] : last_seen_ms) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "UPDATE devices SET last_seen_ms = ? WHERE id = ? AND (last_seen_ms IS NULL OR "
+        "last_seen_ms < ?)",
+        {ms, id, ms}));
+  }
+  return OkStatus();
+}
+
+// ---- actions ----
+
+Result<std::vector<Action>> Tx::ActionsWhere(const std::string& where, const Params& params) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT " + std::string(kActionColumns) +
+                              " FROM actions a JOIN devices d ON d.id = a.device_id "
+                              "JOIN releases r ON r.id = a.release_id " +
+                              where,
+                          params));
+  std::vector<Action> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    Action a;
+    a.id = r.Int(0);
+    a.device_id = r.Int(1);
+    a.device = r.Text(2);
+    a.release_id = r.Int(3);
+    a.release = r.Text(4);
+    a.version = r.Text(5);
+    ALOFT_ASSIGN_OR_RETURN(a.state, ParseActionState(r.Text(6)));
+    a.mode = r.Text(7);
+    a.progress = r.Int(8);
+    a.created_ms = r.Int(9);
+    a.updated_ms = r.Int(10);
+    a.created_by = r.Text(11);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+Result<Action> Tx::CreateAction(int64_t device_id, int64_t release_id, const std::string& mode,
+                                const std::string& by, int64_t now) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows open, c_.Query("SELECT id FROM actions WHERE device_id = ? AND open = 1", {device_id}));
+  if (!open.empty()) {
+    return Error(Code::kAlreadyExists, "has open action " + open[0].Text(0));
+  }
+  auto rows = c_.Query(
+      "INSERT INTO actions (device_id, release_id, state, mode, created_ms, updated_ms, "
+      "created_by) VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
+      {device_id, release_id, mode, now, now, by});
+  if (!rows.ok()) {
+    if (rows.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "has an open action");
+    }
+    return std::move(rows).error();
+  }
+  int64_t id = rows->at(0).Int(0);
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "INSERT INTO action_events (action_id, at_ms, status, details) VALUES (?, ?, 'created', ?)",
+      {id, now, "by " + by}));
+  return GetAction(id);
+}
+
+Result<Action> Tx::GetAction(int64_t id) {
+  ALOFT_ASSIGN_OR_RETURN(auto actions, ActionsWhere("WHERE a.id = ?", {id}));
+  if (actions.empty()) return NotFound("action", std::to_string(id));
+  Action a = std::move(actions[0]);
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT at_ms, status, progress, code, details FROM action_events "
+                          "WHERE action_id = ? ORDER BY id",
+                          {id}));
+  for (const auto& r : rows) {
+    a.events.push_back({r.Int(0), r.Text(1), r.OptInt(2), r.OptInt(3), r.Text(4)});
+  }
+  return a;
+}
+
+Result<std::vector<Action>> Tx::ListActions(const ActionFilter& f) {
+  std::string where = "WHERE 1 = 1";
+  Params params;
+  if (f.device) {
+    where += " AND d.name = ?";
+    params.push_back(*f.device);
+  }
+  if (f.state) {
+    where += " AND a.state = ?";
+    params.push_back(ActionStateName(*f.state));
+  }
+  if (f.release_id) {
+    where += " AND a.release_id = ?";
+    params.push_back(*f.release_id);
+  }
+  where += " ORDER BY a.id DESC LIMIT ? OFFSET ?";
+  params.push_back(f.limit);
+  params.push_back(f.offset);
+  return ActionsWhere(where, params);
+}
+
+Result<std::optional<Action>> Tx::OpenActionFor(int64_t device_id) {
+  ALOFT_ASSIGN_OR_RETURN(auto actions,
+                         ActionsWhere("WHERE a.device_id = ? AND a.open = 1", {device_id}));
+  if (actions.empty()) return std::optional<Action>();
+  return std::optional<Action>(std::move(actions[0]));
+}
+
+Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress,
+                        const ActionEvent& event) {
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("UPDATE actions SET state = ?, progress = ?, open = ?, updated_ms = ? WHERE id = ?",
+               {ActionStateName(state), progress, IsTerminal(state) ? 0 : 1, event.at_ms, id}));
+  if (c_.changes() == 0) return NotFound("action", std::to_string(id));
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("INSERT INTO action_events (action_id, at_ms, status, progress, code, details) "
+               "VALUES (?, ?, ?, ?, ?, ?)",
+               {id, event.at_ms, event.status, event.progress, event.code, event.details}));
+  return OkStatus();
+}
+
+// ---- logs, audit, statistics ----
+
+Result<int64_t> Tx::AddLog(int64_t device_id, std::optional<int64_t> action_id,
+                           const std::string& content, int64_t now) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("INSERT INTO device_logs (device_id, action_id, at_ms, content) "
+                          "VALUES (?, ?, ?, ?) RETURNING id",
+                          {device_id, action_id, now, content}));
+  return rows.at(0).Int(0);
+}
+
+Result<std::vector<DeviceLog>> Tx::ListLogs(int64_t device_id, int64_t limit) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT id, action_id, at_ms, content FROM device_logs "
+                          "WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+                          {device_id, limit}));
+  std::vector<DeviceLog> out;
+  for (const auto& r : rows) out.push_back({r.Int(0), r.OptInt(1), r.Int(2), r.Text(3)});
+  return out;
+}
+
+Status Tx::Audit(const std::string& actor, const std::string& action, const std::string& object,
+                 const std::string& details_json, int64_t now) {
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "INSERT INTO audit_log (at_ms, actor, action, object, details) VALUES (?, ?, ?, ?, ?)",
+      {now, actor, action, object, details_json}));
+  return OkStatus();
+}
+
+Result<std::vector<AuditEntry>> Tx::ListAudit(int64_t limit, int64_t offset) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT id, at_ms, actor, action, object, details FROM audit_log "
+                          "ORDER BY id DESC LIMIT ? OFFSET ?",
+                          {limit, offset}));
+  std::vector<AuditEntry> out;
+  for (const auto& r : rows) {
+    out.push_back({r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5)});
+  }
+  return out;
+}
+
+Result<Stats> Tx::GetStats() {
+  Stats s;
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT t.name, COUNT(d.id) FROM device_types t LEFT JOIN devices d ON "
+                          "d.device_type_id = t.id GROUP BY t.name ORDER BY t.name"));
+  for (const auto& r : rows) {
+    s.devices_by_type[r.Text(0)] = r.Int(1);
+    s.devices += r.Int(1);
+  }
+  ALOFT_ASSIGN_OR_RETURN(
+      rows, c_.Query("SELECT t.name, v.module, v.version, COUNT(*) FROM device_versions v "
+                     "JOIN devices d ON d.id = v.device_id JOIN device_types t ON "
+                     "t.id = d.device_type_id GROUP BY t.name, v.module, v.version"));
+  for (const auto& r : rows) {
+    s.devices_by_version[r.Text(0) + "/" + r.Text(1) + "/" + r.Text(2)] = r.Int(3);
+  }
+  ALOFT_ASSIGN_OR_RETURN(
+      rows, c_.Query("SELECT "
+                     "(SELECT COUNT(*) FROM devices d WHERE last_seen_ms IS NULL AND NOT EXISTS "
+                     "(SELECT 1 FROM actions a WHERE a.device_id = d.id AND a.open = 1)), "
+                     "(SELECT COUNT(DISTINCT device_id) FROM actions WHERE open = 1)"));
+  s.devices_by_state["never-seen"] = rows.at(0).Int(0);
+  s.devices_by_state["updating"] = rows.at(0).Int(1);
+  s.devices_by_state["idle"] = s.devices - rows.at(0).Int(0) - rows.at(0).Int(1);
+  ALOFT_ASSIGN_OR_RETURN(rows, c_.Query("SELECT state, COUNT(*) FROM actions GROUP BY state"));
+  for (const auto& r : rows) s.actions_by_state[r.Text(0)] = r.Int(1);
+  ALOFT_ASSIGN_OR_RETURN(rows, c_.Query("SELECT COUNT(*) FROM releases"));
+  s.releases = rows.at(0).Int(0);
+  return s;
+}
+
+// ---- Store ----
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& location, int pool_size) {
+  ALOFT_ASSIGN_OR_RETURN(auto database, db::Database::Open(location, pool_size));
+  ALOFT_RETURN_IF_ERROR(db::Migrate(*database, SchemaMigrations()));
+  return std::unique_ptr<Store>(new Store(std::move(database)));
+}
+
+Status Store::Write(const std::function<Status(Tx&)>& fn) {
+  return db_->Transact([&](db::Connection& c) {
+    Tx tx(c);
+    return fn(tx);
+  });
+}
+
+Status Store::Read(const std::function<Status(Tx&)>& fn) {
+  return db_->Read([&](db::Connection& c) {
+    Tx tx(c);
+    return fn(tx);
+  });
+}
+
+}  // namespace aloft::server

@@ -1,0 +1,249 @@
+// The server's data: device types and modules, releases and their artifacts, devices, actions and
+// their feedback, logs, API tokens and the audit log, over db::Database (SQLite or PostgreSQL; one
+// SQL text serves both).
+//
+// Every access runs in a transaction handed to a callback, so that a change and its audit entry
+// commit together and several servers on one PostgreSQL stay consistent:
+//
+//   ALOFT_RETURN_IF_ERROR(store.Write([&](Tx& tx) -> Status {
+//     ALOFT_ASSIGN_OR_RETURN(DeviceType t, tx.CreateDeviceType("board-a", "", now));
+//     return tx.Audit(actor, "device-type.create", "board-a", "{}", now);
+//   }));
+//
+// Errors: kNotFound names the missing thing ("device 'dev-9' not found"); kAlreadyExists the
+// duplicate; kInvalidArgument a rule the request broke. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/database.h"
+
+namespace aloft::server {
+
+enum class Role { kViewer = 0, kRelease = 1, kAdmin = 2 };
+std::string_view RoleName(Role r);
+Result<Role> ParseRole(std::string_view name);
+
+struct ApiToken {
+  int64_t id = 0;
+  std::string name;
+  Role role = Role::kViewer;
+  int64_t created_ms = 0;
+};
+
+struct DeviceType {
+  int64_t id = 0;
+  std::string name;
+  std::string description;
+  std::vector<std::string> modules;
+  int64_t created_ms = 0;
+};
+
+struct Artifact {
+  std::string sha256, sha1, md5;
+  uint64_t size = 0;
+};
+
+struct ReleaseTarget {
+  std::string device_type;
+  std::string module;
+};
+
+struct Release {
+  int64_t id = 0;
+  std::string name, version;
+  std::string kind;  // "package" | "artifact"
+  std::string filename;
+  Artifact artifact;
+  std::optional<std::string> manifest;  // the package's signed envelope (JSON text)
+  bool enabled = true;
+  std::optional<std::vector<std::string>> allowed_devices;
+  std::optional<std::vector<std::string>> allowed_sources;
+  std::vector<ReleaseTarget> targets;
+  int64_t created_ms = 0;
+  std::string created_by;
+
+  std::string Id() const { return name + "@" + version; }
+  std::vector<std::string> Modules() const;
+  std::vector<std::string> DeviceTypes() const;
+};
+
+struct Device {
+  int64_t id = 0;
+  std::string name;
+  std::string device_type;
+  int64_t device_type_id = 0;
+  std::optional<std::string> group;
+  std::vector<std::string> tags;
+  std::string attributes = "{}";             // JSON object text
+  std::map<std::string, std::string> versions;  // module -> version
+  int64_t created_ms = 0;
+  std::optional<int64_t> last_seen_ms;
+};
+
+// Which devices a listing or a deployment means; empty fields do not filter.
+struct DeviceFilter {
+  std::optional<std::string> device_type, group, tag;
+  std::vector<std::string> names;
+  int64_t limit = 100, offset = 0;
+};
+
+enum class ActionState {
+  kPending, kDownloading, kDownloaded, kInstalling, kInstalled, kSucceeded, kFailed, kCanceled
+};
+std::string_view ActionStateName(ActionState s);
+Result<ActionState> ParseActionState(std::string_view name);
+bool IsTerminal(ActionState s);
+
+struct ActionEvent {
+  int64_t at_ms = 0;
+  std::string status;
+  std::optional<int64_t> progress, code;
+  std::string details;
+};
+
+struct Action {
+  int64_t id = 0;
+  int64_t device_id = 0;
+  std::string device;
+  int64_t release_id = 0;
+  std::string release, version;
+  ActionState state = ActionState::kPending;
+  std::string mode;  // "forced" | "soft" | "download-only"
+  int64_t progress = 0;
+  int64_t created_ms = 0, updated_ms = 0;
+  std::string created_by;
+  std::vector<ActionEvent> events;  // filled by GetAction only
+};
+
+struct ActionFilter {
+  std::optional<std::string> device;
+  std::optional<ActionState> state;
+  std::optional<int64_t> release_id;
+  int64_t limit = 100, offset = 0;
+};
+
+struct DeviceLog {
+  int64_t id = 0;
+  std::optional<int64_t> action_id;
+  int64_t at_ms = 0;
+  std::string content;
+};
+
+struct AuditEntry {
+  int64_t id = 0, at_ms = 0;
+  std::string actor, action, object, details;
+};
+
+struct Stats {
+  std::map<std::string, int64_t> devices_by_type;
+  // "type/module/version" -> devices
+  std::map<std::string, int64_t> devices_by_version;
+  std::map<std::string, int64_t> devices_by_state;  // "idle" | "updating" | "never-seen"
+  std::map<std::string, int64_t> actions_by_state;
+  int64_t devices = 0, releases = 0;
+};
+
+// One transaction's view of the store.
+class Tx {
+ public:
+  explicit Tx(db::Connection& c) : c_(c) {}
+
+  // Tokens are stored as SHA-256 hex of the secret.
+  Result<ApiToken> CreateApiToken(const std::string& name, Role role, const std::string& hash,
+                                  const std::string& by, int64_t now);
+  Result<std::optional<ApiToken>> FindApiToken(const std::string& hash);
+  Result<std::vector<ApiToken>> ListApiTokens();
+  Status DeleteApiToken(int64_t id);
+  Result<int64_t> CountApiTokens();
+
+  Result<DeviceType> CreateDeviceType(const std::string& name, const std::string& description,
+                                      int64_t now);
+  Result<std::vector<DeviceType>> ListDeviceTypes();
+  Result<DeviceType> GetDeviceType(const std::string& name);
+  Status DeleteDeviceType(const std::string& name);
+  Status AddModule(const std::string& type, const std::string& module);
+  Status DeleteModule(const std::string& type, const std::string& module);
+  Status CreateRegistrationToken(const std::string& type, const std::string& hash,
+                                 const std::string& by, int64_t now);
+  // The device type a registration token is bound to.
+  Result<std::optional<DeviceType>> FindRegistrationToken(const std::string& hash);
+
+  // Inserts the release and its artifact row (kept when another release has the same bytes).
+  Result<Release> CreateRelease(const Release& r);
+  Result<std::vector<Release>> ListReleases(const std::optional<std::string>& name);
+  Result<Release> GetRelease(const std::string& name, const std::string& version);
+  Result<Release> GetReleaseById(int64_t id);
+  Status UpdateRelease(const Release& r);  // enabled, allowed_devices, allowed_sources
+  // Deletes a release no action refers to; returns the SHA-256 of its artifact when no other
+  // release uses those bytes (the caller removes the file).
+  Result<std::optional<std::string>> DeleteRelease(const std::string& name,
+                                                   const std::string& version);
+  Result<bool> ArtifactKnown(const std::string& sha256);
+
+  Result<Device> CreateDevice(const Device& d, const std::string& token_hash);
+  Result<Device> GetDevice(const std::string& name);
+  Result<std::vector<Device>> ListDevices(const DeviceFilter& f);
+  // Counts what ListDevices would return without limit.
+  Result<int64_t> CountDevices(const DeviceFilter& f);
+  Status UpdateDevice(const Device& d);  // group, tags, attributes
+  Status DeleteDevice(const std::string& name);
+  // The device whose token has this hash.
+  Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash);
+  // Stores the versions that differ from `known` (the device's current map).
+  Status RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
+                        const std::map<std::string, std::string>& reported, int64_t now);
+  Status SetAttributes(int64_t device_id, const std::string& attributes_json);
+  Status TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms);
+
+  // kAlreadyExists when the device has an open action.
+  Result<Action> CreateAction(int64_t device_id, int64_t release_id, const std::string& mode,
+                              const std::string& by, int64_t now);
+  Result<Action> GetAction(int64_t id);
+  Result<std::vector<Action>> ListActions(const ActionFilter& f);
+  Result<std::optional<Action>> OpenActionFor(int64_t device_id);
+  // Moves the action to `state` (terminal states close it) and records the event.
+  Status UpdateAction(int64_t id, ActionState state, int64_t progress, const ActionEvent& event);
+
+  Result<int64_t> AddLog(int64_t device_id, std::optional<int64_t> action_id,
+                         const std::string& content, int64_t now);
+  Result<std::vector<DeviceLog>> ListLogs(int64_t device_id, int64_t limit);
+
+  Status Audit(const std::string& actor, const std::string& action, const std::string& object,
+               const std::string& details_json, int64_t now);
+  Result<std::vector<AuditEntry>> ListAudit(int64_t limit, int64_t offset);
+
+  Result<Stats> GetStats();
+
+  db::Connection& connection() { return c_; }
+
+ private:
+  Result<int64_t> DeviceTypeId(const std::string& name);
+  Result<std::vector<ReleaseTarget>> TargetsOf(int64_t release_id);
+  Result<std::vector<Device>> FillDevices(db::Rows rows);
+  Result<std::vector<Action>> ActionsWhere(const std::string& where, const db::Params& params);
+
+  db::Connection& c_;
+};
+
+class Store {
+ public:
+  // Opens (and migrates) the database at `location` (see db::Database::Open).
+  static Result<std::unique_ptr<Store>> Open(const std::string& location, int pool_size);
+
+  Status Write(const std::function<Status(Tx&)>& fn);
+  Status Read(const std::function<Status(Tx&)>& fn);
+  db::Database& database() { return *db_; }
+
+ private:
+  explicit Store(std::unique_ptr<db::Database> db) : db_(std::move(db)) {}
+  std::unique_ptr<db::Database> db_;
+};
+
+}  // namespace aloft::server
