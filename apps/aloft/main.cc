@@ -15,6 +15,7 @@
 #include "crypto/keys.h"
 #include "crypto/trust.h"
 #include "pkg/package.h"
+#include "server_cmd.h"
 
 namespace {
 
@@ -186,12 +187,17 @@ int main(int argc, char** argv) {
   extract->add_option("--threshold", extract_threshold, "Signatures required (default 1)");
   extract->add_option("-C,--directory", extract_dir, "Where to write the images")->required();
 
+  CLI::App* server_cmd = nullptr;
+  auto run_server = aloft::cli::AddServerCommands(app, &server_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
+
+  if (*server_cmd) return run_server(quiet);
 
   if (*keygen) {
     auto type = aloft::crypto::ParseKeyType(key_type);

@@ -1,0 +1,119 @@
+#include "client/http_client.h"
+
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+
+namespace aloft::client {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  std::string line(data, size * n);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    (*static_cast<std::map<std::string, std::string>*>(user))[name] = value;
+  }
+  return size * n;
+}
+
+struct Upload {
+  FILE* file = nullptr;
+  Progress* progress = nullptr;
+};
+
+size_t OnRead(char* buf, size_t size, size_t n, void* user) {
+  auto* up = static_cast<Upload*>(user);
+  size_t got = fread(buf, 1, size * n, up->file);
+  if (up->progress) up->progress->Add(got);
+  return got;
+}
+
+}  // namespace
+
+Result<HttpResponse> Send(const HttpRequest& req) {
+  GlobalInit();
+  CURL* curl = curl_easy_init();
+  if (!curl) return Error(Code::kInternal, "curl_easy_init failed");
+  HttpResponse res;
+  curl_slist* headers = nullptr;
+  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  Upload up;
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &res.headers);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (req.timeout_s > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT, req.timeout_s);
+  if (!req.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (req.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  if (!req.upload_file.empty()) {
+    auto size = File::OpenRead(req.upload_file);
+    if (!size.ok()) {
+      curl_easy_cleanup(curl);
+      return std::move(size).error();
+    }
+    auto bytes = size->Size();
+    up.file = fopen(req.upload_file.c_str(), "rb");
+    if (!up.file || !bytes.ok()) {
+      curl_easy_cleanup(curl);
+      return Error(Code::kIo, req.upload_file + ": cannot open");
+    }
+    up.progress = req.progress;
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(*bytes));
+  } else if (!req.body.empty() || req.method == "POST" || req.method == "PATCH" ||
+             req.method == "PUT") {
+    if (!req.body.empty() && req.body.front() == '{') {
+      headers = curl_slist_append(headers, "Content-Type: application/json");
+    }
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (up.file) fclose(up.file);
+  if (rc != CURLE_OK) {
+    return Error(Code::kUnavailable, req.method + " " + req.url + ": " +
+                                         (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+  }
+  return res;
+}
+
+std::string ErrorMessage(const HttpResponse& res) {
+  auto j = nlohmann::json::parse(res.body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) {
+    return j["message"].get<std::string>();
+  }
+  return res.body.empty() ? "HTTP " + std::to_string(res.status) : res.body;
+}
+
+}  // namespace aloft::client

@@ -1,0 +1,44 @@
+// A small blocking HTTP client over libcurl, for the CLI's management commands and for tests that
+// talk to a real server over loopback. (The device agent gets its own seam with resume logic.)
+//
+//   HttpRequest req{.method = "POST", .url = base + "/api/v1/devices", .body = json};
+//   req.headers.push_back("Authorization: Bearer " + token);
+//   ALOFT_ASSIGN_OR_RETURN(HttpResponse res, Send(req));
+//
+// Transport failures (refused, reset, timeout, TLS) are errors (kUnavailable naming the URL);
+// any HTTP status, 4xx and 5xx included, is a successful HttpResponse.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace aloft::client {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  std::string upload_file;  // when set, the body is streamed from this file
+  std::string ca_file;      // trust this CA for https (tests with a self-signed server)
+  Progress* progress = nullptr;  // told of upload bytes
+  long timeout_s = 0;            // 0: none
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased; last value wins
+  std::string body;
+};
+
+Result<HttpResponse> Send(const HttpRequest& request);
+
+// The "message" of a JSON error body, or the body itself.
+std::string ErrorMessage(const HttpResponse& res);
+
+}  // namespace aloft::client
