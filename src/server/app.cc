@@ -581,9 +581,15 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
   const Route& route = routes_[m.id];
   http::BodyPlan plan;
   switch (route.body) {
-    case BodyKind::kNone:
+    case BodyKind::kNone: {
+      std::string_view len = head.headers.Get("Content-Length");
+      if ((!len.empty() && len != "0") || head.headers.Has("Transfer-Encoding")) {
+        return Response::Error(400, "invalid-argument",
+                               head.method + " " + head.path + " takes no request body");
+      }
       plan.max_size = 0;
       break;
+    }
     case BodyKind::kJson:
       plan.max_size = config_.max_json_bytes;
       break;

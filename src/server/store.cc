@@ -1,6 +1,8 @@
 #include "server/store.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "server/schema.h"
 
@@ -315,6 +317,9 @@ Result<Release> Tx::CreateRelease(const Release& r) {
   }
   Release out = r;
   out.id = rows->at(0).Int(0);
+  std::sort(out.targets.begin(), out.targets.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.device_type, a.module) < std::tie(b.device_type, b.module);
+  });
   for (const auto& t : r.targets) {
     ALOFT_ASSIGN_OR_RETURN(DeviceType type, GetDeviceType(t.device_type));
     if (std::find(type.modules.begin(), type.modules.end(), t.module) == type.modules.end()) {

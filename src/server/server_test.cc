@@ -1,0 +1,480 @@
+// aloftd over real HTTP on loopback, against SQLite and against a real PostgreSQL server: the
+// operator's and the devices' whole story, and every route fed bad input.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "client/http_client.h"
+#include "core/file.h"
+#include "core/hash.h"
+#include "server/app.h"
+#include "support/matchers.h"
+#include "support/package_fixture.h"
+#include "support/temp_dir.h"
+#include "support/test_db.h"
+
+namespace aloft::server {
+namespace {
+
+using ::aloft::testing::Backend;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+class ServerTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    database_ = testing::FreshDatabase(GetParam(), dir_.path());
+    if (database_.empty()) GTEST_SKIP() << "no PostgreSQL (set ALOFT_TEST_PG_URL)";
+    ASSERT_THAT(WriteFileAtomic(dir_ / "release.pub", pkgs_.keys[0].public_key().ToPem()), IsOk());
+    Start();
+  }
+
+  void Start() {
+    ServerConfig c;
+    c.data_dir = dir_ / "data";
+    c.listen = "127.0.0.1:0";
+    c.database = database_;
+    c.trust = {dir_ / "release.pub"};
+    c.threads = 2;
+    c.db_pool = 4;
+    c.max_json_bytes = 64 * 1024;
+    c.max_upload_bytes = 64 << 20;
+    auto app = App::Create(c, SystemClock::Instance(), log_);
+    ASSERT_THAT(app, IsOk());
+    app_ = std::move(app).value();
+    ASSERT_THAT(app_->Bind(), IsOk());
+    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
+    thread_ = std::thread([this] { app_->Run(); });
+    admin_ = ReadFile(dir_ / "data/admin.token").value();
+    admin_.pop_back();
+  }
+
+  void Stop() {
+    if (!app_) return;
+    app_->Stop();
+    thread_.join();
+    app_.reset();
+  }
+
+  void TearDown() override { Stop(); }
+
+  client::HttpResponse Call(const std::string& method, const std::string& path,
+                            const std::string& token, const std::string& body = "",
+                            std::vector<std::string> headers = {}) {
+    client::HttpRequest req;
+    req.method = method;
+    req.url = base_ + path;
+    req.body = body;
+    req.headers = std::move(headers);
+    if (!token.empty()) req.headers.push_back("Authorization: Bearer " + token);
+    req.timeout_s = 30;
+    auto res = client::Send(req);
+    EXPECT_THAT(res, IsOk());
+    return res.ok() ? *res : client::HttpResponse{};
+  }
+
+  json CallJson(const std::string& method, const std::string& path, const std::string& token,
+                const json& body, int expect) {
+    auto res = Call(method, path, token, body.is_null() ? "" : body.dump());
+    EXPECT_EQ(res.status, expect) << method << " " << path << ": " << res.body;
+    return json::parse(res.body, nullptr, false);
+  }
+
+  client::HttpResponse Upload(const std::string& query, const std::string& file,
+                              const std::string& token) {
+    client::HttpRequest req;
+    req.method = "POST";
+    req.url = base_ + "/api/v1/releases" + query;
+    req.upload_file = file;
+    req.headers.push_back("Authorization: Bearer " + token);
+    auto res = client::Send(req);
+    EXPECT_THAT(res, IsOk());
+    return res.ok() ? *res : client::HttpResponse{};
+  }
+
+  std::string WritePackage(const std::string& name, const Bytes& bytes) {
+    std::string path = dir_ / name;
+    EXPECT_THAT(WriteFileAtomic(path, AsChars(bytes)), IsOk());
+    return path;
+  }
+
+  // board-a with modules main and bms, and the signed package fw@1.2.0 uploaded.
+  json SetUpFleet(std::string* package_path = nullptr) {
+    CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}, {"modules", {"bms"}}},
+             201);
+    Bytes pkg = pkgs_.Pack({{"main", testing::RandomBytes(300000, 1)},
+                            {"bms", testing::RandomBytes(5000, 2)}},
+                           pkg::Compression::kNone);
+    std::string path = WritePackage("fw.aloft", pkg);
+    if (package_path) *package_path = path;
+    auto res = Upload("?filename=fw-1.2.0.aloft", path, admin_);
+    EXPECT_EQ(res.status, 201) << res.body;
+    return json::parse(res.body, nullptr, false);
+  }
+
+  std::string AddDevice(const std::string& name, const json& extra = json::object()) {
+    json body = {{"name", name}, {"device_type", "board-a"}};
+    body.update(extra);
+    json j = CallJson("POST", "/api/v1/devices", admin_, body, 201);
+    return j.value("token", "");
+  }
+
+  testing::TempDir dir_;
+  testing::PackageFixture pkgs_;
+  std::string database_, base_, admin_;
+  std::ostringstream log_;
+  std::unique_ptr<App> app_;
+  std::thread thread_;
+};
+
+TEST_P(ServerTest, EndToEnd_UploadProvisionDeployCheckInResumeDownloadFeedback) {
+  std::string package_path;
+  json rel = SetUpFleet(&package_path);
+  EXPECT_EQ(rel["id"], "fw@1.2.0");
+  EXPECT_EQ(rel["kind"], "package");
+  EXPECT_EQ(rel["modules"], json({"bms", "main"}));
+  std::string pkg_bytes = ReadFile(package_path, 64 << 20).value();
+  EXPECT_EQ(rel["sha256"], Sha256Hex(AsBytes(pkg_bytes)));
+  EXPECT_EQ(rel["size"], pkg_bytes.size());
+
+  std::map<std::string, std::string> tokens;
+  for (const char* name : {"dev-1", "dev-2", "dev-3"}) {
+    tokens[name] = AddDevice(name, {{"group", "lab"}});
+    ASSERT_FALSE(tokens[name].empty());
+  }
+  AddDevice("dev-other", {{"group", "field"}});
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"group", "lab"}}, 201);
+  ASSERT_EQ(dep["actions"].size(), 3u);
+  EXPECT_TRUE(dep["skipped"].empty());
+
+  for (const auto& [name, token] : tokens) {
+    json in = CallJson("POST", "/device/v1/" + name + "/check-in", token,
+                       {{"versions", {{"main", "1.0.0"}, {"bms", "0.9.0"}}}}, 200);
+    ASSERT_TRUE(in["action"].is_object()) << in.dump();
+    const json& action = in["action"];
+    EXPECT_EQ(action["release"], "fw");
+    EXPECT_EQ(action["version"], "1.2.0");
+    EXPECT_EQ(action["download"]["sha256"], rel["sha256"]);
+    EXPECT_EQ(action["download"]["md5"], rel["md5"]);
+    EXPECT_EQ(action["manifest"]["signed"]["name"], "fw");
+    EXPECT_GT(in["poll_interval_s"].get<int>(), 0);
+    std::string url = action["download"]["url"];
+    std::string path = url.substr(base_.size());
+    int64_t id = action["id"];
+
+    // Download half, "lose the connection", resume from where it stopped.
+    size_t half = pkg_bytes.size() / 2;
+    auto first = Call("GET", path, token, "", {"Range: bytes=0-" + std::to_string(half - 1)});
+    ASSERT_EQ(first.status, 206);
+    std::string etag = first.headers["etag"];
+    EXPECT_EQ(etag, "\"" + rel["sha256"].get<std::string>() + "\"");
+    EXPECT_EQ(first.headers["content-range"],
+              "bytes 0-" + std::to_string(half - 1) + "/" + std::to_string(pkg_bytes.size()));
+    CallJson("POST", path.substr(0, path.rfind('/')) + "/feedback", token,
+             {{"status", "downloading"}, {"progress", 50}}, 200);
+    auto rest = Call("GET", path, token, "",
+                     {"Range: bytes=" + std::to_string(half) + "-", "If-Range: " + etag});
+    ASSERT_EQ(rest.status, 206);
+    EXPECT_EQ(first.body + rest.body, pkg_bytes) << "resumed download differs from the artifact";
+
+    std::string fb = "/device/v1/" + name + "/actions/" + std::to_string(id) + "/feedback";
+    for (const char* st : {"downloaded", "installing", "installed"}) {
+      CallJson("POST", fb, token, {{"status", st}}, 200);
+    }
+    CallJson("POST", fb, token, {{"status", "success"}, {"details", {"rebooted", "healthy"}}},
+             200);
+    json done = CallJson("GET", "/api/v1/actions/" + std::to_string(id), admin_, nullptr, 200);
+    EXPECT_EQ(done["state"], "succeeded");
+    std::vector<std::string> statuses;
+    for (const auto& e : done["events"]) statuses.push_back(e["status"]);
+    EXPECT_THAT(statuses, ::testing::ElementsAre("created", "downloading", "downloaded",
+                                                  "installing", "installed", "success"));
+    // No more action, and a finished action's artifact is no longer offered.
+    json again = CallJson("POST", "/device/v1/" + name + "/check-in", token, json::object(), 200);
+    EXPECT_TRUE(again["action"].is_null());
+    EXPECT_EQ(Call("GET", path, token).status, 403);
+  }
+
+  json stats = CallJson("GET", "/api/v1/stats", admin_, nullptr, 200);
+  EXPECT_EQ(stats["devices"], 4);
+  EXPECT_EQ(stats["actions_by_state"]["succeeded"], 3);
+  EXPECT_EQ(stats["devices_by_version"]["board-a"]["main"]["1.2.0"], 3);
+  EXPECT_EQ(stats["devices_by_version"]["board-a"]["bms"]["1.2.0"], 3);
+  json dev = CallJson("GET", "/api/v1/devices/dev-2", admin_, nullptr, 200);
+  EXPECT_EQ(dev["versions"]["main"], "1.2.0");
+  json audit = CallJson("GET", "/api/v1/audit", admin_, nullptr, 200);
+  std::vector<std::string> actions;
+  for (const auto& e : audit) actions.push_back(e["action"]);
+  EXPECT_THAT(actions, ::testing::IsSupersetOf({"device-type.create", "release.create",
+                                                "device.create", "deployment.create"}));
+  auto metrics = Call("GET", "/metrics", "");
+  EXPECT_THAT(metrics.body, HasSubstr("aloft_http_requests_total{route=\"/device/v1/{device}/check-in\",method=\"POST\",status=\"200\"} 6"));
+  EXPECT_THAT(metrics.body, HasSubstr("aloft_devices_seen 3"));
+}
+
+TEST_P(ServerTest, Download_MultiRangeUnsatisfiableIfRangeMismatchAndNotModified) {
+  SetUpFleet();
+  std::string token = AddDevice("dev-1");
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+  json in = CallJson("POST", "/device/v1/dev-1/check-in", token, json::object(), 200);
+  std::string path = in["action"]["download"]["url"].get<std::string>().substr(base_.size());
+  uint64_t size = in["action"]["download"]["size"];
+  std::string all = Call("GET", path, token).body;
+  ASSERT_EQ(all.size(), size);
+
+  auto multi = Call("GET", path, token, "", {"Range: bytes=0-9, 100-109"});
+  EXPECT_EQ(multi.status, 206);
+  EXPECT_THAT(multi.headers["content-type"], HasSubstr("multipart/byteranges; boundary="));
+  EXPECT_THAT(multi.body, HasSubstr("Content-Range: bytes 0-9/" + std::to_string(size)));
+  EXPECT_THAT(multi.body, HasSubstr(all.substr(100, 10)));
+
+  auto bad = Call("GET", path, token, "", {"Range: bytes=" + std::to_string(size) + "-"});
+  EXPECT_EQ(bad.status, 416);
+  EXPECT_EQ(bad.headers["content-range"], "bytes */" + std::to_string(size));
+
+  auto changed = Call("GET", path, token, "", {"Range: bytes=10-", "If-Range: \"other\""});
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_EQ(changed.body.size(), size);
+
+  auto suffix = Call("GET", path, token, "", {"Range: bytes=-5"});
+  EXPECT_EQ(suffix.status, 206);
+  EXPECT_EQ(suffix.body, all.substr(size - 5));
+
+  auto same = Call("GET", path, token, "", {"If-None-Match: " + changed.headers["etag"]});
+  EXPECT_EQ(same.status, 304);
+  EXPECT_TRUE(same.body.empty());
+
+  // Another device's token may not fetch this device's artifact.
+  std::string other = AddDevice("dev-2");
+  EXPECT_EQ(Call("GET", path, other).status, 403);
+  EXPECT_EQ(Call("GET", path, "").status, 401);
+}
+
+TEST_P(ServerTest, RegistrationToken_RegistersADeviceOnFirstContactOnce) {
+  SetUpFleet();
+  json reg = CallJson("POST", "/api/v1/device-types/board-a/registration-tokens", admin_, nullptr,
+                      201);
+  std::string rt = reg["token"];
+  json first = CallJson("POST", "/device/v1/new-1/check-in", rt,
+                        {{"versions", {{"main", "1.0.0"}}}, {"attributes", {{"serial", "A1"}}}},
+                        200);
+  ASSERT_TRUE(first.contains("token"));
+  std::string own = first["token"];
+  json dev = CallJson("GET", "/api/v1/devices/new-1", admin_, nullptr, 200);
+  EXPECT_EQ(dev["device_type"], "board-a");
+  EXPECT_EQ(dev["versions"]["main"], "1.0.0");
+  EXPECT_EQ(dev["attributes"]["serial"], "A1");
+  auto dup = Call("POST", "/device/v1/new-1/check-in", rt, "{}");
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_THAT(client::ErrorMessage(dup), HasSubstr("already registered"));
+  CallJson("POST", "/device/v1/new-1/check-in", own, json::object(), 200);
+}
+
+TEST_P(ServerTest, Releases_DuplicateUntrustedTamperedAndArtifacts) {
+  std::string path;
+  SetUpFleet(&path);
+  // The same version again.
+  auto dup = Upload("", path, admin_);
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_THAT(client::ErrorMessage(dup), HasSubstr("fw@1.2.0 already exists"));
+  // Signed by a key the server does not trust.
+  Bytes untrusted = pkgs_.Pack({{"main", testing::RandomBytes(1000, 3)}},
+                               pkg::Compression::kNone, {1});
+  auto u = Upload("", WritePackage("u.aloft", untrusted), admin_);
+  EXPECT_EQ(u.status, 422);
+  EXPECT_THAT(client::ErrorMessage(u), HasSubstr("not trusted"));
+  // One payload byte flipped.
+  Bytes good = pkgs_.Pack({{"main", testing::RandomBytes(100000, 4)}}, pkg::Compression::kNone);
+  Bytes bad = good;
+  bad[bad.size() - 2000] ^= 0x01;
+  auto t = Upload("", WritePackage("t.aloft", bad), admin_);
+  EXPECT_EQ(t.status, 422);
+  EXPECT_THAT(client::ErrorMessage(t), HasSubstr("sha256 mismatch"));
+  // Not a package at all, and no name given.
+  auto junk = Upload("", WritePackage("junk.bin", testing::RandomBytes(5000, 5)), admin_);
+  EXPECT_GE(junk.status, 400);
+  EXPECT_LT(junk.status, 500);
+  // A plain artifact of any format; the server computes its digests.
+  Bytes swu = testing::RandomBytes(70000, 6);
+  auto a = Upload("?name=app&version=1.0.1&device_type=board-a&module=bms&filename=app.swu",
+                  WritePackage("app.swu", swu), admin_);
+  ASSERT_EQ(a.status, 201) << a.body;
+  json aj = json::parse(a.body);
+  EXPECT_EQ(aj["sha256"], Sha256Hex(swu));
+  Hasher md5(HashAlgorithm::kMd5), sha1(HashAlgorithm::kSha1);
+  md5.Update(swu);
+  sha1.Update(swu);
+  EXPECT_EQ(aj["md5"], md5.FinishHex());
+  EXPECT_EQ(aj["sha1"], sha1.FinishHex());
+  // Unknown module for the device type.
+  auto m = Upload("?name=app&version=1.0.2&device_type=board-a&module=modem",
+                  WritePackage("m.swu", swu), admin_);
+  EXPECT_EQ(m.status, 400);
+  EXPECT_THAT(client::ErrorMessage(m), HasSubstr("'modem' is not a module of device type"));
+  // Only the failed uploads' releases are missing; nothing half-visible.
+  json list = CallJson("GET", "/api/v1/releases", admin_, nullptr, 200);
+  EXPECT_EQ(list.size(), 2u);
+  // Disable, restrict, delete.
+  CallJson("PATCH", "/api/v1/releases/app/1.0.1", admin_, {{"enabled", false}}, 200);
+  auto dep = Call("POST", "/api/v1/deployments", admin_,
+                  json({{"release", "app@1.0.1"}, {"group", "x"}}).dump());
+  EXPECT_EQ(dep.status, 400);
+  EXPECT_THAT(client::ErrorMessage(dep), HasSubstr("disabled"));
+  EXPECT_EQ(Call("DELETE", "/api/v1/releases/app/1.0.1", admin_).status, 204);
+  EXPECT_EQ(Call("GET", "/api/v1/releases/app/1.0.1", admin_).status, 404);
+}
+
+TEST_P(ServerTest, Restart_RemovesInterruptedUploadsAndKeepsEverythingElse) {
+  SetUpFleet();
+  AddDevice("dev-1");
+  Stop();
+  ASSERT_THAT(WriteFileAtomic(dir_ / "data/tmp/upload-123-1-1", "half an upload"), IsOk());
+  Start();
+  EXPECT_FALSE(File::OpenRead(dir_ / "data/tmp/upload-123-1-1").ok());
+  EXPECT_EQ(CallJson("GET", "/api/v1/releases", admin_, nullptr, 200).size(), 1u);
+  EXPECT_EQ(CallJson("GET", "/api/v1/devices", admin_, nullptr, 200)["total"], 1);
+}
+
+// Every route, fed what clients get wrong: always a 4xx with a JSON error naming the problem.
+TEST_P(ServerTest, BadInput_EveryRouteAnswers4xxWithAJsonError) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1", {{"group", "lab"}});
+  json viewer = CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ro"}, {"role", "viewer"}}, 201);
+  std::string ro = viewer["token"];
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"group", "lab"}}, 201);
+
+  struct Case {
+    std::string method, path, token, body;
+    int status;
+    std::string message;  // a part of the error message
+  };
+  const std::string big(70 * 1024, 'x');
+  const std::vector<Case> cases = {
+      // Credentials.
+      {"GET", "/api/v1/devices", "", "", 401, "missing credentials"},
+      {"GET", "/api/v1/devices", "aloft_a_wrong", "", 401, "unknown or revoked token"},
+      {"POST", "/api/v1/device-types", ro, R"({"name":"x"})", 403, "needs 'admin'"},
+      {"POST", "/api/v1/devices", ro, R"({"name":"x","device_type":"board-a"})", 403, "role 'viewer'"},
+      {"POST", "/api/v1/deployments", ro, R"({"release":"fw@1.2.0","group":"lab"})", 403, "needs 'release'"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", ro, "abc", 403, "needs 'release'"},
+      {"POST", "/api/v1/tokens", ro, R"({"name":"y","role":"admin"})", 403, "needs 'admin'"},
+      {"GET", "/api/v1/audit", ro, "", 403, "needs 'admin'"},
+      {"POST", "/device/v1/dev-1/check-in", admin_, "{}", 403, "device's own token"},
+      {"POST", "/device/v1/dev-2/check-in", dev, "{}", 403, "belongs to device 'dev-1'"},
+      {"POST", "/device/v1/dev-1/check-in", "", "{}", 401, "missing credentials"},
+      // Malformed JSON, wrong types, missing fields, unknown fields.
+      {"POST", "/api/v1/device-types", admin_, "{", 400, "not valid JSON"},
+      {"POST", "/api/v1/device-types", admin_, "[1]", 400, "must be a JSON object"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":5})", 400, "field 'name' must be a string"},
+      {"POST", "/api/v1/device-types", admin_, "{}", 400, "missing field 'name'"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":"../etc"})", 400, "not a valid name"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":"board-a"})", 409, "already exists"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":"b","modules":"bms"})", 400, "array of strings"},
+      {"POST", "/api/v1/device-types/board-a/modules", admin_, R"({"name":"bms"})", 409, "already has module"},
+      {"POST", "/api/v1/device-types/nope/modules", admin_, R"({"name":"x"})", 404, "device type 'nope' not found"},
+      {"DELETE", "/api/v1/device-types/board-a/modules/main", admin_, "", 409, "used by"},
+      {"DELETE", "/api/v1/device-types/board-a", admin_, "", 409, "in use"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d"})", 400, "missing field 'device_type'"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"nope"})", 404, "device type 'nope' not found"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"dev-1","device_type":"board-a"})", 409, "already exists"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"board-a","tags":[1]})", 400, "only strings"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"board-a","attributes":{"a":[1]}})", 400, "attribute 'a'"},
+      {"PATCH", "/api/v1/devices/dev-1", admin_, R"({"name":"z"})", 400, "cannot be changed"},
+      {"PATCH", "/api/v1/devices/nope", admin_, R"({"group":"g"})", 404, "device 'nope' not found"},
+      {"GET", "/api/v1/devices/nope", admin_, "", 404, "device 'nope' not found"},
+      {"DELETE", "/api/v1/devices/nope", admin_, "", 404, "not found"},
+      {"GET", "/api/v1/devices?limit=abc", admin_, "", 400, "'limit' must be a non-negative integer"},
+      {"GET", "/api/v1/devices/nope/actions", admin_, "", 404, "not found"},
+      {"GET", "/api/v1/devices/nope/logs", admin_, "", 404, "not found"},
+      {"GET", "/api/v1/releases/fw/9.9.9", admin_, "", 404, "release 'fw@9.9.9' not found"},
+      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"enabled":"yes"})", 400, "must be a boolean"},
+      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"version":"2"})", 400, "cannot be changed"},
+      {"DELETE", "/api/v1/releases/fw/1.2.0", admin_, "", 409, "referred to by 1 action"},
+      {"GET", "/api/v1/releases/fw/9.9.9/artifact", admin_, "", 404, "not found"},
+      {"POST", "/api/v1/releases?name=a&device_type=board-a", admin_, "abc", 400, "missing query parameter 'version'"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=nope", admin_, "abc", 404, "device type 'nope' not found"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", admin_, "", 400, "upload is empty"},
+      {"POST", "/api/v1/releases?name=a&version=1%2F&device_type=board-a", admin_, "abc", 400, "version '1/'"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw"})", 400, "NAME@VERSION"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0"})", 400, "exactly one target"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","devices":["nope"]})", 404, "device 'nope' not found"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@9","group":"lab"})", 404, "not found"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","group":"none"})", 404, "no devices in group"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","group":"lab","mode":"now"})", 400, "mode 'now'"},
+      {"GET", "/api/v1/actions/abc", admin_, "", 400, "is not a number"},
+      {"GET", "/api/v1/actions/999", admin_, "", 404, "action '999' not found"},
+      {"GET", "/api/v1/actions?state=weird", admin_, "", 400, "unknown action state"},
+      {"POST", "/api/v1/actions/999/cancel", admin_, "", 404, "not found"},
+      {"POST", "/api/v1/tokens", admin_, R"({"name":"t","role":"root"})", 400, "unknown role"},
+      {"DELETE", "/api/v1/tokens/999", admin_, "", 404, "not found"},
+      {"POST", "/device/v1/dev-1/check-in", dev, R"({"versions":{"main":5}})", 400, "must be a string"},
+      {"POST", "/device/v1/dev-1/check-in", dev, R"({"versions":[]})", 400, "must be an object"},
+      {"POST", "/device/v1/dev-1/check-in", dev, "nonsense", 400, "not valid JSON"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"status":"done"})", 400, "status 'done'"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"progress":5})", 400, "missing field 'status'"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"status":"downloading","progress":101})", 400, "0 to 100"},
+      {"POST", "/device/v1/dev-1/actions/999/feedback", dev, R"({"status":"downloading"})", 404, "not found"},
+      {"POST", "/device/v1/dev-1/actions/x/feedback", dev, R"({"status":"downloading"})", 400, "not a number"},
+      {"GET", "/device/v1/dev-1/actions/999/artifact", dev, "", 404, "not found"},
+      {"POST", "/device/v1/dev-1/logs?action=abc", dev, "log", 400, "must be an id"},
+      {"POST", "/device/v1/dev-1/logs", dev, "", 400, "the log is empty"},
+      // Sizes and routing.
+      {"POST", "/api/v1/device-types", admin_, "{\"name\":\"" + big + "\"}", 413, "exceeds the limit"},
+      {"GET", "/api/v1/nothing", admin_, "", 404, "no route"},
+      {"PUT", "/api/v1/devices", admin_, "{}", 405, "allowed: GET, POST"},
+      {"GET", "/api/v1/stats", admin_, "body", 400, "takes no request body"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.method + " " + c.path + " " + c.body.substr(0, 60));
+    auto res = Call(c.method, c.path, c.token, c.body);
+    EXPECT_EQ(res.status, c.status) << res.body;
+    json j = json::parse(res.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << res.body;
+    EXPECT_TRUE(j["error"].is_string());
+    EXPECT_THAT(j.value("message", ""), HasSubstr(c.message));
+  }
+  // After all that, the server still serves and nothing changed that should not have.
+  EXPECT_EQ(CallJson("GET", "/api/v1/devices", admin_, nullptr, 200)["total"], 1);
+  EXPECT_EQ(CallJson("GET", "/api/v1/releases", admin_, nullptr, 200).size(), 1u);
+  EXPECT_THAT(log_.str(), ::testing::Not(HasSubstr("-> 5")));
+}
+
+TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+  int64_t id = dep["actions"][0]["id"];
+  // A second deployment to a device with an open action is skipped with the reason.
+  json again = CallJson("POST", "/api/v1/deployments", admin_,
+                        {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+  EXPECT_TRUE(again["actions"].empty());
+  EXPECT_THAT(again["skipped"][0]["reason"].get<std::string>(), HasSubstr("open action"));
+  CallJson("POST", "/api/v1/actions/" + std::to_string(id) + "/cancel", admin_, nullptr, 200);
+  auto late = Call("POST", "/device/v1/dev-1/actions/" + std::to_string(id) + "/feedback", dev,
+                   R"({"status":"success"})");
+  EXPECT_EQ(late.status, 409);
+  EXPECT_THAT(client::ErrorMessage(late), HasSubstr("already canceled"));
+  json in = CallJson("POST", "/device/v1/dev-1/check-in", dev, json::object(), 200);
+  EXPECT_TRUE(in["action"].is_null());
+  // A log upload lands in the device's history.
+  auto log = Call("POST", "/device/v1/dev-1/logs?action=" + std::to_string(id), dev,
+                  "line 1\nline 2\n");
+  EXPECT_EQ(log.status, 201);
+  json logs = CallJson("GET", "/api/v1/devices/dev-1/logs", admin_, nullptr, 200);
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(logs[0]["content"], "line 1\nline 2\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServerTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& p) { return testing::BackendName(p.param); });
+
+}  // namespace
+}  // namespace aloft::server
