@@ -13,7 +13,7 @@
 int main(int argc, char** argv) {
   using aloft::server::ServerConfig;
   CLI::App cli{"aloftd: the Aloft OTA update server (management API, device API, downloads)"};
-  std::string config_file, data_dir, listen, database, tls_cert, tls_key, public_url;
+  std::string config_file, data_dir, listen, database, artifacts, tls_cert, tls_key, public_url;
   std::vector<std::string> trust;
   int threads = -1;
   cli.add_option("-c,--config", config_file, "TOML configuration file (docs/server.md)")
@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   cli.add_option("-l,--listen", listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
   cli.add_option("--database", database,
                  "postgresql://... URL, or an SQLite file (default DATA/aloft.db)");
+  cli.add_option("--artifacts", artifacts,
+                 "artifact directory (default DATA/artifacts); shared by servers on one database");
   cli.add_option("-t,--trust", trust,
                  "public key whose signatures make a package acceptable (repeatable)");
   cli.add_option("--threads", threads, "HTTP threads (default: number of CPUs)");
@@ -43,6 +45,7 @@ int main(int argc, char** argv) {
   if (!data_dir.empty()) config.data_dir = data_dir;
   if (!listen.empty()) config.listen = listen;
   if (!database.empty()) config.database = database;
+  if (!artifacts.empty()) config.artifacts_dir = artifacts;
   if (!trust.empty()) config.trust = trust;
   if (threads >= 0) config.threads = threads;
   if (!tls_cert.empty()) config.tls_cert = tls_cert;

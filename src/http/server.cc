@@ -70,11 +70,11 @@ struct HttpServer::Impl {
 
 namespace {
 
-std::string UniqueUploadName(const std::string& dir) {
+std::string UniqueUploadName(const std::string& dir, const std::string& upload_prefix) {
   static std::atomic<uint64_t> counter{0};
   thread_local std::mt19937_64 rng(std::random_device{}());
-  return dir + "/upload-" + std::to_string(::getpid()) + "-" + std::to_string(++counter) + "-" +
-         std::to_string(rng() % 1000000000);
+  return dir + "/" + upload_prefix + std::to_string(::getpid()) + "-" + std::to_string(++counter) +
+         "-" + std::to_string(rng() % 1000000000);
 }
 
 template <class Stream>
@@ -178,7 +178,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (!plan_.to_file_dir.empty()) {
       file_parser_.emplace(std::move(*head_parser_));
       file_parser_->body_limit(plan_.max_size);
-      upload_path_ = UniqueUploadName(plan_.to_file_dir);
+      upload_path_ = UniqueUploadName(plan_.to_file_dir, plan_.file_prefix);
       beast::error_code fec;
       file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, fec);
       if (fec) {

@@ -25,7 +25,8 @@ namespace aloft::http {
 // How to read a request's body, decided from its headers.
 struct BodyPlan {
   uint64_t max_size = 1 << 20;  // larger bodies get 413 without being read
-  std::string to_file_dir;      // non-empty: stream the body to a new file in this directory
+  std::string to_file_dir;      // non-empty: stream the body to a new file in this directory,
+  std::string file_prefix = "upload-";  // named <prefix><pid>-<n>-<random>
 };
 
 class Handler {

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <openssl/rand.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,15 @@ using json = nlohmann::json;
 using http::Request;
 using http::Response;
 
+std::string HostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) return "localhost";
+  std::string out = host;
+  for (auto& c : out)
+    if (c == '-' || c == '/') c = '_';
+  return out;
+}
+
 std::string NewToken(std::string_view prefix) {
   uint8_t bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no randomness: nothing is safe
@@ -47,6 +57,8 @@ struct Caller {
   std::optional<Device> device;        // kDevice
   std::optional<DeviceType> reg_type;  // kRegistration
 };
+
+constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
 
 enum class Access { kPublic, kViewer, kRelease, kAdmin, kDevice, kDeviceOrRegistration };
 
@@ -289,7 +301,8 @@ class AppImpl final : public App, public http::Handler {
       : config_(std::move(config)),
         clock_(clock),
         log_(log),
-        artifacts_(config_.data_dir + "/artifacts") {}
+        artifacts_(config_.artifacts_dir.empty() ? config_.data_dir + "/artifacts"
+                                                 : config_.artifacts_dir) {}
 
   ~AppImpl() override {
     {
@@ -319,7 +332,7 @@ class AppImpl final : public App, public http::Handler {
   Result<Caller> Authenticate(const Request& req, Access access);
   Status Authorize(const Caller& caller, Access access, const Request& req);
   Status EnsureAdminToken();
-  void CleanTmp();
+  void CleanIncoming();
   void TouchLater(int64_t device_id);
   void FlushTouches();
   std::string BaseUrl(const Request& req) const;
@@ -359,13 +372,11 @@ class AppImpl final : public App, public http::Handler {
 
 Status AppImpl::Init() {
   if (config_.data_dir.empty()) return Invalid("no data directory given (--data DIR)");
-  for (const std::string& d : {config_.data_dir, config_.data_dir + "/tmp"}) {
-    if (::mkdir(d.c_str(), 0750) != 0 && errno != EEXIST) {
-      return ErrnoError("creating " + d, errno);
-    }
+  if (::mkdir(config_.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    return ErrnoError("creating " + config_.data_dir, errno);
   }
   ALOFT_RETURN_IF_ERROR(artifacts_.Init());
-  CleanTmp();
+  CleanIncoming();
   std::string location =
       config_.database.empty() ? config_.data_dir + "/aloft.db" : config_.database;
   auto store = Store::Open(location, config_.db_pool);
@@ -405,43 +416,52 @@ Status AppImpl::Init() {
   return OkStatus();
 }
 
-void AppImpl::CleanTmp() {
-  // Uploads interrupted by a crash or kill -9: never part of any release.
-  std::string dir = config_.data_dir + "/tmp";
+void AppImpl::CleanIncoming() {
+  // Uploads interrupted by a crash or kill -9 are never part of a release. The directory may be
+  // shared by several servers: remove only this host's files whose process is gone.
+  const std::string dir = artifacts_.incoming_dir();
+  const std::string prefix = "upload-" + HostName() + "-";
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
-      if (name.starts_with("upload-")) ::unlink((dir + "/" + name).c_str());
+      if (!name.starts_with(prefix)) continue;
+      pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + prefix.size()));
+      if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) == 0) continue;  // still uploading
+      ::unlink((dir + "/" + name).c_str());
     }
     ::closedir(d);
   }
 }
 
 Status AppImpl::EnsureAdminToken() {
+  // Several servers may start at once on one database: the one whose transaction inserts the
+  // first token writes it to its data directory; the others find a token and say nothing.
   std::string path = config_.data_dir + "/admin.token";
-  int64_t count = 0;
-  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(count, tx.CountApiTokens());
-    return OkStatus();
-  }));
-  if (count > 0) return OkStatus();
   std::string token = NewToken("aloft_a_");
-  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600));
+  bool created = false;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(count, tx.CountApiTokens());
-    if (count > 0) return OkStatus();  // another server on the same database was first
-    ALOFT_RETURN_IF_ERROR(tx.CreateApiToken("admin", Role::kAdmin, Sha256Hex(AsBytes(token)),
-                                            "aloftd", Now()).ok()
-                              ? OkStatus()
-                              : Error(Code::kInternal, "creating the admin token"));
-    return tx.Audit("aloftd", "token.create", "admin", R"({"role":"admin"})", Now());
+    created = false;
+    ALOFT_RETURN_IF_ERROR(tx.Serialize(kFirstTokenLock));
+    ALOFT_ASSIGN_OR_RETURN(int64_t count, tx.CountApiTokens());
+    if (count > 0) return OkStatus();
+    ALOFT_ASSIGN_OR_RETURN(ApiToken t, tx.CreateApiToken("admin", Role::kAdmin,
+                                                         Sha256Hex(AsBytes(token)), "aloftd", Now()));
+    created = true;
+    return tx.Audit("aloftd", "token.create", t.name, R"({"role":"admin"})", Now());
   }));
-  if (count == 0) {
-    log_ << "aloftd: created the admin API token in " << path
-         << " (keep it secret; use it with `aloft server --token`)" << std::endl;
-  } else {
-    ::unlink(path.c_str());
+  if (!created) return OkStatus();
+  Status written = WriteFileAtomic(path, token + "\n", 0600);
+  if (!written.ok()) {
+    // Without the file nobody could log in: take the token back so the next start retries.
+    (void)store_->Write([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+      for (const auto& t : list) ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(t.id));
+      return OkStatus();
+    });
+    return std::move(written).error().WithContext("writing the admin token");
   }
+  log_ << "aloftd: created the admin API token in " << path
+       << " (keep it secret; use it with `aloft server --token`)" << std::endl;
   return OkStatus();
 }
 
@@ -609,7 +629,8 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
       Status s = Authorize(*caller, route.access, r);
       if (!s.ok()) return ErrorResponse(s.error());
       plan.max_size = config_.max_upload_bytes;
-      plan.to_file_dir = config_.data_dir + "/tmp";
+      plan.to_file_dir = artifacts_.incoming_dir();
+      plan.file_prefix = "upload-" + HostName() + "-";
       break;
     }
   }

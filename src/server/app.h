@@ -34,6 +34,9 @@ class App {
   virtual void Stop() = 0;
 };
 
+// This machine's host name, with '-' and '/' replaced by '_' (names upload files).
+std::string HostName();
+
 // A new random secret token, e.g. "aloft_d_3fa2...": a prefix and 64 hex digits.
 std::string NewToken(std::string_view prefix);
 

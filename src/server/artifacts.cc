@@ -24,7 +24,9 @@ Status FsyncDir(const std::string& dir) {
 }  // namespace
 
 Status ArtifactStore::Init() {
-  if (::mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError(dir_, errno);
+  for (const std::string& d : {dir_, incoming_dir()}) {
+    if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) return ErrnoError("creating " + d, errno);
+  }
   return OkStatus();
 }
 

@@ -13,7 +13,9 @@ class ArtifactStore {
  public:
   explicit ArtifactStore(std::string dir) : dir_(std::move(dir)) {}
 
+  // Creates the directory and its ".incoming" subdirectory for uploads in progress.
   Status Init();
+  std::string incoming_dir() const { return dir_ + "/.incoming"; }
   // SHA-256, SHA-1, MD5 and size of a file, in one streaming pass.
   static Result<Artifact> Digest(const std::string& path);
   // Moves `path` (on the same file system) to its content address; when that exists already the

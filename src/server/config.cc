@@ -61,7 +61,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                              std::string(e.description()));
   }
   static const char* kKnown[] = {
-      "data_dir", "listen", "database", "db_pool", "threads", "trust", "trust_threshold",
+      "data_dir", "listen", "database", "artifacts_dir", "db_pool", "threads", "trust", "trust_threshold",
       "tls_cert", "tls_key", "public_url", "external_base_url", "secure_link_secret",
       "link_ttl_s", "poll_interval_s", "poll_interval_active_s", "max_upload_bytes",
       "max_json_bytes", "max_log_bytes", "shutdown_grace_s"};
@@ -77,6 +77,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Str("data_dir", c.data_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("listen", c.listen));
   ALOFT_RETURN_IF_ERROR(r.Str("database", c.database));
+  ALOFT_RETURN_IF_ERROR(r.Str("artifacts_dir", c.artifacts_dir));
   ALOFT_RETURN_IF_ERROR(r.Int("db_pool", c.db_pool));
   ALOFT_RETURN_IF_ERROR(r.Int("threads", c.threads));
   ALOFT_RETURN_IF_ERROR(r.StrList("trust", c.trust));

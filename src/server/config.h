@@ -14,6 +14,9 @@ struct ServerConfig {
   std::string data_dir;                // required: database, artifacts, admin.token, tmp/
   std::string listen = "127.0.0.1:8080";
   std::string database;                // "" = <data_dir>/aloft.db; or postgresql://...
+  // Content-addressed artifact files; "" = <data_dir>/artifacts. Servers sharing one PostgreSQL
+  // share this directory (NFS, a shared volume) or serve downloads through external_base_url.
+  std::string artifacts_dir;
   int db_pool = 8;
   int threads = 0;                     // 0 = number of CPUs (at least 2)
   std::vector<std::string> trust;      // public key files accepted on packages

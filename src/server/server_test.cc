@@ -334,9 +334,14 @@ TEST_P(ServerTest, Restart_RemovesInterruptedUploadsAndKeepsEverythingElse) {
   SetUpFleet();
   AddDevice("dev-1");
   Stop();
-  ASSERT_THAT(WriteFileAtomic(dir_ / "data/tmp/upload-123-1-1", "half an upload"), IsOk());
+  // A dead process's partial upload goes; a live process's (another server's) stays.
+  const std::string dead = dir_ / ("data/artifacts/.incoming/upload-" + HostName() + "-999999-1-1");
+  const std::string live = dir_ / ("data/artifacts/.incoming/upload-" + HostName() + "-1-1-1");
+  ASSERT_THAT(WriteFileAtomic(dead, "half an upload"), IsOk());
+  ASSERT_THAT(WriteFileAtomic(live, "init's upload"), IsOk());
   Start();
-  EXPECT_FALSE(File::OpenRead(dir_ / "data/tmp/upload-123-1-1").ok());
+  EXPECT_FALSE(File::OpenRead(dead).ok());
+  EXPECT_TRUE(File::OpenRead(live).ok());
   EXPECT_EQ(CallJson("GET", "/api/v1/releases", admin_, nullptr, 200).size(), 1u);
   EXPECT_EQ(CallJson("GET", "/api/v1/devices", admin_, nullptr, 200)["total"], 1);
 }

@@ -622,17 +622,15 @@ Result<Action> Tx::CreateAction(int64_t device_id, int64_t release_id, const std
   if (!open.empty()) {
     return Error(Code::kAlreadyExists, "has open action " + open[0].Text(0));
   }
-  auto rows = c_.Query(
-      "INSERT INTO actions (device_id, release_id, state, mode, created_ms, updated_ms, "
-      "created_by) VALUES (?, ?, 'pending', ?, ?, ?, ?) RETURNING id",
-      {device_id, release_id, mode, now, now, by});
-  if (!rows.ok()) {
-    if (rows.error().code() == Code::kAlreadyExists) {
-      return Error(Code::kAlreadyExists, "has an open action");
-    }
-    return std::move(rows).error();
-  }
-  int64_t id = rows->at(0).Int(0);
+  // DO NOTHING rather than an error: on PostgreSQL a failed statement would abort the whole
+  // transaction, and a deployment goes on with the next device.
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("INSERT INTO actions (device_id, release_id, state, mode, created_ms, "
+                          "updated_ms, created_by) VALUES (?, ?, 'pending', ?, ?, ?, ?) "
+                          "ON CONFLICT DO NOTHING RETURNING id",
+                          {device_id, release_id, mode, now, now, by}));
+  if (rows.empty()) return Error(Code::kAlreadyExists, "has an open action");
+  int64_t id = rows.at(0).Int(0);
   ALOFT_RETURN_IF_ERROR(c_.Query(
       "INSERT INTO action_events (action_id, at_ms, status, details) VALUES (?, ?, 'created', ?)",
       {id, now, "by " + by}));
@@ -764,6 +762,13 @@ Result<Stats> Tx::GetStats() {
   ALOFT_ASSIGN_OR_RETURN(rows, c_.Query("SELECT COUNT(*) FROM releases"));
   s.releases = rows.at(0).Int(0);
   return s;
+}
+
+Status Tx::Serialize(int64_t key) {
+  if (c_.engine() == db::Engine::kPostgres) {
+    ALOFT_RETURN_IF_ERROR(c_.Query("SELECT pg_advisory_xact_lock(?)", {key}));
+  }
+  return OkStatus();  // SQLite: BEGIN IMMEDIATE already made this the only writer
 }
 
 // ---- Store ----

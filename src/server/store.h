@@ -221,6 +221,10 @@ class Tx {
 
   Result<Stats> GetStats();
 
+  // Makes concurrent transactions that call Serialize(key) run one after another (servers on one
+  // PostgreSQL racing to create the first admin token, to elect a leader, ...).
+  Status Serialize(int64_t key);
+
   db::Connection& connection() { return c_; }
 
  private:
