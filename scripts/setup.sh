@@ -19,7 +19,7 @@ packages=(
   # real peers for tests, the demo and benchmarks
   postgresql nginx wrk curl sqlite3
   # command-line tools the scripts and tests call
-  tar zstd xz-utils openssl
+  tar zstd xz-utils openssl python3
 )
 
 missing=()

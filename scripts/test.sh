@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets up the machine, builds, and runs every check: the format check, the unit tests under
-# AddressSanitizer + UndefinedBehaviorSanitizer, the package-reader fuzzer for 60 s, and finally
-# the whole test suite (unit, integration, system), whose CTest summary ends the output.
+# Sets up the machine, builds, and runs every check: the format check, the unit and integration
+# tests under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzzers for 60 s, and finally the
+# whole test suite (unit, integration, system), whose CTest summary ends the output. A throwaway
+# PostgreSQL server (scripts/pg.sh) runs for the duration; the tests require it.
 #
 # Usage: scripts/test.sh          Environment: FUZZ_SECONDS (default 60)
 set -euo pipefail
@@ -22,12 +23,20 @@ CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo 
   -DALOFT_SANITIZE=ON -DALOFT_FUZZ=ON >/dev/null
 cmake --build build/asan
 
-echo "== unit tests under ASan+UBSan"
-ctest --test-dir build/asan -L unit -j "$(nproc)" --output-on-failure
+echo "== PostgreSQL (throwaway)"
+pgdir=$(mktemp -d /tmp/aloft-pg.XXXXXX)
+corpus=$(mktemp -d)
+trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$corpus"' EXIT
+port=54329
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+ALOFT_TEST_PG_URL=$(scripts/pg.sh start "$pgdir" "$port")
+export ALOFT_TEST_PG_URL ALOFT_REQUIRE_PG=1
+echo "$ALOFT_TEST_PG_URL"
+
+echo "== unit and integration tests under ASan+UBSan"
+ctest --test-dir build/asan -L 'unit|integration' -j "$(nproc)" --output-on-failure
 
 echo "== fuzz: package reader, ${FUZZ_SECONDS:-60} s"
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
 cp fuzz/corpus/package_reader/* "$corpus"/
 status=0
 (cd "$corpus" && "$root"/build/asan/fuzz/package_reader_fuzz -max_total_time="${FUZZ_SECONDS:-60}" \

@@ -1406,15 +1406,19 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
     versions_changed = versions_changed || it == d.versions.end() || it->second != v;
   }
   bool attrs_changed = attrs && attrs->dump() != d.attributes;
-  if (versions_changed || attrs_changed) {
+  // Last contact is written behind, in batches, except the first one: "never seen" must end at
+  // once.
+  bool first_contact = !d.last_seen_ms;
+  if (versions_changed || attrs_changed || first_contact) {
     ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
       ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
       if (attrs_changed) ALOFT_RETURN_IF_ERROR(tx.SetAttributes(d.id, attrs->dump()));
+      if (first_contact) ALOFT_RETURN_IF_ERROR(tx.TouchDevices({{d.id, Now()}}));
       return OkStatus();
     }));
     for (const auto& [m, v] : versions) d.versions[m] = v;
   }
-  TouchLater(d.id);
+  if (!first_contact) TouchLater(d.id);
   metrics_.DeviceSeen(d.id);
 
   std::optional<Action> action;
