@@ -109,7 +109,8 @@ class Database {
   // conflict with another writer (SQLite busy, PostgreSQL serialization failure or deadlock)
   // reruns `fn` a few times, so `fn` must not have effects outside the database.
   virtual Status Transact(const std::function<Status(Connection&)>& fn) = 0;
-  // Runs `fn` on a connection without opening a transaction (each statement commits alone).
+  // Runs `fn` for reading: on SQLite inside one read transaction (a consistent snapshot); on
+  // PostgreSQL without one (each statement sees what was committed when it started).
   virtual Status Read(const std::function<Status(Connection&)>& fn) = 0;
 
   // Convenience: one statement in its own Read.

@@ -159,17 +159,27 @@ class SqliteDatabase final : public Database {
     }
   }
 
+  // One read transaction around all of `fn`: a consistent snapshot, and the WAL read lock is
+  // taken once instead of once per statement (each is an fcntl(2) pair).
   Status Read(const std::function<Status(Connection&)>& fn) override {
     auto conn = pool_.Acquire();
-    return fn(*conn);
+    // Query, not ExecScript: the statements stay prepared.
+    ALOFT_RETURN_IF_ERROR(conn->Query("BEGIN", {}));
+    Status s = fn(*conn);
+    auto end = conn->Query(s.ok() ? "COMMIT" : "ROLLBACK", {});
+    if (s.ok() && !end.ok()) return std::move(end).error();
+    return s;
   }
 
  private:
   static Status RunOnce(SqliteConnection& c, const std::function<Status(Connection&)>& fn) {
-    ALOFT_RETURN_IF_ERROR(c.ExecScript("BEGIN IMMEDIATE"));
+    ALOFT_RETURN_IF_ERROR(c.Query("BEGIN IMMEDIATE", {}));
     Status s = fn(c);
-    if (s.ok()) s = c.ExecScript("COMMIT");
-    if (!s.ok()) (void)c.ExecScript("ROLLBACK");
+    if (s.ok()) {
+      auto committed = c.Query("COMMIT", {});
+      if (!committed.ok()) s = std::move(committed).error();
+    }
+    if (!s.ok()) (void)c.Query("ROLLBACK", {});
     return s;
   }
 

@@ -38,14 +38,30 @@ class SessionBase {
 
 }  // namespace
 
+// One io_context per thread, each run by its own thread: a connection lives on one thread from
+// accept to close, so its handlers need no strand and no thread ever wakes another to hand work
+// over (that hand-over, through one shared io_context, cost more than the requests themselves).
 struct HttpServer::Impl {
-  Impl(ServerOptions o, Handler& h) : options(std::move(o)), handler(h) {}
+  Impl(ServerOptions o, Handler& h)
+      : options(std::move(o)), handler(h), iocs(MakeContexts(options.threads)) {
+    for (auto& c : iocs) guards.emplace_back(net::make_work_guard(*c));
+  }
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int threads) {
+    std::vector<std::unique_ptr<net::io_context>> out;
+    for (int i = 0; i < std::max(1, threads); ++i) {
+      out.push_back(std::make_unique<net::io_context>(1));  // 1: run by one thread only
+    }
+    return out;
+  }
 
   ServerOptions options;
   Handler& handler;
-  net::io_context ioc;
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  net::io_context& ioc() { return *iocs[0]; }
+  size_t next_ioc = 0;
   std::optional<ssl::context> tls;
-  tcp::acceptor acceptor{ioc};
+  tcp::acceptor acceptor{*iocs[0]};
   ServerCounters counters;
   std::atomic<bool> stopping{false};
   std::optional<net::steady_timer> grace_timer;
@@ -54,6 +70,10 @@ struct HttpServer::Impl {
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
 
   void Accept();
+  void StopAll() {
+    for (auto& g : guards) g.reset();
+    for (auto& c : iocs) c->stop();
+  }
   void OnAccept(beast::error_code ec, tcp::socket socket);
   void Register(const std::shared_ptr<SessionBase>& s) {
     std::lock_guard lock(mu);
@@ -63,7 +83,7 @@ struct HttpServer::Impl {
     std::lock_guard lock(mu);
     sessions.erase(s);
     if (stopping && sessions.empty() && grace_timer) {
-      net::post(ioc, [this] { grace_timer->cancel(); });
+      net::post(ioc(), [this] { grace_timer->cancel(); });
     }
   }
 };
@@ -153,9 +173,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req_.path = PercentDecode(req_.target.substr(0, q));
     if (q != std::string::npos) req_.query = ParseQuery(req_.target.substr(q + 1));
     for (const auto& f : h) req_.headers.Add(std::string(f.name_string()), std::string(f.value()));
-    beast::error_code rec;
-    auto ep = Lowest().socket().remote_endpoint(rec);
-    if (!rec) req_.remote_address = ep.address().to_string();
+    if (remote_.empty()) {  // once per connection, not per request
+      beast::error_code rec;
+      auto ep = Lowest().socket().remote_endpoint(rec);
+      if (!rec) remote_ = ep.address().to_string();
+    }
+    req_.remote_address = remote_;
     req_.tls = kTls;
     keep_alive_ = h.keep_alive();
 
@@ -445,6 +468,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Response res_;
   BodyPlan plan_;
   std::string upload_path_;
+  std::string remote_;
   std::vector<uint8_t> chunk_;
   size_t part_index_ = 0;
   uint64_t part_sent_ = 0;
@@ -480,7 +504,8 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc),
+  auto& target = *iocs[next_ioc++ % iocs.size()];
+  acceptor.async_accept(target,
                         [this](beast::error_code ec, tcp::socket s) { OnAccept(ec, std::move(s)); });
 }
 
@@ -504,7 +529,7 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
     }
   } else if (ec == net::error::no_descriptors) {
     // Out of file descriptors: back off briefly instead of spinning.
-    auto t = std::make_shared<net::steady_timer>(ioc, std::chrono::milliseconds(50));
+    auto t = std::make_shared<net::steady_timer>(ioc(), std::chrono::milliseconds(50));
     t->async_wait([this, t](beast::error_code) { Accept(); });
     return;
   }
@@ -558,13 +583,13 @@ void HttpServer::Run() {
   impl_->Accept();
   int n = std::max(1, impl_->options.threads);
   std::vector<std::thread> threads;
-  for (int i = 1; i < n; ++i) threads.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
+  for (int i = 1; i < n; ++i) threads.emplace_back([this, i] { impl_->iocs[i]->run(); });
+  impl_->iocs[0]->run();
   for (auto& t : threads) t.join();
 }
 
 void HttpServer::Stop() {
-  net::post(impl_->ioc, [impl = impl_.get()] {
+  net::post(impl_->ioc(), [impl = impl_.get()] {
     if (impl->stopping.exchange(true)) return;
     beast::error_code ec;
     impl->acceptor.close(ec);
@@ -576,11 +601,13 @@ void HttpServer::Stop() {
     }
     for (auto& s : live) s->CloseIfIdle();
     if (live.empty()) {
-      impl->ioc.stop();
+      impl->StopAll();
       return;
     }
-    impl->grace_timer.emplace(impl->ioc, impl->options.shutdown_grace);
-    impl->grace_timer->async_wait([impl](beast::error_code) { impl->ioc.stop(); });
+    std::lock_guard lock(impl->mu);  // Unregister looks at grace_timer from other threads
+    impl->grace_timer.emplace(impl->ioc(), impl->options.shutdown_grace);
+    // Fires at the end of the grace period, or when canceled because the last session ended.
+    impl->grace_timer->async_wait([impl](beast::error_code) { impl->StopAll(); });
   });
 }
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unordered_map>
 
 #include "core/encoding.h"
 #include "core/file.h"
@@ -53,6 +54,7 @@ namespace {
 struct Caller {
   enum Kind { kNone, kOperator, kDevice, kRegistration } kind = kNone;
   std::string actor;  // "token:<name>" / "device:<name>"
+  std::string token_hash;
   Role role = Role::kViewer;
   std::optional<Device> device;        // kDevice
   std::optional<DeviceType> reg_type;  // kRegistration
@@ -363,6 +365,17 @@ class AppImpl final : public App, public http::Handler {
   http::Router router_;
   std::vector<Route> routes_;
 
+  void ForgetCachedAuth();
+  // Keeps the cached copy of a device current after this server changed it.
+  void UpdateCachedDevice(const std::string& token_hash, const Device& d);
+  struct CachedAuth {
+    Caller caller;
+    std::chrono::steady_clock::time_point expires;
+  };
+  static constexpr size_t kAuthCacheMax = 1 << 20;
+  std::mutex auth_mu_;
+  std::unordered_map<std::string, CachedAuth> auth_cache_;
+
   std::mutex touch_mu_;
   std::condition_variable touch_cv_;
   std::map<int64_t, int64_t> touches_;
@@ -509,6 +522,16 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
                  "missing credentials: send 'Authorization: Bearer <token>'");
   }
   std::string hash = Sha256Hex(AsBytes(token));
+  const auto now = clock_.Monotonic();
+  const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration;
+  {
+    std::lock_guard lock(auth_mu_);
+    auto it = auth_cache_.find(hash);
+    if (it != auth_cache_.end() && it->second.expires > now &&
+        (device_route || it->second.caller.kind == Caller::kOperator)) {
+      return it->second.caller;
+    }
+  }
   Status s = store_->Read([&](Tx& tx) -> Status {
     if (access == Access::kDevice || access == Access::kDeviceOrRegistration) {
       ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
@@ -538,7 +561,24 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   });
   ALOFT_RETURN_IF_ERROR(s);
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
+  c.token_hash = hash;
+  if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
+    std::lock_guard lock(auth_mu_);
+    if (auth_cache_.size() >= kAuthCacheMax) auth_cache_.clear();
+    auth_cache_[hash] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
+  }
   return c;
+}
+
+void AppImpl::ForgetCachedAuth() {
+  std::lock_guard lock(auth_mu_);
+  auth_cache_.clear();
+}
+
+void AppImpl::UpdateCachedDevice(const std::string& hash, const Device& d) {
+  std::lock_guard lock(auth_mu_);
+  auto it = auth_cache_.find(hash);
+  if (it != auth_cache_.end() && it->second.caller.device) it->second.caller.device = d;
 }
 
 Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
@@ -858,6 +898,7 @@ void AppImpl::AddRoutes() {
                ALOFT_RETURN_IF_ERROR(tx.DeleteDevice(r.params["device"]));
                return tx.Audit(c.actor, "device.delete", r.params["device"], "{}", Now());
              }));
+             ForgetCachedAuth();
              return NoContent();
            });
   AddRoute("GET", "/api/v1/devices/{device}/actions", A::kViewer, B::kNone,
@@ -1015,6 +1056,7 @@ void AppImpl::AddRoutes() {
                ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(id));
                return tx.Audit(c.actor, "token.delete", std::to_string(id), "{}", Now());
              }));
+             ForgetCachedAuth();
              return NoContent();
            });
 
@@ -1237,6 +1279,7 @@ Result<Response> AppImpl::PatchDevice(Request& req, Caller& c) {
     out = ToJson(d);
     return OkStatus();
   }));
+  ForgetCachedAuth();
   return JsonResponse(200, out);
 }
 
@@ -1417,6 +1460,9 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
       return OkStatus();
     }));
     for (const auto& [m, v] : versions) d.versions[m] = v;
+    if (attrs_changed) d.attributes = attrs->dump();
+    if (first_contact) d.last_seen_ms = Now();
+    if (c.kind == Caller::kDevice) UpdateCachedDevice(c.token_hash, d);
   }
   if (!first_contact) TouchLater(d.id);
   metrics_.DeviceSeen(d.id);
@@ -1485,6 +1531,7 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
   }
   if (details.size() > 64 * 1024) return Invalid("field 'details' exceeds 65536 bytes");
   json out;
+  std::optional<Device> updated;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
     if (a.device_id != c.device->id) {
@@ -1506,10 +1553,13 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
       std::map<std::string, std::string> versions;
       for (const auto& m : rel.Modules()) versions[m] = rel.version;
       ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
+      for (const auto& [m, v] : versions) d.versions[m] = v;
+      updated = std::move(d);
     }
     out = {{"id", id}, {"state", ActionStateName(next)}};
     return OkStatus();
   }));
+  if (updated) UpdateCachedDevice(c.token_hash, *updated);
   return JsonResponse(200, out);
 }
 

@@ -64,7 +64,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       "data_dir", "listen", "database", "artifacts_dir", "db_pool", "threads", "trust", "trust_threshold",
       "tls_cert", "tls_key", "public_url", "external_base_url", "secure_link_secret",
       "link_ttl_s", "poll_interval_s", "poll_interval_active_s", "max_upload_bytes",
-      "max_json_bytes", "max_log_bytes", "shutdown_grace_s"};
+      "max_json_bytes", "max_log_bytes", "shutdown_grace_s", "auth_cache_s"};
   for (const auto& [k, v] : t) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;
@@ -94,6 +94,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("max_json_bytes", c.max_json_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("max_log_bytes", c.max_log_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("shutdown_grace_s", c.shutdown_grace_s));
+  ALOFT_RETURN_IF_ERROR(r.Int("auth_cache_s", c.auth_cache_s));
   return OkStatus();
 }
 

@@ -33,6 +33,9 @@ struct ServerConfig {
   uint64_t max_json_bytes = 1 << 20;
   uint64_t max_log_bytes = 1 << 20;
   int64_t shutdown_grace_s = 10;
+  // How long a token's owner (device or operator) is remembered without asking the database. A
+  // token revoked or a device deleted through another server stops working within this time.
+  int64_t auth_cache_s = 10;
 };
 
 // Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the
