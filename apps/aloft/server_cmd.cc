@@ -26,7 +26,7 @@ struct Options {
   bool json_out = false;
   // Arguments shared by many subcommands.
   std::string a1, a2, description, device_type, group, tag, mode = "forced", role, name, version,
-      module, state, device;
+                                                            module, state, device;
   std::vector<std::string> modules, tags, devices, attributes;
   int64_t limit = 100;
 };
@@ -41,7 +41,8 @@ std::string Str(const json& j, const char* key) {
 }
 
 // Prints rows as aligned columns.
-void Table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows) {
+void Table(const std::vector<std::string>& head,
+           const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> w(head.size());
   for (size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
   for (const auto& r : rows)
@@ -92,10 +93,10 @@ class Api {
   Result<json> Finish(Result<client::HttpResponse> res, int) {
     if (!res.ok()) return std::move(res).error();
     if (res->status >= 400) {
-      Code code = res->status == 404   ? Code::kNotFound
-                  : res->status == 409 ? Code::kAlreadyExists
+      Code code = res->status == 404                         ? Code::kNotFound
+                  : res->status == 409                       ? Code::kAlreadyExists
                   : res->status == 401 || res->status == 403 ? Code::kPermissionDenied
-                                                            : Code::kInvalidArgument;
+                                                             : Code::kInvalidArgument;
       return Error(code, "server answered " + std::to_string(res->status) + ": " +
                              client::ErrorMessage(*res));
     }
@@ -137,7 +138,8 @@ Result<json> ParseAttributes(const std::vector<std::string>& attrs) {
 
 std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd) {
   auto o = std::make_shared<Options>();
-  auto* s = app.add_subcommand("server", "Manage an aloftd server (devices, releases, deployments)");
+  auto* s =
+      app.add_subcommand("server", "Manage an aloftd server (devices, releases, deployments)");
   *server_cmd = s;
   s->require_subcommand(1);
   s->add_option("--url", o->url, "Server URL (or $ALOFT_URL), e.g. http://127.0.0.1:8080")
@@ -165,16 +167,17 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   // device-type
   auto* dt = s->add_subcommand("device-type", "Device types (hardware ids) and their modules");
   dt->require_subcommand(1);
-  auto* dt_add = add(dt, "add", "Create a device type (it gets module 'main')", [o, print](Api& api, bool) {
-    json body = {{"name", o->a1}, {"description", o->description}};
-    if (!o->modules.empty()) body["modules"] = o->modules;
-    auto r = api.Call("POST", "/api/v1/device-types", &body);
-    if (!r.ok()) return Fail(r.error());
-    return print(*r, [](const json& j) {
-      std::printf("device type %s created, modules: %s\n", Str(j, "name").c_str(),
-                  j["modules"].dump().c_str());
-    });
-  });
+  auto* dt_add =
+      add(dt, "add", "Create a device type (it gets module 'main')", [o, print](Api& api, bool) {
+        json body = {{"name", o->a1}, {"description", o->description}};
+        if (!o->modules.empty()) body["modules"] = o->modules;
+        auto r = api.Call("POST", "/api/v1/device-types", &body);
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          std::printf("device type %s created, modules: %s\n", Str(j, "name").c_str(),
+                      j["modules"].dump().c_str());
+        });
+      });
   dt_add->add_option("name", o->a1, "Device type name, e.g. board-a")->required();
   dt_add->add_option("--description", o->description, "Free text");
   dt_add->add_option("--module", o->modules, "Extra module (repeatable)");
@@ -191,16 +194,13 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
       Table({"NAME", "MODULES", "DESCRIPTION"}, rows);
     });
   });
-  auto* dt_token = add(dt, "registration-token",
-                       "Create a token devices of this type use to register themselves",
-                       [o, print](Api& api, bool) {
-                         auto r = api.Call("POST", "/api/v1/device-types/" + Enc(o->a1) +
-                                                       "/registration-tokens");
-                         if (!r.ok()) return Fail(r.error());
-                         return print(*r, [](const json& j) {
-                           std::printf("%s\n", Str(j, "token").c_str());
-                         });
-                       });
+  auto* dt_token = add(
+      dt, "registration-token", "Create a token devices of this type use to register themselves",
+      [o, print](Api& api, bool) {
+        auto r = api.Call("POST", "/api/v1/device-types/" + Enc(o->a1) + "/registration-tokens");
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) { std::printf("%s\n", Str(j, "token").c_str()); });
+      });
   dt_token->add_option("type", o->a1, "Device type")->required();
 
   // module
@@ -227,33 +227,34 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   mod_rm->add_option("module", o->a2, "Module name")->required();
 
   // upload and releases
-  auto* up = add(s, "upload",
-                 "Upload a signed .aloft package, or a plain artifact with --name/--version/"
-                 "--device-type",
-                 [o, print](Api& api, bool quiet) {
-                   std::string path = "/api/v1/releases";
-                   std::string file = o->a1;
-                   std::string base = file.substr(file.find_last_of('/') + 1);
-                   if (!o->name.empty() || !o->version.empty() || !o->device_type.empty()) {
-                     if (o->name.empty() || o->version.empty() || o->device_type.empty()) {
-                       return Fail(Error(Code::kInvalidArgument,
-                                         "a plain artifact needs --name, --version and "
-                                         "--device-type"));
-                     }
-                     path += "?name=" + Enc(o->name) + "&version=" + Enc(o->version) +
-                             "&device_type=" + Enc(o->device_type) + "&module=" +
-                             Enc(o->module.empty() ? "main" : o->module) + "&filename=" + Enc(base);
-                   } else {
-                     path += "?filename=" + Enc(base);
-                   }
-                   auto r = api.Upload(path, file, quiet);
-                   if (!r.ok()) return Fail(r.error());
-                   return print(*r, [](const json& j) {
-                     std::printf("release %s uploaded: %s, %s bytes, sha256 %s\n",
-                                 Str(j, "id").c_str(), Str(j, "kind").c_str(),
-                                 Str(j, "size").c_str(), Str(j, "sha256").c_str());
-                   });
-                 });
+  auto* up =
+      add(s, "upload",
+          "Upload a signed .aloft package, or a plain artifact with --name/--version/"
+          "--device-type",
+          [o, print](Api& api, bool quiet) {
+            std::string path = "/api/v1/releases";
+            std::string file = o->a1;
+            std::string base = file.substr(file.find_last_of('/') + 1);
+            if (!o->name.empty() || !o->version.empty() || !o->device_type.empty()) {
+              if (o->name.empty() || o->version.empty() || o->device_type.empty()) {
+                return Fail(Error(Code::kInvalidArgument,
+                                  "a plain artifact needs --name, --version and "
+                                  "--device-type"));
+              }
+              path += "?name=" + Enc(o->name) + "&version=" + Enc(o->version) +
+                      "&device_type=" + Enc(o->device_type) +
+                      "&module=" + Enc(o->module.empty() ? "main" : o->module) +
+                      "&filename=" + Enc(base);
+            } else {
+              path += "?filename=" + Enc(base);
+            }
+            auto r = api.Upload(path, file, quiet);
+            if (!r.ok()) return Fail(r.error());
+            return print(*r, [](const json& j) {
+              std::printf("release %s uploaded: %s, %s bytes, sha256 %s\n", Str(j, "id").c_str(),
+                          Str(j, "kind").c_str(), Str(j, "size").c_str(), Str(j, "sha256").c_str());
+            });
+          });
   up->add_option("file", o->a1, "The .aloft package or artifact file")
       ->required()
       ->check(CLI::ExistingFile);
@@ -270,8 +271,8 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
     return print(*r, [](const json& j) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& x : j) {
-        rows.push_back({Str(x, "id"), Str(x, "kind"), x["device_types"].dump(),
-                        x["modules"].dump(), Str(x, "size"), x["enabled"].get<bool>() ? "yes" : "no",
+        rows.push_back({Str(x, "id"), Str(x, "kind"), x["device_types"].dump(), x["modules"].dump(),
+                        Str(x, "size"), x["enabled"].get<bool>() ? "yes" : "no",
                         Str(x, "sha256").substr(0, 16)});
       }
       Table({"RELEASE", "KIND", "DEVICE TYPES", "MODULES", "SIZE", "ENABLED", "SHA-256"}, rows);
@@ -306,35 +307,35 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
                   });
     c->add_option("release", o->a1, "NAME@VERSION")->required();
   }
-  auto* rel_rm = add(rel, "delete", "Delete a release no action refers to", [o, release_path](Api& api, bool) {
-    auto p = release_path();
-    if (!p.ok()) return Fail(p.error());
-    auto r = api.Call("DELETE", *p);
-    if (!r.ok()) return Fail(r.error());
-    std::printf("deleted %s\n", o->a1.c_str());
-    return 0;
-  });
+  auto* rel_rm =
+      add(rel, "delete", "Delete a release no action refers to", [o, release_path](Api& api, bool) {
+        auto p = release_path();
+        if (!p.ok()) return Fail(p.error());
+        auto r = api.Call("DELETE", *p);
+        if (!r.ok()) return Fail(r.error());
+        std::printf("deleted %s\n", o->a1.c_str());
+        return 0;
+      });
   rel_rm->add_option("release", o->a1, "NAME@VERSION")->required();
 
   // devices
   auto* dev = s->add_subcommand("device", "One device: add, show, set, remove");
   dev->require_subcommand(1);
-  auto* dev_add = add(dev, "add", "Pre-provision a device; prints its token last",
-                      [o, print](Api& api, bool) {
-                        json body = {{"name", o->a1}, {"device_type", o->device_type}};
-                        if (!o->group.empty()) body["group"] = o->group;
-                        if (!o->tags.empty()) body["tags"] = o->tags;
-                        auto attrs = ParseAttributes(o->attributes);
-                        if (!attrs.ok()) return Fail(attrs.error());
-                        if (!attrs->empty()) body["attributes"] = *attrs;
-                        auto r = api.Call("POST", "/api/v1/devices", &body);
-                        if (!r.ok()) return Fail(r.error());
-                        return print(*r, [](const json& j) {
-                          std::printf("device %s (%s) created; its token:\n%s\n",
-                                      Str(j, "name").c_str(), Str(j, "device_type").c_str(),
-                                      Str(j, "token").c_str());
-                        });
-                      });
+  auto* dev_add =
+      add(dev, "add", "Pre-provision a device; prints its token last", [o, print](Api& api, bool) {
+        json body = {{"name", o->a1}, {"device_type", o->device_type}};
+        if (!o->group.empty()) body["group"] = o->group;
+        if (!o->tags.empty()) body["tags"] = o->tags;
+        auto attrs = ParseAttributes(o->attributes);
+        if (!attrs.ok()) return Fail(attrs.error());
+        if (!attrs->empty()) body["attributes"] = *attrs;
+        auto r = api.Call("POST", "/api/v1/devices", &body);
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          std::printf("device %s (%s) created; its token:\n%s\n", Str(j, "name").c_str(),
+                      Str(j, "device_type").c_str(), Str(j, "token").c_str());
+        });
+      });
   dev_add->add_option("name", o->a1, "Device name (unique), e.g. its serial number")->required();
   dev_add->add_option("--type", o->device_type, "Device type")->required();
   dev_add->add_option("--group", o->group, "Group");
@@ -346,17 +347,18 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
     return print(*r, [](const json& j) { std::printf("%s\n", j.dump(2).c_str()); });
   });
   dev_show->add_option("name", o->a1, "Device")->required();
-  auto* dev_set = add(dev, "set", "Change a device's group, tags or attributes", [o, print](Api& api, bool) {
-    json body = json::object();
-    if (!o->group.empty()) body["group"] = o->group;
-    if (!o->tags.empty()) body["tags"] = o->tags;
-    auto attrs = ParseAttributes(o->attributes);
-    if (!attrs.ok()) return Fail(attrs.error());
-    if (!attrs->empty()) body["attributes"] = *attrs;
-    auto r = api.Call("PATCH", "/api/v1/devices/" + Enc(o->a1), &body);
-    if (!r.ok()) return Fail(r.error());
-    return print(*r, [](const json& j) { std::printf("%s\n", j.dump(2).c_str()); });
-  });
+  auto* dev_set =
+      add(dev, "set", "Change a device's group, tags or attributes", [o, print](Api& api, bool) {
+        json body = json::object();
+        if (!o->group.empty()) body["group"] = o->group;
+        if (!o->tags.empty()) body["tags"] = o->tags;
+        auto attrs = ParseAttributes(o->attributes);
+        if (!attrs.ok()) return Fail(attrs.error());
+        if (!attrs->empty()) body["attributes"] = *attrs;
+        auto r = api.Call("PATCH", "/api/v1/devices/" + Enc(o->a1), &body);
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) { std::printf("%s\n", j.dump(2).c_str()); });
+      });
   dev_set->add_option("name", o->a1, "Device")->required();
   dev_set->add_option("--group", o->group, "Group");
   dev_set->add_option("--tag", o->tags, "Tags (replace the current ones; repeatable)");
@@ -394,25 +396,23 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   devs_list->add_option("--limit", o->limit, "At most this many (default 100, max 1000)");
 
   // deploy and actions
-  auto* deploy = add(s, "deploy", "Assign a release to devices, a group or a tag",
-                     [o, print](Api& api, bool) {
-                       json body = {{"release", o->a1}, {"mode", o->mode}};
-                       if (!o->devices.empty()) body["devices"] = o->devices;
-                       if (!o->group.empty()) body["group"] = o->group;
-                       if (!o->tag.empty()) body["tag"] = o->tag;
-                       auto r = api.Call("POST", "/api/v1/deployments", &body);
-                       if (!r.ok()) return Fail(r.error());
-                       return print(*r, [](const json& j) {
-                         for (const auto& a : j["actions"]) {
-                           std::printf("action %s for %s\n", Str(a, "id").c_str(),
-                                       Str(a, "device").c_str());
-                         }
-                         for (const auto& k : j["skipped"]) {
-                           std::printf("skipped %s: %s\n", Str(k, "device").c_str(),
-                                       Str(k, "reason").c_str());
-                         }
-                       });
-                     });
+  auto* deploy =
+      add(s, "deploy", "Assign a release to devices, a group or a tag", [o, print](Api& api, bool) {
+        json body = {{"release", o->a1}, {"mode", o->mode}};
+        if (!o->devices.empty()) body["devices"] = o->devices;
+        if (!o->group.empty()) body["group"] = o->group;
+        if (!o->tag.empty()) body["tag"] = o->tag;
+        auto r = api.Call("POST", "/api/v1/deployments", &body);
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          for (const auto& a : j["actions"]) {
+            std::printf("action %s for %s\n", Str(a, "id").c_str(), Str(a, "device").c_str());
+          }
+          for (const auto& k : j["skipped"]) {
+            std::printf("skipped %s: %s\n", Str(k, "device").c_str(), Str(k, "reason").c_str());
+          }
+        });
+      });
   deploy->add_option("release", o->a1, "NAME@VERSION")->required();
   deploy->add_option("--device", o->devices, "Device (repeatable)");
   deploy->add_option("--group", o->group, "Every device of a group");
@@ -421,21 +421,22 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
 
   auto* act = s->add_subcommand("action", "One action: show, cancel");
   act->require_subcommand(1);
-  auto* act_show = add(act, "show", "State, progress and feedback history", [o, print](Api& api, bool) {
-    auto r = api.Call("GET", "/api/v1/actions/" + Enc(o->a1));
-    if (!r.ok()) return Fail(r.error());
-    return print(*r, [](const json& j) {
-      std::printf("action %s: %s on %s, %s, %s%%, mode %s\n", Str(j, "id").c_str(),
-                  Str(j, "release").c_str(), Str(j, "device").c_str(), Str(j, "state").c_str(),
-                  Str(j, "progress").c_str(), Str(j, "mode").c_str());
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& e : j.value("events", json::array())) {
-        rows.push_back({Str(e, "at"), Str(e, "status"), Str(e, "progress"), Str(e, "code"),
-                        Str(e, "details")});
-      }
-      Table({"AT", "STATUS", "PROGRESS", "CODE", "DETAILS"}, rows);
-    });
-  });
+  auto* act_show =
+      add(act, "show", "State, progress and feedback history", [o, print](Api& api, bool) {
+        auto r = api.Call("GET", "/api/v1/actions/" + Enc(o->a1));
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          std::printf("action %s: %s on %s, %s, %s%%, mode %s\n", Str(j, "id").c_str(),
+                      Str(j, "release").c_str(), Str(j, "device").c_str(), Str(j, "state").c_str(),
+                      Str(j, "progress").c_str(), Str(j, "mode").c_str());
+          std::vector<std::vector<std::string>> rows;
+          for (const auto& e : j.value("events", json::array())) {
+            rows.push_back({Str(e, "at"), Str(e, "status"), Str(e, "progress"), Str(e, "code"),
+                            Str(e, "details")});
+          }
+          Table({"AT", "STATUS", "PROGRESS", "CODE", "DETAILS"}, rows);
+        });
+      });
   act_show->add_option("id", o->a1, "Action id")->required();
   auto* act_cancel = add(act, "cancel", "Cancel an open action", [o, print](Api& api, bool) {
     auto r = api.Call("POST", "/api/v1/actions/" + Enc(o->a1) + "/cancel");
@@ -466,37 +467,39 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   acts_list->add_option("--state", o->state, "Only this state");
   acts_list->add_option("--limit", o->limit, "At most this many");
 
-  add(s, "stats", "Devices per type, version and state; actions per state", [print](Api& api, bool) {
-    auto r = api.Call("GET", "/api/v1/stats");
-    if (!r.ok()) return Fail(r.error());
-    return print(*r, [](const json& j) {
-      std::printf("devices %s, releases %s\n", Str(j, "devices").c_str(),
-                  Str(j, "releases").c_str());
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& [type, mods] : j["devices_by_version"].items())
-        for (const auto& [m, vers] : mods.items())
-          for (const auto& [v, n] : vers.items()) rows.push_back({type, m, v, n.dump()});
-      Table({"TYPE", "MODULE", "VERSION", "DEVICES"}, rows);
-      rows.clear();
-      for (const auto& [st, n] : j["devices_by_state"].items()) rows.push_back({st, n.dump()});
-      Table({"DEVICE STATE", "DEVICES"}, rows);
-      rows.clear();
-      for (const auto& [st, n] : j["actions_by_state"].items()) rows.push_back({st, n.dump()});
-      Table({"ACTION STATE", "ACTIONS"}, rows);
-    });
-  });
+  add(s, "stats", "Devices per type, version and state; actions per state",
+      [print](Api& api, bool) {
+        auto r = api.Call("GET", "/api/v1/stats");
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          std::printf("devices %s, releases %s\n", Str(j, "devices").c_str(),
+                      Str(j, "releases").c_str());
+          std::vector<std::vector<std::string>> rows;
+          for (const auto& [type, mods] : j["devices_by_version"].items())
+            for (const auto& [m, vers] : mods.items())
+              for (const auto& [v, n] : vers.items()) rows.push_back({type, m, v, n.dump()});
+          Table({"TYPE", "MODULE", "VERSION", "DEVICES"}, rows);
+          rows.clear();
+          for (const auto& [st, n] : j["devices_by_state"].items()) rows.push_back({st, n.dump()});
+          Table({"DEVICE STATE", "DEVICES"}, rows);
+          rows.clear();
+          for (const auto& [st, n] : j["actions_by_state"].items()) rows.push_back({st, n.dump()});
+          Table({"ACTION STATE", "ACTIONS"}, rows);
+        });
+      });
 
   auto* tok = s->add_subcommand("token", "API tokens");
   tok->require_subcommand(1);
-  auto* tok_add = add(tok, "add", "Create an API token; prints it last", [o, print](Api& api, bool) {
-    json body = {{"name", o->a1}, {"role", o->role}};
-    auto r = api.Call("POST", "/api/v1/tokens", &body);
-    if (!r.ok()) return Fail(r.error());
-    return print(*r, [](const json& j) {
-      std::printf("token %s (role %s):\n%s\n", Str(j, "name").c_str(), Str(j, "role").c_str(),
-                  Str(j, "token").c_str());
-    });
-  });
+  auto* tok_add =
+      add(tok, "add", "Create an API token; prints it last", [o, print](Api& api, bool) {
+        json body = {{"name", o->a1}, {"role", o->role}};
+        auto r = api.Call("POST", "/api/v1/tokens", &body);
+        if (!r.ok()) return Fail(r.error());
+        return print(*r, [](const json& j) {
+          std::printf("token %s (role %s):\n%s\n", Str(j, "name").c_str(), Str(j, "role").c_str(),
+                      Str(j, "token").c_str());
+        });
+      });
   tok_add->add_option("name", o->a1, "Token name (who uses it)")->required();
   tok_add->add_option("--role", o->role, "admin, release or viewer")->required();
   add(s, "audit", "The audit log, newest first", [print](Api& api, bool) {

@@ -76,8 +76,9 @@ int main(int argc, char** argv) {
   }
   std::cerr << "aloftd: listening on " << config.listen << " (port " << (*app)->port() << ", "
             << (config.tls_cert.empty() ? "http" : "https") << "), data in " << config.data_dir
-            << ", " << (config.trust.empty() ? "no trust keys (signed packages refused)"
-                                             : std::to_string(config.trust.size()) + " trust key(s)")
+            << ", "
+            << (config.trust.empty() ? "no trust keys (signed packages refused)"
+                                     : std::to_string(config.trust.size()) + " trust key(s)")
             << std::endl;
   std::thread waiter([&] {
     int sig = 0;

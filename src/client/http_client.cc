@@ -102,8 +102,8 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   curl_easy_cleanup(curl);
   if (up.file) fclose(up.file);
   if (rc != CURLE_OK) {
-    return Error(Code::kUnavailable, req.method + " " + req.url + ": " +
-                                         (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+    return Error(Code::kUnavailable,
+                 req.method + " " + req.url + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
   }
   return res;
 }

@@ -24,8 +24,8 @@ struct HttpRequest {
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
-  std::string upload_file;  // when set, the body is streamed from this file
-  std::string ca_file;      // trust this CA for https (tests with a self-signed server)
+  std::string upload_file;       // when set, the body is streamed from this file
+  std::string ca_file;           // trust this CA for https (tests with a self-signed server)
   Progress* progress = nullptr;  // told of upload bytes
   long timeout_s = 0;            // 0: none
 };

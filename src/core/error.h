@@ -146,9 +146,9 @@ inline Status OkStatus() { return Status(); }
 // Returns the error of `expr` (a Result<T> or Status) from the current function.
 #define ALOFT_RETURN_IF_ERROR(expr) \
   ALOFT_RETURN_IF_ERROR_IMPL_(ALOFT_CONCAT_(aloft_status_, __COUNTER__), expr)
-#define ALOFT_RETURN_IF_ERROR_IMPL_(tmp, expr)   \
-  do {                                          \
-    auto&& tmp = (expr);                        \
+#define ALOFT_RETURN_IF_ERROR_IMPL_(tmp, expr)    \
+  do {                                            \
+    auto&& tmp = (expr);                          \
     if (!tmp.ok()) return std::move(tmp).error(); \
   } while (false)
 

@@ -69,8 +69,8 @@ namespace {
 std::string ExpandDdl(std::string_view sql, Engine engine) {
   std::string out(sql);
   const std::string_view token = "{{id}}";
-  const std::string_view id = engine == Engine::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT"
-                                                        : "BIGSERIAL PRIMARY KEY";
+  const std::string_view id =
+      engine == Engine::kSqlite ? "INTEGER PRIMARY KEY AUTOINCREMENT" : "BIGSERIAL PRIMARY KEY";
   for (size_t pos = out.find(token); pos != std::string::npos; pos = out.find(token, pos)) {
     out.replace(pos, token.size(), id);
     pos += id.size();
@@ -100,10 +100,10 @@ Result<int> Migrate(Database& db, const std::vector<Migration>& migrations) {
                            c.Query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
     int current = rows.empty() ? 0 : static_cast<int>(rows[0].Int(0));
     if (current > latest) {
-      return Error(Code::kUnsupported,
-                   "database " + db.Describe() + " has schema version " + std::to_string(current) +
-                       ", newer than this aloftd knows (" + std::to_string(latest) +
-                       "); run a newer aloftd");
+      return Error(Code::kUnsupported, "database " + db.Describe() + " has schema version " +
+                                           std::to_string(current) +
+                                           ", newer than this aloftd knows (" +
+                                           std::to_string(latest) + "); run a newer aloftd");
     }
     for (int v = current + 1; v <= latest; ++v) {
       const Migration& m = migrations[v - 1];
@@ -115,9 +115,9 @@ Result<int> Migrate(Database& db, const std::vector<Migration>& migrations) {
       auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())
                      .count();
-      ALOFT_RETURN_IF_ERROR(
-          c.Query("INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)",
-                  {v, std::string(m.description), int64_t{now}}));
+      ALOFT_RETURN_IF_ERROR(c.Query(
+          "INSERT INTO schema_migrations (version, description, applied_ms) VALUES (?, ?, ?)",
+          {v, std::string(m.description), int64_t{now}}));
     }
     reached = latest;
     return OkStatus();

@@ -3,8 +3,8 @@
 //
 // Callers write one SQL text for both engines: parameters are `?` (rewritten to `$1..$n` for
 // PostgreSQL), values are integers, text or NULL, and `{{id}}` in DDL becomes the engine's
-// auto-increment primary key. Errors are mapped to aloft codes: a unique or foreign-key violation is
-// kAlreadyExists / kInvalidArgument, a lock or serialization conflict kUnavailable (Transact
+// auto-increment primary key. Errors are mapped to aloft codes: a unique or foreign-key violation
+// is kAlreadyExists / kInvalidArgument, a lock or serialization conflict kUnavailable (Transact
 // retries those), an unreachable server kUnavailable.
 //
 //   ALOFT_ASSIGN_OR_RETURN(auto db, Database::Open("data/aloft.db"));   // or "postgresql://..."
@@ -37,14 +37,14 @@ enum class Engine { kSqlite, kPostgres };
 class Value {
  public:
   Value() : v_(nullptr) {}
-  Value(std::nullptr_t) : v_(nullptr) {}                   // NOLINT
-  Value(int64_t v) : v_(v) {}                              // NOLINT
-  Value(int v) : v_(int64_t{v}) {}                         // NOLINT
-  Value(uint64_t v) : v_(static_cast<int64_t>(v)) {}       // NOLINT
-  Value(bool v) : v_(int64_t{v ? 1 : 0}) {}                // NOLINT
-  Value(std::string v) : v_(std::move(v)) {}               // NOLINT
-  Value(std::string_view v) : v_(std::string(v)) {}        // NOLINT
-  Value(const char* v) : v_(std::string(v)) {}             // NOLINT
+  Value(std::nullptr_t) : v_(nullptr) {}              // NOLINT
+  Value(int64_t v) : v_(v) {}                         // NOLINT
+  Value(int v) : v_(int64_t{v}) {}                    // NOLINT
+  Value(uint64_t v) : v_(static_cast<int64_t>(v)) {}  // NOLINT
+  Value(bool v) : v_(int64_t{v ? 1 : 0}) {}           // NOLINT
+  Value(std::string v) : v_(std::move(v)) {}          // NOLINT
+  Value(std::string_view v) : v_(std::string(v)) {}   // NOLINT
+  Value(const char* v) : v_(std::string(v)) {}        // NOLINT
   template <typename T>
   Value(const std::optional<T>& v) : v_(nullptr) {  // NOLINT
     if (v) *this = Value(*v);

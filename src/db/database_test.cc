@@ -41,15 +41,16 @@ TEST_P(DatabaseTest, Query_BindsIntegersTextAndNull_AndReturnsGeneratedIds) {
   ASSERT_THAT(Migrate(*db_, table), IsOk());
   int64_t id1 = 0, id2 = 0;
   ASSERT_THAT(db_->Transact([&](Connection& c) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(
-        Rows r, c.Query("INSERT INTO t (name, n, note) VALUES (?, ?, ?) RETURNING id",
-                        {"a'b?", int64_t{1} << 40, nullptr}));
+    ALOFT_ASSIGN_OR_RETURN(Rows r,
+                           c.Query("INSERT INTO t (name, n, note) VALUES (?, ?, ?) RETURNING id",
+                                   {"a'b?", int64_t{1} << 40, nullptr}));
     id1 = r.at(0).Int(0);
     ALOFT_ASSIGN_OR_RETURN(r, c.Query("INSERT INTO t (name, n, note) VALUES (?, ?, ?) RETURNING id",
                                       {"second", -7, "x"}));
     id2 = r.at(0).Int(0);
     return OkStatus();
-  }), IsOk());
+  }),
+              IsOk());
   EXPECT_NE(id1, id2);
   auto rows = db_->Query("SELECT name, n, note FROM t WHERE id = ? AND name <> '?'", {id1});
   ASSERT_THAT(rows, IsOk());
@@ -101,8 +102,10 @@ TEST_P(DatabaseTest, Migrate_ConcurrentCallersApplyEachMigrationOnce) {
   auto other = Database::Open(location_, 1);
   ASSERT_THAT(other, IsOk());
   Status s1, s2;
-  std::thread t1([&] { s1 = Migrate(*db_, kMigrations).ok() ? OkStatus() : Error(Code::kInternal, "1"); });
-  std::thread t2([&] { s2 = Migrate(**other, kMigrations).ok() ? OkStatus() : Error(Code::kInternal, "2"); });
+  std::thread t1(
+      [&] { s1 = Migrate(*db_, kMigrations).ok() ? OkStatus() : Error(Code::kInternal, "1"); });
+  std::thread t2(
+      [&] { s2 = Migrate(**other, kMigrations).ok() ? OkStatus() : Error(Code::kInternal, "2"); });
   t1.join();
   t2.join();
   EXPECT_THAT(s1, IsOk());
@@ -118,7 +121,8 @@ TEST_P(DatabaseTest, Transact_ConcurrentIncrementsAreNotLost) {
     return c.Query("INSERT INTO things (name) VALUES ('counter')").ok()
                ? OkStatus()
                : Error(Code::kInternal, "insert");
-  }), IsOk());
+  }),
+              IsOk());
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 4; ++t) {

@@ -23,9 +23,9 @@ std::string Redact(const std::string& url) {
 
 Error PgError(PGresult* res, PGconn* conn, std::string_view what) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-  std::string msg = std::string(what) + ": " +
-                    (res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
-                                                       : PQerrorMessage(conn));
+  std::string msg =
+      std::string(what) + ": " +
+      (res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res) : PQerrorMessage(conn));
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   std::string_view s = state ? state : "";
   if (s == "23505") return Error(Code::kAlreadyExists, msg);

@@ -1,6 +1,6 @@
-// The SQLite backend: one file in WAL mode, a pool of connections (readers run concurrently; writers
-// take the write lock up front with BEGIN IMMEDIATE so two writers never deadlock on an upgrade),
-// prepared statements cached per connection.
+// The SQLite backend: one file in WAL mode, a pool of connections (readers run concurrently;
+// writers take the write lock up front with BEGIN IMMEDIATE so two writers never deadlock on an
+// upgrade), prepared statements cached per connection.
 #include <sqlite3.h>
 
 #include <thread>
@@ -59,11 +59,11 @@ class SqliteConnection final : public Connection {
     for (size_t i = 0; i < params.size(); ++i) {
       const Value& v = params[i];
       const int idx = static_cast<int>(i) + 1;
-      int rc = v.is_null()  ? sqlite3_bind_null(stmt, idx)
-               : v.is_int() ? sqlite3_bind_int64(stmt, idx, v.as_int())
-                            : sqlite3_bind_text(stmt, idx, v.as_text().data(),
-                                                static_cast<int>(v.as_text().size()),
-                                                SQLITE_TRANSIENT);
+      int rc = v.is_null() ? sqlite3_bind_null(stmt, idx)
+               : v.is_int()
+                   ? sqlite3_bind_int64(stmt, idx, v.as_int())
+                   : sqlite3_bind_text(stmt, idx, v.as_text().data(),
+                                       static_cast<int>(v.as_text().size()), SQLITE_TRANSIENT);
       if (rc != SQLITE_OK) return SqliteError(db_, rc, "binding a parameter");
     }
     Rows rows;

@@ -1,8 +1,7 @@
 #include "http/message.h"
 
-#include <unistd.h>
-
 #include <strings.h>
+#include <unistd.h>
 
 namespace aloft::http {
 

@@ -31,9 +31,9 @@ class Headers {
 };
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as sent: "/api/v1/devices?limit=5"
-  std::string path;    // percent-decoded path without the query
+  std::string method;                        // "GET", "POST", ...
+  std::string target;                        // as sent: "/api/v1/devices?limit=5"
+  std::string path;                          // percent-decoded path without the query
   std::map<std::string, std::string> query;  // decoded; the last value of a repeated key wins
   Headers headers;
   std::string remote_address;

@@ -1,9 +1,9 @@
 // The only translation unit that includes Boost.Beast (it is heavy to compile).
 #include "http/server.h"
 
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <boost/asio.hpp>
@@ -118,11 +118,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls) {
         self->Lowest().expires_after(self->server_.options.header_timeout);
-        self->stream_.async_handshake(ssl::stream_base::server,
-                                      [self](beast::error_code ec) {
-                                        if (ec) return self->Close();
-                                        self->ReadHeader();
-                                      });
+        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->Close();
+          self->ReadHeader();
+        });
       } else {
         self->ReadHeader();
       }
@@ -160,9 +159,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return Close();
     }
     if (ec == bhttp::error::header_limit) {
-      return SendError(431, "header-too-large",
-                       "request header exceeds " +
-                           std::to_string(server_.options.max_header_bytes) + " bytes");
+      return SendError(
+          431, "header-too-large",
+          "request header exceeds " + std::to_string(server_.options.max_header_bytes) + " bytes");
     }
     if (ec) return SendError(400, "bad-request", "malformed HTTP request: " + ec.message());
 
@@ -268,8 +267,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     WriteResponse();
   }
 
-  void SendError(int status, std::string_view code, const std::string& message,
-                 bool close = true) {
+  void SendError(int status, std::string_view code, const std::string& message, bool close = true) {
     res_ = Response::Error(status, code, message);
     res_.close = close;
     WriteResponse();
@@ -305,10 +303,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                                   });
         return;
       }
-      bhttp::async_write(stream_, *str_res_,
-                         [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                           self->OnWritten(ec);
-                         });
+      bhttp::async_write(
+          stream_, *str_res_,
+          [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
       return;
     }
     head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
@@ -317,15 +314,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     head_res_->keep_alive(keep);
     keep_ = keep;
     head_sr_.emplace(*head_res_);
-    bhttp::async_write_header(stream_, *head_sr_,
-                              [self = this->shared_from_this(), head_only](beast::error_code ec,
-                                                                           size_t) {
-                                if (ec) return self->Close();
-                                if (head_only) return self->OnWritten(ec);
-                                self->part_index_ = 0;
-                                self->part_sent_ = 0;
-                                self->WritePart();
-                              });
+    bhttp::async_write_header(
+        stream_, *head_sr_,
+        [self = this->shared_from_this(), head_only](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          if (head_only) return self->OnWritten(ec);
+          self->part_index_ = 0;
+          self->part_sent_ = 0;
+          self->WritePart();
+        });
   }
 
   void WritePart() {
@@ -396,8 +393,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return Close();  // peer gone, or the file shrank under us
     }
     if (part_sent_ == part.length) return PartDone();
-    net::post(stream_.get_executor(),
-              [self = this->shared_from_this()] { self->SendFilePlain(); });
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->SendFilePlain(); });
   }
 
   void SendFileTls() {
@@ -405,8 +401,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (part_sent_ == part.length) return PartDone();
     if (chunk_.empty()) chunk_.resize(kTlsChunk);
     size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, kTlsChunk));
-    ssize_t n = ::pread(res_.file->fd, chunk_.data(), want,
-                        static_cast<off_t>(part.offset + part_sent_));
+    ssize_t n =
+        ::pread(res_.file->fd, chunk_.data(), want, static_cast<off_t>(part.offset + part_sent_));
     if (n <= 0) return Close();
     Lowest().expires_after(server_.options.io_timeout);
     net::async_write(stream_, net::buffer(chunk_.data(), static_cast<size_t>(n)),
@@ -505,8 +501,8 @@ Result<tcp::endpoint> ParseListen(const std::string& listen) {
 
 void HttpServer::Impl::Accept() {
   auto& target = *iocs[next_ioc++ % iocs.size()];
-  acceptor.async_accept(target,
-                        [this](beast::error_code ec, tcp::socket s) { OnAccept(ec, std::move(s)); });
+  acceptor.async_accept(
+      target, [this](beast::error_code ec, tcp::socket s) { OnAccept(ec, std::move(s)); });
 }
 
 void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {

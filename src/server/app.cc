@@ -178,9 +178,9 @@ Status CheckVersion(const std::string& version) {
     return Invalid("version '" + version + "' must have 1 to 64 characters");
   }
   for (char c : version) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' ||
-          c == '_')) {
-      return Invalid("version '" + version + "' may contain only letters, digits, '.', '-', '+', "
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == '_')) {
+      return Invalid("version '" + version +
+                     "' may contain only letters, digits, '.', '-', '+', "
                      "'_'");
     }
   }
@@ -231,7 +231,8 @@ json ToJson(const DeviceType& t) {
 
 json ToJson(const Release& r) {
   json targets = json::array();
-  for (const auto& t : r.targets) targets.push_back({{"device_type", t.device_type}, {"module", t.module}});
+  for (const auto& t : r.targets)
+    targets.push_back({{"device_type", t.device_type}, {"module", t.module}});
   json j = {{"id", r.Id()},
             {"name", r.name},
             {"version", r.version},
@@ -392,7 +393,11 @@ Status AppImpl::Init() {
   CleanIncoming();
   std::string location =
       config_.database.empty() ? config_.data_dir + "/aloft.db" : config_.database;
-  auto store = Store::Open(location, config_.db_pool);
+  const bool pg_location =
+      location.starts_with("postgresql://") || location.starts_with("postgres://");
+  int pool = config_.db_pool;
+  if (pg_location && config_.threads == 0) pool = std::max(pool, 16);
+  auto store = Store::Open(location, pool);
   if (!store.ok()) return std::move(store).error().WithContext("opening the database");
   store_ = std::move(store).value();
   for (const auto& path : config_.trust) {
@@ -409,9 +414,11 @@ Status AppImpl::Init() {
 
   http::ServerOptions o;
   o.listen = config_.listen;
-  o.threads = config_.threads > 0
-                  ? config_.threads
-                  : std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  // Database calls block the HTTP thread: microseconds on SQLite, a network round trip on
+  // PostgreSQL, where more threads keep the CPUs busy while queries are in flight.
+  const int cpus = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  const bool postgres = store_->database().engine() == db::Engine::kPostgres;
+  o.threads = config_.threads > 0 ? config_.threads : postgres ? std::max(8, 4 * cpus) : cpus;
   o.tls_cert = config_.tls_cert;
   o.tls_key = config_.tls_key;
   o.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_s);
@@ -457,8 +464,9 @@ Status AppImpl::EnsureAdminToken() {
     ALOFT_RETURN_IF_ERROR(tx.Serialize(kFirstTokenLock));
     ALOFT_ASSIGN_OR_RETURN(int64_t count, tx.CountApiTokens());
     if (count > 0) return OkStatus();
-    ALOFT_ASSIGN_OR_RETURN(ApiToken t, tx.CreateApiToken("admin", Role::kAdmin,
-                                                         Sha256Hex(AsBytes(token)), "aloftd", Now()));
+    ALOFT_ASSIGN_OR_RETURN(
+        ApiToken t,
+        tx.CreateApiToken("admin", Role::kAdmin, Sha256Hex(AsBytes(token)), "aloftd", Now()));
     created = true;
     return tx.Audit("aloftd", "token.create", t.name, R"({"role":"admin"})", Now());
   }));
@@ -588,8 +596,8 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
     }
     if (c.role < r) {
       return Error(Code::kPermissionDenied, "token '" + c.actor.substr(6) + "' has role '" +
-                                                std::string(RoleName(c.role)) + "'; " +
-                                                req.method + " " + req.path + " needs '" +
+                                                std::string(RoleName(c.role)) + "'; " + req.method +
+                                                " " + req.path + " needs '" +
                                                 std::string(RoleName(r)) + "'");
     }
     return OkStatus();
@@ -632,9 +640,9 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
     return Response::Error(404, "not-found", "no route " + head.path);
   }
   if (m.kind == http::RouteMatch::kWrongMethod) {
-    Response r = Response::Error(405, "method-not-allowed",
-                                 head.method + " is not allowed on " + head.path +
-                                     " (allowed: " + m.allowed + ")");
+    Response r = Response::Error(
+        405, "method-not-allowed",
+        head.method + " is not allowed on " + head.path + " (allowed: " + m.allowed + ")");
     r.headers.Set("Allow", m.allowed);
     return r;
   }
@@ -698,19 +706,18 @@ Response AppImpl::Handle(Request& req) {
     } else if (Status s = Authorize(*caller, route.access, req); !s.ok()) {
       res = ErrorResponse(s.error());
     } else if (route.body == BodyKind::kNone && req.body_size > 0) {
-      res = Response::Error(400, "invalid-argument", req.method + " " + req.path +
-                                                         " takes no request body");
+      res = Response::Error(400, "invalid-argument",
+                            req.method + " " + req.path + " takes no request body");
     } else {
       auto r = route.fn(req, *caller);
       res = r.ok() ? std::move(r).value() : ErrorResponse(r.error());
     }
   }
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.RecordRequest(pattern, req.method, res.status, seconds);
   if (res.status >= 500) {
-    log_ << "aloftd: " << req.method << " " << req.path << " -> " << res.status << " "
-         << res.body << std::endl;
+    log_ << "aloftd: " << req.method << " " << req.path << " -> " << res.status << " " << res.body
+         << std::endl;
   }
   return res;
 }
@@ -723,7 +730,9 @@ void AppImpl::AddRoutes() {
   auto ok_json = [](const json& j) { return JsonResponse(200, j); };
 
   AddRoute("GET", "/healthz", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
-    ALOFT_RETURN_IF_ERROR(store_->Read([](Tx& tx) { return tx.CountApiTokens().ok() ? OkStatus() : Error(Code::kUnavailable, "database"); }));
+    ALOFT_RETURN_IF_ERROR(store_->Read([](Tx& tx) {
+      return tx.CountApiTokens().ok() ? OkStatus() : Error(Code::kUnavailable, "database");
+    }));
     return JsonResponse(200, {{"status", "ok"}});
   });
   AddRoute("GET", "/metrics", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
@@ -780,8 +789,8 @@ void AppImpl::AddRoutes() {
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
                ALOFT_RETURN_IF_ERROR(tx.AddModule(r.params["type"], name));
-               ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "module.create",
-                                              r.params["type"] + "/" + name, "{}", Now()));
+               ALOFT_RETURN_IF_ERROR(
+                   tx.Audit(c.actor, "module.create", r.params["type"] + "/" + name, "{}", Now()));
                ALOFT_ASSIGN_OR_RETURN(auto t, tx.GetDeviceType(r.params["type"]));
                out = ToJson(t);
                return OkStatus();
@@ -803,8 +812,7 @@ void AppImpl::AddRoutes() {
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
                ALOFT_RETURN_IF_ERROR(tx.CreateRegistrationToken(
                    r.params["type"], Sha256Hex(AsBytes(token)), c.actor, Now()));
-               return tx.Audit(c.actor, "registration-token.create", r.params["type"], "{}",
-                               Now());
+               return tx.Audit(c.actor, "registration-token.create", r.params["type"], "{}", Now());
              }));
              return JsonResponse(201, {{"device_type", r.params["type"]}, {"token", token}});
            });
@@ -826,7 +834,8 @@ void AppImpl::AddRoutes() {
            [this, ok_json](Request& r, Caller&) -> Result<Response> {
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto rel, tx.GetRelease(r.params["name"], r.params["version"]));
+               ALOFT_ASSIGN_OR_RETURN(auto rel,
+                                      tx.GetRelease(r.params["name"], r.params["version"]));
                out = ToJson(rel);
                if (rel.manifest) out["manifest"] = json::parse(*rel.manifest, nullptr, false);
                return OkStatus();
@@ -840,7 +849,8 @@ void AppImpl::AddRoutes() {
              std::optional<std::string> orphan;
              std::string id = r.params["name"] + "@" + r.params["version"];
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(orphan, tx.DeleteRelease(r.params["name"], r.params["version"]));
+               ALOFT_ASSIGN_OR_RETURN(orphan,
+                                      tx.DeleteRelease(r.params["name"], r.params["version"]));
                return tx.Audit(c.actor, "release.delete", id, "{}", Now());
              }));
              if (orphan) artifacts_.Remove(*orphan);
@@ -1031,24 +1041,24 @@ void AppImpl::AddRoutes() {
              }));
              return ok_json(out);
            });
-  AddRoute("POST", "/api/v1/tokens", A::kAdmin, B::kJson,
-           [this](Request& r, Caller& c) -> Result<Response> {
-             ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
-             ALOFT_ASSIGN_OR_RETURN(std::string name, ReqString(body, "name"));
-             ALOFT_RETURN_IF_ERROR(CheckName("token name", name));
-             ALOFT_ASSIGN_OR_RETURN(std::string role_name, ReqString(body, "role"));
-             ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(role_name));
-             std::string token = NewToken("aloft_a_");
-             ApiToken t;
-             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(
-                   t, tx.CreateApiToken(name, role, Sha256Hex(AsBytes(token)), c.actor, Now()));
-               return tx.Audit(c.actor, "token.create", name,
-                               json({{"role", role_name}}).dump(), Now());
-             }));
-             return JsonResponse(201, {{"id", t.id}, {"name", name}, {"role", role_name},
-                                       {"token", token}});
-           });
+  AddRoute(
+      "POST", "/api/v1/tokens", A::kAdmin, B::kJson,
+      [this](Request& r, Caller& c) -> Result<Response> {
+        ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
+        ALOFT_ASSIGN_OR_RETURN(std::string name, ReqString(body, "name"));
+        ALOFT_RETURN_IF_ERROR(CheckName("token name", name));
+        ALOFT_ASSIGN_OR_RETURN(std::string role_name, ReqString(body, "role"));
+        ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(role_name));
+        std::string token = NewToken("aloft_a_");
+        ApiToken t;
+        ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+          ALOFT_ASSIGN_OR_RETURN(
+              t, tx.CreateApiToken(name, role, Sha256Hex(AsBytes(token)), c.actor, Now()));
+          return tx.Audit(c.actor, "token.create", name, json({{"role", role_name}}).dump(), Now());
+        }));
+        return JsonResponse(201,
+                            {{"id", t.id}, {"name", name}, {"role", role_name}, {"token", token}});
+      });
   AddRoute("DELETE", "/api/v1/tokens/{id}", A::kAdmin, B::kNone,
            [this, action_id](Request& r, Caller& c) -> Result<Response> {
              ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
@@ -1176,11 +1186,11 @@ Result<Response> AppImpl::UploadRelease(Request& req, Caller& c) {
   Status s = store_->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Release created, tx.CreateRelease(rel));
     out = ToJson(created);
-    return tx.Audit(c.actor, "release.create", rel.Id(),
-                    json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size},
-                          {"kind", rel.kind}})
-                        .dump(),
-                    Now());
+    return tx.Audit(
+        c.actor, "release.create", rel.Id(),
+        json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})
+            .dump(),
+        Now());
   });
   if (!s.ok()) {
     if (!known) {
@@ -1246,8 +1256,8 @@ Result<Response> AppImpl::CreateDevice(Request& req, Caller& c) {
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Device created, tx.CreateDevice(d, Sha256Hex(AsBytes(token))));
     out = ToJson(created);
-    return tx.Audit(c.actor, "device.create", d.name,
-                    json({{"device_type", d.device_type}}).dump(), Now());
+    return tx.Audit(c.actor, "device.create", d.name, json({{"device_type", d.device_type}}).dump(),
+                    Now());
   }));
   out["token"] = token;
   return JsonResponse(201, out);
@@ -1359,11 +1369,10 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
       }
       skipped.push_back({{"device", d.name}, {"reason", reason}});
     }
-    return tx.Audit(c.actor, "deployment.create", rel.Id(),
-                    json({{"target", body}, {"created", created.size()},
-                          {"skipped", skipped.size()}})
-                        .dump(),
-                    Now());
+    return tx.Audit(
+        c.actor, "deployment.create", rel.Id(),
+        json({{"target", body}, {"created", created.size()}, {"skipped", skipped.size()}}).dump(),
+        Now());
   }));
   return JsonResponse(201, {{"release", release_id}, {"actions", created}, {"skipped", skipped}});
 }
@@ -1481,8 +1490,8 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   if (action && rel.enabled) {
     ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel));
   }
-  out["poll_interval_s"] = out["action"].is_null() ? config_.poll_interval_s
-                                                   : config_.poll_interval_active_s;
+  out["poll_interval_s"] =
+      out["action"].is_null() ? config_.poll_interval_s : config_.poll_interval_active_s;
   return JsonResponse(200, out);
 }
 
@@ -1535,8 +1544,8 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
     if (a.device_id != c.device->id) {
-      return Error(Code::kNotFound, "action " + id_text + " not found for device '" +
-                                        c.device->name + "'");
+      return Error(Code::kNotFound,
+                   "action " + id_text + " not found for device '" + c.device->name + "'");
     }
     if (IsTerminal(a.state)) {
       return Error(Code::kAlreadyExists, "action " + id_text + " is already " +
@@ -1573,9 +1582,10 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
   Release rel;
   ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
-    if (a.device != req.params["device"] || (c.kind == Caller::kDevice && a.device_id != c.device->id)) {
-      return Error(Code::kNotFound, "action " + id_text + " not found for device '" +
-                                        req.params["device"] + "'");
+    if (a.device != req.params["device"] ||
+        (c.kind == Caller::kDevice && a.device_id != c.device->id)) {
+      return Error(Code::kNotFound,
+                   "action " + id_text + " not found for device '" + req.params["device"] + "'");
     }
     if (c.kind == Caller::kDevice && IsTerminal(a.state)) {
       return Error(Code::kPermissionDenied, "action " + id_text + " is " +

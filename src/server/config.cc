@@ -41,8 +41,7 @@ class Reader {
 
  private:
   Error Bad(const char* key, const char* what) {
-    return Error(Code::kInvalidArgument,
-                 path_ + ": key '" + key + "' must be " + what);
+    return Error(Code::kInvalidArgument, path_ + ": key '" + key + "' must be " + what);
   }
   const std::string& path_;
   const toml::table& t_;
@@ -60,11 +59,27 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                              std::to_string(where.column) + ": " +
                                              std::string(e.description()));
   }
-  static const char* kKnown[] = {
-      "data_dir", "listen", "database", "artifacts_dir", "db_pool", "threads", "trust", "trust_threshold",
-      "tls_cert", "tls_key", "public_url", "external_base_url", "secure_link_secret",
-      "link_ttl_s", "poll_interval_s", "poll_interval_active_s", "max_upload_bytes",
-      "max_json_bytes", "max_log_bytes", "shutdown_grace_s", "auth_cache_s"};
+  static const char* kKnown[] = {"data_dir",
+                                 "listen",
+                                 "database",
+                                 "artifacts_dir",
+                                 "db_pool",
+                                 "threads",
+                                 "trust",
+                                 "trust_threshold",
+                                 "tls_cert",
+                                 "tls_key",
+                                 "public_url",
+                                 "external_base_url",
+                                 "secure_link_secret",
+                                 "link_ttl_s",
+                                 "poll_interval_s",
+                                 "poll_interval_active_s",
+                                 "max_upload_bytes",
+                                 "max_json_bytes",
+                                 "max_log_bytes",
+                                 "shutdown_grace_s",
+                                 "auth_cache_s"};
   for (const auto& [k, v] : t) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;

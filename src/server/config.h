@@ -11,18 +11,18 @@
 namespace aloft::server {
 
 struct ServerConfig {
-  std::string data_dir;                // required: database, artifacts, admin.token, tmp/
+  std::string data_dir;  // required: database, artifacts, admin.token, tmp/
   std::string listen = "127.0.0.1:8080";
-  std::string database;                // "" = <data_dir>/aloft.db; or postgresql://...
+  std::string database;  // "" = <data_dir>/aloft.db; or postgresql://...
   // Content-addressed artifact files; "" = <data_dir>/artifacts. Servers sharing one PostgreSQL
   // share this directory (NFS, a shared volume) or serve downloads through external_base_url.
   std::string artifacts_dir;
   int db_pool = 8;
-  int threads = 0;                     // 0 = number of CPUs (at least 2)
-  std::vector<std::string> trust;      // public key files accepted on packages
+  int threads = 0;                 // 0 = number of CPUs (at least 2)
+  std::vector<std::string> trust;  // public key files accepted on packages
   int trust_threshold = 1;
   std::string tls_cert, tls_key;
-  std::string public_url;              // base of download URLs; "" = from the Host header
+  std::string public_url;  // base of download URLs; "" = from the Host header
   // Downloads through nginx or a CDN with secure_link-signed URLs (docs/server.md).
   std::string external_base_url;
   std::string secure_link_secret;

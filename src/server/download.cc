@@ -97,8 +97,8 @@ http::Response ServeArtifact(const std::string& path, uint64_t size, const std::
     res.headers.Set("Content-Range", "bytes */" + std::to_string(size));
     res.headers.Set("Content-Type", "application/json");
     res.body = "{\"error\":\"range-not-satisfiable\",\"message\":\"no range of '" +
-               std::string(req.headers.Get("Range")) + "' lies within the " +
-               std::to_string(size) + " bytes of the artifact\"}";
+               std::string(req.headers.Get("Range")) + "' lies within the " + std::to_string(size) +
+               " bytes of the artifact\"}";
     return res;
   }
   if (!filename.empty()) {
@@ -142,9 +142,12 @@ std::string SecureLinkMd5(int64_t expires, const std::string& uri, const std::st
   std::string b64 = Base64Encode(md5.Finish());
   std::string out;
   for (char c : b64) {
-    if (c == '+') out += '-';
-    else if (c == '/') out += '_';
-    else if (c != '=') out += c;
+    if (c == '+')
+      out += '-';
+    else if (c == '/')
+      out += '_';
+    else if (c != '=')
+      out += c;
   }
   return out;
 }

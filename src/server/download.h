@@ -19,7 +19,8 @@ struct ByteRange {
 
 // Parses a Range header against a file of `size` bytes (RFC 9110 section 14.2).
 // nullopt: no usable Range header (absent, not "bytes", syntactically invalid, or too many
-// ranges) -> serve the whole file. An empty vector: syntactically valid but none satisfiable -> 416.
+// ranges) -> serve the whole file. An empty vector: syntactically valid but none satisfiable ->
+// 416.
 std::optional<std::vector<ByteRange>> ParseRange(std::string_view header, uint64_t size);
 
 // Builds the response for `path` (which holds exactly `size` bytes with SHA-256 `sha256`).

@@ -29,8 +29,8 @@ std::string Metrics::Render(const std::string& extra) const {
   out += "# TYPE aloft_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     const auto& [route, method, status] = key;
-    out += "aloft_http_requests_total{route=\"" + route + "\",method=\"" + method +
-           "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+    out += "aloft_http_requests_total{route=\"" + route + "\",method=\"" + method + "\",status=\"" +
+           std::to_string(status) + "\"} " + std::to_string(n) + "\n";
   }
   out += "# HELP aloft_http_request_duration_seconds Time to handle a request (body excluded).\n";
   out += "# TYPE aloft_http_request_duration_seconds histogram\n";

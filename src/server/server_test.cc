@@ -1,8 +1,13 @@
 // aloftd over real HTTP on loopback, against SQLite and against a real PostgreSQL server: the
 // operator's and the devices' whole story, and every route fed bad input.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,6 +17,8 @@
 #include "core/file.h"
 #include "core/hash.h"
 #include "server/app.h"
+#include "server/config.h"
+#include "server/download.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
@@ -106,9 +113,9 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
   json SetUpFleet(std::string* package_path = nullptr) {
     CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}, {"modules", {"bms"}}},
              201);
-    Bytes pkg = pkgs_.Pack({{"main", testing::RandomBytes(300000, 1)},
-                            {"bms", testing::RandomBytes(5000, 2)}},
-                           pkg::Compression::kNone);
+    Bytes pkg = pkgs_.Pack(
+        {{"main", testing::RandomBytes(300000, 1)}, {"bms", testing::RandomBytes(5000, 2)}},
+        pkg::Compression::kNone);
     std::string path = WritePackage("fw.aloft", pkg);
     if (package_path) *package_path = path;
     auto res = Upload("?filename=fw-1.2.0.aloft", path, admin_);
@@ -186,14 +193,13 @@ TEST_P(ServerTest, EndToEnd_UploadProvisionDeployCheckInResumeDownloadFeedback) 
     for (const char* st : {"downloaded", "installing", "installed"}) {
       CallJson("POST", fb, token, {{"status", st}}, 200);
     }
-    CallJson("POST", fb, token, {{"status", "success"}, {"details", {"rebooted", "healthy"}}},
-             200);
+    CallJson("POST", fb, token, {{"status", "success"}, {"details", {"rebooted", "healthy"}}}, 200);
     json done = CallJson("GET", "/api/v1/actions/" + std::to_string(id), admin_, nullptr, 200);
     EXPECT_EQ(done["state"], "succeeded");
     std::vector<std::string> statuses;
     for (const auto& e : done["events"]) statuses.push_back(e["status"]);
     EXPECT_THAT(statuses, ::testing::ElementsAre("created", "downloading", "downloaded",
-                                                  "installing", "installed", "success"));
+                                                 "installing", "installed", "success"));
     // No more action, and a finished action's artifact is no longer offered.
     json again = CallJson("POST", "/device/v1/" + name + "/check-in", token, json::object(), 200);
     EXPECT_TRUE(again["action"].is_null());
@@ -213,7 +219,8 @@ TEST_P(ServerTest, EndToEnd_UploadProvisionDeployCheckInResumeDownloadFeedback) 
   EXPECT_THAT(actions, ::testing::IsSupersetOf({"device-type.create", "release.create",
                                                 "device.create", "deployment.create"}));
   auto metrics = Call("GET", "/metrics", "");
-  EXPECT_THAT(metrics.body, HasSubstr("aloft_http_requests_total{route=\"/device/v1/{device}/check-in\",method=\"POST\",status=\"200\"} 6"));
+  EXPECT_THAT(metrics.body, HasSubstr("aloft_http_requests_total{route=\"/device/v1/{device}/"
+                                      "check-in\",method=\"POST\",status=\"200\"} 6"));
   EXPECT_THAT(metrics.body, HasSubstr("aloft_devices_seen 3"));
 }
 
@@ -258,12 +265,12 @@ TEST_P(ServerTest, Download_MultiRangeUnsatisfiableIfRangeMismatchAndNotModified
 
 TEST_P(ServerTest, RegistrationToken_RegistersADeviceOnFirstContactOnce) {
   SetUpFleet();
-  json reg = CallJson("POST", "/api/v1/device-types/board-a/registration-tokens", admin_, nullptr,
-                      201);
+  json reg =
+      CallJson("POST", "/api/v1/device-types/board-a/registration-tokens", admin_, nullptr, 201);
   std::string rt = reg["token"];
-  json first = CallJson("POST", "/device/v1/new-1/check-in", rt,
-                        {{"versions", {{"main", "1.0.0"}}}, {"attributes", {{"serial", "A1"}}}},
-                        200);
+  json first =
+      CallJson("POST", "/device/v1/new-1/check-in", rt,
+               {{"versions", {{"main", "1.0.0"}}}, {"attributes", {{"serial", "A1"}}}}, 200);
   ASSERT_TRUE(first.contains("token"));
   std::string own = first["token"];
   json dev = CallJson("GET", "/api/v1/devices/new-1", admin_, nullptr, 200);
@@ -284,8 +291,8 @@ TEST_P(ServerTest, Releases_DuplicateUntrustedTamperedAndArtifacts) {
   EXPECT_EQ(dup.status, 409);
   EXPECT_THAT(client::ErrorMessage(dup), HasSubstr("fw@1.2.0 already exists"));
   // Signed by a key the server does not trust.
-  Bytes untrusted = pkgs_.Pack({{"main", testing::RandomBytes(1000, 3)}},
-                               pkg::Compression::kNone, {1});
+  Bytes untrusted =
+      pkgs_.Pack({{"main", testing::RandomBytes(1000, 3)}}, pkg::Compression::kNone, {1});
   auto u = Upload("", WritePackage("u.aloft", untrusted), admin_);
   EXPECT_EQ(u.status, 422);
   EXPECT_THAT(client::ErrorMessage(u), HasSubstr("not trusted"));
@@ -350,7 +357,8 @@ TEST_P(ServerTest, Restart_RemovesInterruptedUploadsAndKeepsEverythingElse) {
 TEST_P(ServerTest, BadInput_EveryRouteAnswers4xxWithAJsonError) {
   SetUpFleet();
   std::string dev = AddDevice("dev-1", {{"group", "lab"}});
-  json viewer = CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ro"}, {"role", "viewer"}}, 201);
+  json viewer =
+      CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ro"}, {"role", "viewer"}}, 201);
   std::string ro = viewer["token"];
   CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"group", "lab"}}, 201);
 
@@ -365,9 +373,12 @@ TEST_P(ServerTest, BadInput_EveryRouteAnswers4xxWithAJsonError) {
       {"GET", "/api/v1/devices", "", "", 401, "missing credentials"},
       {"GET", "/api/v1/devices", "aloft_a_wrong", "", 401, "unknown or revoked token"},
       {"POST", "/api/v1/device-types", ro, R"({"name":"x"})", 403, "needs 'admin'"},
-      {"POST", "/api/v1/devices", ro, R"({"name":"x","device_type":"board-a"})", 403, "role 'viewer'"},
-      {"POST", "/api/v1/deployments", ro, R"({"release":"fw@1.2.0","group":"lab"})", 403, "needs 'release'"},
-      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", ro, "abc", 403, "needs 'release'"},
+      {"POST", "/api/v1/devices", ro, R"({"name":"x","device_type":"board-a"})", 403,
+       "role 'viewer'"},
+      {"POST", "/api/v1/deployments", ro, R"({"release":"fw@1.2.0","group":"lab"})", 403,
+       "needs 'release'"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", ro, "abc", 403,
+       "needs 'release'"},
       {"POST", "/api/v1/tokens", ro, R"({"name":"y","role":"admin"})", 403, "needs 'admin'"},
       {"GET", "/api/v1/audit", ro, "", 403, "needs 'admin'"},
       {"POST", "/device/v1/dev-1/check-in", admin_, "{}", 403, "device's own token"},
@@ -376,61 +387,88 @@ TEST_P(ServerTest, BadInput_EveryRouteAnswers4xxWithAJsonError) {
       // Malformed JSON, wrong types, missing fields, unknown fields.
       {"POST", "/api/v1/device-types", admin_, "{", 400, "not valid JSON"},
       {"POST", "/api/v1/device-types", admin_, "[1]", 400, "must be a JSON object"},
-      {"POST", "/api/v1/device-types", admin_, R"({"name":5})", 400, "field 'name' must be a string"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":5})", 400,
+       "field 'name' must be a string"},
       {"POST", "/api/v1/device-types", admin_, "{}", 400, "missing field 'name'"},
       {"POST", "/api/v1/device-types", admin_, R"({"name":"../etc"})", 400, "not a valid name"},
       {"POST", "/api/v1/device-types", admin_, R"({"name":"board-a"})", 409, "already exists"},
-      {"POST", "/api/v1/device-types", admin_, R"({"name":"b","modules":"bms"})", 400, "array of strings"},
-      {"POST", "/api/v1/device-types/board-a/modules", admin_, R"({"name":"bms"})", 409, "already has module"},
-      {"POST", "/api/v1/device-types/nope/modules", admin_, R"({"name":"x"})", 404, "device type 'nope' not found"},
+      {"POST", "/api/v1/device-types", admin_, R"({"name":"b","modules":"bms"})", 400,
+       "array of strings"},
+      {"POST", "/api/v1/device-types/board-a/modules", admin_, R"({"name":"bms"})", 409,
+       "already has module"},
+      {"POST", "/api/v1/device-types/nope/modules", admin_, R"({"name":"x"})", 404,
+       "device type 'nope' not found"},
       {"DELETE", "/api/v1/device-types/board-a/modules/main", admin_, "", 409, "used by"},
       {"DELETE", "/api/v1/device-types/board-a", admin_, "", 409, "in use"},
       {"POST", "/api/v1/devices", admin_, R"({"name":"d"})", 400, "missing field 'device_type'"},
-      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"nope"})", 404, "device type 'nope' not found"},
-      {"POST", "/api/v1/devices", admin_, R"({"name":"dev-1","device_type":"board-a"})", 409, "already exists"},
-      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"board-a","tags":[1]})", 400, "only strings"},
-      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"board-a","attributes":{"a":[1]}})", 400, "attribute 'a'"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"nope"})", 404,
+       "device type 'nope' not found"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"dev-1","device_type":"board-a"})", 409,
+       "already exists"},
+      {"POST", "/api/v1/devices", admin_, R"({"name":"d","device_type":"board-a","tags":[1]})", 400,
+       "only strings"},
+      {"POST", "/api/v1/devices", admin_,
+       R"({"name":"d","device_type":"board-a","attributes":{"a":[1]}})", 400, "attribute 'a'"},
       {"PATCH", "/api/v1/devices/dev-1", admin_, R"({"name":"z"})", 400, "cannot be changed"},
       {"PATCH", "/api/v1/devices/nope", admin_, R"({"group":"g"})", 404, "device 'nope' not found"},
       {"GET", "/api/v1/devices/nope", admin_, "", 404, "device 'nope' not found"},
       {"DELETE", "/api/v1/devices/nope", admin_, "", 404, "not found"},
-      {"GET", "/api/v1/devices?limit=abc", admin_, "", 400, "'limit' must be a non-negative integer"},
+      {"GET", "/api/v1/devices?limit=abc", admin_, "", 400,
+       "'limit' must be a non-negative integer"},
       {"GET", "/api/v1/devices/nope/actions", admin_, "", 404, "not found"},
       {"GET", "/api/v1/devices/nope/logs", admin_, "", 404, "not found"},
       {"GET", "/api/v1/releases/fw/9.9.9", admin_, "", 404, "release 'fw@9.9.9' not found"},
-      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"enabled":"yes"})", 400, "must be a boolean"},
-      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"version":"2"})", 400, "cannot be changed"},
+      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"enabled":"yes"})", 400,
+       "must be a boolean"},
+      {"PATCH", "/api/v1/releases/fw/1.2.0", admin_, R"({"version":"2"})", 400,
+       "cannot be changed"},
       {"DELETE", "/api/v1/releases/fw/1.2.0", admin_, "", 409, "referred to by 1 action"},
       {"GET", "/api/v1/releases/fw/9.9.9/artifact", admin_, "", 404, "not found"},
-      {"POST", "/api/v1/releases?name=a&device_type=board-a", admin_, "abc", 400, "missing query parameter 'version'"},
-      {"POST", "/api/v1/releases?name=a&version=1&device_type=nope", admin_, "abc", 404, "device type 'nope' not found"},
-      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", admin_, "", 400, "upload is empty"},
-      {"POST", "/api/v1/releases?name=a&version=1%2F&device_type=board-a", admin_, "abc", 400, "version '1/'"},
+      {"POST", "/api/v1/releases?name=a&device_type=board-a", admin_, "abc", 400,
+       "missing query parameter 'version'"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=nope", admin_, "abc", 404,
+       "device type 'nope' not found"},
+      {"POST", "/api/v1/releases?name=a&version=1&device_type=board-a", admin_, "", 400,
+       "upload is empty"},
+      {"POST", "/api/v1/releases?name=a&version=1%2F&device_type=board-a", admin_, "abc", 400,
+       "version '1/'"},
       {"POST", "/api/v1/deployments", admin_, R"({"release":"fw"})", 400, "NAME@VERSION"},
-      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0"})", 400, "exactly one target"},
-      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","devices":["nope"]})", 404, "device 'nope' not found"},
-      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@9","group":"lab"})", 404, "not found"},
-      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","group":"none"})", 404, "no devices in group"},
-      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","group":"lab","mode":"now"})", 400, "mode 'now'"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0"})", 400,
+       "exactly one target"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","devices":["nope"]})", 404,
+       "device 'nope' not found"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@9","group":"lab"})", 404,
+       "not found"},
+      {"POST", "/api/v1/deployments", admin_, R"({"release":"fw@1.2.0","group":"none"})", 404,
+       "no devices in group"},
+      {"POST", "/api/v1/deployments", admin_,
+       R"({"release":"fw@1.2.0","group":"lab","mode":"now"})", 400, "mode 'now'"},
       {"GET", "/api/v1/actions/abc", admin_, "", 400, "is not a number"},
       {"GET", "/api/v1/actions/999", admin_, "", 404, "action '999' not found"},
       {"GET", "/api/v1/actions?state=weird", admin_, "", 400, "unknown action state"},
       {"POST", "/api/v1/actions/999/cancel", admin_, "", 404, "not found"},
       {"POST", "/api/v1/tokens", admin_, R"({"name":"t","role":"root"})", 400, "unknown role"},
       {"DELETE", "/api/v1/tokens/999", admin_, "", 404, "not found"},
-      {"POST", "/device/v1/dev-1/check-in", dev, R"({"versions":{"main":5}})", 400, "must be a string"},
+      {"POST", "/device/v1/dev-1/check-in", dev, R"({"versions":{"main":5}})", 400,
+       "must be a string"},
       {"POST", "/device/v1/dev-1/check-in", dev, R"({"versions":[]})", 400, "must be an object"},
       {"POST", "/device/v1/dev-1/check-in", dev, "nonsense", 400, "not valid JSON"},
-      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"status":"done"})", 400, "status 'done'"},
-      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"progress":5})", 400, "missing field 'status'"},
-      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"status":"downloading","progress":101})", 400, "0 to 100"},
-      {"POST", "/device/v1/dev-1/actions/999/feedback", dev, R"({"status":"downloading"})", 404, "not found"},
-      {"POST", "/device/v1/dev-1/actions/x/feedback", dev, R"({"status":"downloading"})", 400, "not a number"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"status":"done"})", 400,
+       "status 'done'"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev, R"({"progress":5})", 400,
+       "missing field 'status'"},
+      {"POST", "/device/v1/dev-1/actions/1/feedback", dev,
+       R"({"status":"downloading","progress":101})", 400, "0 to 100"},
+      {"POST", "/device/v1/dev-1/actions/999/feedback", dev, R"({"status":"downloading"})", 404,
+       "not found"},
+      {"POST", "/device/v1/dev-1/actions/x/feedback", dev, R"({"status":"downloading"})", 400,
+       "not a number"},
       {"GET", "/device/v1/dev-1/actions/999/artifact", dev, "", 404, "not found"},
       {"POST", "/device/v1/dev-1/logs?action=abc", dev, "log", 400, "must be an id"},
       {"POST", "/device/v1/dev-1/logs", dev, "", 400, "the log is empty"},
       // Sizes and routing.
-      {"POST", "/api/v1/device-types", admin_, "{\"name\":\"" + big + "\"}", 413, "exceeds the limit"},
+      {"POST", "/api/v1/device-types", admin_, "{\"name\":\"" + big + "\"}", 413,
+       "exceeds the limit"},
       {"GET", "/api/v1/nothing", admin_, "", 404, "no route"},
       {"PUT", "/api/v1/devices", admin_, "{}", 405, "allowed: GET, POST"},
       {"GET", "/api/v1/stats", admin_, "body", 400, "takes no request body"},
@@ -469,8 +507,8 @@ TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
   json in = CallJson("POST", "/device/v1/dev-1/check-in", dev, json::object(), 200);
   EXPECT_TRUE(in["action"].is_null());
   // A log upload lands in the device's history.
-  auto log = Call("POST", "/device/v1/dev-1/logs?action=" + std::to_string(id), dev,
-                  "line 1\nline 2\n");
+  auto log =
+      Call("POST", "/device/v1/dev-1/logs?action=" + std::to_string(id), dev, "line 1\nline 2\n");
   EXPECT_EQ(log.status, 201);
   json logs = CallJson("GET", "/api/v1/devices/dev-1/logs", admin_, nullptr, 200);
   ASSERT_EQ(logs.size(), 1u);
@@ -480,6 +518,161 @@ TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
 INSTANTIATE_TEST_SUITE_P(Backends, ServerTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });
+
+}  // namespace
+}  // namespace aloft::server
+
+namespace aloft::server {
+namespace {
+
+// Not parameterized: the transport does not depend on the database.
+class TransportTest : public ::testing::Test {
+ protected:
+  void Start(ServerConfig c) {
+    c.data_dir = dir_ / "data";
+    c.listen = "127.0.0.1:0";
+    auto app = App::Create(c, SystemClock::Instance(), log_);
+    ASSERT_THAT(app, IsOk());
+    app_ = std::move(app).value();
+    ASSERT_THAT(app_->Bind(), IsOk());
+    port_ = app_->port();
+    thread_ = std::thread([this] { app_->Run(); });
+    admin_ = ReadFile(dir_ / "data/admin.token").value();
+    admin_.pop_back();
+  }
+  void TearDown() override {
+    if (app_) {
+      app_->Stop();
+      thread_.join();
+    }
+  }
+  testing::TempDir dir_;
+  std::ostringstream log_;
+  std::unique_ptr<App> app_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  std::string admin_;
+};
+
+TEST_F(TransportTest, Tls_ServesApiAndRangesOverHttps) {
+  std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      (dir_ / "key.pem") + " -out " + (dir_ / "cert.pem") + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make a test certificate";
+  ServerConfig c;
+  c.tls_cert = dir_ / "cert.pem";
+  c.tls_key = dir_ / "key.pem";
+  Start(c);
+  std::string base = "https://127.0.0.1:" + std::to_string(port_);
+  client::HttpRequest req;
+  req.url = base + "/api/v1/device-types";
+  req.method = "POST";
+  req.body = R"({"name":"board-a"})";
+  req.ca_file = dir_ / "cert.pem";
+  req.headers = {"Authorization: Bearer " + admin_};
+  auto res = client::Send(req);
+  ASSERT_THAT(res, IsOk());
+  EXPECT_EQ(res->status, 201) << res->body;
+  // An artifact over TLS, whole and as a range (the read-and-write path, not sendfile).
+  Bytes blob = testing::RandomBytes(300000, 9);
+  ASSERT_THAT(WriteFileAtomic(dir_ / "a.bin", AsChars(blob)), IsOk());
+  client::HttpRequest up = req;
+  up.url = base + "/api/v1/releases?name=a&version=1&device_type=board-a";
+  up.body.clear();
+  up.upload_file = dir_ / "a.bin";
+  auto created = client::Send(up);
+  ASSERT_THAT(created, IsOk());
+  ASSERT_EQ(created->status, 201) << created->body;
+  client::HttpRequest get = req;
+  get.method = "GET";
+  get.body.clear();
+  get.url = base + "/api/v1/releases/a/1/artifact";
+  auto whole = client::Send(get);
+  ASSERT_THAT(whole, IsOk());
+  EXPECT_EQ(whole->body, std::string(AsChars(blob)));
+  get.headers.push_back("Range: bytes=100000-100099");
+  auto part = client::Send(get);
+  ASSERT_THAT(part, IsOk());
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->body, std::string(AsChars(blob)).substr(100000, 100));
+  // Plain HTTP to the TLS port gets nowhere.
+  client::HttpRequest plain;
+  plain.url = "http://127.0.0.1:" + std::to_string(port_) + "/healthz";
+  plain.timeout_s = 5;
+  auto refused = client::Send(plain);
+  EXPECT_TRUE(!refused.ok() || refused->status == 0 || refused->status >= 400);
+}
+
+TEST_F(TransportTest, SlowClients_DoNotPinTheOnlyThread) {
+  ServerConfig c;
+  c.threads = 1;
+  Start(c);
+  // 50 connections that send half a request header and then stall.
+  std::vector<int> stalled;
+  for (int i = 0; i < 50; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const char half[] = "GET /api/v1/devices HTTP/1.1\r\nHost: x\r\nAuthor";
+    ASSERT_GT(::write(fd, half, sizeof half - 1), 0);
+    stalled.push_back(fd);
+  }
+  client::HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(port_) + "/api/v1/devices";
+  req.headers = {"Authorization: Bearer " + admin_};
+  req.timeout_s = 5;
+  auto res = client::Send(req);
+  ASSERT_THAT(res, IsOk());
+  EXPECT_EQ(res->status, 200);
+  // An oversized header is refused, not buffered.
+  req.headers.push_back("X-Big: " + std::string(20000, 'a'));
+  auto big = client::Send(req);
+  ASSERT_THAT(big, IsOk());
+  EXPECT_EQ(big->status, 431);
+  for (int fd : stalled) ::close(fd);
+}
+
+TEST(ConfigFile, UnknownKeysAndWrongTypesNameTheFileAndKey) {
+  testing::TempDir dir;
+  ServerConfig c;
+  ASSERT_THAT(WriteFileAtomic(dir / "a.toml", "listen = 8080\n"), IsOk());
+  EXPECT_THAT(LoadConfigFile(dir / "a.toml", c),
+              IsError(Code::kInvalidArgument, HasSubstr("key 'listen' must be a string")));
+  ASSERT_THAT(WriteFileAtomic(dir / "b.toml", "lisen = \"x\"\n"), IsOk());
+  EXPECT_THAT(LoadConfigFile(dir / "b.toml", c),
+              IsError(Code::kInvalidArgument, HasSubstr("unknown key 'lisen'")));
+  ASSERT_THAT(WriteFileAtomic(dir / "c.toml", "listen = \n"), IsOk());
+  EXPECT_THAT(LoadConfigFile(dir / "c.toml", c),
+              IsError(Code::kInvalidArgument, HasSubstr("c.toml:1")));
+  ASSERT_THAT(WriteFileAtomic(dir / "d.toml", "listen = \"127.0.0.1:9\"\ntrust = [\"k.pub\"]\n"),
+              IsOk());
+  ASSERT_THAT(LoadConfigFile(dir / "d.toml", c), IsOk());
+  EXPECT_EQ(c.listen, "127.0.0.1:9");
+  EXPECT_EQ(c.trust, std::vector<std::string>{"k.pub"});
+}
+
+TEST(ParseRange, FollowsRfc9110) {
+  auto r = ParseRange("bytes=0-9, 20-, -5", 100);
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[1].first, 20u);
+  EXPECT_EQ((*r)[1].last, 99u);
+  EXPECT_EQ((*r)[2].first, 95u);
+  EXPECT_FALSE(ParseRange("items=0-1", 100).has_value());  // other unit: ignored
+  EXPECT_FALSE(ParseRange("bytes=9-1", 100).has_value());  // invalid: ignored
+  EXPECT_FALSE(ParseRange("bytes=a-", 100).has_value());
+  EXPECT_TRUE(ParseRange("bytes=100-", 100)->empty());  // unsatisfiable: 416
+  EXPECT_EQ(ParseRange("bytes=50-1000", 100)->at(0).last, 99u);
+}
+
+TEST(SecureLink, MatchesTheNginxFormula) {
+  // echo -n '2147483647/s/link 'secret | openssl md5 -binary | openssl base64 | tr +/ -_ | tr -d =
+  EXPECT_EQ(SecureLinkMd5(2147483647, "/s/link", "secret"), "0Xgm37lo5nFEuHMDKl_vQg");
+}
 
 }  // namespace
 }  // namespace aloft::server

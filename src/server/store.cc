@@ -83,10 +83,10 @@ Result<Role> ParseRole(std::string_view name) {
 
 namespace {
 constexpr std::pair<ActionState, std::string_view> kStateNames[] = {
-    {ActionState::kPending, "pending"},         {ActionState::kDownloading, "downloading"},
-    {ActionState::kDownloaded, "downloaded"},   {ActionState::kInstalling, "installing"},
-    {ActionState::kInstalled, "installed"},     {ActionState::kSucceeded, "succeeded"},
-    {ActionState::kFailed, "failed"},           {ActionState::kCanceled, "canceled"},
+    {ActionState::kPending, "pending"},       {ActionState::kDownloading, "downloading"},
+    {ActionState::kDownloaded, "downloaded"}, {ActionState::kInstalling, "installing"},
+    {ActionState::kInstalled, "installed"},   {ActionState::kSucceeded, "succeeded"},
+    {ActionState::kFailed, "failed"},         {ActionState::kCanceled, "canceled"},
 };
 }  // namespace
 
@@ -119,8 +119,7 @@ std::vector<std::string> Release::Modules() const {
 std::vector<std::string> Release::DeviceTypes() const {
   std::vector<std::string> out;
   for (const auto& t : targets)
-    if (std::find(out.begin(), out.end(), t.device_type) == out.end())
-      out.push_back(t.device_type);
+    if (std::find(out.begin(), out.end(), t.device_type) == out.end()) out.push_back(t.device_type);
   return out;
 }
 
@@ -141,13 +140,12 @@ Result<std::optional<ApiToken>> Tx::FindApiToken(const std::string& hash) {
       c_.Query("SELECT id, name, role, created_ms FROM api_tokens WHERE token_hash = ?", {hash}));
   if (rows.empty()) return std::optional<ApiToken>();
   ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(rows[0].Text(2)));
-  return std::optional<ApiToken>(
-      ApiToken{rows[0].Int(0), rows[0].Text(1), role, rows[0].Int(3)});
+  return std::optional<ApiToken>(ApiToken{rows[0].Int(0), rows[0].Text(1), role, rows[0].Int(3)});
 }
 
 Result<std::vector<ApiToken>> Tx::ListApiTokens() {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT id, name, role, created_ms FROM api_tokens ORDER BY id"));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT id, name, role, created_ms FROM api_tokens ORDER BY id"));
   std::vector<ApiToken> out;
   for (const auto& r : rows) {
     ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(r.Text(2)));
@@ -170,8 +168,7 @@ Result<int64_t> Tx::CountApiTokens() {
 // ---- device types ----
 
 Result<int64_t> Tx::DeviceTypeId(const std::string& name) {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                         c_.Query("SELECT id FROM device_types WHERE name = ?", {name}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT id FROM device_types WHERE name = ?", {name}));
   if (rows.empty()) return NotFound("device type", name);
   return rows[0].Int(0);
 }
@@ -223,15 +220,14 @@ Result<DeviceType> Tx::GetDeviceType(const std::string& name) {
 
 Status Tx::DeleteDeviceType(const std::string& name) {
   ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(name));
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows,
-      c_.Query("SELECT (SELECT COUNT(*) FROM devices WHERE device_type_id = ?), "
-               "(SELECT COUNT(*) FROM release_targets WHERE device_type_id = ?)",
-               {id, id}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT (SELECT COUNT(*) FROM devices WHERE device_type_id = ?), "
+                                  "(SELECT COUNT(*) FROM release_targets WHERE device_type_id = ?)",
+                                  {id, id}));
   if (rows[0].Int(0) > 0 || rows[0].Int(1) > 0) {
-    return Error(Code::kAlreadyExists,
-                 "device type '" + name + "' is in use by " + rows[0].Text(0) + " device(s) and " +
-                     rows[0].Text(1) + " release target(s); delete those first");
+    return Error(Code::kAlreadyExists, "device type '" + name + "' is in use by " +
+                                           rows[0].Text(0) + " device(s) and " + rows[0].Text(1) +
+                                           " release target(s); delete those first");
   }
   ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_types WHERE id = ?", {id}));
   return OkStatus();
@@ -274,10 +270,10 @@ Status Tx::CreateRegistrationToken(const std::string& type, const std::string& h
 }
 
 Result<std::optional<DeviceType>> Tx::FindRegistrationToken(const std::string& hash) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT t.name FROM registration_tokens r JOIN device_types t ON "
-                          "t.id = r.device_type_id WHERE r.token_hash = ?",
-                          {hash}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT t.name FROM registration_tokens r JOIN device_types t ON "
+                                  "t.id = r.device_type_id WHERE r.token_hash = ?",
+                                  {hash}));
   if (rows.empty()) return std::optional<DeviceType>();
   ALOFT_ASSIGN_OR_RETURN(DeviceType t, GetDeviceType(rows[0].Text(0)));
   return std::optional<DeviceType>(std::move(t));
@@ -359,11 +355,10 @@ Result<std::vector<Release>> Tx::ListReleases(const std::optional<std::string>& 
 
 Result<Release> Tx::GetRelease(const std::string& name, const std::string& version) {
   ALOFT_ASSIGN_OR_RETURN(
-      Rows rows,
-      c_.Query("SELECT " + std::string(kReleaseColumns) +
-                   " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
-                   "WHERE r.name = ? AND r.version = ?",
-               {name, version}));
+      Rows rows, c_.Query("SELECT " + std::string(kReleaseColumns) +
+                              " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
+                              "WHERE r.name = ? AND r.version = ?",
+                          {name, version}));
   if (rows.empty()) return NotFound("release", name + "@" + version);
   Release r = ReleaseFromRow(rows[0]);
   ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
@@ -408,8 +403,7 @@ Result<std::optional<std::string>> Tx::DeleteRelease(const std::string& name,
 }
 
 Result<bool> Tx::ArtifactKnown(const std::string& sha256) {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                         c_.Query("SELECT 1 FROM artifacts WHERE sha256 = ?", {sha256}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT 1 FROM artifacts WHERE sha256 = ?", {sha256}));
   return !rows.empty();
 }
 
@@ -433,9 +427,9 @@ Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
     d.attributes = r.Text(5);
     d.created_ms = r.Int(6);
     d.last_seen_ms = r.OptInt(7);
-    ALOFT_ASSIGN_OR_RETURN(Rows tags,
-                           c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag",
-                                    {d.id}));
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows tags,
+        c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag", {d.id}));
     for (const auto& t : tags) d.tags.push_back(t.Text(0));
     ALOFT_ASSIGN_OR_RETURN(
         Rows versions,
@@ -462,9 +456,9 @@ Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash) 
   out.id = rows->at(0).Int(0);
   out.device_type_id = type_id;
   for (const auto& tag : d.tags) {
-    ALOFT_RETURN_IF_ERROR(c_.Query(
-        "INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        {out.id, tag}));
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {out.id, tag}));
   }
   return out;
 }
@@ -520,8 +514,9 @@ Result<std::vector<Device>> Tx::ListDevices(const DeviceFilter& f) {
 
 Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
   Params params;
-  std::string sql = "SELECT COUNT(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
-                    DeviceWhere(f, params);
+  std::string sql =
+      "SELECT COUNT(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
+      DeviceWhere(f, params);
   ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
   return rows.at(0).Int(0);
 }
@@ -531,9 +526,9 @@ Status Tx::UpdateDevice(const Device& d) {
                                  {d.group, d.attributes, d.id}));
   ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_tags WHERE device_id = ?", {d.id}));
   for (const auto& tag : d.tags) {
-    ALOFT_RETURN_IF_ERROR(c_.Query(
-        "INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        {d.id, tag}));
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {d.id, tag}));
   }
   return OkStatus();
 }
@@ -570,17 +565,17 @@ Status Tx::RecordVersions(int64_t device_id, const std::map<std::string, std::st
 }
 
 Status Tx::SetAttributes(int64_t device_id, const std::string& attributes_json) {
-  ALOFT_RETURN_IF_ERROR(c_.Query("UPDATE devices SET attributes = ? WHERE id = ?",
-                                 {attributes_json, device_id}));
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("UPDATE devices SET attributes = ? WHERE id = ?", {attributes_json, device_id}));
   return OkStatus();
 }
 
 Status Tx::TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms) {
   for (const auto& [id, ms] : last_seen_ms) {
-    ALOFT_RETURN_IF_ERROR(c_.Query(
-        "UPDATE devices SET last_seen_ms = ? WHERE id = ? AND (last_seen_ms IS NULL OR "
-        "last_seen_ms < ?)",
-        {ms, id, ms}));
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("UPDATE devices SET last_seen_ms = ? WHERE id = ? AND (last_seen_ms IS NULL OR "
+                 "last_seen_ms < ?)",
+                 {ms, id, ms}));
   }
   return OkStatus();
 }
@@ -588,12 +583,12 @@ Status Tx::TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms) {
 // ---- actions ----
 
 Result<std::vector<Action>> Tx::ActionsWhere(const std::string& where, const Params& params) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT " + std::string(kActionColumns) +
-                              " FROM actions a JOIN devices d ON d.id = a.device_id "
-                              "JOIN releases r ON r.id = a.release_id " +
-                              where,
-                          params));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT " + std::string(kActionColumns) +
+                                      " FROM actions a JOIN devices d ON d.id = a.device_id "
+                                      "JOIN releases r ON r.id = a.release_id " +
+                                      where,
+                                  params));
   std::vector<Action> out;
   out.reserve(rows.size());
   for (const auto& r : rows) {
@@ -679,8 +674,7 @@ Result<std::optional<Action>> Tx::OpenActionFor(int64_t device_id) {
   return std::optional<Action>(std::move(actions[0]));
 }
 
-Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress,
-                        const ActionEvent& event) {
+Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress, const ActionEvent& event) {
   ALOFT_RETURN_IF_ERROR(
       c_.Query("UPDATE actions SET state = ?, progress = ?, open = ?, updated_ms = ? WHERE id = ?",
                {ActionStateName(state), progress, IsTerminal(state) ? 0 : 1, event.at_ms, id}));
@@ -696,18 +690,18 @@ Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress,
 
 Result<int64_t> Tx::AddLog(int64_t device_id, std::optional<int64_t> action_id,
                            const std::string& content, int64_t now) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("INSERT INTO device_logs (device_id, action_id, at_ms, content) "
-                          "VALUES (?, ?, ?, ?) RETURNING id",
-                          {device_id, action_id, now, content}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("INSERT INTO device_logs (device_id, action_id, at_ms, content) "
+                                  "VALUES (?, ?, ?, ?) RETURNING id",
+                                  {device_id, action_id, now, content}));
   return rows.at(0).Int(0);
 }
 
 Result<std::vector<DeviceLog>> Tx::ListLogs(int64_t device_id, int64_t limit) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT id, action_id, at_ms, content FROM device_logs "
-                          "WHERE device_id = ? ORDER BY id DESC LIMIT ?",
-                          {device_id, limit}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT id, action_id, at_ms, content FROM device_logs "
+                                  "WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+                                  {device_id, limit}));
   std::vector<DeviceLog> out;
   for (const auto& r : rows) out.push_back({r.Int(0), r.OptInt(1), r.Int(2), r.Text(3)});
   return out;
@@ -722,10 +716,10 @@ Status Tx::Audit(const std::string& actor, const std::string& action, const std:
 }
 
 Result<std::vector<AuditEntry>> Tx::ListAudit(int64_t limit, int64_t offset) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT id, at_ms, actor, action, object, details FROM audit_log "
-                          "ORDER BY id DESC LIMIT ? OFFSET ?",
-                          {limit, offset}));
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         c_.Query("SELECT id, at_ms, actor, action, object, details FROM audit_log "
+                                  "ORDER BY id DESC LIMIT ? OFFSET ?",
+                                  {limit, offset}));
   std::vector<AuditEntry> out;
   for (const auto& r : rows) {
     out.push_back({r.Int(0), r.Int(1), r.Text(2), r.Text(3), r.Text(4), r.Text(5)});

@@ -81,7 +81,7 @@ struct Device {
   int64_t device_type_id = 0;
   std::optional<std::string> group;
   std::vector<std::string> tags;
-  std::string attributes = "{}";             // JSON object text
+  std::string attributes = "{}";                // JSON object text
   std::map<std::string, std::string> versions;  // module -> version
   int64_t created_ms = 0;
   std::optional<int64_t> last_seen_ms;
@@ -95,7 +95,14 @@ struct DeviceFilter {
 };
 
 enum class ActionState {
-  kPending, kDownloading, kDownloaded, kInstalling, kInstalled, kSucceeded, kFailed, kCanceled
+  kPending,
+  kDownloading,
+  kDownloaded,
+  kInstalling,
+  kInstalled,
+  kSucceeded,
+  kFailed,
+  kCanceled
 };
 std::string_view ActionStateName(ActionState s);
 Result<ActionState> ParseActionState(std::string_view name);
