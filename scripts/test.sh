@@ -48,5 +48,16 @@ if [[ $status -ne 0 ]]; then
   exit 1
 fi
 
+echo "== fuzz: HTTP request inputs (Range, query, routes), ${HTTP_FUZZ_SECONDS:-20} s"
+status=0
+(cd "$corpus" && mkdir -p http && "$root"/build/asan/fuzz/http_input_fuzz \
+  -max_total_time="${HTTP_FUZZ_SECONDS:-20}" -print_final_stats=1 http >http.log 2>&1) || status=$?
+grep -E "^(Done|stat::number_of_executed_units)" "$corpus"/http.log || true
+if [[ $status -ne 0 ]]; then
+  tail -n 60 "$corpus"/http.log >&2
+  echo "fuzz: the HTTP input fuzzer failed (exit $status)" >&2
+  exit 1
+fi
+
 echo "== all tests (release build)"
 ctest --test-dir build/release -j "$(nproc)" --output-on-failure
