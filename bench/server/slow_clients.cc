@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   inet_pton(AF_INET, host, &addr.sin_addr);
   std::vector<int> fds;
   std::vector<uint64_t> received;
+  std::vector<std::string> head;  // the first bytes: the status line
+  std::vector<int> last_tick;     // the last second in which bytes arrived
   for (int i = 0; i < n; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) {
@@ -66,15 +68,17 @@ int main(int argc, char** argv) {
     fcntl(fd, F_SETFL, O_NONBLOCK);
     fds.push_back(fd);
     received.push_back(0);
+    head.emplace_back();
+    last_tick.push_back(-1);
   }
   std::printf("opened %zu connections\n", fds.size());
   std::fflush(stdout);
   std::vector<char> buf(static_cast<size_t>(rate));
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  size_t alive = fds.size();
+  int tick_no = 0;
   while (std::chrono::steady_clock::now() < end) {
     auto tick = std::chrono::steady_clock::now();
-    alive = 0;
+    ++tick_no;
     for (size_t i = 0; i < fds.size(); ++i) {
       if (fds[i] < 0) continue;
       ssize_t got = read(fds[i], buf.data(), buf.size());
@@ -83,14 +87,25 @@ int main(int argc, char** argv) {
         fds[i] = -1;
         continue;
       }
-      if (got > 0) received[i] += static_cast<uint64_t>(got);
-      ++alive;
+      if (got > 0) {
+        received[i] += static_cast<uint64_t>(got);
+        last_tick[i] = tick_no;
+        if (head[i].size() < 12)
+          head[i].append(buf.data(), std::min<size_t>(got, 12 - head[i].size()));
+      }
     }
     std::this_thread::sleep_until(tick + std::chrono::seconds(1));
   }
+  // Streaming: a 200 answer whose bytes still arrived in the last 3 seconds.
   uint64_t total = 0;
-  for (auto r : received) total += r;
-  std::printf("still streaming: %zu of %zu, %llu bytes received in all\n", alive, fds.size(),
-              static_cast<unsigned long long>(total));
+  size_t streaming = 0, not_ok = 0;
+  for (size_t i = 0; i < fds.size(); ++i) {
+    total += received[i];
+    bool ok = head[i].rfind("HTTP/1.1 200", 0) == 0;
+    if (!ok) ++not_ok;
+    if (ok && fds[i] >= 0 && last_tick[i] >= tick_no - 3) ++streaming;
+  }
+  std::printf("still streaming: %zu of %zu (answers other than 200: %zu), %llu bytes received\n",
+              streaming, fds.size(), not_ok, static_cast<unsigned long long>(total));
   return 0;
 }

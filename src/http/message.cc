@@ -28,8 +28,11 @@ bool Headers::Has(std::string_view name) const {
   return false;
 }
 
+SharedFd::~SharedFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 FileBody::~FileBody() {
-  if (fd >= 0) ::close(fd);
   if (active) active->fetch_sub(1);
 }
 

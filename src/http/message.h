@@ -50,13 +50,29 @@ struct Request {
 
 // A body made of parts sent in order: literal text or a range of an open file (sent with
 // sendfile(2) on plain connections). Used for downloads, single and multipart ranges.
+// An open file descriptor shared by every response that sends from it (sendfile and pread take
+// explicit offsets, so one descriptor serves any number of concurrent downloads); closed with the
+// last user.
+class SharedFd {
+ public:
+  explicit SharedFd(int fd) : fd_(fd) {}
+  ~SharedFd();
+  SharedFd(const SharedFd&) = delete;
+  SharedFd& operator=(const SharedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 struct FileBody {
   struct Part {
     std::string text;
     uint64_t offset = 0, length = 0;
     bool from_file = false;
   };
-  int fd = -1;  // owned: closed when the body is destroyed
+  std::shared_ptr<SharedFd> file;
+  int fd() const { return file ? file->get() : -1; }
   std::vector<Part> parts;
   // Counts concurrent file responses and bytes (for /metrics); may be null.
   std::atomic<int64_t>* active = nullptr;

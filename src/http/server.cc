@@ -366,7 +366,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     while (part_sent_ < part.length && budget > 0) {
       off_t off = static_cast<off_t>(part.offset + part_sent_);
       size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, budget));
-      ssize_t n = ::sendfile(sock.native_handle(), res_.file->fd, &off, want);
+      ssize_t n = ::sendfile(sock.native_handle(), res_.file->fd(), &off, want);
       if (n > 0) {
         part_sent_ += n;
         budget -= std::min<uint64_t>(budget, n);
@@ -402,7 +402,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (chunk_.empty()) chunk_.resize(kTlsChunk);
     size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, kTlsChunk));
     ssize_t n =
-        ::pread(res_.file->fd, chunk_.data(), want, static_cast<off_t>(part.offset + part_sent_));
+        ::pread(res_.file->fd(), chunk_.data(), want, static_cast<off_t>(part.offset + part_sent_));
     if (n <= 0) return Close();
     Lowest().expires_after(server_.options.io_timeout);
     net::async_write(stream_, net::buffer(chunk_.data(), static_cast<size_t>(n)),

@@ -362,6 +362,7 @@ class AppImpl final : public App, public http::Handler {
   std::unique_ptr<Store> store_;
   crypto::TrustSet trust_;
   Metrics metrics_;
+  OpenFiles open_files_;
   std::unique_ptr<http::HttpServer> server_;
   http::Router router_;
   std::vector<Route> routes_;
@@ -864,7 +865,7 @@ void AppImpl::AddRoutes() {
                return OkStatus();
              }));
              return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
-                                  rel.artifact.sha256, rel.filename, r, metrics_);
+                                  rel.artifact.sha256, rel.filename, r, metrics_, open_files_);
            });
 
   // -- devices --
@@ -1596,7 +1597,7 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
     return OkStatus();
   }));
   return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
-                       rel.artifact.sha256, rel.filename, req, metrics_);
+                       rel.artifact.sha256, rel.filename, req, metrics_, open_files_);
 }
 
 Result<Response> AppImpl::UploadLog(Request& req, Caller& c) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <random>
 
@@ -65,9 +66,26 @@ std::optional<std::vector<ByteRange>> ParseRange(std::string_view header, uint64
   return out;
 }
 
+Result<std::shared_ptr<http::SharedFd>> OpenFiles::Open(const std::string& path) {
+  std::lock_guard lock(mu_);
+  auto it = files_.find(path);
+  if (it != files_.end()) {
+    if (auto fd = it->second.lock()) return fd;
+  }
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+    return Error(Code::kUnavailable, path + ": too many open files");
+  }
+  if (fd < 0) return ErrnoError(path, errno);
+  auto shared = std::make_shared<http::SharedFd>(fd);
+  if (files_.size() > 1024) std::erase_if(files_, [](const auto& e) { return e.second.expired(); });
+  files_[path] = shared;
+  return shared;
+}
+
 http::Response ServeArtifact(const std::string& path, uint64_t size, const std::string& sha256,
                              const std::string& filename, const http::Request& req,
-                             Metrics& metrics) {
+                             Metrics& metrics, OpenFiles& files) {
   const std::string etag = "\"" + sha256 + "\"";
   http::Response res;
   res.headers.Set("ETag", etag);
@@ -76,12 +94,19 @@ http::Response ServeArtifact(const std::string& path, uint64_t size, const std::
     res.status = 304;
     return res;
   }
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return http::Response::Error(500, "internal", "artifact " + sha256 + " is missing on disk");
+  auto fd = files.Open(path);
+  if (!fd.ok()) {
+    if (fd.error().code() == Code::kUnavailable) {
+      http::Response busy = http::Response::Error(
+          503, "unavailable", "the server has too many open files right now; retry later");
+      busy.headers.Set("Retry-After", "5");
+      return busy;
+    }
+    return http::Response::Error(
+        500, "internal", "artifact " + sha256 + " cannot be opened: " + fd.error().message());
   }
   auto body = std::make_shared<http::FileBody>();
-  body->fd = fd;
+  body->file = std::move(fd).value();
   body->bytes_sent = &metrics.download_bytes;
   body->active = &metrics.active_downloads;
   metrics.active_downloads.fetch_add(1);

@@ -4,10 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "core/error.h"
 #include "http/message.h"
 #include "server/metrics.h"
 
@@ -23,10 +27,22 @@ struct ByteRange {
 // 416.
 std::optional<std::vector<ByteRange>> ParseRange(std::string_view header, uint64_t size);
 
+// Open artifact files, one descriptor per artifact however many downloads use it. Thread-safe.
+class OpenFiles {
+ public:
+  // The shared descriptor of `path`; an errno-style error when it cannot be opened.
+  Result<std::shared_ptr<http::SharedFd>> Open(const std::string& path);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<http::SharedFd>> files_;
+};
+
 // Builds the response for `path` (which holds exactly `size` bytes with SHA-256 `sha256`).
+// A file that cannot be opened for lack of descriptors gives 503 with Retry-After.
 http::Response ServeArtifact(const std::string& path, uint64_t size, const std::string& sha256,
                              const std::string& filename, const http::Request& req,
-                             Metrics& metrics);
+                             Metrics& metrics, OpenFiles& files);
 
 // nginx secure_link: md5 = base64url(MD5(expires + uri + " " + secret)) without padding.
 std::string SecureLinkMd5(int64_t expires, const std::string& uri, const std::string& secret);

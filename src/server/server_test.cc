@@ -1,6 +1,7 @@
 // aloftd over real HTTP on loopback, against SQLite and against a real PostgreSQL server: the
 // operator's and the devices' whole story, and every route fed bad input.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -667,6 +668,23 @@ TEST(ParseRange, FollowsRfc9110) {
   EXPECT_FALSE(ParseRange("bytes=a-", 100).has_value());
   EXPECT_TRUE(ParseRange("bytes=100-", 100)->empty());  // unsatisfiable: 416
   EXPECT_EQ(ParseRange("bytes=50-1000", 100)->at(0).last, 99u);
+}
+
+TEST(OpenFiles, ConcurrentDownloadsShareOneDescriptor_ClosedWithTheLast) {
+  testing::TempDir dir;
+  ASSERT_THAT(WriteFileAtomic(dir / "a", "artifact"), IsOk());
+  OpenFiles files;
+  auto first = files.Open(dir / "a");
+  auto second = files.Open(dir / "a");
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ((*first)->get(), (*second)->get());
+  int fd = (*first)->get();
+  first->reset();
+  EXPECT_GE(::fcntl(fd, F_GETFD), 0) << "closed while a download still used it";
+  second->reset();
+  EXPECT_EQ(::fcntl(fd, F_GETFD), -1) << "not closed after the last download";
+  EXPECT_THAT(files.Open(dir / "missing"), IsError(Code::kNotFound, HasSubstr("missing")));
 }
 
 TEST(SecureLink, MatchesTheNginxFormula) {
