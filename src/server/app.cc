@@ -56,8 +56,8 @@ struct Caller {
   std::string actor;  // "token:<name>" / "device:<name>"
   std::string token_hash;
   Role role = Role::kViewer;
-  std::optional<Device> device;        // kDevice
-  std::optional<DeviceType> reg_type;  // kRegistration
+  std::shared_ptr<const Device> device;  // kDevice; shared with the auth cache, never changed
+  std::optional<DeviceType> reg_type;    // kRegistration
 };
 
 constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
@@ -296,6 +296,7 @@ struct Route {
   Access access;
   BodyKind body;
   std::function<Result<Response>(Request&, Caller&)> fn;
+  int metric = 0;  // Metrics route index
 };
 
 class AppImpl final : public App, public http::Handler {
@@ -515,7 +516,8 @@ std::string AppImpl::BaseUrl(const Request& req) const {
 void AppImpl::AddRoute(std::string method, std::string pattern, Access access, BodyKind body,
                        std::function<Result<Response>(Request&, Caller&)> fn) {
   router_.Add(method, pattern, static_cast<int>(routes_.size()));
-  routes_.push_back({std::move(method), std::move(pattern), access, body, std::move(fn)});
+  int metric = metrics_.AddRoute(pattern, method);
+  routes_.push_back({std::move(method), std::move(pattern), access, body, std::move(fn), metric});
 }
 
 Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
@@ -547,7 +549,7 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
       if (d) {
         c.kind = Caller::kDevice;
         c.actor = "device:" + d->name;
-        c.device = std::move(d);
+        c.device = std::make_shared<const Device>(std::move(*d));
         return OkStatus();
       }
       if (access == Access::kDeviceOrRegistration) {
@@ -587,7 +589,9 @@ void AppImpl::ForgetCachedAuth() {
 void AppImpl::UpdateCachedDevice(const std::string& hash, const Device& d) {
   std::lock_guard lock(auth_mu_);
   auto it = auth_cache_.find(hash);
-  if (it != auth_cache_.end() && it->second.caller.device) it->second.caller.device = d;
+  if (it != auth_cache_.end() && it->second.caller.device) {
+    it->second.caller.device = std::make_shared<const Device>(d);
+  }
 }
 
 Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
@@ -690,12 +694,12 @@ Response AppImpl::Handle(Request& req) {
   const auto start = std::chrono::steady_clock::now();
   auto m = router_.Match(req.method, req.path);
   Response res;
-  std::string pattern = "unmatched";
+  int metric = 0;
   if (m.kind != http::RouteMatch::kFound) {
     res = Response::Error(404, "not-found", "no route " + req.path);
   } else {
     const Route& route = routes_[m.id];
-    pattern = route.pattern;
+    metric = route.metric;
     req.params = std::move(m.params);
     auto caller = Authenticate(req, route.access);
     if (!caller.ok()) {
@@ -715,7 +719,7 @@ Response AppImpl::Handle(Request& req) {
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  metrics_.RecordRequest(pattern, req.method, res.status, seconds);
+  metrics_.RecordRequest(metric, res.status, seconds);
   if (res.status >= 500) {
     log_ << "aloftd: " << req.method << " " << req.path << " -> " << res.status << " " << res.body
          << std::endl;
@@ -1431,10 +1435,11 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
   const std::string& name = req.params["device"];
   std::optional<std::string> new_token;
-  Device d;
+  std::shared_ptr<const Device> device = c.device;  // not copied unless something changed
   if (c.kind == Caller::kRegistration) {
     ALOFT_RETURN_IF_ERROR(CheckName("device", name));
     new_token = NewToken("aloft_d_");
+    Device d;
     d.name = name;
     d.device_type = c.reg_type->name;
     d.created_ms = Now();
@@ -1450,30 +1455,33 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
                                              "device token");
     }
     ALOFT_RETURN_IF_ERROR(s);
-  } else {
-    d = *c.device;
+    device = std::make_shared<const Device>(std::move(d));
   }
   bool versions_changed = false;
   for (const auto& [m, v] : versions) {
-    auto it = d.versions.find(m);
-    versions_changed = versions_changed || it == d.versions.end() || it->second != v;
+    auto it = device->versions.find(m);
+    versions_changed = versions_changed || it == device->versions.end() || it->second != v;
   }
-  bool attrs_changed = attrs && attrs->dump() != d.attributes;
+  std::string attrs_text = attrs ? attrs->dump() : "";
+  bool attrs_changed = attrs && attrs_text != device->attributes;
   // Last contact is written behind, in batches, except the first one: "never seen" must end at
   // once.
-  bool first_contact = !d.last_seen_ms;
+  bool first_contact = !device->last_seen_ms;
   if (versions_changed || attrs_changed || first_contact) {
+    Device d = *device;
     ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
       ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
-      if (attrs_changed) ALOFT_RETURN_IF_ERROR(tx.SetAttributes(d.id, attrs->dump()));
+      if (attrs_changed) ALOFT_RETURN_IF_ERROR(tx.SetAttributes(d.id, attrs_text));
       if (first_contact) ALOFT_RETURN_IF_ERROR(tx.TouchDevices({{d.id, Now()}}));
       return OkStatus();
     }));
     for (const auto& [m, v] : versions) d.versions[m] = v;
-    if (attrs_changed) d.attributes = attrs->dump();
+    if (attrs_changed) d.attributes = attrs_text;
     if (first_contact) d.last_seen_ms = Now();
     if (c.kind == Caller::kDevice) UpdateCachedDevice(c.token_hash, d);
+    device = std::make_shared<const Device>(std::move(d));
   }
+  const Device& d = *device;
   if (!first_contact) TouchLater(d.id);
   metrics_.DeviceSeen(d.id);
 
@@ -1486,6 +1494,12 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
     }
     return OkStatus();
   }));
+  if (!new_token && !(action && rel.enabled)) {
+    // The answer to nearly every check-in, built without a JSON tree.
+    return Response::Json(
+        200, "{\"action\":null,\"device\":" + http::JsonQuote(d.name) +
+                 ",\"poll_interval_s\":" + std::to_string(config_.poll_interval_s) + "}");
+  }
   json out = {{"device", d.name}, {"action", nullptr}};
   if (new_token) out["token"] = *new_token;
   if (action && rel.enabled) {

@@ -4,11 +4,17 @@
 
 namespace aloft::server {
 
-void Metrics::RecordRequest(const std::string& route, const std::string& method, int status,
-                            double seconds) {
+int Metrics::AddRoute(std::string route, std::string method) {
   std::lock_guard lock(mu_);
-  ++requests_[{route, method, status}];
-  Histogram& h = latency_[route];
+  routes_.push_back({std::move(route), std::move(method), {}, {}});
+  return static_cast<int>(routes_.size()) - 1;
+}
+
+void Metrics::RecordRequest(int route, int status, double seconds) {
+  std::lock_guard lock(mu_);
+  RouteStats& r = routes_.at(route < 0 || static_cast<size_t>(route) >= routes_.size() ? 0 : route);
+  ++r.by_status[status];
+  Histogram& h = r.latency;
   for (size_t i = 0; i < std::size(kBuckets); ++i)
     if (seconds <= kBuckets[i]) ++h.buckets[i];
   ++h.count;
@@ -27,14 +33,18 @@ std::string Metrics::Render(const std::string& extra) const {
   std::lock_guard lock(mu_);
   out += "# HELP aloft_http_requests_total HTTP requests by route, method and status.\n";
   out += "# TYPE aloft_http_requests_total counter\n";
-  for (const auto& [key, n] : requests_) {
-    const auto& [route, method, status] = key;
-    out += "aloft_http_requests_total{route=\"" + route + "\",method=\"" + method + "\",status=\"" +
-           std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+  for (const auto& r : routes_) {
+    for (const auto& [status, n] : r.by_status) {
+      out += "aloft_http_requests_total{route=\"" + r.route + "\",method=\"" + r.method +
+             "\",status=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+    }
   }
   out += "# HELP aloft_http_request_duration_seconds Time to handle a request (body excluded).\n";
   out += "# TYPE aloft_http_request_duration_seconds histogram\n";
-  for (const auto& [route, h] : latency_) {
+  for (const auto& r : routes_) {
+    const Histogram& h = r.latency;
+    if (h.count == 0) continue;
+    const std::string& route = r.route;
     for (size_t i = 0; i < std::size(kBuckets); ++i) {
       std::snprintf(buf, sizeof buf, "%g", kBuckets[i]);
       out += "aloft_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"" + buf +

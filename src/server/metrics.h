@@ -9,13 +9,16 @@
 #include <string>
 #include <tuple>
 #include <unordered_set>
+#include <vector>
 
 namespace aloft::server {
 
 class Metrics {
  public:
-  void RecordRequest(const std::string& route, const std::string& method, int status,
-                     double seconds);
+  // Registers a route (pattern and method) before serving; returns its index for RecordRequest.
+  // Index 0 is "unmatched".
+  int AddRoute(std::string route, std::string method);
+  void RecordRequest(int route, int status, double seconds);
   void DeviceSeen(int64_t device_id);
 
   std::atomic<int64_t> active_downloads{0};
@@ -33,9 +36,13 @@ class Metrics {
     uint64_t count = 0;
     double sum = 0;
   };
+  struct RouteStats {
+    std::string route, method;
+    std::map<int, uint64_t> by_status;
+    Histogram latency;
+  };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
-  std::map<std::string, Histogram> latency_;
+  std::vector<RouteStats> routes_ = {{"unmatched", "any", {}, {}}};
   std::unordered_set<int64_t> seen_;
 };
 
