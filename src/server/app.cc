@@ -53,8 +53,8 @@ namespace {
 // Who is calling.
 struct Caller {
   enum Kind { kNone, kOperator, kDevice, kRegistration } kind = kNone;
-  std::string actor;  // "token:<name>" / "device:<name>"
-  std::string token_hash;
+  std::string actor;      // "token:<name>" / "device:<name>"
+  std::string cache_key;  // the auth cache's key for this caller
   Role role = Role::kViewer;
   std::shared_ptr<const Device> device;  // kDevice; shared with the auth cache, never changed
   std::optional<DeviceType> reg_type;    // kRegistration
@@ -370,7 +370,7 @@ class AppImpl final : public App, public http::Handler {
 
   void ForgetCachedAuth();
   // Keeps the cached copy of a device current after this server changed it.
-  void UpdateCachedDevice(const std::string& token_hash, const Device& d);
+  void UpdateCachedDevice(const std::string& cache_key, const Device& d);
   struct CachedAuth {
     Caller caller;
     std::chrono::steady_clock::time_point expires;
@@ -532,17 +532,20 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
     return Error(Code::kPermissionDenied,
                  "missing credentials: send 'Authorization: Bearer <token>'");
   }
-  std::string hash = Sha256Hex(AsBytes(token));
+  // The cache is keyed by the token itself, so a hit costs no SHA-256; the database only ever sees
+  // the hash.
+  const std::string key(token);
   const auto now = clock_.Monotonic();
   const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration;
   {
     std::lock_guard lock(auth_mu_);
-    auto it = auth_cache_.find(hash);
+    auto it = auth_cache_.find(key);
     if (it != auth_cache_.end() && it->second.expires > now &&
         (device_route || it->second.caller.kind == Caller::kOperator)) {
       return it->second.caller;
     }
   }
+  const std::string hash = Sha256Hex(AsBytes(token));
   Status s = store_->Read([&](Tx& tx) -> Status {
     if (access == Access::kDevice || access == Access::kDeviceOrRegistration) {
       ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
@@ -572,11 +575,11 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   });
   ALOFT_RETURN_IF_ERROR(s);
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
-  c.token_hash = hash;
+  c.cache_key = key;
   if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
     std::lock_guard lock(auth_mu_);
     if (auth_cache_.size() >= kAuthCacheMax) auth_cache_.clear();
-    auth_cache_[hash] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
+    auth_cache_[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
   }
   return c;
 }
@@ -586,9 +589,9 @@ void AppImpl::ForgetCachedAuth() {
   auth_cache_.clear();
 }
 
-void AppImpl::UpdateCachedDevice(const std::string& hash, const Device& d) {
+void AppImpl::UpdateCachedDevice(const std::string& cache_key, const Device& d) {
   std::lock_guard lock(auth_mu_);
-  auto it = auth_cache_.find(hash);
+  auto it = auth_cache_.find(cache_key);
   if (it != auth_cache_.end() && it->second.caller.device) {
     it->second.caller.device = std::make_shared<const Device>(d);
   }
@@ -1478,7 +1481,7 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
     for (const auto& [m, v] : versions) d.versions[m] = v;
     if (attrs_changed) d.attributes = attrs_text;
     if (first_contact) d.last_seen_ms = Now();
-    if (c.kind == Caller::kDevice) UpdateCachedDevice(c.token_hash, d);
+    if (c.kind == Caller::kDevice) UpdateCachedDevice(c.cache_key, d);
     device = std::make_shared<const Device>(std::move(d));
   }
   const Device& d = *device;
@@ -1583,7 +1586,7 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
     out = {{"id", id}, {"state", ActionStateName(next)}};
     return OkStatus();
   }));
-  if (updated) UpdateCachedDevice(c.token_hash, *updated);
+  if (updated) UpdateCachedDevice(c.cache_key, *updated);
   return JsonResponse(200, out);
 }
 

@@ -15,6 +15,7 @@ namespace aloft::server {
 
 class Metrics {
  public:
+  Metrics();
   // Registers a route (pattern and method) before serving; returns its index for RecordRequest.
   // Index 0 is "unmatched".
   int AddRoute(std::string route, std::string method);
@@ -41,6 +42,7 @@ class Metrics {
     std::map<int, uint64_t> by_status;
     Histogram latency;
   };
+  const uint64_t instance_;
   mutable std::mutex mu_;
   std::vector<RouteStats> routes_ = {{"unmatched", "any", {}, {}}};
   std::unordered_set<int64_t> seen_;
