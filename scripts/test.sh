@@ -36,28 +36,24 @@ echo "$ALOFT_TEST_PG_URL"
 echo "== unit and integration tests under ASan+UBSan"
 ctest --test-dir build/asan -L 'unit|integration' -j "$(nproc)" --output-on-failure
 
-echo "== fuzz: package reader, ${FUZZ_SECONDS:-60} s"
-cp fuzz/corpus/package_reader/* "$corpus"/
-status=0
-(cd "$corpus" && "$root"/build/asan/fuzz/package_reader_fuzz -max_total_time="${FUZZ_SECONDS:-60}" \
-  -print_final_stats=1 "$corpus" >fuzz.log 2>&1) || status=$?
-grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$corpus"/fuzz.log || true
-if [[ $status -ne 0 ]]; then
-  tail -n 60 "$corpus"/fuzz.log >&2
-  echo "fuzz: the package reader fuzzer failed (exit $status)" >&2
-  exit 1
-fi
-
-echo "== fuzz: HTTP request inputs (Range, query, routes), ${HTTP_FUZZ_SECONDS:-20} s"
-status=0
-(cd "$corpus" && mkdir -p http && "$root"/build/asan/fuzz/http_input_fuzz \
-  -max_total_time="${HTTP_FUZZ_SECONDS:-20}" -print_final_stats=1 http >http.log 2>&1) || status=$?
-grep -E "^(Done|stat::number_of_executed_units)" "$corpus"/http.log || true
-if [[ $status -ne 0 ]]; then
-  tail -n 60 "$corpus"/http.log >&2
-  echo "fuzz: the HTTP input fuzzer failed (exit $status)" >&2
-  exit 1
-fi
+# fuzz NAME TARGET SECONDS: runs build/asan/fuzz/TARGET on the corpus directory NAME (seeded
+# from fuzz/corpus/NAME when that exists); shows its figures; on a finding, its log, and fails.
+fuzz() {
+  local name=$1 target=$2 seconds=$3 status=0
+  echo "== fuzz: $name, $seconds s"
+  mkdir -p "$corpus/$name"
+  [[ -d fuzz/corpus/$name ]] && cp fuzz/corpus/"$name"/* "$corpus/$name"/
+  (cd "$corpus" && "$root"/build/asan/fuzz/"$target" -max_total_time="$seconds" \
+    -print_final_stats=1 "$name" >"$name.log" 2>&1) || status=$?
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$corpus/$name.log" || true
+  if [[ $status -ne 0 ]]; then
+    tail -n 60 "$corpus/$name.log" >&2
+    echo "fuzz: $target failed (exit $status)" >&2
+    exit 1
+  fi
+}
+fuzz package_reader package_reader_fuzz "${FUZZ_SECONDS:-60}"
+fuzz http_input http_input_fuzz "${HTTP_FUZZ_SECONDS:-20}"
 
 echo "== all tests (release build)"
 ctest --test-dir build/release -j "$(nproc)" --output-on-failure

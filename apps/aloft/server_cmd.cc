@@ -63,21 +63,15 @@ class Api {
  public:
   explicit Api(const Options& o) : o_(o) {}
 
-  Result<json> Call(const std::string& method, const std::string& path, const json* body = nullptr,
-                    int expect_min = 200) {
-    client::HttpRequest req;
-    req.method = method;
-    req.url = o_.url + path;
-    req.headers.push_back("Authorization: Bearer " + o_.token);
+  Result<json> Call(const std::string& method, const std::string& path,
+                    const json* body = nullptr) {
+    client::HttpRequest req = NewRequest(method, path);
     if (body) req.body = body->dump();
-    return Finish(client::Send(req), expect_min);
+    return Finish(client::Send(req));
   }
 
   Result<json> Upload(const std::string& path, const std::string& file, bool quiet) {
-    client::HttpRequest req;
-    req.method = "POST";
-    req.url = o_.url + path;
-    req.headers.push_back("Authorization: Bearer " + o_.token);
+    client::HttpRequest req = NewRequest("POST", path);
     req.upload_file = file;
     ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(file));
     ALOFT_ASSIGN_OR_RETURN(uint64_t size, f.Size());
@@ -86,11 +80,20 @@ class Api {
     req.progress = &progress;
     auto res = client::Send(req);
     progress.Finish();
-    return Finish(std::move(res), 200);
+    return Finish(std::move(res));
   }
 
  private:
-  Result<json> Finish(Result<client::HttpResponse> res, int) {
+  client::HttpRequest NewRequest(const std::string& method, const std::string& path) const {
+    client::HttpRequest req;
+    req.method = method;
+    req.url = o_.url + path;
+    req.headers.push_back("Authorization: Bearer " + o_.token);
+    return req;
+  }
+
+  // The JSON answer, or an error carrying the server's message for any status from 400 up.
+  Result<json> Finish(Result<client::HttpResponse> res) {
     if (!res.ok()) return std::move(res).error();
     if (res->status >= 400) {
       Code code = res->status == 404                         ? Code::kNotFound

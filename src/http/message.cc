@@ -42,20 +42,22 @@ uint64_t FileBody::Size() const {
   return n;
 }
 
-Response Response::Json(int status, std::string json) {
+namespace {
+Response WithBody(int status, std::string_view type, std::string body) {
   Response r;
   r.status = status;
-  r.headers.Set("Content-Type", "application/json");
-  r.body = std::move(json);
+  r.headers.Set("Content-Type", std::string(type));
+  r.body = std::move(body);
   return r;
+}
+}  // namespace
+
+Response Response::Json(int status, std::string json) {
+  return WithBody(status, "application/json", std::move(json));
 }
 
 Response Response::Text(int status, std::string text) {
-  Response r;
-  r.status = status;
-  r.headers.Set("Content-Type", "text/plain; charset=utf-8");
-  r.body = std::move(text);
-  return r;
+  return WithBody(status, "text/plain; charset=utf-8", std::move(text));
 }
 
 Response Response::Error(int status, std::string_view code, std::string_view message) {

@@ -44,8 +44,10 @@ struct Request {
   std::string body_file;
   uint64_t body_size = 0;
 
-  // Params from the route pattern ("{name}" segments), filled by the Router.
+  // Params from the route pattern ("{name}" segments) and the route's id, filled by the
+  // handler's routing in OnHeaders so that Handle need not match again.
   std::map<std::string, std::string> params;
+  int route = -1;
 };
 
 // A body made of parts sent in order: literal text or a range of an open file (sent with

@@ -192,8 +192,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (auto len = head_parser_->content_length(); len && *len > plan_.max_size) {
       return SendError(413, "payload-too-large",
                        "request body of " + std::to_string(*len) + " bytes exceeds the limit of " +
-                           std::to_string(plan_.max_size) + " bytes for " + req_.path,
-                       /*close=*/true);
+                           std::to_string(plan_.max_size) + " bytes for " + req_.path);
     }
     if (head_parser_->is_done()) return Dispatch();
 
@@ -205,7 +204,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, fec);
       if (fec) {
         upload_path_.clear();
-        return SendError(500, "internal", "cannot create upload file: " + fec.message(), true);
+        return SendError(500, "internal", "cannot create upload file: " + fec.message());
       }
     } else {
       string_parser_.emplace(std::move(*head_parser_));
@@ -239,11 +238,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (ec == bhttp::error::body_limit) {
       return SendError(413, "payload-too-large",
                        "request body exceeds the limit of " + std::to_string(plan_.max_size) +
-                           " bytes for " + req_.path,
-                       true);
+                           " bytes for " + req_.path);
     }
     if (ec == beast::error::timeout || ec == net::error::operation_aborted) return Close();
-    if (ec) return SendError(400, "bad-request", "reading the request body: " + ec.message(), true);
+    if (ec) return SendError(400, "bad-request", "reading the request body: " + ec.message());
     bool done = file_parser_ ? file_parser_->is_done() : string_parser_->is_done();
     if (!done) return ReadBody();
     if (file_parser_) {
@@ -267,9 +265,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     WriteResponse();
   }
 
-  void SendError(int status, std::string_view code, const std::string& message, bool close = true) {
+  // Errors of the transport itself; the connection closes after them (its state is unknown).
+  void SendError(int status, std::string_view code, const std::string& message) {
     res_ = Response::Error(status, code, message);
-    res_.close = close;
+    res_.close = true;
     WriteResponse();
   }
 
@@ -281,48 +280,33 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const bool keep = keep_alive_ && !res_.close && !server_.stopping;
     const bool head_only = req_.method == "HEAD";
     Lowest().expires_after(server_.options.io_timeout);
-    if (!res_.file) {
-      str_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
-      for (const auto& [k, v] : res_.headers.fields()) str_res_->set(k, v);
-      str_res_->keep_alive(keep);
-      if (head_only) {
-        str_res_->content_length(res_.body.size());
-      } else {
-        str_res_->body() = std::move(res_.body);
-        str_res_->prepare_payload();
-      }
-      keep_ = keep;
-      if (head_only) {
-        head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
-        for (const auto& f : *str_res_) head_res_->set(f.name_string(), f.value());
-        head_res_->keep_alive(keep);
-        head_sr_.emplace(*head_res_);
-        bhttp::async_write_header(stream_, *head_sr_,
-                                  [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                                    self->OnWritten(ec);
-                                  });
-        return;
-      }
-      bhttp::async_write(
-          stream_, *str_res_,
-          [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+    keep_ = keep;
+    if (res_.file || head_only) {
+      // The header alone; then, unless this is HEAD, the file's parts.
+      head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
+      for (const auto& [k, v] : res_.headers.fields()) head_res_->set(k, v);
+      head_res_->content_length(res_.file ? res_.file->Size() : res_.body.size());
+      head_res_->keep_alive(keep);
+      head_sr_.emplace(*head_res_);
+      bhttp::async_write_header(stream_, *head_sr_,
+                                [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                  if (ec || !self->res_.file || self->req_.method == "HEAD") {
+                                    return self->OnWritten(ec);
+                                  }
+                                  self->part_index_ = 0;
+                                  self->part_sent_ = 0;
+                                  self->WritePart();
+                                });
       return;
     }
-    head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
-    for (const auto& [k, v] : res_.headers.fields()) head_res_->set(k, v);
-    head_res_->content_length(res_.file->Size());
-    head_res_->keep_alive(keep);
-    keep_ = keep;
-    head_sr_.emplace(*head_res_);
-    bhttp::async_write_header(
-        stream_, *head_sr_,
-        [self = this->shared_from_this(), head_only](beast::error_code ec, size_t) {
-          if (ec) return self->Close();
-          if (head_only) return self->OnWritten(ec);
-          self->part_index_ = 0;
-          self->part_sent_ = 0;
-          self->WritePart();
-        });
+    str_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
+    for (const auto& [k, v] : res_.headers.fields()) str_res_->set(k, v);
+    str_res_->keep_alive(keep);
+    str_res_->body() = std::move(res_.body);
+    str_res_->prepare_payload();
+    bhttp::async_write(
+        stream_, *str_res_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
   }
 
   void WritePart() {

@@ -34,7 +34,9 @@ class Handler {
   virtual ~Handler() = default;
   // After the header: a BodyPlan to read the body, or a Response that answers at once (the body
   // is not read, the connection closes if one was announced). E.g. 401 before a 1 GiB upload.
-  virtual std::variant<BodyPlan, Response> OnHeaders(const Request& head) = 0;
+  // The handler may note what it decided in `head.route` and `head.params`; Handle gets the same
+  // Request back.
+  virtual std::variant<BodyPlan, Response> OnHeaders(Request& head) = 0;
   virtual Response Handle(Request& request) = 0;
 };
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file.h"
 #include "core/hash.h"
@@ -102,6 +103,17 @@ Response NoContent() {
   return r;
 }
 
+// Missing or unknown credentials are 401 with a Bearer challenge; anything else (the database is
+// down) keeps its own status.
+Response AuthErrorResponse(const Error& e) {
+  Response res = ErrorResponse(e);
+  if (e.code() == Code::kPermissionDenied) {
+    res.status = 401;
+    res.headers.Set("WWW-Authenticate", "Bearer");
+  }
+  return res;
+}
+
 Response JsonResponse(int status, const json& j) { return Response::Json(status, j.dump()); }
 
 Error Invalid(std::string message) { return Error(Code::kInvalidArgument, std::move(message)); }
@@ -116,19 +128,30 @@ std::string MsToTime(int64_t ms) {
 
 // ---- JSON bodies ----
 
+// The request body as a JSON object, parsed by the project's ParseJson (depth limit, duplicate
+// member names refused).
 Result<json> ParseBody(const Request& req, bool allow_empty) {
   if (req.body.empty() && allow_empty) return json::object();
-  json j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    try {
-      json ignored = json::parse(req.body);
-    } catch (const json::parse_error& e) {
-      return Error(Code::kMalformed, std::string("request body is not valid JSON: ") + e.what());
-    }
-    return Error(Code::kMalformed, "request body is not valid JSON");
-  }
-  if (!j.is_object()) return Error(Code::kMalformed, "request body must be a JSON object");
-  return j;
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return std::move(j).error().WithContext("request body is not valid JSON");
+  if (!j->is_object()) return Error(Code::kMalformed, "request body must be a JSON object");
+  return std::move(j).value();
+}
+
+// A positive decimal id, or nullopt.
+std::optional<int64_t> ParseId(const std::string& text) {
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || v <= 0) return std::nullopt;
+  return int64_t{v};
+}
+
+// The "{id}" of the route; `what` names it in the error: "action id 'x' is not a number".
+Result<int64_t> PathId(Request& r, std::string_view what) {
+  const std::string& text = r.params["id"];
+  auto id = ParseId(text);
+  if (!id) return Invalid(std::string(what) + " id '" + text + "' is not a number");
+  return *id;
 }
 
 Result<std::optional<std::string>> OptString(const json& j, const char* key) {
@@ -325,7 +348,7 @@ class AppImpl final : public App, public http::Handler {
   void Run() override { server_->Run(); }
   void Stop() override { server_->Stop(); }
 
-  std::variant<http::BodyPlan, Response> OnHeaders(const Request& head) override;
+  std::variant<http::BodyPlan, Response> OnHeaders(Request& head) override;
   Response Handle(Request& req) override;
 
  private:
@@ -448,7 +471,8 @@ void AppImpl::CleanIncoming() {
       std::string name = e->d_name;
       if (!name.starts_with(prefix)) continue;
       pid_t pid = static_cast<pid_t>(std::atol(name.c_str() + prefix.size()));
-      if (pid > 0 && pid != ::getpid() && ::kill(pid, 0) == 0) continue;  // still uploading
+      // Alive (kill succeeds, or the process belongs to another user): still uploading.
+      if (pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
       ::unlink((dir + "/" + name).c_str());
     }
     ::closedir(d);
@@ -642,7 +666,7 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
   return OkStatus();
 }
 
-std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
+std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
   auto m = router_.Match(head.method, head.path);
   if (m.kind == http::RouteMatch::kNoPath) {
     return Response::Error(404, "not-found", "no route " + head.path);
@@ -654,6 +678,8 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
     r.headers.Set("Allow", m.allowed);
     return r;
   }
+  head.route = m.id;
+  head.params = std::move(m.params);
   const Route& route = routes_[m.id];
   http::BodyPlan plan;
   switch (route.body) {
@@ -674,15 +700,9 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
       break;
     case BodyKind::kUpload: {
       // Refuse an upload before its first byte when the caller may not make it.
-      Request r = head;
-      r.params = m.params;
-      auto caller = Authenticate(r, route.access);
-      if (!caller.ok()) {
-        Response res = ErrorResponse(caller.error());
-        res.status = 401;
-        return res;
-      }
-      Status s = Authorize(*caller, route.access, r);
+      auto caller = Authenticate(head, route.access);
+      if (!caller.ok()) return AuthErrorResponse(caller.error());
+      Status s = Authorize(*caller, route.access, head);
       if (!s.ok()) return ErrorResponse(s.error());
       plan.max_size = config_.max_upload_bytes;
       plan.to_file_dir = artifacts_.incoming_dir();
@@ -695,22 +715,16 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(const Request& head) {
 
 Response AppImpl::Handle(Request& req) {
   const auto start = std::chrono::steady_clock::now();
-  auto m = router_.Match(req.method, req.path);
   Response res;
   int metric = 0;
-  if (m.kind != http::RouteMatch::kFound) {
+  if (req.route < 0) {  // OnHeaders answers unrouted requests itself; this is a safety net
     res = Response::Error(404, "not-found", "no route " + req.path);
   } else {
-    const Route& route = routes_[m.id];
+    const Route& route = routes_[req.route];
     metric = route.metric;
-    req.params = std::move(m.params);
     auto caller = Authenticate(req, route.access);
     if (!caller.ok()) {
-      res = ErrorResponse(caller.error());
-      if (caller.error().code() == Code::kPermissionDenied) {
-        res.status = 401;
-        res.headers.Set("WWW-Authenticate", "Bearer");
-      }
+      res = AuthErrorResponse(caller.error());
     } else if (Status s = Authorize(*caller, route.access, req); !s.ok()) {
       res = ErrorResponse(s.error());
     } else if (route.body == BodyKind::kNone && req.body_size > 0) {
@@ -971,16 +985,9 @@ void AppImpl::AddRoutes() {
              }));
              return ok_json(out);
            });
-  auto action_id = [](Request& r) -> Result<int64_t> {
-    const std::string& s = r.params["id"];
-    char* end = nullptr;
-    long long v = std::strtoll(s.c_str(), &end, 10);
-    if (s.empty() || *end || v <= 0) return Invalid("action id '" + s + "' is not a number");
-    return int64_t{v};
-  };
   AddRoute("GET", "/api/v1/actions/{id}", A::kViewer, B::kNone,
-           [this, ok_json, action_id](Request& r, Caller&) -> Result<Response> {
-             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
                ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
@@ -990,8 +997,8 @@ void AppImpl::AddRoutes() {
              return ok_json(out);
            });
   AddRoute("POST", "/api/v1/actions/{id}/cancel", A::kRelease, B::kNone,
-           [this, ok_json, action_id](Request& r, Caller& c) -> Result<Response> {
-             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+           [this, ok_json](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
                ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
@@ -1068,8 +1075,8 @@ void AppImpl::AddRoutes() {
                             {{"id", t.id}, {"name", name}, {"role", role_name}, {"token", token}});
       });
   AddRoute("DELETE", "/api/v1/tokens/{id}", A::kAdmin, B::kNone,
-           [this, action_id](Request& r, Caller& c) -> Result<Response> {
-             ALOFT_ASSIGN_OR_RETURN(int64_t id, action_id(r));
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "token"));
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
                ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(id));
                return tx.Audit(c.actor, "token.delete", std::to_string(id), "{}", Now());
@@ -1514,12 +1521,8 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
 }
 
 Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
-  char* end = nullptr;
+  ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
   const std::string& id_text = req.params["id"];
-  long long id = std::strtoll(id_text.c_str(), &end, 10);
-  if (id_text.empty() || *end || id <= 0) {
-    return Invalid("action id '" + id_text + "' is not a number");
-  }
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
   ALOFT_ASSIGN_OR_RETURN(std::string status, ReqString(body, "status"));
   static const std::map<std::string, ActionState> kStatus = {
@@ -1591,12 +1594,8 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
 }
 
 Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
-  char* end = nullptr;
+  ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
   const std::string& id_text = req.params["id"];
-  long long id = std::strtoll(id_text.c_str(), &end, 10);
-  if (id_text.empty() || *end || id <= 0) {
-    return Invalid("action id '" + id_text + "' is not a number");
-  }
   Release rel;
   ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
@@ -1620,10 +1619,8 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
 Result<Response> AppImpl::UploadLog(Request& req, Caller& c) {
   std::optional<int64_t> action;
   if (auto a = QueryStr(req, "action")) {
-    char* end = nullptr;
-    long long v = std::strtoll(a->c_str(), &end, 10);
-    if (a->empty() || *end || v <= 0) return Invalid("query parameter 'action' must be an id");
-    action = v;
+    action = ParseId(*a);
+    if (!action) return Invalid("query parameter 'action' must be an id");
   }
   if (req.body.empty()) return Invalid("the log is empty");
   int64_t id = 0;

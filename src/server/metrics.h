@@ -7,7 +7,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <unordered_set>
 #include <vector>
 

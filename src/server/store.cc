@@ -334,16 +334,12 @@ Result<Release> Tx::CreateRelease(const Release& r) {
   return out;
 }
 
-Result<std::vector<Release>> Tx::ListReleases(const std::optional<std::string>& name) {
-  std::string sql = "SELECT " + std::string(kReleaseColumns) +
-                    " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256";
-  Params params;
-  if (name) {
-    sql += " WHERE r.name = ?";
-    params.push_back(*name);
-  }
-  sql += " ORDER BY r.name, r.id";
-  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
+Result<std::vector<Release>> Tx::ReleasesWhere(const std::string& where, const Params& params) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT " + std::string(kReleaseColumns) +
+                   " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 " + where,
+               params));
   std::vector<Release> out;
   for (const auto& row : rows) {
     Release r = ReleaseFromRow(row);
@@ -353,28 +349,22 @@ Result<std::vector<Release>> Tx::ListReleases(const std::optional<std::string>& 
   return out;
 }
 
+Result<std::vector<Release>> Tx::ListReleases(const std::optional<std::string>& name) {
+  if (name) return ReleasesWhere("WHERE r.name = ? ORDER BY r.name, r.id", {*name});
+  return ReleasesWhere("ORDER BY r.name, r.id", {});
+}
+
 Result<Release> Tx::GetRelease(const std::string& name, const std::string& version) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT " + std::string(kReleaseColumns) +
-                              " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
-                              "WHERE r.name = ? AND r.version = ?",
-                          {name, version}));
-  if (rows.empty()) return NotFound("release", name + "@" + version);
-  Release r = ReleaseFromRow(rows[0]);
-  ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
-  return r;
+  ALOFT_ASSIGN_OR_RETURN(auto list,
+                         ReleasesWhere("WHERE r.name = ? AND r.version = ?", {name, version}));
+  if (list.empty()) return NotFound("release", name + "@" + version);
+  return std::move(list[0]);
 }
 
 Result<Release> Tx::GetReleaseById(int64_t id) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT " + std::string(kReleaseColumns) +
-                              " FROM releases r JOIN artifacts a ON a.sha256 = r.artifact_sha256 "
-                              "WHERE r.id = ?",
-                          {id}));
-  if (rows.empty()) return NotFound("release", "#" + std::to_string(id));
-  Release r = ReleaseFromRow(rows[0]);
-  ALOFT_ASSIGN_OR_RETURN(r.targets, TargetsOf(r.id));
-  return r;
+  ALOFT_ASSIGN_OR_RETURN(auto list, ReleasesWhere("WHERE r.id = ?", {id}));
+  if (list.empty()) return NotFound("release", "#" + std::to_string(id));
+  return std::move(list[0]);
 }
 
 Status Tx::UpdateRelease(const Release& r) {
@@ -440,6 +430,15 @@ Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
   return out;
 }
 
+Status Tx::InsertTags(int64_t device_id, const std::vector<std::string>& tags) {
+  for (const auto& tag : tags) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {device_id, tag}));
+  }
+  return OkStatus();
+}
+
 Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash) {
   ALOFT_ASSIGN_OR_RETURN(int64_t type_id, DeviceTypeId(d.device_type));
   auto rows = c_.Query(
@@ -463,14 +462,18 @@ Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash) 
   return out;
 }
 
-Result<Device> Tx::GetDevice(const std::string& name) {
+Result<std::vector<Device>> Tx::DevicesWhere(const std::string& where, const Params& params) {
   ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT " + std::string(kDeviceColumns) +
-                              " FROM devices d JOIN device_types t ON t.id = d.device_type_id "
-                              "WHERE d.name = ?",
-                          {name}));
-  if (rows.empty()) return NotFound("device", name);
-  ALOFT_ASSIGN_OR_RETURN(auto devices, FillDevices(std::move(rows)));
+      Rows rows,
+      c_.Query("SELECT " + std::string(kDeviceColumns) +
+                   " FROM devices d JOIN device_types t ON t.id = d.device_type_id " + where,
+               params));
+  return FillDevices(std::move(rows));
+}
+
+Result<Device> Tx::GetDevice(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(auto devices, DevicesWhere("WHERE d.name = ?", {name}));
+  if (devices.empty()) return NotFound("device", name);
   return std::move(devices[0]);
 }
 
@@ -503,13 +506,10 @@ std::string DeviceWhere(const DeviceFilter& f, Params& params) {
 
 Result<std::vector<Device>> Tx::ListDevices(const DeviceFilter& f) {
   Params params;
-  std::string sql = "SELECT " + std::string(kDeviceColumns) +
-                    " FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
-                    DeviceWhere(f, params) + " ORDER BY d.name LIMIT ? OFFSET ?";
+  std::string where = DeviceWhere(f, params) + " ORDER BY d.name LIMIT ? OFFSET ?";
   params.push_back(f.limit);
   params.push_back(f.offset);
-  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
-  return FillDevices(std::move(rows));
+  return DevicesWhere(where, params);
 }
 
 Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
@@ -540,13 +540,8 @@ Status Tx::DeleteDevice(const std::string& name) {
 }
 
 Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("SELECT " + std::string(kDeviceColumns) +
-                              " FROM devices d JOIN device_types t ON t.id = d.device_type_id "
-                              "WHERE d.token_hash = ?",
-                          {token_hash}));
-  if (rows.empty()) return std::optional<Device>();
-  ALOFT_ASSIGN_OR_RETURN(auto devices, FillDevices(std::move(rows)));
+  ALOFT_ASSIGN_OR_RETURN(auto devices, DevicesWhere("WHERE d.token_hash = ?", {token_hash}));
+  if (devices.empty()) return std::optional<Device>();
   return std::optional<Device>(std::move(devices[0]));
 }
 

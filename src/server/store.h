@@ -238,6 +238,10 @@ class Tx {
   Result<int64_t> DeviceTypeId(const std::string& name);
   Result<std::vector<ReleaseTarget>> TargetsOf(int64_t release_id);
   Result<std::vector<Device>> FillDevices(db::Rows rows);
+  // "SELECT <columns> FROM <table and joins> " + where (which may also order and limit).
+  Result<std::vector<Device>> DevicesWhere(const std::string& where, const db::Params& params);
+  Result<std::vector<Release>> ReleasesWhere(const std::string& where, const db::Params& params);
+  Status InsertTags(int64_t device_id, const std::vector<std::string>& tags);
   Result<std::vector<Action>> ActionsWhere(const std::string& where, const db::Params& params);
 
   db::Connection& c_;
