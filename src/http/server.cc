@@ -6,6 +6,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -95,6 +96,47 @@ std::string UniqueUploadName(const std::string& dir, const std::string& upload_p
   thread_local std::mt19937_64 rng(std::random_device{}());
   return dir + "/" + upload_prefix + std::to_string(::getpid()) + "-" + std::to_string(++counter) +
          "-" + std::to_string(rng() % 1000000000);
+}
+
+// Appends "name: value\r\n"; a CR or LF inside either would split the header, so it becomes a
+// space.
+void AppendField(std::string& out, std::string_view name, std::string_view value) {
+  auto append = [&out](std::string_view text) {
+    for (char ch : text) out += (ch == '\r' || ch == '\n') ? ' ' : ch;
+  };
+  append(name);
+  out += ": ";
+  append(value);
+  out += "\r\n";
+}
+
+// The status line and header of `r` for a body of `length` bytes. Content-Length and Connection
+// are the transport's: the handler's own are ignored.
+void SerializeHead(const Response& r, uint64_t length, bool keep_alive, std::string& out) {
+  out.clear();
+  out += "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(r.status));
+  out.append(reason.data(), reason.size());
+  out += "\r\n";
+  for (const auto& [name, value] : r.headers.fields()) {
+    if (strcasecmp(name.c_str(), "Content-Length") == 0 ||
+        strcasecmp(name.c_str(), "Connection") == 0) {
+      continue;
+    }
+    AppendField(out, name, value);
+  }
+  // RFC 9110 8.6: none on 1xx and 204; a 304 carries the selected representation's header, where
+  // a length of 0 would mislead.
+  const bool no_length = r.status < 200 || r.status == 204 || r.status == 304;
+  if (!no_length) {
+    out += "Content-Length: ";
+    out += std::to_string(length);
+    out += "\r\n";
+  }
+  if (!keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
 }
 
 template <class Stream>
@@ -281,32 +323,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const bool head_only = req_.method == "HEAD";
     Lowest().expires_after(server_.options.io_timeout);
     keep_ = keep;
+    SerializeHead(res_, res_.file ? res_.file->Size() : res_.body.size(), keep, head_);
     if (res_.file || head_only) {
       // The header alone; then, unless this is HEAD, the file's parts.
-      head_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
-      for (const auto& [k, v] : res_.headers.fields()) head_res_->set(k, v);
-      head_res_->content_length(res_.file ? res_.file->Size() : res_.body.size());
-      head_res_->keep_alive(keep);
-      head_sr_.emplace(*head_res_);
-      bhttp::async_write_header(stream_, *head_sr_,
-                                [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                                  if (ec || !self->res_.file || self->req_.method == "HEAD") {
-                                    return self->OnWritten(ec);
-                                  }
-                                  self->part_index_ = 0;
-                                  self->part_sent_ = 0;
-                                  self->WritePart();
-                                });
+      net::async_write(stream_, net::buffer(head_),
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec || !self->res_.file || self->req_.method == "HEAD") {
+                           return self->OnWritten(ec);
+                         }
+                         self->part_index_ = 0;
+                         self->part_sent_ = 0;
+                         self->WritePart();
+                       });
       return;
     }
-    str_res_.emplace(static_cast<bhttp::status>(res_.status), 11);
-    for (const auto& [k, v] : res_.headers.fields()) str_res_->set(k, v);
-    str_res_->keep_alive(keep);
-    str_res_->body() = std::move(res_.body);
-    str_res_->prepare_payload();
-    bhttp::async_write(
-        stream_, *str_res_,
-        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+    // Header and body in one gathered write: one sendmsg(2) for a usual answer.
+    const std::array<net::const_buffer, 2> out = {net::buffer(head_), net::buffer(res_.body)};
+    net::async_write(stream_, out, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->OnWritten(ec);
+    });
   }
 
   void WritePart() {
@@ -399,9 +434,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void OnWritten(beast::error_code ec) {
-    str_res_.reset();
-    head_sr_.reset();
-    head_res_.reset();
     res_ = Response{};
     chunk_.clear();
     chunk_.shrink_to_fit();
@@ -441,9 +473,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::optional<bhttp::request_parser<bhttp::empty_body>> head_parser_;
   std::optional<bhttp::request_parser<bhttp::string_body>> string_parser_;
   std::optional<bhttp::request_parser<bhttp::file_body>> file_parser_;
-  std::optional<bhttp::response<bhttp::string_body>> str_res_;
-  std::optional<bhttp::response<bhttp::empty_body>> head_res_;
-  std::optional<bhttp::response_serializer<bhttp::empty_body>> head_sr_;
+  std::string head_;  // the response's status line and header, kept for its capacity
   Request req_;
   Response res_;
   BodyPlan plan_;

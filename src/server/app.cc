@@ -1,11 +1,15 @@
 #include "server/app.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -58,7 +62,15 @@ struct Caller {
   std::string cache_key;  // the auth cache's key for this caller
   Role role = Role::kViewer;
   std::shared_ptr<const Device> device;  // kDevice; shared with the auth cache, never changed
-  std::optional<DeviceType> reg_type;    // kRegistration
+  // kDevice, from the auth cache: what this server learned about the device, shared by every
+  // request that finds the same cache entry.
+  struct Hints {
+    // Store::actions_epoch() + 1 when the device was last found without an open action; 0: unknown.
+    std::atomic<uint64_t> no_action_epoch{0};
+    std::atomic<bool> counted{false};  // reported to Metrics::DeviceSeen
+  };
+  std::shared_ptr<Hints> hints;
+  std::optional<DeviceType> reg_type;  // kRegistration
 };
 
 constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
@@ -360,6 +372,7 @@ class AppImpl final : public App, public http::Handler {
   Status Authorize(const Caller& caller, Access access, const Request& req);
   Status EnsureAdminToken();
   void CleanIncoming();
+  Status LockSqlite(const std::string& db_path);
   void TouchLater(int64_t device_id);
   void FlushTouches();
   std::string BaseUrl(const Request& req) const;
@@ -398,13 +411,27 @@ class AppImpl final : public App, public http::Handler {
     Caller caller;
     std::chrono::steady_clock::time_point expires;
   };
-  static constexpr size_t kAuthCacheMax = 1 << 20;
-  std::mutex auth_mu_;
-  std::unordered_map<std::string, CachedAuth> auth_cache_;
+  // Sharded, so that the HTTP threads seldom wait for each other.
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kAuthCacheMax = (1 << 20) / kShards;  // per shard
+  struct AuthShard {
+    std::mutex mu;
+    std::unordered_map<std::string, CachedAuth> map;
+  };
+  std::array<AuthShard, kShards> auth_cache_;
+  AuthShard& AuthShardFor(std::string_view token) {
+    return auth_cache_[std::hash<std::string_view>()(token) % kShards];
+  }
 
-  std::mutex touch_mu_;
+  File sqlite_lock_;  // held while this server runs on an SQLite database
+
+  std::mutex touch_mu_;  // the flusher's wake-up and stop
   std::condition_variable touch_cv_;
-  std::map<int64_t, int64_t> touches_;
+  struct TouchShard {
+    std::mutex mu;
+    std::vector<std::pair<int64_t, int64_t>> seen;  // (device id, ms), in arrival order
+  };
+  std::array<TouchShard, kShards> touches_;
   bool stop_flusher_ = false;
   std::thread flusher_;
 };
@@ -420,6 +447,7 @@ Status AppImpl::Init() {
       config_.database.empty() ? config_.data_dir + "/aloft.db" : config_.database;
   const bool pg_location =
       location.starts_with("postgresql://") || location.starts_with("postgres://");
+  if (!pg_location) ALOFT_RETURN_IF_ERROR(LockSqlite(location));
   int pool = config_.db_pool;
   if (pg_location && config_.threads == 0) pool = std::max(pool, 16);
   auto store = Store::Open(location, pool);
@@ -458,6 +486,26 @@ Status AppImpl::Init() {
       lock.lock();
     }
   });
+  return OkStatus();
+}
+
+// One server per SQLite database: its caches (see CheckIn) rely on being the only writer, and
+// several servers are what PostgreSQL is for. The lock goes with the process, kill -9 included.
+Status AppImpl::LockSqlite(const std::string& db_path) {
+  const std::string path = db_path + ".aloftd-lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return ErrnoError(path, errno);
+  File lock(fd, path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Error(Code::kUnavailable,
+                   "database " + db_path +
+                       " is in use by another aloftd; several servers on one "
+                       "database need PostgreSQL (--database postgresql://...)");
+    }
+    return ErrnoError("locking " + path, errno);
+  }
+  sqlite_lock_ = std::move(lock);
   return OkStatus();
 }
 
@@ -513,15 +561,25 @@ Status AppImpl::EnsureAdminToken() {
 }
 
 void AppImpl::TouchLater(int64_t device_id) {
-  std::lock_guard lock(touch_mu_);
-  touches_[device_id] = Now();
+  const int64_t now = Now();
+  TouchShard& shard = touches_[static_cast<uint64_t>(device_id) % kShards];
+  std::lock_guard lock(shard.mu);
+  shard.seen.emplace_back(device_id, now);
 }
 
 void AppImpl::FlushTouches() {
-  std::map<int64_t, int64_t> batch;
-  {
-    std::lock_guard lock(touch_mu_);
-    batch.swap(touches_);
+  std::map<int64_t, int64_t> batch;  // in id order: neighbouring rows are written together
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  for (TouchShard& shard : touches_) {
+    {
+      std::lock_guard lock(shard.mu);
+      seen.swap(shard.seen);
+    }
+    for (const auto& [id, ms] : seen) {
+      int64_t& at = batch[id];
+      at = std::max(at, ms);
+    }
+    seen.clear();
   }
   if (batch.empty() || !store_) return;
   Status s = store_->Write([&](Tx& tx) { return tx.TouchDevices(batch); });
@@ -561,10 +619,11 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   const std::string key(token);
   const auto now = clock_.Monotonic();
   const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration;
+  AuthShard& shard = AuthShardFor(key);
   {
-    std::lock_guard lock(auth_mu_);
-    auto it = auth_cache_.find(key);
-    if (it != auth_cache_.end() && it->second.expires > now &&
+    std::lock_guard lock(shard.mu);
+    auto it = shard.map.find(key);
+    if (it != shard.map.end() && it->second.expires > now &&
         (device_route || it->second.caller.kind == Caller::kOperator)) {
       return it->second.caller;
     }
@@ -601,22 +660,26 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
   c.cache_key = key;
   if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
-    std::lock_guard lock(auth_mu_);
-    if (auth_cache_.size() >= kAuthCacheMax) auth_cache_.clear();
-    auth_cache_[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
+    if (c.kind == Caller::kDevice) c.hints = std::make_shared<Caller::Hints>();
+    std::lock_guard lock(shard.mu);
+    if (shard.map.size() >= kAuthCacheMax) shard.map.clear();
+    shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
   }
   return c;
 }
 
 void AppImpl::ForgetCachedAuth() {
-  std::lock_guard lock(auth_mu_);
-  auth_cache_.clear();
+  for (AuthShard& shard : auth_cache_) {
+    std::lock_guard lock(shard.mu);
+    shard.map.clear();
+  }
 }
 
 void AppImpl::UpdateCachedDevice(const std::string& cache_key, const Device& d) {
-  std::lock_guard lock(auth_mu_);
-  auto it = auth_cache_.find(cache_key);
-  if (it != auth_cache_.end() && it->second.caller.device) {
+  AuthShard& shard = AuthShardFor(cache_key);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.map.find(cache_key);
+  if (it != shard.map.end() && it->second.caller.device) {
     it->second.caller.device = std::make_shared<const Device>(d);
   }
 }
@@ -1493,17 +1556,29 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   }
   const Device& d = *device;
   if (!first_contact) TouchLater(d.id);
-  metrics_.DeviceSeen(d.id);
+  if (!c.hints || !c.hints->counted.exchange(true, std::memory_order_relaxed)) {
+    metrics_.DeviceSeen(d.id);
+  } else {
+    metrics_.CheckIn();
+  }
 
   std::optional<Action> action;
   Release rel;
-  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
-    if (action) {
-      ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
-    }
-    return OkStatus();
-  }));
+  // Nearly every check-in finds no open action. On SQLite this server is the only writer, so the
+  // answer found earlier stays true until this server writes to the actions table.
+  const bool sole_writer = store_->sole_writer() && c.hints;
+  const uint64_t epoch = store_->actions_epoch();  // before the read (see actions_epoch())
+  if (!sole_writer || c.hints->no_action_epoch.load(std::memory_order_relaxed) != epoch + 1) {
+    ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
+      if (action) {
+        ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
+      }
+      return OkStatus();
+    }));
+    if (sole_writer && !action)
+      c.hints->no_action_epoch.store(epoch + 1, std::memory_order_relaxed);
+  }
   if (!new_token && !(action && rel.enabled)) {
     // The answer to nearly every check-in, built without a JSON tree.
     return Response::Json(

@@ -4,11 +4,7 @@
 
 namespace aloft::server {
 
-namespace {
-std::atomic<uint64_t> next_instance{1};
-}  // namespace
-
-Metrics::Metrics() : instance_(next_instance.fetch_add(1)) {}
+Metrics::Metrics() = default;
 
 int Metrics::AddRoute(std::string route, std::string method) {
   std::lock_guard lock(mu_);
@@ -28,16 +24,7 @@ void Metrics::RecordRequest(int route, int status, double seconds) {
 }
 
 void Metrics::DeviceSeen(int64_t device_id) {
-  check_ins.fetch_add(1);
-  // Each thread remembers what it reported, so the shared set (and its lock) sees a device once
-  // per thread, not once per check-in.
-  thread_local std::unordered_set<int64_t> reported;
-  thread_local uint64_t owner = 0;
-  if (owner != instance_) {  // not the address: a new Metrics may reuse a freed one's
-    reported.clear();
-    owner = instance_;
-  }
-  if (!reported.insert(device_id).second) return;
+  CheckIn();
   std::lock_guard lock(mu_);
   seen_.insert(device_id);
 }

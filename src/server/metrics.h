@@ -19,6 +19,9 @@ class Metrics {
   // Index 0 is "unmatched".
   int AddRoute(std::string route, std::string method);
   void RecordRequest(int route, int status, double seconds);
+  // A check-in; DeviceSeen also counts the device among those seen (call it once per device or
+  // more: the set keeps each once).
+  void CheckIn() { check_ins.fetch_add(1, std::memory_order_relaxed); }
   void DeviceSeen(int64_t device_id);
 
   std::atomic<int64_t> active_downloads{0};
@@ -41,7 +44,6 @@ class Metrics {
     std::map<int, uint64_t> by_status;
     Histogram latency;
   };
-  const uint64_t instance_;
   mutable std::mutex mu_;
   std::vector<RouteStats> routes_ = {{"unmatched", "any", {}, {}}};
   std::unordered_set<int64_t> seen_;

@@ -516,6 +516,46 @@ TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
   EXPECT_EQ(logs[0]["content"], "line 1\nline 2\n");
 }
 
+// A check-in that found no action is remembered (SQLite), and forgotten as soon as this server
+// creates or ends an action: the device is never told "nothing" while an action waits.
+TEST_P(ServerTest, CheckIn_SeesEveryNewActionAtOnce) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  const std::string check_in = "/device/v1/dev-1/check-in";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+  }
+  for (int round = 0; round < 2; ++round) {
+    json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                        {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+    ASSERT_EQ(dep["actions"].size(), 1u);
+    json in = CallJson("POST", check_in, dev, json::object(), 200);
+    ASSERT_TRUE(in["action"].is_object()) << "round " << round << ": " << in.dump();
+    EXPECT_EQ(in["action"]["id"], dep["actions"][0]["id"]);
+    CallJson("POST", "/api/v1/actions/" + in["action"]["id"].dump() + "/cancel", admin_, nullptr,
+             200);
+    EXPECT_TRUE(CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+  }
+}
+
+// One server per SQLite database; a second is refused with the reason, and the database is free
+// again once the first has gone.
+TEST_P(ServerTest, SqliteDatabase_ServesOneServerAtATime) {
+  if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "several servers share PostgreSQL";
+  ServerConfig c;
+  c.data_dir = dir_ / "data2";
+  c.listen = "127.0.0.1:0";
+  c.database = database_;
+  std::ostringstream log;
+  auto second = App::Create(c, SystemClock::Instance(), log);
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(second.error().message(), HasSubstr("in use by another aloftd"));
+  EXPECT_THAT(second.error().message(), HasSubstr("PostgreSQL"));
+  Stop();
+  auto after = App::Create(c, SystemClock::Instance(), log);
+  EXPECT_THAT(after, IsOk());
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ServerTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -620,6 +620,7 @@ Result<Action> Tx::CreateAction(int64_t device_id, int64_t release_id, const std
                           "ON CONFLICT DO NOTHING RETURNING id",
                           {device_id, release_id, mode, now, now, by}));
   if (rows.empty()) return Error(Code::kAlreadyExists, "has an open action");
+  ActionsWritten();
   int64_t id = rows.at(0).Int(0);
   ALOFT_RETURN_IF_ERROR(c_.Query(
       "INSERT INTO action_events (action_id, at_ms, status, details) VALUES (?, ?, 'created', ?)",
@@ -674,6 +675,7 @@ Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress, const A
       c_.Query("UPDATE actions SET state = ?, progress = ?, open = ?, updated_ms = ? WHERE id = ?",
                {ActionStateName(state), progress, IsTerminal(state) ? 0 : 1, event.at_ms, id}));
   if (c_.changes() == 0) return NotFound("action", std::to_string(id));
+  ActionsWritten();
   ALOFT_RETURN_IF_ERROR(
       c_.Query("INSERT INTO action_events (action_id, at_ms, status, progress, code, details) "
                "VALUES (?, ?, ?, ?, ?, ?)",
@@ -769,10 +771,14 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& location, int pool
 }
 
 Status Store::Write(const std::function<Status(Tx&)>& fn) {
-  return db_->Transact([&](db::Connection& c) {
-    Tx tx(c);
+  bool actions_written = false;
+  Status s = db_->Transact([&](db::Connection& c) {
+    Tx tx(c, &actions_written);
     return fn(tx);
   });
+  // After the commit (or the rollback: moving on too often only costs a read).
+  if (actions_written) actions_epoch_.fetch_add(1, std::memory_order_release);
+  return s;
 }
 
 Status Store::Read(const std::function<Status(Tx&)>& fn) {

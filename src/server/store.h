@@ -14,6 +14,7 @@
 // duplicate; kInvalidArgument a rule the request broke. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -160,7 +161,9 @@ struct Stats {
 // One transaction's view of the store.
 class Tx {
  public:
-  explicit Tx(db::Connection& c) : c_(c) {}
+  // `actions_written`, when given, is set once this transaction wrote to the actions table.
+  explicit Tx(db::Connection& c, bool* actions_written = nullptr)
+      : c_(c), actions_written_(actions_written) {}
 
   // Tokens are stored as SHA-256 hex of the secret.
   Result<ApiToken> CreateApiToken(const std::string& name, Role role, const std::string& hash,
@@ -244,7 +247,12 @@ class Tx {
   Status InsertTags(int64_t device_id, const std::vector<std::string>& tags);
   Result<std::vector<Action>> ActionsWhere(const std::string& where, const db::Params& params);
 
+  void ActionsWritten() {
+    if (actions_written_) *actions_written_ = true;
+  }
+
   db::Connection& c_;
+  bool* actions_written_;
 };
 
 class Store {
@@ -256,9 +264,18 @@ class Store {
   Status Read(const std::function<Status(Tx&)>& fn);
   db::Database& database() { return *db_; }
 
+  // Counts this process's committed writes to the actions table: it moves on after each such
+  // commit. A caller that read the epoch *before* a Read and found no open action for a device
+  // knows there is still none while the epoch is unchanged, provided this process is the only
+  // writer (`sole_writer()`: SQLite, which aloftd holds exclusively; never PostgreSQL, which
+  // other servers share).
+  uint64_t actions_epoch() const { return actions_epoch_.load(std::memory_order_acquire); }
+  bool sole_writer() const { return db_->engine() == db::Engine::kSqlite; }
+
  private:
   explicit Store(std::unique_ptr<db::Database> db) : db_(std::move(db)) {}
   std::unique_ptr<db::Database> db_;
+  std::atomic<uint64_t> actions_epoch_{1};
 };
 
 }  // namespace aloft::server

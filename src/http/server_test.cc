@@ -1,0 +1,133 @@
+// The HTTP server's bytes on the wire, read over a real loopback socket: the status line and
+// header it writes itself (Content-Length, Connection), HEAD, 204/304, and field values that try
+// to split the header.
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+
+namespace aloft::http {
+namespace {
+
+class EchoHandler final : public Handler {
+ public:
+  std::variant<BodyPlan, Response> OnHeaders(Request&) override { return BodyPlan{}; }
+  Response Handle(Request& req) override {
+    if (req.path == "/empty") {
+      Response r;
+      r.status = 204;
+      return r;
+    }
+    if (req.path == "/not-modified") {
+      Response r;
+      r.status = 304;
+      r.headers.Add("ETag", "\"abc\"");
+      return r;
+    }
+    if (req.path == "/split") {
+      Response r = Response::Text(200, "ok");
+      r.headers.Add("X-Name", "a\r\nSet-Cookie: evil=1");
+      return r;
+    }
+    if (req.path == "/own-length") {
+      Response r = Response::Text(200, "four");
+      r.headers.Add("Content-Length", "999");
+      r.headers.Add("Connection", "upgrade");
+      return r;
+    }
+    return Response::Text(200, "body:" + req.body);
+  }
+};
+
+class RawServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.listen = "127.0.0.1:0";
+    o.threads = 1;
+    server_ = std::make_unique<HttpServer>(o, handler_);
+    ASSERT_TRUE(server_->Bind().ok());
+    thread_ = std::thread([this] { server_->Run(); });
+  }
+  void TearDown() override {
+    server_->Stop();
+    thread_.join();
+  }
+
+  // Sends `request` on a new connection and reads until the server closes it (or 2 s pass).
+  std::string Exchange(const std::string& request) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server_->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    EXPECT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, n);
+    ::close(fd);
+    return out;
+  }
+
+  EchoHandler handler_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(RawServer, KeepAliveResponses_CarryTheLengthAndTwoAnswersShareAConnection) {
+  std::string out = Exchange(
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+      "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "
+            "8\r\n\r\nbody:xyz"
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n"
+            "Connection: close\r\n\r\nbody:");
+}
+
+TEST_F(RawServer, Head_GivesTheLengthWithoutTheBody) {
+  std::string out = Exchange("HEAD /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n"
+            "Connection: close\r\n\r\n");
+}
+
+TEST_F(RawServer, NoContentAndNotModified_HaveNoContentLength) {
+  EXPECT_EQ(Exchange("GET /empty HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(Exchange("GET /not-modified HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            "HTTP/1.1 304 Not Modified\r\nETag: \"abc\"\r\nConnection: close\r\n\r\n");
+}
+
+TEST_F(RawServer, FieldValues_CannotSplitTheHeader) {
+  std::string out = Exchange("GET /split HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("X-Name: a  Set-Cookie: evil=1\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("\r\nSet-Cookie"), std::string::npos) << out;
+}
+
+TEST_F(RawServer, TheTransportOwnsContentLengthAndConnection) {
+  std::string out = Exchange("GET /own-length HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n"
+            "Connection: close\r\n\r\nfour");
+}
+
+TEST_F(RawServer, Http10_ClosesAfterTheAnswer) {
+  std::string out = Exchange("GET /a HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n"
+            "Connection: close\r\n\r\nbody:");
+}
+
+}  // namespace
+}  // namespace aloft::http
