@@ -1,6 +1,8 @@
 // The only translation unit that includes Boost.Beast (it is heavy to compile).
 #include "http/server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
@@ -324,6 +326,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Lowest().expires_after(server_.options.io_timeout);
     keep_ = keep;
     SerializeHead(res_, res_.file ? res_.file->Size() : res_.body.size(), keep, head_);
+    if constexpr (!kTls) {
+      // As nginx's tcp_nopush: the header and the file leave in full segments; OnWritten uncorks.
+      if (res_.file && !head_only) Cork(true);
+    }
     if (res_.file || head_only) {
       // The header alone; then, unless this is HEAD, the file's parts.
       net::async_write(stream_, net::buffer(head_),
@@ -433,7 +439,16 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                      });
   }
 
+  void Cork(bool on) {
+    int v = on ? 1 : 0;
+    ::setsockopt(Lowest().socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+    corked_ = on;
+  }
+
   void OnWritten(beast::error_code ec) {
+    if constexpr (!kTls) {
+      if (corked_) Cork(false);  // sends the last partial segment now
+    }
     res_ = Response{};
     chunk_.clear();
     chunk_.shrink_to_fit();
@@ -483,6 +498,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   size_t part_index_ = 0;
   uint64_t part_sent_ = 0;
   bool keep_alive_ = false, keep_ = false, idle_ = false, first_ = true, closed_ = false;
+  bool corked_ = false;
 };
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
