@@ -31,7 +31,8 @@ namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 
 constexpr size_t kTlsChunk = 64 * 1024;
-constexpr uint64_t kSendBudget = 8u << 20;  // bytes sent before yielding to other connections
+constexpr uint64_t kSendBudget = 8u << 20;       // bytes sent before yielding to other connections
+constexpr uint64_t kFirstUncorked = 256u << 10;  // see SendFilePlain
 
 class SessionBase {
  public:
@@ -326,10 +327,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     Lowest().expires_after(server_.options.io_timeout);
     keep_ = keep;
     SerializeHead(res_, res_.file ? res_.file->Size() : res_.body.size(), keep, head_);
-    if constexpr (!kTls) {
-      // As nginx's tcp_nopush: the header and the file leave in full segments; OnWritten uncorks.
-      if (res_.file && !head_only) Cork(true);
-    }
     if (res_.file || head_only) {
       // The header alone; then, unless this is HEAD, the file's parts.
       net::async_write(stream_, net::buffer(head_),
@@ -339,6 +336,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                          }
                          self->part_index_ = 0;
                          self->part_sent_ = 0;
+                         self->uncorked_left_ = kFirstUncorked;
                          self->WritePart();
                        });
       return;
@@ -391,15 +389,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     while (part_sent_ < part.length && budget > 0) {
       off_t off = static_cast<off_t>(part.offset + part_sent_);
       size_t want = static_cast<size_t>(std::min<uint64_t>(part.length - part_sent_, budget));
+      // The first bytes leave uncorked and fill a new connection's window, which may be smaller
+      // than one full segment (64 KiB on loopback) and would hold a corked one back for as long
+      // as a slow reader takes to free that much. After them, corked (nginx's tcp_nopush): data
+      // then leaves when the reader acknowledges, in full segments, and on loopback that work
+      // moves to the reader's CPU.
+      if (uncorked_left_ > 0) {
+        want = static_cast<size_t>(std::min<uint64_t>(want, uncorked_left_));
+      } else {
+        Cork(true);
+      }
       ssize_t n = ::sendfile(sock.native_handle(), res_.file->fd(), &off, want);
       if (n > 0) {
         part_sent_ += n;
         budget -= std::min<uint64_t>(budget, n);
+        uncorked_left_ -= std::min<uint64_t>(uncorked_left_, n);
         CountSent(n);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) {
+        Cork(false);  // while waiting, what is queued goes out as the reader's window allows
         wait_timer_.expires_after(server_.options.io_timeout);
         wait_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
           if (!ec) {
@@ -440,6 +450,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Cork(bool on) {
+    if (corked_ == on) return;
     int v = on ? 1 : 0;
     ::setsockopt(Lowest().socket().native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);
     corked_ = on;
@@ -447,7 +458,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void OnWritten(beast::error_code ec) {
     if constexpr (!kTls) {
-      if (corked_) Cork(false);  // sends the last partial segment now
+      Cork(false);  // sends the last partial segment now
     }
     res_ = Response{};
     chunk_.clear();
@@ -499,6 +510,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   uint64_t part_sent_ = 0;
   bool keep_alive_ = false, keep_ = false, idle_ = false, first_ = true, closed_ = false;
   bool corked_ = false;
+  uint64_t uncorked_left_ = 0;  // of a file response, to send before corking
 };
 
 Result<tcp::endpoint> ParseListen(const std::string& listen) {
