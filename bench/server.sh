@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+source scripts/nginx_lib.sh
 DEVICES=${DEVICES:-100000} DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-64}
 SIZE_MB=${SIZE_MB:-100} SLOW=${SLOW:-10000} BUILD=${BUILD:-build/release}
 export DEVICES
@@ -92,18 +93,7 @@ mkdir -p "$work/www" "$work/nginx-tmp"
 printf '%s' "$body" >"$work/www/checkin.json"
 head -c $((SIZE_MB * 1000 * 1000)) /dev/urandom >"$work/www/artifact.bin"
 nginx_port=$(free_port 19180)
-cat >"$work/nginx.conf" <<CONF
-worker_processes $cores;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx-tmp;
-  proxy_temp_path $work/nginx-tmp;
-  fastcgi_temp_path $work/nginx-tmp;
-  uwsgi_temp_path $work/nginx-tmp;
-  scgi_temp_path $work/nginx-tmp;
+{ nginx_prologue "$work" "$cores" 20000; cat <<CONF
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
@@ -114,12 +104,8 @@ http {
   }
 }
 CONF
+} >"$work/nginx.conf"
 nginx -c "$work/nginx.conf"
-cat >"$work/get.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"versions":{"main":"1.0.0"}}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
 # nginx answers POST to a static file with 405; GET is what it serves.
 wrk -t2 -c"$CONNECTIONS" -d2s "http://127.0.0.1:$nginx_port/checkin" >/dev/null 2>&1
 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$nginx_port/checkin" \

@@ -81,6 +81,41 @@ Result<File> File::CreateExclusive(const std::string& path, mode_t mode) {
   return File(fd, path);
 }
 
+Result<File> File::OpenReadWrite(const std::string& path, Creation creation, mode_t mode) {
+  int flags = O_RDWR | O_CLOEXEC;
+  if (creation == Creation::kIfMissing) flags |= O_CREAT;
+  if (creation == Creation::kExclusive) flags |= O_CREAT | O_EXCL;
+  int fd = ::open(path.c_str(), flags, mode);
+  if (fd < 0) return ErrnoError(path, errno);
+  return File(fd, path);
+}
+
+Status File::ReadAt(uint64_t offset, std::span<uint8_t> out) {
+  while (!out.empty()) {
+    ssize_t n = ::pread(fd_, out.data(), out.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("reading " + path_, errno);
+    if (n == 0) {
+      return Error(Code::kIo,
+                   path_ + ": ends before offset " + std::to_string(offset + out.size()));
+    }
+    out = out.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
+}
+
+Status File::WriteAt(uint64_t offset, ByteSpan data) {
+  while (!data.empty()) {
+    ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("writing " + path_, errno);
+    data = data.subspan(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return OkStatus();
+}
+
 Result<size_t> File::Read(std::span<uint8_t> buf) {
   while (true) {
     ssize_t n = ::read(fd_, buf.data(), buf.size());

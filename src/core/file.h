@@ -32,10 +32,17 @@ class File final : public ByteSource, public ByteSink {
   static Result<File> OpenRead(const std::string& path);
   // O_CREAT|O_EXCL: fails with kAlreadyExists rather than overwrite.
   static Result<File> CreateExclusive(const std::string& path, mode_t mode);
+  enum class Creation { kMustExist, kIfMissing, kExclusive };
+  // For reading and writing; `mode` applies to a file this call creates (umask permitting).
+  static Result<File> OpenReadWrite(const std::string& path, Creation creation, mode_t mode = 0644);
 
   Result<size_t> Read(std::span<uint8_t> buf) override;
   Status Write(ByteSpan data) override;
   Result<uint64_t> Size() const;
+  // Positional, leaving the read/write position alone: all of `out` from `offset` (kIo when the
+  // file ends first), all of `data` at `offset`.
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out);
+  Status WriteAt(uint64_t offset, ByteSpan data);
   // Moves the read/write position to `offset` from the start.
   Status SeekTo(uint64_t offset);
   Status Sync();

@@ -70,6 +70,38 @@ TEST(AtomicFile, FailsClearlyInAMissingDirectory) {
               IsError(Code::kNotFound, HasSubstr("no/such/out.bin")));
 }
 
+TEST(File, OpenReadWrite_CreatesAsAsked) {
+  testing::TempDir dir;
+  const std::string path = dir / "rw";
+  EXPECT_THAT(File::OpenReadWrite(path, File::Creation::kMustExist),
+              IsError(Code::kNotFound, HasSubstr(path)));
+  ASSERT_THAT(File::OpenReadWrite(path, File::Creation::kExclusive), IsOk());
+  EXPECT_THAT(File::OpenReadWrite(path, File::Creation::kExclusive),
+              IsError(Code::kAlreadyExists, HasSubstr(path)));
+  EXPECT_THAT(File::OpenReadWrite(path, File::Creation::kIfMissing), IsOk());
+  EXPECT_THAT(File::OpenReadWrite(path, File::Creation::kMustExist), IsOk());
+}
+
+TEST(File, ReadAtAndWriteAt_ArePositionalAndReadAtNeedsEveryByte) {
+  testing::TempDir dir;
+  auto f = File::OpenReadWrite(dir / "pos", File::Creation::kExclusive);
+  ASSERT_THAT(f, IsOk());
+  ASSERT_THAT(f->WriteAt(4, AsBytes("world")), IsOk());
+  ASSERT_THAT(f->WriteAt(0, AsBytes("helo")), IsOk());
+  Bytes out(9);
+  ASSERT_THAT(f->ReadAt(0, out), IsOk());
+  EXPECT_EQ(std::string(out.begin(), out.end()), "heloworld");
+  Bytes tail(3);
+  ASSERT_THAT(f->ReadAt(6, tail), IsOk());
+  EXPECT_EQ(std::string(tail.begin(), tail.end()), "rld");
+  Bytes beyond(4);
+  EXPECT_THAT(f->ReadAt(7, beyond), IsError(Code::kIo, HasSubstr("ends before offset 11")));
+  // The sequential position is untouched by either.
+  Bytes first(2);
+  ASSERT_THAT(f->Read(first), IsOk());
+  EXPECT_EQ(std::string(first.begin(), first.end()), "he");
+}
+
 TEST(ReadFile, NamesThePathAndEnforcesTheLimit) {
   testing::TempDir dir;
   EXPECT_THAT(ReadFile(dir / "missing"), IsError(Code::kNotFound, HasSubstr("missing")));

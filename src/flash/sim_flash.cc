@@ -1,23 +1,11 @@
 #include "flash/sim_flash.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <vector>
 
 namespace aloft::flash {
-namespace {
-
-Result<File> OpenRw(const std::string& path, bool create) {
-  int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0);
-  int fd = ::open(path.c_str(), flags, 0644);
-  if (fd < 0) return ErrnoError(path, errno);
-  return File(fd, path);
-}
-
-}  // namespace
-
 SimFlash::SimFlash(File file, FlashGeometry geometry, FlashTiming timing, uint64_t seed)
     : file_(std::move(file)),
       geometry_(geometry),
@@ -28,12 +16,12 @@ SimFlash::SimFlash(File file, FlashGeometry geometry, FlashTiming timing, uint64
 Result<SimFlash> SimFlash::Create(const std::string& path, const FlashGeometry& geometry,
                                   FlashTiming timing, uint64_t seed) {
   ALOFT_RETURN_IF_ERROR(geometry.Validate());
-  ALOFT_ASSIGN_OR_RETURN(File file, OpenRw(path, true));
+  ALOFT_ASSIGN_OR_RETURN(File file, File::OpenReadWrite(path, File::Creation::kExclusive));
   SimFlash flash(std::move(file), geometry, timing, seed);
   std::vector<uint8_t> erased(std::min<uint64_t>(geometry.size, 1 << 20), 0xFF);
   for (uint64_t at = 0; at < geometry.size; at += erased.size()) {
     uint64_t n = std::min<uint64_t>(erased.size(), geometry.size - at);
-    Status s = flash.WriteRaw(at, ByteSpan(erased.data(), n));
+    Status s = flash.file_.WriteAt(at, ByteSpan(erased.data(), n));
     if (!s.ok()) {
       ::unlink(path.c_str());
       return std::move(s).error();
@@ -45,7 +33,7 @@ Result<SimFlash> SimFlash::Create(const std::string& path, const FlashGeometry& 
 Result<SimFlash> SimFlash::Open(const std::string& path, const FlashGeometry& geometry,
                                 FlashTiming timing, uint64_t seed) {
   ALOFT_RETURN_IF_ERROR(geometry.Validate());
-  ALOFT_ASSIGN_OR_RETURN(File file, OpenRw(path, false));
+  ALOFT_ASSIGN_OR_RETURN(File file, File::OpenReadWrite(path, File::Creation::kMustExist));
   ALOFT_ASSIGN_OR_RETURN(uint64_t size, file.Size());
   if (size != geometry.size) {
     return Error(Code::kInvalidArgument, path + ": holds " + std::to_string(size) +
@@ -55,35 +43,10 @@ Result<SimFlash> SimFlash::Open(const std::string& path, const FlashGeometry& ge
   return SimFlash(std::move(file), geometry, timing, seed);
 }
 
-Status SimFlash::ReadRaw(uint64_t offset, std::span<uint8_t> out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(file_.fd(), out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(file_.path(), errno);
-    if (n == 0) return Error(Code::kIo, file_.path() + ": shorter than the flash");
-    done += static_cast<size_t>(n);
-  }
-  return OkStatus();
-}
-
-Status SimFlash::WriteRaw(uint64_t offset, ByteSpan data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::pwrite(file_.fd(), data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError(file_.path(), errno);
-    done += static_cast<size_t>(n);
-  }
-  return OkStatus();
-}
-
 Status SimFlash::Read(uint64_t offset, std::span<uint8_t> out) {
   if (!powered_) return Error(Code::kUnavailable, "flash: no power (read)");
   ALOFT_RETURN_IF_ERROR(CheckRange(geometry_, "Read", offset, out.size(), 1, "byte"));
-  return ReadRaw(offset, out);
+  return file_.ReadAt(offset, out);
 }
 
 Status SimFlash::Begin(uint64_t offset, uint64_t length, bool& partial,
@@ -126,17 +89,15 @@ Status SimFlash::Erase(uint64_t offset, uint64_t length) {
   std::vector<uint8_t> buf(geometry_.erase_block, 0xFF);
   for (uint64_t i = 0; i < whole; ++i) {
     const uint64_t at = offset + i * geometry_.erase_block;
-    std::fill(buf.begin(), buf.end(), 0xFF);
-    ALOFT_RETURN_IF_ERROR(WriteRaw(at, buf));
+    ALOFT_RETURN_IF_ERROR(file_.WriteAt(at, buf));
     ++erase_counts_[at / geometry_.erase_block];
-    ++erases_;
     elapsed_ += timing_.erase_block_time * geometry_.erase_block / timing_.reference_block;
   }
   if (partial && whole < blocks) {
     const uint64_t at = offset + whole * geometry_.erase_block;
-    ALOFT_RETURN_IF_ERROR(ReadRaw(at, buf));
+    ALOFT_RETURN_IF_ERROR(file_.ReadAt(at, buf));
     for (auto& byte : buf) byte |= static_cast<uint8_t>(rng_());  // some bits on the way to 1
-    ALOFT_RETURN_IF_ERROR(WriteRaw(at, buf));
+    ALOFT_RETURN_IF_ERROR(file_.WriteAt(at, buf));
     ++erase_counts_[at / geometry_.erase_block];
     elapsed_ += timing_.erase_block_time * geometry_.erase_block / timing_.reference_block / 2;
   }
@@ -149,7 +110,7 @@ Status SimFlash::Program(uint64_t offset, ByteSpan data) {
   ALOFT_RETURN_IF_ERROR(
       CheckRange(geometry_, "Program", offset, data.size(), geometry_.write_unit, "write unit"));
   std::vector<uint8_t> current(data.size());
-  ALOFT_RETURN_IF_ERROR(ReadRaw(offset, current));
+  ALOFT_RETURN_IF_ERROR(file_.ReadAt(offset, current));
   for (size_t i = 0; i < data.size(); ++i) {
     if (data[i] & ~current[i]) {
       char where[96];
@@ -174,8 +135,7 @@ Status SimFlash::Program(uint64_t offset, ByteSpan data) {
     }
   }
   const size_t touched = partial && whole < units ? done + geometry_.write_unit : done;
-  ALOFT_RETURN_IF_ERROR(WriteRaw(offset, ByteSpan(current.data(), touched)));
-  bytes_programmed_ += done;
+  ALOFT_RETURN_IF_ERROR(file_.WriteAt(offset, ByteSpan(current.data(), touched)));
   elapsed_ += timing_.program_time * touched / timing_.reference_block;
   if (failure) return std::move(*failure);
   return OkStatus();

@@ -61,8 +61,6 @@ class SimFlash final : public Flash {
   bool powered() const { return powered_; }
 
   uint64_t operations() const { return operations_; }  // Erase and Program calls so far
-  uint64_t erases() const { return erases_; }          // blocks erased
-  uint64_t bytes_programmed() const { return bytes_programmed_; }
   std::chrono::nanoseconds elapsed() const { return elapsed_; }
   // Erase count per block: the wear a real part would have.
   uint64_t erase_count(uint64_t block) const;
@@ -72,8 +70,6 @@ class SimFlash final : public Flash {
   // Counts one modifying operation; kUnavailable without power. Sets `partial` and `failure` when
   // this operation is the one to cut, fail or hit a worn block.
   Status Begin(uint64_t offset, uint64_t length, bool& partial, std::optional<Error>& failure);
-  Status ReadRaw(uint64_t offset, std::span<uint8_t> out);
-  Status WriteRaw(uint64_t offset, ByteSpan data);
 
   File file_;
   FlashGeometry geometry_;
@@ -83,7 +79,7 @@ class SimFlash final : public Flash {
   std::optional<uint64_t> cut_at_, fail_at_;
   std::set<uint64_t> worn_;
   std::vector<uint64_t> erase_counts_;
-  uint64_t operations_ = 0, erases_ = 0, bytes_programmed_ = 0;
+  uint64_t operations_ = 0;
   std::chrono::nanoseconds elapsed_{0};
 };
 

@@ -1,7 +1,6 @@
 #include "server/app.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -65,7 +64,8 @@ struct Caller {
   // kDevice, from the auth cache: what this server learned about the device, shared by every
   // request that finds the same cache entry.
   struct Hints {
-    // Store::actions_epoch() + 1 when the device was last found without an open action; 0: unknown.
+    // The Store::actions_epoch() at which the device was found without an open action; 0 (never
+    // an epoch): unknown.
     std::atomic<uint64_t> no_action_epoch{0};
     std::atomic<bool> counted{false};  // reported to Metrics::DeviceSeen
   };
@@ -324,6 +324,14 @@ json ToJson(const Action& a) {
   return j;
 }
 
+// [ToJson(item), ...]
+template <class T>
+json JsonList(const std::vector<T>& items) {
+  json out = json::array();
+  for (const auto& item : items) out.push_back(ToJson(item));
+  return out;
+}
+
 // ---- the application ----
 
 struct Route {
@@ -376,6 +384,8 @@ class AppImpl final : public App, public http::Handler {
   void TouchLater(int64_t device_id);
   void FlushTouches();
   std::string BaseUrl(const Request& req) const;
+  // Runs `build` in one read transaction and answers 200 with the JSON it built.
+  Result<Response> ReadJson(const std::function<Result<json>(Tx&)>& build);
   Result<json> ActionForDevice(const Request& req, const Device& d, const Action& a,
                                const Release& r);
 
@@ -492,18 +502,16 @@ Status AppImpl::Init() {
 // One server per SQLite database: its caches (see CheckIn) rely on being the only writer, and
 // several servers are what PostgreSQL is for. The lock goes with the process, kill -9 included.
 Status AppImpl::LockSqlite(const std::string& db_path) {
-  const std::string path = db_path + ".aloftd-lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoError(path, errno);
-  File lock(fd, path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  ALOFT_ASSIGN_OR_RETURN(
+      File lock, File::OpenReadWrite(db_path + ".aloftd-lock", File::Creation::kIfMissing, 0640));
+  if (::flock(lock.fd(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK) {
       return Error(Code::kUnavailable,
                    "database " + db_path +
                        " is in use by another aloftd; several servers on one "
                        "database need PostgreSQL (--database postgresql://...)");
     }
-    return ErrnoError("locking " + path, errno);
+    return ErrnoError("locking " + lock.path(), errno);
   }
   sqlite_lock_ = std::move(lock);
   return OkStatus();
@@ -591,6 +599,15 @@ std::string AppImpl::BaseUrl(const Request& req) const {
   std::string host(req.headers.Get("Host"));
   if (host.empty()) host = config_.listen;
   return std::string(req.tls ? "https://" : "http://") + host;
+}
+
+Result<Response> AppImpl::ReadJson(const std::function<Result<json>(Tx&)>& build) {
+  json out;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(out, build(tx));
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
 }
 
 // ---- dispatch ----
@@ -812,7 +829,6 @@ Response AppImpl::Handle(Request& req) {
 void AppImpl::AddRoutes() {
   using A = Access;
   using B = BodyKind;
-  auto ok_json = [](const json& j) { return JsonResponse(200, j); };
 
   AddRoute("GET", "/healthz", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
     ALOFT_RETURN_IF_ERROR(store_->Read([](Tx& tx) {
@@ -822,42 +838,31 @@ void AppImpl::AddRoutes() {
   });
   AddRoute("GET", "/metrics", A::kPublic, B::kNone, [this](Request&, Caller&) -> Result<Response> {
     const auto& c = server_->counters();
-    std::string extra =
-        "# HELP aloft_http_connections Open HTTP connections.\n"
-        "# TYPE aloft_http_connections gauge\naloft_http_connections " +
-        std::to_string(c.connections.load()) +
-        "\n# HELP aloft_http_connections_accepted_total Accepted connections.\n"
-        "# TYPE aloft_http_connections_accepted_total counter\n"
-        "aloft_http_connections_accepted_total " +
-        std::to_string(c.accepted.load()) + "\n";
+    std::string extra;
+    AppendMetric(extra, "aloft_http_connections", "gauge", "Open HTTP connections.",
+                 c.connections.load());
+    AppendMetric(extra, "aloft_http_connections_accepted_total", "counter", "Accepted connections.",
+                 static_cast<int64_t>(c.accepted.load()));
     Response r = Response::Text(200, metrics_.Render(extra));
     r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return r;
   });
 
   // -- device types and modules --
-  AddRoute("GET", "/api/v1/device-types", A::kViewer, B::kNone,
-           [this, ok_json](Request&, Caller&) -> Result<Response> {
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto types, tx.ListDeviceTypes());
-               for (const auto& t : types) out.push_back(ToJson(t));
-               return OkStatus();
-             }));
-             return ok_json(out);
-           });
+  AddRoute("GET", "/api/v1/device-types", A::kViewer, B::kNone, [this](Request&, Caller&) {
+    return ReadJson([](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto types, tx.ListDeviceTypes());
+      return JsonList(types);
+    });
+  });
   AddRoute("POST", "/api/v1/device-types", A::kAdmin, B::kJson,
            [this](Request& r, Caller& c) { return CreateDeviceType(r, c); });
-  AddRoute("GET", "/api/v1/device-types/{type}", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
-             json out;
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto t, tx.GetDeviceType(r.params["type"]));
-               out = ToJson(t);
-               return OkStatus();
-             }));
-             return ok_json(out);
-           });
+  AddRoute("GET", "/api/v1/device-types/{type}", A::kViewer, B::kNone, [this](Request& r, Caller&) {
+    return ReadJson([&](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto t, tx.GetDeviceType(r.params["type"]));
+      return ToJson(t);
+    });
+  });
   AddRoute("DELETE", "/api/v1/device-types/{type}", A::kAdmin, B::kNone,
            [this](Request& r, Caller& c) -> Result<Response> {
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
@@ -903,29 +908,23 @@ void AppImpl::AddRoutes() {
            });
 
   // -- releases --
-  AddRoute("GET", "/api/v1/releases", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListReleases(QueryStr(r, "name")));
-               for (const auto& rel : list) out.push_back(ToJson(rel));
-               return OkStatus();
-             }));
-             return ok_json(out);
-           });
+  AddRoute("GET", "/api/v1/releases", A::kViewer, B::kNone, [this](Request& r, Caller&) {
+    return ReadJson([&](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListReleases(QueryStr(r, "name")));
+      return JsonList(list);
+    });
+  });
   AddRoute("POST", "/api/v1/releases", A::kRelease, B::kUpload,
            [this](Request& r, Caller& c) { return UploadRelease(r, c); });
   AddRoute("GET", "/api/v1/releases/{name}/{version}", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
-             json out;
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+           [this](Request& r, Caller&) {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto rel,
                                       tx.GetRelease(r.params["name"], r.params["version"]));
-               out = ToJson(rel);
+               json out = ToJson(rel);
                if (rel.manifest) out["manifest"] = json::parse(*rel.manifest, nullptr, false);
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return out;
+             });
            });
   AddRoute("PATCH", "/api/v1/releases/{name}/{version}", A::kRelease, B::kJson,
            [this](Request& r, Caller& c) { return PatchRelease(r, c); });
@@ -954,37 +953,30 @@ void AppImpl::AddRoutes() {
 
   // -- devices --
   AddRoute("GET", "/api/v1/devices", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              DeviceFilter f;
              f.device_type = QueryStr(r, "type");
              f.group = QueryStr(r, "group");
              f.tag = QueryStr(r, "tag");
              ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
              ALOFT_ASSIGN_OR_RETURN(f.offset, QueryInt(r, "offset", 0, INT64_MAX));
-             json items = json::array();
-             int64_t total = 0;
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListDevices(f));
-               for (const auto& d : list) items.push_back(ToJson(d));
-               ALOFT_ASSIGN_OR_RETURN(total, tx.CountDevices(f));
-               return OkStatus();
-             }));
-             return ok_json({{"total", total}, {"items", items}});
+               ALOFT_ASSIGN_OR_RETURN(int64_t total, tx.CountDevices(f));
+               return json{{"total", total}, {"items", JsonList(list)}};
+             });
            });
   AddRoute("POST", "/api/v1/devices", A::kAdmin, B::kJson,
            [this](Request& r, Caller& c) { return CreateDevice(r, c); });
-  AddRoute("GET", "/api/v1/devices/{device}", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
-             json out;
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
-               out = ToJson(d);
-               ALOFT_ASSIGN_OR_RETURN(auto open, tx.OpenActionFor(d.id));
-               out["action"] = open ? ToJson(*open) : json(nullptr);
-               return OkStatus();
-             }));
-             return ok_json(out);
-           });
+  AddRoute("GET", "/api/v1/devices/{device}", A::kViewer, B::kNone, [this](Request& r, Caller&) {
+    return ReadJson([&](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
+      json out = ToJson(d);
+      ALOFT_ASSIGN_OR_RETURN(auto open, tx.OpenActionFor(d.id));
+      out["action"] = open ? ToJson(*open) : json(nullptr);
+      return out;
+    });
+  });
   AddRoute("PATCH", "/api/v1/devices/{device}", A::kAdmin, B::kJson,
            [this](Request& r, Caller& c) { return PatchDevice(r, c); });
   AddRoute("DELETE", "/api/v1/devices/{device}", A::kAdmin, B::kNone,
@@ -997,42 +989,38 @@ void AppImpl::AddRoutes() {
              return NoContent();
            });
   AddRoute("GET", "/api/v1/devices/{device}/actions", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              ActionFilter f;
              f.device = r.params["device"];
              ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_RETURN_IF_ERROR(tx.GetDevice(r.params["device"]));
                ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListActions(f));
-               for (const auto& a : list) out.push_back(ToJson(a));
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return JsonList(list);
+             });
            });
   AddRoute("GET", "/api/v1/devices/{device}/logs", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 20, 1000));
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
                ALOFT_ASSIGN_OR_RETURN(auto logs, tx.ListLogs(d.id, limit));
+               json out = json::array();
                for (const auto& l : logs) {
                  out.push_back({{"id", l.id},
                                 {"action", l.action_id ? json(*l.action_id) : json(nullptr)},
                                 {"at", MsToTime(l.at_ms)},
                                 {"content", l.content}});
                }
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return out;
+             });
            });
 
   // -- deployments and actions --
   AddRoute("POST", "/api/v1/deployments", A::kRelease, B::kJson,
            [this](Request& r, Caller& c) { return Deploy(r, c); });
   AddRoute("GET", "/api/v1/actions", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              ActionFilter f;
              f.device = QueryStr(r, "device");
              if (auto s = QueryStr(r, "state")) {
@@ -1040,27 +1028,21 @@ void AppImpl::AddRoutes() {
              }
              ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
              ALOFT_ASSIGN_OR_RETURN(f.offset, QueryInt(r, "offset", 0, INT64_MAX));
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListActions(f));
-               for (const auto& a : list) out.push_back(ToJson(a));
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return JsonList(list);
+             });
            });
   AddRoute("GET", "/api/v1/actions/{id}", A::kViewer, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
-             json out;
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
-               out = ToJson(a);
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return ToJson(a);
+             });
            });
   AddRoute("POST", "/api/v1/actions/{id}/cancel", A::kRelease, B::kNone,
-           [this, ok_json](Request& r, Caller& c) -> Result<Response> {
+           [this](Request& r, Caller& c) -> Result<Response> {
              ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
@@ -1079,17 +1061,17 @@ void AppImpl::AddRoutes() {
                out = ToJson(a);
                return OkStatus();
              }));
-             return ok_json(out);
+             return JsonResponse(200, out);
            });
   AddRoute("GET", "/api/v1/stats", A::kViewer, B::kNone,
            [this](Request& r, Caller& c) { return Stats(r, c); });
   AddRoute("GET", "/api/v1/audit", A::kAdmin, B::kNone,
-           [this, ok_json](Request& r, Caller&) -> Result<Response> {
+           [this](Request& r, Caller&) -> Result<Response> {
              ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 100, 1000));
              ALOFT_ASSIGN_OR_RETURN(int64_t offset, QueryInt(r, "offset", 0, INT64_MAX));
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+             return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListAudit(limit, offset));
+               json out = json::array();
                for (const auto& e : list) {
                  out.push_back({{"id", e.id},
                                 {"at", MsToTime(e.at_ms)},
@@ -1098,27 +1080,24 @@ void AppImpl::AddRoutes() {
                                 {"object", e.object},
                                 {"details", json::parse(e.details, nullptr, false)}});
                }
-               return OkStatus();
-             }));
-             return ok_json(out);
+               return out;
+             });
            });
 
   // -- API tokens --
-  AddRoute("GET", "/api/v1/tokens", A::kAdmin, B::kNone,
-           [this, ok_json](Request&, Caller&) -> Result<Response> {
-             json out = json::array();
-             ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
-               for (const auto& t : list) {
-                 out.push_back({{"id", t.id},
-                                {"name", t.name},
-                                {"role", RoleName(t.role)},
-                                {"created", MsToTime(t.created_ms)}});
-               }
-               return OkStatus();
-             }));
-             return ok_json(out);
-           });
+  AddRoute("GET", "/api/v1/tokens", A::kAdmin, B::kNone, [this](Request&, Caller&) {
+    return ReadJson([](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+      json out = json::array();
+      for (const auto& t : list) {
+        out.push_back({{"id", t.id},
+                       {"name", t.name},
+                       {"role", RoleName(t.role)},
+                       {"created", MsToTime(t.created_ms)}});
+      }
+      return out;
+    });
+  });
   AddRoute(
       "POST", "/api/v1/tokens", A::kAdmin, B::kJson,
       [this](Request& r, Caller& c) -> Result<Response> {
@@ -1568,7 +1547,7 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   // answer found earlier stays true until this server writes to the actions table.
   const bool sole_writer = store_->sole_writer() && c.hints;
   const uint64_t epoch = store_->actions_epoch();  // before the read (see actions_epoch())
-  if (!sole_writer || c.hints->no_action_epoch.load(std::memory_order_relaxed) != epoch + 1) {
+  if (!sole_writer || c.hints->no_action_epoch.load(std::memory_order_relaxed) != epoch) {
     ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
       if (action) {
@@ -1576,8 +1555,7 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
       }
       return OkStatus();
     }));
-    if (sole_writer && !action)
-      c.hints->no_action_epoch.store(epoch + 1, std::memory_order_relaxed);
+    if (sole_writer && !action) c.hints->no_action_epoch.store(epoch, std::memory_order_relaxed);
   }
   if (!new_token && !(action && rel.enabled)) {
     // The answer to nearly every check-in, built without a JSON tree.

@@ -6,6 +6,13 @@ namespace aloft::server {
 
 Metrics::Metrics() = default;
 
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, int64_t value) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  out.append(name).append(" ").append(std::to_string(value)).append("\n");
+}
+
 int Metrics::AddRoute(std::string route, std::string method) {
   std::lock_guard lock(mu_);
   routes_.push_back({std::move(route), std::move(method), {}, {}});
@@ -59,18 +66,15 @@ std::string Metrics::Render(const std::string& extra) const {
     out += "aloft_http_request_duration_seconds_count{route=\"" + route + "\"} " +
            std::to_string(h.count) + "\n";
   }
-  out += "# HELP aloft_active_downloads Artifact downloads being sent.\n";
-  out += "# TYPE aloft_active_downloads gauge\n";
-  out += "aloft_active_downloads " + std::to_string(active_downloads.load()) + "\n";
-  out += "# HELP aloft_download_bytes_total Artifact bytes sent.\n";
-  out += "# TYPE aloft_download_bytes_total counter\n";
-  out += "aloft_download_bytes_total " + std::to_string(download_bytes.load()) + "\n";
-  out += "# HELP aloft_device_check_ins_total Device check-ins handled.\n";
-  out += "# TYPE aloft_device_check_ins_total counter\n";
-  out += "aloft_device_check_ins_total " + std::to_string(check_ins.load()) + "\n";
-  out += "# HELP aloft_devices_seen Distinct devices that checked in since this process started.\n";
-  out += "# TYPE aloft_devices_seen gauge\n";
-  out += "aloft_devices_seen " + std::to_string(seen_.size()) + "\n";
+  AppendMetric(out, "aloft_active_downloads", "gauge", "Artifact downloads being sent.",
+               active_downloads.load());
+  AppendMetric(out, "aloft_download_bytes_total", "counter", "Artifact bytes sent.",
+               static_cast<int64_t>(download_bytes.load()));
+  AppendMetric(out, "aloft_device_check_ins_total", "counter", "Device check-ins handled.",
+               static_cast<int64_t>(check_ins.load()));
+  AppendMetric(out, "aloft_devices_seen", "gauge",
+               "Distinct devices that checked in since this process started.",
+               static_cast<int64_t>(seen_.size()));
   out += extra;
   return out;
 }

@@ -7,10 +7,15 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
 namespace aloft::server {
+
+// Appends one Prometheus sample with its HELP and TYPE lines.
+void AppendMetric(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, int64_t value);
 
 class Metrics {
  public:

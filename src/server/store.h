@@ -269,6 +269,7 @@ class Store {
   // knows there is still none while the epoch is unchanged, provided this process is the only
   // writer (`sole_writer()`: SQLite, which aloftd holds exclusively; never PostgreSQL, which
   // other servers share).
+  // Never 0.
   uint64_t actions_epoch() const { return actions_epoch_.load(std::memory_order_acquire); }
   bool sole_writer() const { return db_->engine() == db::Engine::kSqlite; }
 

@@ -5,6 +5,7 @@
 set -euo pipefail
 ALOFTD=$1 ALOFT=$2 work=$3
 source "$(dirname "$0")/server_lib.sh"
+source "$(dirname "$0")/../../scripts/nginx_lib.sh"
 command -v nginx >/dev/null || fail "nginx is not installed (scripts/setup.sh installs it)"
 rm -rf "$work" && mkdir -p "$work/nginx-tmp"
 chmod 755 "$work"
@@ -13,18 +14,7 @@ trap 'kill ${srv_PID:-} 2>/dev/null || true; [[ -f "$work/nginx.pid" ]] && kill 
 port=18480
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 secret="s3cret-$RANDOM$RANDOM"
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx-tmp;
-  proxy_temp_path $work/nginx-tmp;
-  fastcgi_temp_path $work/nginx-tmp;
-  uwsgi_temp_path $work/nginx-tmp;
-  scgi_temp_path $work/nginx-tmp;
+{ nginx_prologue "$work" 1 64; cat <<CONF
   server {
     listen 127.0.0.1:$port;
     location /artifacts/ {
@@ -37,6 +27,7 @@ http {
   }
 }
 CONF
+} >"$work/nginx.conf"
 nginx -c "$work/nginx.conf"
 cat >"$work/aloftd.toml" <<CONF
 data_dir = "$work/data"
