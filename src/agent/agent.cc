@@ -1,0 +1,532 @@
+#include "agent/agent.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "client/http_client.h"
+#include "core/semver.h"
+#include "pkg/package.h"
+
+extern char** environ;
+
+namespace aloft::agent {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads payloads and keeps nothing: PackageReader checks every hash on the way.
+class DiscardSink final : public pkg::PayloadSink {
+ public:
+  Status Begin(const pkg::Component&) override { return OkStatus(); }
+  Status Write(ByteSpan) override { return OkStatus(); }
+  Status End(const pkg::Component&) override { return OkStatus(); }
+};
+
+// Streams each component's image into its module's storage.
+class InstallSink final : public pkg::PayloadSink {
+ public:
+  using Lookup = std::function<Storage*(const std::string&)>;
+  using Target = std::function<boot::ImageSlot(const pkg::Component&)>;
+  using Tick = std::function<void(uint64_t)>;
+  InstallSink(Lookup lookup, Target target, Tick tick)
+      : lookup_(std::move(lookup)), target_(std::move(target)), tick_(std::move(tick)) {}
+
+  Status Begin(const pkg::Component& c) override {
+    current_ = lookup_(c.name);
+    if (!current_) return Error(Code::kInternal, "no storage for module " + c.name);
+    return current_->BeginInstall(target_(c));
+  }
+  Status Write(ByteSpan data) override {
+    ALOFT_RETURN_IF_ERROR(current_->Write(data));
+    tick_(data.size());
+    return OkStatus();
+  }
+  Status End(const pkg::Component& c) override { return current_->EndInstall(target_(c)); }
+
+ private:
+  Lookup lookup_;
+  Target target_;
+  Tick tick_;
+  Storage* current_ = nullptr;
+};
+
+bool Transient(const Error& e) { return e.code() == Code::kUnavailable; }
+
+}  // namespace
+
+Agent::Agent(AgentConfig config, std::vector<Module> modules, Staging* staging)
+    : config_(std::move(config)),
+      modules_(std::move(modules)),
+      staging_(staging),
+      poll_interval_(config_.poll_interval) {}
+
+Module* Agent::FindModule(const std::string& name) {
+  for (auto& m : modules_) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Agent::AuthHeaders() const {
+  return {"Authorization: Bearer " + config_.token};
+}
+
+Status Agent::Go(Event e) {
+  ALOFT_ASSIGN_OR_RETURN(State next, Next(journal_.state, e));
+  journal_.state = next;
+  journal_.attempts = 0;
+  return SaveJournal(journal_path(), journal_);
+}
+
+Status Agent::Fail(const Error& e) {
+  Outcome o;
+  o.success = false;
+  o.code = static_cast<int>(e.code());
+  o.details.push_back(std::string(StateName(journal_.state)) + ": " + e.ToString());
+  journal_.outcome = std::move(o);
+  return Go(Event::kFailed);
+}
+
+boot::ImageSlot Agent::Target(const pkg::Component& c) const {
+  return SlotFrom(journal_.offer ? journal_.offer->version : "", c.image.size, c.image.sha256);
+}
+
+Result<pkg::Envelope> Agent::OfferedEnvelope() const {
+  if (!journal_.offer) return Error(Code::kInternal, "no offer in the journal");
+  return pkg::ParseEnvelope(journal_.offer->manifest);
+}
+
+Status Agent::Admit(const pkg::Envelope& e) {
+  const pkg::Manifest& m = e.manifest;
+  const std::string pkg = "package " + m.name + " " + m.version.ToString();
+  ALOFT_RETURN_IF_ERROR(pkg::VerifySignatures(e, config_.trust));
+  if (std::find(m.hardware.begin(), m.hardware.end(), config_.device_type) == m.hardware.end()) {
+    std::string list;
+    for (const auto& h : m.hardware) list += (list.empty() ? "" : ", ") + h;
+    return Error(Code::kUnsupported, pkg + " is for " + list + "; this device is a " +
+                                         config_.device_type + " (wrong hardware)");
+  }
+  for (const pkg::Component& c : m.components) {
+    Module* mod = FindModule(c.name);
+    if (!mod) {
+      return Error(Code::kUnsupported, pkg + ": module '" + c.name + "' is not on this device");
+    }
+    ALOFT_ASSIGN_OR_RETURN(StorageStatus st, mod->storage->GetStatus());
+    const std::string where = pkg + ", module " + c.name;
+    if (c.security_counter < st.security_counter) {
+      return Error(Code::kPermissionDenied,
+                   where + ": security counter " + std::to_string(c.security_counter) +
+                       " is below the device's " + std::to_string(st.security_counter) +
+                       " (anti-rollback)");
+    }
+    auto installed = SemVer::Parse(st.confirmed.version);
+    if (installed.ok() && !config_.allow_downgrade && !(m.version > *installed)) {
+      return Error(Code::kPermissionDenied,
+                   where + ": " + m.version.ToString() + " is not newer than the installed " +
+                       installed->ToString() + " (downgrade refused; allow_downgrade is off)");
+    }
+    if (c.image.size > mod->storage->image_capacity()) {
+      return Error(Code::kOutOfRange, where + ": no space: the image has " +
+                                          std::to_string(c.image.size) + " bytes, the slot " +
+                                          std::to_string(mod->storage->image_capacity()));
+    }
+    if (c.encrypted) {
+      return Error(Code::kUnsupported, where + ": encrypted payloads are not supported yet");
+    }
+    if (c.type == pkg::ComponentType::kDelta) {
+      const std::string active = SlotSha256(st.confirmed);
+      if (!c.base || c.base->sha256 != active) {
+        return Error(Code::kIntegrity,
+                     where + ": delta base mismatch: the delta applies to " +
+                         (c.base ? c.base->version + " (sha256 " + c.base->sha256.substr(0, 12) +
+                                       "…)"
+                                 : std::string("nothing")) +
+                         ", the device runs " + DescribeSlot(st.confirmed));
+      }
+      return Error(Code::kUnsupported,
+                   where + ": delta components need the delta engine (not in this build)");
+    }
+  }
+  return OkStatus();
+}
+
+void Agent::Feedback(const std::string& status, int progress) {
+  json body = {{"status", status}};
+  if (progress >= 0) body["progress"] = progress;
+  (void)SendFeedback(body);  // progress is best effort; the final report is not
+}
+
+Status Agent::SendFeedback(const json& body) {
+  if (!journal_.offer) return OkStatus();
+  client::HttpRequest req;
+  req.method = "POST";
+  req.url = config_.server + "/device/v1/" + config_.device + "/actions/" +
+            std::to_string(journal_.offer->action) + "/feedback";
+  req.headers = AuthHeaders();
+  req.body = body.dump();
+  req.ca_file = config_.ca_file;
+  req.timeout_s = 30;
+  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
+  if (res.status == 200 || res.status == 201) return OkStatus();
+  if (res.status == 409) return OkStatus();  // closed already (a repeated final report)
+  if (res.status >= 500) {
+    return Error(Code::kUnavailable, "feedback: HTTP " + std::to_string(res.status));
+  }
+  return Error(Code::kInvalidArgument, "feedback refused: HTTP " + std::to_string(res.status) +
+                                           ": " + client::ErrorMessage(res));
+}
+
+Status Agent::Check(bool& idle) {
+  json versions = json::object();
+  for (auto& m : modules_) {
+    auto st = m.storage->GetStatus();
+    if (st.ok() && !st->confirmed.version.empty()) versions[m.name] = st->confirmed.version;
+  }
+  client::HttpRequest req;
+  req.method = "POST";
+  req.url = config_.server + "/device/v1/" + config_.device + "/check-in";
+  req.headers = AuthHeaders();
+  req.body = json{{"versions", versions}, {"attributes", config_.attributes}}.dump();
+  req.ca_file = config_.ca_file;
+  req.timeout_s = 30;
+  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
+  if (res.status != 200) {
+    return Error(res.status >= 500 ? Code::kUnavailable : Code::kPermissionDenied,
+                 "check-in: HTTP " + std::to_string(res.status) + ": " + client::ErrorMessage(res));
+  }
+  json j = json::parse(res.body, nullptr, false);
+  if (!j.is_object()) return Error(Code::kUnavailable, "check-in: the answer is not JSON");
+  if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
+    poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
+  }
+  const json& a = j.contains("action") ? j["action"] : json();
+  if (!a.is_object()) {
+    idle = true;
+    return Go(Event::kNoUpdate);
+  }
+  Offer o;
+  try {
+    o.action = a.at("id").get<int64_t>();
+    o.release = a.value("release", "");
+    o.version = a.value("version", "");
+    o.mode = a.value("mode", "forced");
+    const json& d = a.at("download");
+    o.url = d.at("url").get<std::string>();
+    o.size = d.at("size").get<uint64_t>();
+    o.sha256 = d.at("sha256").get<std::string>();
+    if (a.contains("manifest") && a["manifest"].is_object()) o.manifest = a["manifest"].dump();
+  } catch (const json::exception& e) {
+    return Error(Code::kUnavailable, std::string("check-in: unexpected answer: ") + e.what());
+  }
+  journal_.offer = o;
+  journal_.downloaded = 0;
+  journal_.outcome.reset();
+  if (o.manifest.empty()) {
+    return Fail(Error(Code::kUnsupported, "release " + o.release + " " + o.version +
+                                              " is a plain artifact, not an .aloft package"));
+  }
+  // Verify what we are offered before downloading a byte.
+  auto envelope = pkg::ParseEnvelope(o.manifest);
+  Status admitted = envelope.ok() ? Admit(*envelope) : Status(envelope.error());
+  if (!admitted.ok()) return Fail(admitted.error());
+  return Go(Event::kOffer);
+}
+
+Status Agent::DoDownload() {
+  Feedback("downloading", 0);
+  last_progress_ = 0;
+  DownloadRequest req;
+  req.url = journal_.offer->url;
+  req.headers = AuthHeaders();
+  req.size = journal_.offer->size;
+  req.sha256 = journal_.offer->sha256;
+  DownloadOptions o = config_.download;
+  if (o.ca_file.empty()) o.ca_file = config_.ca_file;
+  auto checkpoint = [this](uint64_t durable) {
+    journal_.downloaded = durable;
+    return SaveJournal(journal_path(), journal_);
+  };
+  auto progress = [this](uint64_t done, uint64_t total) {
+    int pct = total ? static_cast<int>(done * 100 / total) : 100;
+    if (pct / 10 > last_progress_ / 10) {
+      last_progress_ = pct;
+      Feedback("downloading", pct);
+    }
+  };
+  auto stats = Download(req, o, *staging_, journal_.downloaded, checkpoint, progress);
+  if (!stats.ok()) return stats.error();
+  last_download_ = *stats;
+  Feedback("downloaded", 100);
+  return OkStatus();
+}
+
+Status Agent::DoVerify() {
+  ALOFT_ASSIGN_OR_RETURN(pkg::Envelope offered, OfferedEnvelope());
+  auto src = staging_->Open(journal_.offer->size);
+  if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
+  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(*src, staging_->Describe(),
+                                                               &config_.trust));
+  if (reader->manifest().signed_json != offered.manifest.signed_json) {
+    return Error(Code::kIntegrity, "the downloaded package's manifest is not the one offered");
+  }
+  ALOFT_RETURN_IF_ERROR(Admit(reader->envelope()));
+  DiscardSink discard;
+  return reader->ReadPayloads(discard);
+}
+
+Status Agent::DoInstall() {
+  Feedback("installing", 0);
+  auto src = staging_->Open(journal_.offer->size);
+  if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
+  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(*src, staging_->Describe(),
+                                                               &config_.trust));
+  ALOFT_RETURN_IF_ERROR(Admit(reader->envelope()));  // the device may have changed since
+  uint64_t total = 0, done = 0;
+  for (const auto& c : reader->manifest().components) total += c.image.size;
+  int last = 0;
+  InstallSink sink([this](const std::string& n) {
+                     Module* m = FindModule(n);
+                     return m ? m->storage : nullptr;
+                   },
+                   [this](const pkg::Component& c) { return Target(c); },
+                   [&](uint64_t n) {
+                     done += n;
+                     int pct = total ? static_cast<int>(done * 100 / total) : 100;
+                     if (pct / 25 > last / 25) {
+                       last = pct;
+                       Feedback("installing", pct);
+                     }
+                   });
+  return reader->ReadPayloads(sink);
+}
+
+Status Agent::DoConfirm() {
+  ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
+  for (const auto& c : e.manifest.components) {
+    Module* m = FindModule(c.name);
+    if (!m) return Error(Code::kInternal, "module " + c.name + " vanished");
+    ALOFT_ASSIGN_OR_RETURN(bool booted, m->storage->BootedNew(Target(c)));
+    if (!booted) {
+      ALOFT_ASSIGN_OR_RETURN(StorageStatus st, m->storage->GetStatus());
+      journal_.outcome = Outcome{false, static_cast<int>(Code::kUnavailable),
+                                 {"confirm: the bootloader did not start " + c.name + " " +
+                                      journal_.offer->version + "; it runs " +
+                                      DescribeSlot(st.running)}};
+      return Go(Event::kUnhealthy);
+    }
+  }
+  if (!config_.health_check.empty()) {
+    Status healthy = RunHealthCheck(config_.health_check, config_.health_timeout,
+                                    {"ALOFT_VERSION=" + journal_.offer->version,
+                                     "ALOFT_RELEASE=" + journal_.offer->release});
+    if (!healthy.ok()) {
+      journal_.outcome = Outcome{false, static_cast<int>(healthy.error().code()),
+                                 {"health check: " + healthy.error().message()}};
+      return Go(Event::kUnhealthy);
+    }
+  }
+  return Go(Event::kHealthy);
+}
+
+Status Agent::DoCommit() {
+  ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
+  for (const auto& c : e.manifest.components) {
+    Module* m = FindModule(c.name);
+    ALOFT_ASSIGN_OR_RETURN(bool booted, m->storage->BootedNew(Target(c)));
+    if (!booted) {
+      journal_.outcome = Outcome{false, static_cast<int>(Code::kUnavailable),
+                                 {"commit: the bootloader went back before the commit held"}};
+      return Go(Event::kUnhealthy);
+    }
+    ALOFT_RETURN_IF_ERROR(m->storage->Commit(Target(c), c.security_counter));
+  }
+  journal_.outcome = Outcome{true, 0, {"installed " + journal_.offer->version}};
+  return Go(Event::kDone);
+}
+
+Result<bool> Agent::DoRollback() {
+  bool reboot = false;
+  std::string now;
+  for (auto& m : modules_) {
+    ALOFT_ASSIGN_OR_RETURN(bool r, m.storage->Rollback());
+    reboot = reboot || r;
+    ALOFT_ASSIGN_OR_RETURN(StorageStatus st, m.storage->GetStatus());
+    now += (now.empty() ? "" : ", ") + m.name + " " + DescribeSlot(st.confirmed);
+  }
+  if (reboot) return true;
+  if (!journal_.outcome) journal_.outcome = Outcome{false, static_cast<int>(Code::kInternal), {}};
+  journal_.outcome->details.push_back("rolled back: running " + now);
+  return false;
+}
+
+Status Agent::DoReport() {
+  json body;
+  if (journal_.outcome && journal_.outcome->success) {
+    body = {{"status", "success"}, {"details", journal_.outcome->details}};
+  } else {
+    Outcome o = journal_.outcome.value_or(Outcome{});
+    body = {{"status", "failure"}, {"code", o.code}, {"details", o.details}};
+  }
+  ALOFT_RETURN_IF_ERROR(SendFeedback(body));
+  (void)staging_->Clear();
+  journal_.offer.reset();
+  journal_.downloaded = 0;
+  journal_.boot_id.clear();
+  return Go(Event::kDone);
+}
+
+Result<Agent::Step> Agent::Run() {
+  ALOFT_ASSIGN_OR_RETURN(journal_, LoadJournal(journal_path()));
+  bool checked = false;
+  for (;;) {
+    const State state = journal_.state;
+    Status s = OkStatus();
+    switch (state) {
+      case State::kIdle:
+        if (checked) return Step::kIdle;
+        s = Go(Event::kStart);
+        break;
+      case State::kCheck: {
+        if (checked) return Step::kIdle;
+        checked = true;
+        bool idle = false;
+        s = Check(idle);
+        if (s.ok() && idle) return Step::kIdle;
+        break;
+      }
+      case State::kDownload:
+        s = DoDownload();
+        if (s.ok()) s = Go(Event::kDone);
+        break;
+      case State::kVerify:
+        s = DoVerify();
+        if (s.ok()) s = Go(Event::kDone);
+        break;
+      case State::kInstall:
+        s = DoInstall();
+        if (s.ok()) s = Go(Event::kDone);
+        break;
+      case State::kActivate: {
+        ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
+        for (const auto& c : e.manifest.components) {
+          if (s.ok()) s = FindModule(c.name)->storage->Activate(Target(c), config_.tries);
+        }
+        if (s.ok()) {
+          Feedback("installed", 100);
+          journal_.boot_id = config_.boot_id;
+          s = Go(Event::kDone);
+          if (s.ok()) return Step::kReboot;
+        }
+        break;
+      }
+      case State::kReboot:
+        if (journal_.boot_id == config_.boot_id) return Step::kReboot;  // not rebooted yet
+        s = Go(Event::kDone);
+        break;
+      case State::kConfirm:
+        s = DoConfirm();
+        break;
+      case State::kCommit:
+        s = DoCommit();
+        break;
+      case State::kRollback: {
+        if (!journal_.boot_id.empty() && journal_.boot_id == config_.boot_id) {
+          return Step::kReboot;
+        }
+        auto reboot = DoRollback();
+        if (!reboot.ok()) {
+          s = reboot.error();
+        } else if (*reboot) {
+          journal_.boot_id = config_.boot_id;
+          s = SaveJournal(journal_path(), journal_);
+          if (s.ok()) return Step::kReboot;
+        } else {
+          s = Go(Event::kDone);
+        }
+        break;
+      }
+      case State::kReport:
+        s = DoReport();
+        if (s.ok()) return Step::kIdle;
+        break;
+    }
+    if (s.ok()) continue;
+    // Download, verify, install and activate fail for good on a permanent error, or after
+    // max_state_attempts transient ones (network, power). Every other state is retried by the
+    // next Run from where the journal stands: a rollback or a report never gives up.
+    const bool can_fail = state == State::kDownload || state == State::kVerify ||
+                          state == State::kInstall || state == State::kActivate;
+    ++journal_.attempts;
+    if (can_fail &&
+        (!Transient(s.error()) || journal_.attempts >= config_.max_state_attempts)) {
+      ALOFT_RETURN_IF_ERROR(Fail(s.error()));
+      continue;
+    }
+    (void)SaveJournal(journal_path(), journal_);
+    return s.error();
+  }
+}
+
+Result<std::string> Agent::StatusText() {
+  ALOFT_ASSIGN_OR_RETURN(Journal j, LoadJournal(journal_path()));
+  std::string s = "device " + config_.device + " (" + config_.device_type + ")\n";
+  s += "state: " + std::string(StateName(j.state));
+  if (j.offer) {
+    s += " (action " + std::to_string(j.offer->action) + ": " + j.offer->release + " " +
+         j.offer->version + ", " + std::to_string(j.downloaded) + " of " +
+         std::to_string(j.offer->size) + " bytes downloaded)";
+  }
+  s += "\n";
+  for (auto& m : modules_) {
+    ALOFT_ASSIGN_OR_RETURN(StorageStatus st, m.storage->GetStatus());
+    s += "module " + m.name + ": running " + DescribeSlot(st.running) +
+         (st.trial ? " on trial" : "") + ", security counter " +
+         std::to_string(st.security_counter) + "\n";
+    s += st.describe;
+  }
+  return s;
+}
+
+Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
+                      const std::vector<std::string>& env) {
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
+  envs.insert(envs.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
+  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
+  pid_t pid = 0;
+  if (int rc = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, envp.data()); rc != 0) {
+    return ErrnoError("health check '" + command + "'", rc);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return ErrnoError("health check '" + command + "': waitpid", errno);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return Error(Code::kUnavailable, "'" + command + "' timed out after " +
+                                           std::to_string(timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
+  if (WIFEXITED(status)) {
+    return Error(Code::kUnavailable,
+                 "'" + command + "' exited with status " + std::to_string(WEXITSTATUS(status)));
+  }
+  return Error(Code::kUnavailable, "'" + command + "' was killed by signal " +
+                                       std::to_string(WTERMSIG(status)));
+}
+
+}  // namespace aloft::agent

@@ -1,0 +1,106 @@
+// The device agent: check in with aloftd, download with resume, verify, install into the
+// module's storage, activate, reboot, confirm with a health check, commit or roll back, report.
+// Everything it does is driven by the journal (journal.h), so a kill or power cut at any instant
+// is resumed by the next Run().
+//
+//   Agent agent(config, {{"main", storage.get()}}, staging.get());
+//   for (;;) {
+//     auto step = agent.Run();        // until idle, or until a reboot is needed
+//     if (step.ok() && *step == Agent::Step::kReboot) reboot();
+//     sleep(agent.poll_interval());
+//   }
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agent/downloader.h"
+#include "agent/journal.h"
+#include "agent/staging.h"
+#include "agent/storage.h"
+#include "crypto/trust.h"
+#include "pkg/manifest.h"
+
+namespace aloft::agent {
+
+struct AgentConfig {
+  std::string server;  // "http://127.0.0.1:8080"
+  std::string device;
+  std::string token;
+  std::string device_type;
+  std::string state_dir;
+  std::string boot_id;  // changes at every boot (Linux: /proc/sys/kernel/random/boot_id)
+  crypto::TrustSet trust;
+  bool allow_downgrade = false;
+  uint8_t tries = 3;              // boots an image may take to be confirmed
+  std::string health_check;       // shell command; exit 0 = healthy; empty: always healthy
+  std::chrono::seconds health_timeout{60};
+  std::chrono::seconds poll_interval{300};  // until the server says otherwise
+  uint32_t max_state_attempts = 5;  // transient failures in one state before giving up on it
+  DownloadOptions download;
+  std::string ca_file;
+  nlohmann::json attributes = nlohmann::json::object();
+};
+
+struct Module {
+  std::string name;
+  Storage* storage = nullptr;
+};
+
+class Agent {
+ public:
+  enum class Step { kIdle, kReboot };
+
+  Agent(AgentConfig config, std::vector<Module> modules, Staging* staging);
+
+  // Runs the state machine from the journal: at most one check-in, then on until the agent is idle
+  // again (kIdle) or needs a reboot (kReboot: reboot, then call Run again). A transient failure
+  // (server unreachable, power lost) returns its error and leaves the journal where it was.
+  Result<Step> Run();
+
+  // The journal, versions and storage, for `aloft-agent status`.
+  Result<std::string> StatusText();
+
+  std::chrono::seconds poll_interval() const { return poll_interval_; }
+  const DownloadStats& last_download() const { return last_download_; }
+  const Journal& journal() const { return journal_; }
+
+ private:
+  Status Go(Event e);
+  Status Fail(const Error& e);
+  Status Check(bool& idle);
+  Status DoDownload();
+  Status DoVerify();
+  Status DoInstall();
+  Status DoConfirm();
+  Status DoCommit();
+  Result<bool> DoRollback();  // true: reboot needed
+  Status DoReport();
+  // Checks a manifest against trust, hardware, modules, versions, counters and space.
+  Status Admit(const pkg::Envelope& e);
+  Module* FindModule(const std::string& name);
+  boot::ImageSlot Target(const pkg::Component& c) const;
+  Result<pkg::Envelope> OfferedEnvelope() const;
+  void Feedback(const std::string& status, int progress = -1);
+  Status SendFeedback(const nlohmann::json& body);
+  std::vector<std::string> AuthHeaders() const;
+  std::string journal_path() const { return config_.state_dir + "/journal.json"; }
+
+  AgentConfig config_;
+  std::vector<Module> modules_;
+  Staging* staging_;
+  Journal journal_;
+  DownloadStats last_download_;
+  std::chrono::seconds poll_interval_;
+  int last_progress_ = -1;
+};
+
+// Runs `command` with /bin/sh -c, killing it after `timeout`. OK when it exits 0; kUnavailable
+// naming the exit status (or the timeout) otherwise.
+Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
+                      const std::vector<std::string>& env = {});
+
+}  // namespace aloft::agent
