@@ -27,6 +27,7 @@ struct Attempt {
   std::string content_range;
   std::string error_body;  // the start of a non-2xx body, for the error message
   std::optional<Error> failure;  // why the write callback stopped the transfer
+  bool local = false;            // ... and it was our side (staging, checkpoint): give up
   DownloadStats* stats = nullptr;
   const DownloadOptions* options = nullptr;
   const CheckpointFn* checkpoint = nullptr;
@@ -109,18 +110,21 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   }
   if (Status s = st.Append(bytes); !s.ok()) {
     a->failure = s.error();
+    a->local = true;
     return 0;
   }
   if (st.size() - a->last_checkpoint >= a->options->checkpoint_bytes) {
     auto durable = st.Checkpoint();
     if (!durable.ok()) {
       a->failure = durable.error();
+      a->local = true;
       return 0;
     }
     a->last_checkpoint = st.size();
     if (*a->checkpoint) {
       if (Status s = (*a->checkpoint)(*durable); !s.ok()) {
         a->failure = s.error();
+        a->local = true;
         return 0;
       }
     }
@@ -256,10 +260,7 @@ Result<DownloadStats> Download(const DownloadRequest& req, const DownloadOptions
       return Error(a.status == 404 ? Code::kNotFound : Code::kPermissionDenied,
                    "GET " + req.url + ": HTTP " + std::to_string(a.status) + " " + a.error_body);
     }
-    if (!s.ok() && (s.error().code() == Code::kIntegrity || s.error().code() == Code::kOutOfRange ||
-                    s.error().code() == Code::kIo)) {
-      return s.error();
-    }
+    if (!s.ok() && (a.local || s.error().code() == Code::kIntegrity)) return s.error();
     if (s.ok() && (a.status == 200 || a.status == 206) && staging.size() < req.size) {
       s = Error(Code::kUnavailable, "GET " + req.url + ": body ended after " +
                                         std::to_string(staging.size()) + " of " +

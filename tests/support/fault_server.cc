@@ -79,9 +79,19 @@ void FaultServer::Accept() {
     if (poll(&p, 1, 100) <= 0) continue;
     int fd = accept(listen_fd_, nullptr, nullptr);
     if (fd < 0) continue;
-    Serve(fd);  // one connection at a time: the agent makes one request at a time
-    close(fd);
+    // A thread per connection: the agent posts feedback while a download is open.
+    std::lock_guard lock(mu_);
+    workers_.emplace_back([this, fd] {
+      Serve(fd);
+      close(fd);
+    });
   }
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(mu_);
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
 }
 
 void FaultServer::Serve(int fd) {

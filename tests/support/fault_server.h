@@ -52,6 +52,7 @@ class FaultServer {
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::vector<std::thread> workers_;
   mutable std::mutex mu_;
   Bytes artifact_;
   nlohmann::json action_;
