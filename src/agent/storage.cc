@@ -21,17 +21,19 @@ class FlashStorage : public Storage {
 
  protected:
   Result<BootRecord> Load() { return store_.Load(); }
-  Status WriteTo(const boot::Region& region) {
+  Status WriteTo(const boot::Region& region, std::string name) {
     writer_.emplace(flash_, region);
+    writing_ = std::move(name);
     return OkStatus();
   }
   Status Write(ByteSpan data) override {
     if (!writer_) return Error(Code::kInternal, "Write before BeginInstall");
-    return writer_->Write(data);
+    if (Status s = writer_->Write(data); !s.ok()) return s.error().WithContext("writing " + writing_);
+    return OkStatus();
   }
   Status Finish(const boot::Region& region, const ImageSlot& target) {
     if (!writer_) return Error(Code::kInternal, "EndInstall before BeginInstall");
-    ALOFT_RETURN_IF_ERROR(writer_->Finish());
+    if (Status s = writer_->Finish(); !s.ok()) return s.error().WithContext("writing " + writing_);
     writer_.reset();
     ALOFT_ASSIGN_OR_RETURN(bool good, boot::ImageMatches(flash_, region, target));
     if (!good) {
@@ -60,6 +62,7 @@ class FlashStorage : public Storage {
   boot::RecordStore store_;
   int booted_;
   std::optional<boot::RegionWriter> writer_;
+  std::string writing_;
 };
 
 class AbStorage final : public FlashStorage {
@@ -90,7 +93,7 @@ class AbStorage final : public FlashStorage {
       ALOFT_RETURN_IF_ERROR(store_.Save(r));
     }
     target_ = target;
-    return WriteTo(layout_.slots[target]);
+    return WriteTo(layout_.slots[target], "slot " + std::to_string(target));
   }
 
   Status EndInstall(const ImageSlot& target) override {
@@ -176,8 +179,10 @@ class BackupStorage final : public FlashStorage {
         r.slots[1] = {};
         ALOFT_RETURN_IF_ERROR(store_.Save(r));
       }
-      ALOFT_RETURN_IF_ERROR(
-          boot::CopyImage(flash_, layout_.slots[0], layout_.slots[1], r.slots[0]));
+      if (Status s = boot::CopyImage(flash_, layout_.slots[0], layout_.slots[1], r.slots[0]);
+          !s.ok()) {
+        return s.error().WithContext("backing up the running image");
+      }
       r.slots[1] = r.slots[0];
       r.slots[0] = target;
       r.state = UpdateState::kWriting;
@@ -187,7 +192,7 @@ class BackupStorage final : public FlashStorage {
       r.slots[0] = target;
       ALOFT_RETURN_IF_ERROR(store_.Save(r));
     }
-    return WriteTo(layout_.slots[0]);
+    return WriteTo(layout_.slots[0], "the running region");
   }
 
   Status EndInstall(const ImageSlot& target) override { return Finish(layout_.slots[0], target); }
