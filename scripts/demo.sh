@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds, and runs the main job on embedded defaults: the package walk-through
 # (keygen, pack, inspect, verify, tamper, threshold signing, extract), then the server walk-through
-# (aloftd on SQLite, a signed release, devices that check in, download with resume and report).
+# (aloftd on SQLite, a signed release, devices that check in, download with resume and report),
+# then the device walk-through (aloft-agent on simulated A/B and backup flash: one update that
+# succeeds, one whose health check fails and rolls back).
 #
 # Usage: scripts/demo.sh [WORK_DIRECTORY]     (default: ./demo-work)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release --target aloft aloftd
+cmake --build build/release --target aloft aloftd aloft-agent
 work=${1:-demo-work}
 scripts/walkthrough.sh build/release/apps/aloft/aloft "$work/package"
 scripts/server_demo.sh build/release "$work/server"
+scripts/agent_demo.sh build/release "$work/agent"

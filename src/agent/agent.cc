@@ -374,6 +374,7 @@ Status Agent::DoReport() {
   }
   ALOFT_RETURN_IF_ERROR(SendFeedback(body));
   (void)staging_->Clear();
+  last_outcome_ = journal_.outcome.value_or(Outcome{});
   journal_.offer.reset();
   journal_.downloaded = 0;
   journal_.boot_id.clear();

@@ -67,6 +67,8 @@ class Agent {
   std::chrono::seconds poll_interval() const { return poll_interval_; }
   const DownloadStats& last_download() const { return last_download_; }
   const Journal& journal() const { return journal_; }
+  // The outcome of the last update this object reported, if any.
+  const std::optional<Outcome>& last_outcome() const { return last_outcome_; }
 
  private:
   Status Go(Event e);
@@ -96,6 +98,7 @@ class Agent {
   DownloadStats last_download_;
   std::chrono::seconds poll_interval_;
   int last_progress_ = -1;
+  std::optional<Outcome> last_outcome_;
 };
 
 // Runs `command` with /bin/sh -c, killing it after `timeout`. OK when it exits 0; kUnavailable

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The device walk-through: a real aloftd, two aloft-agents on simulated NOR flash (one with the ab
+# layout, one with the backup layout), one update that succeeds and one whose health check fails
+# and rolls back. The server's view is checked after each. Used by scripts/demo.sh and by the CTest
+# system test "agent_e2e".
+#
+# Usage: scripts/agent_demo.sh BUILD_DIR WORK_DIRECTORY
+set -euo pipefail
+build=$(realpath "$1")
+aloft=$build/apps/aloft/aloft
+aloftd=$build/apps/aloftd/aloftd
+agent=$build/apps/aloft-agent/aloft-agent
+work=$2
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { echo "agent demo: FAILED: $*" >&2; exit 1; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+step "1. A release key, a factory image 1.0.0 and two releases: 1.1.0 (good) and 1.2.0 (unhealthy)"
+run "$aloft" keygen --out keys/release >/dev/null
+for v in 1.0.0 1.1.0 1.2.0; do head -c 300000 /dev/urandom >"image-$v.bin"; done
+for v in 1.1.0 1.2.0; do
+  run "$aloft" -q pack --name fw --version "$v" --hardware board-a --component "main=image-$v.bin" \
+    --key keys/release.key -o "fw-$v.aloft"
+done
+
+step "2. aloftd on embedded defaults"
+port=18180
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+"$aloftd" --data data --listen "127.0.0.1:$port" --trust keys/release.pub 2>aloftd.log &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do [[ -s data/admin.token ]] && grep -q listening aloftd.log && break; sleep 0.1; done
+url=http://127.0.0.1:$port
+admin=$(cat data/admin.token)
+S=("$aloft" server --url "$url" --token "$admin")
+srv() { printf '$ aloft server %s\n' "$*"; "${S[@]}" "$@"; }
+api() { curl -sf -H "Authorization: Bearer $admin" "$url/api/v1/$1"; }
+srv device-type add board-a
+srv upload fw-1.1.0.aloft
+srv upload fw-1.2.0.aloft
+
+step "3. Two devices on simulated flash, provisioned with the factory image 1.0.0"
+for layout in ab backup; do
+  d=dev-$layout
+  srv device add "$d" --type board-a | tail -n1 >"$d.token"
+  cat >"$d.toml" <<TOML
+server = "$url"
+device = "$d"
+token_file = "$PWD/$d.token"
+device_type = "board-a"
+state_dir = "$PWD/$d"
+# The new image must prove itself: 1.2.0 does not.
+health_check = 'test "\$ALOFT_VERSION" != 1.2.0'
+tries = 3
+[trust]
+keys = ["$PWD/keys/release.pub"]
+[download]
+backoff_initial_ms = 100
+[[module]]
+name = "main"
+layout = "$layout"
+flash = "$PWD/$d/main.flash"
+flash_size = 2097152
+erase_block = 4096
+write_unit = 8
+TOML
+  run "$agent" -c "$d.toml" provision --image image-1.0.0.bin --version 1.0.0
+done
+
+check_device() {  # DEVICE VERSION ACTION_STATE
+  local v s
+  v=$(api "devices/$1" | json 'd["versions"].get("main", "")')
+  s=$(api "actions?device=$1" | json 'd["items"][0]["state"] if "items" in d else d[0]["state"]')
+  echo "server: $1 runs main $v; its latest action is $s"
+  [[ $v == "$2" ]] || fail "$1: the server shows main $v, expected $2"
+  [[ $s == "$3" ]] || fail "$1: the latest action is $s, expected $3"
+}
+
+step "4. Deploy 1.1.0: each agent downloads, verifies, installs, reboots (simulated), confirms"
+srv deploy fw@1.1.0 --device dev-ab --device dev-backup
+for d in dev-ab dev-backup; do
+  run "$agent" -c "$d.toml" --once 2>&1 | tee "$d-1.1.0.log"
+  grep -q "update succeeded" "$d-1.1.0.log" || fail "$d: no success"
+  check_device "$d" 1.1.0 succeeded
+done
+
+step "5. Deploy 1.2.0, whose health check fails: each agent rolls back to 1.1.0 and says so"
+srv deploy fw@1.2.0 --device dev-ab --device dev-backup
+for d in dev-ab dev-backup; do
+  run "$agent" -c "$d.toml" --once 2>&1 | tee "$d-1.2.0.log"
+  grep -q "update failed.*health check.*rolled back" "$d-1.2.0.log" || fail "$d: no rollback"
+  check_device "$d" 1.1.0 failed
+  "$agent" -c "$d.toml" status | tee "$d-status.txt"
+  grep -q "running 1.1.0" "$d-status.txt" || fail "$d: does not run 1.1.0 after the rollback"
+done
+
+step "6. Summary"
+api "actions?device=dev-ab" | json '"\n".join("action %s: %s -> %s" % (a["id"], a["release"], a["state"]) for a in (d["items"] if "items" in d else d))'
+echo
+echo "dev-ab (ab layout):         1.0.0 -> 1.1.0 succeeded; 1.2.0 failed its health check, rolled back to 1.1.0"
+echo "dev-backup (backup layout): 1.0.0 -> 1.1.0 succeeded; 1.2.0 failed its health check, rolled back to 1.1.0"
+echo "agent demo: OK"

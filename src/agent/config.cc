@@ -1,0 +1,125 @@
+#include "agent/config.h"
+
+#include "core/file.h"
+#include "core/toml_reader.h"
+
+namespace aloft::agent {
+namespace {
+
+Status ReadModule(const std::string& where, const toml::table& t, ModuleConfig& m) {
+  TomlReader r(where, t);
+  ALOFT_RETURN_IF_ERROR(r.Known(
+      {"name", "layout", "flash", "flash_size", "erase_block", "write_unit"}, "docs/agent.md"));
+  ALOFT_RETURN_IF_ERROR(r.Str("name", m.name));
+  std::string layout = "ab";
+  ALOFT_RETURN_IF_ERROR(r.Str("layout", layout));
+  auto kind = boot::ParseLayoutKind(layout);
+  if (!kind.ok()) return kind.error().WithContext(where);
+  m.layout = *kind;
+  ALOFT_RETURN_IF_ERROR(r.Str("flash", m.flash));
+  ALOFT_RETURN_IF_ERROR(r.Int("flash_size", m.geometry.size));
+  ALOFT_RETURN_IF_ERROR(r.Int("erase_block", m.geometry.erase_block));
+  ALOFT_RETURN_IF_ERROR(r.Int("write_unit", m.geometry.write_unit));
+  if (m.flash.empty()) return r.Bad("flash", "the path of the module's flash file");
+  if (Status s = m.geometry.Validate(); !s.ok()) return s.error().WithContext(where);
+  if (auto l = boot::Layout::Compute(m.layout, m.geometry); !l.ok()) {
+    return l.error().WithContext(where);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<AgentFile> LoadAgentConfig(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
+  TomlReader r(path, t);
+  ALOFT_RETURN_IF_ERROR(r.Known({"server", "device", "token", "token_file", "device_type",
+                                 "state_dir", "ca_file", "health_check", "health_timeout_s",
+                                 "tries", "allow_downgrade", "poll_interval_s", "trust",
+                                 "download", "module", "attributes"},
+                                "docs/agent.md"));
+  AgentFile out;
+  AgentConfig& c = out.agent;
+  std::string token_file;
+  int64_t health_timeout = 60, poll = 300, tries = 3;
+  ALOFT_RETURN_IF_ERROR(r.Str("server", c.server));
+  ALOFT_RETURN_IF_ERROR(r.Str("device", c.device));
+  ALOFT_RETURN_IF_ERROR(r.Str("token", c.token));
+  ALOFT_RETURN_IF_ERROR(r.Str("token_file", token_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("device_type", c.device_type));
+  ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
+  ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("health_check", c.health_check));
+  ALOFT_RETURN_IF_ERROR(r.Int("health_timeout_s", health_timeout));
+  ALOFT_RETURN_IF_ERROR(r.Int("tries", tries));
+  ALOFT_RETURN_IF_ERROR(r.Bool("allow_downgrade", c.allow_downgrade));
+  ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
+  for (const char* key : {"server", "device", "device_type", "state_dir"}) {
+    if (!t[key]) return r.Bad(key, "set (it is required)");
+  }
+  if (tries < 1 || tries > 255) return r.Bad("tries", "between 1 and 255");
+  c.tries = static_cast<uint8_t>(tries);
+  c.health_timeout = std::chrono::seconds(health_timeout);
+  c.poll_interval = std::chrono::seconds(std::max<int64_t>(1, poll));
+  if (!token_file.empty()) {
+    ALOFT_ASSIGN_OR_RETURN(c.token, ReadFile(token_file, 4096));
+    while (!c.token.empty() && (c.token.back() == '\n' || c.token.back() == '\r')) {
+      c.token.pop_back();
+    }
+  }
+  if (c.token.empty()) return r.Bad("token", "set (or token_file)");
+
+  const toml::table* trust = t["trust"].as_table();
+  if (!trust) return r.Bad("trust", "a table with keys = [public key files]");
+  TomlReader tr(path + " [trust]", *trust);
+  ALOFT_RETURN_IF_ERROR(tr.Known({"keys", "threshold"}, "docs/agent.md"));
+  std::vector<std::string> keys;
+  size_t threshold = 1;
+  ALOFT_RETURN_IF_ERROR(tr.StrList("keys", keys));
+  ALOFT_RETURN_IF_ERROR(tr.Int("threshold", threshold));
+  for (const auto& k : keys) {
+    ALOFT_ASSIGN_OR_RETURN(crypto::PublicKey key, crypto::PublicKey::Load(k));
+    c.trust.Add(std::move(key));
+  }
+  c.trust.set_threshold(threshold);
+  if (Status s = c.trust.Validate(); !s.ok()) return s.error().WithContext(path + " [trust]");
+
+  if (const toml::table* d = t["download"].as_table()) {
+    TomlReader dr(path + " [download]", *d);
+    ALOFT_RETURN_IF_ERROR(dr.Known({"connect_timeout_ms", "stall_timeout_ms", "max_bytes_per_s",
+                                    "backoff_initial_ms", "backoff_max_ms", "max_attempts"},
+                                   "docs/agent.md"));
+    int64_t connect = c.download.connect_timeout.count(), stall = c.download.stall_timeout.count(),
+            b0 = c.download.backoff_initial.count(), b1 = c.download.backoff_max.count();
+    ALOFT_RETURN_IF_ERROR(dr.Int("connect_timeout_ms", connect));
+    ALOFT_RETURN_IF_ERROR(dr.Int("stall_timeout_ms", stall));
+    ALOFT_RETURN_IF_ERROR(dr.Int("max_bytes_per_s", c.download.max_bytes_per_s));
+    ALOFT_RETURN_IF_ERROR(dr.Int("backoff_initial_ms", b0));
+    ALOFT_RETURN_IF_ERROR(dr.Int("backoff_max_ms", b1));
+    ALOFT_RETURN_IF_ERROR(dr.Int("max_attempts", c.download.max_attempts));
+    c.download.connect_timeout = std::chrono::milliseconds(connect);
+    c.download.stall_timeout = std::chrono::milliseconds(stall);
+    c.download.backoff_initial = std::chrono::milliseconds(b0);
+    c.download.backoff_max = std::chrono::milliseconds(b1);
+  }
+  if (const toml::table* a = t["attributes"].as_table()) {
+    for (const auto& [k, v] : *a) {
+      if (auto s = v.value<std::string>()) c.attributes[std::string(k.str())] = *s;
+      else if (auto i = v.value<int64_t>()) c.attributes[std::string(k.str())] = *i;
+      else if (auto b = v.value<bool>()) c.attributes[std::string(k.str())] = *b;
+      else return r.Bad("attributes", "a table of strings, integers or booleans");
+    }
+  }
+  const toml::array* mods = t["module"].as_array();
+  if (!mods || mods->empty()) return r.Bad("module", "one or more [[module]] tables");
+  for (size_t i = 0; i < mods->size(); ++i) {
+    const toml::table* mt = (*mods)[i].as_table();
+    if (!mt) return r.Bad("module", "an array of tables ([[module]])");
+    ModuleConfig m;
+    ALOFT_RETURN_IF_ERROR(ReadModule(path + " [[module]] " + std::to_string(i + 1), *mt, m));
+    out.modules.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace aloft::agent
