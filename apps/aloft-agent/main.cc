@@ -35,6 +35,11 @@ class SimDevice {
   // A reset: flash files reopened, the boot model run for each module, a new boot id. Without
   // `boot`, the flash is only opened (for `status`: nothing is written, nothing counted).
   Status PowerOn(bool boot = true) {
+    for (const auto& f : flashes_) {
+      flash_time_ += f->elapsed();
+      flash_ops_ += f->operations();
+    }
+    flashes_.clear();
     modules_.clear();
     storages_.clear();
     staging_.reset();
@@ -82,10 +87,16 @@ class SimDevice {
     return std::make_unique<agent::Agent>(c, modules_, staging_.get());
   }
 
+  // Simulated flash time and erase/program operations since the process started.
   std::chrono::nanoseconds flash_time() const {
-    std::chrono::nanoseconds t{0};
+    std::chrono::nanoseconds t = flash_time_;
     for (const auto& f : flashes_) t += f->elapsed();
     return t;
+  }
+  uint64_t flash_operations() const {
+    uint64_t n = flash_ops_;
+    for (const auto& f : flashes_) n += f->operations();
+    return n;
   }
 
  private:
@@ -106,6 +117,8 @@ class SimDevice {
   std::vector<std::unique_ptr<agent::Storage>> storages_;
   std::unique_ptr<agent::Staging> staging_;
   std::vector<agent::Module> modules_;
+  std::chrono::nanoseconds flash_time_{0};
+  uint64_t flash_ops_ = 0;
 };
 
 void Report(const agent::Agent& a) {
@@ -198,6 +211,9 @@ int main(int argc, char** argv) {
     Status s = Cycle(device, agent, updated);
     if (!s.ok()) return Fail(s.error());
     if (!updated) std::cout << "no update\n";
+    std::fprintf(stderr, "flash (simulated): %llu erase/program operations, %.3f s\n",
+                 static_cast<unsigned long long>(device.flash_operations()),
+                 std::chrono::duration<double>(device.flash_time()).count());
     return 0;
   }
   std::cerr << "aloft-agent: " << config->agent.device << " polling " << config->agent.server
