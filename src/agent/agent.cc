@@ -141,12 +141,11 @@ Status Agent::Admit(const pkg::Envelope& e) {
     if (c.type == pkg::ComponentType::kDelta) {
       const std::string active = SlotSha256(st.confirmed);
       if (!c.base || c.base->sha256 != active) {
-        return Error(Code::kIntegrity,
-                     where + ": delta base mismatch: the delta applies to " +
-                         (c.base ? c.base->version + " (sha256 " + c.base->sha256.substr(0, 12) +
-                                       "…)"
-                                 : std::string("nothing")) +
-                         ", the device runs " + DescribeSlot(st.confirmed));
+        return Error(Code::kIntegrity, where + ": delta base mismatch: the delta applies to " +
+                                           (c.base ? c.base->version + " (sha256 " +
+                                                         c.base->sha256.substr(0, 12) + "…)"
+                                                   : std::string("nothing")) +
+                                           ", the device runs " + DescribeSlot(st.confirmed));
       }
       return Error(Code::kUnsupported,
                    where + ": delta components need the delta engine (not in this build)");
@@ -269,8 +268,8 @@ Status Agent::DoVerify() {
   ALOFT_ASSIGN_OR_RETURN(pkg::Envelope offered, OfferedEnvelope());
   auto src = staging_->Open(journal_.offer->size);
   if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
-  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(*src, staging_->Describe(),
-                                                               &config_.trust));
+  ALOFT_ASSIGN_OR_RETURN(auto reader,
+                         pkg::PackageReader::Open(*src, staging_->Describe(), &config_.trust));
   if (reader->manifest().signed_json != offered.manifest.signed_json) {
     return Error(Code::kIntegrity, "the downloaded package's manifest is not the one offered");
   }
@@ -283,25 +282,26 @@ Status Agent::DoInstall() {
   Feedback("installing", 0);
   auto src = staging_->Open(journal_.offer->size);
   if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
-  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(*src, staging_->Describe(),
-                                                               &config_.trust));
+  ALOFT_ASSIGN_OR_RETURN(auto reader,
+                         pkg::PackageReader::Open(*src, staging_->Describe(), &config_.trust));
   ALOFT_RETURN_IF_ERROR(Admit(reader->envelope()));  // the device may have changed since
   uint64_t total = 0, done = 0;
   for (const auto& c : reader->manifest().components) total += c.image.size;
   int last = 0;
-  InstallSink sink([this](const std::string& n) {
-                     Module* m = FindModule(n);
-                     return m ? m->storage : nullptr;
-                   },
-                   [this](const pkg::Component& c) { return Target(c); },
-                   [&](uint64_t n) {
-                     done += n;
-                     int pct = total ? static_cast<int>(done * 100 / total) : 100;
-                     if (pct / 25 > last / 25) {
-                       last = pct;
-                       Feedback("installing", pct);
-                     }
-                   });
+  InstallSink sink(
+      [this](const std::string& n) {
+        Module* m = FindModule(n);
+        return m ? m->storage : nullptr;
+      },
+      [this](const pkg::Component& c) { return Target(c); },
+      [&](uint64_t n) {
+        done += n;
+        int pct = total ? static_cast<int>(done * 100 / total) : 100;
+        if (pct / 25 > last / 25) {
+          last = pct;
+          Feedback("installing", pct);
+        }
+      });
   return reader->ReadPayloads(sink);
 }
 
@@ -313,19 +313,21 @@ Status Agent::DoConfirm() {
     ALOFT_ASSIGN_OR_RETURN(bool booted, m->storage->BootedNew(Target(c)));
     if (!booted) {
       ALOFT_ASSIGN_OR_RETURN(StorageStatus st, m->storage->GetStatus());
-      journal_.outcome = Outcome{false, static_cast<int>(Code::kUnavailable),
-                                 {"confirm: the bootloader did not start " + c.name + " " +
-                                      journal_.offer->version + "; it runs " +
-                                      DescribeSlot(st.running)}};
+      journal_.outcome =
+          Outcome{false,
+                  static_cast<int>(Code::kUnavailable),
+                  {"confirm: the bootloader did not start " + c.name + " " +
+                   journal_.offer->version + "; it runs " + DescribeSlot(st.running)}};
       return Go(Event::kUnhealthy);
     }
   }
   if (!config_.health_check.empty()) {
-    Status healthy = RunHealthCheck(config_.health_check, config_.health_timeout,
-                                    {"ALOFT_VERSION=" + journal_.offer->version,
-                                     "ALOFT_RELEASE=" + journal_.offer->release});
+    Status healthy = RunHealthCheck(
+        config_.health_check, config_.health_timeout,
+        {"ALOFT_VERSION=" + journal_.offer->version, "ALOFT_RELEASE=" + journal_.offer->release});
     if (!healthy.ok()) {
-      journal_.outcome = Outcome{false, static_cast<int>(healthy.error().code()),
+      journal_.outcome = Outcome{false,
+                                 static_cast<int>(healthy.error().code()),
                                  {"health check: " + healthy.error().message()}};
       return Go(Event::kUnhealthy);
     }
@@ -339,7 +341,8 @@ Status Agent::DoCommit() {
     Module* m = FindModule(c.name);
     ALOFT_ASSIGN_OR_RETURN(bool booted, m->storage->BootedNew(Target(c)));
     if (!booted) {
-      journal_.outcome = Outcome{false, static_cast<int>(Code::kUnavailable),
+      journal_.outcome = Outcome{false,
+                                 static_cast<int>(Code::kUnavailable),
                                  {"commit: the bootloader went back before the commit held"}};
       return Go(Event::kUnhealthy);
     }
@@ -463,8 +466,7 @@ Result<Agent::Step> Agent::Run() {
     const bool can_fail = state == State::kDownload || state == State::kVerify ||
                           state == State::kInstall || state == State::kActivate;
     ++journal_.attempts;
-    if (can_fail &&
-        (!Transient(s.error()) || journal_.attempts >= config_.max_state_attempts)) {
+    if (can_fail && (!Transient(s.error()) || journal_.attempts >= config_.max_state_attempts)) {
       ALOFT_RETURN_IF_ERROR(Fail(s.error()));
       continue;
     }
@@ -516,8 +518,8 @@ Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
     if (std::chrono::steady_clock::now() >= deadline) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
-      return Error(Code::kUnavailable, "'" + command + "' timed out after " +
-                                           std::to_string(timeout.count()) + " s");
+      return Error(Code::kUnavailable,
+                   "'" + command + "' timed out after " + std::to_string(timeout.count()) + " s");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -526,8 +528,8 @@ Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
     return Error(Code::kUnavailable,
                  "'" + command + "' exited with status " + std::to_string(WEXITSTATUS(status)));
   }
-  return Error(Code::kUnavailable, "'" + command + "' was killed by signal " +
-                                       std::to_string(WTERMSIG(status)));
+  return Error(Code::kUnavailable,
+               "'" + command + "' was killed by signal " + std::to_string(WTERMSIG(status)));
 }
 
 }  // namespace aloft::agent

@@ -35,8 +35,8 @@ struct AgentConfig {
   std::string boot_id;  // changes at every boot (Linux: /proc/sys/kernel/random/boot_id)
   crypto::TrustSet trust;
   bool allow_downgrade = false;
-  uint8_t tries = 3;              // boots an image may take to be confirmed
-  std::string health_check;       // shell command; exit 0 = healthy; empty: always healthy
+  uint8_t tries = 3;         // boots an image may take to be confirmed
+  std::string health_check;  // shell command; exit 0 = healthy; empty: always healthy
   std::chrono::seconds health_timeout{60};
   std::chrono::seconds poll_interval{300};  // until the server says otherwise
   uint32_t max_state_attempts = 5;  // transient failures in one state before giving up on it

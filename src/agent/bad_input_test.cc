@@ -29,7 +29,7 @@ constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
 struct Case {
   LayoutKind layout = LayoutKind::kAb;
   std::string installed = "1.0.0";
-  uint64_t counter = 0;           // the device's security counter
+  uint64_t counter = 0;  // the device's security counter
   std::string device_type = "board-a";
   std::vector<int> trusted = {0};
   size_t threshold = 1;
@@ -81,9 +81,9 @@ class BadInputTest : public ::testing::Test {
     const uint64_t ops_at_boot = f->operations();
     if (c.fail_flash_op) f->FailOperation(ops_at_boot + *c.fail_flash_op);
     auto storage = MakeFlashStorage(*f, layout, booted->slot);
-    std::unique_ptr<Staging> staging =
-        c.layout == LayoutKind::kBackup ? MakeFlashStaging(*f, layout.download)
-                                        : MakeFileStaging(run + "/state/download.part").value();
+    std::unique_ptr<Staging> staging = c.layout == LayoutKind::kBackup
+                                           ? MakeFlashStaging(*f, layout.download)
+                                           : MakeFileStaging(run + "/state/download.part").value();
     AgentConfig cfg;
     cfg.server = server.base();
     cfg.device = "dev";
@@ -107,10 +107,11 @@ class BadInputTest : public ::testing::Test {
     auto again = flash::SimFlash::Open(run + "/flash", c.geometry);
     auto reboot = boot::Boot(*again, layout);
     EXPECT_THAT(reboot, IsOk());
-    out.boots_factory_image = reboot.ok() && !reboot->trial &&
-                              SlotSha256(reboot->image) == Sha256Hex(factory_);
-    std::printf("  %-40s -> %s %s\n", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                out.status.c_str(), out.details.c_str());
+    out.boots_factory_image =
+        reboot.ok() && !reboot->trial && SlotSha256(reboot->image) == Sha256Hex(factory_);
+    std::printf("  %-40s -> %s %s\n",
+                ::testing::UnitTest::GetInstance()->current_test_info()->name(), out.status.c_str(),
+                out.details.c_str());
     return out;
   }
 

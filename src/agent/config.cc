@@ -33,11 +33,11 @@ Status ReadModule(const std::string& where, const toml::table& t, ModuleConfig& 
 Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
   TomlReader r(path, t);
-  ALOFT_RETURN_IF_ERROR(r.Known({"server", "device", "token", "token_file", "device_type",
-                                 "state_dir", "ca_file", "health_check", "health_timeout_s",
-                                 "tries", "allow_downgrade", "poll_interval_s", "trust",
-                                 "download", "module", "attributes"},
-                                "docs/agent.md"));
+  ALOFT_RETURN_IF_ERROR(
+      r.Known({"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
+               "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
+               "trust", "download", "module", "attributes"},
+              "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
   std::string token_file;
@@ -104,10 +104,14 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   }
   if (const toml::table* a = t["attributes"].as_table()) {
     for (const auto& [k, v] : *a) {
-      if (auto s = v.value<std::string>()) c.attributes[std::string(k.str())] = *s;
-      else if (auto i = v.value<int64_t>()) c.attributes[std::string(k.str())] = *i;
-      else if (auto b = v.value<bool>()) c.attributes[std::string(k.str())] = *b;
-      else return r.Bad("attributes", "a table of strings, integers or booleans");
+      if (auto s = v.value<std::string>())
+        c.attributes[std::string(k.str())] = *s;
+      else if (auto i = v.value<int64_t>())
+        c.attributes[std::string(k.str())] = *i;
+      else if (auto b = v.value<bool>())
+        c.attributes[std::string(k.str())] = *b;
+      else
+        return r.Bad("attributes", "a table of strings, integers or booleans");
     }
   }
   const toml::array* mods = t["module"].as_array();

@@ -25,7 +25,7 @@ struct Attempt {
   bool ranged = false;  // asked for a range
   uint64_t skip = 0;    // bytes of the body still to skip (a 200 answer to a Range)
   std::string content_range;
-  std::string error_body;  // the start of a non-2xx body, for the error message
+  std::string error_body;        // the start of a non-2xx body, for the error message
   std::optional<Error> failure;  // why the write callback stopped the transfer
   bool local = false;            // ... and it was our side (staging, checkpoint): give up
   DownloadStats* stats = nullptr;
@@ -73,9 +73,9 @@ bool Classify(Attempt& a) {
   if (a.status == 206) {
     unsigned long long first = 0;
     if (std::sscanf(a.content_range.c_str(), "bytes %llu-", &first) != 1 || first != a.start) {
-      a.failure = Error(Code::kMalformed, "206 with Content-Range '" + a.content_range +
-                                              "', asked for bytes " + std::to_string(a.start) +
-                                              "-");
+      a.failure =
+          Error(Code::kMalformed, "206 with Content-Range '" + a.content_range +
+                                      "', asked for bytes " + std::to_string(a.start) + "-");
       return false;
     }
   } else if (a.status == 200) {

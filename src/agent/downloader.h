@@ -25,7 +25,7 @@ struct DownloadOptions {
   uint64_t max_bytes_per_s = 0;                    // 0: no cap
   std::chrono::milliseconds backoff_initial{1000};
   std::chrono::milliseconds backoff_max{60000};
-  uint32_t max_attempts = 20;  // consecutive attempts without progress before giving up
+  uint32_t max_attempts = 20;           // consecutive attempts without progress before giving up
   uint64_t checkpoint_bytes = 1 << 20;  // make durable and journal at least this often
   std::string ca_file;
 };
@@ -39,11 +39,11 @@ struct DownloadRequest {
 };
 
 struct DownloadStats {
-  uint64_t received = 0;   // body bytes received, all attempts
-  uint64_t skipped = 0;    // of which skipped (a 200 answer to a Range request)
-  uint64_t resumed_at = 0; // the offset the first attempt started at
+  uint64_t received = 0;    // body bytes received, all attempts
+  uint64_t skipped = 0;     // of which skipped (a 200 answer to a Range request)
+  uint64_t resumed_at = 0;  // the offset the first attempt started at
   uint32_t requests = 0;
-  uint32_t failures = 0;   // attempts that ended early (drop, stall, 5xx, truncation)
+  uint32_t failures = 0;  // attempts that ended early (drop, stall, 5xx, truncation)
   // Bytes fetched more than once: received - (size - resumed_at).
   uint64_t refetched(uint64_t size) const {
     uint64_t needed = size - resumed_at;

@@ -93,12 +93,12 @@ TEST_F(DownloaderTest, HundredDrops_RefetchAtMostOneChunkPerDrop) {
   EXPECT_EQ(s->failures, 100u);
   const uint64_t refetched = s->refetched(artifact_.size());
   const uint64_t chunk = options_.checkpoint_bytes;
-  std::printf("drops: %u, requests: %u, bytes received: %llu for %zu, refetched: %llu "
-              "(limit %llu = one %llu-byte chunk per drop)\n",
-              s->failures, s->requests, static_cast<unsigned long long>(s->received),
-              artifact_.size(), static_cast<unsigned long long>(refetched),
-              static_cast<unsigned long long>(100 * chunk),
-              static_cast<unsigned long long>(chunk));
+  std::printf(
+      "drops: %u, requests: %u, bytes received: %llu for %zu, refetched: %llu "
+      "(limit %llu = one %llu-byte chunk per drop)\n",
+      s->failures, s->requests, static_cast<unsigned long long>(s->received), artifact_.size(),
+      static_cast<unsigned long long>(refetched), static_cast<unsigned long long>(100 * chunk),
+      static_cast<unsigned long long>(chunk));
   EXPECT_LE(refetched, 100 * chunk);
 }
 

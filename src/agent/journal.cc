@@ -11,8 +11,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr std::array<std::string_view, 11> kStateNames = {
-    "idle",    "check",  "download", "verify", "install", "activate",
-    "reboot",  "confirm", "commit",  "rollback", "report"};
+    "idle",   "check",   "download", "verify",   "install", "activate",
+    "reboot", "confirm", "commit",   "rollback", "report"};
 
 struct Transition {
   State from;
@@ -62,13 +62,20 @@ Result<State> ParseState(std::string_view name) {
 
 std::string_view EventName(Event e) {
   switch (e) {
-    case Event::kStart: return "start";
-    case Event::kNoUpdate: return "no-update";
-    case Event::kOffer: return "offer";
-    case Event::kDone: return "done";
-    case Event::kFailed: return "failed";
-    case Event::kHealthy: return "healthy";
-    case Event::kUnhealthy: return "unhealthy";
+    case Event::kStart:
+      return "start";
+    case Event::kNoUpdate:
+      return "no-update";
+    case Event::kOffer:
+      return "offer";
+    case Event::kDone:
+      return "done";
+    case Event::kFailed:
+      return "failed";
+    case Event::kHealthy:
+      return "healthy";
+    case Event::kUnhealthy:
+      return "unhealthy";
   }
   return "?";
 }
@@ -88,9 +95,7 @@ Result<Journal> LoadJournal(const std::string& path) {
     return text.error();
   }
   json j = json::parse(*text, nullptr, false);
-  auto bad = [&](const std::string& why) {
-    return Error(Code::kMalformed, path + ": " + why);
-  };
+  auto bad = [&](const std::string& why) { return Error(Code::kMalformed, path + ": " + why); };
   if (!j.is_object()) return bad("not a JSON object");
   try {
     Journal out;
@@ -102,9 +107,9 @@ Result<Journal> LoadJournal(const std::string& path) {
     out.boot_id = j.value("boot_id", std::string());
     if (j.contains("offer") && !j["offer"].is_null()) {
       const json& o = j["offer"];
-      out.offer = Offer{o.at("action").get<int64_t>(),  o.at("release").get<std::string>(),
+      out.offer = Offer{o.at("action").get<int64_t>(),      o.at("release").get<std::string>(),
                         o.at("version").get<std::string>(), o.at("mode").get<std::string>(),
-                        o.at("url").get<std::string>(), o.at("sha256").get<std::string>(),
+                        o.at("url").get<std::string>(),     o.at("sha256").get<std::string>(),
                         o.at("etag").get<std::string>(),    o.at("size").get<uint64_t>(),
                         o.at("manifest").get<std::string>()};
     }

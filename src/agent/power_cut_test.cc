@@ -32,12 +32,12 @@ RunResult Brick(std::string why);
 
 struct RunResult {
   bool bricked = false;
-  std::string why;          // for a brick or an inconsistency
-  uint64_t operations = 0;  // flash operations over the whole run
-  std::string final_status; // the last feedback status the server got
-  bool boots_new = false;   // the final boot starts the new image
+  std::string why;           // for a brick or an inconsistency
+  uint64_t operations = 0;   // flash operations over the whole run
+  std::string final_status;  // the last feedback status the server got
+  bool boots_new = false;    // the final boot starts the new image
   int boots = 0;
-  std::string log;          // the bootloader's decisions
+  std::string log;  // the bootloader's decisions
 };
 
 RunResult Brick(std::string why) {
@@ -96,8 +96,8 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
       if (cut_at && *cut_at > ops) f->CutPowerAfter(*cut_at - ops);
       auto booted = boot::Boot(*f, layout_);
       if (!booted.ok()) {
-        if (f->powered()) return Brick("boot " + std::to_string(out.boots) + ": " +
-                                            booted.error().ToString());
+        if (f->powered())
+          return Brick("boot " + std::to_string(out.boots) + ": " + booted.error().ToString());
         ops += f->operations();  // the cut hit the bootloader's own write: reset again
         f->PowerOn();
         continue;
@@ -105,8 +105,7 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
       ++out.boots;
       out.log += booted->log;
       if (!IsOld(booted->image) && !IsNew(booted->image)) {
-        return Brick("booted an image that is neither old nor new: " +
-                          DescribeSlot(booted->image));
+        return Brick("booted an image that is neither old nor new: " + DescribeSlot(booted->image));
       }
       if (done) {
         out.boots_new = IsNew(booted->image);
@@ -116,9 +115,8 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
       }
       auto storage = MakeFlashStorage(*f, layout_, booted->slot);
       std::unique_ptr<Staging> staging =
-          GetParam() == LayoutKind::kBackup
-              ? MakeFlashStaging(*f, layout_.download)
-              : MakeFileStaging(run + "/state/download.part").value();
+          GetParam() == LayoutKind::kBackup ? MakeFlashStaging(*f, layout_.download)
+                                            : MakeFileStaging(run + "/state/download.part").value();
       AgentConfig c;
       c.server = server.base();
       c.device = "dev";
@@ -152,7 +150,7 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
     out.final_status = final_status();
     if ((out.final_status == "success") != out.boots_new) {
       return Brick("the server was told " + out.final_status + " but the device boots the " +
-                        (out.boots_new ? "new" : "old") + " image");
+                   (out.boots_new ? "new" : "old") + " image");
     }
     return out;
   }
@@ -174,10 +172,11 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
       }
       (r.boots_new ? finished : rolled_back)++;
     }
-    std::printf("layout %s, %s update: cuts: %llu, bricks: %d (then finished: %d, rolled back: %d)\n",
-                std::string(boot::LayoutName(GetParam())).c_str(),
-                healthy ? "healthy" : "unhealthy (rollback)", static_cast<unsigned long long>(n),
-                bricks, finished, rolled_back);
+    std::printf(
+        "layout %s, %s update: cuts: %llu, bricks: %d (then finished: %d, rolled back: %d)\n",
+        std::string(boot::LayoutName(GetParam())).c_str(),
+        healthy ? "healthy" : "unhealthy (rollback)", static_cast<unsigned long long>(n), bricks,
+        finished, rolled_back);
     EXPECT_EQ(bricks, 0);
     if (!healthy) {
       EXPECT_EQ(finished, 0);

@@ -14,7 +14,7 @@ class FileStaging final : public Staging {
   explicit FileStaging(std::string path) : path_(std::move(path)) {}
 
   uint64_t capacity() const override {
-    struct statvfs st{};
+    struct statvfs st {};
     std::string dir = std::filesystem::path(path_).parent_path().string();
     if (statvfs(dir.empty() ? "." : dir.c_str(), &st) != 0) return 0;
     return uint64_t{st.f_bavail} * st.f_frsize + size_;
@@ -110,9 +110,8 @@ class FlashStaging final : public Staging {
   Status Append(ByteSpan data) override {
     if (!writer_) return Error(Code::kInternal, "staging: Append before Resume");
     if (data.size() > region_.size - writer_->written()) {
-      return Error(Code::kOutOfRange,
-                   "no space: the package does not fit the download region (" +
-                       std::to_string(region_.size) + " bytes)");
+      return Error(Code::kOutOfRange, "no space: the package does not fit the download region (" +
+                                          std::to_string(region_.size) + " bytes)");
     }
     return writer_->Write(data);
   }

@@ -28,7 +28,8 @@ class FlashStorage : public Storage {
   }
   Status Write(ByteSpan data) override {
     if (!writer_) return Error(Code::kInternal, "Write before BeginInstall");
-    if (Status s = writer_->Write(data); !s.ok()) return s.error().WithContext("writing " + writing_);
+    if (Status s = writer_->Write(data); !s.ok())
+      return s.error().WithContext("writing " + writing_);
     return OkStatus();
   }
   Status Finish(const boot::Region& region, const ImageSlot& target) {
@@ -37,8 +38,8 @@ class FlashStorage : public Storage {
     writer_.reset();
     ALOFT_ASSIGN_OR_RETURN(bool good, boot::ImageMatches(flash_, region, target));
     if (!good) {
-      return Error(Code::kIntegrity, "the image read back from flash does not match " +
-                                         DescribeSlot(target));
+      return Error(Code::kIntegrity,
+                   "the image read back from flash does not match " + DescribeSlot(target));
     }
     return OkStatus();
   }
@@ -104,8 +105,9 @@ class AbStorage final : public FlashStorage {
     ALOFT_ASSIGN_OR_RETURN(BootRecord r, Load());
     const int slot = 1 - r.active;
     ALOFT_ASSIGN_OR_RETURN(bool good, boot::ImageMatches(flash_, layout_.slots[slot], target));
-    if (!good) return Error(Code::kIntegrity, "activate: slot " + std::to_string(slot) +
-                                                  " does not hold " + DescribeSlot(target));
+    if (!good)
+      return Error(Code::kIntegrity, "activate: slot " + std::to_string(slot) + " does not hold " +
+                                         DescribeSlot(target));
     r.slots[slot] = target;
     r.pending = static_cast<uint8_t>(slot);
     r.tries_left = tries;
@@ -159,9 +161,8 @@ class BackupStorage final : public FlashStorage {
     StorageStatus s;
     s.running = r.slots[0];
     s.trial = r.state == UpdateState::kTrial;
-    s.confirmed = r.state == UpdateState::kIdle || r.state == UpdateState::kBackingUp
-                      ? r.slots[0]
-                      : r.slots[1];
+    s.confirmed = r.state == UpdateState::kIdle || r.state == UpdateState::kBackingUp ? r.slots[0]
+                                                                                      : r.slots[1];
     if (r.slots[1].valid()) s.other = r.slots[1];
     s.security_counter = r.security_counter;
     s.describe = DescribeRecord(r);
@@ -205,8 +206,8 @@ class BackupStorage final : public FlashStorage {
                                          std::string(boot::UpdateStateName(r.state)) + ")");
     }
     ALOFT_ASSIGN_OR_RETURN(bool good, boot::ImageMatches(flash_, layout_.slots[0], target));
-    if (!good) return Error(Code::kIntegrity, "activate: running does not hold " +
-                                                  DescribeSlot(target));
+    if (!good)
+      return Error(Code::kIntegrity, "activate: running does not hold " + DescribeSlot(target));
     r.state = UpdateState::kTrial;
     r.tries_left = tries;
     return store_.Save(r);
@@ -220,8 +221,7 @@ class BackupStorage final : public FlashStorage {
 
   Status Commit(const ImageSlot& target, uint64_t counter) override {
     ALOFT_ASSIGN_OR_RETURN(BootRecord r, Load());
-    if (r.slots[0] != target ||
-        (r.state != UpdateState::kTrial && r.state != UpdateState::kIdle)) {
+    if (r.slots[0] != target || (r.state != UpdateState::kTrial && r.state != UpdateState::kIdle)) {
       return Error(Code::kInternal, "commit: " + DescribeSlot(target) + " is not on trial");
     }
     if (r.state == UpdateState::kIdle && r.security_counter >= counter) return OkStatus();

@@ -19,12 +19,12 @@
 namespace aloft::agent {
 
 struct StorageStatus {
-  boot::ImageSlot running;                 // the image the device runs now
-  bool trial = false;                      // running is on trial (not yet confirmed)
-  boot::ImageSlot confirmed;               // the last confirmed image (== running unless trial)
-  std::optional<boot::ImageSlot> other;    // ab: the other slot; backup: the backup region
+  boot::ImageSlot running;               // the image the device runs now
+  bool trial = false;                    // running is on trial (not yet confirmed)
+  boot::ImageSlot confirmed;             // the last confirmed image (== running unless trial)
+  std::optional<boot::ImageSlot> other;  // ab: the other slot; backup: the backup region
   uint64_t security_counter = 0;
-  std::string describe;                    // layout and record, for `aloft-agent status`
+  std::string describe;  // layout and record, for `aloft-agent status`
 };
 
 class Storage {

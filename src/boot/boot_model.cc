@@ -74,7 +74,8 @@ Result<BootResult> BootBackup(flash::Flash& flash, const Layout& layout, RecordS
                   " tries left\n";
         return out;
       }
-      out.log = good ? "no tries left for the image on trial\n" : "image on trial does not match its hash\n";
+      out.log = good ? "no tries left for the image on trial\n"
+                     : "image on trial does not match its hash\n";
       restore = true;
       break;
     }
@@ -84,8 +85,8 @@ Result<BootResult> BootBackup(flash::Flash& flash, const Layout& layout, RecordS
       break;
   }
   if (restore) {
-    if (!r.slots[1].valid()) return Error(Code::kIntegrity, "no bootable image: " + out.log +
-                                                                "and no backup to restore");
+    if (!r.slots[1].valid())
+      return Error(Code::kIntegrity, "no bootable image: " + out.log + "and no backup to restore");
     out.log += "restoring " + r.slots[1].version + " from backup\n";
     ALOFT_RETURN_IF_ERROR(RestoreFromBackup(flash, layout, store, r));
   }

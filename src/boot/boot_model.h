@@ -16,10 +16,10 @@
 namespace aloft::boot {
 
 struct BootResult {
-  int slot = 0;           // ab: the slot started; backup: 0 (running)
-  ImageSlot image;        // the image started, as the record describes it (hash verified)
-  bool trial = false;     // an image on trial (not yet confirmed)
-  std::string log;        // what the bootloader did, one line per decision
+  int slot = 0;        // ab: the slot started; backup: 0 (running)
+  ImageSlot image;     // the image started, as the record describes it (hash verified)
+  bool trial = false;  // an image on trial (not yet confirmed)
+  std::string log;     // what the bootloader did, one line per decision
 };
 
 // Starts the device. Errors: kIntegrity "no bootable image: ..." (a brick), or the flash's own

@@ -41,8 +41,8 @@ Result<Layout> Layout::Compute(LayoutKind kind, const flash::FlashGeometry& g) {
   const uint64_t eb = g.erase_block, blocks = g.blocks();
   if (kind == LayoutKind::kAb) {
     if (blocks < 4) {
-      return Error(Code::kInvalidArgument, "ab layout needs at least 4 erase blocks, flash has " +
-                                               std::to_string(blocks));
+      return Error(Code::kInvalidArgument,
+                   "ab layout needs at least 4 erase blocks, flash has " + std::to_string(blocks));
     }
     const uint64_t slot_blocks = (blocks - 2) / 2;
     l.control = {0, eb};

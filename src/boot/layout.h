@@ -80,7 +80,7 @@ class RegionWriter {
 
   flash::Flash& flash_;
   Region region_;
-  Bytes block_;         // the current erase block's bytes not yet programmed
+  Bytes block_;           // the current erase block's bytes not yet programmed
   uint64_t written_ = 0;  // bytes accepted
   uint64_t flushed_ = 0;  // bytes programmed (always a block multiple until Finish)
 };

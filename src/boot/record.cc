@@ -28,11 +28,16 @@ std::string_view LayoutName(LayoutKind k) { return k == LayoutKind::kAb ? "ab" :
 
 std::string_view UpdateStateName(UpdateState s) {
   switch (s) {
-    case UpdateState::kIdle: return "idle";
-    case UpdateState::kBackingUp: return "backing-up";
-    case UpdateState::kWriting: return "writing";
-    case UpdateState::kTrial: return "trial";
-    case UpdateState::kRestoring: return "restoring";
+    case UpdateState::kIdle:
+      return "idle";
+    case UpdateState::kBackingUp:
+      return "backing-up";
+    case UpdateState::kWriting:
+      return "writing";
+    case UpdateState::kTrial:
+      return "trial";
+    case UpdateState::kRestoring:
+      return "restoring";
   }
   return "unknown";
 }

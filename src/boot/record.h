@@ -39,9 +39,9 @@ enum class UpdateState : uint8_t {
 std::string_view UpdateStateName(UpdateState s);
 
 struct ImageSlot {
-  uint64_t size = 0;                  // 0: the slot holds no known image
-  std::array<uint8_t, 32> sha256{};   // of the image's `size` bytes
-  std::string version;                // at most kVersionField - 1 characters
+  uint64_t size = 0;                 // 0: the slot holds no known image
+  std::array<uint8_t, 32> sha256{};  // of the image's `size` bytes
+  std::string version;               // at most kVersionField - 1 characters
   bool valid() const { return size != 0; }
   bool operator==(const ImageSlot&) const = default;
 };

@@ -113,8 +113,8 @@ void FaultServer::Serve(int fd) {
   size_t content_length = 0;
   for (size_t pos = head.find("\r\n"); pos != std::string::npos;) {
     size_t next = head.find("\r\n", pos + 2);
-    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos
-                                                                        : next - pos - 2);
+    std::string line =
+        head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
     size_t colon = line.find(':');
     if (colon != std::string::npos) {
       std::string name = Lower(line.substr(0, colon));
