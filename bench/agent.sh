@@ -8,6 +8,7 @@
 # Usage: bench/agent.sh [SIZE_MIB]     (default 100)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 size_mib=${1:-100}
 scripts/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -16,29 +17,23 @@ bin=$(pwd)/build/release/apps
 work=build/bench-agent
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
-# Half incompressible, half text-like, as in bench/pkg_rss.sh.
-half=$((size_mib / 2))
-{ head -c "${half}M" /dev/urandom
-  { yes "calibration table row: 3.700V 25.0C 0x1f2e3d4c status=ok" || true; } |
-    head -c "$((size_mib - half))M"
-} >image.bin
+source "$root/bench/bench_lib.sh"
+firmware_image "$size_mib" >image.bin
 head -c 1M /dev/urandom >factory.bin
 "$bin/aloft/aloft" keygen --out key >/dev/null
 "$bin/aloft/aloft" -q pack --name fw --version 2.0.0 --hardware board-a --component main=image.bin \
   --key key.key -o fw.aloft >/dev/null
 
-port=18280
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-"$bin/aloftd/aloftd" --data data --listen "127.0.0.1:$port" --trust key.pub 2>aloftd.log &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do [[ -s data/admin.token ]] && grep -q listening aloftd.log && break; sleep 0.1; done
-S=("$bin/aloft/aloft" server --url "http://127.0.0.1:$port" --token "$(cat data/admin.token)")
+ALOFTD=$bin/aloftd/aloftd work=$PWD
+source "$root/tests/system/server_lib.sh"  # start_aloftd
+trap 'kill ${srv_PID:-} 2>/dev/null || true' EXIT
+start_aloftd srv --data data --trust key.pub
+S=("$bin/aloft/aloft" server --url "$srv_URL" --token "$(cat data/admin.token)")
 "${S[@]}" device-type add board-a >/dev/null
 "${S[@]}" upload fw.aloft >/dev/null
 "${S[@]}" device add dev --type board-a | tail -n1 >dev.token
 cat >agent.toml <<TOML
-server = "http://127.0.0.1:$port"
+server = "$srv_URL"
 device = "dev"
 token_file = "$PWD/dev.token"
 device_type = "board-a"

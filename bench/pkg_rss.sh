@@ -7,6 +7,7 @@
 # Builds build/release if needed; works in build/bench-pkg (about 3 x SIZE of disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 size_mib=${1:-1024}
 compression=${2:-zstd}
 scripts/setup.sh
@@ -16,13 +17,8 @@ aloft=$(pwd)/build/release/apps/aloft/aloft
 work=build/bench-pkg
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
-# Half incompressible, half text-like: what a firmware image with code and tables looks like.
-half=$((size_mib / 2))
-{ head -c "${half}M" /dev/urandom
-  # yes ends by SIGPIPE when head has enough; that is not a failure.
-  { yes "calibration table row: 3.700V 25.0C 0x1f2e3d4c status=ok" || true; } |
-    head -c "$((size_mib - half))M"
-} > image.bin
+source "$root/bench/bench_lib.sh"
+firmware_image "$size_mib" >image.bin
 "$aloft" keygen --out key >/dev/null
 
 measure() {  # measure NAME COMMAND...: prints "NAME wall_s rss_kib"

@@ -7,12 +7,15 @@
 # Usage: scripts/agent_demo.sh BUILD_DIR WORK_DIRECTORY
 set -euo pipefail
 build=$(realpath "$1")
+root=$(realpath "$(dirname "$0")/..")
 aloft=$build/apps/aloft/aloft
 aloftd=$build/apps/aloftd/aloftd
 agent=$build/apps/aloft-agent/aloft-agent
 work=$2
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
+ALOFTD=$aloftd
+source "$root/tests/system/server_lib.sh"  # start_aloftd
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { echo "agent demo: FAILED: $*" >&2; exit 1; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -27,13 +30,10 @@ for v in 1.1.0 1.2.0; do
 done
 
 step "2. aloftd on embedded defaults"
-port=18180
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-"$aloftd" --data data --listen "127.0.0.1:$port" --trust keys/release.pub 2>aloftd.log &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do [[ -s data/admin.token ]] && grep -q listening aloftd.log && break; sleep 0.1; done
-url=http://127.0.0.1:$port
+work=$PWD
+trap 'kill ${srv_PID:-} 2>/dev/null || true' EXIT
+start_aloftd srv --data data --trust keys/release.pub
+url=$srv_URL
 admin=$(cat data/admin.token)
 S=("$aloft" server --url "$url" --token "$admin")
 srv() { printf '$ aloft server %s\n' "$*"; "${S[@]}" "$@"; }
@@ -79,23 +79,24 @@ check_device() {  # DEVICE VERSION ACTION_STATE
   [[ $s == "$3" ]] || fail "$1: the latest action is $s, expected $3"
 }
 
+# update VERSION OUTPUT_REGEX ACTION_STATE: deploy to both devices, run each agent once, check
+# what it printed, what the server shows (main stays or becomes 1.1.0) and what the device runs.
+update() {
+  srv deploy "fw@$1" --device dev-ab --device dev-backup
+  for d in dev-ab dev-backup; do
+    run "$agent" -c "$d.toml" --once 2>&1 | tee "$d-$1.log"
+    grep -q "$2" "$d-$1.log" || fail "$d: the agent did not print '$2'"
+    check_device "$d" 1.1.0 "$3"
+    "$agent" -c "$d.toml" status | tee "$d-status.txt"
+    grep -q "running 1.1.0" "$d-status.txt" || fail "$d: does not run 1.1.0"
+  done
+}
+
 step "4. Deploy 1.1.0: each agent downloads, verifies, installs, reboots (simulated), confirms"
-srv deploy fw@1.1.0 --device dev-ab --device dev-backup
-for d in dev-ab dev-backup; do
-  run "$agent" -c "$d.toml" --once 2>&1 | tee "$d-1.1.0.log"
-  grep -q "update succeeded" "$d-1.1.0.log" || fail "$d: no success"
-  check_device "$d" 1.1.0 succeeded
-done
+update 1.1.0 "update succeeded" succeeded
 
 step "5. Deploy 1.2.0, whose health check fails: each agent rolls back to 1.1.0 and says so"
-srv deploy fw@1.2.0 --device dev-ab --device dev-backup
-for d in dev-ab dev-backup; do
-  run "$agent" -c "$d.toml" --once 2>&1 | tee "$d-1.2.0.log"
-  grep -q "update failed.*health check.*rolled back" "$d-1.2.0.log" || fail "$d: no rollback"
-  check_device "$d" 1.1.0 failed
-  "$agent" -c "$d.toml" status | tee "$d-status.txt"
-  grep -q "running 1.1.0" "$d-status.txt" || fail "$d: does not run 1.1.0 after the rollback"
-done
+update 1.2.0 "update failed.*health check.*rolled back" failed
 
 step "6. Summary"
 api "actions?device=dev-ab" | json '"\n".join("action %s: %s -> %s" % (a["id"], a["release"], a["state"]) for a in (d["items"] if "items" in d else d))'

@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <thread>
 
 #include "client/http_client.h"
@@ -27,31 +26,39 @@ class DiscardSink final : public pkg::PayloadSink {
   Status End(const pkg::Component&) override { return OkStatus(); }
 };
 
-// Streams each component's image into its module's storage.
+// What a component installs: its image, labelled with the release version.
+boot::ImageSlot TargetSlot(const pkg::Component& c, const std::string& version) {
+  return SlotFrom(version, c.image.size, c.image.sha256);
+}
+
+// Streams each component's image into its module's storage, telling `tick` of the bytes.
 class InstallSink final : public pkg::PayloadSink {
  public:
-  using Lookup = std::function<Storage*(const std::string&)>;
-  using Target = std::function<boot::ImageSlot(const pkg::Component&)>;
-  using Tick = std::function<void(uint64_t)>;
-  InstallSink(Lookup lookup, Target target, Tick tick)
-      : lookup_(std::move(lookup)), target_(std::move(target)), tick_(std::move(tick)) {}
+  InstallSink(const std::vector<Module>& modules, std::string version,
+              std::function<void(uint64_t)> tick)
+      : modules_(modules), version_(std::move(version)), tick_(std::move(tick)) {}
 
   Status Begin(const pkg::Component& c) override {
-    current_ = lookup_(c.name);
+    current_ = nullptr;
+    for (const Module& m : modules_) {
+      if (m.name == c.name) current_ = m.storage;
+    }
     if (!current_) return Error(Code::kInternal, "no storage for module " + c.name);
-    return current_->BeginInstall(target_(c));
+    return current_->BeginInstall(TargetSlot(c, version_));
   }
   Status Write(ByteSpan data) override {
     ALOFT_RETURN_IF_ERROR(current_->Write(data));
     tick_(data.size());
     return OkStatus();
   }
-  Status End(const pkg::Component& c) override { return current_->EndInstall(target_(c)); }
+  Status End(const pkg::Component& c) override {
+    return current_->EndInstall(TargetSlot(c, version_));
+  }
 
  private:
-  Lookup lookup_;
-  Target target_;
-  Tick tick_;
+  const std::vector<Module>& modules_;
+  std::string version_;
+  std::function<void(uint64_t)> tick_;
   Storage* current_ = nullptr;
 };
 
@@ -93,7 +100,16 @@ Status Agent::Fail(const Error& e) {
 }
 
 boot::ImageSlot Agent::Target(const pkg::Component& c) const {
-  return SlotFrom(journal_.offer ? journal_.offer->version : "", c.image.size, c.image.sha256);
+  return TargetSlot(c, journal_.offer ? journal_.offer->version : "");
+}
+
+Result<Agent::StagedPackage> Agent::OpenStaged() {
+  StagedPackage p;
+  p.source = staging_->Open(journal_.offer->size);
+  if (!p.source) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
+  ALOFT_ASSIGN_OR_RETURN(p.reader,
+                         pkg::PackageReader::Open(*p.source, staging_->Describe(), &config_.trust));
+  return p;
 }
 
 Result<pkg::Envelope> Agent::OfferedEnvelope() const {
@@ -101,10 +117,8 @@ Result<pkg::Envelope> Agent::OfferedEnvelope() const {
   return pkg::ParseEnvelope(journal_.offer->manifest);
 }
 
-Status Agent::Admit(const pkg::Envelope& e) {
-  const pkg::Manifest& m = e.manifest;
+Status Agent::Admit(const pkg::Manifest& m) {
   const std::string pkg = "package " + m.name + " " + m.version.ToString();
-  ALOFT_RETURN_IF_ERROR(pkg::VerifySignatures(e, config_.trust));
   if (std::find(m.hardware.begin(), m.hardware.end(), config_.device_type) == m.hardware.end()) {
     std::string list;
     for (const auto& h : m.hardware) list += (list.empty() ? "" : ", ") + h;
@@ -231,7 +245,9 @@ Status Agent::Check(bool& idle) {
   }
   // Verify what we are offered before downloading a byte.
   auto envelope = pkg::ParseEnvelope(o.manifest);
-  Status admitted = envelope.ok() ? Admit(*envelope) : Status(envelope.error());
+  Status admitted =
+      envelope.ok() ? pkg::VerifySignatures(*envelope, config_.trust) : Status(envelope.error());
+  if (admitted.ok()) admitted = Admit(envelope->manifest);
   if (!admitted.ok()) return Fail(admitted.error());
   return Go(Event::kOffer);
 }
@@ -245,7 +261,7 @@ Status Agent::DoDownload() {
   req.size = journal_.offer->size;
   req.sha256 = journal_.offer->sha256;
   DownloadOptions o = config_.download;
-  if (o.ca_file.empty()) o.ca_file = config_.ca_file;
+  o.ca_file = config_.ca_file;
   auto checkpoint = [this](uint64_t durable) {
     journal_.downloaded = durable;
     return SaveJournal(journal_path(), journal_);
@@ -259,50 +275,46 @@ Status Agent::DoDownload() {
   };
   auto stats = Download(req, o, *staging_, journal_.downloaded, checkpoint, progress);
   if (!stats.ok()) return stats.error();
-  last_download_ = *stats;
   Feedback("downloaded", 100);
   return OkStatus();
 }
 
 Status Agent::DoVerify() {
   ALOFT_ASSIGN_OR_RETURN(pkg::Envelope offered, OfferedEnvelope());
-  auto src = staging_->Open(journal_.offer->size);
-  if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
-  ALOFT_ASSIGN_OR_RETURN(auto reader,
-                         pkg::PackageReader::Open(*src, staging_->Describe(), &config_.trust));
-  if (reader->manifest().signed_json != offered.manifest.signed_json) {
+  ALOFT_ASSIGN_OR_RETURN(StagedPackage p, OpenStaged());  // signatures checked on opening
+  if (p.reader->manifest().signed_json != offered.manifest.signed_json) {
     return Error(Code::kIntegrity, "the downloaded package's manifest is not the one offered");
   }
-  ALOFT_RETURN_IF_ERROR(Admit(reader->envelope()));
+  ALOFT_RETURN_IF_ERROR(Admit(p.reader->manifest()));
   DiscardSink discard;
-  return reader->ReadPayloads(discard);
+  return p.reader->ReadPayloads(discard);
 }
 
 Status Agent::DoInstall() {
   Feedback("installing", 0);
-  auto src = staging_->Open(journal_.offer->size);
-  if (!src) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
-  ALOFT_ASSIGN_OR_RETURN(auto reader,
-                         pkg::PackageReader::Open(*src, staging_->Describe(), &config_.trust));
-  ALOFT_RETURN_IF_ERROR(Admit(reader->envelope()));  // the device may have changed since
+  ALOFT_ASSIGN_OR_RETURN(StagedPackage p, OpenStaged());
   uint64_t total = 0, done = 0;
-  for (const auto& c : reader->manifest().components) total += c.image.size;
+  for (const auto& c : p.reader->manifest().components) total += c.image.size;
   int last = 0;
-  InstallSink sink(
-      [this](const std::string& n) {
-        Module* m = FindModule(n);
-        return m ? m->storage : nullptr;
-      },
-      [this](const pkg::Component& c) { return Target(c); },
-      [&](uint64_t n) {
-        done += n;
-        int pct = total ? static_cast<int>(done * 100 / total) : 100;
-        if (pct / 25 > last / 25) {
-          last = pct;
-          Feedback("installing", pct);
-        }
-      });
-  return reader->ReadPayloads(sink);
+  InstallSink sink(modules_, journal_.offer->version, [&](uint64_t n) {
+    done += n;
+    int pct = total ? static_cast<int>(done * 100 / total) : 100;
+    if (pct / 25 > last / 25) {
+      last = pct;
+      Feedback("installing", pct);
+    }
+  });
+  return p.reader->ReadPayloads(sink);
+}
+
+Status Agent::DoActivate() {
+  ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
+  for (const auto& c : e.manifest.components) {
+    ALOFT_RETURN_IF_ERROR(FindModule(c.name)->storage->Activate(Target(c), config_.tries));
+  }
+  Feedback("installed", 100);
+  journal_.boot_id = config_.boot_id;
+  return Go(Event::kDone);
 }
 
 Status Agent::DoConfirm() {
@@ -415,19 +427,10 @@ Result<Agent::Step> Agent::Run() {
         s = DoInstall();
         if (s.ok()) s = Go(Event::kDone);
         break;
-      case State::kActivate: {
-        ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
-        for (const auto& c : e.manifest.components) {
-          if (s.ok()) s = FindModule(c.name)->storage->Activate(Target(c), config_.tries);
-        }
-        if (s.ok()) {
-          Feedback("installed", 100);
-          journal_.boot_id = config_.boot_id;
-          s = Go(Event::kDone);
-          if (s.ok()) return Step::kReboot;
-        }
+      case State::kActivate:
+        s = DoActivate();
+        if (s.ok()) return Step::kReboot;
         break;
-      }
       case State::kReboot:
         if (journal_.boot_id == config_.boot_id) return Step::kReboot;  // not rebooted yet
         s = Go(Event::kDone);

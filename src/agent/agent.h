@@ -23,6 +23,7 @@
 #include "agent/storage.h"
 #include "crypto/trust.h"
 #include "pkg/manifest.h"
+#include "pkg/package.h"
 
 namespace aloft::agent {
 
@@ -65,7 +66,6 @@ class Agent {
   Result<std::string> StatusText();
 
   std::chrono::seconds poll_interval() const { return poll_interval_; }
-  const DownloadStats& last_download() const { return last_download_; }
   const Journal& journal() const { return journal_; }
   // The outcome of the last update this object reported, if any.
   const std::optional<Outcome>& last_outcome() const { return last_outcome_; }
@@ -81,8 +81,16 @@ class Agent {
   Status DoCommit();
   Result<bool> DoRollback();  // true: reboot needed
   Status DoReport();
-  // Checks a manifest against trust, hardware, modules, versions, counters and space.
-  Status Admit(const pkg::Envelope& e);
+  Status DoActivate();
+  // Checks a manifest (whose signatures were verified) against this device: hardware, modules,
+  // versions, security counters, space, delta base.
+  Status Admit(const pkg::Manifest& m);
+  // The staged package, opened with the trust set (signatures verified).
+  struct StagedPackage {
+    std::unique_ptr<ByteSource> source;
+    std::unique_ptr<pkg::PackageReader> reader;
+  };
+  Result<StagedPackage> OpenStaged();
   Module* FindModule(const std::string& name);
   boot::ImageSlot Target(const pkg::Component& c) const;
   Result<pkg::Envelope> OfferedEnvelope() const;
@@ -95,7 +103,6 @@ class Agent {
   std::vector<Module> modules_;
   Staging* staging_;
   Journal journal_;
-  DownloadStats last_download_;
   std::chrono::seconds poll_interval_;
   int last_progress_ = -1;
   std::optional<Outcome> last_outcome_;

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "agent/test_device.h"
 #include "boot/boot_model.h"
 #include "core/hash.h"
 #include "flash/sim_flash.h"
@@ -46,13 +47,6 @@ struct Outcome {
 
 class BadInputTest : public ::testing::Test {
  protected:
-  json ManifestOf(const Bytes& pkg) {
-    for (const auto& e : testing::TarEntries(pkg)) {
-      if (e.name == "manifest.json") return json::parse(e.data.begin(), e.data.end());
-    }
-    return nullptr;
-  }
-
   // Offers `package` (whose manifest the check-in carries, unless `manifest` is given).
   Outcome Offer(const Case& c, const Bytes& package, json manifest = nullptr) {
     Outcome out;
@@ -64,34 +58,18 @@ class BadInputTest : public ::testing::Test {
       EXPECT_THAT(boot::Provision(*f, layout, factory_, c.installed, c.counter), IsOk());
     }
     testing::FaultServer server;
-    server.SetArtifact(package);
-    if (manifest.is_null()) manifest = ManifestOf(package);
-    server.SetAction({{"id", 1},
-                      {"release", "fw"},
-                      {"version", manifest["signed"].value("version", "?")},
-                      {"mode", "forced"},
-                      {"download",
-                       {{"url", server.artifact_url()},
-                        {"size", package.size()},
-                        {"sha256", Sha256Hex(package)}}},
-                      {"manifest", manifest}});
+    if (manifest.is_null()) manifest = testing::ManifestOf(package);
+    testing::OfferPackage(server, package, manifest);
     auto f = flash::SimFlash::Open(run + "/flash", c.geometry);
     auto booted = boot::Boot(*f, layout);
     EXPECT_THAT(booted, IsOk());
     const uint64_t ops_at_boot = f->operations();
     if (c.fail_flash_op) f->FailOperation(ops_at_boot + *c.fail_flash_op);
     auto storage = MakeFlashStorage(*f, layout, booted->slot);
-    std::unique_ptr<Staging> staging = c.layout == LayoutKind::kBackup
-                                           ? MakeFlashStaging(*f, layout.download)
-                                           : MakeFileStaging(run + "/state/download.part").value();
-    AgentConfig cfg;
-    cfg.server = server.base();
-    cfg.device = "dev";
-    cfg.token = "t";
+    auto staging = testing::StagingFor(*f, layout, run + "/state");
+    AgentConfig cfg =
+        testing::DeviceConfig(server, run + "/state", pkgs_.Trust(c.trusted, c.threshold));
     cfg.device_type = c.device_type;
-    cfg.state_dir = run + "/state";
-    cfg.boot_id = "boot-1";
-    cfg.trust = pkgs_.Trust(c.trusted, c.threshold);
     Agent agent(cfg, {{"main", storage.get()}}, staging.get());
     auto step = agent.Run();
     EXPECT_THAT(step, IsOk());
@@ -141,12 +119,12 @@ TEST_F(BadInputTest, GoodPackage_IsInstalled) {
   EXPECT_EQ(o.status, "");  // waiting for the reboot, not failed
   EXPECT_EQ(o.state, State::kReboot);
   EXPECT_EQ(o.downloads, 1);
-  EXPECT_TRUE(o.boots_factory_image == false);  // the reset starts the new image on trial
+  EXPECT_FALSE(o.boots_factory_image);  // the reset starts the new image on trial
 }
 
 TEST_F(BadInputTest, BadSignature) {
   Bytes pkg = Package(image_);
-  json m = ManifestOf(pkg);
+  json m = testing::ManifestOf(pkg);
   std::string sig = m["signatures"][0]["sig"];
   sig[5] = sig[5] == 'A' ? 'B' : 'A';
   m["signatures"][0]["sig"] = sig;
@@ -184,7 +162,7 @@ TEST_F(BadInputTest, LowerSecurityCounter) {
 
 TEST_F(BadInputTest, DeltaBaseMismatch) {
   Bytes pkg = Package(image_);
-  auto e = pkg::ParseEnvelope(ManifestOf(pkg).dump());
+  auto e = pkg::ParseEnvelope(testing::ManifestOf(pkg).dump());
   ASSERT_THAT(e, IsOk());
   json& comp = e->manifest.signed_json["components"][0];
   comp["type"] = "delta";
@@ -198,7 +176,7 @@ TEST_F(BadInputTest, DeltaBaseMismatch) {
 
 TEST_F(BadInputTest, TruncatedPackage) {
   Bytes pkg = Package(image_);
-  json m = ManifestOf(pkg);
+  json m = testing::ManifestOf(pkg);
   pkg.resize(pkg.size() - 9000);  // offered with its own (truncated) size and hash
   ExpectRefused(Offer({}, pkg, m), "truncated", /*downloaded=*/true);
 }

@@ -3,18 +3,13 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <mutex>
 #include <thread>
 
+#include "client/http_client.h"
 #include "core/hash.h"
 
 namespace aloft::agent {
 namespace {
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // One request's state, shared with libcurl's callbacks.
 struct Attempt {
@@ -22,8 +17,7 @@ struct Attempt {
   uint64_t size = 0;
   uint64_t start = 0;  // bytes staged when the request was sent
   long status = 0;
-  bool ranged = false;  // asked for a range
-  uint64_t skip = 0;    // bytes of the body still to skip (a 200 answer to a Range)
+  uint64_t skip = 0;  // bytes of the body still to skip (a 200 answer to a Range)
   std::string content_range;
   std::string error_body;        // the start of a non-2xx body, for the error message
   std::optional<Error> failure;  // why the write callback stopped the transfer
@@ -52,17 +46,11 @@ int OnXfer(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* a = static_cast<Attempt*>(user);
   std::string_view line(data, size * n);
-  if (line.starts_with("HTTP/")) a->content_range.clear();  // a new response (after 100, ...)
-  constexpr std::string_view kRange = "content-range:";
-  if (line.size() > kRange.size()) {
-    std::string head(line.substr(0, kRange.size()));
-    for (auto& c : head) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (head == kRange) {
-      std::string v(line.substr(kRange.size()));
-      while (!v.empty() && (v.front() == ' ')) v.erase(0, 1);
-      while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.pop_back();
-      a->content_range = v;
-    }
+  std::string name, value;
+  if (line.starts_with("HTTP/")) {
+    a->content_range.clear();  // a new response (after 100, ...)
+  } else if (client::ParseHeaderLine(line, name, value) && name == "content-range") {
+    a->content_range = value;
   }
   return size * n;
 }
@@ -206,7 +194,7 @@ Result<std::string> StagedSha256(Staging& staging, uint64_t size) {
 Result<DownloadStats> Download(const DownloadRequest& req, const DownloadOptions& o,
                                Staging& staging, uint64_t durable, const CheckpointFn& checkpoint,
                                const ProgressFn& progress) {
-  GlobalInit();
+  client::InitCurl();
   if (req.size > staging.capacity()) {
     return Error(Code::kOutOfRange, "no space: the package has " + std::to_string(req.size) +
                                         " bytes, " + staging.Describe() + " takes " +
@@ -240,7 +228,6 @@ Result<DownloadStats> Download(const DownloadRequest& req, const DownloadOptions
     a.staging = &staging;
     a.size = req.size;
     a.start = staging.size();
-    a.ranged = a.start > 0;
     a.stats = &stats;
     a.options = &o;
     a.checkpoint = &checkpoint;

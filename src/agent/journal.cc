@@ -43,13 +43,11 @@ constexpr Transition kTable[] = {
     {State::kReport, Event::kDone, State::kIdle},
 };
 
-json OfferJson(const Offer& o) {
-  return {{"action", o.action}, {"release", o.release}, {"version", o.version},
-          {"mode", o.mode},     {"url", o.url},         {"sha256", o.sha256},
-          {"etag", o.etag},     {"size", o.size},       {"manifest", o.manifest}};
-}
-
 }  // namespace
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Offer, action, release, version, mode, url, sha256, etag, size,
+                                   manifest)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Outcome, success, code, details)
 
 std::string_view StateName(State s) { return kStateNames[static_cast<size_t>(s)]; }
 
@@ -129,13 +127,8 @@ Status SaveJournal(const std::string& path, const Journal& j) {
               {"downloaded", j.downloaded},
               {"attempts", j.attempts},
               {"boot_id", j.boot_id},
-              {"offer", j.offer ? OfferJson(*j.offer) : json(nullptr)},
-              {"outcome", nullptr}};
-  if (j.outcome) {
-    out["outcome"] = {{"success", j.outcome->success},
-                      {"code", j.outcome->code},
-                      {"details", j.outcome->details}};
-  }
+              {"offer", j.offer ? json(*j.offer) : json(nullptr)},
+              {"outcome", j.outcome ? json(*j.outcome) : json(nullptr)}};
   return WriteFileAtomic(path, out.dump(2) + "\n", 0600);
 }
 

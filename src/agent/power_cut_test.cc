@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "agent/test_device.h"
 #include "boot/boot_model.h"
 #include "core/hash.h"
 #include "flash/sim_flash.h"
@@ -53,9 +54,7 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
     layout_ = boot::Layout::Compute(GetParam(), kGeometry).value();
     Bytes pkg = pkgs_.Pack({{"main", new_image_}}, pkg::Compression::kZstd);
     package_ = pkg;
-    for (const auto& e : testing::TarEntries(pkg)) {
-      if (e.name == "manifest.json") manifest_ = json::parse(e.data.begin(), e.data.end());
-    }
+    manifest_ = testing::ManifestOf(pkg);
     // The factory image, once: every run starts from a copy.
     auto f = flash::SimFlash::Create(dir_ / "template.flash", kGeometry);
     ASSERT_THAT(f, IsOk());
@@ -71,16 +70,7 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
     std::filesystem::create_directories(run + "/state");
     std::filesystem::copy_file(dir_ / "template.flash", run + "/flash");
     testing::FaultServer server;
-    server.SetArtifact(package_);
-    server.SetAction({{"id", 1},
-                      {"release", "fw"},
-                      {"version", "1.2.0"},
-                      {"mode", "forced"},
-                      {"download",
-                       {{"url", server.artifact_url()},
-                        {"size", package_.size()},
-                        {"sha256", Sha256Hex(package_)}}},
-                      {"manifest", manifest_}});
+    testing::OfferPackage(server, package_, manifest_);
     auto final_status = [&]() -> std::string {
       for (const auto& f : server.feedback()) {
         std::string s = f.value("status", "");
@@ -114,17 +104,9 @@ class PowerCutTest : public ::testing::TestWithParam<LayoutKind> {
         break;
       }
       auto storage = MakeFlashStorage(*f, layout_, booted->slot);
-      std::unique_ptr<Staging> staging =
-          GetParam() == LayoutKind::kBackup ? MakeFlashStaging(*f, layout_.download)
-                                            : MakeFileStaging(run + "/state/download.part").value();
-      AgentConfig c;
-      c.server = server.base();
-      c.device = "dev";
-      c.token = "t";
-      c.device_type = "board-a";
-      c.state_dir = run + "/state";
+      auto staging = testing::StagingFor(*f, layout_, run + "/state");
+      AgentConfig c = testing::DeviceConfig(server, run + "/state", pkgs_.Trust({0}, 1));
       c.boot_id = "boot-" + std::to_string(out.boots);
-      c.trust = pkgs_.Trust({0}, 1);
       c.tries = 3;
       c.health_check = healthy ? "" : "exit 3";
       c.download.checkpoint_bytes = 4096;

@@ -52,7 +52,6 @@ class FileStaging final : public Staging {
     return OkStatus();
   }
   uint64_t size() const override { return size_; }
-  uint64_t durable() const override { return durable_; }
 
   std::unique_ptr<ByteSource> Open(uint64_t) override {
     auto f = File::OpenRead(path_);
@@ -121,8 +120,7 @@ class FlashStaging final : public Staging {
     return writer_->Finish();
   }
   uint64_t size() const override { return writer_ ? writer_->written() : 0; }
-  uint64_t durable() const override { return writer_ ? writer_->flushed() : 0; }
-  Result<uint64_t> Checkpoint() override { return durable(); }
+  Result<uint64_t> Checkpoint() override { return writer_ ? writer_->flushed() : 0; }
 
   std::unique_ptr<ByteSource> Open(uint64_t size) override {
     return std::make_unique<FlashSource>(flash_, region_, size);

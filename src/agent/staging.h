@@ -24,10 +24,10 @@ class Staging {
   virtual Status Append(ByteSpan data) = 0;
   // Makes every appended byte durable (the end of the download).
   virtual Status Finish() = 0;
-  // Bytes appended so far, and how many of them are durable already.
+  // Bytes appended so far.
   virtual uint64_t size() const = 0;
-  virtual uint64_t durable() const = 0;
-  // Makes what was appended durable where cheap (file: fsync), returning durable().
+  // Makes what was appended durable where cheap (file: fsync) and returns how many bytes are
+  // durable (a flash region: its whole programmed erase blocks).
   virtual Result<uint64_t> Checkpoint() = 0;
   // Reads the staged bytes from the start.
   virtual std::unique_ptr<ByteSource> Open(uint64_t size) = 0;

@@ -76,8 +76,6 @@ class AbStorage final : public FlashStorage {
     s.trial = r.pending != kNoSlot && booted_ == r.pending;
     s.running = r.slots[s.trial ? r.pending : r.active];
     s.confirmed = r.slots[r.active];
-    const int other = s.trial ? r.active : 1 - r.active;
-    if (r.slots[other].valid()) s.other = r.slots[other];
     s.security_counter = r.security_counter;
     s.describe = DescribeRecord(r);
     return s;
@@ -163,7 +161,6 @@ class BackupStorage final : public FlashStorage {
     s.trial = r.state == UpdateState::kTrial;
     s.confirmed = r.state == UpdateState::kIdle || r.state == UpdateState::kBackingUp ? r.slots[0]
                                                                                       : r.slots[1];
-    if (r.slots[1].valid()) s.other = r.slots[1];
     s.security_counter = r.security_counter;
     s.describe = DescribeRecord(r);
     return s;

@@ -8,17 +8,11 @@
 namespace aloft::boot {
 namespace {
 
-std::string Size(uint64_t n) {
-  if (n % (1 << 20) == 0) return std::to_string(n >> 20) + " MiB";
-  if (n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
-  return std::to_string(n) + " bytes";
-}
-
 std::string Line(const char* name, uint64_t offset, uint64_t size) {
   char buf[128];
   std::snprintf(buf, sizeof buf, "%-9s 0x%08llx  0x%08llx  (%s)\n", name,
                 static_cast<unsigned long long>(offset), static_cast<unsigned long long>(size),
-                Size(size).c_str());
+                flash::SizeText(size).c_str());
   return buf;
 }
 

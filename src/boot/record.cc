@@ -111,25 +111,30 @@ size_t RecordStore::padded_size() const {
   return (kRecordSize + unit - 1) / unit * unit;
 }
 
-Result<RecordStore::Copy> RecordStore::ReadCopy(int i) {
-  Bytes b(padded_size());
-  ALOFT_RETURN_IF_ERROR(flash_.Read(copies_[i], b));
-  Copy c;
-  auto r = DecodeRecord(b);
-  if (r.ok()) c.record = std::move(r).value();
-  return c;
+Result<RecordStore::Newest> RecordStore::ReadNewest() {
+  Newest out;
+  std::optional<BootRecord> copy[2];
+  for (int i = 0; i < 2; ++i) {
+    Bytes b(padded_size());
+    ALOFT_RETURN_IF_ERROR(flash_.Read(copies_[i], b));
+    if (auto r = DecodeRecord(b); r.ok()) copy[i] = std::move(r).value();
+  }
+  // Sequence numbers compared with wrap-around.
+  if (copy[0] && copy[1]) {
+    out.index = static_cast<int32_t>(copy[1]->seq - copy[0]->seq) > 0 ? 1 : 0;
+  } else if (copy[0] || copy[1]) {
+    out.index = copy[0] ? 0 : 1;
+  }
+  if (out.index >= 0) out.record = std::move(copy[out.index]);
+  return out;
 }
 
 Result<BootRecord> RecordStore::Load() {
-  ALOFT_ASSIGN_OR_RETURN(Copy a, ReadCopy(0));
-  ALOFT_ASSIGN_OR_RETURN(Copy b, ReadCopy(1));
-  if (!a.record && !b.record) {
+  ALOFT_ASSIGN_OR_RETURN(Newest n, ReadNewest());
+  if (!n.record) {
     return Error(Code::kNotFound, "boot record: neither copy is valid (flash not provisioned?)");
   }
-  if (!a.record) return *b.record;
-  if (!b.record) return *a.record;
-  // Sequence numbers compared with wrap-around.
-  return static_cast<int32_t>(b.record->seq - a.record->seq) > 0 ? *b.record : *a.record;
+  return *n.record;
 }
 
 Status RecordStore::WriteCopy(int i, const BootRecord& r) {
@@ -139,21 +144,10 @@ Status RecordStore::WriteCopy(int i, const BootRecord& r) {
 }
 
 Status RecordStore::Save(BootRecord& r) {
-  ALOFT_ASSIGN_OR_RETURN(Copy a, ReadCopy(0));
-  ALOFT_ASSIGN_OR_RETURN(Copy b, ReadCopy(1));
-  int target = 0;
-  uint32_t newest = 0;
-  if (a.record && b.record) {
-    bool b_newer = static_cast<int32_t>(b.record->seq - a.record->seq) > 0;
-    target = b_newer ? 0 : 1;
-    newest = b_newer ? b.record->seq : a.record->seq;
-  } else if (a.record) {
-    target = 1;
-    newest = a.record->seq;
-  } else if (b.record) {
-    target = 0;
-    newest = b.record->seq;
-  }
+  ALOFT_ASSIGN_OR_RETURN(Newest n, ReadNewest());
+  // The copy not holding the newest record (copy 0 when neither is valid).
+  const int target = n.index == 0 ? 1 : 0;
+  const uint32_t newest = n.record ? n.record->seq : 0;
   BootRecord out = r;
   out.seq = newest + 1;
   if (Status s = WriteCopy(target, out); !s.ok()) {

@@ -84,10 +84,11 @@ class RecordStore {
   size_t padded_size() const;
 
  private:
-  struct Copy {
+  struct Newest {
+    int index = -1;  // the copy holding the newest valid record; -1 when neither is valid
     std::optional<BootRecord> record;
   };
-  Result<Copy> ReadCopy(int i);
+  Result<Newest> ReadNewest();
   Status WriteCopy(int i, const BootRecord& r);
 
   flash::Flash& flash_;

@@ -11,25 +11,14 @@
 namespace aloft::client {
 namespace {
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
   return size * n;
 }
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
-  std::string line(data, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+  std::string name, value;
+  if (ParseHeaderLine(std::string_view(data, size * n), name, value)) {
     (*static_cast<std::map<std::string, std::string>*>(user))[name] = value;
   }
   return size * n;
@@ -49,8 +38,25 @@ size_t OnRead(char* buf, size_t size, size_t n, void* user) {
 
 }  // namespace
 
+void InitCurl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+bool ParseHeaderLine(std::string_view line, std::string& name, std::string& value) {
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  name.assign(line.substr(0, colon));
+  for (auto& c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  std::string_view v = line.substr(colon + 1);
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && (v.back() == '\r' || v.back() == '\n')) v.remove_suffix(1);
+  value.assign(v);
+  return true;
+}
+
 Result<HttpResponse> Send(const HttpRequest& req) {
-  GlobalInit();
+  InitCurl();
   CURL* curl = curl_easy_init();
   if (!curl) return Error(Code::kInternal, "curl_easy_init failed");
   HttpResponse res;

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -37,6 +38,13 @@ struct HttpResponse {
 };
 
 Result<HttpResponse> Send(const HttpRequest& request);
+
+// libcurl's process-wide initialisation, done once (Send calls it; so does the agent's downloader).
+void InitCurl();
+
+// Splits a header line "Name: value\r\n" into a lower-cased name and a trimmed value; false for
+// a line without a colon (the status line, the blank line).
+bool ParseHeaderLine(std::string_view line, std::string& name, std::string& value);
 
 // The "message" of a JSON error body, or the body itself.
 std::string ErrorMessage(const HttpResponse& res);

@@ -5,12 +5,6 @@
 namespace aloft::flash {
 namespace {
 
-std::string Bytes(uint64_t n) {
-  if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
-  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
-  return std::to_string(n) + "-byte";
-}
-
 std::string Hex(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
@@ -18,6 +12,12 @@ std::string Hex(uint64_t v) {
 }
 
 }  // namespace
+
+std::string SizeText(uint64_t n) {
+  if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
+  return std::to_string(n) + "-byte";
+}
 
 Status FlashGeometry::Validate() const {
   auto bad = [this](const std::string& why) {
@@ -36,8 +36,8 @@ Status FlashGeometry::Validate() const {
 }
 
 std::string FlashGeometry::Describe() const {
-  return Bytes(size) + ", " + Bytes(erase_block) + " erase blocks, " + std::to_string(write_unit) +
-         "-byte write unit";
+  return SizeText(size) + ", " + SizeText(erase_block) + " erase blocks, " +
+         std::to_string(write_unit) + "-byte write unit";
 }
 
 Status CheckRange(const FlashGeometry& g, std::string_view what, uint64_t offset, uint64_t length,

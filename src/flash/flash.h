@@ -46,6 +46,9 @@ class Flash {
   virtual Status Program(uint64_t offset, ByteSpan data) = 0;
 };
 
+// "1 MiB", "4 KiB", "512-byte": sizes as the geometry and layouts describe them.
+std::string SizeText(uint64_t n);
+
 // Checks a range against the geometry; `what` names the operation in the error:
 // "Erase at 0x1000 + 100 bytes: not a whole number of 4096-byte erase blocks".
 Status CheckRange(const FlashGeometry& g, std::string_view what, uint64_t offset, uint64_t length,
