@@ -147,6 +147,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   pack->add_option("--level", level,
                    "Compression level (zstd 1-19, default 9; lzma 0-9, default 6)");
+  std::string window;
+  pack->add_option("--window", window,
+                   "Compression window, a power of two such as 1M or 256K: what a device needs "
+                   "in RAM to decode (default: what the level implies, 4M for zstd 9, 8M for "
+                   "lzma 6)");
   pack->add_option("--security-counter", po.security_counter,
                    "Anti-rollback counter for every component (default 0)");
   pack->add_option("--key", pack_keys, "Private key to sign with (repeatable)")->required();
@@ -224,6 +229,11 @@ int main(int argc, char** argv) {
     if (!c.ok()) return Fail(c.error());
     po.compression = *c;
     if (pack->count("--level") > 0) po.level = level;
+    if (!window.empty()) {
+      auto w = aloft::pkg::ParseWindow(window);
+      if (!w.ok()) return Fail(w.error().WithContext("--window"));
+      po.window = *w;
+    }
     auto keys = LoadKeys(pack_keys);
     if (!keys.ok()) return Fail(keys.error());
     po.keys = Pointers(*keys);

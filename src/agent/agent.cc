@@ -109,6 +109,7 @@ Result<Agent::StagedPackage> Agent::OpenStaged() {
   if (!p.source) return Error(Code::kIo, staging_->Describe() + ": cannot read the package");
   ALOFT_ASSIGN_OR_RETURN(p.reader,
                          pkg::PackageReader::Open(*p.source, staging_->Describe(), &config_.trust));
+  p.reader->set_max_window(config_.max_window);
   return p;
 }
 

@@ -36,6 +36,9 @@ struct AgentConfig {
   std::string boot_id;  // changes at every boot (Linux: /proc/sys/kernel/random/boot_id)
   crypto::TrustSet trust;
   bool allow_downgrade = false;
+  // The largest compression window a package may need to be decoded (pkg/compress.h): the RAM
+  // the decoder takes. Larger packages are refused at verification.
+  uint64_t max_window = 8 << 20;
   uint8_t tries = 3;         // boots an image may take to be confirmed
   std::string health_check;  // shell command; exit 0 = healthy; empty: always healthy
   std::chrono::seconds health_timeout{60};

@@ -36,6 +36,7 @@ struct Case {
   size_t threshold = 1;
   std::optional<uint64_t> fail_flash_op;  // an injected flash write error
   flash::FlashGeometry geometry = kGeometry;
+  uint64_t max_window = 8 << 20;  // the decoder memory the device allows
 };
 
 struct Outcome {
@@ -70,6 +71,7 @@ class BadInputTest : public ::testing::Test {
     AgentConfig cfg =
         testing::DeviceConfig(server, run + "/state", pkgs_.Trust(c.trusted, c.threshold));
     cfg.device_type = c.device_type;
+    cfg.max_window = c.max_window;
     Agent agent(cfg, {{"main", storage.get()}}, staging.get());
     auto step = agent.Run();
     EXPECT_THAT(step, IsOk());
@@ -183,6 +185,15 @@ TEST_F(BadInputTest, TruncatedPackage) {
 
 TEST_F(BadInputTest, OversizedImage) {
   ExpectRefused(Offer({}, Package(testing::RandomBytes(200000, 3))), "no space");
+}
+
+TEST_F(BadInputTest, CompressionWindowBeyondTheDevicesMemory) {
+  Case c;
+  c.geometry = {1 << 20, 4096, 8};
+  c.max_window = 64 << 10;  // the 300 kB image's window is its size (zstd decodes smaller
+                            // images straight into its 128 KiB output buffer, needing none)
+  ExpectRefused(Offer(c, Package(testing::RandomBytes(300000, 6))), "decoder window",
+                /*downloaded=*/true);
 }
 
 TEST_F(BadInputTest, NoSpaceForThePackage) {

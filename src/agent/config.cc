@@ -2,6 +2,7 @@
 
 #include "core/file.h"
 #include "core/toml_reader.h"
+#include "pkg/compress.h"
 
 namespace aloft::agent {
 namespace {
@@ -36,7 +37,7 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(
       r.Known({"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
                "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
-               "trust", "download", "module", "attributes"},
+               "max_window", "trust", "download", "module", "attributes"},
               "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
@@ -54,6 +55,13 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Int("tries", tries));
   ALOFT_RETURN_IF_ERROR(r.Bool("allow_downgrade", c.allow_downgrade));
   ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
+  std::string max_window;
+  ALOFT_RETURN_IF_ERROR(r.Str("max_window", max_window));
+  if (!max_window.empty()) {
+    auto w = pkg::ParseWindow(max_window);
+    if (!w.ok()) return r.Bad("max_window", "a power of two from 4K to 128M, e.g. \"1M\"");
+    c.max_window = *w;
+  }
   for (const char* key : {"server", "device", "device_type", "state_dir"}) {
     if (!t[key]) return r.Bad(key, "set (it is required)");
   }

@@ -6,6 +6,10 @@
 #include <vector>
 
 namespace aloft::flash {
+namespace {
+constexpr size_t kSimChunk = 16 * 1024;  // the simulator's buffer, whatever the operation's size
+}  // namespace
+
 SimFlash::SimFlash(File file, FlashGeometry geometry, FlashTiming timing, uint64_t seed)
     : file_(std::move(file)),
       geometry_(geometry),
@@ -86,18 +90,25 @@ Status SimFlash::Erase(uint64_t offset, uint64_t length) {
   const uint64_t blocks = length / geometry_.erase_block;
   // A partial erase completes `whole` blocks and leaves the next one in between.
   const uint64_t whole = partial ? (blocks ? rng_() % blocks : 0) : blocks;
-  std::vector<uint8_t> buf(geometry_.erase_block, 0xFF);
+  std::vector<uint8_t> buf(std::min<uint64_t>(geometry_.erase_block, kSimChunk), 0xFF);
   for (uint64_t i = 0; i < whole; ++i) {
     const uint64_t at = offset + i * geometry_.erase_block;
-    ALOFT_RETURN_IF_ERROR(file_.WriteAt(at, buf));
+    for (uint64_t o = 0; o < geometry_.erase_block; o += buf.size()) {
+      const size_t n = std::min<uint64_t>(buf.size(), geometry_.erase_block - o);
+      ALOFT_RETURN_IF_ERROR(file_.WriteAt(at + o, ByteSpan(buf.data(), n)));
+    }
     ++erase_counts_[at / geometry_.erase_block];
     elapsed_ += timing_.erase_block_time * geometry_.erase_block / timing_.reference_block;
   }
   if (partial && whole < blocks) {
     const uint64_t at = offset + whole * geometry_.erase_block;
-    ALOFT_RETURN_IF_ERROR(file_.ReadAt(at, buf));
-    for (auto& byte : buf) byte |= static_cast<uint8_t>(rng_());  // some bits on the way to 1
-    ALOFT_RETURN_IF_ERROR(file_.WriteAt(at, buf));
+    for (uint64_t o = 0; o < geometry_.erase_block; o += buf.size()) {
+      std::span<uint8_t> part(buf.data(),
+                              std::min<uint64_t>(buf.size(), geometry_.erase_block - o));
+      ALOFT_RETURN_IF_ERROR(file_.ReadAt(at + o, part));
+      for (auto& byte : part) byte |= static_cast<uint8_t>(rng_());  // some bits on the way to 1
+      ALOFT_RETURN_IF_ERROR(file_.WriteAt(at + o, part));
+    }
     ++erase_counts_[at / geometry_.erase_block];
     elapsed_ += timing_.erase_block_time * geometry_.erase_block / timing_.reference_block / 2;
   }
@@ -109,16 +120,22 @@ Status SimFlash::Program(uint64_t offset, ByteSpan data) {
   if (!powered_) return Error(Code::kUnavailable, "flash: no power (program)");
   ALOFT_RETURN_IF_ERROR(
       CheckRange(geometry_, "Program", offset, data.size(), geometry_.write_unit, "write unit"));
-  std::vector<uint8_t> current(data.size());
-  ALOFT_RETURN_IF_ERROR(file_.ReadAt(offset, current));
-  for (size_t i = 0; i < data.size(); ++i) {
-    if (data[i] & ~current[i]) {
-      char where[96];
-      std::snprintf(where, sizeof where,
-                    "Program at 0x%llx: byte 0x%02x over 0x%02x would set bits that are 0; erase "
-                    "first",
-                    static_cast<unsigned long long>(offset + i), data[i], current[i]);
-      return Error(Code::kInvalidArgument, where);
+  // Memory stays at one chunk whatever the length: the range is checked whole first (a refused
+  // Program changes nothing), then applied chunk by chunk.
+  std::vector<uint8_t> current(std::min<size_t>(data.size(), kSimChunk));
+  for (size_t at = 0; at < data.size(); at += current.size()) {
+    ByteSpan want = data.subspan(at, std::min(current.size(), data.size() - at));
+    std::span<uint8_t> have(current.data(), want.size());
+    ALOFT_RETURN_IF_ERROR(file_.ReadAt(offset + at, have));
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (want[i] & ~have[i]) {
+        char where[96];
+        std::snprintf(where, sizeof where,
+                      "Program at 0x%llx: byte 0x%02x over 0x%02x would set bits that are 0; "
+                      "erase first",
+                      static_cast<unsigned long long>(offset + at + i), want[i], have[i]);
+        return Error(Code::kInvalidArgument, where);
+      }
     }
   }
   bool partial = false;
@@ -127,15 +144,19 @@ Status SimFlash::Program(uint64_t offset, ByteSpan data) {
   const uint64_t units = data.size() / geometry_.write_unit;
   const uint64_t whole = partial ? (units ? rng_() % units : 0) : units;
   const size_t done = static_cast<size_t>(whole * geometry_.write_unit);
-  for (size_t i = 0; i < done; ++i) current[i] &= data[i];
-  if (partial && whole < units) {
-    // The interrupted unit: only some of the bits to clear were cleared.
-    for (size_t i = done; i < done + geometry_.write_unit; ++i) {
-      current[i] &= static_cast<uint8_t>(data[i] | rng_());
-    }
-  }
   const size_t touched = partial && whole < units ? done + geometry_.write_unit : done;
-  ALOFT_RETURN_IF_ERROR(file_.WriteAt(offset, ByteSpan(current.data(), touched)));
+  for (size_t at = 0; at < touched; at += current.size()) {
+    std::span<uint8_t> have(current.data(), std::min(current.size(), touched - at));
+    ALOFT_RETURN_IF_ERROR(file_.ReadAt(offset + at, have));
+    for (size_t i = 0; i < have.size(); ++i) {
+      if (at + i < done) {
+        have[i] &= data[at + i];
+      } else {  // the interrupted unit: only some of the bits to clear were cleared
+        have[i] &= static_cast<uint8_t>(data[at + i] | rng_());
+      }
+    }
+    ALOFT_RETURN_IF_ERROR(file_.WriteAt(offset + at, have));
+  }
   elapsed_ += timing_.program_time * touched / timing_.reference_block;
   if (failure) return std::move(*failure);
   return OkStatus();

@@ -2,7 +2,11 @@
 
 #include <lzma.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
+#include <algorithm>
+#include <bit>
+#include <charconv>
 #include <vector>
 
 namespace aloft::pkg {
@@ -47,17 +51,30 @@ class ZstdCompressor final : public StreamCodec {
   std::vector<uint8_t> buf_;
 };
 
+std::string MiB(uint64_t bytes) {
+  if (bytes % (1 << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes >> 10) + " KiB";
+}
+
 class ZstdDecompressor final : public StreamCodec {
  public:
-  ZstdDecompressor(ByteSink& out, ZSTD_DCtx* ctx) : out_(out), ctx_(ctx), buf_(kOutBuffer) {}
+  ZstdDecompressor(ByteSink& out, ZSTD_DCtx* ctx, uint64_t max_window)
+      : out_(out), ctx_(ctx), buf_(kOutBuffer), max_window_(max_window) {}
   ~ZstdDecompressor() override { ZSTD_freeDCtx(ctx_); }
 
   Status Write(ByteSpan input) override {
+    if (!saw_input_) ALOFT_RETURN_IF_ERROR(CheckWindow(input));
     ZSTD_inBuffer in{input.data(), input.size(), 0};
     while (in.pos < in.size) {
       ZSTD_outBuffer out{buf_.data(), buf_.size(), 0};
       size_t ret = ZSTD_decompressStream(ctx_, &out, &in);
       if (ZSTD_isError(ret)) {
+        if (ZSTD_getErrorCode(ret) == ZSTD_error_frameParameter_windowTooLarge) {
+          return Error(Code::kOutOfRange,
+                       "zstd: the stream needs a decoder window larger than "
+                       "the limit of " +
+                           MiB(max_window_));
+        }
         return Error(Code::kMalformed, std::string("zstd: ") + ZSTD_getErrorName(ret));
       }
       ALOFT_RETURN_IF_ERROR(out_.Write(ByteSpan(buf_.data(), out.pos)));
@@ -86,19 +103,37 @@ class ZstdDecompressor final : public StreamCodec {
   }
 
  private:
+  // Names the window the first frame needs when it is over the limit (zstd's own message does
+  // not say how large it is). RFC 8878 3.1.1: magic, Frame_Header_Descriptor, Window_Descriptor
+  // (absent for a single-segment frame, whose window is its content size; zstd's error then).
+  Status CheckWindow(ByteSpan input) const {
+    constexpr uint8_t kMagic[] = {0x28, 0xB5, 0x2F, 0xFD};
+    if (input.size() < 6 || !std::equal(kMagic, kMagic + 4, input.data())) return OkStatus();
+    if (input[4] & 0x20) return OkStatus();  // Single_Segment_flag
+    const uint8_t descriptor = input[5];
+    const uint64_t base = uint64_t{1} << (10 + (descriptor >> 3));
+    const uint64_t window = base + base / 8 * (descriptor & 7);
+    if (window <= max_window_) return OkStatus();
+    return Error(Code::kOutOfRange, "zstd: the stream needs a " + MiB(window) +
+                                        " decoder window; the limit is " + MiB(max_window_));
+  }
+
   ByteSink& out_;
   ZSTD_DCtx* ctx_;
   std::vector<uint8_t> buf_;
+  uint64_t max_window_;
   bool frame_done_ = false;
   bool saw_input_ = false;
 };
 
-std::string LzmaMessage(lzma_ret ret) {
+// `max_window`: the decoder's window limit, for LZMA_MEMLIMIT_ERROR.
+std::string LzmaMessage(lzma_ret ret, uint64_t max_window) {
   switch (ret) {
     case LZMA_MEM_ERROR:
       return "out of memory";
     case LZMA_MEMLIMIT_ERROR:
-      return "needs more memory than the limit of " + std::to_string(kLzmaMemLimit >> 20) + " MiB";
+      return "the stream needs a dictionary larger than the decoder window limit of " +
+             MiB(max_window);
     case LZMA_FORMAT_ERROR:
       return "not an xz stream";
     case LZMA_OPTIONS_ERROR:
@@ -114,7 +149,8 @@ std::string LzmaMessage(lzma_ret ret) {
 
 class Lzma final : public StreamCodec {
  public:
-  Lzma(ByteSink& out, bool decoder) : out_(out), decoder_(decoder), buf_(kOutBuffer) {}
+  Lzma(ByteSink& out, bool decoder, uint64_t max_window = 0)
+      : out_(out), decoder_(decoder), max_window_(max_window), buf_(kOutBuffer) {}
   ~Lzma() override { lzma_end(&strm_); }
   lzma_stream* stream() { return &strm_; }
 
@@ -144,13 +180,18 @@ class Lzma final : public StreamCodec {
       ended_ = true;
       return OkStatus();
     }
+    if (ret == LZMA_MEMLIMIT_ERROR) {
+      return Error(Code::kOutOfRange, "xz: " + LzmaMessage(ret, max_window_));
+    }
     if (ret != LZMA_OK) {
-      return Error(decoder_ ? Code::kMalformed : Code::kInternal, "xz: " + LzmaMessage(ret));
+      return Error(decoder_ ? Code::kMalformed : Code::kInternal,
+                   "xz: " + LzmaMessage(ret, max_window_));
     }
     return OkStatus();
   }
   ByteSink& out_;
   bool decoder_;
+  uint64_t max_window_;
   lzma_stream strm_ = LZMA_STREAM_INIT;
   std::vector<uint8_t> buf_;
   bool ended_ = false;
@@ -202,7 +243,38 @@ int DefaultLevel(Compression c) {
   return 0;
 }
 
-Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, int level, ByteSink& out) {
+Result<uint64_t> ParseWindow(std::string_view text) {
+  const std::string quoted = "window '" + std::string(text) + "'";
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  std::string_view unit(end, text.data() + text.size() - end);
+  int shift = -1;
+  if (unit.empty()) shift = 0;
+  if (unit == "K" || unit == "k" || unit == "KiB") shift = 10;
+  if (unit == "M" || unit == "MiB") shift = 20;
+  if (ec != std::errc() || shift < 0) {
+    return Error(Code::kInvalidArgument, quoted + ": expected a size such as 1M, 512K or 65536");
+  }
+  if (n > (kMaxWindow >> shift)) {
+    return Error(Code::kInvalidArgument, quoted + ": larger than " + MiB(kMaxWindow));
+  }
+  n <<= shift;
+  if (n < kMinWindow || !std::has_single_bit(n)) {
+    return Error(Code::kInvalidArgument, quoted + ": must be a power of two from " +
+                                             MiB(kMinWindow) + " to " + MiB(kMaxWindow));
+  }
+  return n;
+}
+
+Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, const CompressOptions& options,
+                                                    ByteSink& out) {
+  const int level = options.level;
+  uint64_t window = options.window;
+  if (window != 0 && (window < kMinWindow || window > kMaxWindow || !std::has_single_bit(window))) {
+    return Error(Code::kInvalidArgument, "window of " + std::to_string(window) +
+                                             " bytes: must be a power of two from " +
+                                             MiB(kMinWindow) + " to " + MiB(kMaxWindow));
+  }
   switch (c) {
     case Compression::kNone:
       return std::unique_ptr<StreamCodec>(std::make_unique<Passthrough>(out));
@@ -215,8 +287,9 @@ Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, int level, By
       ZSTD_CCtx* ctx = ZSTD_createCCtx();
       if (ctx == nullptr) return Error(Code::kInternal, "zstd: out of memory");
       ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
-      // Keep windows decodable by the decoder limit whatever the level.
-      ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, 0);
+      // 0: what the level implies (levels up to 19 stay within kMaxWindow).
+      ZSTD_CCtx_setParameter(ctx, ZSTD_c_windowLog, window ? std::countr_zero(window) : 0);
+      if (options.input_size) ZSTD_CCtx_setPledgedSrcSize(ctx, *options.input_size);
       return std::unique_ptr<StreamCodec>(std::make_unique<ZstdCompressor>(out, ctx));
     }
     case Compression::kLzma: {
@@ -225,28 +298,40 @@ Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, int level, By
                      "lzma level " + std::to_string(level) + " is outside 0..9");
       }
       auto codec = std::make_unique<Lzma>(out, false);
-      lzma_ret ret = lzma_easy_encoder(codec->stream(), uint32_t(level), LZMA_CHECK_CRC64);
-      if (ret != LZMA_OK) return Error(Code::kInternal, "xz: " + LzmaMessage(ret));
+      lzma_options_lzma lzma;
+      if (lzma_lzma_preset(&lzma, uint32_t(level))) {
+        return Error(Code::kInternal, "xz: no preset " + std::to_string(level));
+      }
+      if (window != 0) lzma.dict_size = static_cast<uint32_t>(window);
+      if (options.input_size) {  // as xz does: no dictionary beyond the input
+        lzma.dict_size = static_cast<uint32_t>(
+            std::clamp<uint64_t>(std::bit_ceil(*options.input_size), kMinWindow, lzma.dict_size));
+      }
+      lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &lzma}, {LZMA_VLI_UNKNOWN, nullptr}};
+      lzma_ret ret = lzma_stream_encoder(codec->stream(), filters, LZMA_CHECK_CRC64);
+      if (ret != LZMA_OK) return Error(Code::kInternal, "xz: " + LzmaMessage(ret, 0));
       return std::unique_ptr<StreamCodec>(std::move(codec));
     }
   }
   return Error(Code::kInternal, "unknown compression");
 }
 
-Result<std::unique_ptr<StreamCodec>> MakeDecompressor(Compression c, ByteSink& out) {
+Result<std::unique_ptr<StreamCodec>> MakeDecompressor(Compression c, ByteSink& out,
+                                                      uint64_t max_window) {
   switch (c) {
     case Compression::kNone:
       return std::unique_ptr<StreamCodec>(std::make_unique<Passthrough>(out));
     case Compression::kZstd: {
       ZSTD_DCtx* ctx = ZSTD_createDCtx();
       if (ctx == nullptr) return Error(Code::kInternal, "zstd: out of memory");
-      ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, kZstdMaxWindowLog);
-      return std::unique_ptr<StreamCodec>(std::make_unique<ZstdDecompressor>(out, ctx));
+      ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax,
+                             std::bit_width(std::max<uint64_t>(max_window, kMinWindow)) - 1);
+      return std::unique_ptr<StreamCodec>(std::make_unique<ZstdDecompressor>(out, ctx, max_window));
     }
     case Compression::kLzma: {
-      auto codec = std::make_unique<Lzma>(out, true);
-      lzma_ret ret = lzma_stream_decoder(codec->stream(), kLzmaMemLimit, 0);
-      if (ret != LZMA_OK) return Error(Code::kInternal, "xz: " + LzmaMessage(ret));
+      auto codec = std::make_unique<Lzma>(out, true, max_window);
+      lzma_ret ret = lzma_stream_decoder(codec->stream(), max_window + kLzmaOverhead, 0);
+      if (ret != LZMA_OK) return Error(Code::kInternal, "xz: " + LzmaMessage(ret, max_window));
       return std::unique_ptr<StreamCodec>(std::move(codec));
     }
   }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "core/io.h"
@@ -25,9 +26,17 @@ std::string_view FileExtension(Compression c);
 // What a level means for each codec, when none is given.
 int DefaultLevel(Compression c);
 
-// Decoder memory limits: a payload that needs more is refused, not allocated.
-inline constexpr int kZstdMaxWindowLog = 27;             // 128 MiB, zstd's own default limit
-inline constexpr uint64_t kLzmaMemLimit = 256ull << 20;  // xz -9 needs 65 MiB
+// The compression window (zstd) or dictionary (lzma) is the history a decoder keeps in memory:
+// the main cost of decoding. Packers may choose it (a power of two in this range); decoders refuse
+// a stream whose window exceeds their limit instead of allocating it.
+inline constexpr uint64_t kMinWindow = 4 << 10;    // lzma's smallest dictionary
+inline constexpr uint64_t kMaxWindow = 128 << 20;  // zstd's own default decoder limit
+// The default decoder limit. lzma may also use up to kLzmaOverhead on top of its dictionary.
+inline constexpr uint64_t kDefaultMaxWindow = kMaxWindow;
+inline constexpr uint64_t kLzmaOverhead = 128 << 10;  // liblzma: dictionary + ~65 KiB
+
+// "1M", "512K", "1MiB", "4096": a power of two within kMinWindow..kMaxWindow.
+Result<uint64_t> ParseWindow(std::string_view text);
 
 class StreamCodec {
  public:
@@ -36,9 +45,19 @@ class StreamCodec {
   virtual Status Finish() = 0;
 };
 
-// `level`: zstd 1..19 (22 with more memory), lzma 0..9; ignored for none.
-Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, int level, ByteSink& out);
-// Errors are kMalformed ("zstd: Unknown frame descriptor", "xz stream is truncated").
-Result<std::unique_ptr<StreamCodec>> MakeDecompressor(Compression c, ByteSink& out);
+struct CompressOptions {
+  int level = 0;  // zstd 1..19 (22 with more memory), lzma 0..9; ignored for none
+  // 0 for what the level implies, else a power of two within kMinWindow..kMaxWindow.
+  uint64_t window = 0;
+  // When known, the exact number of bytes that will be written: the window then shrinks to the
+  // input (a 200 KiB image needs no 4 MiB window to decode), and zstd records the size.
+  std::optional<uint64_t> input_size = std::nullopt;
+};
+Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, const CompressOptions& options,
+                                                    ByteSink& out);
+// Errors are kMalformed ("zstd: Unknown frame descriptor", "xz stream is truncated"), or
+// kOutOfRange when the stream needs a window larger than `max_window`.
+Result<std::unique_ptr<StreamCodec>> MakeDecompressor(Compression c, ByteSink& out,
+                                                      uint64_t max_window = kDefaultMaxWindow);
 
 }  // namespace aloft::pkg

@@ -11,7 +11,7 @@
 namespace aloft::pkg {
 namespace {
 
-constexpr size_t kChunk = 256 * 1024;
+constexpr size_t kChunk = 64 * 1024;
 
 std::string PayloadLabel(const Component& c) {
   return "payload " + QuoteName(c.payload.file) + " (component " + QuoteName(c.name) + ")";
@@ -215,7 +215,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
   DecodedStream decoded(sink, raw ? c.payload.size : c.payload.uncompressed_size, !raw);
   std::unique_ptr<StreamCodec> decoder;
   if (!raw) {
-    ALOFT_ASSIGN_OR_RETURN(decoder, MakeDecompressor(c.payload.compression, decoded));
+    ALOFT_ASSIGN_OR_RETURN(decoder, MakeDecompressor(c.payload.compression, decoded, max_window_));
   }
   Hasher payload_hash(HashAlgorithm::kSha256);
   std::optional<Error> decode_error;
@@ -301,7 +301,10 @@ Status Pack(const PackOptions& o, const Clock& clock) {
     ALOFT_ASSIGN_OR_RETURN(uint64_t size, in.Size());
     ALOFT_ASSIGN_OR_RETURN(File tmp, AnonymousTempFile(dir));
     PayloadFileSink payload(tmp);
-    ALOFT_ASSIGN_OR_RETURN(auto encoder, MakeCompressor(o.compression, level, payload));
+    ALOFT_ASSIGN_OR_RETURN(
+        auto encoder,
+        MakeCompressor(o.compression, {.level = level, .window = o.window, .input_size = size},
+                       payload));
     Hasher image_hash(HashAlgorithm::kSha256);
     Progress progress("packing " + src.name, size, clock, stderr, o.progress);
     std::vector<uint8_t> buf(kChunk);
@@ -310,17 +313,18 @@ Status Pack(const PackOptions& o, const Clock& clock) {
       ALOFT_ASSIGN_OR_RETURN(size_t n, in.Read(buf));
       if (n == 0) break;
       ByteSpan chunk(buf.data(), n);
+      read += n;
+      if (read > size) break;  // the encoder was promised `size` bytes
       image_hash.Update(chunk);
       ALOFT_RETURN_IF_ERROR(encoder->Write(chunk));
-      read += n;
       progress.Add(n);
     }
-    ALOFT_RETURN_IF_ERROR(encoder->Finish());
-    progress.Finish();
     if (read != size) {
       return Error(Code::kIo, src.path + ": changed size while being read (" +
                                   std::to_string(size) + " then " + std::to_string(read) + ")");
     }
+    ALOFT_RETURN_IF_ERROR(encoder->Finish());
+    progress.Finish();
     Component c;
     c.name = src.name;
     c.type = ComponentType::kFull;

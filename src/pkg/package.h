@@ -57,6 +57,10 @@ class PackageReader {
   // The sum of payload sizes: what ReadPayloads reads.
   uint64_t PayloadBytes() const;
 
+  // The largest compression window ReadPayloads will decode (see compress.h); a payload that
+  // needs more fails with kOutOfRange before anything of it reaches the sink's data.
+  void set_max_window(uint64_t bytes) { max_window_ = bytes; }
+
  private:
   PackageReader(ByteSource& source, std::string origin)
       : tar_(source), origin_(std::move(origin)) {}
@@ -67,6 +71,7 @@ class PackageReader {
   Envelope envelope_;
   crypto::SignatureReport report_;
   bool payloads_read_ = false;
+  uint64_t max_window_ = kDefaultMaxWindow;
 };
 
 struct ComponentSource {
@@ -81,6 +86,7 @@ struct PackOptions {
   std::vector<ComponentSource> components;
   Compression compression = Compression::kZstd;
   std::optional<int> level;  // DefaultLevel(compression) if unset
+  uint64_t window = 0;       // compression window (compress.h); 0: what the level implies
   uint64_t security_counter = 0;
   std::vector<const crypto::PrivateKey*> keys;
   std::string output;
