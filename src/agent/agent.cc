@@ -1,17 +1,11 @@
 #include "agent/agent.h"
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <thread>
 
+#include "agent/command.h"
 #include "client/http_client.h"
 #include "core/semver.h"
 #include "pkg/package.h"
-
-extern char** environ;
 
 namespace aloft::agent {
 namespace {
@@ -335,7 +329,7 @@ Status Agent::DoConfirm() {
     }
   }
   if (!config_.health_check.empty()) {
-    Status healthy = RunHealthCheck(
+    auto healthy = RunCommand(
         config_.health_check, config_.health_timeout,
         {"ALOFT_VERSION=" + journal_.offer->version, "ALOFT_RELEASE=" + journal_.offer->release});
     if (!healthy.ok()) {
@@ -497,43 +491,6 @@ Result<std::string> Agent::StatusText() {
     s += st.describe;
   }
   return s;
-}
-
-Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
-                      const std::vector<std::string>& env) {
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-  envs.insert(envs.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
-  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
-  pid_t pid = 0;
-  if (int rc = posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, envp.data()); rc != 0) {
-    return ErrnoError("health check '" + command + "'", rc);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  int status = 0;
-  for (;;) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) break;
-    if (r < 0) return ErrnoError("health check '" + command + "': waitpid", errno);
-    if (std::chrono::steady_clock::now() >= deadline) {
-      kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return Error(Code::kUnavailable,
-                   "'" + command + "' timed out after " + std::to_string(timeout.count()) + " s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return OkStatus();
-  if (WIFEXITED(status)) {
-    return Error(Code::kUnavailable,
-                 "'" + command + "' exited with status " + std::to_string(WEXITSTATUS(status)));
-  }
-  return Error(Code::kUnavailable,
-               "'" + command + "' was killed by signal " + std::to_string(WTERMSIG(status)));
 }
 
 }  // namespace aloft::agent

@@ -111,9 +111,4 @@ class Agent {
   std::optional<Outcome> last_outcome_;
 };
 
-// Runs `command` with /bin/sh -c, killing it after `timeout`. OK when it exits 0; kUnavailable
-// naming the exit status (or the timeout) otherwise.
-Status RunHealthCheck(const std::string& command, std::chrono::seconds timeout,
-                      const std::vector<std::string>& env = {});
-
 }  // namespace aloft::agent
