@@ -36,6 +36,16 @@ MATCHER(IsOk, "is ok") {
   return e == nullptr;
 }
 
+// A Result that is ok and whose value matches `value_matcher`.
+MATCHER_P(IsOkAndHolds, value_matcher, "is ok and holds a matching value") {
+  const Error* e = testing_internal::ErrorOf(arg);
+  if (e != nullptr) {
+    *result_listener << "error: " << e->ToString();
+    return false;
+  }
+  return ::testing::ExplainMatchResult(value_matcher, *arg, result_listener);
+}
+
 MATCHER_P2(IsError, code, message_matcher,
            std::string("is an error with code ") + std::string(CodeName(code))) {
   const Error* e = testing_internal::ErrorOf(arg);
