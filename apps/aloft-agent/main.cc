@@ -1,7 +1,10 @@
-// aloft-agent: the device side of Aloft. Parses flags and the config file, powers the simulated
-// device on (each module's flash file through the boot model), and runs the agent: one cycle with
-// --once, or as a daemon until SIGTERM. Reboots the agent asks for are simulated resets: the
-// flash is reopened and the boot model decides what runs. See docs/agent.md.
+// aloft-agent: the device side of Aloft. Parses flags and the config file, powers the device on,
+// and runs the agent: one cycle with --once, or as a daemon until SIGTERM. Two kinds of device:
+//  - simulated: each module's NOR flash file through the boot model; a reboot the agent asks for
+//    is a simulated reset (the flash reopened, the boot model deciding what runs);
+//  - Linux (file layout): slots are files or block devices, the bootloader is driven by commands,
+//    a reboot runs `reboot_command` and the agent resumes from its journal when it starts again.
+// See docs/agent.md.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
@@ -11,6 +14,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/command.h"
 #include "agent/config.h"
 #include "boot/boot_model.h"
 #include "core/file.h"
@@ -27,22 +31,92 @@ int Fail(const Error& e) {
   return e.code() == Code::kInvalidArgument ? 2 : 1;
 }
 
-// The simulated device: each module's flash, booted through the boot model.
-class SimDevice {
+class Device {
  public:
-  explicit SimDevice(const agent::AgentFile& config) : config_(config) {}
+  explicit Device(const agent::AgentFile& config) : config_(config) {}
+  virtual ~Device() = default;
+  // A boot: the modules' storage opened, what runs decided, the boot id read. Without `boot`
+  // (for `status`), storage is only opened: nothing is written, nothing counted.
+  virtual Status PowerOn(bool boot = true) = 0;
+  // After the agent asked for a reboot: true when the device was reset in-process and the agent
+  // goes on; false when the machine is going down (or is to be rebooted by hand).
+  virtual Result<bool> Reboot() = 0;
+  virtual void PrintStats() const {}
 
-  // A reset: flash files reopened, the boot model run for each module, a new boot id. Without
-  // `boot`, the flash is only opened (for `status`: nothing is written, nothing counted).
-  Status PowerOn(bool boot = true) {
+  std::unique_ptr<agent::Agent> MakeAgent() {
+    agent::AgentConfig c = config_.agent;
+    c.boot_id = boot_id_;
+    return std::make_unique<agent::Agent>(c, modules_, staging_.get());
+  }
+
+ protected:
+  void Clear() {
+    modules_.clear();
+    storages_.clear();
+    staging_.reset();
+  }
+  Status FileStagingIfNone() {
+    if (staging_) return OkStatus();
+    ALOFT_ASSIGN_OR_RETURN(staging_,
+                           agent::MakeFileStaging(config_.agent.state_dir + "/download.part"));
+    return OkStatus();
+  }
+
+  const agent::AgentFile& config_;
+  std::string boot_id_;
+  std::vector<std::unique_ptr<agent::Storage>> storages_;
+  std::unique_ptr<agent::Staging> staging_;
+  std::vector<agent::Module> modules_;
+};
+
+// A Linux device: file-layout modules, a real boot id, a real reboot.
+class LinuxDevice final : public Device {
+ public:
+  using Device::Device;
+
+  Status PowerOn(bool) override {
+    Clear();
+    ALOFT_ASSIGN_OR_RETURN(boot_id_, ReadFile(config_.boot_id_file, 256));
+    while (!boot_id_.empty() && std::isspace(static_cast<unsigned char>(boot_id_.back()))) {
+      boot_id_.pop_back();
+    }
+    if (boot_id_.empty()) {
+      return Error(Code::kUnavailable, config_.boot_id_file + ": empty (boot_id_file)");
+    }
+    for (const auto& m : config_.modules) {
+      ALOFT_ASSIGN_OR_RETURN(auto storage, agent::MakeFileStorage(*m.file));
+      storages_.push_back(std::move(storage));
+      modules_.push_back({m.name, storages_.back().get()});
+    }
+    return FileStagingIfNone();
+  }
+
+  Result<bool> Reboot() override {
+    if (config_.reboot_command.empty()) {
+      std::cerr << "aloft-agent: the update is installed; reboot the device to try it "
+                   "(reboot_command is not set)\n";
+      return false;
+    }
+    std::cerr << "aloft-agent: rebooting: " << config_.reboot_command << "\n";
+    auto out = agent::RunCommand(config_.reboot_command, std::chrono::seconds(60));
+    if (!out.ok()) return out.error().WithContext("reboot_command");
+    return false;
+  }
+};
+
+// The simulated device: each module's flash, booted through the boot model.
+class SimDevice final : public Device {
+ public:
+  using Device::Device;
+
+  // A reset: flash files reopened, the boot model run for each module, a new boot id.
+  Status PowerOn(bool boot = true) override {
     for (const auto& f : flashes_) {
       flash_time_ += f->elapsed();
       flash_ops_ += f->operations();
     }
     flashes_.clear();
-    modules_.clear();
-    storages_.clear();
-    staging_.reset();
+    Clear();
     const std::string count_file = config_.agent.state_dir + "/boot-count";
     uint64_t boots = 0;
     if (auto t = ReadFile(count_file, 64); t.ok()) boots = std::strtoull(t->c_str(), nullptr, 10);
@@ -74,29 +148,25 @@ class SimDevice {
       modules_.push_back({m.name, storages_.back().get()});
       flashes_.push_back(std::move(f));
     }
-    if (!staging_) {
-      ALOFT_ASSIGN_OR_RETURN(staging_,
-                             agent::MakeFileStaging(config_.agent.state_dir + "/download.part"));
-    }
-    return OkStatus();
+    return FileStagingIfNone();
   }
 
-  std::unique_ptr<agent::Agent> MakeAgent() {
-    agent::AgentConfig c = config_.agent;
-    c.boot_id = boot_id_;
-    return std::make_unique<agent::Agent>(c, modules_, staging_.get());
+  Result<bool> Reboot() override {
+    std::cerr << "aloft-agent: rebooting (simulated reset)\n";
+    ALOFT_RETURN_IF_ERROR(PowerOn());
+    return true;
   }
 
   // Simulated flash time and erase/program operations since the process started.
-  std::chrono::nanoseconds flash_time() const {
+  void PrintStats() const override {
     std::chrono::nanoseconds t = flash_time_;
-    for (const auto& f : flashes_) t += f->elapsed();
-    return t;
-  }
-  uint64_t flash_operations() const {
     uint64_t n = flash_ops_;
-    for (const auto& f : flashes_) n += f->operations();
-    return n;
+    for (const auto& f : flashes_) {
+      t += f->elapsed();
+      n += f->operations();
+    }
+    std::fprintf(stderr, "flash (simulated): %llu erase/program operations, %.3f s\n",
+                 static_cast<unsigned long long>(n), std::chrono::duration<double>(t).count());
   }
 
  private:
@@ -111,12 +181,7 @@ class SimDevice {
     return out;
   }
 
-  const agent::AgentFile& config_;
-  std::string boot_id_;
   std::vector<std::unique_ptr<flash::SimFlash>> flashes_;
-  std::vector<std::unique_ptr<agent::Storage>> storages_;
-  std::unique_ptr<agent::Staging> staging_;
-  std::vector<agent::Module> modules_;
   std::chrono::nanoseconds flash_time_{0};
   uint64_t flash_ops_ = 0;
 };
@@ -129,8 +194,9 @@ void Report(const agent::Agent& a) {
   std::cout << "\n";
 }
 
-// Runs cycles until idle; reboots are simulated resets. Returns the Run error, if any.
-Status Cycle(SimDevice& device, std::unique_ptr<agent::Agent>& a, bool& updated) {
+// Runs the agent until idle or until the machine reboots; simulated resets go on in-process.
+// `updated`: an update finished (or is waiting for the reboot). Returns the Run error, if any.
+Status Cycle(Device& device, std::unique_ptr<agent::Agent>& a, bool& updated) {
   for (int reboots = 0; reboots < 16 && !g_stop; ++reboots) {
     ALOFT_ASSIGN_OR_RETURN(agent::Agent::Step step, a->Run());
     if (step == agent::Agent::Step::kIdle) {
@@ -138,10 +204,11 @@ Status Cycle(SimDevice& device, std::unique_ptr<agent::Agent>& a, bool& updated)
       Report(*a);
       return OkStatus();
     }
-    std::cerr << "aloft-agent: rebooting (simulated reset)\n";
+    updated = true;
     a.reset();
-    ALOFT_RETURN_IF_ERROR(device.PowerOn());
+    ALOFT_ASSIGN_OR_RETURN(bool goes_on, device.Reboot());
     a = device.MakeAgent();
+    if (!goes_on) return OkStatus();
   }
   return Error(Code::kInternal, "more than 16 reboots in one cycle");
 }
@@ -150,6 +217,14 @@ int Provision(const agent::AgentFile& config, const std::string& module, const s
               const std::string& version, uint64_t counter) {
   for (const auto& m : config.modules) {
     if (!module.empty() && m.name != module) continue;
+    if (m.file) {
+      if (Status s = agent::ProvisionFileSlots(*m.file, image, version, counter); !s.ok()) {
+        return Fail(s.error());
+      }
+      std::cout << "module " << m.name << ": recorded " << image << " (" << version
+                << ") as the booted slot's image in " << m.file->record << "\n";
+      return 0;
+    }
     auto bytes = ReadFile(image, 1ull << 32);
     if (!bytes.ok()) return Fail(bytes.error());
     auto layout = boot::Layout::Compute(m.layout, m.geometry);
@@ -174,14 +249,17 @@ int main(int argc, char** argv) {
   CLI::App app{
       "aloft-agent: checks for updates, downloads with resume, verifies, installs into A/B or\n"
       "backup flash, health-checks, commits or rolls back, and reports to aloftd.\n"
-      "Flash is simulated (NOR files with a boot model); see docs/agent.md."};
+      "Modules are simulated NOR flash (ab, backup: files with a boot model) or, on Linux,\n"
+      "file-layout slots (files or block devices and bootloader commands); see docs/agent.md."};
   std::string config_file;
   bool once = false;
   app.add_option("-c,--config", config_file, "The agent's TOML file")->required();
   app.add_flag("--once", once, "One check-and-update cycle, then exit");
   auto* status = app.add_subcommand("status", "Print the state, versions and slots");
   auto* provision =
-      app.add_subcommand("provision", "Create a module's simulated flash with a factory image");
+      app.add_subcommand("provision",
+                         "Simulated flash: create a module's flash with a factory image. File "
+                         "layout: record the image the booted slot holds (no slot is written)");
   std::string image, version = "1.0.0", module;
   uint64_t counter = 0;
   provision->add_option("--image", image, "The factory image file")->required();
@@ -195,9 +273,14 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(config->agent.state_dir);
   if (provision->parsed()) return Provision(*config, module, image, version, counter);
 
-  SimDevice device(*config);
-  if (Status s = device.PowerOn(!status->parsed()); !s.ok()) return Fail(s.error());
-  auto agent = device.MakeAgent();
+  std::unique_ptr<Device> device;
+  if (config->file_layout()) {
+    device = std::make_unique<LinuxDevice>(*config);
+  } else {
+    device = std::make_unique<SimDevice>(*config);
+  }
+  if (Status s = device->PowerOn(!status->parsed()); !s.ok()) return Fail(s.error());
+  auto agent = device->MakeAgent();
   if (status->parsed()) {
     auto text = agent->StatusText();
     if (!text.ok()) return Fail(text.error());
@@ -208,12 +291,10 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, [](int) { g_stop = true; });
   if (once) {
     bool updated = false;
-    Status s = Cycle(device, agent, updated);
+    Status s = Cycle(*device, agent, updated);
     if (!s.ok()) return Fail(s.error());
     if (!updated) std::cout << "no update\n";
-    std::fprintf(stderr, "flash (simulated): %llu erase/program operations, %.3f s\n",
-                 static_cast<unsigned long long>(device.flash_operations()),
-                 std::chrono::duration<double>(device.flash_time()).count());
+    device->PrintStats();
     return 0;
   }
   std::cerr << "aloft-agent: " << config->agent.device << " polling " << config->agent.server
@@ -221,7 +302,7 @@ int main(int argc, char** argv) {
   auto backoff = std::chrono::seconds(5);
   while (!g_stop) {
     bool updated = false;
-    Status s = Cycle(device, agent, updated);
+    Status s = Cycle(*device, agent, updated);
     auto wait = agent->poll_interval();
     if (!s.ok()) {
       std::cerr << "aloft-agent: " << s.error().ToString() << " (retrying in " << backoff.count()

@@ -7,15 +7,42 @@
 namespace aloft::agent {
 namespace {
 
+Status ReadFileModule(TomlReader& r, const toml::table& t, ModuleConfig& m) {
+  ALOFT_RETURN_IF_ERROR(r.Known({"name", "layout", "slots", "slot_size", "booted_command",
+                                 "activate_command", "commit_command", "command_timeout_s"},
+                                "docs/agent.md"));
+  FileSlots f;
+  f.module = m.name;
+  std::vector<std::string> paths;
+  int64_t timeout = f.command_timeout.count();
+  ALOFT_RETURN_IF_ERROR(r.StrList("slots", paths));
+  ALOFT_RETURN_IF_ERROR(r.Int("slot_size", f.slot_size));
+  ALOFT_RETURN_IF_ERROR(r.Str("booted_command", f.booted_command));
+  ALOFT_RETURN_IF_ERROR(r.Str("activate_command", f.activate_command));
+  ALOFT_RETURN_IF_ERROR(r.Str("commit_command", f.commit_command));
+  ALOFT_RETURN_IF_ERROR(r.Int("command_timeout_s", timeout));
+  if (paths.size() != 2 || paths[0].empty() || paths[1].empty() || paths[0] == paths[1]) {
+    return r.Bad("slots", "two different paths (files or block devices)");
+  }
+  f.paths = {paths[0], paths[1]};
+  for (const char* key : {"booted_command", "activate_command", "commit_command"}) {
+    if (!t[key]) return r.Bad(key, "set (a shell command; see docs/agent.md)");
+  }
+  f.command_timeout = std::chrono::seconds(std::max<int64_t>(1, timeout));
+  m.file = std::move(f);
+  return OkStatus();
+}
+
 Status ReadModule(const std::string& where, const toml::table& t, ModuleConfig& m) {
   TomlReader r(where, t);
-  ALOFT_RETURN_IF_ERROR(r.Known(
-      {"name", "layout", "flash", "flash_size", "erase_block", "write_unit"}, "docs/agent.md"));
   ALOFT_RETURN_IF_ERROR(r.Str("name", m.name));
   std::string layout = "ab";
   ALOFT_RETURN_IF_ERROR(r.Str("layout", layout));
+  if (layout == "file") return ReadFileModule(r, t, m);
+  ALOFT_RETURN_IF_ERROR(r.Known(
+      {"name", "layout", "flash", "flash_size", "erase_block", "write_unit"}, "docs/agent.md"));
   auto kind = boot::ParseLayoutKind(layout);
-  if (!kind.ok()) return kind.error().WithContext(where);
+  if (!kind.ok()) return kind.error().WithContext(where + " (or \"file\")");
   m.layout = *kind;
   ALOFT_RETURN_IF_ERROR(r.Str("flash", m.flash));
   ALOFT_RETURN_IF_ERROR(r.Int("flash_size", m.geometry.size));
@@ -37,7 +64,7 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(
       r.Known({"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
                "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
-               "max_window", "trust", "download", "module", "attributes"},
+               "max_window", "reboot_command", "boot_id_file", "trust", "download", "module", "attributes"},
               "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
@@ -55,6 +82,8 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Int("tries", tries));
   ALOFT_RETURN_IF_ERROR(r.Bool("allow_downgrade", c.allow_downgrade));
   ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
+  ALOFT_RETURN_IF_ERROR(r.Str("reboot_command", out.reboot_command));
+  ALOFT_RETURN_IF_ERROR(r.Str("boot_id_file", out.boot_id_file));
   std::string max_window;
   ALOFT_RETURN_IF_ERROR(r.Str("max_window", max_window));
   if (!max_window.empty()) {
@@ -128,7 +157,19 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
     const toml::table* mt = (*mods)[i].as_table();
     if (!mt) return r.Bad("module", "an array of tables ([[module]])");
     ModuleConfig m;
-    ALOFT_RETURN_IF_ERROR(ReadModule(path + " [[module]] " + std::to_string(i + 1), *mt, m));
+    const std::string where = path + " [[module]] " + std::to_string(i + 1);
+    ALOFT_RETURN_IF_ERROR(ReadModule(where, *mt, m));
+    if (m.file) m.file->record = c.state_dir + "/" + m.name + ".slots.json";
+    for (const auto& other : out.modules) {
+      if (other.name == m.name) {
+        return Error(Code::kInvalidArgument, where + ": module '" + m.name + "' is given twice");
+      }
+      if (other.file.has_value() != m.file.has_value()) {
+        return Error(Code::kInvalidArgument,
+                     where + ": file-layout modules (a Linux device) cannot be mixed with "
+                             "simulated flash modules in one agent");
+      }
+    }
     out.modules.push_back(std::move(m));
   }
   return out;
