@@ -12,6 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
+// Installs of one offer redone after resets undid them, before activation fails for good.
+constexpr uint32_t kMaxReinstalls = 2;
+
 // Reads payloads and keeps nothing: PackageReader checks every hash on the way.
 class DiscardSink final : public pkg::PayloadSink {
  public:
@@ -305,7 +308,14 @@ Status Agent::DoInstall() {
 Status Agent::DoActivate() {
   ALOFT_ASSIGN_OR_RETURN(pkg::Envelope e, OfferedEnvelope());
   for (const auto& c : e.manifest.components) {
-    ALOFT_RETURN_IF_ERROR(FindModule(c.name)->storage->Activate(Target(c), config_.tries));
+    Status s = FindModule(c.name)->storage->Activate(Target(c), config_.tries);
+    if (!s.ok() && s.error().code() == Code::kIntegrity && journal_.reinstalls < kMaxReinstalls) {
+      // A reset between install and activation made the bootloader restore the old image (the
+      // backup layout does that with an unfinished write): install again, from the staged package.
+      ++journal_.reinstalls;
+      return Go(Event::kUndone);
+    }
+    ALOFT_RETURN_IF_ERROR(s);
   }
   Feedback("installed", 100);
   journal_.boot_id = config_.boot_id;
@@ -388,6 +398,7 @@ Status Agent::DoReport() {
   journal_.offer.reset();
   journal_.downloaded = 0;
   journal_.boot_id.clear();
+  journal_.reinstalls = 0;
   return Go(Event::kDone);
 }
 
@@ -424,7 +435,7 @@ Result<Agent::Step> Agent::Run() {
         break;
       case State::kActivate:
         s = DoActivate();
-        if (s.ok()) return Step::kReboot;
+        if (s.ok() && journal_.state == State::kReboot) return Step::kReboot;
         break;
       case State::kReboot:
         if (journal_.boot_id == config_.boot_id) return Step::kReboot;  // not rebooted yet

@@ -61,11 +61,11 @@ Status ReadModule(const std::string& where, const toml::table& t, ModuleConfig& 
 Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
   TomlReader r(path, t);
-  ALOFT_RETURN_IF_ERROR(
-      r.Known({"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
-               "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
-               "max_window", "reboot_command", "boot_id_file", "trust", "download", "module", "attributes"},
-              "docs/agent.md"));
+  ALOFT_RETURN_IF_ERROR(r.Known(
+      {"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
+       "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
+       "max_window", "reboot_command", "boot_id_file", "trust", "download", "module", "attributes"},
+      "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
   std::string token_file;
@@ -166,8 +166,9 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
       }
       if (other.file.has_value() != m.file.has_value()) {
         return Error(Code::kInvalidArgument,
-                     where + ": file-layout modules (a Linux device) cannot be mixed with "
-                             "simulated flash modules in one agent");
+                     where +
+                         ": file-layout modules (a Linux device) cannot be mixed with "
+                         "simulated flash modules in one agent");
       }
     }
     out.modules.push_back(std::move(m));

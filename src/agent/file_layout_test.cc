@@ -99,7 +99,8 @@ class FileLayoutTest : public ::testing::Test {
   std::string FinalStatus() {
     for (const auto& f : server_.feedback()) {
       std::string s = f.value("status", "");
-      if (s == "success" || s == "failure") return s + " " + f.value("details", nlohmann::json()).dump();
+      if (s == "success" || s == "failure")
+        return s + " " + f.value("details", nlohmann::json()).dump();
     }
     return "";
   }

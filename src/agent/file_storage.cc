@@ -96,7 +96,8 @@ Result<uint64_t> SlotCapacity(const FileSlots& s, const std::string& path) {
   if (S_ISBLK(st.st_mode)) {
     ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
     uint64_t bytes = 0;
-    if (::ioctl(f.fd(), BLKGETSIZE64, &bytes) != 0) return ErrnoError(path + ": BLKGETSIZE64", errno);
+    if (::ioctl(f.fd(), BLKGETSIZE64, &bytes) != 0)
+      return ErrnoError(path + ": BLKGETSIZE64", errno);
     if (s.slot_size > bytes) {
       return Error(Code::kInvalidArgument, path + ": slot_size " + std::to_string(s.slot_size) +
                                                " is larger than the device (" +
@@ -122,8 +123,8 @@ Result<int> BootedSlot(const FileSlots& s) {
   while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.erase(0, 1);
   if (v == "0" || v == "a" || v == "A" || v == s.paths[0]) return 0;
   if (v == "1" || v == "b" || v == "B" || v == s.paths[1]) return 1;
-  return Error(Code::kUnavailable, "module " + s.module + ": booted_command '" +
-                                       s.booted_command + "' printed '" + v +
+  return Error(Code::kUnavailable, "module " + s.module + ": booted_command '" + s.booted_command +
+                                       "' printed '" + v +
                                        "'; expected 0, 1, a, b or a slot's path");
 }
 
@@ -171,9 +172,8 @@ class FileStorage final : public Storage {
     }
     struct stat st;
     const bool block = ::stat(s_.paths[t].c_str(), &st) == 0 && S_ISBLK(st.st_mode);
-    auto f = File::OpenReadWrite(s_.paths[t], block ? File::Creation::kMustExist
-                                                    : File::Creation::kIfMissing,
-                                 0600);
+    auto f = File::OpenReadWrite(
+        s_.paths[t], block ? File::Creation::kMustExist : File::Creation::kIfMissing, 0600);
     if (!f.ok()) return f.error().WithContext("slot " + Name(t));
     if (!block && ::ftruncate(f->fd(), 0) != 0) return ErrnoError(s_.paths[t], errno);
     out_.emplace(std::move(f).value());

@@ -21,13 +21,13 @@
 namespace aloft::agent {
 
 struct FileSlots {
-  std::string module;                 // for messages and ALOFT_MODULE
-  std::array<std::string, 2> paths;   // slot 0 (a) and slot 1 (b)
-  uint64_t slot_size = 0;             // 0: the block devices' size (required for regular files)
+  std::string module;                // for messages and ALOFT_MODULE
+  std::array<std::string, 2> paths;  // slot 0 (a) and slot 1 (b)
+  uint64_t slot_size = 0;            // 0: the block devices' size (required for regular files)
   std::string booted_command;
   std::string activate_command;
   std::string commit_command;
-  std::string record;                 // the slot record, e.g. <state_dir>/<module>.slots.json
+  std::string record;  // the slot record, e.g. <state_dir>/<module>.slots.json
   std::chrono::seconds command_timeout{60};
 };
 

@@ -34,6 +34,7 @@ constexpr Transition kTable[] = {
     {State::kInstall, Event::kFailed, State::kRollback},
     {State::kActivate, Event::kDone, State::kReboot},
     {State::kActivate, Event::kFailed, State::kRollback},
+    {State::kActivate, Event::kUndone, State::kInstall},
     {State::kReboot, Event::kDone, State::kConfirm},
     {State::kConfirm, Event::kHealthy, State::kCommit},
     {State::kConfirm, Event::kUnhealthy, State::kRollback},
@@ -74,6 +75,8 @@ std::string_view EventName(Event e) {
       return "healthy";
     case Event::kUnhealthy:
       return "unhealthy";
+    case Event::kUndone:
+      return "undone";
   }
   return "?";
 }
@@ -103,6 +106,7 @@ Result<Journal> LoadJournal(const std::string& path) {
     out.downloaded = j.value("downloaded", uint64_t{0});
     out.attempts = j.value("attempts", uint32_t{0});
     out.boot_id = j.value("boot_id", std::string());
+    out.reinstalls = j.value("reinstalls", uint32_t{0});
     if (j.contains("offer") && !j["offer"].is_null()) {
       const json& o = j["offer"];
       out.offer = Offer{o.at("action").get<int64_t>(),      o.at("release").get<std::string>(),
@@ -127,6 +131,7 @@ Status SaveJournal(const std::string& path, const Journal& j) {
               {"downloaded", j.downloaded},
               {"attempts", j.attempts},
               {"boot_id", j.boot_id},
+              {"reinstalls", j.reinstalls},
               {"offer", j.offer ? json(*j.offer) : json(nullptr)},
               {"outcome", j.outcome ? json(*j.outcome) : json(nullptr)}};
   return WriteFileAtomic(path, out.dump(2) + "\n", 0600);

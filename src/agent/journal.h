@@ -39,6 +39,7 @@ enum class Event {
   kFailed,     // the state's work failed for good (the result says why)
   kHealthy,    // confirm: the new image passed its health check
   kUnhealthy,  // confirm: it did not, or the bootloader already went back
+  kUndone,     // activate: a reset undid the install (the bootloader restored the old image)
 };
 
 std::string_view StateName(State s);
@@ -68,8 +69,9 @@ struct Journal {
   std::optional<Offer> offer;
   uint64_t downloaded = 0;  // bytes of the package durably staged
   std::optional<Outcome> outcome;
-  uint32_t attempts = 0;  // failed attempts at the current state (for backoff and giving up)
-  std::string boot_id;    // the boot a reboot was asked in (reboot and rollback states)
+  uint32_t attempts = 0;    // failed attempts at the current state (for backoff and giving up)
+  std::string boot_id;      // the boot a reboot was asked in (reboot and rollback states)
+  uint32_t reinstalls = 0;  // installs of this offer redone after a reset undid them
 };
 
 // A missing file is an idle journal. kMalformed names the file for a damaged one.
