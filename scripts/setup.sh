@@ -2,7 +2,8 @@
 # Installs every Debian package Aloft needs to build, test and demo. Idempotent: when everything is
 # already installed it only runs dpkg-query and returns in well under a second.
 #
-# Usage: scripts/setup.sh            (as root, or with sudo available)
+# Usage: scripts/setup.sh [--delta-bench]   (as root, or with sudo available)
+#   --delta-bench  also the other delta tools and npm, for bench/delta.sh
 set -euo pipefail
 
 packages=(
@@ -21,6 +22,10 @@ packages=(
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
 )
+if [[ ${1:-} == --delta-bench ]]; then
+  packages+=(bsdiff xdelta3)
+  command -v npm >/dev/null || packages+=(npm)  # Debian's, unless one is installed (NodeSource)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
