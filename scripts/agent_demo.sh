@@ -17,10 +17,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work"
 
 ALOFTD=$aloftd
 source "$root/tests/system/server_lib.sh"  # start_aloftd
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-fail() { echo "agent demo: FAILED: $*" >&2; exit 1; }
-run() { printf '$ %s\n' "$*"; "$@"; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+DEMO="agent demo"
+source "$root/scripts/demo_lib.sh"  # step, fail, run, json
 
 step "1. A release key, a factory image 1.0.0 and two releases: 1.1.0 (good) and 1.2.0 (unhealthy)"
 run "$aloft" keygen --out keys/release >/dev/null
@@ -43,25 +41,33 @@ srv device-type add board-a
 srv upload fw-1.1.0.aloft
 srv upload fw-1.2.0.aloft
 
-step "3. Two devices on simulated flash, provisioned with the factory image 1.0.0"
-for layout in ab backup; do
-  d=dev-$layout
-  srv device add "$d" --type board-a | tail -n1 >"$d.token"
-  cat >"$d.toml" <<TOML
+# agent_toml DEVICE STATE_DIR [TOP_LEVEL_KEYS] <MODULE_KEYS: a demo device's agent config.
+agent_toml() {
+  cat <<TOML
 server = "$url"
-device = "$d"
-token_file = "$PWD/$d.token"
+device = "$1"
+token_file = "$PWD/$1.token"
 device_type = "board-a"
-state_dir = "$PWD/$d"
+state_dir = "$2"
 # The new image must prove itself: 1.2.0 does not.
 health_check = 'test "\$ALOFT_VERSION" != 1.2.0'
 tries = 3
+${3:-}
 [trust]
 keys = ["$PWD/keys/release.pub"]
 [download]
 backoff_initial_ms = 100
 [[module]]
 name = "main"
+TOML
+  cat
+}
+
+step "3. Two devices on simulated flash, provisioned with the factory image 1.0.0"
+for layout in ab backup; do
+  d=dev-$layout
+  srv device add "$d" --type board-a | tail -n1 >"$d.token"
+  agent_toml "$d" "$PWD/$d" >"$d.toml" <<TOML
 layout = "$layout"
 flash = "$PWD/$d/main.flash"
 flash_size = 2097152
@@ -102,22 +108,8 @@ cp image-1.0.0.bin dev-file/slot-a.img
 echo a >dev-file/env/primary
 $B reboot
 srv device add dev-file --type board-a | tail -n1 >dev-file.token
-cat >dev-file.toml <<TOML
-server = "$url"
-device = "dev-file"
-token_file = "$PWD/dev-file.token"
-device_type = "board-a"
-state_dir = "$PWD/dev-file/state"
-health_check = 'test "\$ALOFT_VERSION" != 1.2.0'
-tries = 3
-reboot_command = "$B reboot"
-boot_id_file = "$PWD/dev-file/env/boot_id"
-[trust]
-keys = ["$PWD/keys/release.pub"]
-[download]
-backoff_initial_ms = 100
-[[module]]
-name = "main"
+agent_toml dev-file "$PWD/dev-file/state" "reboot_command = \"$B reboot\"
+boot_id_file = \"$PWD/dev-file/env/boot_id\"" >dev-file.toml <<TOML
 layout = "file"
 slots = ["$PWD/dev-file/slot-a.img", "$PWD/dev-file/slot-b.img"]
 slot_size = 1048576

@@ -11,12 +11,9 @@ build=$(realpath "$1")
 aloft=$build/apps/aloft/aloft
 aloftd=$build/apps/aloftd/aloftd
 work=$2
+DEMO="server demo"
+source "$(dirname "$0")/demo_lib.sh"  # step, fail, run, json
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-fail() { echo "server demo: FAILED: $*" >&2; exit 1; }
-run() { printf '$ %s\n' "$*"; "$@"; }
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 step "1. A release key and a signed package for board-a (components main and bms)"
 run "$aloft" keygen --out keys/release >/dev/null

@@ -8,11 +8,9 @@
 set -euo pipefail
 aloft=$(realpath "$1")
 work=$2
+DEMO="walkthrough"
+source "$(dirname "$0")/demo_lib.sh"  # step, fail, run
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-fail() { echo "walkthrough: FAILED: $*" >&2; exit 1; }
-run() { printf '$ %s\n' "$*"; "$@"; }
 
 step "1. Two release keys and one spare"
 run "$aloft" keygen --out keys/release

@@ -18,6 +18,7 @@
 #include "agent/config.h"
 #include "boot/boot_model.h"
 #include "core/file.h"
+#include "core/text.h"
 #include "flash/sim_flash.h"
 
 namespace {
@@ -76,10 +77,8 @@ class LinuxDevice final : public Device {
 
   Status PowerOn(bool) override {
     Clear();
-    ALOFT_ASSIGN_OR_RETURN(boot_id_, ReadFile(config_.boot_id_file, 256));
-    while (!boot_id_.empty() && std::isspace(static_cast<unsigned char>(boot_id_.back()))) {
-      boot_id_.pop_back();
-    }
+    ALOFT_ASSIGN_OR_RETURN(std::string id, ReadFile(config_.boot_id_file, 256));
+    boot_id_ = TrimSpace(id);
     if (boot_id_.empty()) {
       return Error(Code::kUnavailable, config_.boot_id_file + ": empty (boot_id_file)");
     }

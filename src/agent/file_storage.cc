@@ -12,6 +12,7 @@
 #include "core/encoding.h"
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/text.h"
 
 namespace aloft::agent {
 namespace {
@@ -72,9 +73,8 @@ Status SaveRecord(const std::string& path, const SlotRecord& r) {
   return WriteFileAtomic(path, j.dump(2) + "\n", 0600);
 }
 
-// SHA-256 of the first `size` bytes of `path`.
-Result<std::string> HashPrefix(const std::string& path, uint64_t size) {
-  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
+// SHA-256 of the first `size` bytes of `f`.
+Result<std::string> HashPrefix(File& f, uint64_t size) {
   Hasher h(HashAlgorithm::kSha256);
   std::vector<uint8_t> buf(kChunk);
   for (uint64_t at = 0; at < size;) {
@@ -118,9 +118,7 @@ Result<uint64_t> SlotCapacity(const FileSlots& s, const std::string& path) {
 Result<int> BootedSlot(const FileSlots& s) {
   auto out = RunCommand(s.booted_command, s.command_timeout, {"ALOFT_MODULE=" + s.module});
   if (!out.ok()) return out.error().WithContext("module " + s.module + ": booted_command");
-  std::string v = *out;
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.erase(0, 1);
+  const std::string v(TrimSpace(*out));
   if (v == "0" || v == "a" || v == "A" || v == s.paths[0]) return 0;
   if (v == "1" || v == "b" || v == "B" || v == s.paths[1]) return 1;
   return Error(Code::kUnavailable, "module " + s.module + ": booted_command '" + s.booted_command +
@@ -141,7 +139,7 @@ class FileStorage final : public Storage {
     st.trial = r.pending && *r.pending == booted_;
     st.running = r.slots[booted_];
     st.confirmed = r.slots[r.active];
-    st.other = r.slots[1 - booted_];
+    st.other = r.slots[Other()];
     st.security_counter = r.security_counter;
     st.describe = "layout file, slot size " + std::to_string(capacity_) + " bytes, booted slot " +
                   Name(booted_) + "\nrecord " + s_.record + ": active " + Name(r.active) +
@@ -158,10 +156,10 @@ class FileStorage final : public Storage {
     ALOFT_ASSIGN_OR_RETURN(SlotRecord r, LoadRecord(s_.record));
     if (target.size > capacity_) {
       return Error(Code::kOutOfRange, "no space: " + std::to_string(target.size) +
-                                          " bytes do not fit slot " + Name(1 - booted_) + " (" +
+                                          " bytes do not fit slot " + Name(Other()) + " (" +
                                           std::to_string(capacity_) + " bytes)");
     }
-    const int t = 1 - booted_;
+    const int t = Other();
     if (r.pending || r.slots[t].valid()) {
       // The slot about to be written must not be one the bootloader may try, nor one the
       // record says holds an image.
@@ -184,11 +182,11 @@ class FileStorage final : public Storage {
   Status Write(ByteSpan data) override {
     if (!out_) return Error(Code::kInternal, "Write before BeginInstall");
     if (data.size() > capacity_ - written_) {
-      return Error(Code::kOutOfRange, "no space: slot " + Name(1 - booted_) + " holds " +
+      return Error(Code::kOutOfRange, "no space: slot " + Name(Other()) + " holds " +
                                           std::to_string(capacity_) + " bytes");
     }
     if (Status s = out_->WriteAt(written_, data); !s.ok()) {
-      return s.error().WithContext("writing slot " + Name(1 - booted_));
+      return s.error().WithContext("writing slot " + Name(Other()));
     }
     written_ += data.size();
     return OkStatus();
@@ -199,8 +197,9 @@ class FileStorage final : public Storage {
     Status synced = out_->Sync();
     out_.reset();
     ALOFT_RETURN_IF_ERROR(synced);
-    const int t = 1 - booted_;
-    ALOFT_ASSIGN_OR_RETURN(std::string got, HashPrefix(s_.paths[t], target.size));
+    const int t = Other();
+    ALOFT_ASSIGN_OR_RETURN(File written, File::OpenRead(s_.paths[t]));
+    ALOFT_ASSIGN_OR_RETURN(std::string got, HashPrefix(written, target.size));
     if (written_ != target.size || got != SlotSha256(target)) {
       return Error(Code::kIntegrity, "slot " + Name(t) + " (" + s_.paths[t] +
                                          ") read back does not match " + DescribeSlot(target));
@@ -212,7 +211,7 @@ class FileStorage final : public Storage {
 
   Status Activate(const ImageSlot& target, uint8_t tries) override {
     ALOFT_ASSIGN_OR_RETURN(SlotRecord r, LoadRecord(s_.record));
-    const int t = 1 - booted_;
+    const int t = Other();
     if (r.slots[t] != target) {
       return Error(Code::kIntegrity,
                    "activate: slot " + Name(t) + " does not hold " + DescribeSlot(target));
@@ -259,6 +258,7 @@ class FileStorage final : public Storage {
 
  private:
   static std::string Name(int slot) { return slot ? "b" : "a"; }
+  int Other() const { return 1 - booted_; }  // the slot installs write
 
   Status Command(const char* key, const std::string& command, int slot,
                  std::vector<std::string> env = {}) {
@@ -296,8 +296,9 @@ Status ProvisionFileSlots(const FileSlots& slots, const std::string& image_path,
   ALOFT_ASSIGN_OR_RETURN(File image, File::OpenRead(image_path));
   ALOFT_ASSIGN_OR_RETURN(uint64_t size, image.Size());
   if (size == 0) return Error(Code::kInvalidArgument, image_path + ": empty image");
-  ALOFT_ASSIGN_OR_RETURN(std::string want, HashPrefix(image_path, size));
-  auto got = HashPrefix(slots.paths[booted], size);
+  ALOFT_ASSIGN_OR_RETURN(std::string want, HashPrefix(image, size));
+  auto slot = File::OpenRead(slots.paths[booted]);
+  auto got = slot.ok() ? HashPrefix(*slot, size) : Result<std::string>(slot.error());
   if (!got.ok() || *got != want) {
     return Error(Code::kInvalidArgument,
                  "module " + slots.module + ": the booted slot " + slots.paths[booted] +

@@ -42,7 +42,8 @@ class Storage {
   virtual Status Write(ByteSpan image_bytes) = 0;
   // Flushes and reads the target back: kIntegrity unless it matches `target`.
   virtual Status EndInstall(const boot::ImageSlot& target) = 0;
-  // Tells the bootloader to try `target` for `tries` boots.
+  // Tells the bootloader to try `target` for `tries` boots. kIntegrity (and nothing changed) when
+  // the target no longer holds `target`: a reset undid the install, which the agent then redoes.
   virtual Status Activate(const boot::ImageSlot& target, uint8_t tries) = 0;
   // After a reboot: whether the device runs `target` on trial (false when the bootloader went
   // back to the old image) or has already committed it.

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/hash.h"
+#include "core/text.h"
 
 namespace aloft::boot {
 namespace {
@@ -12,7 +13,7 @@ std::string Line(const char* name, uint64_t offset, uint64_t size) {
   char buf[128];
   std::snprintf(buf, sizeof buf, "%-9s 0x%08llx  0x%08llx  (%s)\n", name,
                 static_cast<unsigned long long>(offset), static_cast<unsigned long long>(size),
-                flash::SizeText(size).c_str());
+                SizeText(size).c_str());
   return buf;
 }
 

@@ -13,12 +13,6 @@ std::string Hex(uint64_t v) {
 
 }  // namespace
 
-std::string SizeText(uint64_t n) {
-  if (n >= (1u << 20) && n % (1u << 20) == 0) return std::to_string(n >> 20) + " MiB";
-  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
-  return std::to_string(n) + "-byte";
-}
-
 Status FlashGeometry::Validate() const {
   auto bad = [this](const std::string& why) {
     return Error(Code::kInvalidArgument, "flash geometry (" + Describe() + "): " + why);

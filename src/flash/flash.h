@@ -18,6 +18,7 @@
 
 #include "core/encoding.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace aloft::flash {
 
@@ -45,9 +46,6 @@ class Flash {
   // a 1 bit that the flash does not.
   virtual Status Program(uint64_t offset, ByteSpan data) = 0;
 };
-
-// "1 MiB", "4 KiB", "512-byte": sizes as the geometry and layouts describe them.
-std::string SizeText(uint64_t n);
 
 // Checks a range against the geometry; `what` names the operation in the error:
 // "Erase at 0x1000 + 100 bytes: not a whole number of 4096-byte erase blocks".

@@ -9,6 +9,8 @@
 #include <charconv>
 #include <vector>
 
+#include "core/text.h"
+
 namespace aloft::pkg {
 namespace {
 
@@ -51,9 +53,16 @@ class ZstdCompressor final : public StreamCodec {
   std::vector<uint8_t> buf_;
 };
 
-std::string MiB(uint64_t bytes) {
-  if (bytes % (1 << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
-  return std::to_string(bytes >> 10) + " KiB";
+// kInvalidArgument unless `window` is a power of two within kMinWindow..kMaxWindow.
+Status CheckWindowRange(uint64_t window, const std::string& what) {
+  if (window > kMaxWindow) {
+    return Error(Code::kInvalidArgument, what + ": larger than " + SizeText(kMaxWindow));
+  }
+  if (window < kMinWindow || !std::has_single_bit(window)) {
+    return Error(Code::kInvalidArgument, what + ": must be a power of two from " +
+                                             SizeText(kMinWindow) + " to " + SizeText(kMaxWindow));
+  }
+  return OkStatus();
 }
 
 class ZstdDecompressor final : public StreamCodec {
@@ -73,7 +82,7 @@ class ZstdDecompressor final : public StreamCodec {
           return Error(Code::kOutOfRange,
                        "zstd: the stream needs a decoder window larger than "
                        "the limit of " +
-                           MiB(max_window_));
+                           SizeText(max_window_));
         }
         return Error(Code::kMalformed, std::string("zstd: ") + ZSTD_getErrorName(ret));
       }
@@ -114,8 +123,8 @@ class ZstdDecompressor final : public StreamCodec {
     const uint64_t base = uint64_t{1} << (10 + (descriptor >> 3));
     const uint64_t window = base + base / 8 * (descriptor & 7);
     if (window <= max_window_) return OkStatus();
-    return Error(Code::kOutOfRange, "zstd: the stream needs a " + MiB(window) +
-                                        " decoder window; the limit is " + MiB(max_window_));
+    return Error(Code::kOutOfRange, "zstd: the stream needs a " + SizeText(window) +
+                                        " decoder window; the limit is " + SizeText(max_window_));
   }
 
   ByteSink& out_;
@@ -133,7 +142,7 @@ std::string LzmaMessage(lzma_ret ret, uint64_t max_window) {
       return "out of memory";
     case LZMA_MEMLIMIT_ERROR:
       return "the stream needs a dictionary larger than the decoder window limit of " +
-             MiB(max_window);
+             SizeText(max_window);
     case LZMA_FORMAT_ERROR:
       return "not an xz stream";
     case LZMA_OPTIONS_ERROR:
@@ -255,14 +264,8 @@ Result<uint64_t> ParseWindow(std::string_view text) {
   if (ec != std::errc() || shift < 0) {
     return Error(Code::kInvalidArgument, quoted + ": expected a size such as 1M, 512K or 65536");
   }
-  if (n > (kMaxWindow >> shift)) {
-    return Error(Code::kInvalidArgument, quoted + ": larger than " + MiB(kMaxWindow));
-  }
-  n <<= shift;
-  if (n < kMinWindow || !std::has_single_bit(n)) {
-    return Error(Code::kInvalidArgument, quoted + ": must be a power of two from " +
-                                             MiB(kMinWindow) + " to " + MiB(kMaxWindow));
-  }
+  n = n > (kMaxWindow >> shift) ? kMaxWindow + 1 : n << shift;  // no overflow when shifting
+  ALOFT_RETURN_IF_ERROR(CheckWindowRange(n, quoted));
   return n;
 }
 
@@ -270,10 +273,9 @@ Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, const Compres
                                                     ByteSink& out) {
   const int level = options.level;
   uint64_t window = options.window;
-  if (window != 0 && (window < kMinWindow || window > kMaxWindow || !std::has_single_bit(window))) {
-    return Error(Code::kInvalidArgument, "window of " + std::to_string(window) +
-                                             " bytes: must be a power of two from " +
-                                             MiB(kMinWindow) + " to " + MiB(kMaxWindow));
+  if (window != 0) {
+    ALOFT_RETURN_IF_ERROR(
+        CheckWindowRange(window, "window of " + std::to_string(window) + " bytes"));
   }
   switch (c) {
     case Compression::kNone:

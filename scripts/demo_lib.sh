@@ -1,0 +1,7 @@
+# Helpers for the walk-through scripts (sourced). Set DEMO first ("agent demo"): a failure is
+# reported as "$DEMO: FAILED: ..." and exits 1.
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fail() { echo "$DEMO: FAILED: $*" >&2; exit 1; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+# json EXPR: evaluates the Python expression EXPR with d = the JSON document on standard input.
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

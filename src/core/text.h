@@ -1,0 +1,17 @@
+// Small text helpers shared by the libraries' messages and by what reads command output.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace aloft {
+
+// Exact sizes as the flash geometry, layouts and codec limits name them: "1 MiB", "4 KiB",
+// "512-byte" (a size that is no whole number of KiB).
+std::string SizeText(uint64_t n);
+
+// `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
+std::string_view TrimSpace(std::string_view s);
+
+}  // namespace aloft
