@@ -12,8 +12,10 @@
 
 #include "core/clock.h"
 #include "core/file.h"
+#include "core/text.h"
 #include "crypto/keys.h"
 #include "crypto/trust.h"
+#include "delta_cmd.h"
 #include "pkg/package.h"
 #include "server_cmd.h"
 
@@ -28,20 +30,6 @@ constexpr int kExitUsage = 2;
 int Fail(const Error& e) {
   std::fprintf(stderr, "aloft: %s\n", e.message().c_str());
   return e.code() == aloft::Code::kInvalidArgument ? kExitUsage : kExitFailed;
-}
-
-std::string HumanSize(uint64_t n) {
-  char buf[32];
-  if (n < 1024) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(n));
-  } else if (n < (1 << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f KiB", n / 1024.0);
-  } else if (n < (1ull << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", n / 1048576.0);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.2f GiB", n / 1073741824.0);
-  }
-  return buf;
 }
 
 aloft::Result<std::vector<aloft::crypto::PrivateKey>> LoadKeys(
@@ -104,7 +92,7 @@ void PrintInspect(const aloft::pkg::Envelope& e, const std::string& path) {
     std::printf("    %-12s %-5s %-5s %12s %12s  %-16s  %llu\n", c.name.c_str(),
                 c.type == aloft::pkg::ComponentType::kFull ? "full" : "delta",
                 std::string(aloft::pkg::CompressionName(c.payload.compression)).c_str(),
-                HumanSize(c.payload.size).c_str(), HumanSize(c.image.size).c_str(),
+                aloft::HumanSize(c.payload.size).c_str(), aloft::HumanSize(c.image.size).c_str(),
                 c.image.sha256.substr(0, 16).c_str(),
                 static_cast<unsigned long long>(c.security_counter));
   }
@@ -192,6 +180,7 @@ int main(int argc, char** argv) {
   extract->add_option("--threshold", extract_threshold, "Signatures required (default 1)");
   extract->add_option("-C,--directory", extract_dir, "Where to write the images")->required();
 
+  auto run_delta = aloft::cli::AddDeltaCommands(app);
   CLI::App* server_cmd = nullptr;
   auto run_server = aloft::cli::AddServerCommands(app, &server_cmd);
 
@@ -203,6 +192,7 @@ int main(int argc, char** argv) {
   }
 
   if (*server_cmd) return run_server(quiet);
+  if (int rc = run_delta(quiet); rc >= 0) return rc;
 
   if (*keygen) {
     auto type = aloft::crypto::ParseKeyType(key_type);
@@ -243,7 +233,7 @@ int main(int argc, char** argv) {
     uint64_t size = std::filesystem::file_size(po.output, size_error);
     std::printf("wrote %s: %s %s, %zu component(s), %s, signed by %zu key(s)\n", po.output.c_str(),
                 po.name.c_str(), po.version.c_str(), po.components.size(),
-                HumanSize(size_error ? 0 : size).c_str(), po.keys.size());
+                aloft::HumanSize(size_error ? 0 : size).c_str(), po.keys.size());
     return 0;
   }
 

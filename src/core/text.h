@@ -11,6 +11,9 @@ namespace aloft {
 // "512-byte" (a size that is no whole number of KiB).
 std::string SizeText(uint64_t n);
 
+// Sizes for people, rounded: "512 B", "18.3 KiB", "10.9 MiB", "1.50 GiB".
+std::string HumanSize(uint64_t n);
+
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view TrimSpace(std::string_view s);
 

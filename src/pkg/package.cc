@@ -341,21 +341,32 @@ Status Pack(const PackOptions& o, const Clock& clock) {
     payload_files.push_back(std::move(tmp));
   }
 
+  std::vector<uint64_t> sizes;
+  for (const Component& c : m.components) sizes.push_back(c.payload.size);
+  return WriteArchive(std::move(m), o.keys, o.output, clock,
+                      [&](size_t i, TarWriter& tar) -> Status {
+                        ALOFT_RETURN_IF_ERROR(payload_files[i].SeekTo(0));
+                        return CopyBytes(payload_files[i], tar, sizes[i]);
+                      });
+}
+
+Status WriteArchive(Manifest m, const std::vector<const crypto::PrivateKey*>& keys,
+                    const std::string& output, const Clock& clock,
+                    const std::function<Status(size_t, TarWriter&)>& write_payload) {
   Envelope e;
   m.signed_json = ToSignedJson(m);
   // What we wrote must read back: the same checks a device makes.
   ALOFT_ASSIGN_OR_RETURN(e.manifest, ParseSigned(m.signed_json));
-  for (const crypto::PrivateKey* key : o.keys) ALOFT_RETURN_IF_ERROR(Sign(e, *key));
+  for (const crypto::PrivateKey* key : keys) ALOFT_RETURN_IF_ERROR(Sign(e, *key));
   ALOFT_ASSIGN_OR_RETURN(std::string manifest_text, SerializeEnvelope(e));
 
-  ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(o.output, 0644));
+  ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(output, 0644));
   TarWriter tar(out, UnixSeconds(clock.Wall()));
   ALOFT_RETURN_IF_ERROR(WriteManifestEntry(tar, manifest_text));
-  for (size_t i = 0; i < payload_files.size(); ++i) {
+  for (size_t i = 0; i < e.manifest.components.size(); ++i) {
     const Component& c = e.manifest.components[i];
     ALOFT_RETURN_IF_ERROR(tar.BeginEntry(c.payload.file, c.payload.size));
-    ALOFT_RETURN_IF_ERROR(payload_files[i].SeekTo(0));
-    ALOFT_RETURN_IF_ERROR(CopyBytes(payload_files[i], tar, c.payload.size));
+    ALOFT_RETURN_IF_ERROR(write_payload(i, tar));
     ALOFT_RETURN_IF_ERROR(tar.EndEntry());
   }
   ALOFT_RETURN_IF_ERROR(tar.Finish());

@@ -11,6 +11,7 @@
 //   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(my_flash_sink));
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,6 +97,13 @@ struct PackOptions {
 // Writes a signed full package to `options.output`, atomically: on any failure no output (and no
 // temporary file) is left. Input files are read once, in streaming fashion.
 Status Pack(const PackOptions& options, const Clock& clock);
+
+// Signs `m` (typed fields filled, payload sizes and hashes included) and writes the archive to
+// `output` atomically; `write_payload(i, tar)` writes component i's payload bytes into `tar`.
+// Pack uses it; so does the delta packager.
+Status WriteArchive(Manifest m, const std::vector<const crypto::PrivateKey*>& keys,
+                    const std::string& output, const Clock& clock,
+                    const std::function<Status(size_t, TarWriter&)>& write_payload);
 
 // Adds the signatures of `keys` to the package at `path` (replacing earlier ones by the same keys),
 // atomically. Refuses a package whose payloads do not match its manifest. `clock` dates the tar
