@@ -5,6 +5,7 @@
 #include "agent/command.h"
 #include "client/http_client.h"
 #include "core/semver.h"
+#include "delta/apply.h"
 #include "pkg/package.h"
 
 namespace aloft::agent {
@@ -28,35 +29,81 @@ boot::ImageSlot TargetSlot(const pkg::Component& c, const std::string& version) 
   return SlotFrom(version, c.image.size, c.image.sha256);
 }
 
-// Streams each component's image into its module's storage, telling `tick` of the bytes.
+// The image a delta applies to, read from the storage being installed into.
+class StorageBase final : public delta::Base {
+ public:
+  StorageBase(Storage& storage, uint64_t size) : storage_(storage), size_(size) {}
+  uint64_t size() const override { return size_; }
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out) override {
+    return storage_.ReadBase(offset, out);
+  }
+
+ private:
+  Storage& storage_;
+  uint64_t size_;
+};
+
+// A storage as the sink of a patcher's output.
+class StorageSink final : public ByteSink {
+ public:
+  explicit StorageSink(Storage& storage) : storage_(storage) {}
+  Status Write(ByteSpan data) override { return storage_.Write(data); }
+
+ private:
+  Storage& storage_;
+};
+
+// Streams each component's image into its module's storage, telling `tick` of the bytes. A delta
+// component's payload goes through the patcher, which reads the base from the same storage; the
+// storage's EndInstall then reads the image back against the manifest's hash.
 class InstallSink final : public pkg::PayloadSink {
  public:
   InstallSink(const std::vector<Module>& modules, std::string version,
-              std::function<void(uint64_t)> tick)
-      : modules_(modules), version_(std::move(version)), tick_(std::move(tick)) {}
+              const delta::ApplyOptions& apply, std::function<void(uint64_t)> tick)
+      : modules_(modules), version_(std::move(version)), apply_(apply), tick_(std::move(tick)) {}
 
   Status Begin(const pkg::Component& c) override {
     current_ = nullptr;
+    patcher_.reset();
     for (const Module& m : modules_) {
       if (m.name == c.name) current_ = m.storage;
     }
     if (!current_) return Error(Code::kInternal, "no storage for module " + c.name);
-    return current_->BeginInstall(TargetSlot(c, version_));
+    ALOFT_RETURN_IF_ERROR(current_->BeginInstall(TargetSlot(c, version_)));
+    if (c.type == pkg::ComponentType::kDelta) {
+      if (!c.base) return Error(Code::kMalformed, "delta component " + c.name + " has no base");
+      base_.emplace(*current_, c.base->size);
+      sink_.emplace(*current_);
+      patcher_.emplace(*base_, *sink_, apply_);
+    }
+    return OkStatus();
   }
   Status Write(ByteSpan data) override {
-    ALOFT_RETURN_IF_ERROR(current_->Write(data));
+    if (patcher_) {
+      if (Status s = patcher_->Write(data); !s.ok()) return s.error().WithContext("delta");
+    } else {
+      ALOFT_RETURN_IF_ERROR(current_->Write(data));
+    }
     tick_(data.size());
     return OkStatus();
   }
   Status End(const pkg::Component& c) override {
+    if (patcher_) {
+      if (Status s = patcher_->Finish(); !s.ok()) return s.error().WithContext("delta");
+      patcher_.reset();
+    }
     return current_->EndInstall(TargetSlot(c, version_));
   }
 
  private:
   const std::vector<Module>& modules_;
   std::string version_;
+  delta::ApplyOptions apply_;
   std::function<void(uint64_t)> tick_;
   Storage* current_ = nullptr;
+  std::optional<StorageBase> base_;
+  std::optional<StorageSink> sink_;
+  std::optional<delta::Patcher> patcher_;
 };
 
 bool Transient(const Error& e) { return e.code() == Code::kUnavailable; }
@@ -159,8 +206,6 @@ Status Agent::Admit(const pkg::Manifest& m) {
                                                    : std::string("nothing")) +
                                            ", the device runs " + DescribeSlot(st.confirmed));
       }
-      return Error(Code::kUnsupported,
-                   where + ": delta components need the delta engine (not in this build)");
     }
   }
   return OkStatus();
@@ -294,7 +339,9 @@ Status Agent::DoInstall() {
   uint64_t total = 0, done = 0;
   for (const auto& c : p.reader->manifest().components) total += c.image.size;
   int last = 0;
-  InstallSink sink(modules_, journal_.offer->version, [&](uint64_t n) {
+  delta::ApplyOptions apply;
+  apply.max_window = config_.max_window;
+  InstallSink sink(modules_, journal_.offer->version, apply, [&](uint64_t n) {
     done += n;
     int pct = total ? static_cast<int>(done * 100 / total) : 100;
     if (pct / 25 > last / 25) {

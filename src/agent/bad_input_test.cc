@@ -42,6 +42,7 @@ struct Case {
 struct Outcome {
   std::string status, details;  // the final feedback
   bool boots_factory_image = false;
+  std::string booted_sha256;  // what the reset started
   int downloads = 0;
   State state = State::kIdle;  // the journal's, after the run
 };
@@ -89,6 +90,7 @@ class BadInputTest : public ::testing::Test {
     EXPECT_THAT(reboot, IsOk());
     out.boots_factory_image =
         reboot.ok() && !reboot->trial && SlotSha256(reboot->image) == Sha256Hex(factory_);
+    if (reboot.ok()) out.booted_sha256 = SlotSha256(reboot->image);
     std::printf("  %-40s -> %s %s\n",
                 ::testing::UnitTest::GetInstance()->current_test_info()->name(), out.status.c_str(),
                 out.details.c_str());
@@ -174,6 +176,56 @@ TEST_F(BadInputTest, DeltaBaseMismatch) {
   auto text = pkg::SerializeEnvelope(*e);
   ASSERT_THAT(text, IsOk());
   ExpectRefused(Offer({}, pkg, json::parse(*text)), "delta base mismatch");
+}
+
+// A new release of the factory image: most of it unchanged.
+Bytes NextRelease(Bytes image) {
+  for (size_t i = 1000; i < image.size(); i += 4000) image[i] ^= 0x5a;
+  Bytes fresh = testing::RandomBytes(3000, 9);
+  image.insert(image.begin() + 20000, fresh.begin(), fresh.end());
+  return image;
+}
+
+TEST_F(BadInputTest, DeltaPackage_IsInstalledInEveryLayout) {
+  const Bytes next = NextRelease(factory_);
+  const Bytes delta = pkgs_.Delta(
+      pkgs_.Pack({{"main", factory_}}, pkg::Compression::kZstd, {0}, "1.0.0"), Package(next));
+  const auto entries = testing::TarEntries(delta);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_LT(entries[1].data.size(), 3000 + 500u) << "the patch is little beyond the new bytes";
+  for (LayoutKind layout : {LayoutKind::kAb, LayoutKind::kBackup}) {
+    Case c;
+    c.layout = layout;
+    Outcome o = Offer(c, delta);
+    EXPECT_EQ(o.status, "");
+    EXPECT_EQ(o.state, State::kReboot);
+    EXPECT_EQ(o.booted_sha256, Sha256Hex(next)) << "the reset starts the patched image";
+  }
+}
+
+// A delta whose patch was damaged before signing: the payload hash matches, the image does not.
+TEST_F(BadInputTest, CorruptDeltaPatch_IsRefusedAndTheOldImageRuns) {
+  const Bytes next = NextRelease(factory_);
+  Bytes delta = pkgs_.Delta(pkgs_.Pack({{"main", factory_}}, pkg::Compression::kZstd, {0}, "1.0.0"),
+                            Package(next));
+  auto entries = testing::TarEntries(delta);
+  ASSERT_EQ(entries.size(), 2u);
+  Bytes& patch = entries[1].data;
+  patch[patch.size() / 2] ^= 0x40;
+  auto e = pkg::ParseEnvelope(std::string(entries[0].data.begin(), entries[0].data.end()));
+  ASSERT_THAT(e, IsOk());
+  e->manifest.signed_json["components"][0]["payload"]["sha256"] = Sha256Hex(patch);
+  e->signatures.clear();
+  ASSERT_THAT(pkg::Sign(*e, pkgs_.keys[0]), IsOk());
+  auto text = pkg::SerializeEnvelope(*e);
+  ASSERT_THAT(text, IsOk());
+  entries[0].data.assign(text->begin(), text->end());
+  for (LayoutKind layout : {LayoutKind::kAb, LayoutKind::kBackup}) {
+    Case c;
+    c.layout = layout;
+    ExpectRefused(Offer(c, testing::BuildTar(entries), json::parse(*text)), "delta",
+                  /*downloaded=*/true);
+  }
 }
 
 TEST_F(BadInputTest, TruncatedPackage) {

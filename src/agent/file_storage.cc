@@ -176,6 +176,20 @@ class FileStorage final : public Storage {
     if (!block && ::ftruncate(f->fd(), 0) != 0) return ErrnoError(s_.paths[t], errno);
     out_.emplace(std::move(f).value());
     written_ = 0;
+    base_.reset();
+    return OkStatus();
+  }
+
+  Status ReadBase(uint64_t offset, std::span<uint8_t> out) override {
+    const int b = 1 - Other();
+    if (!base_) {
+      auto f = File::OpenRead(s_.paths[b]);
+      if (!f.ok()) return f.error().WithContext("slot " + Name(b));
+      base_.emplace(std::move(f).value());
+    }
+    if (Status s = base_->ReadAt(offset, out); !s.ok()) {
+      return s.error().WithContext("reading slot " + Name(b));
+    }
     return OkStatus();
   }
 
@@ -275,6 +289,7 @@ class FileStorage final : public Storage {
   int booted_;
   uint64_t capacity_;
   std::optional<File> out_;
+  std::optional<File> base_;  // the slot a delta reads, opened on first use
   uint64_t written_ = 0;
 };
 

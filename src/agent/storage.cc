@@ -32,6 +32,13 @@ class FlashStorage : public Storage {
       return s.error().WithContext("writing " + writing_);
     return OkStatus();
   }
+  Status ReadRegion(const boot::Region& region, uint64_t offset, std::span<uint8_t> out,
+                    const char* what) {
+    if (offset > region.size || out.size() > region.size - offset) {
+      return Error(Code::kOutOfRange, std::string("read beyond ") + what);
+    }
+    return flash_.Read(region.offset + offset, out);
+  }
   Status Finish(const boot::Region& region, const ImageSlot& target) {
     if (!writer_) return Error(Code::kInternal, "EndInstall before BeginInstall");
     if (Status s = writer_->Finish(); !s.ok()) return s.error().WithContext("writing " + writing_);
@@ -93,6 +100,10 @@ class AbStorage final : public FlashStorage {
     }
     target_ = target;
     return WriteTo(layout_.slots[target], "slot " + std::to_string(target));
+  }
+
+  Status ReadBase(uint64_t offset, std::span<uint8_t> out) override {
+    return ReadRegion(layout_.slots[1 - target_], offset, out, "the active slot");
   }
 
   Status EndInstall(const ImageSlot& target) override {
@@ -191,6 +202,10 @@ class BackupStorage final : public FlashStorage {
       ALOFT_RETURN_IF_ERROR(store_.Save(r));
     }
     return WriteTo(layout_.slots[0], "the running region");
+  }
+
+  Status ReadBase(uint64_t offset, std::span<uint8_t> out) override {
+    return ReadRegion(layout_.slots[1], offset, out, "the backup region");
   }
 
   Status EndInstall(const ImageSlot& target) override { return Finish(layout_.slots[0], target); }

@@ -40,6 +40,10 @@ class Storage {
   // starts writing. Nothing the bootloader would start is touched until Activate.
   virtual Status BeginInstall(const boot::ImageSlot& target) = 0;
   virtual Status Write(ByteSpan image_bytes) = 0;
+  // Reads the image a delta applies to while an install is in progress (between BeginInstall and
+  // EndInstall): the slot not being written (ab, file) or the backup copy BeginInstall made of
+  // the running image (backup).
+  virtual Status ReadBase(uint64_t offset, std::span<uint8_t> out) = 0;
   // Flushes and reads the target back: kIntegrity unless it matches `target`.
   virtual Status EndInstall(const boot::ImageSlot& target) = 0;
   // Tells the bootloader to try `target` for `tries` boots. kIntegrity (and nothing changed) when

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "core/file.h"
+#include "pkg/delta_package.h"
 #include "pkg/tar.h"
 
 namespace aloft::testing {
@@ -101,10 +102,11 @@ PackageFixture::PackageFixture() {
 }
 
 Bytes PackageFixture::Pack(const std::vector<std::pair<std::string, Bytes>>& components,
-                           pkg::Compression compression, std::vector<int> signers) {
+                           pkg::Compression compression, std::vector<int> signers,
+                           const std::string& version) {
   pkg::PackOptions o;
   o.name = "fw";
-  o.version = "1.2.0";
+  o.version = version;
   o.hardware = {"board-a"};
   o.compression = compression;
   o.progress = Progress::Mode::kNever;
@@ -118,6 +120,22 @@ Bytes PackageFixture::Pack(const std::vector<std::pair<std::string, Bytes>>& com
   ManualClock clock(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)));
   Status packed = pkg::Pack(o, clock);
   if (!packed.ok()) throw std::runtime_error(packed.error().ToString());
+  std::string text = ReadFile(o.output, 1 << 30).value();
+  return Bytes(text.begin(), text.end());
+}
+
+Bytes PackageFixture::Delta(const Bytes& from, const Bytes& to, std::vector<int> signers) {
+  pkg::DeltaPackageOptions o;
+  o.from = dir / "from.aloft";
+  o.to = dir / "to.aloft";
+  o.output = dir / "delta.aloft";
+  if (!WriteFileAtomic(o.from, AsChars(from)).ok() || !WriteFileAtomic(o.to, AsChars(to)).ok()) {
+    throw std::runtime_error("write packages");
+  }
+  for (int s : signers) o.keys.push_back(&keys[s]);
+  ManualClock clock(std::chrono::system_clock::time_point(std::chrono::seconds(1700000000)));
+  auto made = pkg::MakeDeltaPackage(o, clock);
+  if (!made.ok()) throw std::runtime_error(made.error().ToString());
   std::string text = ReadFile(o.output, 1 << 30).value();
   return Bytes(text.begin(), text.end());
 }

@@ -51,7 +51,10 @@ class PackageFixture {
   PackageFixture();
   // Packs the given components (name -> bytes) with keys_[i] for i in `signers`.
   Bytes Pack(const std::vector<std::pair<std::string, Bytes>>& components,
-             pkg::Compression compression, std::vector<int> signers = {0});
+             pkg::Compression compression, std::vector<int> signers = {0},
+             const std::string& version = "1.2.0");
+  // The delta package from package `from` to package `to`, signed by keys_[i] for i in `signers`.
+  Bytes Delta(const Bytes& from, const Bytes& to, std::vector<int> signers = {0});
   crypto::TrustSet Trust(std::vector<int> keys, size_t threshold) const;
 
   TempDir dir;
