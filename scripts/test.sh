@@ -53,6 +53,7 @@ fuzz() {
   fi
 }
 fuzz package_reader package_reader_fuzz "${FUZZ_SECONDS:-60}"
+fuzz patch_decoder patch_decoder_fuzz "${PATCH_FUZZ_SECONDS:-60}"
 fuzz http_input http_input_fuzz "${HTTP_FUZZ_SECONDS:-20}"
 
 echo "== all tests (release build)"
