@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <future>
+#include <thread>
 
 #include "core/text.h"
 
@@ -60,9 +62,12 @@ Result<EncodedStream> EncodeZstd(ByteSpan data, std::span<const size_t> cuts, ui
   return e;
 }
 
-Result<EncodedStream> EncodeLzma2(ByteSpan data, std::span<const size_t> cuts, uint64_t window) {
+// One raw LZMA2 stream. Without `finish` it ends in a flush instead of the end marker, so that
+// another LZMA2 stream (which begins with a dictionary reset) may follow it as one stream.
+Result<EncodedStream> EncodeLzma2Part(ByteSpan data, std::span<const size_t> cuts, uint8_t log,
+                                      bool finish) {
   EncodedStream e;
-  e.info = {Codec::kLzma2, WindowLog(window, data.size(), 12, 30)};
+  e.info = {Codec::kLzma2, log};
   lzma_options_lzma opt;
   if (lzma_lzma_preset(&opt, kLzmaPreset)) return Error(Code::kInternal, "lzma: bad preset");
   opt.dict_size = uint32_t{1} << e.info.window_log;
@@ -75,7 +80,7 @@ Result<EncodedStream> EncodeLzma2(ByteSpan data, std::span<const size_t> cuts, u
   Bytes buf(64 << 10);
   size_t prev = 0;
   for (size_t i = 0; i < cuts.size(); ++i) {
-    lzma_action action = i + 1 == cuts.size() ? LZMA_FINISH : LZMA_SYNC_FLUSH;
+    lzma_action action = i + 1 == cuts.size() && finish ? LZMA_FINISH : LZMA_SYNC_FLUSH;
     s.next_in = data.data() + prev;
     s.avail_in = cuts[i] - prev;
     for (;;) {
@@ -91,6 +96,49 @@ Result<EncodedStream> EncodeLzma2(ByteSpan data, std::span<const size_t> cuts, u
   }
   return e;
 }
+
+// LZMA2 is the slow codec. A long stream is encoded as independent parts in parallel, three per
+// core (their costs differ a lot, so fewer would leave a core idle), split at piece boundaries:
+// each part after the first resets the dictionary, costing a little ratio.
+constexpr size_t kMinLzmaPart = 1 << 20;
+
+Result<EncodedStream> EncodeLzma2(ByteSpan data, std::span<const size_t> cuts, uint64_t window) {
+  const uint8_t log = WindowLog(window, data.size(), 12, 30);
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t part_size = std::max(kMinLzmaPart, (data.size() + 3 * cores - 1) / (3 * cores));
+  // Part ends: the first cut at or after each multiple of kLzmaPart (and the last cut).
+  std::vector<size_t> part_end_cut;  // index into cuts
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    size_t start = part_end_cut.empty() ? 0 : cuts[part_end_cut.back()];
+    if (i + 1 == cuts.size() || cuts[i] - start >= part_size) part_end_cut.push_back(i);
+  }
+  std::vector<std::future<Result<EncodedStream>>> parts;
+  size_t first_cut = 0;
+  for (size_t p = 0; p < part_end_cut.size(); ++p) {
+    size_t begin = first_cut == 0 ? 0 : cuts[first_cut - 1];
+    std::vector<size_t> local;
+    for (size_t i = first_cut; i <= part_end_cut[p]; ++i) local.push_back(cuts[i] - begin);
+    ByteSpan slice = data.subspan(begin, cuts[part_end_cut[p]] - begin);
+    bool last = p + 1 == part_end_cut.size();
+    parts.push_back(std::async(std::launch::async, [slice, local = std::move(local), log, last] {
+      return EncodeLzma2Part(slice, local, log, last);
+    }));
+    first_cut = part_end_cut[p] + 1;
+  }
+  EncodedStream e;
+  e.info = {Codec::kLzma2, log};
+  for (auto& part : parts) {
+    ALOFT_ASSIGN_OR_RETURN(EncodedStream got, part.get());
+    const size_t base = e.data.size();
+    e.data.insert(e.data.end(), got.data.begin(), got.data.end());
+    for (size_t end : got.piece_ends) e.piece_ends.push_back(base + end);
+  }
+  return e;
+}
+
+// Picks the codec for a long stream from a sample of its start: running both codecs over
+// megabytes of differences would double the time for a choice the sample already makes.
+constexpr size_t kSample = 256 << 10;
 
 class StoredDecoder final : public StreamDecoder {
  public:
@@ -205,7 +253,16 @@ Result<EncodedStream> EncodeStream(Codec codec, ByteSpan data, std::span<const s
 Result<EncodedStream> EncodeSmallest(ByteSpan data, std::span<const size_t> cuts, uint64_t window) {
   ALOFT_ASSIGN_OR_RETURN(EncodedStream best, EncodeStored(data, cuts));
   if (data.empty()) return best;
-  for (Codec c : {Codec::kZstd, Codec::kLzma2}) {
+  std::vector<Codec> candidates = {Codec::kZstd, Codec::kLzma2};
+  if (data.size() > 2 * kSample) {
+    const size_t sample_cut[] = {kSample};
+    ByteSpan sample = data.first(kSample);
+    ALOFT_ASSIGN_OR_RETURN(EncodedStream z, EncodeStream(Codec::kZstd, sample, sample_cut, window));
+    ALOFT_ASSIGN_OR_RETURN(EncodedStream l,
+                           EncodeStream(Codec::kLzma2, sample, sample_cut, window));
+    candidates = {z.data.size() < l.data.size() ? Codec::kZstd : Codec::kLzma2};
+  }
+  for (Codec c : candidates) {
     ALOFT_ASSIGN_OR_RETURN(EncodedStream e, EncodeStream(c, data, cuts, window));
     if (e.data.size() < best.data.size()) best = std::move(e);
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <future>
+#include <thread>
 #include <vector>
 
 #include "core/hash.h"
@@ -164,6 +165,33 @@ uint8_t CarryDiff(uint8_t old, uint8_t target, int* carry) {
   return d;
 }
 
+// Large targets are scanned in one slice per core. Each slice starts at base position 0; the op
+// before a slice boundary seeks there. The boundaries cost an operation each.
+std::vector<Op> ParallelScan(ByteSpan o, ByteSpan n, const Matcher& m) {
+  constexpr size_t kMinSlice = 4 << 20;
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t slices = std::clamp<size_t>(n.size() / kMinSlice, 1, cores);
+  if (slices == 1) return Scan(o, n, m);
+  std::vector<std::future<std::vector<Op>>> jobs;
+  for (size_t i = 0; i < slices; ++i) {
+    size_t begin = n.size() * i / slices, end = n.size() * (i + 1) / slices;
+    jobs.push_back(std::async(std::launch::async, [&o, &m, slice = n.subspan(begin, end - begin)] {
+      return Scan(o, slice, m);
+    }));
+  }
+  std::vector<Op> ops;
+  for (auto& job : jobs) {
+    std::vector<Op> part = job.get();
+    if (!ops.empty()) {
+      int64_t pos = 0;  // where the previous slices leave the base position
+      for (const Op& op : ops) pos += static_cast<int64_t>(op.add) + op.seek;
+      ops.back().seek -= pos;
+    }
+    ops.insert(ops.end(), part.begin(), part.end());
+  }
+  return ops;
+}
+
 struct Streams {
   Bytes s[kStreams];
   // Per segment boundary (target offset), where each stream is cut.
@@ -220,7 +248,7 @@ Result<Bytes> Diff(ByteSpan base, ByteSpan target, const DiffOptions& options, D
     return Error(Code::kOutOfRange, "images of 2 GiB or more are not supported");
   }
   Matcher matcher(base);
-  std::vector<Op> ops = Scan(base, target, matcher);
+  std::vector<Op> ops = ParallelScan(base, target, matcher);
   Streams st = BuildStreams(base, target, ops, std::max<uint64_t>(options.segment, 1));
   std::future<Result<EncodedStream>> jobs[kStreams];
   for (int s = 0; s < kStreams; ++s) {

@@ -17,7 +17,7 @@
 
 namespace aloft::delta {
 
-inline constexpr uint64_t kDefaultWindow = 1 << 20;
+inline constexpr uint64_t kDefaultWindow = 256 << 10;
 // The estimated compressed bytes between two segment boundaries: bounds what a decoder buffers.
 inline constexpr uint64_t kDefaultSegment = 128 << 10;
 
