@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/progress.h"
@@ -17,14 +18,7 @@
 namespace aloft::cli {
 namespace {
 
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 constexpr uint64_t kMaxImage = (uint64_t{1} << 31) - 1;
-
-int Fail(const Error& e) {
-  std::fprintf(stderr, "aloft: %s\n", e.message().c_str());
-  return e.code() == Code::kInvalidArgument ? kExitUsage : kExitFailed;
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -55,9 +49,7 @@ int RunRawDiff(const DiffArgs& a, const delta::DiffOptions& options) {
   delta::DiffStats stats;
   auto patch = delta::Diff(AsBytes(*base), AsBytes(*target), options, &stats);
   if (!patch.ok()) return Fail(patch.error());
-  if (Status s = WriteFileAtomic(
-          a.output, std::string_view(reinterpret_cast<const char*>(patch->data()), patch->size()));
-      !s.ok()) {
+  if (Status s = WriteFileAtomic(a.output, AsChars(*patch)); !s.ok()) {
     return Fail(s.error());
   }
   std::printf("wrote %s: %s, %s of %s, in %.2f s\n", a.output.c_str(),
@@ -76,34 +68,26 @@ int RunRawDiff(const DiffArgs& a, const delta::DiffOptions& options) {
 }
 
 int RunPackageDiff(const DiffArgs& a, const delta::DiffOptions& options) {
-  std::vector<crypto::PrivateKey> keys;
-  for (const auto& p : a.keys) {
-    auto key = crypto::PrivateKey::Load(p);
-    if (!key.ok()) return Fail(key.error());
-    keys.push_back(std::move(*key));
-  }
-  crypto::TrustSet trust;
-  for (const auto& p : a.trust) {
-    auto key = crypto::PublicKey::Load(p);
-    if (!key.ok()) return Fail(key.error());
-    trust.Add(std::move(*key));
-  }
-  trust.set_threshold(a.threshold);
+  auto keys = LoadKeys(a.keys);
+  if (!keys.ok()) return Fail(keys.error());
+  std::optional<crypto::TrustSet> trust;
   if (!a.trust.empty()) {
-    if (Status s = trust.Validate(); !s.ok()) return Fail(s.error());
+    auto loaded = LoadTrust(a.trust, a.threshold);
+    if (!loaded.ok()) return Fail(loaded.error());
+    trust = std::move(*loaded);
   }
   pkg::DeltaPackageOptions o;
   o.from = a.from;
   o.to = a.to;
-  o.trust = a.trust.empty() ? nullptr : &trust;
-  for (const auto& k : keys) o.keys.push_back(&k);
+  o.trust = trust ? &*trust : nullptr;
+  o.keys = Pointers(*keys);
   o.diff = options;
   o.output = a.output;
   auto start = std::chrono::steady_clock::now();
   auto report = pkg::MakeDeltaPackage(o, SystemClock::Instance());
   if (!report.ok()) return Fail(report.error());
   std::printf("wrote %s: delta package, %zu component(s), signed by %zu key(s), in %.2f s\n",
-              a.output.c_str(), report->size(), keys.size(), SecondsSince(start));
+              a.output.c_str(), report->size(), keys->size(), SecondsSince(start));
   for (const auto& c : *report) {
     std::printf("  %-12s %10s patch for a %s image (%s)\n", c.name.c_str(),
                 HumanSize(c.patch_size).c_str(), HumanSize(c.image_size).c_str(),
@@ -167,28 +151,17 @@ int RunApply(const ApplyArgs& a, bool quiet) {
   delta::FileBase base(*base_file, *base_size);
   delta::ApplyOptions options;
   options.max_window = *max_window;
-  delta::Patcher patcher(base, *out, options);
   Progress progress("applying " + a.patch, *patch_size, SystemClock::Instance(), stderr,
                     quiet ? Progress::Mode::kNever : Progress::Mode::kAuto);
-  Bytes buf(64 << 10);
-  Status s = OkStatus();
-  for (;;) {
-    auto n = patch_file->Read(buf);
-    if (!n.ok()) return Fail(n.error());
-    if (*n == 0) break;
-    s = patcher.Write(ByteSpan(buf.data(), *n));
-    if (!s.ok()) break;
-    progress.Add(*n);
-  }
-  if (s.ok()) s = patcher.Finish();
+  auto written = delta::ApplyPatch(base, *patch_file, *out, options, &progress);
   progress.Finish();
-  if (!s.ok()) {
+  if (!written.ok()) {
     out->Abandon();
-    return Fail(s.error().WithContext(a.patch));
+    return Fail(written.error().WithContext(a.patch));
   }
   if (Status c = out->Commit(); !c.ok()) return Fail(c.error());
   std::printf("wrote %s: %s, SHA-256 verified, in %.2f s\n", a.output.c_str(),
-              HumanSize(patcher.written()).c_str(), SecondsSince(start));
+              HumanSize(*written).c_str(), SecondsSince(start));
   return 0;
 }
 
@@ -208,7 +181,7 @@ std::function<int(bool quiet)> AddDeltaCommands(CLI::App& app) {
       ->required();
   diff->add_option("--window", diff_args->window,
                    "Largest decoder window a stream may need, a power of two such as 64K or 1M "
-                   "(default 1M): what a device needs in RAM per stream to apply");
+                   "(default 256K): what a device needs in RAM per stream to apply");
   diff->add_option("--key", diff_args->keys, "Packages: private key to sign with (repeatable)");
   diff->add_option("--trust", diff_args->trust,
                    "Packages: require the inputs to be signed by these keys (repeatable)");

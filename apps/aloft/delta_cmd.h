@@ -7,8 +7,8 @@
 
 namespace aloft::cli {
 
-// Adds `diff` and `apply` to `app`; returns the function that runs whichever was parsed (its exit
-// status), or nullopt-like -1 when neither was.
+// Adds `diff` and `apply` to `app`; returns the function that runs whichever was parsed and gives
+// its exit status, or -1 when neither was parsed.
 std::function<int(bool quiet)> AddDeltaCommands(CLI::App& app);
 
 }  // namespace aloft::cli

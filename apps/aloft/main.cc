@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/text.h"
@@ -24,42 +25,12 @@ namespace {
 using aloft::Error;
 using aloft::Status;
 
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-
-int Fail(const Error& e) {
-  std::fprintf(stderr, "aloft: %s\n", e.message().c_str());
-  return e.code() == aloft::Code::kInvalidArgument ? kExitUsage : kExitFailed;
-}
-
-aloft::Result<std::vector<aloft::crypto::PrivateKey>> LoadKeys(
-    const std::vector<std::string>& paths) {
-  std::vector<aloft::crypto::PrivateKey> keys;
-  for (const auto& p : paths) {
-    ALOFT_ASSIGN_OR_RETURN(auto key, aloft::crypto::PrivateKey::Load(p));
-    keys.push_back(std::move(key));
-  }
-  return keys;
-}
-
-std::vector<const aloft::crypto::PrivateKey*> Pointers(
-    const std::vector<aloft::crypto::PrivateKey>& keys) {
-  std::vector<const aloft::crypto::PrivateKey*> out;
-  for (const auto& k : keys) out.push_back(&k);
-  return out;
-}
-
-aloft::Result<aloft::crypto::TrustSet> LoadTrust(const std::vector<std::string>& paths,
-                                                 size_t threshold) {
-  aloft::crypto::TrustSet trust;
-  for (const auto& p : paths) {
-    ALOFT_ASSIGN_OR_RETURN(auto key, aloft::crypto::PublicKey::Load(p));
-    trust.Add(std::move(key));
-  }
-  trust.set_threshold(threshold);
-  ALOFT_RETURN_IF_ERROR(trust.Validate());
-  return trust;
-}
+using aloft::cli::Fail;
+using aloft::cli::kExitFailed;
+using aloft::cli::kExitUsage;
+using aloft::cli::LoadKeys;
+using aloft::cli::LoadTrust;
+using aloft::cli::Pointers;
 
 // SOURCE_DATE_EPOCH (reproducible-builds.org) fixes the time recorded in packages (pack, sign).
 const aloft::Clock& PackClock() {

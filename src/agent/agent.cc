@@ -43,16 +43,6 @@ class StorageBase final : public delta::Base {
   uint64_t size_;
 };
 
-// A storage as the sink of a patcher's output.
-class StorageSink final : public ByteSink {
- public:
-  explicit StorageSink(Storage& storage) : storage_(storage) {}
-  Status Write(ByteSpan data) override { return storage_.Write(data); }
-
- private:
-  Storage& storage_;
-};
-
 // Streams each component's image into its module's storage, telling `tick` of the bytes. A delta
 // component's payload goes through the patcher, which reads the base from the same storage; the
 // storage's EndInstall then reads the image back against the manifest's hash.
@@ -73,8 +63,7 @@ class InstallSink final : public pkg::PayloadSink {
     if (c.type == pkg::ComponentType::kDelta) {
       if (!c.base) return Error(Code::kMalformed, "delta component " + c.name + " has no base");
       base_.emplace(*current_, c.base->size);
-      sink_.emplace(*current_);
-      patcher_.emplace(*base_, *sink_, apply_);
+      patcher_.emplace(*base_, *current_, apply_);
     }
     return OkStatus();
   }
@@ -102,7 +91,6 @@ class InstallSink final : public pkg::PayloadSink {
   std::function<void(uint64_t)> tick_;
   Storage* current_ = nullptr;
   std::optional<StorageBase> base_;
-  std::optional<StorageSink> sink_;
   std::optional<delta::Patcher> patcher_;
 };
 

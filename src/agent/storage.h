@@ -27,9 +27,9 @@ struct StorageStatus {
   std::string describe;  // layout and record, for `aloft-agent status`
 };
 
-class Storage {
+// A ByteSink: Write takes the image being installed (directly, or from the delta patcher).
+class Storage : public ByteSink {
  public:
-  virtual ~Storage() = default;
   virtual Result<StorageStatus> GetStatus() = 0;
   // The largest image this storage takes.
   virtual uint64_t image_capacity() const = 0;
@@ -39,7 +39,7 @@ class Storage {
   // Prepares the target (ab: the inactive slot; backup: copies running to backup first) and
   // starts writing. Nothing the bootloader would start is touched until Activate.
   virtual Status BeginInstall(const boot::ImageSlot& target) = 0;
-  virtual Status Write(ByteSpan image_bytes) = 0;
+  Status Write(ByteSpan image_bytes) override = 0;
   // Reads the image a delta applies to while an install is in progress (between BeginInstall and
   // EndInstall): the slot not being written (ab, file) or the backup copy BeginInstall made of
   // the running image (backup).

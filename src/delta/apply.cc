@@ -9,8 +9,6 @@ namespace {
 constexpr size_t kChunk = 16 << 10;
 constexpr size_t kMaxSegmentHead = 4 * 10;
 
-std::string Hex(std::span<const uint8_t> b) { return HexEncode(ByteSpan(b.data(), b.size())); }
-
 }  // namespace
 
 Status MemoryBase::ReadAt(uint64_t offset, std::span<uint8_t> out) {
@@ -136,7 +134,8 @@ Status Patcher::StartPatch() {
     Bytes got = hasher.Finish();
     if (!std::equal(got.begin(), got.end(), h.base_sha256.begin())) {
       return Error(Code::kIntegrity, "wrong base: the patch applies to an image with SHA-256 " +
-                                         Hex(h.base_sha256) + ", this one has " + HexEncode(got));
+                                         HexEncode(h.base_sha256) + ", this one has " +
+                                         HexEncode(got));
     }
   }
   return OkStatus();
@@ -272,20 +271,24 @@ Status Patcher::Finish() {
   Bytes got = target_hash_.Finish();
   if (!std::equal(got.begin(), got.end(), header_->target_sha256.begin())) {
     return Fail(Error(Code::kIntegrity, "the result's SHA-256 " + HexEncode(got) +
-                                            " is not the target's " + Hex(header_->target_sha256)));
+                                            " is not the target's " +
+                                            HexEncode(header_->target_sha256)));
   }
   return OkStatus();
 }
 
-Status ApplyPatch(Base& base, ByteSource& patch, ByteSink& out, const ApplyOptions& options) {
+Result<uint64_t> ApplyPatch(Base& base, ByteSource& patch, ByteSink& out,
+                            const ApplyOptions& options, Progress* progress) {
   Patcher p(base, out, options);
   Bytes buf(64 << 10);
   for (;;) {
     ALOFT_ASSIGN_OR_RETURN(size_t n, patch.Read(buf));
     if (n == 0) break;
     ALOFT_RETURN_IF_ERROR(p.Write(ByteSpan(buf.data(), n)));
+    if (progress != nullptr) progress->Add(n);
   }
-  return p.Finish();
+  ALOFT_RETURN_IF_ERROR(p.Finish());
+  return p.written();
 }
 
 }  // namespace aloft::delta

@@ -17,6 +17,7 @@
 #include "core/file.h"
 #include "core/hash.h"
 #include "core/io.h"
+#include "core/progress.h"
 #include "delta/codec.h"
 #include "delta/format.h"
 
@@ -110,7 +111,9 @@ class Patcher final : public ByteSink {
   size_t ctrl_pos_ = 0, ctrl_len_ = 0;
 };
 
-// Pulls the whole patch from `patch` through a Patcher; `out` receives the target.
-Status ApplyPatch(Base& base, ByteSource& patch, ByteSink& out, const ApplyOptions& options = {});
+// Pulls the whole patch from `patch` through a Patcher; `out` receives the target. Returns the
+// target's size once Finish succeeded. `progress`, if given, is told of every patch byte read.
+Result<uint64_t> ApplyPatch(Base& base, ByteSource& patch, ByteSink& out,
+                            const ApplyOptions& options = {}, Progress* progress = nullptr);
 
 }  // namespace aloft::delta

@@ -106,24 +106,20 @@ Result<EncodedStream> EncodeLzma2(ByteSpan data, std::span<const size_t> cuts, u
   const uint8_t log = WindowLog(window, data.size(), 12, 30);
   const size_t cores = std::max(1u, std::thread::hardware_concurrency());
   const size_t part_size = std::max(kMinLzmaPart, (data.size() + 3 * cores - 1) / (3 * cores));
-  // Part ends: the first cut at or after each multiple of kLzmaPart (and the last cut).
-  std::vector<size_t> part_end_cut;  // index into cuts
-  for (size_t i = 0; i < cuts.size(); ++i) {
-    size_t start = part_end_cut.empty() ? 0 : cuts[part_end_cut.back()];
-    if (i + 1 == cuts.size() || cuts[i] - start >= part_size) part_end_cut.push_back(i);
-  }
+  // A part ends at the first cut at least part_size past its start, or at the last cut.
   std::vector<std::future<Result<EncodedStream>>> parts;
-  size_t first_cut = 0;
-  for (size_t p = 0; p < part_end_cut.size(); ++p) {
-    size_t begin = first_cut == 0 ? 0 : cuts[first_cut - 1];
-    std::vector<size_t> local;
-    for (size_t i = first_cut; i <= part_end_cut[p]; ++i) local.push_back(cuts[i] - begin);
-    ByteSpan slice = data.subspan(begin, cuts[part_end_cut[p]] - begin);
-    bool last = p + 1 == part_end_cut.size();
+  size_t begin = 0;
+  std::vector<size_t> local;  // the part's cuts, relative to its start
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    local.push_back(cuts[i] - begin);
+    const bool last = i + 1 == cuts.size();
+    if (!last && cuts[i] - begin < part_size) continue;
+    ByteSpan slice = data.subspan(begin, cuts[i] - begin);
     parts.push_back(std::async(std::launch::async, [slice, local = std::move(local), log, last] {
       return EncodeLzma2Part(slice, local, log, last);
     }));
-    first_cut = part_end_cut[p] + 1;
+    local.clear();
+    begin = cuts[i];
   }
   EncodedStream e;
   e.info = {Codec::kLzma2, log};
