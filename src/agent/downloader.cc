@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "client/curl_api.h"
 #include "client/http_client.h"
 #include "core/hash.h"
 
@@ -194,7 +195,8 @@ Result<std::string> StagedSha256(Staging& staging, uint64_t size) {
 Result<DownloadStats> Download(const DownloadRequest& req, const DownloadOptions& o,
                                Staging& staging, uint64_t durable, const CheckpointFn& checkpoint,
                                const ProgressFn& progress) {
-  client::InitCurl();
+  // curl_global_init, once per process (this program links libcurl; the loader finds that copy).
+  ALOFT_RETURN_IF_ERROR(client::LoadCurl());
   if (req.size > staging.capacity()) {
     return Error(Code::kOutOfRange, "no space: the package has " + std::to_string(req.size) +
                                         " bytes, " + staging.Describe() + " takes " +

@@ -1,11 +1,9 @@
 #include "client/http_client.h"
 
-#include <curl/curl.h>
-
 #include <cstdio>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "client/curl_api.h"
 #include "core/file.h"
 
 namespace aloft::client {
@@ -38,11 +36,6 @@ size_t OnRead(char* buf, size_t size, size_t n, void* user) {
 
 }  // namespace
 
-void InitCurl() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 bool ParseHeaderLine(std::string_view line, std::string& name, std::string& value) {
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return false;
@@ -56,60 +49,60 @@ bool ParseHeaderLine(std::string_view line, std::string& name, std::string& valu
 }
 
 Result<HttpResponse> Send(const HttpRequest& req) {
-  InitCurl();
-  CURL* curl = curl_easy_init();
+  ALOFT_ASSIGN_OR_RETURN(const CurlApi* api, LoadCurl());
+  CURL* curl = api->easy_init();
   if (!curl) return Error(Code::kInternal, "curl_easy_init failed");
   HttpResponse res;
   curl_slist* headers = nullptr;
-  for (const auto& h : req.headers) headers = curl_slist_append(headers, h.c_str());
+  for (const auto& h : req.headers) headers = api->slist_append(headers, h.c_str());
   Upload up;
   char errbuf[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &res.body);
-  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &res.headers);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  if (req.timeout_s > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT, req.timeout_s);
-  if (!req.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
-  if (req.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  api->easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+  api->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  api->easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  api->easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+  api->easy_setopt(curl, CURLOPT_WRITEDATA, &res.body);
+  api->easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+  api->easy_setopt(curl, CURLOPT_HEADERDATA, &res.headers);
+  api->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (req.timeout_s > 0) api->easy_setopt(curl, CURLOPT_TIMEOUT, req.timeout_s);
+  if (!req.ca_file.empty()) api->easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (req.method == "HEAD") api->easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (!req.upload_file.empty()) {
     auto size = File::OpenRead(req.upload_file);
     if (!size.ok()) {
-      curl_easy_cleanup(curl);
+      api->easy_cleanup(curl);
       return std::move(size).error();
     }
     auto bytes = size->Size();
     up.file = fopen(req.upload_file.c_str(), "rb");
     if (!up.file || !bytes.ok()) {
-      curl_easy_cleanup(curl);
+      api->easy_cleanup(curl);
       return Error(Code::kIo, req.upload_file + ": cannot open");
     }
     up.progress = req.progress;
-    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &up);
-    curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(*bytes));
+    headers = api->slist_append(headers, "Content-Type: application/octet-stream");
+    api->easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+    api->easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
+    api->easy_setopt(curl, CURLOPT_READDATA, &up);
+    api->easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(*bytes));
   } else if (!req.body.empty() || req.method == "POST" || req.method == "PATCH" ||
              req.method == "PUT") {
     if (!req.body.empty() && req.body.front() == '{') {
-      headers = curl_slist_append(headers, "Content-Type: application/json");
+      headers = api->slist_append(headers, "Content-Type: application/json");
     }
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+    api->easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data());
+    api->easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  CURLcode rc = curl_easy_perform(curl);
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  api->easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  CURLcode rc = api->easy_perform(curl);
+  api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
+  api->slist_free_all(headers);
+  api->easy_cleanup(curl);
   if (up.file) fclose(up.file);
   if (rc != CURLE_OK) {
     return Error(Code::kUnavailable,
-                 req.method + " " + req.url + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc)));
+                 req.method + " " + req.url + ": " + (errbuf[0] ? errbuf : api->easy_strerror(rc)));
   }
   return res;
 }

@@ -1,5 +1,6 @@
-// A small blocking HTTP client over libcurl, for the CLI's management commands and for tests that
-// talk to a real server over loopback. (The device agent gets its own seam with resume logic.)
+// A small blocking HTTP client over libcurl (loaded on first use: client/curl_api.h), for the CLI's
+// management commands and for tests that talk to a real server over loopback. (The device agent
+// gets its own seam with resume logic.)
 //
 //   HttpRequest req{.method = "POST", .url = base + "/api/v1/devices", .body = json};
 //   req.headers.push_back("Authorization: Bearer " + token);
@@ -38,9 +39,6 @@ struct HttpResponse {
 };
 
 Result<HttpResponse> Send(const HttpRequest& request);
-
-// libcurl's process-wide initialisation, done once (Send calls it; so does the agent's downloader).
-void InitCurl();
 
 // Splits a header line "Name: value\r\n" into a lower-cased name and a trimmed value; false for
 // a line without a colon (the status line, the blank line).

@@ -1,4 +1,4 @@
-// Streaming message digests through OpenSSL 3's EVP interface.
+// Streaming message digests through OpenSSL (its per-algorithm functions, not EVP: see hash.cc).
 //
 // SHA-256 is what trust rests on. SHA-1 and MD5 exist only because peer protocols ask for them
 // (hawkBit DDI artifact hashes, the MQTT upgrade command); never decide trust with them.
