@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git
-  clang clang-format libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev lld
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev time
   # libraries
@@ -23,7 +23,7 @@ packages=(
   tar zstd xz-utils openssl python3
 )
 if [[ ${1:-} == --delta-bench ]]; then
-  packages+=(bsdiff xdelta3)
+  packages+=(bsdiff xdelta3 valgrind)
   command -v npm >/dev/null || packages+=(npm)  # Debian's, unless one is installed (NodeSource)
 fi
 

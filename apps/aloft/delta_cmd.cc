@@ -31,7 +31,7 @@ std::string Percent(uint64_t part, uint64_t whole) {
 }
 
 struct DiffArgs {
-  std::string from, to, output, window;
+  std::string from, to, output, window, segment;
   std::vector<std::string> keys, trust;
   size_t threshold = 1;
 };
@@ -102,6 +102,11 @@ int RunDiff(const DiffArgs& a) {
     auto w = pkg::ParseWindow(a.window);
     if (!w.ok()) return Fail(w.error().WithContext("--window"));
     options.window = *w;
+  }
+  if (!a.segment.empty()) {
+    auto seg = pkg::ParseWindow(a.segment);
+    if (!seg.ok()) return Fail(seg.error().WithContext("--segment"));
+    options.segment = *seg;
   }
   auto from_pkg = pkg::LooksLikePackage(a.from);
   if (!from_pkg.ok()) return Fail(from_pkg.error());
@@ -182,6 +187,9 @@ std::function<int(bool quiet)> AddDeltaCommands(CLI::App& app) {
   diff->add_option("--window", diff_args->window,
                    "Largest decoder window a stream may need, a power of two such as 64K or 1M "
                    "(default 256K): what a device needs in RAM per stream to apply");
+  diff->add_option("--segment", diff_args->segment,
+                   "About how many compressed bytes a device buffers at once, a power of two "
+                   "(default the smaller of 128K and 4 x the window)");
   diff->add_option("--key", diff_args->keys, "Packages: private key to sign with (repeatable)");
   diff->add_option("--trust", diff_args->trust,
                    "Packages: require the inputs to be signed by these keys (repeatable)");

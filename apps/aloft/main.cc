@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "cli_util.h"
 #include "core/clock.h"
@@ -73,16 +74,51 @@ void PrintInspect(const aloft::pkg::Envelope& e, const std::string& path) {
   }
 }
 
+constexpr const char* kAbout =
+    "aloft: build, sign and check Aloft update packages (.aloft).\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.";
+
+void AddGlobalOptions(CLI::App& app, bool& quiet) {
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "aloft 0.1.0");
+  app.add_flag("-q,--quiet", quiet, "No progress bars");
+}
+
+int ParseError(CLI::App& app, const CLI::ParseError& e) {
+  int rc = app.exit(e);
+  return rc == 0 ? 0 : kExitUsage;
+}
+
+// The command named on the command line: the first argument that is not a global flag.
+std::string_view CommandName(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a.empty() || a.front() != '-') return a;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
-      "aloft: build, sign and check Aloft update packages (.aloft).\n"
-      "Exit status: 0 success, 1 failure, 2 usage error."};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "aloft 0.1.0");
   bool quiet = false;
-  app.add_flag("-q,--quiet", quiet, "No progress bars");
+  // `aloft diff` and `aloft apply` build only their own options: apply runs on devices, where the
+  // whole command tree (about 100 KiB of heap, and the code that builds it) is memory a patch
+  // could use (docs/cli-memory.md).
+  if (std::string_view cmd = CommandName(argc, argv); cmd == "diff" || cmd == "apply") {
+    CLI::App app{kAbout};
+    AddGlobalOptions(app, quiet);
+    auto run_delta = aloft::cli::AddDeltaCommands(app);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      return ParseError(app, e);
+    }
+    return run_delta(quiet);
+  }
+
+  CLI::App app{kAbout};
+  AddGlobalOptions(app, quiet);
 
   // keygen
   auto* keygen =
@@ -158,8 +194,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : kExitUsage;
+    return ParseError(app, e);
   }
 
   if (*server_cmd) return run_server(quiet);

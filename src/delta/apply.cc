@@ -119,6 +119,8 @@ Status Patcher::StartPatch() {
     ALOFT_ASSIGN_OR_RETURN(dec_[s], StreamDecoder::Make(h.streams[s], options_.max_window,
                                                         std::string(StreamName(s)) + " stream"));
   }
+  // One allocation for the largest segment, instead of a vector that doubles past it.
+  pending_.reserve(h.max_segment);
   if (base_.size() != h.base_size) {
     return Error(Code::kIntegrity, "wrong base: the patch applies to a " +
                                        std::to_string(h.base_size) + "-byte image, this one has " +
@@ -280,7 +282,7 @@ Status Patcher::Finish() {
 Result<uint64_t> ApplyPatch(Base& base, ByteSource& patch, ByteSink& out,
                             const ApplyOptions& options, Progress* progress) {
   Patcher p(base, out, options);
-  Bytes buf(64 << 10);
+  Bytes buf(kChunk);
   for (;;) {
     ALOFT_ASSIGN_OR_RETURN(size_t n, patch.Read(buf));
     if (n == 0) break;

@@ -178,6 +178,22 @@ TEST(Delta, MemoryLimitsAreEnforced) {
               IsOkAndHolds(target));
 }
 
+TEST(Delta, SmallWindowImpliesSmallSegments) {
+  std::mt19937 rng(6);
+  Bytes base = MakeBase(rng, 1'500'000);
+  size_t fresh = 0;
+  Bytes target = Mutate(rng, base, 400, &fresh);
+  DiffStats wide, narrow;
+  ASSERT_THAT(Diff(base, target, {.window = 1 << 20}, &wide), IsOk());
+  Result<Bytes> small = Diff(base, target, {.window = 16 << 10}, &narrow);
+  ASSERT_THAT(small, IsOk());
+  // The default segment is the smaller of 128 KiB and 4 x the window: 64 KiB here.
+  EXPECT_GT(narrow.segments, wide.segments) << narrow.max_segment << " " << wide.max_segment;
+  EXPECT_LE(narrow.max_segment, 64u << 10);
+  EXPECT_THAT(Apply(base, *small, 4096, {.max_window = 16 << 10, .max_segment = 64 << 10}),
+              IsOkAndHolds(target));
+}
+
 class BadPatch : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -249,7 +249,9 @@ Result<Bytes> Diff(ByteSpan base, ByteSpan target, const DiffOptions& options, D
   }
   Matcher matcher(base);
   std::vector<Op> ops = ParallelScan(base, target, matcher);
-  Streams st = BuildStreams(base, target, ops, std::max<uint64_t>(options.segment, 1));
+  uint64_t segment =
+      options.segment ? options.segment : std::min<uint64_t>(kDefaultSegment, 4 * options.window);
+  Streams st = BuildStreams(base, target, ops, segment);
   std::future<Result<EncodedStream>> jobs[kStreams];
   for (int s = 0; s < kStreams; ++s) {
     jobs[s] = std::async(std::launch::async,

@@ -24,7 +24,9 @@ inline constexpr uint64_t kDefaultSegment = 128 << 10;
 struct DiffOptions {
   // The largest window / dictionary a stream decoder may need (a power of two, 4 KiB..128 MiB).
   uint64_t window = kDefaultWindow;
-  uint64_t segment = kDefaultSegment;
+  // 0: the smaller of kDefaultSegment and 4 x window, so that a patch made for a small window
+  // also needs a small segment buffer.
+  uint64_t segment = 0;
 };
 
 struct DiffStats {
