@@ -89,7 +89,7 @@ measure_apply() {
   local var=$1 t=0 m=0 run; shift
   for run in 1 2 3; do
     measure run "$@"
-    t=$(python3 -c "print(max($t, ${run% *}))")
+    t=$(awk -v a="$t" -v b="${run% *}" 'BEGIN { print (b > a ? b : a) }')
     ((${run#* } > m)) && m=${run#* }
   done
   printf -v "$var" '%s %s' "$t" "$m"

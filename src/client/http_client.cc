@@ -1,6 +1,5 @@
 #include "client/http_client.h"
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "client/curl_api.h"
@@ -23,15 +22,16 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 }
 
 struct Upload {
-  FILE* file = nullptr;
+  File file;
   Progress* progress = nullptr;
 };
 
 size_t OnRead(char* buf, size_t size, size_t n, void* user) {
   auto* up = static_cast<Upload*>(user);
-  size_t got = fread(buf, 1, size * n, up->file);
-  if (up->progress) up->progress->Add(got);
-  return got;
+  auto got = up->file.Read(std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), size * n));
+  if (!got.ok()) return CURL_READFUNC_ABORT;
+  if (up->progress) up->progress->Add(*got);
+  return *got;
 }
 
 }  // namespace
@@ -50,12 +50,19 @@ bool ParseHeaderLine(std::string_view line, std::string& name, std::string& valu
 
 Result<HttpResponse> Send(const HttpRequest& req) {
   ALOFT_ASSIGN_OR_RETURN(const CurlApi* api, LoadCurl());
+  // The upload is opened before libcurl allocates anything, so its errors need no clean-up.
+  Upload up;
+  uint64_t upload_size = 0;
+  if (!req.upload_file.empty()) {
+    ALOFT_ASSIGN_OR_RETURN(up.file, File::OpenRead(req.upload_file));
+    ALOFT_ASSIGN_OR_RETURN(upload_size, up.file.Size());
+    up.progress = req.progress;
+  }
   CURL* curl = api->easy_init();
   if (!curl) return Error(Code::kInternal, "curl_easy_init failed");
   HttpResponse res;
   curl_slist* headers = nullptr;
   for (const auto& h : req.headers) headers = api->slist_append(headers, h.c_str());
-  Upload up;
   char errbuf[CURL_ERROR_SIZE] = {};
   api->easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   api->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
@@ -69,23 +76,11 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   if (!req.ca_file.empty()) api->easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
   if (req.method == "HEAD") api->easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (!req.upload_file.empty()) {
-    auto size = File::OpenRead(req.upload_file);
-    if (!size.ok()) {
-      api->easy_cleanup(curl);
-      return std::move(size).error();
-    }
-    auto bytes = size->Size();
-    up.file = fopen(req.upload_file.c_str(), "rb");
-    if (!up.file || !bytes.ok()) {
-      api->easy_cleanup(curl);
-      return Error(Code::kIo, req.upload_file + ": cannot open");
-    }
-    up.progress = req.progress;
     headers = api->slist_append(headers, "Content-Type: application/octet-stream");
     api->easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     api->easy_setopt(curl, CURLOPT_READFUNCTION, OnRead);
     api->easy_setopt(curl, CURLOPT_READDATA, &up);
-    api->easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(*bytes));
+    api->easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(upload_size));
   } else if (!req.body.empty() || req.method == "POST" || req.method == "PATCH" ||
              req.method == "PUT") {
     if (!req.body.empty() && req.body.front() == '{') {
@@ -99,7 +94,6 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
   api->slist_free_all(headers);
   api->easy_cleanup(curl);
-  if (up.file) fclose(up.file);
   if (rc != CURLE_OK) {
     return Error(Code::kUnavailable,
                  req.method + " " + req.url + ": " + (errbuf[0] ? errbuf : api->easy_strerror(rc)));
