@@ -504,7 +504,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
         });
       });
   tok_add->add_option("name", o->a1, "Token name (who uses it)")->required();
-  tok_add->add_option("--role", o->role, "admin, release or viewer")->required();
+  tok_add->add_option("--role", o->role, "admin, approver, release or viewer")->required();
   add(s, "audit", "The audit log, newest first", [print](Api& api, bool) {
     auto r = api.Call("GET", "/api/v1/audit");
     if (!r.ok()) return Fail(r.error());

@@ -29,6 +29,7 @@
 #include "server/artifacts.h"
 #include "server/download.h"
 #include "server/metrics.h"
+#include "server/rollout.h"
 #include "server/store.h"
 
 namespace aloft::server {
@@ -75,7 +76,7 @@ struct Caller {
 
 constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
 
-enum class Access { kPublic, kViewer, kRelease, kAdmin, kDevice, kDeviceOrRegistration };
+enum class Access { kPublic, kViewer, kRelease, kApprover, kAdmin, kDevice, kDeviceOrRegistration };
 
 enum class BodyKind { kNone, kJson, kUpload, kLog };
 
@@ -353,6 +354,12 @@ class AppImpl final : public App, public http::Handler {
 
   ~AppImpl() override {
     {
+      std::lock_guard lock(engine_mu_);
+      stop_engine_ = true;
+    }
+    engine_cv_.notify_all();
+    if (engine_.joinable()) engine_.join();
+    {
       std::lock_guard lock(touch_mu_);
       stop_flusher_ = true;
     }
@@ -367,6 +374,7 @@ class AppImpl final : public App, public http::Handler {
   uint16_t port() const override { return server_->port(); }
   void Run() override { server_->Run(); }
   void Stop() override { server_->Stop(); }
+  Result<bool> TickRollouts() override;
 
   std::variant<http::BodyPlan, Response> OnHeaders(Request& head) override;
   Response Handle(Request& req) override;
@@ -386,8 +394,14 @@ class AppImpl final : public App, public http::Handler {
   std::string BaseUrl(const Request& req) const;
   // Runs `build` in one read transaction and answers 200 with the JSON it built.
   Result<Response> ReadJson(const std::function<Result<json>(Tx&)>& build);
+  // `window`: the maintenance window of the action's rollout, when it has one.
   Result<json> ActionForDevice(const Request& req, const Device& d, const Action& a,
-                               const Release& r);
+                               const Release& r, const RolloutEngine::InstallWindow& window);
+  void AddRolloutRoutes();
+  // A rollout route that changes the rollout named in the path and answers with it.
+  void AddRolloutChange(const std::string& verb, Access access,
+                        Result<Rollout> (RolloutEngine::*change)(const std::string&,
+                                                                 const std::string&, int64_t));
 
   // Handlers.
   Result<Response> CreateDeviceType(Request& req, Caller& c);
@@ -399,6 +413,8 @@ class AppImpl final : public App, public http::Handler {
   Result<Response> CheckIn(Request& req, Caller& c);
   Result<Response> Feedback(Request& req, Caller& c);
   Result<Response> DeviceDownload(Request& req, Caller& c);
+  // kAlreadyExists (409) when the action's rollout has a maintenance window that is closed.
+  Status CheckInstallAllowed(int64_t action_id);
   Result<Response> UploadLog(Request& req, Caller& c);
   Result<Response> Stats(Request& req, Caller& c);
 
@@ -444,6 +460,13 @@ class AppImpl final : public App, public http::Handler {
   std::array<TouchShard, kShards> touches_;
   bool stop_flusher_ = false;
   std::thread flusher_;
+
+  std::unique_ptr<RolloutEngine> rollouts_;
+  std::mutex engine_mu_;
+  std::condition_variable engine_cv_;
+  bool stop_engine_ = false;
+  std::atomic<bool> leader_{false};  // as the engine last found; for the log
+  std::thread engine_;
 };
 
 Status AppImpl::Init() {
@@ -487,6 +510,20 @@ Status AppImpl::Init() {
   o.shutdown_grace = std::chrono::seconds(config_.shutdown_grace_s);
   server_ = std::make_unique<http::HttpServer>(o, *this);
   AddRoutes();
+  rollouts_ = std::make_unique<RolloutEngine>(
+      *store_, HostName() + "/" + std::to_string(::getpid()) + "/" + NewToken("").substr(0, 8),
+      std::chrono::seconds(config_.rollout_lease_s));
+  if (config_.rollout_tick_ms > 0) {
+    engine_ = std::thread([this] {
+      std::unique_lock lock(engine_mu_);
+      while (!stop_engine_) {
+        lock.unlock();
+        (void)TickRollouts();
+        lock.lock();
+        engine_cv_.wait_for(lock, std::chrono::milliseconds(config_.rollout_tick_ms));
+      }
+    });
+  }
   flusher_ = std::thread([this] {
     std::unique_lock lock(touch_mu_);
     while (!stop_flusher_) {
@@ -497,6 +534,19 @@ Status AppImpl::Init() {
     }
   });
   return OkStatus();
+}
+
+Result<bool> AppImpl::TickRollouts() {
+  auto leader = rollouts_->Tick(Now());
+  if (!leader.ok()) {
+    log_ << "aloftd: rollout engine: " << leader.error().message() << std::endl;
+    return leader;
+  }
+  if (leader_.exchange(*leader) != *leader) {
+    log_ << "aloftd: rollout engine: " << (*leader ? "this server leads" : "another server leads")
+         << " (" << rollouts_->holder() << ")" << std::endl;
+  }
+  return leader;
 }
 
 // One server per SQLite database: its caches (see CheckIn) rely on being the only writer, and
@@ -721,6 +771,8 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
       return need(Role::kViewer);
     case Access::kRelease:
       return need(Role::kRelease);
+    case Access::kApprover:
+      return need(Role::kApprover);
     case Access::kAdmin:
       return need(Role::kAdmin);
     case Access::kDevice:
@@ -1128,6 +1180,7 @@ void AppImpl::AddRoutes() {
            });
 
   // -- the device API --
+  AddRolloutRoutes();
   AddRoute("POST", "/device/v1/{device}/check-in", A::kDeviceOrRegistration, B::kJson,
            [this](Request& r, Caller& c) { return CheckIn(r, c); });
   AddRoute("POST", "/device/v1/{device}/actions/{id}/feedback", A::kDevice, B::kJson,
@@ -1139,6 +1192,47 @@ void AppImpl::AddRoutes() {
 }
 
 // ---- handlers ----
+
+void AppImpl::AddRolloutChange(const std::string& verb, Access access,
+                               Result<Rollout> (RolloutEngine::*change)(const std::string&,
+                                                                        const std::string&,
+                                                                        int64_t)) {
+  AddRoute("POST", "/api/v1/rollouts/{rollout}/" + verb, access, BodyKind::kNone,
+           [this, change](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(Rollout out,
+                                    ((*rollouts_).*change)(r.params["rollout"], c.actor, Now()));
+             return Response::Json(200, RolloutJson(out));
+           });
+}
+
+void AppImpl::AddRolloutRoutes() {
+  using A = Access;
+  using B = BodyKind;
+  AddRoute("POST", "/api/v1/rollouts", A::kRelease, B::kJson,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(r.body));
+             if (config_.rollout_approval) spec.needs_approval = true;
+             ALOFT_ASSIGN_OR_RETURN(Rollout out, rollouts_->Create(spec, c.actor, Now()));
+             return Response::Json(201, RolloutJson(out));
+           });
+  AddRoute("GET", "/api/v1/rollouts", A::kViewer, B::kNone,
+           [this](Request&, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(auto list, rollouts_->List());
+             std::string out = "[";
+             for (const auto& r : list) out += (out.size() > 1 ? "," : "") + RolloutJson(r);
+             return Response::Json(200, out + "]");
+           });
+  AddRoute("GET", "/api/v1/rollouts/{rollout}", A::kViewer, B::kNone,
+           [this](Request& r, Caller&) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(RolloutStatus st, rollouts_->StatusOf(r.params["rollout"]));
+             return Response::Json(200, RolloutStatusJson(st));
+           });
+  AddRolloutChange("approve", A::kApprover, &RolloutEngine::Approve);
+  AddRolloutChange("pause", A::kRelease, &RolloutEngine::Pause);
+  AddRolloutChange("resume", A::kRelease, &RolloutEngine::Resume);
+  AddRolloutChange("confirm", A::kRelease, &RolloutEngine::Confirm);
+  AddRolloutChange("cancel", A::kRelease, &RolloutEngine::Cancel);
+}
 
 Result<Response> AppImpl::CreateDeviceType(Request& req, Caller& c) {
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
@@ -1435,7 +1529,8 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
 }
 
 Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const Action& a,
-                                      const Release& r) {
+                                      const Release& r,
+                                      const RolloutEngine::InstallWindow& window) {
   json download = {{"size", r.artifact.size},
                    {"sha256", r.artifact.sha256},
                    {"sha1", r.artifact.sha1},
@@ -1464,7 +1559,17 @@ Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const
             {"modules", r.Modules()},
             {"mode", a.mode},
             {"state", ActionStateName(a.state)},
+            {"install", a.mode != "download-only" && window.open},
             {"download", download}};
+  if (window.spec) {
+    j["maintenance_window"] = {
+        {"schedule", window.spec->schedule},
+        {"duration", window.spec->duration},
+        {"time_zone", window.spec->time_zone},
+        {"open", window.open},
+        {"next_start",
+         window.next_start ? json(FormatRfc3339(*window.next_start)) : json(nullptr)}};
+  }
   j["manifest"] = r.manifest ? json::parse(*r.manifest, nullptr, false) : json(nullptr);
   return j;
 }
@@ -1566,7 +1671,11 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   json out = {{"device", d.name}, {"action", nullptr}};
   if (new_token) out["token"] = *new_token;
   if (action && rel.enabled) {
-    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel));
+    RolloutEngine::InstallWindow window;
+    if (action->rollout_id) {
+      ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
+    }
+    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel, window));
   }
   out["poll_interval_s"] =
       out["action"].is_null() ? config_.poll_interval_s : config_.poll_interval_active_s;
@@ -1613,6 +1722,7 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
     }
   }
   if (details.size() > 64 * 1024) return Invalid("field 'details' exceeds 65536 bytes");
+  if (st->second == ActionState::kInstalling) ALOFT_RETURN_IF_ERROR(CheckInstallAllowed(id));
   json out;
   std::optional<Device> updated;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
@@ -1644,6 +1754,27 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
   }));
   if (updated) UpdateCachedDevice(c.cache_key, *updated);
   return JsonResponse(200, out);
+}
+
+Status AppImpl::CheckInstallAllowed(int64_t action_id) {
+  std::optional<int64_t> rollout;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(
+        db::Rows rows,
+        tx.connection().Query("SELECT rollout_id FROM actions WHERE id = ?", {action_id}));
+    if (!rows.empty()) rollout = rows[0].OptInt(0);
+    return OkStatus();
+  }));
+  if (!rollout) return OkStatus();
+  ALOFT_ASSIGN_OR_RETURN(auto window, rollouts_->WindowFor(*rollout, clock_.Wall()));
+  if (window.open) return OkStatus();
+  return Error(
+      Code::kAlreadyExists,
+      "action " + std::to_string(action_id) +
+          " may not install outside its rollout's maintenance window ('" + window.spec->schedule +
+          "' for " + window.spec->duration + ", " + window.spec->time_zone +
+          "); it opens next at " +
+          (window.next_start ? FormatRfc3339(*window.next_start) : "no time within a year"));
 }
 
 Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {

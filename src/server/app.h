@@ -32,6 +32,9 @@ class App {
   virtual uint16_t port() const = 0;
   virtual void Run() = 0;
   virtual void Stop() = 0;
+  // Runs one round of the rollout engine now, at the Clock's time, as its thread does every
+  // rollout_tick_ms. Returns whether this server is the leader.
+  virtual Result<bool> TickRollouts() = 0;
 };
 
 // This machine's host name, with '-' and '/' replaced by '_' (names upload files).

@@ -27,7 +27,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "max_json_bytes",
                                  "max_log_bytes",
                                  "shutdown_grace_s",
-                                 "auth_cache_s"},
+                                 "auth_cache_s",
+                                 "rollout_tick_ms",
+                                 "rollout_lease_s",
+                                 "rollout_approval"},
                                 "docs/server.md"));
   ALOFT_RETURN_IF_ERROR(r.Str("data_dir", c.data_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("listen", c.listen));
@@ -50,6 +53,9 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("max_log_bytes", c.max_log_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("shutdown_grace_s", c.shutdown_grace_s));
   ALOFT_RETURN_IF_ERROR(r.Int("auth_cache_s", c.auth_cache_s));
+  ALOFT_RETURN_IF_ERROR(r.Int("rollout_tick_ms", c.rollout_tick_ms));
+  ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));
+  ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));
   return OkStatus();
 }
 

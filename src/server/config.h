@@ -36,6 +36,12 @@ struct ServerConfig {
   // How long a token's owner (device or operator) is remembered without asking the database. A
   // token revoked or a device deleted through another server stops working within this time.
   int64_t auth_cache_s = 10;
+  // The rollout engine (docs/rollouts.md): how often it runs, how long its leader lease lasts (a
+  // server that dies is replaced after this), whether every rollout needs an approver.
+  // rollout_tick_ms = 0 stops the engine (tests drive App::TickRollouts themselves).
+  int64_t rollout_tick_ms = 1000;
+  int64_t rollout_lease_s = 10;
+  bool rollout_approval = false;
 };
 
 // Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the

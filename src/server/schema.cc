@@ -66,6 +66,32 @@ CREATE TABLE audit_log (
   id {{id}}, at_ms BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
   object TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}');
 )sql"},
+      {2, "rollouts, their devices, leases, deltas", R"sql(
+CREATE TABLE rollouts (
+  id {{id}}, name TEXT NOT NULL UNIQUE, release_id BIGINT NOT NULL REFERENCES releases(id),
+  filter TEXT NOT NULL, waves TEXT NOT NULL, mode TEXT NOT NULL, dynamic BIGINT NOT NULL,
+  maintenance_window TEXT, start_ms BIGINT, expires_ms BIGINT, needs_approval BIGINT NOT NULL,
+  state TEXT NOT NULL, wave BIGINT NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '',
+  errors_accepted_wave BIGINT NOT NULL DEFAULT 0,
+  created_ms BIGINT NOT NULL, created_by TEXT NOT NULL, approved_ms BIGINT, approved_by TEXT,
+  updated_ms BIGINT NOT NULL);
+CREATE INDEX rollouts_state ON rollouts (state);
+CREATE TABLE rollout_devices (
+  rollout_id BIGINT NOT NULL REFERENCES rollouts(id) ON DELETE CASCADE,
+  device_id BIGINT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+  wave BIGINT NOT NULL, action_id BIGINT, skipped TEXT,
+  PRIMARY KEY (rollout_id, device_id));
+CREATE INDEX rollout_devices_wave ON rollout_devices (rollout_id, wave);
+CREATE INDEX actions_rollout ON actions (rollout_id, wave);
+CREATE TABLE leases (
+  name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_ms BIGINT NOT NULL);
+CREATE TABLE deltas (
+  id {{id}}, release_id BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+  base_version TEXT NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL,
+  artifact_sha256 TEXT REFERENCES artifacts(sha256), size BIGINT, error TEXT NOT NULL DEFAULT '',
+  created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, UNIQUE (release_id, base_version));
+ALTER TABLE actions ADD COLUMN delta_id BIGINT;
+)sql"},
   };
   return kMigrations;
 }

@@ -33,7 +33,7 @@ Error NotFound(std::string_view what, std::string_view name) {
 
 constexpr std::string_view kActionColumns =
     "a.id, a.device_id, d.name, a.release_id, r.name, r.version, a.state, a.mode, a.progress, "
-    "a.created_ms, a.updated_ms, a.created_by";
+    "a.created_ms, a.updated_ms, a.created_by, a.rollout_id, a.wave, a.delta_id";
 
 constexpr std::string_view kReleaseColumns =
     "r.id, r.name, r.version, r.kind, r.filename, r.artifact_sha256, a.size, a.sha1, a.md5, "
@@ -67,6 +67,8 @@ std::string_view RoleName(Role r) {
       return "viewer";
     case Role::kRelease:
       return "release";
+    case Role::kApprover:
+      return "approver";
     case Role::kAdmin:
       return "admin";
   }
@@ -76,9 +78,10 @@ std::string_view RoleName(Role r) {
 Result<Role> ParseRole(std::string_view name) {
   if (name == "viewer") return Role::kViewer;
   if (name == "release") return Role::kRelease;
+  if (name == "approver") return Role::kApprover;
   if (name == "admin") return Role::kAdmin;
   return Error(Code::kInvalidArgument,
-               "unknown role '" + std::string(name) + "' (roles: admin, release, viewer)");
+               "unknown role '" + std::string(name) + "' (roles: admin, approver, release, viewer)");
 }
 
 namespace {
@@ -600,6 +603,9 @@ Result<std::vector<Action>> Tx::ActionsWhere(const std::string& where, const Par
     a.created_ms = r.Int(9);
     a.updated_ms = r.Int(10);
     a.created_by = r.Text(11);
+    a.rollout_id = r.OptInt(12);
+    a.wave = r.Int(13);
+    a.delta_id = r.OptInt(14);
     out.push_back(std::move(a));
   }
   return out;

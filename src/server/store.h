@@ -27,7 +27,9 @@
 
 namespace aloft::server {
 
-enum class Role { kViewer = 0, kRelease = 1, kAdmin = 2 };
+// Ordered: each role may do what the ones before it may. `approver` is `release` plus approving
+// rollouts (docs/rollouts.md); roles are stored by name, so the numbers may change.
+enum class Role { kViewer = 0, kRelease = 1, kApprover = 2, kAdmin = 3 };
 std::string_view RoleName(Role r);
 Result<Role> ParseRole(std::string_view name);
 
@@ -127,6 +129,9 @@ struct Action {
   int64_t progress = 0;
   int64_t created_ms = 0, updated_ms = 0;
   std::string created_by;
+  std::optional<int64_t> rollout_id;  // set when a rollout made it
+  int64_t wave = 0;
+  std::optional<int64_t> delta_id;  // the delta it offers instead of the full image
   std::vector<ActionEvent> events;  // filled by GetAction only
 };
 
@@ -236,6 +241,10 @@ class Tx {
   Status Serialize(int64_t key);
 
   db::Connection& connection() { return c_; }
+  // Callers that change the actions table with their own SQL say so (see Store::actions_epoch).
+  void ActionsWritten() {
+    if (actions_written_) *actions_written_ = true;
+  }
 
  private:
   Result<int64_t> DeviceTypeId(const std::string& name);
@@ -246,10 +255,6 @@ class Tx {
   Result<std::vector<Release>> ReleasesWhere(const std::string& where, const db::Params& params);
   Status InsertTags(int64_t device_id, const std::vector<std::string>& tags);
   Result<std::vector<Action>> ActionsWhere(const std::string& where, const db::Params& params);
-
-  void ActionsWritten() {
-    if (actions_written_) *actions_written_ = true;
-  }
 
   db::Connection& c_;
   bool* actions_written_;

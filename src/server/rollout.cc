@@ -1,0 +1,1044 @@
+#include "server/rollout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+// GCC 12 reports a false maybe-uninitialized when Params (vectors of variants holding strings) grow
+// here; the warning is off for this file only.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "core/clock.h"
+#include "core/hash.h"
+#include "pkg/manifest.h"
+
+namespace aloft::server {
+namespace {
+
+using json = nlohmann::json;
+using db::Params;
+using db::Rows;
+
+// Serializes operator changes and engine steps on one rollout table (advisory lock on
+// PostgreSQL; SQLite writers are serialized anyway).
+constexpr int64_t kRolloutLock = 0x616c6f66'74524f4cLL;  // "aloftROL"
+constexpr std::string_view kLeaseName = "rollouts";
+
+Error Invalid(std::string message) { return Error(Code::kInvalidArgument, std::move(message)); }
+
+constexpr std::pair<RolloutState, std::string_view> kStateNames[] = {
+    {RolloutState::kAwaitingApproval, "awaiting-approval"},
+    {RolloutState::kScheduled, "scheduled"},
+    {RolloutState::kRunning, "running"},
+    {RolloutState::kAwaitingConfirmation, "awaiting-confirmation"},
+    {RolloutState::kPaused, "paused"},
+    {RolloutState::kFinished, "finished"},
+    {RolloutState::kCanceled, "canceled"},
+    {RolloutState::kExpired, "expired"},
+};
+
+// ---- the spec as JSON ----
+
+Result<std::vector<std::string>> StringList(const json& j, const std::string& field, size_t max) {
+  if (!j.is_array()) return Invalid("field '" + field + "' must be an array of strings");
+  if (j.size() > max) {
+    return Invalid("field '" + field + "' has " + std::to_string(j.size()) + " entries; at most " +
+                   std::to_string(max));
+  }
+  std::vector<std::string> out;
+  for (const auto& e : j) {
+    if (!e.is_string() || e.get<std::string>().empty()) {
+      return Invalid("field '" + field + "' must hold non-empty strings");
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+Result<std::string> String(const json& j, const std::string& field) {
+  if (!j.is_string() || j.get<std::string>().empty()) {
+    return Invalid("field '" + field + "' must be a non-empty string");
+  }
+  return j.get<std::string>();
+}
+
+Result<int> Percent(const json& j, const std::string& field) {
+  if (!j.is_number() || j.get<double>() < 0 || j.get<double>() > 100) {
+    return Invalid("field '" + field + "' must be a percentage from 0 to 100");
+  }
+  return static_cast<int>(std::lround(j.get<double>()));
+}
+
+Result<int64_t> Time(const json& j, const std::string& field) {
+  if (j.is_number_integer()) return j.get<int64_t>();  // milliseconds since the epoch
+  if (!j.is_string()) return Invalid("field '" + field + "' must be an RFC 3339 time");
+  auto t = ParseRfc3339(j.get<std::string>());
+  if (!t) {
+    return Invalid("field '" + field + "': '" + j.get<std::string>() +
+                   "' is not an RFC 3339 time like 2026-11-22T02:00:00Z");
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+}
+
+Result<RolloutFilter> ParseFilter(const json& j) {
+  RolloutFilter f;
+  if (!j.is_object()) return Invalid("field 'filter' must be an object");
+  for (const auto& [k, v] : j.items()) {
+    std::string field = "filter." + k;
+    if (k == "device_type") {
+      ALOFT_ASSIGN_OR_RETURN(f.device_type, String(v, field));
+    } else if (k == "module") {
+      ALOFT_ASSIGN_OR_RETURN(f.module, String(v, field));
+    } else if (k == "groups") {
+      ALOFT_ASSIGN_OR_RETURN(f.groups, StringList(v, field, 1000));
+    } else if (k == "tags") {
+      ALOFT_ASSIGN_OR_RETURN(f.tags, StringList(v, field, 1000));
+    } else if (k == "devices") {
+      ALOFT_ASSIGN_OR_RETURN(f.devices, StringList(v, field, 10000));
+    } else if (k == "versions") {
+      ALOFT_ASSIGN_OR_RETURN(f.versions, StringList(v, field, 1000));
+    } else if (k == "attributes") {
+      if (!v.is_object()) return Invalid("field 'filter.attributes' must be an object");
+      for (const auto& [ak, av] : v.items()) {
+        f.attributes[ak] = av.is_string() ? av.get<std::string>() : av.dump();
+      }
+    } else {
+      return Invalid("unknown field '" + field +
+                     "' (known: device_type, module, groups, tags, devices, versions, attributes)");
+    }
+  }
+  return f;
+}
+
+Result<WaveSpec> ParseWave(const json& j, size_t index) {
+  WaveSpec w;
+  std::string at = "waves[" + std::to_string(index) + "]";
+  if (!j.is_object()) return Invalid("field '" + at + "' must be an object");
+  for (const auto& [k, v] : j.items()) {
+    std::string field = at + "." + k;
+    if (k == "percent") {
+      if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 100) {
+        return Invalid("field '" + field + "' must be a number above 0 and at most 100");
+      }
+      w.percent = v.get<double>();
+    } else if (k == "count") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1) {
+        return Invalid("field '" + field + "' must be a positive integer");
+      }
+      w.count = v.get<int64_t>();
+    } else if (k == "success_threshold") {
+      ALOFT_ASSIGN_OR_RETURN(w.success_threshold, Percent(v, field));
+    } else if (k == "error_threshold") {
+      ALOFT_ASSIGN_OR_RETURN(w.error_threshold, Percent(v, field));
+    } else if (k == "confirm") {
+      if (!v.is_boolean()) return Invalid("field '" + field + "' must be true or false");
+      w.confirm = v.get<bool>();
+    } else {
+      return Invalid("unknown field '" + field +
+                     "' (known: percent, count, success_threshold, error_threshold, confirm)");
+    }
+  }
+  if (w.percent && w.count) return Invalid("field '" + at + "' has both 'percent' and 'count'");
+  return w;
+}
+
+json FilterJson(const RolloutFilter& f) {
+  json j = json::object();
+  if (f.device_type) j["device_type"] = *f.device_type;
+  if (f.module) j["module"] = *f.module;
+  if (!f.groups.empty()) j["groups"] = f.groups;
+  if (!f.tags.empty()) j["tags"] = f.tags;
+  if (!f.devices.empty()) j["devices"] = f.devices;
+  if (!f.versions.empty()) j["versions"] = f.versions;
+  if (!f.attributes.empty()) j["attributes"] = f.attributes;
+  return j;
+}
+
+json WavesJson(const std::vector<WaveSpec>& waves) {
+  json out = json::array();
+  for (const auto& w : waves) {
+    json j = {{"success_threshold", w.success_threshold},
+              {"error_threshold", w.error_threshold},
+              {"confirm", w.confirm}};
+    if (w.percent) j["percent"] = *w.percent;
+    if (w.count) j["count"] = *w.count;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+json WindowJson(const WindowSpec& w) {
+  return {{"schedule", w.schedule}, {"duration", w.duration}, {"time_zone", w.time_zone}};
+}
+
+// ---- rows ----
+
+constexpr std::string_view kRolloutColumns =
+    "o.id, o.name, o.release_id, r.name, r.version, o.filter, o.waves, o.mode, o.dynamic, "
+    "o.maintenance_window, o.start_ms, o.expires_ms, o.needs_approval, o.state, o.wave, o.reason, "
+    "o.errors_accepted_wave, o.created_ms, o.created_by, o.approved_ms, o.approved_by, "
+    "o.updated_ms";
+
+Result<Rollout> RolloutFromRow(const db::Row& row) {
+  Rollout r;
+  r.id = row.Int(0);
+  r.spec.name = row.Text(1);
+  r.release_id = row.Int(2);
+  r.spec.release = row.Text(3) + "@" + row.Text(4);
+  json filter = json::parse(row.Text(5), nullptr, false);
+  ALOFT_ASSIGN_OR_RETURN(r.spec.filter, ParseFilter(filter));
+  json waves = json::parse(row.Text(6), nullptr, false);
+  if (!waves.is_array()) return Error(Code::kInternal, "rollout waves are not a JSON array");
+  for (size_t i = 0; i < waves.size(); ++i) {
+    ALOFT_ASSIGN_OR_RETURN(WaveSpec w, ParseWave(waves[i], i));
+    r.spec.waves.push_back(w);
+  }
+  r.spec.mode = row.Text(7);
+  r.spec.dynamic = row.Int(8) != 0;
+  if (!row.IsNull(9)) {
+    json w = json::parse(row.Text(9), nullptr, false);
+    r.spec.window =
+        WindowSpec{w.value("schedule", ""), w.value("duration", ""), w.value("time_zone", "UTC")};
+  }
+  r.spec.start_ms = row.OptInt(10);
+  r.spec.expires_ms = row.OptInt(11);
+  r.spec.needs_approval = row.Int(12) != 0;
+  ALOFT_ASSIGN_OR_RETURN(r.state, ParseRolloutState(row.Text(13)));
+  r.wave = row.Int(14);
+  r.reason = row.Text(15);
+  r.errors_accepted_wave = row.Int(16);
+  r.created_ms = row.Int(17);
+  r.created_by = row.Text(18);
+  r.approved_ms = row.OptInt(19);
+  r.approved_by = row.OptText(20);
+  r.updated_ms = row.Int(21);
+  return r;
+}
+
+Result<std::vector<Rollout>> RolloutsWhere(Tx& tx, const std::string& where, const Params& p) {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                         tx.connection().Query("SELECT " + std::string(kRolloutColumns) +
+                                                   " FROM rollouts o JOIN releases r ON r.id = "
+                                                   "o.release_id " +
+                                                   where,
+                                               p));
+  std::vector<Rollout> out;
+  for (const auto& row : rows) {
+    ALOFT_ASSIGN_OR_RETURN(Rollout r, RolloutFromRow(row));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<Rollout> GetRollout(Tx& tx, const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(auto list, RolloutsWhere(tx, "WHERE o.name = ?", {name}));
+  if (list.empty()) return Error(Code::kNotFound, "rollout '" + name + "' not found");
+  return std::move(list[0]);
+}
+
+// "?, ?, ?" for n parameters.
+std::string Placeholders(size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
+  return s;
+}
+
+std::string VersionModule(const Rollout& r, const Release& rel) {
+  if (r.spec.filter.module) return *r.spec.filter.module;
+  auto mods = rel.Modules();
+  return mods.empty() ? "main" : mods[0];
+}
+
+struct Candidate {
+  int64_t id = 0;
+  std::string name;
+};
+
+// The devices the rollout's filter selects now; `new_only`: those not yet in the rollout.
+Result<std::vector<Candidate>> Matching(Tx& tx, const Rollout& r, const Release& rel,
+                                        bool new_only) {
+  const RolloutFilter& f = r.spec.filter;
+  std::vector<std::string> types;
+  for (const auto& t : rel.DeviceTypes()) {
+    if (!f.device_type || *f.device_type == t) types.push_back(t);
+  }
+  if (types.empty()) return std::vector<Candidate>{};
+  std::string sql =
+      "SELECT d.id, d.name, d.attributes FROM devices d JOIN device_types t ON t.id = "
+      "d.device_type_id LEFT JOIN device_versions v ON v.device_id = d.id AND v.module = ? "
+      "WHERE t.name IN (" +
+      Placeholders(types.size()) + ")";
+  Params p = {VersionModule(r, rel)};
+  for (const auto& t : types) p.push_back(t);
+  auto in = [&](const std::string& column, const std::vector<std::string>& values) {
+    if (values.empty()) return;
+    sql += " AND " + column + " IN (" + Placeholders(values.size()) + ")";
+    for (const auto& v : values) p.push_back(v);
+  };
+  in("d.grp", f.groups);
+  in("d.name", f.devices);
+  in("v.version", f.versions);
+  if (!f.tags.empty()) {
+    sql += " AND EXISTS (SELECT 1 FROM device_tags g WHERE g.device_id = d.id AND g.tag IN (" +
+           Placeholders(f.tags.size()) + "))";
+    for (const auto& v : f.tags) p.push_back(v);
+  }
+  if (new_only) {
+    sql +=
+        " AND NOT EXISTS (SELECT 1 FROM rollout_devices rd WHERE rd.rollout_id = ? AND "
+        "rd.device_id = d.id)";
+    p.push_back(r.id);
+  }
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, tx.connection().Query(sql, p));
+  std::vector<Candidate> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) {
+    if (!f.attributes.empty()) {
+      json attrs = json::parse(row.Text(2), nullptr, false);
+      bool all = attrs.is_object();
+      for (const auto& [k, want] : f.attributes) {
+        if (!all) break;
+        auto it = attrs.find(k);
+        all = it != attrs.end() && (it->is_string() ? it->get<std::string>() : it->dump()) == want;
+      }
+      if (!all) continue;
+    }
+    out.push_back({row.Int(0), row.Text(1)});
+  }
+  return out;
+}
+
+// Inserts (rollout, device, wave) rows, many per statement.
+Status InsertMembers(Tx& tx, int64_t rollout_id,
+                     const std::vector<std::pair<int64_t, int64_t>>& m) {
+  constexpr size_t kBatch = 300;
+  for (size_t i = 0; i < m.size(); i += kBatch) {
+    size_t n = std::min(kBatch, m.size() - i);
+    std::string sql = "INSERT INTO rollout_devices (rollout_id, device_id, wave) VALUES ";
+    Params p(3 * n);
+    for (size_t k = 0; k < n; ++k) {
+      sql += k ? ", (?, ?, ?)" : "(?, ?, ?)";
+      p[3 * k] = db::Value(rollout_id);
+      p[3 * k + 1] = db::Value(m[i + k].first);
+      p[3 * k + 2] = db::Value(m[i + k].second);
+    }
+    ALOFT_RETURN_IF_ERROR(tx.connection().Query(sql + " ON CONFLICT DO NOTHING", p));
+  }
+  return OkStatus();
+}
+
+// Wave sizes for n devices: counts, or percentages of n rounded up; the last wave takes the rest.
+std::vector<int64_t> WaveSizes(const std::vector<WaveSpec>& waves, int64_t n) {
+  std::vector<int64_t> sizes;
+  int64_t left = n;
+  for (size_t i = 0; i < waves.size(); ++i) {
+    int64_t size = left;
+    if (i + 1 < waves.size()) {
+      size = waves[i].count ? *waves[i].count
+                            : static_cast<int64_t>(std::ceil(waves[i].percent.value_or(100) *
+                                                             static_cast<double>(n) / 100.0));
+      size = std::min(size, left);
+    }
+    sizes.push_back(size);
+    left -= size;
+  }
+  return sizes;
+}
+
+Result<std::map<std::string, int64_t>> WaveCounts(Tx& tx, int64_t rollout_id, int64_t wave) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      tx.connection().Query(
+          "SELECT CASE WHEN rd.skipped IS NOT NULL THEN 'skipped' WHEN a.state IS NULL THEN "
+          "'waiting' ELSE a.state END, COUNT(*) FROM rollout_devices rd LEFT JOIN actions a ON "
+          "a.id = rd.action_id WHERE rd.rollout_id = ? AND rd.wave = ? GROUP BY 1",
+          {rollout_id, wave}));
+  std::map<std::string, int64_t> out;
+  for (const auto& row : rows) out[row.Text(0)] = row.Int(1);
+  return out;
+}
+
+int64_t CountOf(const std::map<std::string, int64_t>& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+std::string_view RolloutStateName(RolloutState s) {
+  for (const auto& [state, name] : kStateNames) {
+    if (state == s) return name;
+  }
+  return "?";
+}
+
+Result<RolloutState> ParseRolloutState(std::string_view name) {
+  for (const auto& [state, n] : kStateNames) {
+    if (n == name) return state;
+  }
+  return Invalid("unknown rollout state '" + std::string(name) + "'");
+}
+
+bool IsTerminal(RolloutState s) {
+  return s == RolloutState::kFinished || s == RolloutState::kCanceled ||
+         s == RolloutState::kExpired;
+}
+
+Result<RolloutSpec> ParseRolloutSpec(std::string_view text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Invalid("the rollout is not valid JSON");
+  if (!j.is_object()) return Invalid("the rollout must be a JSON object");
+  RolloutSpec s;
+  bool has_name = false, has_release = false;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "name") {
+      ALOFT_ASSIGN_OR_RETURN(s.name, String(v, k));
+      if (!pkg::IsValidName(s.name, 128)) {
+        return Invalid("rollout name '" + s.name +
+                       "' must be 1-128 letters, digits, '.', '_', '-' and start with a letter or "
+                       "digit");
+      }
+      has_name = true;
+    } else if (k == "release") {
+      ALOFT_ASSIGN_OR_RETURN(s.release, String(v, k));
+      auto at = s.release.find('@');
+      if (at == std::string::npos || at == 0 || at + 1 == s.release.size()) {
+        return Invalid("field 'release' must be NAME@VERSION, got '" + s.release + "'");
+      }
+      has_release = true;
+    } else if (k == "filter") {
+      ALOFT_ASSIGN_OR_RETURN(s.filter, ParseFilter(v));
+    } else if (k == "waves") {
+      if (!v.is_array() || v.empty() || v.size() > 100) {
+        return Invalid("field 'waves' must be an array of 1 to 100 waves");
+      }
+      for (size_t i = 0; i < v.size(); ++i) {
+        ALOFT_ASSIGN_OR_RETURN(WaveSpec w, ParseWave(v[i], i));
+        s.waves.push_back(w);
+      }
+    } else if (k == "mode") {
+      ALOFT_ASSIGN_OR_RETURN(s.mode, String(v, k));
+      if (s.mode != "forced" && s.mode != "soft" && s.mode != "download-only") {
+        return Invalid("mode '" + s.mode + "' is not one of forced, soft, download-only");
+      }
+    } else if (k == "dynamic") {
+      if (!v.is_boolean()) return Invalid("field 'dynamic' must be true or false");
+      s.dynamic = v.get<bool>();
+    } else if (k == "approval") {
+      if (!v.is_boolean()) return Invalid("field 'approval' must be true or false");
+      s.needs_approval = v.get<bool>();
+    } else if (k == "start_at") {
+      ALOFT_ASSIGN_OR_RETURN(s.start_ms, Time(v, k));
+    } else if (k == "expires_at") {
+      ALOFT_ASSIGN_OR_RETURN(s.expires_ms, Time(v, k));
+    } else if (k == "maintenance_window") {
+      if (!v.is_object()) return Invalid("field 'maintenance_window' must be an object");
+      WindowSpec w;
+      for (const auto& [wk, wv] : v.items()) {
+        std::string field = "maintenance_window." + wk;
+        if (wk == "schedule") {
+          ALOFT_ASSIGN_OR_RETURN(w.schedule, String(wv, field));
+        } else if (wk == "duration") {
+          ALOFT_ASSIGN_OR_RETURN(w.duration, String(wv, field));
+        } else if (wk == "time_zone") {
+          ALOFT_ASSIGN_OR_RETURN(w.time_zone, String(wv, field));
+        } else {
+          return Invalid("unknown field '" + field + "' (known: schedule, duration, time_zone)");
+        }
+      }
+      auto parsed = MaintenanceWindow::Parse(w.schedule, w.duration, w.time_zone);
+      if (!parsed.ok()) {
+        return Invalid("field 'maintenance_window': " + parsed.error().message());
+      }
+      s.window = std::move(w);
+    } else {
+      return Invalid("unknown field '" + k +
+                     "' (known: name, release, filter, waves, mode, dynamic, approval, start_at, "
+                     "expires_at, maintenance_window)");
+    }
+  }
+  if (!has_name) return Invalid("field 'name' is missing");
+  if (!has_release) return Invalid("field 'release' is missing");
+  if (s.waves.empty()) s.waves.push_back(WaveSpec{});
+  if (s.start_ms && s.expires_ms && *s.expires_ms <= *s.start_ms) {
+    return Invalid("field 'expires_at' must be after 'start_at'");
+  }
+  return s;
+}
+
+std::string RolloutSpecJson(const RolloutSpec& s) {
+  json j = {{"name", s.name},
+            {"release", s.release},
+            {"filter", FilterJson(s.filter)},
+            {"waves", WavesJson(s.waves)},
+            {"mode", s.mode},
+            {"dynamic", s.dynamic},
+            {"approval", s.needs_approval}};
+  if (s.window) j["maintenance_window"] = WindowJson(*s.window);
+  if (s.start_ms) j["start_at"] = *s.start_ms;
+  if (s.expires_ms) j["expires_at"] = *s.expires_ms;
+  return j.dump();
+}
+
+// ---- the API's JSON ----
+
+namespace {
+
+std::string MsTime(int64_t ms) {
+  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
+}
+
+json RolloutObject(const Rollout& r) {
+  json j = json::parse(RolloutSpecJson(r.spec));
+  if (r.spec.start_ms) j["start_at"] = MsTime(*r.spec.start_ms);
+  if (r.spec.expires_ms) j["expires_at"] = MsTime(*r.spec.expires_ms);
+  j["id"] = r.id;
+  j["state"] = RolloutStateName(r.state);
+  j["wave"] = r.wave;
+  j["reason"] = r.reason;
+  j["created"] = MsTime(r.created_ms);
+  j["created_by"] = r.created_by;
+  j["updated"] = MsTime(r.updated_ms);
+  if (r.approved_by) {
+    j["approved_by"] = *r.approved_by;
+    j["approved"] = MsTime(r.approved_ms.value_or(0));
+  }
+  return j;
+}
+
+double Rate(int64_t part, int64_t whole) {
+  return whole == 0 ? 0.0 : std::round(1000.0 * static_cast<double>(part) / whole) / 10.0;
+}
+
+}  // namespace
+
+std::string RolloutJson(const Rollout& r) { return RolloutObject(r).dump(); }
+
+std::string RolloutStatusJson(const RolloutStatus& s) {
+  json j = RolloutObject(s.rollout);
+  json waves = json::array();
+  for (const auto& w : s.waves) {
+    json wj = {{"wave", w.index}, {"devices", w.devices}, {"states", w.by_state}};
+    int64_t counted = w.devices - w.Get("skipped");
+    wj["success_rate"] = Rate(w.succeeded(), counted);
+    wj["error_rate"] = Rate(w.failed(), counted);
+    if (static_cast<size_t>(w.index) <= s.rollout.spec.waves.size()) {
+      const WaveSpec& spec = s.rollout.spec.waves[w.index - 1];
+      wj["success_threshold"] = spec.success_threshold;
+      wj["error_threshold"] = spec.error_threshold;
+    }
+    waves.push_back(std::move(wj));
+  }
+  j["waves"] = std::move(waves);
+  j["devices"] = s.devices;
+  j["succeeded"] = s.succeeded;
+  j["failed"] = s.failed;
+  j["success_rate"] = Rate(s.succeeded, s.devices);
+  j["error_rate"] = Rate(s.failed, s.devices);
+  j["downloads"] = s.downloads;
+  j["download_bytes"] = s.download_bytes;
+  j["bytes_saved"] = s.bytes_saved;
+  j["duration_median_s"] = s.median_ms ? json(*s.median_ms / 1000.0) : json(nullptr);
+  j["duration_p95_s"] = s.p95_ms ? json(*s.p95_ms / 1000.0) : json(nullptr);
+  return j.dump();
+}
+
+// ---- the engine ----
+
+RolloutEngine::RolloutEngine(Store& store, std::string holder, std::chrono::milliseconds lease)
+    : store_(store), holder_(std::move(holder)), lease_(lease) {}
+
+Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string& actor,
+                                      int64_t now) {
+  Rollout out;
+  ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
+    ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
+    auto at = spec.release.find('@');
+    ALOFT_ASSIGN_OR_RETURN(Release rel,
+                           tx.GetRelease(spec.release.substr(0, at), spec.release.substr(at + 1)));
+    if (!rel.enabled) {
+      return Invalid("release " + rel.Id() + " is disabled; enable it before rolling it out");
+    }
+    auto types = rel.DeviceTypes();
+    if (spec.filter.device_type &&
+        std::find(types.begin(), types.end(), *spec.filter.device_type) == types.end()) {
+      return Invalid("device type '" + *spec.filter.device_type + "' is not a target of " +
+                     rel.Id());
+    }
+    auto mods = rel.Modules();
+    if (spec.filter.module &&
+        std::find(mods.begin(), mods.end(), *spec.filter.module) == mods.end()) {
+      return Invalid("module '" + *spec.filter.module + "' is not a module of " + rel.Id());
+    }
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows existing,
+        tx.connection().Query("SELECT id FROM rollouts WHERE name = ?", {spec.name}));
+    if (!existing.empty()) {
+      return Error(Code::kAlreadyExists, "rollout '" + spec.name + "' already exists");
+    }
+    RolloutState state =
+        spec.needs_approval ? RolloutState::kAwaitingApproval : RolloutState::kScheduled;
+    std::optional<std::string> window;
+    if (spec.window) window = WindowJson(*spec.window).dump();
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows rows,
+        tx.connection().Query(
+            "INSERT INTO rollouts (name, release_id, filter, waves, mode, dynamic, "
+            "maintenance_window, start_ms, expires_ms, needs_approval, state, created_ms, "
+            "created_by, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "
+            "id",
+            {spec.name, rel.id, FilterJson(spec.filter).dump(), WavesJson(spec.waves).dump(),
+             spec.mode, spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
+             RolloutStateName(state), now, actor, now}));
+    ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, spec.name));
+    return tx.Audit(actor, "rollout.create", spec.name, RolloutSpecJson(out.spec), now);
+  }));
+  return out;
+}
+
+Result<Rollout> RolloutEngine::Get(const std::string& name) {
+  Rollout out;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, name));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Result<std::vector<Rollout>> RolloutEngine::List() {
+  std::vector<Rollout> out;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(out, RolloutsWhere(tx, "ORDER BY o.id", {}));
+    return OkStatus();
+  }));
+  return out;
+}
+
+Result<RolloutStatus> RolloutEngine::StatusOf(const std::string& name) {
+  RolloutStatus st;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> aloft::Status {
+    ALOFT_ASSIGN_OR_RETURN(st.rollout, GetRollout(tx, name));
+    const int64_t id = st.rollout.id;
+    st.waves.clear();
+    for (size_t i = 0; i < st.rollout.spec.waves.size(); ++i) {
+      st.waves.push_back({static_cast<int64_t>(i + 1), 0, {}});
+    }
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows rows,
+        tx.connection().Query(
+            "SELECT rd.wave, CASE WHEN rd.skipped IS NOT NULL THEN 'skipped' WHEN a.state IS NULL "
+            "THEN 'waiting' ELSE a.state END, COUNT(*) FROM rollout_devices rd LEFT JOIN actions "
+            "a ON a.id = rd.action_id WHERE rd.rollout_id = ? GROUP BY 1, 2",
+            {id}));
+    for (const auto& row : rows) {
+      int64_t w = row.Int(0);
+      while (static_cast<int64_t>(st.waves.size()) < w) {  // dynamic joins beyond the last wave
+        st.waves.push_back({static_cast<int64_t>(st.waves.size() + 1), 0, {}});
+      }
+      WaveStatus& ws = st.waves[w - 1];
+      ws.by_state[row.Text(1)] += row.Int(2);
+      ws.devices += row.Int(2);
+      st.devices += row.Int(2);
+    }
+    for (const auto& ws : st.waves) {
+      st.succeeded += ws.succeeded();
+      st.failed += ws.failed();
+    }
+    ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(st.rollout.release_id));
+    const int64_t full = static_cast<int64_t>(rel.artifact.size);
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows bytes,
+        tx.connection().Query(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN x.size IS NULL THEN ? ELSE x.size END), 0), "
+            "COALESCE(SUM(CASE WHEN x.size IS NULL THEN 0 ELSE ? - x.size END), 0) FROM actions a "
+            "LEFT JOIN deltas x ON x.id = a.delta_id WHERE a.rollout_id = ? AND (a.state IN "
+            "('downloaded', 'installing', 'installed', 'succeeded') OR EXISTS (SELECT 1 FROM "
+            "action_events e WHERE e.action_id = a.id AND e.status = 'downloaded'))",
+            {full, full, id}));
+    st.downloads = bytes.at(0).Int(0);
+    st.download_bytes = bytes.at(0).Int(1);
+    st.bytes_saved = bytes.at(0).Int(2);
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows durations,
+        tx.connection().Query("SELECT updated_ms - created_ms FROM actions WHERE rollout_id = ? "
+                              "AND state = 'succeeded' ORDER BY 1",
+                              {id}));
+    if (!durations.empty()) {
+      auto at = [&](double q) {
+        size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(durations.size()))) - 1;
+        return durations[std::min(i, durations.size() - 1)].Int(0);
+      };
+      st.median_ms = at(0.5);
+      st.p95_ms = at(0.95);
+    }
+    return OkStatus();
+  }));
+  return st;
+}
+
+Result<Rollout> RolloutEngine::Change(const std::string& name, const std::string& actor,
+                                      int64_t now, const char* audit_action,
+                                      const std::function<aloft::Status(Tx&, Rollout&)>& change) {
+  Rollout out;
+  ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> aloft::Status {
+    ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
+    ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, name));
+    ALOFT_RETURN_IF_ERROR(change(tx, out));
+    ALOFT_RETURN_IF_ERROR(Save(tx, out, now));
+    return tx.Audit(actor, audit_action, name,
+                    json({{"state", RolloutStateName(out.state)}, {"wave", out.wave}}).dump(), now);
+  }));
+  return out;
+}
+
+namespace {
+Error WrongState(const Rollout& r, std::string_view verb) {
+  return Error(Code::kAlreadyExists, "rollout '" + r.spec.name + "' is " +
+                                         std::string(RolloutStateName(r.state)) +
+                                         "; it cannot be " + std::string(verb));
+}
+}  // namespace
+
+Result<Rollout> RolloutEngine::Approve(const std::string& name, const std::string& actor,
+                                       int64_t now) {
+  return Change(name, actor, now, "rollout.approve", [&](Tx&, Rollout& r) -> aloft::Status {
+    if (r.state != RolloutState::kAwaitingApproval) return WrongState(r, "approved");
+    if (r.created_by == actor) {
+      return Error(Code::kPermissionDenied, "rollout '" + r.spec.name + "' was created by " +
+                                                actor + "; another approver must approve it");
+    }
+    r.state = RolloutState::kScheduled;
+    r.approved_by = actor;
+    r.approved_ms = now;
+    r.reason.clear();
+    return OkStatus();
+  });
+}
+
+Result<Rollout> RolloutEngine::Pause(const std::string& name, const std::string& actor,
+                                     int64_t now) {
+  return Change(name, actor, now, "rollout.pause", [&](Tx&, Rollout& r) -> aloft::Status {
+    if (r.state != RolloutState::kRunning && r.state != RolloutState::kScheduled &&
+        r.state != RolloutState::kAwaitingConfirmation) {
+      return WrongState(r, "paused");
+    }
+    r.state = RolloutState::kPaused;
+    r.reason = "paused by " + actor;
+    return OkStatus();
+  });
+}
+
+Result<Rollout> RolloutEngine::Resume(const std::string& name, const std::string& actor,
+                                      int64_t now) {
+  return Change(name, actor, now, "rollout.resume", [&](Tx&, Rollout& r) -> aloft::Status {
+    if (r.state != RolloutState::kPaused) return WrongState(r, "resumed");
+    r.state = r.wave == 0 ? RolloutState::kScheduled : RolloutState::kRunning;
+    r.errors_accepted_wave = r.wave;  // the errors seen so far in this wave are accepted
+    r.reason = "resumed by " + actor;
+    return OkStatus();
+  });
+}
+
+Result<Rollout> RolloutEngine::Confirm(const std::string& name, const std::string& actor,
+                                       int64_t now) {
+  return Change(name, actor, now, "rollout.confirm", [&](Tx& tx, Rollout& r) -> aloft::Status {
+    if (r.state != RolloutState::kAwaitingConfirmation) return WrongState(r, "confirmed");
+    ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(r.release_id));
+    r.state = RolloutState::kRunning;
+    r.reason = "wave " + std::to_string(r.wave + 1) + " confirmed by " + actor;
+    return AdvanceWave(tx, r, rel, now);
+  });
+}
+
+Result<Rollout> RolloutEngine::Cancel(const std::string& name, const std::string& actor,
+                                      int64_t now) {
+  return Change(name, actor, now, "rollout.cancel", [&](Tx& tx, Rollout& r) -> aloft::Status {
+    if (IsTerminal(r.state)) return WrongState(r, "canceled");
+    r.state = RolloutState::kCanceled;
+    r.reason = "canceled by " + actor;
+    return CancelActions(tx, r, r.reason, now);
+  });
+}
+
+aloft::Status RolloutEngine::Save(Tx& tx, const Rollout& r, int64_t now) {
+  ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+      "UPDATE rollouts SET state = ?, wave = ?, reason = ?, errors_accepted_wave = ?, "
+      "approved_ms = ?, approved_by = ?, updated_ms = ? WHERE id = ?",
+      {RolloutStateName(r.state), r.wave, r.reason, r.errors_accepted_wave, r.approved_ms,
+       r.approved_by, now, r.id}));
+  return OkStatus();
+}
+
+aloft::Status RolloutEngine::CancelActions(Tx& tx, const Rollout& r, const std::string& why,
+                                           int64_t now) {
+  // Actions a device has not begun to install; an install under way finishes and reports.
+  const std::string open =
+      "rollout_id = ? AND open = 1 AND state IN ('pending', 'downloading', 'downloaded')";
+  ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+      "INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, 'canceled', ? "
+      "FROM actions WHERE " +
+          open,
+      {now, why, r.id}));
+  ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+      "UPDATE actions SET state = 'canceled', open = 0, updated_ms = ? WHERE " + open,
+      {now, r.id}));
+  tx.ActionsWritten();
+  return OkStatus();
+}
+
+aloft::Status RolloutEngine::Fence(Tx& tx, int64_t now) {
+  ALOFT_RETURN_IF_ERROR(
+      tx.connection().Query("UPDATE leases SET expires_ms = ? WHERE name = ? AND holder = ?",
+                            {now + lease_.count(), kLeaseName, holder_}));
+  if (tx.connection().changes() == 0) {
+    return Error(Code::kPermissionDenied,
+                 "server '" + holder_ + "' no longer holds the rollout lease");
+  }
+  return OkStatus();
+}
+
+Result<bool> RolloutEngine::Tick(int64_t now) {
+  bool leader = false;
+  ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> aloft::Status {
+    ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+        "UPDATE leases SET holder = ?, expires_ms = ? WHERE name = ? AND (holder = ? OR "
+        "expires_ms <= ?)",
+        {holder_, now + lease_.count(), kLeaseName, holder_, now}));
+    leader = tx.connection().changes() > 0;
+    if (!leader) {
+      ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+          "INSERT INTO leases (name, holder, expires_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+          {kLeaseName, holder_, now + lease_.count()}));
+      leader = tx.connection().changes() > 0;
+    }
+    return OkStatus();
+  }));
+  if (!leader) return false;
+  std::vector<int64_t> live;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> aloft::Status {
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows rows, tx.connection().Query("SELECT id FROM rollouts WHERE state IN ('scheduled', "
+                                         "'running', 'awaiting-confirmation', 'paused') ORDER BY "
+                                         "id"));
+    for (const auto& row : rows) live.push_back(row.Int(0));
+    return OkStatus();
+  }));
+  for (int64_t id : live) {
+    aloft::Status s = store_.Write([&](Tx& tx) -> aloft::Status {
+      ALOFT_RETURN_IF_ERROR(Fence(tx, now));
+      ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
+      ALOFT_ASSIGN_OR_RETURN(auto list, RolloutsWhere(tx, "WHERE o.id = ?", {id}));
+      if (list.empty() || IsTerminal(list[0].state)) return OkStatus();  // deleted or ended
+      return Step(tx, list[0], now);
+    });
+    if (!s.ok() && s.error().code() == Code::kPermissionDenied) return false;  // lease lost
+    ALOFT_RETURN_IF_ERROR(s);
+  }
+  return true;
+}
+
+aloft::Status RolloutEngine::Step(Tx& tx, Rollout& r, int64_t now) {
+  const RolloutState before = r.state;
+  const int64_t wave_before = r.wave;
+  if (r.spec.expires_ms && now >= *r.spec.expires_ms) {
+    r.state = RolloutState::kExpired;
+    r.reason = "expired at " + std::to_string(*r.spec.expires_ms);
+    ALOFT_RETURN_IF_ERROR(CancelActions(tx, r, "rollout expired", now));
+    ALOFT_RETURN_IF_ERROR(Save(tx, r, now));
+    return tx.Audit("rollout-engine", "rollout.expire", r.spec.name, "{}", now);
+  }
+  ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(r.release_id));
+  if (r.state == RolloutState::kScheduled) {
+    if (r.spec.start_ms && now < *r.spec.start_ms) return OkStatus();
+    ALOFT_RETURN_IF_ERROR(Start(tx, r, rel, now));
+  }
+  if (r.state == RolloutState::kRunning) {
+    if (r.spec.dynamic) ALOFT_RETURN_IF_ERROR(JoinNewDevices(tx, r, rel));
+    // Devices that were waiting for another action to end get theirs now.
+    ALOFT_RETURN_IF_ERROR(CreateWaveActions(tx, r, rel, r.wave, now));
+    ALOFT_ASSIGN_OR_RETURN(auto counts, WaveCounts(tx, r.id, r.wave));
+    int64_t total = 0;
+    for (const auto& [state, n] : counts) total += state == "skipped" ? 0 : n;
+    const int64_t succeeded = CountOf(counts, "succeeded"), failed = CountOf(counts, "failed");
+    const WaveSpec& spec = r.spec.waves[std::min<size_t>(r.wave, r.spec.waves.size()) - 1];
+    const bool last = r.wave >= static_cast<int64_t>(r.spec.waves.size());
+    const int64_t open = total - succeeded - failed - CountOf(counts, "canceled");
+    std::string wave = "wave " + std::to_string(r.wave);
+    if (r.errors_accepted_wave != r.wave && total > 0 &&
+        failed * 100 > static_cast<int64_t>(spec.error_threshold) * total) {
+      r.state = RolloutState::kPaused;
+      r.reason = wave + ": " + std::to_string(failed) + " of " + std::to_string(total) +
+                 " failed, above the error threshold of " + std::to_string(spec.error_threshold) +
+                 "%";
+    } else if (succeeded * 100 >= static_cast<int64_t>(spec.success_threshold) * total) {
+      if (last) {
+        if (open == 0 || total == 0) {
+          r.state = RolloutState::kFinished;
+          r.reason = "finished: " + std::to_string(succeeded) + " of " + std::to_string(total) +
+                     " devices of the last wave succeeded";
+        }
+      } else if (spec.confirm) {
+        r.state = RolloutState::kAwaitingConfirmation;
+        r.reason = wave + " reached its success threshold of " +
+                   std::to_string(spec.success_threshold) + "%; confirm to start wave " +
+                   std::to_string(r.wave + 1);
+      } else {
+        ALOFT_RETURN_IF_ERROR(AdvanceWave(tx, r, rel, now));
+      }
+    }
+  }
+  if (r.state == before && r.wave == wave_before) return OkStatus();
+  ALOFT_RETURN_IF_ERROR(Save(tx, r, now));
+  return tx.Audit("rollout-engine", "rollout.step", r.spec.name,
+                  json({{"state", RolloutStateName(r.state)},
+                        {"wave", r.wave},
+                        {"reason", r.reason},
+                        {"holder", holder_}})
+                      .dump(),
+                  now);
+}
+
+aloft::Status RolloutEngine::Start(Tx& tx, Rollout& r, const Release& rel, int64_t now) {
+  ALOFT_ASSIGN_OR_RETURN(auto devices, Matching(tx, r, rel, true));
+  // A stable random order: waves are a sample of the fleet, the same on every server.
+  std::vector<std::pair<std::string, int64_t>> order;
+  order.reserve(devices.size());
+  const std::string salt = std::to_string(r.id) + ":";
+  for (const auto& d : devices) order.emplace_back(Sha256Hex(AsBytes(salt + d.name)), d.id);
+  std::sort(order.begin(), order.end());
+  auto sizes = WaveSizes(r.spec.waves, static_cast<int64_t>(order.size()));
+  std::vector<std::pair<int64_t, int64_t>> members;
+  members.reserve(order.size());
+  size_t next = 0;
+  for (size_t w = 0; w < sizes.size(); ++w) {
+    for (int64_t k = 0; k < sizes[w]; ++k) {
+      members.emplace_back(order[next++].second, static_cast<int64_t>(w + 1));
+    }
+  }
+  ALOFT_RETURN_IF_ERROR(InsertMembers(tx, r.id, members));
+  r.state = RolloutState::kRunning;
+  r.wave = 1;
+  r.reason = "started with " + std::to_string(members.size()) + " devices";
+  return CreateWaveActions(tx, r, rel, 1, now);
+}
+
+aloft::Status RolloutEngine::JoinNewDevices(Tx& tx, Rollout& r, const Release& rel) {
+  ALOFT_ASSIGN_OR_RETURN(auto devices, Matching(tx, r, rel, true));
+  std::vector<std::pair<int64_t, int64_t>> members;
+  for (const auto& d : devices) members.emplace_back(d.id, r.wave);
+  return InsertMembers(tx, r.id, members);
+}
+
+aloft::Status RolloutEngine::AdvanceWave(Tx& tx, Rollout& r, const Release& rel, int64_t now) {
+  r.wave += 1;
+  r.state = RolloutState::kRunning;
+  return CreateWaveActions(tx, r, rel, r.wave, now);
+}
+
+aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const Release& rel,
+                                               int64_t wave, int64_t now) {
+  db::Connection& c = tx.connection();
+  // Devices the release may not go to are skipped, with the reason.
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows members,
+      c.Query("SELECT rd.device_id, d.name, v.version FROM rollout_devices rd JOIN devices d ON "
+              "d.id = rd.device_id LEFT JOIN device_versions v ON v.device_id = rd.device_id AND "
+              "v.module = ? WHERE rd.rollout_id = ? AND rd.wave = ? AND rd.action_id IS NULL AND "
+              "rd.skipped IS NULL",
+              {VersionModule(r, rel), r.id, wave}));
+  if (members.empty()) return OkStatus();
+  for (const auto& m : members) {
+    const std::string& name = m.Text(1);
+    const std::string current = m.Text(2);
+    std::string reason;
+    if (current == rel.version) {
+      reason = "already runs " + rel.version;
+    } else if (rel.allowed_devices &&
+               std::find(rel.allowed_devices->begin(), rel.allowed_devices->end(), name) ==
+                   rel.allowed_devices->end()) {
+      reason = "release " + rel.Id() + " is restricted to other devices";
+    } else if (rel.allowed_sources &&
+               std::find(rel.allowed_sources->begin(), rel.allowed_sources->end(), current) ==
+                   rel.allowed_sources->end()) {
+      reason = "runs version '" + current + "', not one " + rel.Id() + " may be installed over";
+    }
+    if (reason.empty()) continue;
+    ALOFT_RETURN_IF_ERROR(
+        c.Query("UPDATE rollout_devices SET skipped = ? WHERE rollout_id = ? AND device_id = ?",
+                {reason, r.id, m.Int(0)}));
+  }
+  // One statement for the whole wave; a device with another open action waits for a later tick.
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows created,
+      c.Query("INSERT INTO actions (device_id, release_id, state, mode, created_ms, updated_ms, "
+              "created_by, rollout_id, wave) SELECT rd.device_id, ?, 'pending', ?, ?, ?, ?, "
+              "rd.rollout_id, rd.wave FROM rollout_devices rd WHERE rd.rollout_id = ? AND "
+              "rd.wave = ? AND rd.action_id IS NULL AND rd.skipped IS NULL AND NOT EXISTS (SELECT "
+              "1 FROM actions o WHERE o.device_id = rd.device_id AND o.open = 1) ON CONFLICT DO "
+              "NOTHING RETURNING id",
+              {rel.id, r.spec.mode, now, now, "rollout:" + r.spec.name, r.id, wave}));
+  if (created.empty()) return OkStatus();
+  tx.ActionsWritten();
+  int64_t lo = created[0].Int(0), hi = lo;
+  for (const auto& row : created) {
+    lo = std::min(lo, row.Int(0));
+    hi = std::max(hi, row.Int(0));
+  }
+  ALOFT_RETURN_IF_ERROR(c.Query(
+      "UPDATE rollout_devices SET action_id = (SELECT a.id FROM actions a WHERE "
+      "a.device_id = rollout_devices.device_id AND a.rollout_id = rollout_devices.rollout_id "
+      "AND a.open = 1) WHERE rollout_id = ? AND wave = ? AND action_id IS NULL AND skipped "
+      "IS NULL",
+      {r.id, wave}));
+  ALOFT_RETURN_IF_ERROR(c.Query(
+      "INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, 'created', ? "
+      "FROM actions WHERE rollout_id = ? AND id >= ? AND id <= ?",
+      {now, "by rollout " + r.spec.name + ", wave " + std::to_string(wave), r.id, lo, hi}));
+  return OkStatus();
+}
+
+Result<RolloutEngine::InstallWindow> RolloutEngine::WindowFor(
+    int64_t rollout_id, std::chrono::system_clock::time_point now) {
+  std::shared_ptr<Cached> cached;
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(rollout_id);
+    if (it != cache_.end()) cached = it->second;
+  }
+  if (!cached) {
+    cached = std::make_shared<Cached>();
+    ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> aloft::Status {
+      ALOFT_ASSIGN_OR_RETURN(
+          Rows rows, tx.connection().Query("SELECT maintenance_window FROM rollouts WHERE id = ?",
+                                           {rollout_id}));
+      if (rows.empty() || rows[0].IsNull(0)) return OkStatus();
+      json w = json::parse(rows[0].Text(0), nullptr, false);
+      cached->spec =
+          WindowSpec{w.value("schedule", ""), w.value("duration", ""), w.value("time_zone", "UTC")};
+      ALOFT_ASSIGN_OR_RETURN(
+          cached->window, MaintenanceWindow::Parse(cached->spec->schedule, cached->spec->duration,
+                                                   cached->spec->time_zone));
+      return OkStatus();
+    }));
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() > 10000) cache_.clear();
+    cache_[rollout_id] = cached;
+  }
+  InstallWindow out;
+  if (!cached->window) return out;
+  out.spec = cached->spec;
+  const int64_t minute =
+      std::chrono::duration_cast<std::chrono::minutes>(now.time_since_epoch()).count();
+  std::lock_guard lock(cache_mu_);
+  if (cached->minute != minute) {  // IsOpen scans the window minute by minute: once a minute
+    cached->minute = minute;
+    cached->open = cached->window->IsOpen(now);
+    cached->next_start = cached->window->NextStart(now);
+  }
+  out.open = cached->open;
+  out.next_start = cached->next_start;
+  return out;
+}
+
+}  // namespace aloft::server
