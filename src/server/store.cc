@@ -80,8 +80,8 @@ Result<Role> ParseRole(std::string_view name) {
   if (name == "release") return Role::kRelease;
   if (name == "approver") return Role::kApprover;
   if (name == "admin") return Role::kAdmin;
-  return Error(Code::kInvalidArgument,
-               "unknown role '" + std::string(name) + "' (roles: admin, approver, release, viewer)");
+  return Error(Code::kInvalidArgument, "unknown role '" + std::string(name) +
+                                           "' (roles: admin, approver, release, viewer)");
 }
 
 namespace {
