@@ -27,6 +27,7 @@
 #include "pkg/manifest.h"
 #include "pkg/package.h"
 #include "server/artifacts.h"
+#include "server/deltas.h"
 #include "server/download.h"
 #include "server/metrics.h"
 #include "server/rollout.h"
@@ -359,6 +360,7 @@ class AppImpl final : public App, public http::Handler {
     }
     engine_cv_.notify_all();
     if (engine_.joinable()) engine_.join();
+    if (delta_worker_.joinable()) delta_worker_.join();
     {
       std::lock_guard lock(touch_mu_);
       stop_flusher_ = true;
@@ -375,6 +377,7 @@ class AppImpl final : public App, public http::Handler {
   void Run() override { server_->Run(); }
   void Stop() override { server_->Stop(); }
   Result<bool> TickRollouts() override;
+  Result<int> MakeQueuedDeltas() override { return deltas_->RunQueue(clock_); }
 
   std::variant<http::BodyPlan, Response> OnHeaders(Request& head) override;
   Response Handle(Request& req) override;
@@ -394,9 +397,12 @@ class AppImpl final : public App, public http::Handler {
   std::string BaseUrl(const Request& req) const;
   // Runs `build` in one read transaction and answers 200 with the JSON it built.
   Result<Response> ReadJson(const std::function<Result<json>(Tx&)>& build);
-  // `window`: the maintenance window of the action's rollout, when it has one.
+  // `window`: the maintenance window of the action's rollout, when it has one; `delta`: the delta
+  // offered instead of the full image.
   Result<json> ActionForDevice(const Request& req, const Device& d, const Action& a,
-                               const Release& r, const RolloutEngine::InstallWindow& window);
+                               const Release& r, const RolloutEngine::InstallWindow& window,
+                               const std::optional<Delta>& delta);
+  Result<Response> UploadDelta(Request& req, Caller& c);
   void AddRolloutRoutes();
   // A rollout route that changes the rollout named in the path and answers with it.
   void AddRolloutChange(const std::string& verb, Access access,
@@ -462,6 +468,8 @@ class AppImpl final : public App, public http::Handler {
   std::thread flusher_;
 
   std::unique_ptr<RolloutEngine> rollouts_;
+  std::unique_ptr<DeltaService> deltas_;
+  std::thread delta_worker_;
   std::mutex engine_mu_;
   std::condition_variable engine_cv_;
   bool stop_engine_ = false;
@@ -513,6 +521,25 @@ Status AppImpl::Init() {
   rollouts_ = std::make_unique<RolloutEngine>(
       *store_, HostName() + "/" + std::to_string(::getpid()) + "/" + NewToken("").substr(0, 8),
       std::chrono::seconds(config_.rollout_lease_s));
+  std::optional<crypto::PrivateKey> delta_key;
+  if (!config_.delta_key.empty()) {
+    auto key = crypto::PrivateKey::Load(config_.delta_key);
+    if (!key.ok()) return key.error().WithContext("delta_key");
+    delta_key = std::move(key).value();
+  }
+  const bool makes_deltas = delta_key.has_value();
+  deltas_ = std::make_unique<DeltaService>(*store_, artifacts_, std::move(delta_key), log_);
+  if (makes_deltas && config_.rollout_tick_ms > 0) {
+    delta_worker_ = std::thread([this] {
+      std::unique_lock lock(engine_mu_);
+      while (!stop_engine_) {
+        lock.unlock();
+        (void)deltas_->RunQueue(clock_);
+        lock.lock();
+        engine_cv_.wait_for(lock, std::chrono::seconds(1));
+      }
+    });
+  }
   if (config_.rollout_tick_ms > 0) {
     engine_ = std::thread([this] {
       std::unique_lock lock(engine_mu_);
@@ -978,6 +1005,8 @@ void AppImpl::AddRoutes() {
                return out;
              });
            });
+  AddRoute("POST", "/api/v1/releases/{name}/{version}/deltas", A::kRelease, B::kUpload,
+           [this](Request& r, Caller& c) { return UploadDelta(r, c); });
   AddRoute("PATCH", "/api/v1/releases/{name}/{version}", A::kRelease, B::kJson,
            [this](Request& r, Caller& c) { return PatchRelease(r, c); });
   AddRoute("DELETE", "/api/v1/releases/{name}/{version}", A::kRelease, B::kNone,
@@ -1357,6 +1386,58 @@ Result<Response> AppImpl::UploadRelease(Request& req, Caller& c) {
   return JsonResponse(201, out);
 }
 
+Result<Response> AppImpl::UploadDelta(Request& req, Caller& c) {
+  if (req.body_file.empty() || req.body_size == 0) {
+    return Invalid("the upload is empty: send the delta package as the request body");
+  }
+  if (trust_.keys().empty()) {
+    return Error(Code::kUntrusted,
+                 "this server has no trust keys configured, so it accepts no "
+                 "signed package");
+  }
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(rel, tx.GetRelease(req.params["name"], req.params["version"]));
+    return OkStatus();
+  }));
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(req.body_file));
+  auto reader = pkg::PackageReader::Open(f, "uploaded delta", &trust_);
+  if (!reader.ok()) return std::move(reader).error();
+  DiscardSink sink;
+  ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
+  const pkg::Manifest& m = (*reader)->manifest();
+  if (m.name != rel.name || m.version.ToString() != rel.version) {
+    return Invalid("the package is " + m.name + "@" + m.version.ToString() + ", not " + rel.Id());
+  }
+  std::string base;
+  for (const auto& comp : m.components) {
+    if (comp.type != pkg::ComponentType::kDelta || !comp.base) {
+      return Invalid("component '" + comp.name +
+                     "' is a full image; upload full packages as "
+                     "releases, deltas here");
+    }
+    if (!base.empty() && comp.base->version != base) {
+      return Invalid("the components apply to different base versions (" + base + ", " +
+                     comp.base->version + ")");
+    }
+    base = comp.base->version;
+  }
+  if (base.empty()) return Invalid("the package has no components");
+  ALOFT_ASSIGN_OR_RETURN(std::string manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+  ALOFT_ASSIGN_OR_RETURN(Artifact artifact, ArtifactStore::Digest(req.body_file));
+  ALOFT_RETURN_IF_ERROR(artifacts_.Adopt(req.body_file, artifact));
+  ALOFT_ASSIGN_OR_RETURN(Delta d, deltas_->AddUploaded(rel, base, artifact, manifest, Now()));
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    return tx.Audit(c.actor, "delta.upload", rel.Id(),
+                    json({{"base_version", base}, {"sha256", artifact.sha256}}).dump(), Now());
+  }));
+  return JsonResponse(201, {{"release", rel.Id()},
+                            {"base_version", d.base_version},
+                            {"size", d.artifact.size},
+                            {"sha256", d.artifact.sha256},
+                            {"source", d.source}});
+}
+
 Result<Response> AppImpl::PatchRelease(Request& req, Caller& c) {
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
   for (const auto& [k, v] : body.items()) {
@@ -1529,13 +1610,23 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
 }
 
 Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const Action& a,
-                                      const Release& r,
-                                      const RolloutEngine::InstallWindow& window) {
+                                      const Release& full,
+                                      const RolloutEngine::InstallWindow& window,
+                                      const std::optional<Delta>& delta) {
+  Release r = full;  // what is downloaded: the release's own artifact, or the delta package
+  if (delta) {
+    r.artifact = delta->artifact;
+    r.filename = full.name + "-" + delta->base_version + "-to-" + full.version + ".aloft";
+    r.manifest = delta->manifest;
+  }
   json download = {{"size", r.artifact.size},
                    {"sha256", r.artifact.sha256},
                    {"sha1", r.artifact.sha1},
                    {"md5", r.artifact.md5},
                    {"filename", r.filename}};
+  if (delta) {
+    download["delta"] = {{"base_version", delta->base_version}, {"full_size", full.artifact.size}};
+  }
   if (!config_.external_base_url.empty()) {
     std::string base = config_.external_base_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
@@ -1675,7 +1766,8 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
     if (action->rollout_id) {
       ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
     }
-    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel, window));
+    ALOFT_ASSIGN_OR_RETURN(auto delta, deltas_->ForAction(*action, rel, d, Now()));
+    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel, window, delta));
   }
   out["poll_interval_s"] =
       out["action"].is_null() ? config_.poll_interval_s : config_.poll_interval_active_s;
@@ -1781,6 +1873,7 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
   ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
   const std::string& id_text = req.params["id"];
   Release rel;
+  std::optional<int64_t> delta_id;
   ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
     if (a.device != req.params["device"] ||
@@ -1794,8 +1887,16 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
                                                 "; its artifact is no longer offered");
     }
     ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(a.release_id));
+    delta_id = a.delta_id;
     return OkStatus();
   }));
+  if (delta_id) {
+    ALOFT_ASSIGN_OR_RETURN(Delta delta, deltas_->Get(*delta_id));
+    return ServeArtifact(artifacts_.PathOf(delta.artifact.sha256), delta.artifact.size,
+                         delta.artifact.sha256,
+                         rel.name + "-" + delta.base_version + "-to-" + rel.version + ".aloft", req,
+                         metrics_, open_files_);
+  }
   return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
                        rel.artifact.sha256, rel.filename, req, metrics_, open_files_);
 }

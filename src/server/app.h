@@ -35,6 +35,8 @@ class App {
   // Runs one round of the rollout engine now, at the Clock's time, as its thread does every
   // rollout_tick_ms. Returns whether this server is the leader.
   virtual Result<bool> TickRollouts() = 0;
+  // Makes the queued deltas now, as the background thread does; returns how many.
+  virtual Result<int> MakeQueuedDeltas() = 0;
 };
 
 // This machine's host name, with '-' and '/' replaced by '_' (names upload files).

@@ -30,7 +30,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "auth_cache_s",
                                  "rollout_tick_ms",
                                  "rollout_lease_s",
-                                 "rollout_approval"},
+                                 "rollout_approval",
+                                 "delta_key"},
                                 "docs/server.md"));
   ALOFT_RETURN_IF_ERROR(r.Str("data_dir", c.data_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("listen", c.listen));
@@ -56,6 +57,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_tick_ms", c.rollout_tick_ms));
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));
   ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));
+  ALOFT_RETURN_IF_ERROR(r.Str("delta_key", c.delta_key));
   return OkStatus();
 }
 

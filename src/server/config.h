@@ -42,6 +42,9 @@ struct ServerConfig {
   int64_t rollout_tick_ms = 1000;
   int64_t rollout_lease_s = 10;
   bool rollout_approval = false;
+  // PEM private key that signs the deltas this server makes (docs/rollouts.md); "" = it makes
+  // none (uploaded deltas are still offered). Devices must trust its public key.
+  std::string delta_key;
 };
 
 // Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the

@@ -14,6 +14,8 @@
 #include "client/http_client.h"
 #include "core/clock.h"
 #include "core/file.h"
+#include "core/hash.h"
+#include "pkg/manifest.h"
 #include "server/app.h"
 #include "server/config.h"
 #include "support/matchers.h"
@@ -46,6 +48,10 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
     c.trust = {dir_ / "release.pub"};
     c.threads = 4;
     c.rollout_tick_ms = 0;  // the test ticks
+    if (with_delta_key_) {
+      ASSERT_THAT(WriteFileAtomic(dir_ / "delta.key", pkgs_.keys[1].ToPem()), IsOk());
+      c.delta_key = dir_ / "delta.key";
+    }
     auto app = App::Create(c, clock_, log_);
     ASSERT_THAT(app, IsOk());
     app_ = std::move(app).value();
@@ -89,16 +95,23 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
 
   void SetUpRelease() {
     CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
-    Bytes pkg = pkgs_.Pack({{"main", testing::RandomBytes(20000, 1)}}, pkg::Compression::kNone);
-    ASSERT_THAT(WriteFileAtomic(dir_ / "fw.aloft", AsChars(pkg)), IsOk());
+    Upload("/api/v1/releases",
+           pkgs_.Pack({{"main", testing::RandomBytes(20000, 1)}}, pkg::Compression::kNone));
+  }
+
+  json Upload(const std::string& path, const Bytes& bytes, int expect = 201) {
+    std::string file = dir_ / ("upload-" + std::to_string(uploads_++));
+    EXPECT_THAT(WriteFileAtomic(file, AsChars(bytes)), IsOk());
     client::HttpRequest req;
     req.method = "POST";
-    req.url = base_ + "/api/v1/releases";
-    req.upload_file = dir_ / "fw.aloft";
+    req.url = base_ + path;
+    req.upload_file = file;
     req.headers.push_back("Authorization: Bearer " + admin_);
     auto res = client::Send(req);
-    ASSERT_THAT(res, IsOk());
-    ASSERT_EQ(res->status, 201) << res->body;
+    EXPECT_THAT(res, IsOk());
+    if (!res.ok()) return json();
+    EXPECT_EQ(res->status, expect) << res->body;
+    return json::parse(res->body, nullptr, false);
   }
 
   // Registers a device and has it check in once, reporting main 1.0.0.
@@ -165,6 +178,8 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
   std::thread thread_;
   std::map<std::string, std::string> tokens_;
   std::map<std::string, std::string> versions_;  // what a device reports, after an update
+  bool with_delta_key_ = false;
+  int uploads_ = 0;
 };
 
 TEST_P(RolloutTest, ThreeWavesOverAThousandDevices_ThresholdsWindowApprovalCancel) {
@@ -425,6 +440,87 @@ TEST_P(RolloutTest, BadSpecsAreRefusedWithTheField) {
   CallJson("POST", "/api/v1/rollouts/x/cancel", admin_, nullptr, 200);
   CallJson("POST", "/api/v1/rollouts/x/resume", admin_, nullptr, 409);
 }
+
+class RolloutDeltaTest : public RolloutTest {
+ protected:
+  RolloutDeltaTest() { with_delta_key_ = true; }
+};
+
+// Three devices in one rollout: one runs 1.0.0 (the server makes a delta from it), one 1.1.0 (a
+// delta was uploaded), one 0.9.0 (unknown to the server: the full image).
+TEST_P(RolloutDeltaTest, OldVersionsGetDeltas_UnknownGetsTheFullImage_BytesSavedCounted) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  Bytes v100 = testing::RandomBytes(200000, 7);
+  Bytes v110 = v100, v120 = v100;
+  for (size_t i = 5000; i < 5100; ++i) v110[i] ^= 0x5a;
+  for (size_t i = 90000; i < 90300; ++i) v120[i] ^= 0xa5;
+  auto pack = [&](const Bytes& image, const char* version) {
+    return pkgs_.Pack({{"main", image}}, pkg::Compression::kNone, {0}, version);
+  };
+  Bytes p100 = pack(v100, "1.0.0"), p110 = pack(v110, "1.1.0"), p120 = pack(v120, "1.2.0");
+  Upload("/api/v1/releases", p100);
+  json full = Upload("/api/v1/releases", p120);
+  const int64_t full_size = full["size"];
+  // An uploaded delta must be signed by a trusted key and be a delta of this release.
+  Upload("/api/v1/releases/fw/1.2.0/deltas", pkgs_.Delta(p110, p120, {2}), 422);
+  Upload("/api/v1/releases/fw/1.2.0/deltas", p120, 400);
+  json up = Upload("/api/v1/releases/fw/1.2.0/deltas", pkgs_.Delta(p110, p120));
+  EXPECT_EQ(up["base_version"], "1.1.0");
+  EXPECT_EQ(up["source"], "uploaded");
+
+  for (const char* d : {"old", "mid", "unknown"}) AddDevice(d, "field");
+  versions_ = {{"old", "1.0.0"}, {"mid", "1.1.0"}, {"unknown", "0.9.0"}};
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "d"}, {"release", "fw@1.2.0"}, {"filter", {{"groups", {"field"}}}}}, 201);
+  Tick();
+  // Before the server made the delta from 1.0.0, "old" is offered the full image.
+  EXPECT_FALSE(CheckIn("old")["download"].contains("delta"));
+  ASSERT_THAT(app_->MakeQueuedDeltas(), IsOkAndHolds(1));
+  ASSERT_THAT(app_->MakeQueuedDeltas(), IsOkAndHolds(0)) << "once per base version";
+
+  auto trust = pkgs_.Trust({0, 1}, 1);
+  int64_t delta_bytes = 0;
+  for (const char* d : {"old", "mid", "unknown"}) {
+    json a = CheckIn(d);
+    ASSERT_TRUE(a.is_object()) << d;
+    const json& dl = a["download"];
+    if (std::string(d) == "unknown") {
+      EXPECT_FALSE(dl.contains("delta"));
+      EXPECT_EQ(dl["size"], full_size);
+    } else {
+      EXPECT_EQ(dl["delta"]["base_version"], versions_[d]) << d;
+      EXPECT_EQ(dl["delta"]["full_size"], full_size);
+      EXPECT_LT(dl["size"].get<int64_t>() * 10, full_size) << d << ": a delta of 300 bytes";
+      delta_bytes += dl["size"].get<int64_t>();
+      // The offered manifest is the delta package's, signed (made here: by the delta key).
+      auto envelope = pkg::ParseEnvelope(a["manifest"].dump());
+      ASSERT_THAT(envelope, IsOk());
+      EXPECT_THAT(pkg::VerifySignatures(*envelope, trust), IsOk()) << d;
+      EXPECT_EQ(envelope->manifest.components[0].base->version, versions_[d]);
+    }
+    // What is downloaded is what was offered.
+    std::string url = dl["url"];
+    auto body = Call("GET", url.substr(base_.size()), tokens_[d]);
+    ASSERT_EQ(body.status, 200);
+    EXPECT_EQ(Sha256Hex(AsBytes(body.body)), dl["sha256"]) << d;
+    if (std::string(d) != "unknown") {
+      Bytes bytes(body.body.begin(), body.body.end());
+      EXPECT_THAT(testing::ReadPackage(bytes, &trust), IsOk()) << d;
+    }
+    int64_t id = a["id"];
+    for (const char* st : {"downloading", "downloaded", "installing", "installed", "success"}) {
+      ASSERT_EQ(Feedback(d, id, st), 200);
+    }
+  }
+  json st = Status("d");
+  EXPECT_EQ(st["downloads"], 3);
+  EXPECT_EQ(st["download_bytes"], full_size + delta_bytes);
+  EXPECT_EQ(st["bytes_saved"], 2 * full_size - delta_bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RolloutDeltaTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& p) { return testing::BackendName(p.param); });
 
 INSTANTIATE_TEST_SUITE_P(Backends, RolloutTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),

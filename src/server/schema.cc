@@ -88,7 +88,8 @@ CREATE TABLE leases (
 CREATE TABLE deltas (
   id {{id}}, release_id BIGINT NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
   base_version TEXT NOT NULL, source TEXT NOT NULL, state TEXT NOT NULL,
-  artifact_sha256 TEXT REFERENCES artifacts(sha256), size BIGINT, error TEXT NOT NULL DEFAULT '',
+  artifact_sha256 TEXT REFERENCES artifacts(sha256), size BIGINT, manifest TEXT,
+  error TEXT NOT NULL DEFAULT '',
   created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, UNIQUE (release_id, base_version));
 ALTER TABLE actions ADD COLUMN delta_id BIGINT;
 )sql"},
