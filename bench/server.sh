@@ -62,7 +62,7 @@ start_aloftd() {  # NAME DATABASE -> sets URL, PID
 echo "== seeding $DEVICES devices (SQLite and PostgreSQL)"
 mkdir -p "$work/sqlite"
 "$root/$BUILD/bench/server/aloft_bench_seed" "$work/sqlite/aloft.db" "$DEVICES"
-pg_url=$(scripts/pg.sh start "$work/pg" "$(free_port 55440)")
+pg_url=$(scripts/pg.sh start "$work/pg" "$(free_port 25440)")
 "$root/$BUILD/bench/server/aloft_bench_seed" "$pg_url" "$DEVICES"
 
 checkin() {  # URL OUT

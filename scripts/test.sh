@@ -27,7 +27,7 @@ echo "== PostgreSQL (throwaway)"
 pgdir=$(mktemp -d /tmp/aloft-pg.XXXXXX)
 corpus=$(mktemp -d)
 trap 'scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$corpus"' EXIT
-port=54329
+port=25432  # below the ephemeral range (32768-60999): no outgoing connection holds it
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 ALOFT_TEST_PG_URL=$(scripts/pg.sh start "$pgdir" "$port")
 export ALOFT_TEST_PG_URL ALOFT_REQUIRE_PG=1

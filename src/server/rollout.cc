@@ -968,6 +968,10 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
         c.Query("UPDATE rollout_devices SET skipped = ? WHERE rollout_id = ? AND device_id = ?",
                 {reason, r.id, m.Int(0)}));
   }
+  if (c.engine() == db::Engine::kPostgres && members.size() > 1000) {
+    // Fresh statistics, or the planner takes the new rows for a handful and joins row by row.
+    ALOFT_RETURN_IF_ERROR(c.Query("ANALYZE rollout_devices"));
+  }
   // One statement for the whole wave; a device with another open action waits for a later tick.
   ALOFT_ASSIGN_OR_RETURN(
       Rows created,
@@ -985,12 +989,15 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
     lo = std::min(lo, row.Int(0));
     hi = std::max(hi, row.Int(0));
   }
-  ALOFT_RETURN_IF_ERROR(c.Query(
-      "UPDATE rollout_devices SET action_id = (SELECT a.id FROM actions a WHERE "
-      "a.device_id = rollout_devices.device_id AND a.rollout_id = rollout_devices.rollout_id "
-      "AND a.open = 1) WHERE rollout_id = ? AND wave = ? AND action_id IS NULL AND skipped "
-      "IS NULL",
-      {r.id, wave}));
+  if (c.engine() == db::Engine::kPostgres && created.size() > 1000) {
+    ALOFT_RETURN_IF_ERROR(c.Query("ANALYZE actions"));
+  }
+  ALOFT_RETURN_IF_ERROR(
+      c.Query("UPDATE rollout_devices SET action_id = a.id FROM actions a WHERE a.device_id = "
+              "rollout_devices.device_id AND a.rollout_id = rollout_devices.rollout_id AND "
+              "a.open = 1 AND rollout_devices.rollout_id = ? AND rollout_devices.wave = ? AND "
+              "rollout_devices.action_id IS NULL AND rollout_devices.skipped IS NULL",
+              {r.id, wave}));
   ALOFT_RETURN_IF_ERROR(c.Query(
       "INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, 'created', ? "
       "FROM actions WHERE rollout_id = ? AND id >= ? AND id <= ?",
