@@ -7,7 +7,9 @@
 
 // GCC 12 reports a false maybe-uninitialized when Params (vectors of variants holding strings) grow
 // here; the warning is off for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "core/clock.h"
 #include "core/hash.h"
