@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+source bench/bench_lib.sh
 DEVICES=${DEVICES:-100000} CONNECTIONS=${CONNECTIONS:-64} BUILD=${BUILD:-build/release}
 export DEVICES THREADS=2
 
@@ -28,11 +29,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() {
-  local p=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
-}
 now_ms() { date +%s%3N; }
 printf 'rollout_tick_ms = 100\n' >"$work/aloftd.toml"
 

@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 source scripts/nginx_lib.sh
+source bench/bench_lib.sh
 DEVICES=${DEVICES:-100000} DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-64}
 SIZE_MB=${SIZE_MB:-100} SLOW=${SLOW:-10000} BUILD=${BUILD:-build/release}
 export DEVICES
@@ -32,11 +33,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() {
-  local p=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
-}
 cores=$(nproc)
 
 # wrk output -> "RPS P50 P99" (latencies in ms)

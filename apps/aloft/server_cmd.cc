@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/progress.h"
+#include "core/text.h"
 #include "http/message.h"
 
 namespace aloft::cli {
@@ -197,12 +198,6 @@ std::string Bar(int64_t succeeded, int64_t failed, int64_t total, int width = 24
          "]";
 }
 
-std::string Mib(int64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
-
 void PrintRolloutStatus(const json& j) {
   std::printf("rollout %s: %s to %s devices, %s, wave %s of %zu, mode %s\n", Str(j, "name").c_str(),
               Str(j, "release").c_str(), Str(j, "devices").c_str(), Str(j, "state").c_str(),
@@ -233,8 +228,8 @@ void PrintRolloutStatus(const json& j) {
          "SKIPPED", "ERRORS", "THRESHOLDS"},
         rows);
   std::printf("downloads %s: %s, %s saved by deltas", Str(j, "downloads").c_str(),
-              Mib(j.value("download_bytes", int64_t{0})).c_str(),
-              Mib(j.value("bytes_saved", int64_t{0})).c_str());
+              HumanSize(j.value("download_bytes", uint64_t{0})).c_str(),
+              HumanSize(j.value("bytes_saved", uint64_t{0})).c_str());
   if (!j["duration_median_s"].is_null()) {
     std::printf("; update time median %.0f s, p95 %.0f s", j["duration_median_s"].get<double>(),
                 j["duration_p95_s"].get<double>());

@@ -13,6 +13,10 @@ std::string FormatRfc3339(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::string FormatRfc3339Ms(int64_t unix_ms) {
+  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(unix_ms)));
+}
+
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s) {
   size_t i = 0;
   auto digits = [&](size_t n) -> std::optional<int> {

@@ -64,6 +64,8 @@ class ManualClock final : public Clock {
 
 // "2026-11-21T21:41:50Z" (RFC 3339, UTC, whole seconds).
 std::string FormatRfc3339(std::chrono::system_clock::time_point t);
+// The same for milliseconds since the epoch (how the server stores times).
+std::string FormatRfc3339Ms(int64_t unix_ms);
 // "2026-11-22T02:00:00Z", "2026-11-22T03:00:00.5+01:00": nullopt when it is not RFC 3339.
 std::optional<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view text);
 

@@ -136,10 +136,6 @@ int64_t ToMs(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::string MsToTime(int64_t ms) {
-  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
-}
-
 // ---- JSON bodies ----
 
 // The request body as a JSON object, parsed by the project's ParseJson (depth limit, duplicate
@@ -263,7 +259,7 @@ json ToJson(const DeviceType& t) {
   return {{"name", t.name},
           {"description", t.description},
           {"modules", t.modules},
-          {"created", MsToTime(t.created_ms)}};
+          {"created", FormatRfc3339Ms(t.created_ms)}};
 }
 
 json ToJson(const Release& r) {
@@ -285,7 +281,7 @@ json ToJson(const Release& r) {
             {"targets", targets},
             {"allowed_devices", r.allowed_devices ? json(*r.allowed_devices) : json(nullptr)},
             {"allowed_sources", r.allowed_sources ? json(*r.allowed_sources) : json(nullptr)},
-            {"created", MsToTime(r.created_ms)},
+            {"created", FormatRfc3339Ms(r.created_ms)},
             {"created_by", r.created_by}};
   return j;
 }
@@ -299,8 +295,8 @@ json ToJson(const Device& d) {
           {"tags", d.tags},
           {"attributes", attrs},
           {"versions", d.versions},
-          {"created", MsToTime(d.created_ms)},
-          {"last_seen", d.last_seen_ms ? json(MsToTime(*d.last_seen_ms)) : json(nullptr)}};
+          {"created", FormatRfc3339Ms(d.created_ms)},
+          {"last_seen", d.last_seen_ms ? json(FormatRfc3339Ms(*d.last_seen_ms)) : json(nullptr)}};
 }
 
 json ToJson(const Action& a) {
@@ -310,13 +306,13 @@ json ToJson(const Action& a) {
             {"state", ActionStateName(a.state)},
             {"mode", a.mode},
             {"progress", a.progress},
-            {"created", MsToTime(a.created_ms)},
-            {"updated", MsToTime(a.updated_ms)},
+            {"created", FormatRfc3339Ms(a.created_ms)},
+            {"updated", FormatRfc3339Ms(a.updated_ms)},
             {"created_by", a.created_by}};
   if (!a.events.empty()) {
     json events = json::array();
     for (const auto& e : a.events) {
-      json ev = {{"at", MsToTime(e.at_ms)}, {"status", e.status}, {"details", e.details}};
+      json ev = {{"at", FormatRfc3339Ms(e.at_ms)}, {"status", e.status}, {"details", e.details}};
       if (e.progress) ev["progress"] = *e.progress;
       if (e.code) ev["code"] = *e.code;
       events.push_back(std::move(ev));
@@ -403,6 +399,11 @@ class AppImpl final : public App, public http::Handler {
                                const Release& r, const RolloutEngine::InstallWindow& window,
                                const std::optional<Delta>& delta);
   Result<Response> UploadDelta(Request& req, Caller& c);
+  // Moves an upload to its content address, then runs `record` (the transaction that adds the row
+  // naming it), so that no row ever names a missing file. When `record` fails and no row names
+  // those bytes (`known`: some did before), the file goes again.
+  Status AdoptUpload(const std::string& upload, const Artifact& a, bool known,
+                     const std::function<Status()>& record);
   void AddRolloutRoutes();
   // A rollout route that changes the rollout named in the path and answers with it.
   void AddRolloutChange(const std::string& verb, Access access,
@@ -1090,7 +1091,7 @@ void AppImpl::AddRoutes() {
                for (const auto& l : logs) {
                  out.push_back({{"id", l.id},
                                 {"action", l.action_id ? json(*l.action_id) : json(nullptr)},
-                                {"at", MsToTime(l.at_ms)},
+                                {"at", FormatRfc3339Ms(l.at_ms)},
                                 {"content", l.content}});
                }
                return out;
@@ -1155,7 +1156,7 @@ void AppImpl::AddRoutes() {
                json out = json::array();
                for (const auto& e : list) {
                  out.push_back({{"id", e.id},
-                                {"at", MsToTime(e.at_ms)},
+                                {"at", FormatRfc3339Ms(e.at_ms)},
                                 {"actor", e.actor},
                                 {"action", e.action},
                                 {"object", e.object},
@@ -1174,7 +1175,7 @@ void AppImpl::AddRoutes() {
         out.push_back({{"id", t.id},
                        {"name", t.name},
                        {"role", RoleName(t.role)},
-                       {"created", MsToTime(t.created_ms)}});
+                       {"created", FormatRfc3339Ms(t.created_ms)}});
       }
       return out;
     });
@@ -1361,29 +1362,34 @@ Result<Response> AppImpl::UploadRelease(Request& req, Caller& c) {
     }
     return OkStatus();
   }));
-  ALOFT_RETURN_IF_ERROR(artifacts_.Adopt(upload, rel.artifact));
   json out;
-  Status s = store_->Write([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(Release created, tx.CreateRelease(rel));
-    out = ToJson(created);
-    return tx.Audit(
-        c.actor, "release.create", rel.Id(),
-        json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})
-            .dump(),
-        Now());
-  });
-  if (!s.ok()) {
-    if (!known) {
-      bool still = true;
-      (void)store_->Read([&](Tx& tx) -> Status {
-        ALOFT_ASSIGN_OR_RETURN(still, tx.ArtifactKnown(rel.artifact.sha256));
-        return OkStatus();
-      });
-      if (!still) artifacts_.Remove(rel.artifact.sha256);
-    }
-    return std::move(s).error();
-  }
+  ALOFT_RETURN_IF_ERROR(AdoptUpload(upload, rel.artifact, known, [&] {
+    return store_->Write([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(Release created, tx.CreateRelease(rel));
+      out = ToJson(created);
+      return tx.Audit(
+          c.actor, "release.create", rel.Id(),
+          json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})
+              .dump(),
+          Now());
+    });
+  }));
   return JsonResponse(201, out);
+}
+
+Status AppImpl::AdoptUpload(const std::string& upload, const Artifact& a, bool known,
+                            const std::function<Status()>& record) {
+  ALOFT_RETURN_IF_ERROR(artifacts_.Adopt(upload, a));
+  Status s = record();
+  if (!s.ok() && !known) {
+    bool still = true;
+    (void)store_->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(still, tx.ArtifactKnown(a.sha256));
+      return OkStatus();
+    });
+    if (!still) artifacts_.Remove(a.sha256);
+  }
+  return s;
 }
 
 Result<Response> AppImpl::UploadDelta(Request& req, Caller& c) {
@@ -1425,11 +1431,15 @@ Result<Response> AppImpl::UploadDelta(Request& req, Caller& c) {
   if (base.empty()) return Invalid("the package has no components");
   ALOFT_ASSIGN_OR_RETURN(std::string manifest, pkg::SerializeEnvelope((*reader)->envelope()));
   ALOFT_ASSIGN_OR_RETURN(Artifact artifact, ArtifactStore::Digest(req.body_file));
-  ALOFT_RETURN_IF_ERROR(artifacts_.Adopt(req.body_file, artifact));
-  ALOFT_ASSIGN_OR_RETURN(Delta d, deltas_->AddUploaded(rel, base, artifact, manifest, Now()));
-  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-    return tx.Audit(c.actor, "delta.upload", rel.Id(),
-                    json({{"base_version", base}, {"sha256", artifact.sha256}}).dump(), Now());
+  bool known = false;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(known, tx.ArtifactKnown(artifact.sha256));
+    return OkStatus();
+  }));
+  Delta d;
+  ALOFT_RETURN_IF_ERROR(AdoptUpload(req.body_file, artifact, known, [&]() -> Status {
+    ALOFT_ASSIGN_OR_RETURN(d, deltas_->AddUploaded(rel, base, artifact, manifest, c.actor, Now()));
+    return OkStatus();
   }));
   return JsonResponse(201, {{"release", rel.Id()},
                             {"base_version", d.base_version},
@@ -1576,19 +1586,9 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
       std::string reason;
       if (std::find(types.begin(), types.end(), d.device_type) == types.end()) {
         reason = "device type '" + d.device_type + "' is not a target of " + rel.Id();
-      } else if (rel.allowed_devices &&
-                 std::find(rel.allowed_devices->begin(), rel.allowed_devices->end(), d.name) ==
-                     rel.allowed_devices->end()) {
-        reason = "release " + rel.Id() + " is restricted to other devices";
-      } else if (rel.allowed_sources) {
-        auto mods = rel.Modules();
-        auto it = d.versions.find(mods.empty() ? "main" : mods[0]);
-        std::string current = it == d.versions.end() ? "" : it->second;
-        if (std::find(rel.allowed_sources->begin(), rel.allowed_sources->end(), current) ==
-            rel.allowed_sources->end()) {
-          reason = "device runs version '" + current + "', not one " + rel.Id() +
-                   " may be installed over";
-        }
+      } else {
+        auto it = d.versions.find(rel.FirstModule());
+        reason = rel.RefusalFor(d.name, it == d.versions.end() ? "" : it->second).value_or("");
       }
       if (reason.empty()) {
         auto a = tx.CreateAction(d.id, rel.id, mode, c.actor, Now());
@@ -1638,7 +1638,7 @@ Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const
     download["url"] = base + "/" + ArtifactStore::RelativePath(r.artifact.sha256) +
                       "?md5=" + SecureLinkMd5(expires, uri, config_.secure_link_secret) +
                       "&expires=" + std::to_string(expires);
-    download["expires"] = MsToTime(expires * 1000);
+    download["expires"] = FormatRfc3339Ms(expires * 1000);
   } else {
     download["url"] = BaseUrl(req) + "/device/v1/" + http::PercentEncode(d.name) + "/actions/" +
                       std::to_string(a.id) + "/artifact";

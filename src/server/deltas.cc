@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "core/file.h"
 #include "pkg/delta_package.h"
 #include "pkg/manifest.h"
@@ -43,11 +45,6 @@ Result<std::optional<Delta>> DeltaWhere(Tx& tx, const std::string& where, const 
   return std::optional<Delta>(FromRow(rows[0]));
 }
 
-std::string FirstModule(const Release& r) {
-  auto mods = r.Modules();
-  return mods.empty() ? "main" : mods[0];
-}
-
 }  // namespace
 
 DeltaService::DeltaService(Store& store, ArtifactStore& artifacts,
@@ -73,56 +70,56 @@ Result<std::optional<Delta>> DeltaService::ForAction(const Action& action, const
   if (action.state != ActionState::kPending || release.kind != "package") {
     return std::optional<Delta>();
   }
-  auto it = device.versions.find(FirstModule(release));
+  auto it = device.versions.find(release.FirstModule());
   if (it == device.versions.end() || it->second == release.version) return std::optional<Delta>();
   const std::string& base = it->second;
+  // One read decides; a write happens only to choose a ready delta or to queue one (once per
+  // release and base version), never on the check-ins of a device whose base the server lacks.
   std::optional<Delta> found;
+  bool base_is_package = false;
   ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(
         found, DeltaWhere(tx, "WHERE x.release_id = ? AND x.base_version = ?", {release.id, base}));
+    if (!found && key_) {
+      auto base_rel = tx.GetRelease(release.name, base);
+      base_is_package = base_rel.ok() && base_rel->kind == "package";
+    }
     return OkStatus();
   }));
   if (found && found->state == "ready") {
-    bool chosen = false;
+    std::optional<int64_t> chosen;
     ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
       ALOFT_RETURN_IF_ERROR(tx.connection().Query(
           "UPDATE actions SET delta_id = ? WHERE id = ? AND delta_id IS NULL AND state = 'pending'",
           {found->id, action.id}));
-      chosen = tx.connection().changes() > 0;
-      if (chosen) tx.ActionsWritten();
+      if (tx.connection().changes() > 0) tx.ActionsWritten();
+      // The action may have moved on meanwhile (another request of the device): what it has.
+      ALOFT_ASSIGN_OR_RETURN(
+          Rows rows,
+          tx.connection().Query("SELECT delta_id FROM actions WHERE id = ?", {action.id}));
+      if (!rows.empty()) chosen = rows[0].OptInt(0);
       return OkStatus();
     }));
-    if (chosen) return found;
-    // The action moved on meanwhile (another request of the device): keep what it has.
-    ALOFT_ASSIGN_OR_RETURN(Action now_action, [&]() -> Result<Action> {
-      Action a;
-      ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
-        ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(action.id));
-        return OkStatus();
-      }));
-      return a;
-    }());
-    if (!now_action.delta_id) return std::optional<Delta>();
-    ALOFT_ASSIGN_OR_RETURN(Delta d, Get(*now_action.delta_id));
+    if (!chosen) return std::optional<Delta>();
+    if (*chosen == found->id) return found;
+    ALOFT_ASSIGN_OR_RETURN(Delta d, Get(*chosen));
     return std::optional<Delta>(std::move(d));
   }
-  if (found || !key_) return std::optional<Delta>();
-  // Queue one when the base is a package here; once per (release, base version).
-  ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
-    auto base_rel = tx.GetRelease(release.name, base);
-    if (!base_rel.ok() || base_rel->kind != "package") return OkStatus();
-    ALOFT_RETURN_IF_ERROR(tx.connection().Query(
-        "INSERT INTO deltas (release_id, base_version, source, state, created_ms, updated_ms) "
-        "VALUES (?, ?, 'generated', 'queued', ?, ?) ON CONFLICT DO NOTHING",
-        {release.id, base, now, now}));
-    return OkStatus();
-  }));
+  if (base_is_package) {
+    ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
+      ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+          "INSERT INTO deltas (release_id, base_version, source, state, created_ms, updated_ms) "
+          "VALUES (?, ?, 'generated', 'queued', ?, ?) ON CONFLICT DO NOTHING",
+          {release.id, base, now, now}));
+      return OkStatus();
+    }));
+  }
   return std::optional<Delta>();
 }
 
 Result<Delta> DeltaService::AddUploaded(const Release& release, const std::string& base_version,
                                         const Artifact& artifact, const std::string& manifest,
-                                        int64_t now) {
+                                        const std::string& actor, int64_t now) {
   std::optional<Delta> d;
   ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
     ALOFT_RETURN_IF_ERROR(tx.connection().Query(
@@ -146,7 +143,9 @@ Result<Delta> DeltaService::AddUploaded(const Release& release, const std::strin
         {release.id, base_version, artifact.sha256, artifact.size, manifest, now, now}));
     ALOFT_ASSIGN_OR_RETURN(d, DeltaWhere(tx, "WHERE x.release_id = ? AND x.base_version = ?",
                                          {release.id, base_version}));
-    return OkStatus();
+    return tx.Audit(
+        actor, "delta.upload", release.Id(),
+        nlohmann::json({{"base_version", base_version}, {"sha256", artifact.sha256}}).dump(), now);
   }));
   return *d;
 }

@@ -51,9 +51,10 @@ class DeltaService {
   Result<Delta> Get(int64_t id);
 
   // Records an uploaded delta package (already verified by the caller) of `release` from
-  // `base_version`, stored as `artifact`.
+  // `base_version`, stored as `artifact`, with its audit entry by `actor`.
   Result<Delta> AddUploaded(const Release& release, const std::string& base_version,
-                            const Artifact& artifact, const std::string& manifest, int64_t now);
+                            const Artifact& artifact, const std::string& manifest,
+                            const std::string& actor, int64_t now);
 
   // Makes every queued delta; returns how many were made. A failure is recorded on the delta
   // ("failed", with the error) and does not stop the others.

@@ -247,9 +247,7 @@ std::string Placeholders(size_t n) {
 }
 
 std::string VersionModule(const Rollout& r, const Release& rel) {
-  if (r.spec.filter.module) return *r.spec.filter.module;
-  auto mods = rel.Modules();
-  return mods.empty() ? "main" : mods[0];
+  return r.spec.filter.module.value_or(rel.FirstModule());
 }
 
 struct Candidate {
@@ -348,22 +346,27 @@ std::vector<int64_t> WaveSizes(const std::vector<WaveSpec>& waves, int64_t n) {
   return sizes;
 }
 
-Result<std::map<std::string, int64_t>> WaveCounts(Tx& tx, int64_t rollout_id, int64_t wave) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows,
-      tx.connection().Query(
-          "SELECT CASE WHEN rd.skipped IS NOT NULL THEN 'skipped' WHEN a.state IS NULL THEN "
-          "'waiting' ELSE a.state END, COUNT(*) FROM rollout_devices rd LEFT JOIN actions a ON "
-          "a.id = rd.action_id WHERE rd.rollout_id = ? AND rd.wave = ? GROUP BY 1",
-          {rollout_id, wave}));
-  std::map<std::string, int64_t> out;
-  for (const auto& row : rows) out[row.Text(0)] = row.Int(1);
+// Members per wave and state (WaveStatus::by_state); only wave `wave` when given.
+Result<std::map<int64_t, WaveStatus>> MemberCounts(Tx& tx, int64_t rollout_id,
+                                                   std::optional<int64_t> wave) {
+  std::string sql =
+      "SELECT rd.wave, CASE WHEN rd.skipped IS NOT NULL THEN 'skipped' WHEN a.state IS NULL THEN "
+      "'waiting' ELSE a.state END, COUNT(*) FROM rollout_devices rd LEFT JOIN actions a ON a.id = "
+      "rd.action_id WHERE rd.rollout_id = ?";
+  Params p = {rollout_id};
+  if (wave) {
+    sql += " AND rd.wave = ?";
+    p.push_back(*wave);
+  }
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, tx.connection().Query(sql + " GROUP BY 1, 2", p));
+  std::map<int64_t, WaveStatus> out;
+  for (const auto& row : rows) {
+    WaveStatus& w = out[row.Int(0)];
+    w.index = row.Int(0);
+    w.by_state[row.Text(1)] += row.Int(2);
+    w.devices += row.Int(2);
+  }
   return out;
-}
-
-int64_t CountOf(const std::map<std::string, int64_t>& m, const std::string& k) {
-  auto it = m.find(k);
-  return it == m.end() ? 0 : it->second;
 }
 
 }  // namespace
@@ -469,7 +472,8 @@ Result<RolloutSpec> ParseRolloutSpec(std::string_view text) {
   return s;
 }
 
-std::string RolloutSpecJson(const RolloutSpec& s) {
+namespace {
+json SpecObject(const RolloutSpec& s) {
   json j = {{"name", s.name},
             {"release", s.release},
             {"filter", FilterJson(s.filter)},
@@ -480,31 +484,30 @@ std::string RolloutSpecJson(const RolloutSpec& s) {
   if (s.window) j["maintenance_window"] = WindowJson(*s.window);
   if (s.start_ms) j["start_at"] = *s.start_ms;
   if (s.expires_ms) j["expires_at"] = *s.expires_ms;
-  return j.dump();
+  return j;
 }
+}  // namespace
+
+std::string RolloutSpecJson(const RolloutSpec& s) { return SpecObject(s).dump(); }
 
 // ---- the API's JSON ----
 
 namespace {
 
-std::string MsTime(int64_t ms) {
-  return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
-}
-
 json RolloutObject(const Rollout& r) {
-  json j = json::parse(RolloutSpecJson(r.spec));
-  if (r.spec.start_ms) j["start_at"] = MsTime(*r.spec.start_ms);
-  if (r.spec.expires_ms) j["expires_at"] = MsTime(*r.spec.expires_ms);
+  json j = SpecObject(r.spec);
+  if (r.spec.start_ms) j["start_at"] = FormatRfc3339Ms(*r.spec.start_ms);
+  if (r.spec.expires_ms) j["expires_at"] = FormatRfc3339Ms(*r.spec.expires_ms);
   j["id"] = r.id;
   j["state"] = RolloutStateName(r.state);
   j["wave"] = r.wave;
   j["reason"] = r.reason;
-  j["created"] = MsTime(r.created_ms);
+  j["created"] = FormatRfc3339Ms(r.created_ms);
   j["created_by"] = r.created_by;
-  j["updated"] = MsTime(r.updated_ms);
+  j["updated"] = FormatRfc3339Ms(r.updated_ms);
   if (r.approved_by) {
     j["approved_by"] = *r.approved_by;
-    j["approved"] = MsTime(r.approved_ms.value_or(0));
+    j["approved"] = FormatRfc3339Ms(r.approved_ms.value_or(0));
   }
   return j;
 }
@@ -522,14 +525,12 @@ std::string RolloutStatusJson(const RolloutStatus& s) {
   json waves = json::array();
   for (const auto& w : s.waves) {
     json wj = {{"wave", w.index}, {"devices", w.devices}, {"states", w.by_state}};
-    int64_t counted = w.devices - w.Get("skipped");
+    const int64_t counted = w.counted();
     wj["success_rate"] = Rate(w.succeeded(), counted);
     wj["error_rate"] = Rate(w.failed(), counted);
-    if (static_cast<size_t>(w.index) <= s.rollout.spec.waves.size()) {
-      const WaveSpec& spec = s.rollout.spec.waves[w.index - 1];
-      wj["success_threshold"] = spec.success_threshold;
-      wj["error_threshold"] = spec.error_threshold;
-    }
+    const WaveSpec& spec = s.rollout.spec.waves[w.index - 1];
+    wj["success_threshold"] = spec.success_threshold;
+    wj["error_threshold"] = spec.error_threshold;
     waves.push_back(std::move(wj));
   }
   j["waves"] = std::move(waves);
@@ -583,16 +584,13 @@ Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string
         spec.needs_approval ? RolloutState::kAwaitingApproval : RolloutState::kScheduled;
     std::optional<std::string> window;
     if (spec.window) window = WindowJson(*spec.window).dump();
-    ALOFT_ASSIGN_OR_RETURN(
-        Rows rows,
-        tx.connection().Query(
-            "INSERT INTO rollouts (name, release_id, filter, waves, mode, dynamic, "
-            "maintenance_window, start_ms, expires_ms, needs_approval, state, created_ms, "
-            "created_by, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING "
-            "id",
-            {spec.name, rel.id, FilterJson(spec.filter).dump(), WavesJson(spec.waves).dump(),
-             spec.mode, spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
-             RolloutStateName(state), now, actor, now}));
+    ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+        "INSERT INTO rollouts (name, release_id, filter, waves, mode, dynamic, "
+        "maintenance_window, start_ms, expires_ms, needs_approval, state, created_ms, "
+        "created_by, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        {spec.name, rel.id, FilterJson(spec.filter).dump(), WavesJson(spec.waves).dump(), spec.mode,
+         spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
+         RolloutStateName(state), now, actor, now}));
     ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, spec.name));
     return tx.Audit(actor, "rollout.create", spec.name, RolloutSpecJson(out.spec), now);
   }));
@@ -626,24 +624,13 @@ Result<RolloutStatus> RolloutEngine::StatusOf(const std::string& name) {
     for (size_t i = 0; i < st.rollout.spec.waves.size(); ++i) {
       st.waves.push_back({static_cast<int64_t>(i + 1), 0, {}});
     }
-    ALOFT_ASSIGN_OR_RETURN(
-        Rows rows,
-        tx.connection().Query(
-            "SELECT rd.wave, CASE WHEN rd.skipped IS NOT NULL THEN 'skipped' WHEN a.state IS NULL "
-            "THEN 'waiting' ELSE a.state END, COUNT(*) FROM rollout_devices rd LEFT JOIN actions "
-            "a ON a.id = rd.action_id WHERE rd.rollout_id = ? GROUP BY 1, 2",
-            {id}));
-    for (const auto& row : rows) {
-      int64_t w = row.Int(0);
-      while (static_cast<int64_t>(st.waves.size()) < w) {  // dynamic joins beyond the last wave
-        st.waves.push_back({static_cast<int64_t>(st.waves.size() + 1), 0, {}});
-      }
-      WaveStatus& ws = st.waves[w - 1];
-      ws.by_state[row.Text(1)] += row.Int(2);
-      ws.devices += row.Int(2);
-      st.devices += row.Int(2);
+    ALOFT_ASSIGN_OR_RETURN(auto counts, MemberCounts(tx, id, std::nullopt));
+    for (auto& [w, ws] : counts) {
+      if (w < 1 || w > static_cast<int64_t>(st.waves.size())) continue;
+      st.waves[w - 1] = std::move(ws);
     }
     for (const auto& ws : st.waves) {
+      st.devices += ws.devices;
       st.succeeded += ws.succeeded();
       st.failed += ws.failed();
     }
@@ -859,13 +846,13 @@ aloft::Status RolloutEngine::Step(Tx& tx, Rollout& r, int64_t now) {
     if (r.spec.dynamic) ALOFT_RETURN_IF_ERROR(JoinNewDevices(tx, r, rel));
     // Devices that were waiting for another action to end get theirs now.
     ALOFT_RETURN_IF_ERROR(CreateWaveActions(tx, r, rel, r.wave, now));
-    ALOFT_ASSIGN_OR_RETURN(auto counts, WaveCounts(tx, r.id, r.wave));
-    int64_t total = 0;
-    for (const auto& [state, n] : counts) total += state == "skipped" ? 0 : n;
-    const int64_t succeeded = CountOf(counts, "succeeded"), failed = CountOf(counts, "failed");
+    ALOFT_ASSIGN_OR_RETURN(auto counts, MemberCounts(tx, r.id, r.wave));
+    const WaveStatus& current = counts[r.wave];
+    const int64_t total = current.counted();
+    const int64_t succeeded = current.succeeded(), failed = current.failed();
     const WaveSpec& spec = r.spec.waves[std::min<size_t>(r.wave, r.spec.waves.size()) - 1];
     const bool last = r.wave >= static_cast<int64_t>(r.spec.waves.size());
-    const int64_t open = total - succeeded - failed - CountOf(counts, "canceled");
+    const int64_t open = total - succeeded - failed - current.Get("canceled");
     std::string wave = "wave " + std::to_string(r.wave);
     if (r.errors_accepted_wave != r.wave && total > 0 &&
         failed * 100 > static_cast<int64_t>(spec.error_threshold) * total) {
@@ -953,22 +940,16 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
   for (const auto& m : members) {
     const std::string& name = m.Text(1);
     const std::string current = m.Text(2);
-    std::string reason;
+    std::optional<std::string> reason;
     if (current == rel.version) {
       reason = "already runs " + rel.version;
-    } else if (rel.allowed_devices &&
-               std::find(rel.allowed_devices->begin(), rel.allowed_devices->end(), name) ==
-                   rel.allowed_devices->end()) {
-      reason = "release " + rel.Id() + " is restricted to other devices";
-    } else if (rel.allowed_sources &&
-               std::find(rel.allowed_sources->begin(), rel.allowed_sources->end(), current) ==
-                   rel.allowed_sources->end()) {
-      reason = "runs version '" + current + "', not one " + rel.Id() + " may be installed over";
+    } else {
+      reason = rel.RefusalFor(name, current);
     }
-    if (reason.empty()) continue;
+    if (!reason) continue;
     ALOFT_RETURN_IF_ERROR(
         c.Query("UPDATE rollout_devices SET skipped = ? WHERE rollout_id = ? AND device_id = ?",
-                {reason, r.id, m.Int(0)}));
+                {*reason, r.id, m.Int(0)}));
   }
   if (c.engine() == db::Engine::kPostgres && members.size() > 1000) {
     // Fresh statistics, or the planner takes the new rows for a handful and joins row by row.

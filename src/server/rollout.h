@@ -106,6 +106,7 @@ struct WaveStatus {
   // Action states, plus "waiting" (no action yet: the device has another open one) and
   // "skipped" (the release may not go to it, or it already runs it).
   std::map<std::string, int64_t> by_state;
+  int64_t counted() const { return devices - Get("skipped"); }  // what thresholds count
   int64_t succeeded() const { return Get("succeeded"); }
   int64_t failed() const { return Get("failed"); }
   int64_t Get(const std::string& s) const {

@@ -9,7 +9,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "client/http_client.h"
 #include "core/clock.h"
@@ -22,6 +21,7 @@
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
 #include "support/test_db.h"
+#include "support/test_server.h"
 
 namespace aloft::server {
 namespace {
@@ -52,40 +52,19 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
       ASSERT_THAT(WriteFileAtomic(dir_ / "delta.key", pkgs_.keys[1].ToPem()), IsOk());
       c.delta_key = dir_ / "delta.key";
     }
-    auto app = App::Create(c, clock_, log_);
-    ASSERT_THAT(app, IsOk());
-    app_ = std::move(app).value();
-    ASSERT_THAT(app_->Bind(), IsOk());
-    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
-    thread_ = std::thread([this] { app_->Run(); });
-    admin_ = ReadFile(dir_ / "data/admin.token").value();
-    admin_.pop_back();
-  }
-
-  void TearDown() override {
-    if (!app_) return;
-    app_->Stop();
-    thread_.join();
+    ASSERT_THAT(srv_.Start(c, clock_, log_), IsOk());
+    base_ = srv_.base();
+    admin_ = srv_.admin();
   }
 
   client::HttpResponse Call(const std::string& method, const std::string& path,
                             const std::string& token, const std::string& body = "") {
-    client::HttpRequest req;
-    req.method = method;
-    req.url = base_ + path;
-    req.body = body;
-    if (!token.empty()) req.headers.push_back("Authorization: Bearer " + token);
-    req.timeout_s = 30;
-    auto res = client::Send(req);
-    EXPECT_THAT(res, IsOk());
-    return res.ok() ? *res : client::HttpResponse{};
+    return srv_.Call(method, path, token, body);
   }
 
   json CallJson(const std::string& method, const std::string& path, const std::string& token,
                 const json& body, int expect) {
-    auto res = Call(method, path, token, body.is_null() ? "" : body.dump());
-    EXPECT_EQ(res.status, expect) << method << " " << path << ": " << res.body;
-    return json::parse(res.body, nullptr, false);
+    return srv_.CallJson(method, path, token, body, expect);
   }
 
   std::string Token(const std::string& name, const std::string& role) {
@@ -102,16 +81,9 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
   json Upload(const std::string& path, const Bytes& bytes, int expect = 201) {
     std::string file = dir_ / ("upload-" + std::to_string(uploads_++));
     EXPECT_THAT(WriteFileAtomic(file, AsChars(bytes)), IsOk());
-    client::HttpRequest req;
-    req.method = "POST";
-    req.url = base_ + path;
-    req.upload_file = file;
-    req.headers.push_back("Authorization: Bearer " + admin_);
-    auto res = client::Send(req);
-    EXPECT_THAT(res, IsOk());
-    if (!res.ok()) return json();
-    EXPECT_EQ(res->status, expect) << res->body;
-    return json::parse(res->body, nullptr, false);
+    auto res = srv_.Upload(path, file, admin_);
+    EXPECT_EQ(res.status, expect) << res.body;
+    return json::parse(res.body, nullptr, false);
   }
 
   // Registers a device and has it check in once, reporting main 1.0.0.
@@ -167,19 +139,18 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
     return CallJson("GET", "/api/v1/rollouts/" + rollout, admin_, nullptr, 200);
   }
 
-  void Tick() { ASSERT_THAT(app_->TickRollouts(), IsOkAndHolds(true)); }
+  void Tick() { ASSERT_THAT(srv_.app().TickRollouts(), IsOkAndHolds(true)); }
 
   testing::TempDir dir_;
   testing::PackageFixture pkgs_;
   ManualClock clock_{kMidnight};
   std::string database_, base_, admin_;
   std::ostringstream log_;
-  std::unique_ptr<App> app_;
-  std::thread thread_;
   std::map<std::string, std::string> tokens_;
   std::map<std::string, std::string> versions_;  // what a device reports, after an update
   bool with_delta_key_ = false;
   int uploads_ = 0;
+  testing::TestServer srv_;  // last: stops before what it uses goes
 };
 
 TEST_P(RolloutTest, ThreeWavesOverAThousandDevices_ThresholdsWindowApprovalCancel) {
@@ -475,8 +446,8 @@ TEST_P(RolloutDeltaTest, OldVersionsGetDeltas_UnknownGetsTheFullImage_BytesSaved
   Tick();
   // Before the server made the delta from 1.0.0, "old" is offered the full image.
   EXPECT_FALSE(CheckIn("old")["download"].contains("delta"));
-  ASSERT_THAT(app_->MakeQueuedDeltas(), IsOkAndHolds(1));
-  ASSERT_THAT(app_->MakeQueuedDeltas(), IsOkAndHolds(0)) << "once per base version";
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(1));
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(0)) << "once per base version";
 
   auto trust = pkgs_.Trust({0, 1}, 1);
   int64_t delta_bytes = 0;

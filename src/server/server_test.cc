@@ -24,6 +24,7 @@
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
 #include "support/test_db.h"
+#include "support/test_server.h"
 
 namespace aloft::server {
 namespace {
@@ -51,57 +52,29 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
     c.db_pool = 4;
     c.max_json_bytes = 64 * 1024;
     c.max_upload_bytes = 64 << 20;
-    auto app = App::Create(c, SystemClock::Instance(), log_);
-    ASSERT_THAT(app, IsOk());
-    app_ = std::move(app).value();
-    ASSERT_THAT(app_->Bind(), IsOk());
-    base_ = "http://127.0.0.1:" + std::to_string(app_->port());
-    thread_ = std::thread([this] { app_->Run(); });
-    admin_ = ReadFile(dir_ / "data/admin.token").value();
-    admin_.pop_back();
+    ASSERT_THAT(srv_.Start(c, SystemClock::Instance(), log_), IsOk());
+    base_ = srv_.base();
+    admin_ = srv_.admin();
   }
 
-  void Stop() {
-    if (!app_) return;
-    app_->Stop();
-    thread_.join();
-    app_.reset();
-  }
+  void Stop() { srv_.Stop(); }
 
   void TearDown() override { Stop(); }
 
   client::HttpResponse Call(const std::string& method, const std::string& path,
                             const std::string& token, const std::string& body = "",
                             std::vector<std::string> headers = {}) {
-    client::HttpRequest req;
-    req.method = method;
-    req.url = base_ + path;
-    req.body = body;
-    req.headers = std::move(headers);
-    if (!token.empty()) req.headers.push_back("Authorization: Bearer " + token);
-    req.timeout_s = 30;
-    auto res = client::Send(req);
-    EXPECT_THAT(res, IsOk());
-    return res.ok() ? *res : client::HttpResponse{};
+    return srv_.Call(method, path, token, body, std::move(headers));
   }
 
   json CallJson(const std::string& method, const std::string& path, const std::string& token,
                 const json& body, int expect) {
-    auto res = Call(method, path, token, body.is_null() ? "" : body.dump());
-    EXPECT_EQ(res.status, expect) << method << " " << path << ": " << res.body;
-    return json::parse(res.body, nullptr, false);
+    return srv_.CallJson(method, path, token, body, expect);
   }
 
   client::HttpResponse Upload(const std::string& query, const std::string& file,
                               const std::string& token) {
-    client::HttpRequest req;
-    req.method = "POST";
-    req.url = base_ + "/api/v1/releases" + query;
-    req.upload_file = file;
-    req.headers.push_back("Authorization: Bearer " + token);
-    auto res = client::Send(req);
-    EXPECT_THAT(res, IsOk());
-    return res.ok() ? *res : client::HttpResponse{};
+    return srv_.Upload("/api/v1/releases" + query, file, token);
   }
 
   std::string WritePackage(const std::string& name, const Bytes& bytes) {
@@ -135,8 +108,7 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
   testing::PackageFixture pkgs_;
   std::string database_, base_, admin_;
   std::ostringstream log_;
-  std::unique_ptr<App> app_;
-  std::thread thread_;
+  testing::TestServer srv_;  // last: stops before what it uses goes
 };
 
 TEST_P(ServerTest, EndToEnd_UploadProvisionDeployCheckInResumeDownloadFeedback) {

@@ -119,6 +119,24 @@ std::vector<std::string> Release::Modules() const {
   return out;
 }
 
+std::string Release::FirstModule() const {
+  return targets.empty() ? "main" : targets.front().module;
+}
+
+std::optional<std::string> Release::RefusalFor(const std::string& device,
+                                               const std::string& current) const {
+  auto has = [](const std::vector<std::string>& list, const std::string& v) {
+    return std::find(list.begin(), list.end(), v) != list.end();
+  };
+  if (allowed_devices && !has(*allowed_devices, device)) {
+    return "release " + Id() + " is restricted to other devices";
+  }
+  if (allowed_sources && !has(*allowed_sources, current)) {
+    return "device runs version '" + current + "', not one " + Id() + " may be installed over";
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> Release::DeviceTypes() const {
   std::vector<std::string> out;
   for (const auto& t : targets)

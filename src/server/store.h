@@ -75,6 +75,13 @@ struct Release {
   std::string Id() const { return name + "@" + version; }
   std::vector<std::string> Modules() const;
   std::vector<std::string> DeviceTypes() const;
+  // The module whose version stands for the device's (allowed_sources, deltas): the first one,
+  // "main" when there is none.
+  std::string FirstModule() const;
+  // Why the release may not go to device `device` running `current` (allowed_devices,
+  // allowed_sources), or nullopt when it may.
+  std::optional<std::string> RefusalFor(const std::string& device,
+                                        const std::string& current) const;
 };
 
 struct Device {

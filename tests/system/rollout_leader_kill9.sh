@@ -6,15 +6,9 @@
 set -euo pipefail
 ALOFTD=$1 ALOFT=$2 work=$3
 source "$(dirname "$0")/server_lib.sh"
-if [[ -z "${ALOFT_TEST_PG_URL:-}" ]]; then
-  [[ "${ALOFT_REQUIRE_PG:-}" == 1 ]] && fail "ALOFT_REQUIRE_PG=1 but ALOFT_TEST_PG_URL is unset"
-  echo "SKIP: no PostgreSQL (ALOFT_TEST_PG_URL)"; exit 77
-fi
+pg_schema lead
 rm -rf "$work" && mkdir -p "$work"
 trap 'kill -9 ${a_PID:-} ${b_PID:-} 2>/dev/null || true' EXIT
-schema="lead_$$_$RANDOM"
-psql -q "$ALOFT_TEST_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
-db="$ALOFT_TEST_PG_URL?options=-c%20search_path%3D$schema"
 cat >"$work/aloftd.toml" <<EOF
 rollout_tick_ms = 50
 rollout_lease_s = 2
@@ -22,18 +16,17 @@ EOF
 devices=120
 
 start() {  # start NAME: (re)starts server NAME on the shared database
-  start_aloftd "$1" --config "$work/aloftd.toml" --data "$work/$1" --database "$db" \
+  start_aloftd "$1" --config "$work/aloftd.toml" --data "$work/$1" --database "$DB" \
     --artifacts "$work/artifacts"
 }
-leader() {  # the name of the server whose log last says it leads
-  local best="" best_line=0
-  for n in a b; do
-    [[ -f "$work/$n.log" ]] || continue
-    if tail -n 1 <(grep "rollout engine:" "$work/$n.log") | grep -q "this server leads"; then
-      best=$n
-    fi
-  done
-  echo "$best"
+leads() {  # leads NAME: server NAME's log last says it leads
+  [[ -f "$work/$1.log" ]] && grep "rollout engine:" "$work/$1.log" | tail -n1 |
+    grep -q "this server leads"
+}
+leader() {  # the name of a server that says it leads, or ""
+  local n
+  for n in a b; do leads "$n" && { echo "$n"; return; }; done
+  echo ""
 }
 url_of() { local v="${1}_URL"; echo "${!v}"; }
 pid_of() { local v="${1}_PID"; echo "${!v}"; }
@@ -96,12 +89,8 @@ for round in 1 2; do
   step "kill -9 $L (pid $(pid_of "$L"))"
   kill -9 "$(pid_of "$L")"
   wait "$(pid_of "$L")" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    grep "rollout engine:" "$work/$F.log" | tail -n1 | grep -q "this server leads" && break
-    sleep 0.1
-  done
-  grep "rollout engine:" "$work/$F.log" | tail -n1 | grep -q "this server leads" ||
-    fail "$F did not take over after the lease"
+  for _ in $(seq 1 100); do leads "$F" && break; sleep 0.1; done
+  leads "$F" || fail "$F did not take over after the lease"
   mv "$work/$L.log" "$work/$L.log.$round"
   start "$L"  # back, as a follower
 done

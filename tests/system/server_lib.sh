@@ -19,4 +19,16 @@ start_aloftd() {
 }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# pg_schema PREFIX: exits 77 (skipped) without ALOFT_TEST_PG_URL (fails under ALOFT_REQUIRE_PG=1);
+# otherwise creates a fresh schema and sets DB to a URL that uses it.
+pg_schema() {
+  if [[ -z "${ALOFT_TEST_PG_URL:-}" ]]; then
+    [[ "${ALOFT_REQUIRE_PG:-}" == 1 ]] && fail "ALOFT_REQUIRE_PG=1 but ALOFT_TEST_PG_URL is unset"
+    echo "SKIP: no PostgreSQL (ALOFT_TEST_PG_URL)"; exit 77
+  fi
+  local schema="${1}_$$_$RANDOM"
+  psql -q "$ALOFT_TEST_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
+  DB="$ALOFT_TEST_PG_URL?options=-c%20search_path%3D$schema"
+}
 step() { echo "== $*"; }

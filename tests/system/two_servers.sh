@@ -5,15 +5,10 @@
 set -euo pipefail
 ALOFTD=$1 ALOFT=$2 work=$3
 source "$(dirname "$0")/server_lib.sh"
-if [[ -z "${ALOFT_TEST_PG_URL:-}" ]]; then
-  [[ "${ALOFT_REQUIRE_PG:-}" == 1 ]] && fail "ALOFT_REQUIRE_PG=1 but ALOFT_TEST_PG_URL is unset"
-  echo "SKIP: no PostgreSQL (ALOFT_TEST_PG_URL)"; exit 77
-fi
+pg_schema two
+db=$DB
 rm -rf "$work" && mkdir -p "$work"
 trap 'kill ${a_PID:-} ${b_PID:-} 2>/dev/null || true' EXIT
-schema="two_$$_$RANDOM"
-psql -q "$ALOFT_TEST_PG_URL" -c "CREATE SCHEMA $schema" >/dev/null
-db="$ALOFT_TEST_PG_URL?options=-c%20search_path%3D$schema"
 
 step "start A and B at once on one database and one artifact directory"
 start_aloftd a --data "$work/a" --database "$db" --artifacts "$work/artifacts" &

@@ -1,0 +1,57 @@
+// aloftd's App for tests: on a loopback port, run on a thread of its own, and called over real
+// HTTP (server_test, rollout_test).
+//
+//   testing::TestServer srv;
+//   ASSERT_THAT(srv.Start(config, clock, log), IsOk());
+//   json j = srv.CallJson("GET", "/api/v1/rollouts", srv.admin(), nullptr, 200);
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/http_client.h"
+#include "core/clock.h"
+#include "server/app.h"
+#include "server/config.h"
+
+namespace aloft::testing {
+
+class TestServer {
+ public:
+  TestServer() = default;
+  TestServer(const TestServer&) = delete;
+  TestServer& operator=(const TestServer&) = delete;
+  ~TestServer() { Stop(); }
+
+  // Creates the App on 127.0.0.1 (an ephemeral port; `config.listen` is replaced), runs it, and
+  // reads the first admin token from the data directory.
+  Status Start(server::ServerConfig config, const Clock& clock, std::ostream& log);
+  // Stops and destroys the App (a no-op when none runs); Start may follow.
+  void Stop();
+
+  server::App& app() { return *app_; }
+  const std::string& base() const { return base_; }    // "http://127.0.0.1:PORT"
+  const std::string& admin() const { return admin_; }  // the first admin token
+
+  // A request with `token` as bearer (none when empty); a transport failure is a test failure.
+  client::HttpResponse Call(const std::string& method, const std::string& path,
+                            const std::string& token, const std::string& body = "",
+                            std::vector<std::string> headers = {});
+  // Call with a JSON body (none when null), expecting status `expect`; the parsed answer.
+  nlohmann::json CallJson(const std::string& method, const std::string& path,
+                          const std::string& token, const nlohmann::json& body, int expect);
+  // POSTs the file at `file` as the body of `path`.
+  client::HttpResponse Upload(const std::string& path, const std::string& file,
+                              const std::string& token);
+
+ private:
+  std::unique_ptr<server::App> app_;
+  std::thread thread_;
+  std::string base_, admin_;
+};
+
+}  // namespace aloft::testing
