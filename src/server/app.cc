@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <dirent.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -27,10 +28,12 @@
 #include "pkg/manifest.h"
 #include "pkg/package.h"
 #include "server/artifacts.h"
+#include "server/ddi.h"
 #include "server/deltas.h"
 #include "server/download.h"
 #include "server/metrics.h"
 #include "server/rollout.h"
+#include "server/schedule.h"
 #include "server/store.h"
 
 namespace aloft::server {
@@ -77,7 +80,18 @@ struct Caller {
 
 constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
 
-enum class Access { kPublic, kViewer, kRelease, kApprover, kAdmin, kDevice, kDeviceOrRegistration };
+// kDdi: a device through the hawkBit DDI API (`Authorization: TargetToken <device token>` or
+// `GatewayToken <ddi_gateway_token>`).
+enum class Access {
+  kPublic,
+  kViewer,
+  kRelease,
+  kApprover,
+  kAdmin,
+  kDevice,
+  kDeviceOrRegistration,
+  kDdi
+};
 
 enum class BodyKind { kNone, kJson, kUpload, kLog };
 
@@ -117,13 +131,13 @@ Response NoContent() {
   return r;
 }
 
-// Missing or unknown credentials are 401 with a Bearer challenge; anything else (the database is
-// down) keeps its own status.
-Response AuthErrorResponse(const Error& e) {
+// Missing or unknown credentials are 401 with a challenge in the route's scheme; anything else
+// (the database is down) keeps its own status.
+Response AuthErrorResponse(const Error& e, Access access) {
   Response res = ErrorResponse(e);
   if (e.code() == Code::kPermissionDenied) {
     res.status = 401;
-    res.headers.Set("WWW-Authenticate", "Bearer");
+    res.headers.Set("WWW-Authenticate", access == Access::kDdi ? "TargetToken" : "Bearer");
   }
   return res;
 }
@@ -384,6 +398,9 @@ class AppImpl final : public App, public http::Handler {
   void AddRoute(std::string method, std::string pattern, Access access, BodyKind body,
                 std::function<Result<Response>(Request&, Caller&)> fn);
   Result<Caller> Authenticate(const Request& req, Access access);
+  // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
+  // configured ddi_gateway_token.
+  Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);
   Status Authorize(const Caller& caller, Access access, const Request& req);
   Status EnsureAdminToken();
   void CleanIncoming();
@@ -419,10 +436,33 @@ class AppImpl final : public App, public http::Handler {
   Result<Response> Deploy(Request& req, Caller& c);
   Result<Response> CheckIn(Request& req, Caller& c);
   Result<Response> Feedback(Request& req, Caller& c);
+  // Action `id` when it belongs to the calling device and is open: kNotFound, kAlreadyExists.
+  Result<Action> OpenActionOf(Tx& tx, const Caller& c, int64_t id);
+  // Moves action `a` to `next` with `event` (progress: the device's percentage, when it gave
+  // one); a success records the release's versions as the device's, and returns the device so
+  // changed.
+  Result<std::optional<Device>> RecordFeedback(Tx& tx, const Caller& c, const Action& a,
+                                               ActionState next, std::optional<int64_t> progress,
+                                               const ActionEvent& event);
   Result<Response> DeviceDownload(Request& req, Caller& c);
   // kAlreadyExists (409) when the action's rollout has a maintenance window that is closed.
   Status CheckInstallAllowed(int64_t action_id);
   Result<Response> UploadLog(Request& req, Caller& c);
+  // The hawkBit DDI API.
+  void AddDdiRoutes();
+  std::string DdiUrl(const Request& req, const std::string& device) const;
+  // Records that the calling device made contact (a DDI poll).
+  Status NoteContact(Caller& c);
+  Result<Response> DdiPoll(Request& req, Caller& c);
+  Result<Response> DdiDeployment(Request& req, Caller& c, bool installed);
+  Result<Response> DdiFeedback(Request& req, Caller& c, bool cancel);
+  Result<Response> DdiConfigData(Request& req, Caller& c);
+  // The release of the path's software module, when the device's open action installs it.
+  Result<Release> DdiModule(Request& req, const Caller& c);
+  ddi::ArtifactLinks DdiLinks(const Request& req, const Caller& c, const Release& rel);
+  // The signed link to an artifact under external_base_url and its expiry (Unix seconds), or
+  // nullopt when downloads come from this server.
+  std::optional<std::pair<std::string, int64_t>> ExternalUrl(const std::string& sha256) const;
   Result<Response> Stats(Request& req, Caller& c);
 
   ServerConfig config_;
@@ -503,6 +543,12 @@ Status AppImpl::Init() {
   trust_.set_threshold(static_cast<size_t>(std::max(1, config_.trust_threshold)));
   if (!trust_.keys().empty()) ALOFT_RETURN_IF_ERROR(trust_.Validate());
   ALOFT_RETURN_IF_ERROR(EnsureAdminToken());
+  if (!pkg::IsValidName(config_.ddi_tenant, 64) || config_.ddi_tenant == "api" ||
+      config_.ddi_tenant == "device") {
+    return Invalid("ddi_tenant '" + config_.ddi_tenant +
+                   "' must be a plain name (letters, digits, '.', '_', '-'), not 'api' or "
+                   "'device'");
+  }
   if (!config_.external_base_url.empty() && config_.secure_link_secret.empty()) {
     return Invalid("external_base_url needs secure_link_secret (the nginx secure_link secret)");
   }
@@ -702,18 +748,30 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   if (access == Access::kPublic) return c;
   std::string_view auth = req.headers.Get("Authorization");
   std::string_view token;
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
-    token = auth.substr(7);
-  }
-  if (token.empty()) {
-    return Error(Code::kPermissionDenied,
-                 "missing credentials: send 'Authorization: Bearer <token>'");
+  if (access == Access::kDdi) {
+    constexpr std::string_view kTarget = "TargetToken ", kGateway = "GatewayToken ";
+    if (auth.starts_with(kGateway)) return AuthenticateGateway(req, auth.substr(kGateway.size()));
+    if (auth.starts_with(kTarget)) token = auth.substr(kTarget.size());
+    if (token.empty()) {
+      return Error(Code::kPermissionDenied,
+                   "missing credentials: send 'Authorization: TargetToken <device token>' or "
+                   "'GatewayToken <gateway token>'");
+    }
+  } else {
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+      token = auth.substr(7);
+    }
+    if (token.empty()) {
+      return Error(Code::kPermissionDenied,
+                   "missing credentials: send 'Authorization: Bearer <token>'");
+    }
   }
   // The cache is keyed by the token itself, so a hit costs no SHA-256; the database only ever sees
   // the hash.
   const std::string key(token);
   const auto now = clock_.Monotonic();
-  const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration;
+  const bool device_route = access == Access::kDevice ||
+                            access == Access::kDeviceOrRegistration || access == Access::kDdi;
   AuthShard& shard = AuthShardFor(key);
   {
     std::lock_guard lock(shard.mu);
@@ -725,7 +783,7 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   }
   const std::string hash = Sha256Hex(AsBytes(token));
   Status s = store_->Read([&](Tx& tx) -> Status {
-    if (access == Access::kDevice || access == Access::kDeviceOrRegistration) {
+    if (device_route) {
       ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
       if (d) {
         c.kind = Caller::kDevice;
@@ -743,6 +801,7 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
         }
       }
     }
+    if (access == Access::kDdi) return OkStatus();  // device tokens only
     ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindApiToken(hash));
     if (t) {
       c.kind = Caller::kOperator;
@@ -760,6 +819,35 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
     if (shard.map.size() >= kAuthCacheMax) shard.map.clear();
     shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
   }
+  return c;
+}
+
+Result<Caller> AppImpl::AuthenticateGateway(const Request& req, std::string_view token) {
+  const std::string& expected = config_.ddi_gateway_token;
+  if (expected.empty()) {
+    return Error(Code::kPermissionDenied,
+                 "this server accepts no gateway token (ddi_gateway_token is not set)");
+  }
+  if (token.size() != expected.size() ||
+      CRYPTO_memcmp(token.data(), expected.data(), expected.size()) != 0) {
+    return Error(Code::kPermissionDenied, "unknown gateway token");
+  }
+  auto it = req.params.find("device");
+  const std::string name = it == req.params.end() ? "" : it->second;
+  Caller c;
+  Status s = store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(name));
+    c.device = std::make_shared<const Device>(std::move(d));
+    return OkStatus();
+  });
+  if (!s.ok() && s.error().code() == Code::kNotFound) {
+    return Error(Code::kNotFound, "controller '" + name +
+                                      "' is not a registered device (add it with `aloft server "
+                                      "device add`)");
+  }
+  ALOFT_RETURN_IF_ERROR(s);
+  c.kind = Caller::kDevice;
+  c.actor = "gateway:" + name;
   return c;
 }
 
@@ -804,7 +892,8 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
     case Access::kAdmin:
       return need(Role::kAdmin);
     case Access::kDevice:
-    case Access::kDeviceOrRegistration: {
+    case Access::kDeviceOrRegistration:
+    case Access::kDdi: {
       auto it = req.params.find("device");
       const std::string& name = it == req.params.end() ? "" : it->second;
       if (c.kind == Caller::kDevice) {
@@ -861,7 +950,7 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
     case BodyKind::kUpload: {
       // Refuse an upload before its first byte when the caller may not make it.
       auto caller = Authenticate(head, route.access);
-      if (!caller.ok()) return AuthErrorResponse(caller.error());
+      if (!caller.ok()) return AuthErrorResponse(caller.error(), route.access);
       Status s = Authorize(*caller, route.access, head);
       if (!s.ok()) return ErrorResponse(s.error());
       plan.max_size = config_.max_upload_bytes;
@@ -884,7 +973,7 @@ Response AppImpl::Handle(Request& req) {
     metric = route.metric;
     auto caller = Authenticate(req, route.access);
     if (!caller.ok()) {
-      res = AuthErrorResponse(caller.error());
+      res = AuthErrorResponse(caller.error(), route.access);
     } else if (Status s = Authorize(*caller, route.access, req); !s.ok()) {
       res = ErrorResponse(s.error());
     } else if (route.body == BodyKind::kNone && req.body_size > 0) {
@@ -1129,14 +1218,19 @@ void AppImpl::AddRoutes() {
              json out;
              ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
                ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
-               if (IsTerminal(a.state)) {
+               if (IsTerminal(a.state) || a.state == ActionState::kCanceling) {
                  return Error(Code::kAlreadyExists,
                               "action " + std::to_string(id) + " is already " +
                                   std::string(ActionStateName(a.state)) + "; nothing to cancel");
                }
-               ALOFT_RETURN_IF_ERROR(tx.UpdateAction(
-                   id, ActionState::kCanceled, a.progress,
-                   {Now(), "canceled", std::nullopt, std::nullopt, "by " + c.actor}));
+               // What the device has not begun closes at once; what it has, it is told to stop,
+               // and its answer closes.
+               const ActionState next = a.state == ActionState::kPending
+                                            ? ActionState::kCanceled
+                                            : ActionState::kCanceling;
+               ALOFT_RETURN_IF_ERROR(tx.UpdateAction(id, next, a.progress,
+                                                     {Now(), std::string(ActionStateName(next)),
+                                                      std::nullopt, std::nullopt, "by " + c.actor}));
                ALOFT_RETURN_IF_ERROR(
                    tx.Audit(c.actor, "action.cancel", std::to_string(id), "{}", Now()));
                ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
@@ -1219,6 +1313,274 @@ void AppImpl::AddRoutes() {
            [this](Request& r, Caller& c) { return DeviceDownload(r, c); });
   AddRoute("POST", "/device/v1/{device}/logs", A::kDevice, B::kLog,
            [this](Request& r, Caller& c) { return UploadLog(r, c); });
+  AddDdiRoutes();
+}
+
+// ---- the hawkBit DDI API (docs/ddi.md) ----
+
+void AppImpl::AddDdiRoutes() {
+  using A = Access;
+  using B = BodyKind;
+  const std::string base = "/" + config_.ddi_tenant + "/controller/v1/{device}";
+  AddRoute("GET", base, A::kDdi, B::kNone, [this](Request& r, Caller& c) { return DdiPoll(r, c); });
+  AddRoute("GET", base + "/deploymentBase/{id}", A::kDdi, B::kNone,
+           [this](Request& r, Caller& c) { return DdiDeployment(r, c, false); });
+  AddRoute("GET", base + "/installedBase/{id}", A::kDdi, B::kNone,
+           [this](Request& r, Caller& c) { return DdiDeployment(r, c, true); });
+  AddRoute("POST", base + "/deploymentBase/{id}/feedback", A::kDdi, B::kJson,
+           [this](Request& r, Caller& c) { return DdiFeedback(r, c, false); });
+  AddRoute("GET", base + "/cancelAction/{id}", A::kDdi, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(r, "action"));
+             return ReadJson([&](Tx& tx) -> Result<json> {
+               ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+               if (a.device_id != c.device->id || a.state != ActionState::kCanceling) {
+                 return Error(Code::kNotFound, "action " + std::to_string(id) +
+                                                   " of device '" + c.device->name +
+                                                   "' is not being canceled");
+               }
+               return json{{"id", std::to_string(id)},
+                           {"cancelAction", {{"stopId", std::to_string(id)}}}};
+             });
+           });
+  AddRoute("POST", base + "/cancelAction/{id}/feedback", A::kDdi, B::kJson,
+           [this](Request& r, Caller& c) { return DdiFeedback(r, c, true); });
+  AddRoute("PUT", base + "/configData", A::kDdi, B::kJson,
+           [this](Request& r, Caller& c) { return DdiConfigData(r, c); });
+  AddRoute("GET", base + "/softwaremodules/{module}/artifacts", A::kDdi, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(Release rel, DdiModule(r, c));
+             return JsonResponse(200, ddi::ArtifactJson(rel, DdiLinks(r, c, rel)));
+           });
+  AddRoute("GET", base + "/softwaremodules/{module}/artifacts/{file}", A::kDdi, B::kNone,
+           [this](Request& r, Caller& c) -> Result<Response> {
+             ALOFT_ASSIGN_OR_RETURN(Release rel, DdiModule(r, c));
+             const std::string& file = r.params["file"];
+             if (file == rel.filename) {
+               return ServeArtifact(artifacts_.PathOf(rel.artifact.sha256), rel.artifact.size,
+                                    rel.artifact.sha256, rel.filename, r, metrics_, open_files_);
+             }
+             if (file == rel.filename + ".MD5SUM") {
+               Response res = Response::Text(200, ddi::Md5SumFile(rel));
+               res.headers.Set("Content-Disposition",
+                               "attachment; filename=\"" + rel.filename + ".MD5SUM\"");
+               return res;
+             }
+             return Error(Code::kNotFound, "software module " + r.params["module"] +
+                                               " has no artifact '" + file + "' (it has '" +
+                                               rel.filename + "')");
+           });
+}
+
+std::string AppImpl::DdiUrl(const Request& req, const std::string& device) const {
+  return BaseUrl(req) + "/" + config_.ddi_tenant + "/controller/v1/" + http::PercentEncode(device);
+}
+
+Status AppImpl::NoteContact(Caller& c) {
+  if (!c.device->last_seen_ms) {  // "never seen" ends at once; later contacts are written behind
+    Device d = *c.device;
+    d.last_seen_ms = Now();
+    ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) { return tx.TouchDevices({{d.id, Now()}}); }));
+    if (!c.cache_key.empty()) UpdateCachedDevice(c.cache_key, d);
+    c.device = std::make_shared<const Device>(std::move(d));
+  } else {
+    TouchLater(c.device->id);
+  }
+  if (!c.hints || !c.hints->counted.exchange(true, std::memory_order_relaxed)) {
+    metrics_.DeviceSeen(c.device->id);
+  } else {
+    metrics_.CheckIn();
+  }
+  return OkStatus();
+}
+
+Result<Response> AppImpl::DdiPoll(Request& req, Caller& c) {
+  ALOFT_RETURN_IF_ERROR(NoteContact(c));
+  const Device& d = *c.device;
+  std::optional<Action> action;
+  std::optional<int64_t> installed;
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
+    if (action) {
+      ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
+      return OkStatus();
+    }
+    ActionFilter f;
+    f.device = d.name;
+    f.state = ActionState::kSucceeded;
+    f.limit = 1;
+    ALOFT_ASSIGN_OR_RETURN(auto done, tx.ListActions(f));
+    if (!done.empty()) installed = done[0].id;
+    return OkStatus();
+  }));
+  const std::string url = DdiUrl(req, d.name);
+  json links = json::object();
+  bool active = false;
+  if (action && action->state == ActionState::kCanceling) {
+    links["cancelAction"] = {{"href", url + "/cancelAction/" + std::to_string(action->id)}};
+    active = true;
+  } else if (action && rel.enabled) {
+    RolloutEngine::InstallWindow window;
+    if (action->rollout_id) {
+      ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
+    }
+    std::optional<bool> open;
+    if (window.spec) open = window.open;
+    const ddi::Handling h = ddi::HandlingFor(action->mode, window.open);
+    links["deploymentBase"] = {{"href", url + "/deploymentBase/" + std::to_string(action->id) +
+                                            "?c=" + ddi::ChangeTag(*action, h, open)}};
+    active = true;
+  } else if (installed) {
+    links["installedBase"] = {{"href", url + "/installedBase/" + std::to_string(*installed)}};
+  }
+  if (d.attributes.empty() || d.attributes == "{}") {
+    links["configData"] = {{"href", url + "/configData"}};
+  }
+  const int64_t sleep = active ? config_.poll_interval_active_s : config_.poll_interval_s;
+  return JsonResponse(
+      200, {{"config", {{"polling", {{"sleep", FormatDuration(std::chrono::seconds(sleep))}}}}},
+            {"_links", links}});
+}
+
+ddi::ArtifactLinks AppImpl::DdiLinks(const Request& req, const Caller& c, const Release& rel) {
+  const std::string path = DdiUrl(req, c.device->name) + "/softwaremodules/" +
+                           std::to_string(rel.id) + "/artifacts/" +
+                           http::PercentEncode(rel.filename);
+  auto external = ExternalUrl(rel.artifact.sha256);
+  return {external ? external->first : path, path + ".MD5SUM"};
+}
+
+Result<Release> AppImpl::DdiModule(Request& req, const Caller& c) {
+  const std::string& text = req.params["module"];
+  auto id = ParseId(text);
+  if (!id) return Invalid("software module id '" + text + "' is not a number");
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(auto action, tx.OpenActionFor(c.device->id));
+    if (!action || action->release_id != *id || action->state == ActionState::kCanceling) {
+      return Error(Code::kNotFound, "software module " + text + " is not assigned to device '" +
+                                        c.device->name + "'");
+    }
+    ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(*id));
+    return OkStatus();
+  }));
+  return rel;
+}
+
+Result<Response> AppImpl::DdiDeployment(Request& req, Caller& c, bool installed) {
+  ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
+  int64_t history = 0;  // actionHistory: how many messages; negative: all
+  if (auto h = QueryStr(req, "actionHistory")) {
+    char* end = nullptr;
+    long long v = std::strtoll(h->c_str(), &end, 10);
+    if (h->empty() || *end) return Invalid("query parameter 'actionHistory' must be an integer");
+    history = v;
+  }
+  Action a;
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
+    const std::string what = "action " + std::to_string(id) + " of device '" + c.device->name + "'";
+    if (a.device_id != c.device->id) return Error(Code::kNotFound, what + " not found");
+    if (installed && a.state != ActionState::kSucceeded) {
+      return Error(Code::kNotFound, what + " is " + std::string(ActionStateName(a.state)) +
+                                        ", not installed");
+    }
+    if (!installed && (IsTerminal(a.state) || a.state == ActionState::kCanceling)) {
+      return Error(Code::kNotFound, what + " is " + std::string(ActionStateName(a.state)) +
+                                        "; it is no longer offered");
+    }
+    ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(a.release_id));
+    return OkStatus();
+  }));
+  RolloutEngine::InstallWindow window;
+  if (a.rollout_id && !installed) {
+    ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*a.rollout_id, clock_.Wall()));
+  }
+  std::optional<bool> open;
+  if (window.spec) open = window.open;
+  return JsonResponse(
+      200, ddi::DeploymentJson(a, rel, DdiLinks(req, c, rel), ddi::HandlingFor(a.mode, window.open),
+                               open, history ? ddi::HistoryJson(a, history) : json()));
+}
+
+Result<Response> AppImpl::DdiFeedback(Request& req, Caller& c, bool cancel) {
+  ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(ddi::Feedback f, ddi::ParseFeedback(body));
+  bool window_open = true;
+  if (!cancel) {
+    auto allowed = CheckInstallAllowed(id);
+    if (!allowed.ok() && allowed.error().code() != Code::kAlreadyExists) return allowed.error();
+    window_open = allowed.ok();
+  }
+  std::optional<Device> updated;
+  std::optional<std::string> gone;  // the action is closed: 410, as hawkBit answers
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+    const std::string what = "action " + std::to_string(id);
+    if (a.device_id != c.device->id) {
+      return Error(Code::kNotFound, what + " not found for device '" + c.device->name + "'");
+    }
+    if (IsTerminal(a.state)) {
+      gone = what + " is already " + std::string(ActionStateName(a.state)) +
+             "; feedback is no longer accepted";
+      return OkStatus();
+    }
+    std::optional<ActionState> next;
+    if (cancel) {
+      if (a.state != ActionState::kCanceling) {
+        return Error(Code::kAlreadyExists, what + " is " + std::string(ActionStateName(a.state)) +
+                                               ", not being canceled");
+      }
+      next = ddi::CancelTransition(f, ddi::StateBeforeCancel(a));
+    } else {
+      next = ddi::DeploymentTransition(f, a.state, window_open);
+    }
+    std::string status = next && *next != a.state ? std::string(ActionStateName(*next))
+                                                   : (cancel ? "cancel-" : "") + f.execution;
+    if (f.finished != "none") status += " (" + f.finished + ")";
+    ALOFT_ASSIGN_OR_RETURN(updated, RecordFeedback(tx, c, a, next.value_or(a.state), f.progress,
+                                                   {Now(), status, f.progress, f.code, f.details}));
+    return OkStatus();
+  }));
+  if (gone) return Response::Error(410, "gone", *gone);
+  if (updated && !c.cache_key.empty()) UpdateCachedDevice(c.cache_key, *updated);
+  Response res;
+  res.status = 200;
+  return res;
+}
+
+Result<Response> AppImpl::DdiConfigData(Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(auto mode_text, OptString(body, "mode"));
+  const std::string mode = mode_text.value_or("merge");
+  if (mode != "merge" && mode != "replace" && mode != "remove") {
+    return Invalid("mode '" + mode + "' is not one of merge, replace, remove");
+  }
+  json wrapped = {{"attributes", body.contains("data") ? body["data"] : json()}};
+  ALOFT_ASSIGN_OR_RETURN(auto data, OptAttributes(wrapped));
+  if (!data) return Invalid("missing field 'data' (an object of attribute: value)");
+  Device d;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(c.device->name));
+    json attrs = json::parse(d.attributes, nullptr, false);
+    if (!attrs.is_object() || mode == "replace") attrs = json::object();
+    for (const auto& [k, v] : data->items()) {
+      if (mode == "remove") {
+        attrs.erase(k);
+      } else {
+        attrs[k] = v;
+      }
+    }
+    d.attributes = attrs.dump();
+    return tx.SetAttributes(d.id, d.attributes);
+  }));
+  if (!c.cache_key.empty()) UpdateCachedDevice(c.cache_key, d);
+  Response res;
+  res.status = 200;
+  return res;
 }
 
 // ---- handlers ----
@@ -1609,6 +1971,22 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
   return JsonResponse(201, {{"release", release_id}, {"actions", created}, {"skipped", skipped}});
 }
 
+std::optional<std::pair<std::string, int64_t>> AppImpl::ExternalUrl(
+    const std::string& sha256) const {
+  if (config_.external_base_url.empty()) return std::nullopt;
+  std::string base = config_.external_base_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  auto scheme = base.find("://");
+  auto path_start = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  std::string uri = (path_start == std::string::npos ? "" : base.substr(path_start)) + "/" +
+                    ArtifactStore::RelativePath(sha256);
+  int64_t expires = Now() / 1000 + config_.link_ttl_s;
+  return std::pair{base + "/" + ArtifactStore::RelativePath(sha256) +
+                       "?md5=" + SecureLinkMd5(expires, uri, config_.secure_link_secret) +
+                       "&expires=" + std::to_string(expires),
+                   expires};
+}
+
 Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const Action& a,
                                       const Release& full,
                                       const RolloutEngine::InstallWindow& window,
@@ -1627,18 +2005,9 @@ Result<json> AppImpl::ActionForDevice(const Request& req, const Device& d, const
   if (delta) {
     download["delta"] = {{"base_version", delta->base_version}, {"full_size", full.artifact.size}};
   }
-  if (!config_.external_base_url.empty()) {
-    std::string base = config_.external_base_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    auto scheme = base.find("://");
-    auto path_start = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
-    std::string uri = (path_start == std::string::npos ? "" : base.substr(path_start)) + "/" +
-                      ArtifactStore::RelativePath(r.artifact.sha256);
-    int64_t expires = Now() / 1000 + config_.link_ttl_s;
-    download["url"] = base + "/" + ArtifactStore::RelativePath(r.artifact.sha256) +
-                      "?md5=" + SecureLinkMd5(expires, uri, config_.secure_link_secret) +
-                      "&expires=" + std::to_string(expires);
-    download["expires"] = FormatRfc3339Ms(expires * 1000);
+  if (auto external = ExternalUrl(r.artifact.sha256)) {
+    download["url"] = external->first;
+    download["expires"] = FormatRfc3339Ms(external->second * 1000);
   } else {
     download["url"] = BaseUrl(req) + "/device/v1/" + http::PercentEncode(d.name) + "/actions/" +
                       std::to_string(a.id) + "/artifact";
@@ -1761,7 +2130,12 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   }
   json out = {{"device", d.name}, {"action", nullptr}};
   if (new_token) out["token"] = *new_token;
-  if (action && rel.enabled) {
+  if (action && action->state == ActionState::kCanceling) {
+    // The device is told to stop; its "canceled" feedback closes the action.
+    out["action"] = {{"id", action->id},     {"release", rel.name},
+                     {"version", rel.version}, {"state", "canceling"},
+                     {"cancel", true}};
+  } else if (action && rel.enabled) {
     RolloutEngine::InstallWindow window;
     if (action->rollout_id) {
       ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
@@ -1782,12 +2156,13 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
   static const std::map<std::string, ActionState> kStatus = {
       {"downloading", ActionState::kDownloading}, {"downloaded", ActionState::kDownloaded},
       {"installing", ActionState::kInstalling},   {"installed", ActionState::kInstalled},
-      {"success", ActionState::kSucceeded},       {"failure", ActionState::kFailed}};
+      {"success", ActionState::kSucceeded},       {"failure", ActionState::kFailed},
+      {"canceled", ActionState::kCanceled}};
   auto st = kStatus.find(status);
   if (st == kStatus.end()) {
     return Invalid("status '" + status +
                    "' is not one of downloading, downloaded, installing, installed, success, "
-                   "failure");
+                   "failure, canceled");
   }
   std::optional<int64_t> progress, code;
   if (auto it = body.find("progress"); it != body.end() && !it->is_null()) {
@@ -1818,34 +2193,62 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
   json out;
   std::optional<Device> updated;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
-    if (a.device_id != c.device->id) {
-      return Error(Code::kNotFound,
-                   "action " + id_text + " not found for device '" + c.device->name + "'");
+    ALOFT_ASSIGN_OR_RETURN(Action a, OpenActionOf(tx, c, id));
+    const ActionState next = st->second;
+    if (a.state == ActionState::kCanceling && next != ActionState::kInstalled &&
+        next != ActionState::kSucceeded && next != ActionState::kFailed &&
+        next != ActionState::kCanceled) {
+      return Error(Code::kAlreadyExists,
+                   "action " + id_text +
+                       " is being canceled: report 'canceled' to confirm, or the result of an "
+                       "install already under way");
     }
-    if (IsTerminal(a.state)) {
-      return Error(Code::kAlreadyExists, "action " + id_text + " is already " +
-                                             std::string(ActionStateName(a.state)) +
-                                             "; feedback is no longer accepted");
+    if (next == ActionState::kCanceled && a.state != ActionState::kCanceling) {
+      return Error(Code::kAlreadyExists, "action " + id_text +
+                                             " was not canceled; report 'failure' to give it up");
     }
-    ActionState next = st->second;
-    int64_t pct = progress.value_or(next == ActionState::kDownloading ? a.progress : 100);
-    if (next == ActionState::kFailed) pct = a.progress;
-    ALOFT_RETURN_IF_ERROR(tx.UpdateAction(id, next, pct, {Now(), status, progress, code, details}));
-    if (next == ActionState::kSucceeded) {
-      ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(a.release_id));
-      ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(c.device->name));
-      std::map<std::string, std::string> versions;
-      for (const auto& m : rel.Modules()) versions[m] = rel.version;
-      ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
-      for (const auto& [m, v] : versions) d.versions[m] = v;
-      updated = std::move(d);
-    }
+    ALOFT_ASSIGN_OR_RETURN(updated, RecordFeedback(tx, c, a, next, progress,
+                                                   {Now(), status, progress, code, details}));
     out = {{"id", id}, {"state", ActionStateName(next)}};
     return OkStatus();
   }));
   if (updated) UpdateCachedDevice(c.cache_key, *updated);
   return JsonResponse(200, out);
+}
+
+Result<Action> AppImpl::OpenActionOf(Tx& tx, const Caller& c, int64_t id) {
+  ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+  if (a.device_id != c.device->id) {
+    return Error(Code::kNotFound, "action " + std::to_string(id) + " not found for device '" +
+                                      c.device->name + "'");
+  }
+  if (IsTerminal(a.state)) {
+    return Error(Code::kAlreadyExists, "action " + std::to_string(id) + " is already " +
+                                           std::string(ActionStateName(a.state)) +
+                                           "; feedback is no longer accepted");
+  }
+  return a;
+}
+
+Result<std::optional<Device>> AppImpl::RecordFeedback(Tx& tx, const Caller& c, const Action& a,
+                                                      ActionState next,
+                                                      std::optional<int64_t> progress,
+                                                      const ActionEvent& event) {
+  int64_t pct = progress.value_or(next == ActionState::kDownloading ? a.progress : 100);
+  if ((next == a.state && !progress) || next == ActionState::kFailed ||
+      next == ActionState::kCanceled || next == ActionState::kCanceling ||
+      next == ActionState::kPending) {
+    pct = a.progress;
+  }
+  ALOFT_RETURN_IF_ERROR(tx.UpdateAction(a.id, next, pct, event));
+  if (next != ActionState::kSucceeded) return std::optional<Device>();
+  ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(a.release_id));
+  ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(c.device->name));
+  std::map<std::string, std::string> versions;
+  for (const auto& m : rel.Modules()) versions[m] = rel.version;
+  ALOFT_RETURN_IF_ERROR(tx.RecordVersions(d.id, d.versions, versions, Now()));
+  for (const auto& [m, v] : versions) d.versions[m] = v;
+  return std::optional<Device>(std::move(d));
 }
 
 Status AppImpl::CheckInstallAllowed(int64_t action_id) {

@@ -31,7 +31,9 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "rollout_tick_ms",
                                  "rollout_lease_s",
                                  "rollout_approval",
-                                 "delta_key"},
+                                 "delta_key",
+                                 "ddi_tenant",
+                                 "ddi_gateway_token"},
                                 "docs/server.md"));
   ALOFT_RETURN_IF_ERROR(r.Str("data_dir", c.data_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("listen", c.listen));
@@ -58,6 +60,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));
   ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));
   ALOFT_RETURN_IF_ERROR(r.Str("delta_key", c.delta_key));
+  ALOFT_RETURN_IF_ERROR(r.Str("ddi_tenant", c.ddi_tenant));
+  ALOFT_RETURN_IF_ERROR(r.Str("ddi_gateway_token", c.ddi_gateway_token));
   return OkStatus();
 }
 

@@ -45,6 +45,10 @@ struct ServerConfig {
   // PEM private key that signs the deltas this server makes (docs/rollouts.md); "" = it makes
   // none (uploaded deltas are still offered). Devices must trust its public key.
   std::string delta_key;
+  // The hawkBit DDI API (docs/ddi.md): served under /<ddi_tenant>/controller/v1/. A gateway token
+  // lets one client speak for every device (`Authorization: GatewayToken ...`); "" = refused.
+  std::string ddi_tenant = "default";
+  std::string ddi_gateway_token;
 };
 
 // Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <tuple>
 #include <utility>
 
 // GCC 12 reports a false maybe-uninitialized when Params (vectors of variants holding strings) grow
@@ -761,17 +762,22 @@ aloft::Status RolloutEngine::Save(Tx& tx, const Rollout& r, int64_t now) {
 
 aloft::Status RolloutEngine::CancelActions(Tx& tx, const Rollout& r, const std::string& why,
                                            int64_t now) {
-  // Actions a device has not begun to install; an install under way finishes and reports.
-  const std::string open =
-      "rollout_id = ? AND open = 1 AND state IN ('pending', 'downloading', 'downloaded')";
-  ALOFT_RETURN_IF_ERROR(tx.connection().Query(
-      "INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, 'canceled', ? "
-      "FROM actions WHERE " +
-          open,
-      {now, why, r.id}));
-  ALOFT_RETURN_IF_ERROR(tx.connection().Query(
-      "UPDATE actions SET state = 'canceled', open = 0, updated_ms = ? WHERE " + open,
-      {now, r.id}));
+  // Actions a device has not begun to install; an install under way finishes and reports. What
+  // the device has not touched closes at once; what it is downloading or holds, it is told to
+  // drop (canceling), and its answer closes.
+  for (const auto& [from, to, is_open] :
+       {std::tuple{"'pending'", "canceled", 0}, {"'downloading', 'downloaded'", "canceling", 1}}) {
+    const std::string where =
+        "rollout_id = ? AND open = 1 AND state IN (" + std::string(from) + ")";
+    ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+        "INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, ?, ? FROM "
+        "actions WHERE " +
+            where,
+        {now, to, why, r.id}));
+    ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+        "UPDATE actions SET state = ?, open = ?, updated_ms = ? WHERE " + where,
+        {to, is_open, now, r.id}));
+  }
   tx.ActionsWritten();
   return OkStatus();
 }

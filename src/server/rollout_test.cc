@@ -311,14 +311,22 @@ TEST_P(RolloutTest, ThreeWavesOverAThousandDevices_ThresholdsWindowApprovalCance
   Tick();
   st = Status("r1");
   EXPECT_EQ(st["state"], "canceled");
-  EXPECT_EQ(st["waves"][2]["states"]["canceled"], 250);
+  // Untouched actions close at once; devices holding a download are told to drop it.
+  EXPECT_EQ(st["waves"][2]["states"]["canceled"], 150);
+  EXPECT_EQ(st["waves"][2]["states"]["canceling"], 100);
   EXPECT_EQ(st["waves"][2]["states"]["installing"], 50);
-  // Canceled devices are offered nothing and may not report on; installs under way finish.
+  // Canceled devices are offered nothing and may not install; installs under way finish.
   for (const auto& [name, id] : downloaded) {
-    EXPECT_TRUE(CheckIn(name).is_null()) << name;
+    json a = CheckIn(name);
+    EXPECT_EQ(a["id"], id) << name;
+    EXPECT_EQ(a["cancel"], true) << name;
+    EXPECT_FALSE(a.contains("download")) << name;
     EXPECT_EQ(Feedback(name, id, "installing"), 409) << name;
+    EXPECT_EQ(Feedback(name, id, "canceled"), 200) << name;
+    EXPECT_TRUE(CheckIn(name).is_null()) << name;
   }
   for (const auto& [name, a] : wave3) EXPECT_TRUE(CheckIn(name).is_null()) << name;
+  EXPECT_EQ(Status("r1")["waves"][2]["states"]["canceled"], 250);
   for (const auto& [name, id] : installing) {
     EXPECT_EQ(Feedback(name, id, "installed"), 200);
     EXPECT_EQ(Feedback(name, id, "success"), 200);

@@ -90,6 +90,7 @@ constexpr std::pair<ActionState, std::string_view> kStateNames[] = {
     {ActionState::kDownloaded, "downloaded"}, {ActionState::kInstalling, "installing"},
     {ActionState::kInstalled, "installed"},   {ActionState::kSucceeded, "succeeded"},
     {ActionState::kFailed, "failed"},         {ActionState::kCanceled, "canceled"},
+    {ActionState::kCanceling, "canceling"},
 };
 }  // namespace
 
@@ -105,7 +106,7 @@ Result<ActionState> ParseActionState(std::string_view name) {
   return Error(Code::kInvalidArgument,
                "unknown action state '" + std::string(name) +
                    "' (states: pending, downloading, downloaded, installing, installed, "
-                   "succeeded, failed, canceled)");
+                   "succeeded, failed, canceled, canceling)");
 }
 
 bool IsTerminal(ActionState s) {

@@ -112,7 +112,11 @@ enum class ActionState {
   kInstalled,
   kSucceeded,
   kFailed,
-  kCanceled
+  kCanceled,
+  // An operator canceled an action the device had begun (downloading or downloaded, or any open
+  // state through /api/v1/actions/{id}/cancel): the device is told, and its acknowledgement (or
+  // a final result that got there first) closes it. Open.
+  kCanceling
 };
 std::string_view ActionStateName(ActionState s);
 Result<ActionState> ParseActionState(std::string_view name);
