@@ -770,8 +770,8 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
   // the hash.
   const std::string key(token);
   const auto now = clock_.Monotonic();
-  const bool device_route = access == Access::kDevice ||
-                            access == Access::kDeviceOrRegistration || access == Access::kDdi;
+  const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration ||
+                            access == Access::kDdi;
   AuthShard& shard = AuthShardFor(key);
   {
     std::lock_guard lock(shard.mu);
@@ -1212,33 +1212,33 @@ void AppImpl::AddRoutes() {
                return ToJson(a);
              });
            });
-  AddRoute("POST", "/api/v1/actions/{id}/cancel", A::kRelease, B::kNone,
-           [this](Request& r, Caller& c) -> Result<Response> {
-             ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
-             json out;
-             ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-               ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
-               if (IsTerminal(a.state) || a.state == ActionState::kCanceling) {
-                 return Error(Code::kAlreadyExists,
-                              "action " + std::to_string(id) + " is already " +
-                                  std::string(ActionStateName(a.state)) + "; nothing to cancel");
-               }
-               // What the device has not begun closes at once; what it has, it is told to stop,
-               // and its answer closes.
-               const ActionState next = a.state == ActionState::kPending
-                                            ? ActionState::kCanceled
-                                            : ActionState::kCanceling;
-               ALOFT_RETURN_IF_ERROR(tx.UpdateAction(id, next, a.progress,
-                                                     {Now(), std::string(ActionStateName(next)),
-                                                      std::nullopt, std::nullopt, "by " + c.actor}));
-               ALOFT_RETURN_IF_ERROR(
-                   tx.Audit(c.actor, "action.cancel", std::to_string(id), "{}", Now()));
-               ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
-               out = ToJson(a);
-               return OkStatus();
-             }));
-             return JsonResponse(200, out);
-           });
+  AddRoute(
+      "POST", "/api/v1/actions/{id}/cancel", A::kRelease, B::kNone,
+      [this](Request& r, Caller& c) -> Result<Response> {
+        ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "action"));
+        json out;
+        ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+          ALOFT_ASSIGN_OR_RETURN(auto a, tx.GetAction(id));
+          if (IsTerminal(a.state) || a.state == ActionState::kCanceling) {
+            return Error(Code::kAlreadyExists, "action " + std::to_string(id) + " is already " +
+                                                   std::string(ActionStateName(a.state)) +
+                                                   "; nothing to cancel");
+          }
+          // What the device has not begun closes at once; what it has, it is told to stop,
+          // and its answer closes.
+          const ActionState next =
+              a.state == ActionState::kPending ? ActionState::kCanceled : ActionState::kCanceling;
+          ALOFT_RETURN_IF_ERROR(tx.UpdateAction(id, next, a.progress,
+                                                {Now(), std::string(ActionStateName(next)),
+                                                 std::nullopt, std::nullopt, "by " + c.actor}));
+          ALOFT_RETURN_IF_ERROR(
+              tx.Audit(c.actor, "action.cancel", std::to_string(id), "{}", Now()));
+          ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
+          out = ToJson(a);
+          return OkStatus();
+        }));
+        return JsonResponse(200, out);
+      });
   AddRoute("GET", "/api/v1/stats", A::kViewer, B::kNone,
            [this](Request& r, Caller& c) { return Stats(r, c); });
   AddRoute("GET", "/api/v1/audit", A::kAdmin, B::kNone,
@@ -1335,9 +1335,8 @@ void AppImpl::AddDdiRoutes() {
              return ReadJson([&](Tx& tx) -> Result<json> {
                ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
                if (a.device_id != c.device->id || a.state != ActionState::kCanceling) {
-                 return Error(Code::kNotFound, "action " + std::to_string(id) +
-                                                   " of device '" + c.device->name +
-                                                   "' is not being canceled");
+                 return Error(Code::kNotFound, "action " + std::to_string(id) + " of device '" +
+                                                   c.device->name + "' is not being canceled");
                }
                return json{{"id", std::to_string(id)},
                            {"cancelAction", {{"stopId", std::to_string(id)}}}};
@@ -1484,8 +1483,8 @@ Result<Response> AppImpl::DdiDeployment(Request& req, Caller& c, bool installed)
     const std::string what = "action " + std::to_string(id) + " of device '" + c.device->name + "'";
     if (a.device_id != c.device->id) return Error(Code::kNotFound, what + " not found");
     if (installed && a.state != ActionState::kSucceeded) {
-      return Error(Code::kNotFound, what + " is " + std::string(ActionStateName(a.state)) +
-                                        ", not installed");
+      return Error(Code::kNotFound,
+                   what + " is " + std::string(ActionStateName(a.state)) + ", not installed");
     }
     if (!installed && (IsTerminal(a.state) || a.state == ActionState::kCanceling)) {
       return Error(Code::kNotFound, what + " is " + std::string(ActionStateName(a.state)) +
@@ -1539,7 +1538,7 @@ Result<Response> AppImpl::DdiFeedback(Request& req, Caller& c, bool cancel) {
       next = ddi::DeploymentTransition(f, a.state, window_open);
     }
     std::string status = next && *next != a.state ? std::string(ActionStateName(*next))
-                                                   : (cancel ? "cancel-" : "") + f.execution;
+                                                  : (cancel ? "cancel-" : "") + f.execution;
     if (f.finished != "none") status += " (" + f.finished + ")";
     ALOFT_ASSIGN_OR_RETURN(updated, RecordFeedback(tx, c, a, next.value_or(a.state), f.progress,
                                                    {Now(), status, f.progress, f.code, f.details}));
@@ -2132,8 +2131,10 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   if (new_token) out["token"] = *new_token;
   if (action && action->state == ActionState::kCanceling) {
     // The device is told to stop; its "canceled" feedback closes the action.
-    out["action"] = {{"id", action->id},     {"release", rel.name},
-                     {"version", rel.version}, {"state", "canceling"},
+    out["action"] = {{"id", action->id},
+                     {"release", rel.name},
+                     {"version", rel.version},
+                     {"state", "canceling"},
                      {"cancel", true}};
   } else if (action && rel.enabled) {
     RolloutEngine::InstallWindow window;
@@ -2204,8 +2205,8 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
                        "install already under way");
     }
     if (next == ActionState::kCanceled && a.state != ActionState::kCanceling) {
-      return Error(Code::kAlreadyExists, "action " + id_text +
-                                             " was not canceled; report 'failure' to give it up");
+      return Error(Code::kAlreadyExists,
+                   "action " + id_text + " was not canceled; report 'failure' to give it up");
     }
     ALOFT_ASSIGN_OR_RETURN(updated, RecordFeedback(tx, c, a, next, progress,
                                                    {Now(), status, progress, code, details}));
@@ -2219,8 +2220,8 @@ Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
 Result<Action> AppImpl::OpenActionOf(Tx& tx, const Caller& c, int64_t id) {
   ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
   if (a.device_id != c.device->id) {
-    return Error(Code::kNotFound, "action " + std::to_string(id) + " not found for device '" +
-                                      c.device->name + "'");
+    return Error(Code::kNotFound,
+                 "action " + std::to_string(id) + " not found for device '" + c.device->name + "'");
   }
   if (IsTerminal(a.state)) {
     return Error(Code::kAlreadyExists, "action " + std::to_string(id) + " is already " +
