@@ -777,7 +777,8 @@ Result<Caller> AppImpl::Authenticate(const Request& req, Access access) {
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(key);
     if (it != shard.map.end() && it->second.expires > now &&
-        (device_route || it->second.caller.kind == Caller::kOperator)) {
+        (access == Access::kDdi ? it->second.caller.kind == Caller::kDevice
+                                : device_route || it->second.caller.kind == Caller::kOperator)) {
       return it->second.caller;
     }
   }

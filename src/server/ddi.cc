@@ -13,8 +13,9 @@ namespace {
 
 Error Invalid(std::string message) { return Error(Code::kInvalidArgument, std::move(message)); }
 
-constexpr std::array<std::string_view, 8> kExecutions = {
-    "closed", "proceeding", "canceled", "scheduled", "rejected", "resumed", "downloaded", "download"};
+constexpr std::array<std::string_view, 8> kExecutions = {"closed",     "proceeding", "canceled",
+                                                         "scheduled",  "rejected",   "resumed",
+                                                         "downloaded", "download"};
 constexpr std::array<std::string_view, 3> kFinished = {"success", "failure", "none"};
 
 template <size_t N>
@@ -117,17 +118,16 @@ Handling HandlingFor(const std::string& mode, bool window_open) {
 }
 
 json ArtifactJson(const Release& r, const ArtifactLinks& links) {
-  return json::array({{{"filename", r.filename},
-                       {"size", r.artifact.size},
-                       {"hashes",
-                        {{"sha1", r.artifact.sha1},
-                         {"md5", r.artifact.md5},
-                         {"sha256", r.artifact.sha256}}},
-                       {"_links",
-                        {{"download", {{"href", links.download}}},
-                         {"download-http", {{"href", links.download}}},
-                         {"md5sum", {{"href", links.md5sum}}},
-                         {"md5sum-http", {{"href", links.md5sum}}}}}}});
+  return json::array(
+      {{{"filename", r.filename},
+        {"size", r.artifact.size},
+        {"hashes",
+         {{"sha1", r.artifact.sha1}, {"md5", r.artifact.md5}, {"sha256", r.artifact.sha256}}},
+        {"_links",
+         {{"download", {{"href", links.download}}},
+          {"download-http", {{"href", links.download}}},
+          {"md5sum", {{"href", links.md5sum}}},
+          {"md5sum-http", {{"href", links.md5sum}}}}}}});
 }
 
 json DeploymentJson(const Action& a, const Release& r, const ArtifactLinks& links,
