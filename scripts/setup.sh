@@ -19,6 +19,7 @@ packages=(
   libboost-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
   # real peers for tests, the demo and benchmarks
   postgresql nginx wrk curl sqlite3
+  swupdate cpio  # a real hawkBit DDI client (suricatta) and what builds its .swu files
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
 )
