@@ -225,7 +225,7 @@ Status Agent::SendFeedback(const json& body) {
                                            ": " + client::ErrorMessage(res));
 }
 
-Status Agent::Check(bool& idle) {
+Result<json> Agent::CheckIn() {
   json versions = json::object();
   for (auto& m : modules_) {
     auto st = m.storage->GetStatus();
@@ -248,8 +248,19 @@ Status Agent::Check(bool& idle) {
   if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
     poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
   }
-  const json& a = j.contains("action") ? j["action"] : json();
-  if (!a.is_object()) {
+  return j.contains("action") ? j["action"] : json();
+}
+
+Status Agent::Check(bool& idle) {
+  ALOFT_ASSIGN_OR_RETURN(const json a, CheckIn());
+  if (a.is_object() && a.value("cancel", false)) {
+    // Canceled while this device held nothing of it (a journal lost, say): acknowledge.
+    journal_.offer = Offer{};
+    journal_.offer->action = a.value("id", int64_t{0});
+    ALOFT_RETURN_IF_ERROR(SendFeedback({{"status", "canceled"}}));
+    journal_.offer.reset();
+  }
+  if (!a.is_object() || a.value("cancel", false)) {
     idle = true;
     return Go(Event::kNoUpdate);
   }
@@ -259,6 +270,7 @@ Status Agent::Check(bool& idle) {
     o.release = a.value("release", "");
     o.version = a.value("version", "");
     o.mode = a.value("mode", "forced");
+    o.install = a.value("install", true);
     const json& d = a.at("download");
     o.url = d.at("url").get<std::string>();
     o.size = d.at("size").get<uint64_t>();
@@ -319,6 +331,31 @@ Status Agent::DoVerify() {
   ALOFT_RETURN_IF_ERROR(Admit(p.reader->manifest()));
   DiscardSink discard;
   return p.reader->ReadPayloads(discard);
+}
+
+Status Agent::DoHold(bool& waiting) {
+  waiting = false;
+  ALOFT_ASSIGN_OR_RETURN(const json a, CheckIn());
+  const int64_t id = journal_.offer->action;
+  const bool same = a.is_object() && a.contains("id") && a["id"].is_number_integer() &&
+                    a["id"].get<int64_t>() == id;
+  if (!same || a.value("cancel", false)) {
+    // Canceled (say so, which closes it at the server), or closed there already: drop it.
+    if (same) ALOFT_RETURN_IF_ERROR(SendFeedback({{"status", "canceled"}}));
+    (void)staging_->Clear();
+    last_outcome_ = Outcome{false,
+                            static_cast<int>(Code::kPermissionDenied),
+                            {"action " + std::to_string(id) + " was canceled by the server"}};
+    journal_.offer.reset();
+    journal_.downloaded = 0;
+    return Go(Event::kDropped);
+  }
+  journal_.offer->install = a.value("install", true);
+  if (!journal_.offer->install) {
+    waiting = true;  // download-only, or outside the maintenance window: ask again later
+    return SaveJournal(journal_path(), journal_);
+  }
+  return Go(Event::kDone);
 }
 
 Status Agent::DoInstall() {
@@ -464,6 +501,12 @@ Result<Agent::Step> Agent::Run() {
         s = DoVerify();
         if (s.ok()) s = Go(Event::kDone);
         break;
+      case State::kHold: {
+        bool waiting = false;
+        s = DoHold(waiting);
+        if (s.ok() && waiting) return Step::kIdle;
+        break;
+      }
       case State::kInstall:
         s = DoInstall();
         if (s.ok()) s = Go(Event::kDone);

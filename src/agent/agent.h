@@ -77,6 +77,10 @@ class Agent {
   Status Go(Event e);
   Status Fail(const Error& e);
   Status Check(bool& idle);
+  // The check-in: reports versions and attributes; the answer's "action" (null when none).
+  Result<nlohmann::json> CheckIn();
+  // hold: a check-in decides. `waiting` when the server says not yet (install: false).
+  Status DoHold(bool& waiting);
   Status DoDownload();
   Status DoVerify();
   Status DoInstall();

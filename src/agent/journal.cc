@@ -10,9 +10,9 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::string_view, 11> kStateNames = {
+constexpr std::array<std::string_view, 12> kStateNames = {
     "idle",   "check",   "download", "verify",   "install", "activate",
-    "reboot", "confirm", "commit",   "rollback", "report"};
+    "reboot", "confirm", "commit",   "rollback", "report",  "hold"};
 
 struct Transition {
   State from;
@@ -28,7 +28,9 @@ constexpr Transition kTable[] = {
     {State::kCheck, Event::kFailed, State::kReport},  // refused before a byte is downloaded
     {State::kDownload, Event::kDone, State::kVerify},
     {State::kDownload, Event::kFailed, State::kReport},
-    {State::kVerify, Event::kDone, State::kInstall},
+    {State::kVerify, Event::kDone, State::kHold},
+    {State::kHold, Event::kDone, State::kInstall},
+    {State::kHold, Event::kDropped, State::kIdle},
     {State::kVerify, Event::kFailed, State::kReport},
     {State::kInstall, Event::kDone, State::kActivate},
     {State::kInstall, Event::kFailed, State::kRollback},
@@ -47,7 +49,7 @@ constexpr Transition kTable[] = {
 }  // namespace
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Offer, action, release, version, mode, url, sha256, etag, size,
-                                   manifest)
+                                   manifest, install)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Outcome, success, code, details)
 
 std::string_view StateName(State s) { return kStateNames[static_cast<size_t>(s)]; }
@@ -77,6 +79,8 @@ std::string_view EventName(Event e) {
       return "unhealthy";
     case Event::kUndone:
       return "undone";
+    case Event::kDropped:
+      return "dropped";
   }
   return "?";
 }
@@ -109,11 +113,11 @@ Result<Journal> LoadJournal(const std::string& path) {
     out.reinstalls = j.value("reinstalls", uint32_t{0});
     if (j.contains("offer") && !j["offer"].is_null()) {
       const json& o = j["offer"];
-      out.offer = Offer{o.at("action").get<int64_t>(),      o.at("release").get<std::string>(),
-                        o.at("version").get<std::string>(), o.at("mode").get<std::string>(),
-                        o.at("url").get<std::string>(),     o.at("sha256").get<std::string>(),
-                        o.at("etag").get<std::string>(),    o.at("size").get<uint64_t>(),
-                        o.at("manifest").get<std::string>()};
+      out.offer = Offer{o.at("action").get<int64_t>(),       o.at("release").get<std::string>(),
+                        o.at("version").get<std::string>(),  o.at("mode").get<std::string>(),
+                        o.at("url").get<std::string>(),      o.at("sha256").get<std::string>(),
+                        o.at("etag").get<std::string>(),     o.at("size").get<uint64_t>(),
+                        o.at("manifest").get<std::string>(), o.value("install", true)};
     }
     if (j.contains("outcome") && !j["outcome"].is_null()) {
       const json& r = j["outcome"];

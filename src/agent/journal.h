@@ -3,8 +3,11 @@
 // before every side effect that belongs to the next state, so an agent killed or power-cut in any
 // state resumes from it and never repeats a step whose effect it cannot see.
 //
-//   idle -> check -> download -> verify -> install -> activate -> reboot -> confirm
+//   idle -> check -> download -> verify -> hold -> install -> activate -> reboot -> confirm
 //        -> commit | rollback -> report -> idle
+//
+// hold: the verified package waits for the server's word before a byte is installed (a check-in:
+// install now, not yet, or cancel).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +32,7 @@ enum class State {
   kCommit,
   kRollback,
   kReport,
+  kHold,
 };
 
 enum class Event {
@@ -40,6 +44,7 @@ enum class Event {
   kHealthy,    // confirm: the new image passed its health check
   kUnhealthy,  // confirm: it did not, or the bootloader already went back
   kUndone,     // activate: a reset undid the install (the bootloader restored the old image)
+  kDropped,    // hold: the server canceled the action or no longer offers it
 };
 
 std::string_view StateName(State s);
@@ -56,6 +61,7 @@ struct Offer {
   std::string url, sha256, etag;
   uint64_t size = 0;
   std::string manifest;  // the signed envelope, canonical JSON text
+  bool install = true;   // the server's word at the last check-in: install now
 };
 
 struct Outcome {

@@ -1,0 +1,150 @@
+// The agent's hold state: a verified package waits for the server's word. `install: false`
+// (download-only, or outside a maintenance window) keeps it staged without touching the active
+// image and without downloading again; `install: true` installs it; a cancel, or an action the
+// server no longer offers, drops it (a cancel is acknowledged with "canceled").
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "agent/test_device.h"
+#include "boot/boot_model.h"
+#include "core/hash.h"
+#include "flash/sim_flash.h"
+#include "support/fault_server.h"
+#include "support/matchers.h"
+#include "support/package_fixture.h"
+#include "support/temp_dir.h"
+
+namespace aloft::agent {
+namespace {
+
+using nlohmann::json;
+
+constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
+
+class HoldTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    layout_ = boot::Layout::Compute(boot::LayoutKind::kAb, kGeometry).value();
+    std::filesystem::create_directories(dir_ / "state");
+    {
+      auto f = flash::SimFlash::Create(dir_ / "flash", kGeometry);
+      ASSERT_THAT(boot::Provision(*f, layout_, factory_, "1.0.0", 0), IsOk());
+    }
+    package_ = pkgs_.Pack({{"main", image_}}, pkg::Compression::kZstd);
+    testing::OfferPackage(server_, package_, testing::ManifestOf(package_));
+    auto opened = flash::SimFlash::Open(dir_ / "flash", kGeometry);
+    ASSERT_THAT(opened, IsOk());
+    flash_.emplace(std::move(opened).value());
+    auto booted = boot::Boot(*flash_, layout_);
+    ASSERT_THAT(booted, IsOk());
+    storage_ = MakeFlashStorage(*flash_, layout_, booted->slot);
+    staging_ = testing::StagingFor(*flash_, layout_, dir_ / "state");
+    agent_.emplace(testing::DeviceConfig(server_, dir_ / "state", pkgs_.Trust({0}, 1)),
+                   std::vector<Module>{{"main", storage_.get()}}, staging_.get());
+  }
+
+  // The offered action with `install` set.
+  void Offer(bool install) {
+    json a = {{"id", 1},
+              {"release", "fw"},
+              {"version", testing::ManifestOf(package_)["signed"]["version"]},
+              {"mode", install ? "forced" : "download-only"},
+              {"install", install},
+              {"download",
+               {{"url", server_.artifact_url()},
+                {"size", package_.size()},
+                {"sha256", Sha256Hex(package_)}}},
+              {"manifest", testing::ManifestOf(package_)}};
+    server_.SetAction(a);
+  }
+
+  std::vector<std::string> Statuses() {
+    std::vector<std::string> out;
+    for (const auto& f : server_.feedback()) out.push_back(f.value("status", ""));
+    return out;
+  }
+
+  // What a reset starts now: true when it is the factory image, untouched.
+  bool BootsFactoryImage() {
+    auto again = flash::SimFlash::Open(dir_ / "flash", kGeometry);
+    auto reboot = boot::Boot(*again, layout_);
+    return reboot.ok() && !reboot->trial && SlotSha256(reboot->image) == Sha256Hex(factory_);
+  }
+
+  testing::TempDir dir_;
+  testing::PackageFixture pkgs_;
+  testing::FaultServer server_;
+  boot::Layout layout_;
+  Bytes factory_ = testing::RandomBytes(40000, 1), image_ = testing::RandomBytes(36000, 2);
+  Bytes package_;
+  std::optional<flash::SimFlash> flash_;
+  std::unique_ptr<Storage> storage_;
+  std::unique_ptr<Staging> staging_;
+  std::optional<Agent> agent_;
+};
+
+TEST_F(HoldTest, InstallFalse_HoldsTheVerifiedPackage_ThenInstallsWhenTold) {
+  Offer(false);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kHold);
+  EXPECT_EQ(server_.artifact_requests(), 1);
+  EXPECT_THAT(Statuses(), ::testing::Contains("downloaded"));
+  EXPECT_THAT(Statuses(), ::testing::Not(::testing::Contains("installing")));
+  EXPECT_TRUE(BootsFactoryImage()) << "nothing installed while the server says not yet";
+
+  // Still not: the next poll asks again and downloads nothing.
+  const int check_ins = server_.check_ins();
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kHold);
+  EXPECT_EQ(server_.check_ins(), check_ins + 1);
+  EXPECT_EQ(server_.artifact_requests(), 1);
+
+  Offer(true);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kReboot));
+  EXPECT_EQ(server_.artifact_requests(), 1) << "installed from the staged package";
+  EXPECT_THAT(Statuses(), ::testing::Contains("installed"));
+  EXPECT_FALSE(BootsFactoryImage()) << "the reset starts the new image on trial";
+}
+
+TEST_F(HoldTest, CancelWhileHeld_DropsItAndSaysCanceled) {
+  Offer(false);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  ASSERT_EQ(agent_->journal().state, State::kHold);
+  server_.SetAction({{"id", 1}, {"release", "fw"}, {"state", "canceling"}, {"cancel", true}});
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kIdle);
+  EXPECT_FALSE(agent_->journal().offer);
+  EXPECT_EQ(Statuses().back(), "canceled");
+  EXPECT_TRUE(BootsFactoryImage());
+  // Idle again: the next check-in finds nothing and stays idle.
+  server_.SetAction(nullptr);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kIdle);
+}
+
+TEST_F(HoldTest, ActionGoneWhileHeld_DropsItQuietly) {
+  Offer(false);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  ASSERT_EQ(agent_->journal().state, State::kHold);
+  const size_t reports = server_.feedback().size();
+  server_.SetAction(nullptr);  // closed at the server (canceled before it knew, expired)
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kIdle);
+  EXPECT_EQ(server_.feedback().size(), reports) << "nothing to report on a closed action";
+  EXPECT_TRUE(BootsFactoryImage());
+}
+
+TEST_F(HoldTest, CancelOfAnActionNeverHeld_IsAcknowledged) {
+  server_.SetAction({{"id", 7}, {"release", "fw"}, {"state", "canceling"}, {"cancel", true}});
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kIdle);
+  ASSERT_EQ(server_.feedback().size(), 1u);
+  EXPECT_EQ(Statuses().back(), "canceled");
+  EXPECT_EQ(server_.artifact_requests(), 0);
+}
+
+}  // namespace
+}  // namespace aloft::agent
