@@ -1406,12 +1406,7 @@ Result<Response> AppImpl::DdiPoll(Request& req, Caller& c) {
       ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
       return OkStatus();
     }
-    ActionFilter f;
-    f.device = d.name;
-    f.state = ActionState::kSucceeded;
-    f.limit = 1;
-    ALOFT_ASSIGN_OR_RETURN(auto done, tx.ListActions(f));
-    if (!done.empty()) installed = done[0].id;
+    ALOFT_ASSIGN_OR_RETURN(installed, tx.LastSucceededAction(d.id));
     return OkStatus();
   }));
   const std::string url = DdiUrl(req, d.name);

@@ -93,6 +93,11 @@ CREATE TABLE deltas (
   created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL, UNIQUE (release_id, base_version));
 ALTER TABLE actions ADD COLUMN delta_id BIGINT;
 )sql"},
+      // A device's actions, newest first: its history, and the DDI poll's installedBase, without
+      // reading the fleet's actions.
+      {3, "actions by device", R"sql(
+CREATE INDEX actions_device ON actions (device_id, id);
+)sql"},
   };
   return kMigrations;
 }

@@ -695,6 +695,14 @@ Result<std::optional<Action>> Tx::OpenActionFor(int64_t device_id) {
   return std::optional<Action>(std::move(actions[0]));
 }
 
+Result<std::optional<int64_t>> Tx::LastSucceededAction(int64_t device_id) {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT id FROM actions WHERE device_id = ? AND "
+                                             "state = 'succeeded' ORDER BY id DESC LIMIT 1",
+                                             {device_id}));
+  if (rows.empty()) return std::optional<int64_t>();
+  return std::optional<int64_t>(rows[0].Int(0));
+}
+
 Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress, const ActionEvent& event) {
   ALOFT_RETURN_IF_ERROR(
       c_.Query("UPDATE actions SET state = ?, progress = ?, open = ?, updated_ms = ? WHERE id = ?",

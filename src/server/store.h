@@ -234,6 +234,8 @@ class Tx {
   Result<Action> GetAction(int64_t id);
   Result<std::vector<Action>> ListActions(const ActionFilter& f);
   Result<std::optional<Action>> OpenActionFor(int64_t device_id);
+  // The id of the device's newest succeeded action.
+  Result<std::optional<int64_t>> LastSucceededAction(int64_t device_id);
   // Moves the action to `state` (terminal states close it) and records the event.
   Status UpdateAction(int64_t id, ActionState state, int64_t progress, const ActionEvent& event);
 
