@@ -2117,7 +2117,9 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
     }));
     if (sole_writer && !action) c.hints->no_action_epoch.store(epoch, std::memory_order_relaxed);
   }
-  if (!new_token && !(action && rel.enabled)) {
+  // A disabled release offers nothing new, but a cancel is still told.
+  const bool offer = action && (rel.enabled || action->state == ActionState::kCanceling);
+  if (!new_token && !offer) {
     // The answer to nearly every check-in, built without a JSON tree.
     return Response::Json(
         200, "{\"action\":null,\"device\":" + http::JsonQuote(d.name) +

@@ -479,6 +479,28 @@ TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
   EXPECT_THAT(client::ErrorMessage(late), HasSubstr("already canceled"));
   json in = CallJson("POST", "/device/v1/dev-1/check-in", dev, json::object(), 200);
   EXPECT_TRUE(in["action"].is_null());
+  // Begun, then canceled: the device is told, even when the release was disabled meanwhile, and
+  // its "canceled" closes the action; nothing else is accepted until then.
+  id = CallJson("POST", "/api/v1/deployments", admin_,
+                {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201)["actions"][0]["id"];
+  const std::string feedback = "/device/v1/dev-1/actions/" + std::to_string(id) + "/feedback";
+  EXPECT_EQ(Call("POST", feedback, dev, R"({"status":"canceled"})").status, 409)
+      << "not canceled yet";
+  EXPECT_EQ(Call("POST", feedback, dev, R"({"status":"downloaded"})").status, 200);
+  CallJson("PATCH", "/api/v1/releases/fw/1.2.0", admin_, {{"enabled", false}}, 200);
+  json a =
+      CallJson("POST", "/api/v1/actions/" + std::to_string(id) + "/cancel", admin_, nullptr, 200);
+  EXPECT_EQ(a["state"], "canceling");
+  CallJson("POST", "/api/v1/actions/" + std::to_string(id) + "/cancel", admin_, nullptr, 409);
+  in = CallJson("POST", "/device/v1/dev-1/check-in", dev, json::object(), 200);
+  ASSERT_TRUE(in["action"].is_object()) << in.dump();
+  EXPECT_EQ(in["action"]["cancel"], true);
+  EXPECT_EQ(Call("POST", feedback, dev, R"({"status":"installing"})").status, 409);
+  EXPECT_EQ(Call("POST", feedback, dev, R"({"status":"canceled"})").status, 200);
+  EXPECT_EQ(CallJson("GET", "/api/v1/actions/" + std::to_string(id), admin_, nullptr, 200)["state"],
+            "canceled");
+  EXPECT_TRUE(
+      CallJson("POST", "/device/v1/dev-1/check-in", dev, json::object(), 200)["action"].is_null());
   // A log upload lands in the device's history.
   auto log =
       Call("POST", "/device/v1/dev-1/logs?action=" + std::to_string(id), dev, "line 1\nline 2\n");
