@@ -257,8 +257,9 @@ Status Agent::Check(bool& idle) {
     // Canceled while this device held nothing of it (a journal lost, say): acknowledge.
     journal_.offer = Offer{};
     journal_.offer->action = a.value("id", int64_t{0});
-    ALOFT_RETURN_IF_ERROR(SendFeedback({{"status", "canceled"}}));
-    journal_.offer.reset();
+    Status acked = SendFeedback({{"status", "canceled"}});
+    journal_.offer.reset();  // never journaled: this offer was only the feedback's address
+    ALOFT_RETURN_IF_ERROR(acked);
   }
   if (!a.is_object() || a.value("cancel", false)) {
     idle = true;
@@ -343,9 +344,11 @@ Status Agent::DoHold(bool& waiting) {
     // Canceled (say so, which closes it at the server), or closed there already: drop it.
     if (same) ALOFT_RETURN_IF_ERROR(SendFeedback({{"status", "canceled"}}));
     (void)staging_->Clear();
-    last_outcome_ = Outcome{false,
-                            static_cast<int>(Code::kPermissionDenied),
-                            {"action " + std::to_string(id) + " was canceled by the server"}};
+    last_outcome_ =
+        Outcome{false,
+                static_cast<int>(Code::kPermissionDenied),
+                {"action " + std::to_string(id) +
+                 (same ? " was canceled by the server" : " is no longer offered by the server")}};
     journal_.offer.reset();
     journal_.downloaded = 0;
     return Go(Event::kDropped);
