@@ -125,11 +125,13 @@ Response ErrorResponse(const Error& e) {
   return Response::Error(HttpStatus(e.code()), CodeName(e.code()), e.message());
 }
 
-Response NoContent() {
+// A response without a body: 204, or 200 where a peer protocol (hawkBit DDI) expects it.
+Response Empty(int status = 204) {
   Response r;
-  r.status = 204;
+  r.status = status;
   return r;
 }
+Response NoContent() { return Empty(); }
 
 // Missing or unknown credentials are 401 with a challenge in the route's scheme; anything else
 // (the database is down) keeps its own status.
@@ -234,12 +236,12 @@ Status CheckVersion(const std::string& version) {
   return OkStatus();
 }
 
-// Object of attributes: string, number or boolean values.
-Result<std::optional<json>> OptAttributes(const json& j) {
-  auto it = j.find("attributes");
+// The member `key` as an object of attributes: string, number or boolean values.
+Result<std::optional<json>> OptAttributes(const json& j, const char* key = "attributes") {
+  auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::optional<json>();
   if (!it->is_object()) {
-    return Invalid(std::string("field 'attributes' must be an object, not ") + it->type_name());
+    return Invalid(std::string("field '") + key + "' must be an object, not " + it->type_name());
   }
   for (const auto& [k, v] : it->items()) {
     if (!(v.is_string() || v.is_number() || v.is_boolean())) {
@@ -453,6 +455,23 @@ class AppImpl final : public App, public http::Handler {
   std::string DdiUrl(const Request& req, const std::string& device) const;
   // Records that the calling device made contact (a DDI poll).
   Status NoteContact(Caller& c);
+  // Counts a device's contact in the metrics: a device seen, or one more check-in.
+  void CountContact(const Caller& c, int64_t device_id) {
+    if (!c.hints || !c.hints->counted.exchange(true, std::memory_order_relaxed)) {
+      metrics_.DeviceSeen(device_id);
+    } else {
+      metrics_.CheckIn();
+    }
+  }
+  // The maintenance window of an action's rollout (`rollout_id`); none (always open) without one.
+  Result<RolloutEngine::InstallWindow> WindowOf(std::optional<int64_t> rollout_id) {
+    if (!rollout_id) return RolloutEngine::InstallWindow{};
+    return rollouts_->WindowFor(*rollout_id, clock_.Wall());
+  }
+  // What DDI's maintenanceWindow says: nullopt without a window, else whether it is open.
+  static std::optional<bool> ShownWindow(const RolloutEngine::InstallWindow& w) {
+    return w.spec ? std::optional<bool>(w.open) : std::nullopt;
+  }
   Result<Response> DdiPoll(Request& req, Caller& c);
   Result<Response> DdiDeployment(Request& req, Caller& c, bool installed);
   Result<Response> DdiFeedback(Request& req, Caller& c, bool cancel);
@@ -1386,11 +1405,7 @@ Status AppImpl::NoteContact(Caller& c) {
   } else {
     TouchLater(c.device->id);
   }
-  if (!c.hints || !c.hints->counted.exchange(true, std::memory_order_relaxed)) {
-    metrics_.DeviceSeen(c.device->id);
-  } else {
-    metrics_.CheckIn();
-  }
+  CountContact(c, c.device->id);
   return OkStatus();
 }
 
@@ -1416,15 +1431,11 @@ Result<Response> AppImpl::DdiPoll(Request& req, Caller& c) {
     links["cancelAction"] = {{"href", url + "/cancelAction/" + std::to_string(action->id)}};
     active = true;
   } else if (action && rel.enabled) {
-    RolloutEngine::InstallWindow window;
-    if (action->rollout_id) {
-      ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
-    }
-    std::optional<bool> open;
-    if (window.spec) open = window.open;
+    ALOFT_ASSIGN_OR_RETURN(auto window, WindowOf(action->rollout_id));
     const ddi::Handling h = ddi::HandlingFor(action->mode, window.open);
-    links["deploymentBase"] = {{"href", url + "/deploymentBase/" + std::to_string(action->id) +
-                                            "?c=" + ddi::ChangeTag(*action, h, open)}};
+    links["deploymentBase"] = {
+        {"href", url + "/deploymentBase/" + std::to_string(action->id) +
+                     "?c=" + ddi::ChangeTag(*action, h, ShownWindow(window))}};
     active = true;
   } else if (installed) {
     links["installedBase"] = {{"href", url + "/installedBase/" + std::to_string(*installed)}};
@@ -1489,23 +1500,20 @@ Result<Response> AppImpl::DdiDeployment(Request& req, Caller& c, bool installed)
     ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(a.release_id));
     return OkStatus();
   }));
-  RolloutEngine::InstallWindow window;
-  if (a.rollout_id && !installed) {
-    ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*a.rollout_id, clock_.Wall()));
-  }
-  std::optional<bool> open;
-  if (window.spec) open = window.open;
+  ALOFT_ASSIGN_OR_RETURN(auto window,
+                         WindowOf(installed ? std::optional<int64_t>() : a.rollout_id));
   return JsonResponse(
-      200, ddi::DeploymentJson(a, rel, DdiLinks(req, c, rel), ddi::HandlingFor(a.mode, window.open),
-                               open, history ? ddi::HistoryJson(a, history) : json()));
+      200,
+      ddi::DeploymentJson(a, rel, DdiLinks(req, c, rel), ddi::HandlingFor(a.mode, window.open),
+                          ShownWindow(window), history ? ddi::HistoryJson(a, history) : json()));
 }
 
 Result<Response> AppImpl::DdiFeedback(Request& req, Caller& c, bool cancel) {
   ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
   ALOFT_ASSIGN_OR_RETURN(ddi::Feedback f, ddi::ParseFeedback(body));
-  bool window_open = true;
-  if (!cancel) {
+  bool window_open = true;  // asked only when the feedback could mean installing
+  if (!cancel && ddi::MayMeanInstalling(f)) {
     auto allowed = CheckInstallAllowed(id);
     if (!allowed.ok() && allowed.error().code() != Code::kAlreadyExists) return allowed.error();
     window_open = allowed.ok();
@@ -1542,9 +1550,7 @@ Result<Response> AppImpl::DdiFeedback(Request& req, Caller& c, bool cancel) {
   }));
   if (gone) return Response::Error(410, "gone", *gone);
   if (updated && !c.cache_key.empty()) UpdateCachedDevice(c.cache_key, *updated);
-  Response res;
-  res.status = 200;
-  return res;
+  return Empty(200);
 }
 
 Result<Response> AppImpl::DdiConfigData(Request& req, Caller& c) {
@@ -1554,8 +1560,7 @@ Result<Response> AppImpl::DdiConfigData(Request& req, Caller& c) {
   if (mode != "merge" && mode != "replace" && mode != "remove") {
     return Invalid("mode '" + mode + "' is not one of merge, replace, remove");
   }
-  json wrapped = {{"attributes", body.contains("data") ? body["data"] : json()}};
-  ALOFT_ASSIGN_OR_RETURN(auto data, OptAttributes(wrapped));
+  ALOFT_ASSIGN_OR_RETURN(auto data, OptAttributes(body, "data"));
   if (!data) return Invalid("missing field 'data' (an object of attribute: value)");
   Device d;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
@@ -1573,9 +1578,7 @@ Result<Response> AppImpl::DdiConfigData(Request& req, Caller& c) {
     return tx.SetAttributes(d.id, d.attributes);
   }));
   if (!c.cache_key.empty()) UpdateCachedDevice(c.cache_key, d);
-  Response res;
-  res.status = 200;
-  return res;
+  return Empty(200);
 }
 
 // ---- handlers ----
@@ -2095,11 +2098,7 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   }
   const Device& d = *device;
   if (!first_contact) TouchLater(d.id);
-  if (!c.hints || !c.hints->counted.exchange(true, std::memory_order_relaxed)) {
-    metrics_.DeviceSeen(d.id);
-  } else {
-    metrics_.CheckIn();
-  }
+  CountContact(c, d.id);
 
   std::optional<Action> action;
   Release rel;
@@ -2135,10 +2134,7 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
                      {"state", "canceling"},
                      {"cancel", true}};
   } else if (action && rel.enabled) {
-    RolloutEngine::InstallWindow window;
-    if (action->rollout_id) {
-      ALOFT_ASSIGN_OR_RETURN(window, rollouts_->WindowFor(*action->rollout_id, clock_.Wall()));
-    }
+    ALOFT_ASSIGN_OR_RETURN(auto window, WindowOf(action->rollout_id));
     ALOFT_ASSIGN_OR_RETURN(auto delta, deltas_->ForAction(*action, rel, d, Now()));
     ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel, window, delta));
   }
@@ -2259,8 +2255,7 @@ Status AppImpl::CheckInstallAllowed(int64_t action_id) {
     if (!rows.empty()) rollout = rows[0].OptInt(0);
     return OkStatus();
   }));
-  if (!rollout) return OkStatus();
-  ALOFT_ASSIGN_OR_RETURN(auto window, rollouts_->WindowFor(*rollout, clock_.Wall()));
+  ALOFT_ASSIGN_OR_RETURN(auto window, WindowOf(rollout));
   if (window.open) return OkStatus();
   return Error(
       Code::kAlreadyExists,

@@ -89,6 +89,10 @@ Result<Feedback> ParseFeedback(const json& body) {
   return f;
 }
 
+bool MayMeanInstalling(const Feedback& f) {
+  return f.execution == "proceeding" || f.execution == "scheduled" || f.execution == "resumed";
+}
+
 std::optional<ActionState> DeploymentTransition(const Feedback& f, ActionState s,
                                                 bool window_open) {
   using S = ActionState;
@@ -98,7 +102,7 @@ std::optional<ActionState> DeploymentTransition(const Feedback& f, ActionState s
   const bool fresh = s == S::kPending || s == S::kDownloading;
   if (f.execution == "download") return fresh ? std::optional(S::kDownloading) : std::nullopt;
   if (f.execution == "downloaded") return fresh ? std::optional(S::kDownloaded) : std::nullopt;
-  if (f.execution == "proceeding" || f.execution == "scheduled" || f.execution == "resumed") {
+  if (MayMeanInstalling(f)) {
     if (s == S::kPending) return S::kDownloading;
     if (s == S::kDownloaded && window_open) return S::kInstalling;
   }

@@ -31,6 +31,10 @@ struct Feedback {
 // kInvalidArgument names the member and the problem: "status.execution 'done' is not one of ...".
 Result<Feedback> ParseFeedback(const nlohmann::json& body);
 
+// Whether deploymentBase feedback `f` can mean the device began installing (proceeding,
+// scheduled, resumed): only then does DeploymentTransition look at the maintenance window.
+bool MayMeanInstalling(const Feedback& f);
+
 // The state deploymentBase feedback moves an action in `current` to, or nullopt when it is only
 // recorded. `window_open`: false while the action's rollout's maintenance window is closed (the
 // device was told `update: skip`, so "proceeding" after "downloaded" does not mean installing).

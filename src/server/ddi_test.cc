@@ -7,7 +7,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -116,11 +115,10 @@ TEST(DdiHandling, ModesAndTheWindow) {
 
 // ---- a DDI client, from the documentation ----
 
-std::string DigestHex(const EVP_MD* md, const std::string& data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), out, &n, md, nullptr);
-  return HexEncode(ByteSpan(out, n));
+std::string DigestHex(HashAlgorithm algorithm, const std::string& data) {
+  Hasher h(algorithm);
+  h.Update(AsBytes(data));
+  return h.FinishHex();
 }
 
 // 2026-11-22T00:00:00Z
@@ -133,7 +131,6 @@ class DdiTest : public ::testing::TestWithParam<Backend> {
     if (database_.empty()) GTEST_SKIP() << "no PostgreSQL (set ALOFT_TEST_PG_URL)";
     ServerConfig c;
     c.data_dir = dir_ / "data";
-    c.listen = "127.0.0.1:0";
     c.database = database_;
     c.threads = 4;
     c.rollout_tick_ms = 0;
@@ -265,9 +262,9 @@ TEST_P(DdiTest, PollDeploymentDownloadWithResume_FeedbackToSuccess_ConfigData) {
   const json& art = chunk["artifacts"][0];
   EXPECT_EQ(art["filename"], "update.swu");
   EXPECT_EQ(art["size"], image_.size());
-  EXPECT_EQ(art["hashes"]["sha256"], DigestHex(EVP_sha256(), image_));
-  EXPECT_EQ(art["hashes"]["sha1"], DigestHex(EVP_sha1(), image_));
-  EXPECT_EQ(art["hashes"]["md5"], DigestHex(EVP_md5(), image_));
+  EXPECT_EQ(art["hashes"]["sha256"], DigestHex(HashAlgorithm::kSha256, image_));
+  EXPECT_EQ(art["hashes"]["sha1"], DigestHex(HashAlgorithm::kSha1, image_));
+  EXPECT_EQ(art["hashes"]["md5"], DigestHex(HashAlgorithm::kMd5, image_));
   const std::string download = art["_links"]["download-http"]["href"];
   EXPECT_EQ(art["_links"]["download"]["href"], download);
   EXPECT_THAT(download, HasSubstr("/softwaremodules/"));
@@ -298,7 +295,7 @@ TEST_P(DdiTest, PollDeploymentDownloadWithResume_FeedbackToSuccess_ConfigData) {
   EXPECT_EQ(Sha256Hex(AsBytes(whole.body)), art["hashes"]["sha256"]);
   auto md5 = Ddi("GET", art["_links"]["md5sum-http"]["href"], Target("ctl-1"));
   EXPECT_EQ(md5.status, 200);
-  EXPECT_EQ(md5.body, DigestHex(EVP_md5(), image_) + "  update.swu\n");
+  EXPECT_EQ(md5.body, DigestHex(HashAlgorithm::kMd5, image_) + "  update.swu\n");
   auto listed = DdiJson("GET", download.substr(0, download.rfind('/')), Target("ctl-1"), 200);
   EXPECT_EQ(listed, chunk["artifacts"]);
 

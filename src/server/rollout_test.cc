@@ -43,7 +43,6 @@ class RolloutTest : public ::testing::TestWithParam<Backend> {
     ASSERT_THAT(WriteFileAtomic(dir_ / "release.pub", pkgs_.keys[0].public_key().ToPem()), IsOk());
     ServerConfig c;
     c.data_dir = dir_ / "data";
-    c.listen = "127.0.0.1:0";
     c.database = database_;
     c.trust = {dir_ / "release.pub"};
     c.threads = 4;

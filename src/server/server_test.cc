@@ -45,7 +45,6 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
   void Start() {
     ServerConfig c;
     c.data_dir = dir_ / "data";
-    c.listen = "127.0.0.1:0";
     c.database = database_;
     c.trust = {dir_ / "release.pub"};
     c.threads = 2;

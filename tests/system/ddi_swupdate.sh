@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A real hawkBit client, unchanged: Debian's SWUpdate with its suricatta hawkBit daemon polls
 # aloftd's DDI API with a target token, downloads a signed .swu, installs it (a raw file handler
-# into a directory standing in for the root file system) and reports the result. Then a .swu
-# whose payload does not match its sw-description: SWUpdate reports the failure. Then a cancel.
+# into a directory standing in for the root file system) and, after the "reboot", confirms it.
+# Then a .swu whose payload does not match its sw-description: SWUpdate reports the failure.
+# (Cancel is tested with a client written from the hawkBit documentation, in ddi_test.)
 # Usage: ddi_swupdate.sh ALOFTD ALOFT WORKDIR   (needs swupdate, cpio, openssl; else exits 77)
 set -euo pipefail
 ALOFTD=$1 ALOFT=$2 work=$3
