@@ -17,9 +17,11 @@ packages=(
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libtomlplusplus-dev
   # server: Boost.Asio/Beast, SQLite, libpq; client: libcurl
   libboost-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev
+  libmosquitto-dev  # MQTT client (src/mqtt)
   # real peers for tests, the demo and benchmarks
   postgresql nginx wrk curl sqlite3
   swupdate cpio  # a real hawkBit DDI client (suricatta) and what builds its .swu files
+  mosquitto mosquitto-clients  # the MQTT broker for push (scripts/mqtt.sh) and its command-line clients
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
 )
