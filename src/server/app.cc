@@ -32,6 +32,8 @@
 #include "server/deltas.h"
 #include "server/download.h"
 #include "server/metrics.h"
+#include "mqtt/client.h"
+#include "server/push.h"
 #include "server/rollout.h"
 #include "server/schedule.h"
 #include "server/store.h"
@@ -312,7 +314,8 @@ json ToJson(const Device& d) {
           {"attributes", attrs},
           {"versions", d.versions},
           {"created", FormatRfc3339Ms(d.created_ms)},
-          {"last_seen", d.last_seen_ms ? json(FormatRfc3339Ms(*d.last_seen_ms)) : json(nullptr)}};
+          {"last_seen", d.last_seen_ms ? json(FormatRfc3339Ms(*d.last_seen_ms)) : json(nullptr)},
+          {"gateway", d.gateway ? json(*d.gateway) : json(nullptr)}};
 }
 
 json ToJson(const Action& a) {
@@ -366,6 +369,7 @@ class AppImpl final : public App, public http::Handler {
                                                  : config_.artifacts_dir) {}
 
   ~AppImpl() override {
+    if (push_) push_->Stop();
     {
       std::lock_guard lock(engine_mu_);
       stop_engine_ = true;
@@ -390,6 +394,7 @@ class AppImpl final : public App, public http::Handler {
   void Stop() override { server_->Stop(); }
   Result<bool> TickRollouts() override;
   Result<int> MakeQueuedDeltas() override { return deltas_->RunQueue(clock_); }
+  bool PushConnected() const override { return push_ && push_->connected(); }
 
   std::variant<http::BodyPlan, Response> OnHeaders(Request& head) override;
   Response Handle(Request& req) override;
@@ -437,6 +442,20 @@ class AppImpl final : public App, public http::Handler {
   Result<Response> PatchDevice(Request& req, Caller& c);
   Result<Response> Deploy(Request& req, Caller& c);
   Result<Response> CheckIn(Request& req, Caller& c);
+  // The check-in's "action" for the device's open action: null, a cancel, or the offer.
+  Result<json> OpenActionJson(const Request& req, const Device& d,
+                              const std::optional<Action>& action, const Release& rel);
+  // The MQTT bridge's hooks (push.h): a device-API request made as `device`, and the device's
+  // offer.
+  PushBridge::Call CallAsDevice(const std::string& device, const std::string& method,
+                                const std::string& path, const std::string& body);
+  Result<json> OfferFor(const std::string& device);
+  // POST /api/v1/push: a push task, now or at a time.
+  Result<Response> PushTask(Request& req, Caller& c);
+  // The device registry's credentials changed (the broker's password file follows).
+  void CredentialsChanged() {
+    if (push_) push_->CredentialsChanged();
+  }
   Result<Response> Feedback(Request& req, Caller& c);
   // Action `id` when it belongs to the calling device and is open: kNotFound, kAlreadyExists.
   Result<Action> OpenActionOf(Tx& tx, const Caller& c, int64_t id);
@@ -535,6 +554,7 @@ class AppImpl final : public App, public http::Handler {
   bool stop_engine_ = false;
   std::atomic<bool> leader_{false};  // as the engine last found; for the log
   std::thread engine_;
+  std::unique_ptr<PushBridge> push_;  // when mqtt_url is set
 };
 
 Status AppImpl::Init() {
@@ -617,6 +637,26 @@ Status AppImpl::Init() {
       }
     });
   }
+  if (!config_.mqtt_url.empty()) {
+    PushOptions po;
+    po.url = config_.mqtt_url;
+    po.username = config_.mqtt_username;
+    po.password = config_.mqtt_password;
+    po.ca_file = config_.mqtt_ca_file;
+    po.client_id = config_.mqtt_client_id;
+    po.group = config_.mqtt_group;
+    po.passwd_file = config_.mqtt_broker_passwd;
+    po.acl_file = config_.mqtt_broker_acl;
+    po.pid_file = config_.mqtt_broker_pid;
+    po.max_message_bytes = config_.max_json_bytes < (64u << 10) ? config_.max_json_bytes : 64 << 10;
+    PushBridge::Hooks hooks;
+    hooks.call = [this](const std::string& d, const std::string& m, const std::string& p,
+                        const std::string& b) { return CallAsDevice(d, m, p, b); };
+    hooks.offer = [this](const std::string& d) { return OfferFor(d); };
+    push_ = std::make_unique<PushBridge>(std::move(po), *store_, std::move(hooks), log_);
+    Status s = push_->Start();
+    if (!s.ok()) return std::move(s).error().WithContext("starting the MQTT bridge");
+  }
   flusher_ = std::thread([this] {
     std::unique_lock lock(touch_mu_);
     while (!stop_flusher_) {
@@ -638,6 +678,10 @@ Result<bool> AppImpl::TickRollouts() {
   if (leader_.exchange(*leader) != *leader) {
     log_ << "aloftd: rollout engine: " << (*leader ? "this server leads" : "another server leads")
          << " (" << rollouts_->holder() << ")" << std::endl;
+  }
+  if (*leader && push_) {
+    auto pushed = push_->PushDue(Now());
+    if (!pushed.ok()) log_ << "aloftd: MQTT push: " << pushed.error().ToString() << std::endl;
   }
   return leader;
 }
@@ -918,6 +962,16 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
       const std::string& name = it == req.params.end() ? "" : it->second;
       if (c.kind == Caller::kDevice) {
         if (c.device->name != name) {
+          // A gateway downloads what its sub-devices are offered (docs/mqtt.md).
+          if (access == Access::kDevice && req.method == "GET") {
+            std::optional<std::string> gateway;
+            Status s = store_->Read([&](Tx& tx) -> Status {
+              ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(name));
+              gateway = d.gateway;
+              return OkStatus();
+            });
+            if (s.ok() && gateway == c.device->name) return OkStatus();
+          }
           return Error(Code::kPermissionDenied,
                        "the token belongs to device '" + c.device->name + "', not '" + name + "'");
         }
@@ -1177,6 +1231,7 @@ void AppImpl::AddRoutes() {
                return tx.Audit(c.actor, "device.delete", r.params["device"], "{}", Now());
              }));
              ForgetCachedAuth();
+             CredentialsChanged();
              return NoContent();
            });
   AddRoute("GET", "/api/v1/devices/{device}/actions", A::kViewer, B::kNone,
@@ -1259,6 +1314,8 @@ void AppImpl::AddRoutes() {
         }));
         return JsonResponse(200, out);
       });
+  AddRoute("POST", "/api/v1/push", A::kRelease, B::kJson,
+           [this](Request& r, Caller& c) { return PushTask(r, c); });
   AddRoute("GET", "/api/v1/stats", A::kViewer, B::kNone,
            [this](Request& r, Caller& c) { return Stats(r, c); });
   AddRoute("GET", "/api/v1/audit", A::kAdmin, B::kNone,
@@ -1852,15 +1909,27 @@ Result<Response> AppImpl::CreateDevice(Request& req, Caller& c) {
   }
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
   if (attrs) d.attributes = attrs->dump();
+  ALOFT_ASSIGN_OR_RETURN(d.gateway, OptString(body, "gateway"));
   d.created_ms = Now();
   std::string token = NewToken("aloft_d_");
+  const std::string mqtt_secret = mqtt::PasswordHash(token);
   json out;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(Device created, tx.CreateDevice(d, Sha256Hex(AsBytes(token))));
+    if (d.gateway) {
+      ALOFT_ASSIGN_OR_RETURN(Device g, tx.GetDevice(*d.gateway));
+      if (g.gateway) {
+        return Invalid("gateway '" + g.name + "' is itself behind gateway '" + *g.gateway +
+                       "'; gateways do not nest");
+      }
+    }
+    ALOFT_ASSIGN_OR_RETURN(Device created,
+                           tx.CreateDevice(d, Sha256Hex(AsBytes(token)), mqtt_secret));
+    ALOFT_ASSIGN_OR_RETURN(created, tx.GetDevice(d.name));
     out = ToJson(created);
     return tx.Audit(c.actor, "device.create", d.name, json({{"device_type", d.device_type}}).dump(),
                     Now());
   }));
+  CredentialsChanged();
   out["token"] = token;
   return JsonResponse(201, out);
 }
@@ -1868,8 +1937,9 @@ Result<Response> AppImpl::CreateDevice(Request& req, Caller& c) {
 Result<Response> AppImpl::PatchDevice(Request& req, Caller& c) {
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
   for (const auto& [k, v] : body.items()) {
-    if (k != "group" && k != "tags" && k != "attributes") {
-      return Invalid("field '" + k + "' cannot be changed (group, tags and attributes can)");
+    if (k != "group" && k != "tags" && k != "attributes" && k != "gateway") {
+      return Invalid("field '" + k +
+                     "' cannot be changed (group, tags, attributes and gateway can)");
     }
   }
   ALOFT_ASSIGN_OR_RETURN(auto group, OptString(body, "group"));
@@ -1879,10 +1949,12 @@ Result<Response> AppImpl::PatchDevice(Request& req, Caller& c) {
     for (const auto& t : *tags) ALOFT_RETURN_IF_ERROR(CheckName("tag", t));
   }
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
+  ALOFT_ASSIGN_OR_RETURN(auto gateway, OptString(body, "gateway"));
   json out;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(req.params["device"]));
     if (body.contains("group")) d.group = group;
+    if (body.contains("gateway")) d.gateway = gateway;
     if (tags) d.tags = *tags;
     if (attrs) d.attributes = attrs->dump();
     ALOFT_RETURN_IF_ERROR(tx.UpdateDevice(d));
@@ -1914,6 +1986,15 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
   std::string mode = mode_opt.value_or("forced");
   if (mode != "forced" && mode != "soft" && mode != "download-only") {
     return Invalid("mode '" + mode + "' is not one of forced, soft, download-only");
+  }
+  bool push = false;
+  if (auto it = body.find("push"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return Invalid("field 'push' must be true or false");
+    push = it->get<bool>();
+    if (push && !push_) {
+      return Error(Code::kUnsupported,
+                   "this server has no MQTT broker configured (mqtt_url); 'push' cannot be true");
+    }
   }
   json created = json::array(), skipped = json::array();
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
@@ -1954,6 +2035,10 @@ Result<Response> AppImpl::Deploy(Request& req, Caller& c) {
         auto a = tx.CreateAction(d.id, rel.id, mode, c.actor, Now());
         if (a.ok()) {
           created.push_back({{"id", a->id}, {"device", d.name}});
+          if (push) {
+            auto scheduled = tx.SchedulePushes({d.id}, std::nullopt, Now());
+            if (!scheduled.ok()) return std::move(scheduled).error();
+          }
           continue;
         }
         if (a.error().code() != Code::kAlreadyExists) return std::move(a).error();
@@ -2047,6 +2132,12 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
       versions[m] = v.get<std::string>();
     }
   }
+  // One "version": the device type's first module (push devices report {"version": "1.0.0"}).
+  ALOFT_ASSIGN_OR_RETURN(auto single_version, OptString(body, "version"));
+  if (single_version) {
+    if (!versions.empty()) return Invalid("give 'version' or 'versions', not both");
+    ALOFT_RETURN_IF_ERROR(CheckVersion(*single_version));
+  }
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
   const std::string& name = req.params["device"];
   std::optional<std::string> new_token;
@@ -2054,13 +2145,14 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   if (c.kind == Caller::kRegistration) {
     ALOFT_RETURN_IF_ERROR(CheckName("device", name));
     new_token = NewToken("aloft_d_");
+    const std::string mqtt_secret = mqtt::PasswordHash(*new_token);
     Device d;
     d.name = name;
     d.device_type = c.reg_type->name;
     d.created_ms = Now();
     if (attrs) d.attributes = attrs->dump();
     Status s = store_->Write([&](Tx& tx) -> Status {
-      ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token))));
+      ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token)), mqtt_secret));
       return tx.Audit(c.actor, "device.register", name,
                       json({{"device_type", d.device_type}}).dump(), Now());
     });
@@ -2070,7 +2162,16 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
                                              "device token");
     }
     ALOFT_RETURN_IF_ERROR(s);
+    CredentialsChanged();
     device = std::make_shared<const Device>(std::move(d));
+  }
+  if (single_version) {
+    DeviceType type;
+    ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(type, tx.GetDeviceType(device->device_type));
+      return OkStatus();
+    }));
+    versions[type.modules.empty() ? std::string("main") : type.modules[0]] = *single_version;
   }
   bool versions_changed = false;
   for (const auto& [m, v] : versions) {
@@ -2126,21 +2227,143 @@ Result<Response> AppImpl::CheckIn(Request& req, Caller& c) {
   }
   json out = {{"device", d.name}, {"action", nullptr}};
   if (new_token) out["token"] = *new_token;
-  if (action && action->state == ActionState::kCanceling) {
-    // The device is told to stop; its "canceled" feedback closes the action.
-    out["action"] = {{"id", action->id},
-                     {"release", rel.name},
-                     {"version", rel.version},
-                     {"state", "canceling"},
-                     {"cancel", true}};
-  } else if (action && rel.enabled) {
-    ALOFT_ASSIGN_OR_RETURN(auto window, WindowOf(action->rollout_id));
-    ALOFT_ASSIGN_OR_RETURN(auto delta, deltas_->ForAction(*action, rel, d, Now()));
-    ALOFT_ASSIGN_OR_RETURN(out["action"], ActionForDevice(req, d, *action, rel, window, delta));
-  }
+  ALOFT_ASSIGN_OR_RETURN(out["action"], OpenActionJson(req, d, action, rel));
   out["poll_interval_s"] =
       out["action"].is_null() ? config_.poll_interval_s : config_.poll_interval_active_s;
   return JsonResponse(200, out);
+}
+
+Result<json> AppImpl::OpenActionJson(const Request& req, const Device& d,
+                                     const std::optional<Action>& action, const Release& rel) {
+  if (action && action->state == ActionState::kCanceling) {
+    // The device is told to stop; its "canceled" feedback closes the action.
+    return json{{"id", action->id},
+                {"release", rel.name},
+                {"version", rel.version},
+                {"state", "canceling"},
+                {"cancel", true}};
+  }
+  if (action && rel.enabled) {
+    ALOFT_ASSIGN_OR_RETURN(auto window, WindowOf(action->rollout_id));
+    ALOFT_ASSIGN_OR_RETURN(auto delta, deltas_->ForAction(*action, rel, d, Now()));
+    return ActionForDevice(req, d, *action, rel, window, delta);
+  }
+  return json(nullptr);
+}
+
+namespace {
+// What the bridge's requests carry as Host, for the download URLs they are given: the address
+// this server listens on (loopback when it listens on every address). public_url overrides it.
+std::string LocalHost(const std::string& listen, uint16_t port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "[::]" || host == "::") host = "127.0.0.1";
+  return host + ":" + std::to_string(port);
+}
+}  // namespace
+
+PushBridge::Call AppImpl::CallAsDevice(const std::string& device, const std::string& method,
+                                       const std::string& path, const std::string& body) {
+  Request req;
+  req.method = method;
+  req.path = path;
+  req.target = path;
+  req.body = body;
+  req.body_size = body.size();
+  req.remote_address = "mqtt";
+  req.headers.Set("Host", LocalHost(config_.listen, server_->port()));
+  req.tls = !config_.tls_cert.empty();
+  auto m = router_.Match(method, path);
+  if (m.kind != http::RouteMatch::kFound || routes_[m.id].access == Access::kPublic) {
+    return {404, Response::Error(404, "not-found", "no route " + path).body};
+  }
+  req.route = m.id;
+  req.params = std::move(m.params);
+  const Route& route = routes_[m.id];
+  Caller c;
+  Status s = store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(device));
+    c.device = std::make_shared<const Device>(std::move(d));
+    return OkStatus();
+  });
+  Response res;
+  if (!s.ok()) {
+    res = ErrorResponse(s.error());
+  } else {
+    c.kind = Caller::kDevice;
+    c.actor = "device:" + device;
+    if (Status a = Authorize(c, route.access, req); !a.ok()) {
+      res = ErrorResponse(a.error());
+    } else {
+      auto r = route.fn(req, c);
+      res = r.ok() ? std::move(r).value() : ErrorResponse(r.error());
+    }
+  }
+  metrics_.RecordRequest(route.metric, res.status, 0);
+  return {res.status, res.body};
+}
+
+Result<json> AppImpl::OfferFor(const std::string& name) {
+  Device d;
+  std::optional<Action> action;
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(name));
+    ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
+    if (action) {
+      ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(action->release_id));
+    }
+    return OkStatus();
+  }));
+  Request req;
+  req.headers.Set("Host", LocalHost(config_.listen, server_->port()));
+  req.tls = !config_.tls_cert.empty();
+  return OpenActionJson(req, d, action, rel);
+}
+
+Result<Response> AppImpl::PushTask(Request& req, Caller& c) {
+  if (!push_) {
+    return Error(Code::kUnsupported,
+                 "this server has no MQTT broker configured (mqtt_url); nothing can be pushed");
+  }
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  for (const auto& [k, v] : body.items()) {
+    if (k != "devices" && k != "rollout" && k != "at") {
+      return Invalid("unknown field '" + k + "' (known: devices, rollout, at)");
+    }
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto devices, OptStringList(body, "devices"));
+  ALOFT_ASSIGN_OR_RETURN(auto rollout, OptString(body, "rollout"));
+  if ((devices ? 1 : 0) + (rollout ? 1 : 0) != 1) {
+    return Invalid("name exactly one target: 'devices' (a list) or 'rollout'");
+  }
+  if (devices && devices->empty()) return Invalid("field 'devices' is empty");
+  ALOFT_ASSIGN_OR_RETURN(auto at_text, OptString(body, "at"));
+  int64_t at = Now();
+  if (at_text) {
+    auto parsed = ParseRfc3339(*at_text);
+    if (!parsed) return Invalid("field 'at' must be an RFC 3339 time, got '" + *at_text + "'");
+    at = ToMs(*parsed);
+  }
+  int64_t scheduled = 0;
+  ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
+    std::vector<int64_t> ids;
+    std::optional<int64_t> rollout_id;
+    if (rollout) {
+      ALOFT_ASSIGN_OR_RETURN(db::Rows rows, tx.connection().Query(
+                                            "SELECT id FROM rollouts WHERE name = ?", {*rollout}));
+      if (rows.empty()) return Error(Code::kNotFound, "rollout '" + *rollout + "' not found");
+      rollout_id = rows[0].Int(0);
+    } else {
+      for (const auto& n : *devices) {
+        ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(n));
+        ids.push_back(d.id);
+      }
+    }
+    ALOFT_ASSIGN_OR_RETURN(scheduled, tx.SchedulePushes(ids, rollout_id, at));
+    return tx.Audit(c.actor, "push.create", rollout ? "rollout:" + *rollout : "devices",
+                    json({{"target", body}, {"actions", scheduled}}).dump(), Now());
+  }));
+  return JsonResponse(201, {{"actions", scheduled}, {"at", FormatRfc3339Ms(at)}});
 }
 
 Result<Response> AppImpl::Feedback(Request& req, Caller& c) {
@@ -2273,8 +2496,8 @@ Result<Response> AppImpl::DeviceDownload(Request& req, Caller& c) {
   std::optional<int64_t> delta_id;
   ALOFT_RETURN_IF_ERROR(store_->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
-    if (a.device != req.params["device"] ||
-        (c.kind == Caller::kDevice && a.device_id != c.device->id)) {
+    // Authorize let only the path's device, or its gateway, this far.
+    if (a.device != req.params["device"]) {
       return Error(Code::kNotFound,
                    "action " + id_text + " not found for device '" + req.params["device"] + "'");
     }

@@ -37,6 +37,8 @@ class App {
   virtual Result<bool> TickRollouts() = 0;
   // Makes the queued deltas now, as the background thread does; returns how many.
   virtual Result<int> MakeQueuedDeltas() = 0;
+  // Whether the MQTT bridge is connected to its broker (false without mqtt_url).
+  virtual bool PushConnected() const = 0;
 };
 
 // This machine's host name, with '-' and '/' replaced by '_' (names upload files).

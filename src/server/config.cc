@@ -33,7 +33,16 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "rollout_approval",
                                  "delta_key",
                                  "ddi_tenant",
-                                 "ddi_gateway_token"},
+                                 "ddi_gateway_token",
+                                 "mqtt_url",
+                                 "mqtt_username",
+                                 "mqtt_password",
+                                 "mqtt_ca_file",
+                                 "mqtt_client_id",
+                                 "mqtt_group",
+                                 "mqtt_broker_passwd",
+                                 "mqtt_broker_acl",
+                                 "mqtt_broker_pid"},
                                 "docs/server.md"));
   ALOFT_RETURN_IF_ERROR(r.Str("data_dir", c.data_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("listen", c.listen));
@@ -62,6 +71,15 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Str("delta_key", c.delta_key));
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_tenant", c.ddi_tenant));
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_gateway_token", c.ddi_gateway_token));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_username", c.mqtt_username));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_password", c.mqtt_password));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", c.mqtt_ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_client_id", c.mqtt_client_id));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_group", c.mqtt_group));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_passwd", c.mqtt_broker_passwd));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_acl", c.mqtt_broker_acl));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_pid", c.mqtt_broker_pid));
   return OkStatus();
 }
 

@@ -49,6 +49,15 @@ struct ServerConfig {
   // lets one client speak for every device (`Authorization: GatewayToken ...`); "" = refused.
   std::string ddi_tenant = "default";
   std::string ddi_gateway_token;
+  // Push over MQTT (docs/mqtt.md): the broker, the bridge's credentials, and the broker's files
+  // that aloftd keeps in step with the device registry. "" mqtt_url: no push.
+  std::string mqtt_url;
+  std::string mqtt_username = "aloftd";
+  std::string mqtt_password;  // "" = a random one, written to mqtt_broker_passwd
+  std::string mqtt_ca_file;
+  std::string mqtt_client_id;  // "" = "aloftd-<host name>"
+  std::string mqtt_group = "aloftd";
+  std::string mqtt_broker_passwd, mqtt_broker_acl, mqtt_broker_pid;
 };
 
 // Reads `path` into `config` (keys not in the file keep their values). kInvalidArgument names the

@@ -181,7 +181,7 @@ constexpr std::string_view kRolloutColumns =
     "o.id, o.name, o.release_id, r.name, r.version, o.filter, o.waves, o.mode, o.dynamic, "
     "o.maintenance_window, o.start_ms, o.expires_ms, o.needs_approval, o.state, o.wave, o.reason, "
     "o.errors_accepted_wave, o.created_ms, o.created_by, o.approved_ms, o.approved_by, "
-    "o.updated_ms";
+    "o.updated_ms, o.push";
 
 Result<Rollout> RolloutFromRow(const db::Row& row) {
   Rollout r;
@@ -207,6 +207,7 @@ Result<Rollout> RolloutFromRow(const db::Row& row) {
   r.spec.start_ms = row.OptInt(10);
   r.spec.expires_ms = row.OptInt(11);
   r.spec.needs_approval = row.Int(12) != 0;
+  r.spec.push = row.Int(22) != 0;
   ALOFT_ASSIGN_OR_RETURN(r.state, ParseRolloutState(row.Text(13)));
   r.wave = row.Int(14);
   r.reason = row.Text(15);
@@ -434,6 +435,9 @@ Result<RolloutSpec> ParseRolloutSpec(std::string_view text) {
     } else if (k == "approval") {
       if (!v.is_boolean()) return Invalid("field 'approval' must be true or false");
       s.needs_approval = v.get<bool>();
+    } else if (k == "push") {
+      if (!v.is_boolean()) return Invalid("field 'push' must be true or false");
+      s.push = v.get<bool>();
     } else if (k == "start_at") {
       ALOFT_ASSIGN_OR_RETURN(s.start_ms, Time(v, k));
     } else if (k == "expires_at") {
@@ -460,8 +464,8 @@ Result<RolloutSpec> ParseRolloutSpec(std::string_view text) {
       s.window = std::move(w);
     } else {
       return Invalid("unknown field '" + k +
-                     "' (known: name, release, filter, waves, mode, dynamic, approval, start_at, "
-                     "expires_at, maintenance_window)");
+                     "' (known: name, release, filter, waves, mode, dynamic, approval, push, "
+                     "start_at, expires_at, maintenance_window)");
     }
   }
   if (!has_name) return Invalid("field 'name' is missing");
@@ -481,7 +485,8 @@ json SpecObject(const RolloutSpec& s) {
             {"waves", WavesJson(s.waves)},
             {"mode", s.mode},
             {"dynamic", s.dynamic},
-            {"approval", s.needs_approval}};
+            {"approval", s.needs_approval},
+            {"push", s.push}};
   if (s.window) j["maintenance_window"] = WindowJson(*s.window);
   if (s.start_ms) j["start_at"] = *s.start_ms;
   if (s.expires_ms) j["expires_at"] = *s.expires_ms;
@@ -588,10 +593,10 @@ Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string
     ALOFT_RETURN_IF_ERROR(tx.connection().Query(
         "INSERT INTO rollouts (name, release_id, filter, waves, mode, dynamic, "
         "maintenance_window, start_ms, expires_ms, needs_approval, state, created_ms, "
-        "created_by, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_by, updated_ms, push) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         {spec.name, rel.id, FilterJson(spec.filter).dump(), WavesJson(spec.waves).dump(), spec.mode,
          spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
-         RolloutStateName(state), now, actor, now}));
+         RolloutStateName(state), now, actor, now, spec.push}));
     ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, spec.name));
     return tx.Audit(actor, "rollout.create", spec.name, RolloutSpecJson(out.spec), now);
   }));
@@ -965,12 +970,14 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
   ALOFT_ASSIGN_OR_RETURN(
       Rows created,
       c.Query("INSERT INTO actions (device_id, release_id, state, mode, created_ms, updated_ms, "
-              "created_by, rollout_id, wave) SELECT rd.device_id, ?, 'pending', ?, ?, ?, ?, "
-              "rd.rollout_id, rd.wave FROM rollout_devices rd WHERE rd.rollout_id = ? AND "
+              "created_by, rollout_id, wave, push_due_ms) SELECT rd.device_id, ?, 'pending', ?, ?, "
+              "?, ?, rd.rollout_id, rd.wave, CAST(? AS BIGINT) FROM rollout_devices rd WHERE "
+              "rd.rollout_id = ? AND "
               "rd.wave = ? AND rd.action_id IS NULL AND rd.skipped IS NULL AND NOT EXISTS (SELECT "
               "1 FROM actions o WHERE o.device_id = rd.device_id AND o.open = 1) ON CONFLICT DO "
               "NOTHING RETURNING id",
-              {rel.id, r.spec.mode, now, now, "rollout:" + r.spec.name, r.id, wave}));
+              {rel.id, r.spec.mode, now, now, "rollout:" + r.spec.name,
+               r.spec.push ? db::Value(now) : db::Value(), r.id, wave}));
   if (created.empty()) return OkStatus();
   tx.ActionsWritten();
   int64_t lo = created[0].Int(0), hi = lo;

@@ -80,6 +80,7 @@ struct RolloutSpec {
   std::optional<WindowSpec> window;
   std::optional<int64_t> start_ms, expires_ms;
   bool needs_approval = false;
+  bool push = false;  // each wave's commands are pushed over MQTT as it starts
 };
 
 // The JSON body of POST /api/v1/rollouts (docs/rollouts.md). kInvalidArgument names the field.

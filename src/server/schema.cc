@@ -98,6 +98,15 @@ ALTER TABLE actions ADD COLUMN delta_id BIGINT;
       {3, "actions by device", R"sql(
 CREATE INDEX actions_device ON actions (device_id, id);
 )sql"},
+      // Push over MQTT (docs/mqtt.md): a device's broker password hash and its gateway, rollouts
+      // that push, and the actions whose command is due to be pushed.
+      {4, "push over MQTT", R"sql(
+ALTER TABLE devices ADD COLUMN mqtt_secret TEXT;
+ALTER TABLE devices ADD COLUMN gateway_id BIGINT REFERENCES devices(id) ON DELETE SET NULL;
+ALTER TABLE rollouts ADD COLUMN push BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE actions ADD COLUMN push_due_ms BIGINT;
+CREATE INDEX actions_push_due ON actions (push_due_ms) WHERE push_due_ms IS NOT NULL;
+)sql"},
   };
   return kMigrations;
 }

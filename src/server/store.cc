@@ -423,7 +423,8 @@ Result<bool> Tx::ArtifactKnown(const std::string& sha256) {
 
 namespace {
 constexpr std::string_view kDeviceColumns =
-    "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms";
+    "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms, "
+    "(SELECT g.name FROM devices g WHERE g.id = d.gateway_id)";
 }  // namespace
 
 Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
@@ -439,6 +440,7 @@ Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
     d.attributes = r.Text(5);
     d.created_ms = r.Int(6);
     d.last_seen_ms = r.OptInt(7);
+    d.gateway = r.OptText(8);
     ALOFT_ASSIGN_OR_RETURN(
         Rows tags,
         c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag", {d.id}));
@@ -461,12 +463,21 @@ Status Tx::InsertTags(int64_t device_id, const std::vector<std::string>& tags) {
   return OkStatus();
 }
 
-Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash) {
+Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash,
+                                const std::string& mqtt_secret) {
   ALOFT_ASSIGN_OR_RETURN(int64_t type_id, DeviceTypeId(d.device_type));
+  std::optional<int64_t> gateway_id;
+  if (d.gateway) {
+    ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
+    gateway_id = g.id;
+  }
+  std::optional<std::string> secret;
+  if (!mqtt_secret.empty()) secret = mqtt_secret;
   auto rows = c_.Query(
-      "INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, created_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms});
+      "INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, created_ms, "
+      "mqtt_secret, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms,
+       secret, gateway_id});
   if (!rows.ok()) {
     if (rows.error().code() == Code::kAlreadyExists) {
       return Error(Code::kAlreadyExists, "device '" + d.name + "' already exists");
@@ -544,8 +555,19 @@ Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
 }
 
 Status Tx::UpdateDevice(const Device& d) {
-  ALOFT_RETURN_IF_ERROR(c_.Query("UPDATE devices SET grp = ?, attributes = ? WHERE id = ?",
-                                 {d.group, d.attributes, d.id}));
+  std::optional<int64_t> gateway_id;
+  if (d.gateway) {
+    ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
+    if (g.id == d.id) return Error(Code::kInvalidArgument, "a device cannot be its own gateway");
+    if (g.gateway) {
+      return Error(Code::kInvalidArgument, "gateway '" + g.name + "' is itself behind gateway '" +
+                                               *g.gateway + "'; gateways do not nest");
+    }
+    gateway_id = g.id;
+  }
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("UPDATE devices SET grp = ?, attributes = ?, gateway_id = ? WHERE id = ?",
+               {d.group, d.attributes, gateway_id, d.id}));
   ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_tags WHERE device_id = ?", {d.id}));
   for (const auto& tag : d.tags) {
     ALOFT_RETURN_IF_ERROR(
@@ -553,6 +575,57 @@ Status Tx::UpdateDevice(const Device& d) {
                  {d.id, tag}));
   }
   return OkStatus();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Tx::MqttCredentials() {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT name, mqtt_secret FROM devices WHERE mqtt_secret IS NOT NULL ORDER BY id"));
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.emplace_back(r.Text(0), r.Text(1));
+  return out;
+}
+
+Result<std::vector<DuePush>> Tx::DuePushes(int64_t now, int64_t after_id, int64_t limit) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT a.id, d.name, g.name FROM actions a JOIN devices d ON d.id = a.device_id "
+               "LEFT JOIN devices g ON g.id = d.gateway_id WHERE a.push_due_ms IS NOT NULL AND "
+               "a.push_due_ms <= ? AND a.open = 1 AND a.id > ? ORDER BY a.id LIMIT ?",
+               {now, after_id, limit}));
+  std::vector<DuePush> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r.Int(0), r.Text(1), r.OptText(2)});
+  return out;
+}
+
+Status Tx::ClearPushes(const std::vector<int64_t>& ids) {
+  for (size_t i = 0; i < ids.size(); i += 500) {
+    // Integers, written into the statement: one statement per 500 ids.
+    std::string sql = "UPDATE actions SET push_due_ms = NULL WHERE id IN (";
+    for (size_t j = i; j < std::min(ids.size(), i + 500); ++j) {
+      sql += (j == i ? "" : ", ") + std::to_string(ids[j]);
+    }
+    ALOFT_RETURN_IF_ERROR(c_.Query(sql + ")"));
+  }
+  return OkStatus();
+}
+
+Result<int64_t> Tx::SchedulePushes(const std::vector<int64_t>& device_ids,
+                                   std::optional<int64_t> rollout_id, int64_t at) {
+  int64_t n = 0;
+  if (rollout_id) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "UPDATE actions SET push_due_ms = ? WHERE rollout_id = ? AND open = 1", {at, *rollout_id}));
+    return c_.changes();
+  }
+  for (int64_t id : device_ids) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "UPDATE actions SET push_due_ms = ? WHERE device_id = ? AND open = 1", {at, id}));
+    n += c_.changes();
+  }
+  return n;
 }
 
 Status Tx::DeleteDevice(const std::string& name) {

@@ -95,6 +95,15 @@ struct Device {
   std::map<std::string, std::string> versions;  // module -> version
   int64_t created_ms = 0;
   std::optional<int64_t> last_seen_ms;
+  std::optional<std::string> gateway;  // the gateway device it is reached through (docs/mqtt.md)
+};
+
+// An action whose command is due to be pushed over MQTT: to the device's own topics, or to its
+// gateway's.
+struct DuePush {
+  int64_t action = 0;
+  std::string device;
+  std::optional<std::string> gateway;
 };
 
 // Which devices a listing or a deployment means; empty fields do not filter.
@@ -213,12 +222,24 @@ class Tx {
                                                    const std::string& version);
   Result<bool> ArtifactKnown(const std::string& sha256);
 
-  Result<Device> CreateDevice(const Device& d, const std::string& token_hash);
+  // `mqtt_secret`: the broker's password hash of the device token (mqtt::PasswordHash).
+  Result<Device> CreateDevice(const Device& d, const std::string& token_hash,
+                              const std::string& mqtt_secret = "");
   Result<Device> GetDevice(const std::string& name);
   Result<std::vector<Device>> ListDevices(const DeviceFilter& f);
   // Counts what ListDevices would return without limit.
   Result<int64_t> CountDevices(const DeviceFilter& f);
-  Status UpdateDevice(const Device& d);  // group, tags, attributes
+  Status UpdateDevice(const Device& d);  // group, tags, attributes, gateway
+  // (device name, broker password hash) of every device that has one, in id order.
+  Result<std::vector<std::pair<std::string, std::string>>> MqttCredentials();
+  // Actions whose push is due at `now`, by id, after `after_id`.
+  Result<std::vector<DuePush>> DuePushes(int64_t now, int64_t after_id, int64_t limit);
+  // The pushes of these actions were delivered to the broker.
+  Status ClearPushes(const std::vector<int64_t>& action_ids);
+  // Makes the open actions of these devices (none: every open action of `rollout_id`) due to be
+  // pushed at `at`; returns how many.
+  Result<int64_t> SchedulePushes(const std::vector<int64_t>& device_ids,
+                                 std::optional<int64_t> rollout_id, int64_t at);
   Status DeleteDevice(const std::string& name);
   // The device whose token has this hash.
   Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash);
