@@ -149,7 +149,10 @@ TEST_F(MqttBrokerTest, PersistentSessionGetsWhatWasSentWhileAway_AcrossABrokerRe
 }
 
 TEST_F(MqttBrokerTest, PublishWhileTheBrokerIsDown_GoesOutAfterReconnect) {
-  MqttProbe bridge(broker_.url(), "aloftd", "pw-aloftd", {BridgeSubscription("aloftd")});
+  // A persistent session, as aloftd's bridge has: its subscription outlives the restart, so the
+  // device's message cannot arrive before it.
+  MqttProbe bridge(broker_.url(), "aloftd", "pw-aloftd", {BridgeSubscription("")}, false,
+                   "aloftd-test");
   ASSERT_THAT(bridge.Connect(), IsOk());
   mqtt::ClientOptions o;
   o.url = broker_.url();
@@ -172,7 +175,9 @@ TEST_F(MqttBrokerTest, PublishWhileTheBrokerIsDown_GoesOutAfterReconnect) {
   EXPECT_EQ(dev->unacknowledged(), 1u);
   ASSERT_THAT(broker_.Resume(), IsOk());
   auto got = bridge.Next(10s);
-  ASSERT_TRUE(got);
+  ASSERT_TRUE(got) << "device connected " << dev->connected() << ", unacknowledged "
+                   << dev->unacknowledged() << ", bridge connected " << bridge.client().connected()
+                   << " " << dev->last_error();
   EXPECT_EQ(got->payload, "while away");
   for (int i = 0; i < 100 && !acked; ++i) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(acked);

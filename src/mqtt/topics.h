@@ -23,10 +23,13 @@ inline std::string UpTopic(std::string_view device, std::string_view kind) {
 inline std::string DownTopic(std::string_view device, std::string_view kind) {
   return std::string(kTopicRoot) + std::string(device) + "/down/" + std::string(kind);
 }
-// What the server's bridge subscribes to: every device's up topics, shared by the aloftd
-// instances of group `group` (each message goes to one of them).
+// What the server's bridge subscribes to: every device's up topics; with a `group`, shared by the
+// aloftd instances of that group (each message goes to one of them). Mosquitto 2.0 keeps no
+// messages for a shared subscription whose members are all offline (mqtt_test shows a plain
+// persistent subscription does), so one instance subscribes plainly.
 inline std::string BridgeSubscription(std::string_view group) {
-  return "$share/" + std::string(group) + "/" + std::string(kTopicRoot) + "+/up/#";
+  std::string topic = std::string(kTopicRoot) + "+/up/#";
+  return group.empty() ? topic : "$share/" + std::string(group) + "/" + topic;
 }
 
 struct UpTopicParts {
