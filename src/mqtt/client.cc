@@ -130,8 +130,8 @@ class MosquittoClient final : public Client {
     if (rc != 0) {
       {
         std::lock_guard lock(self->mu_);
-        self->last_error_ = std::string("the broker refused the connection: ") +
-                            mosquitto_connack_string(rc);
+        self->last_error_ =
+            std::string("the broker refused the connection: ") + mosquitto_connack_string(rc);
       }
       if (self->h_.on_disconnect) self->h_.on_disconnect(self->last_error());
       return;
@@ -229,7 +229,8 @@ Result<Url> ParseUrl(std::string_view text) {
   std::string_view host = rest;
   if (rest.starts_with("[")) {  // [::1]:1883
     size_t close = rest.find(']');
-    if (close == std::string_view::npos) return Invalid("MQTT URL '" + std::string(text) + "': bad IPv6 host");
+    if (close == std::string_view::npos)
+      return Invalid("MQTT URL '" + std::string(text) + "': bad IPv6 host");
     host = rest.substr(1, close - 1);
     rest = rest.substr(close + 1);
   } else if (size_t colon = rest.rfind(':'); colon != std::string_view::npos) {

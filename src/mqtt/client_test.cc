@@ -65,10 +65,9 @@ class MqttBrokerTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_THAT(broker_.Start(), IsOk());
     ASSERT_THAT(WriteFileAtomic(broker_.acl_file(), BrokerAcl("aloftd"), 0600), IsOk());
-    ASSERT_THAT(broker_.AddUsers({{"aloftd", "pw-aloftd"},
-                                  {"dev-1", "pw-dev-1"},
-                                  {"dev-2", "pw-dev-2"}}),
-                IsOk());
+    ASSERT_THAT(
+        broker_.AddUsers({{"aloftd", "pw-aloftd"}, {"dev-1", "pw-dev-1"}, {"dev-2", "pw-dev-2"}}),
+        IsOk());
   }
   aloft::testing::TempDir dir_;
   TestBroker broker_{dir_ / "broker"};
@@ -191,8 +190,7 @@ TEST(MqttClient, BadOptionsAreRefusedAtStart) {
   EXPECT_THAT(NewClient(o, {})->Start(), IsError(Code::kInvalidArgument, HasSubstr("tcp://x")));
   o.url = "mqtt://127.0.0.1:1";
   o.clean_session = false;
-  EXPECT_THAT(NewClient(o, {})->Start(),
-              IsError(Code::kInvalidArgument, HasSubstr("client id")));
+  EXPECT_THAT(NewClient(o, {})->Start(), IsError(Code::kInvalidArgument, HasSubstr("client id")));
   o.url = "mqtts://127.0.0.1:1";
   o.clean_session = true;
   o.ca_file = "/nonexistent/ca.crt";

@@ -54,12 +54,11 @@ inline std::optional<UpTopicParts> ParseUpTopic(std::string_view topic) {
 inline std::string BrokerAcl(std::string_view bridge_user) {
   std::string root(kTopicRoot);
   return "# Written by aloftd; changes are overwritten.\n"
-         "user " + std::string(bridge_user) + "\n" +
-         "topic read " + root + "+/up/#\n" +
-         "topic write " + root + "+/down/#\n\n" +
+         "user " +
+         std::string(bridge_user) + "\n" + "topic read " + root + "+/up/#\n" + "topic write " +
+         root + "+/down/#\n\n" +
          "# Each device (its MQTT user name is its device name) has its own topics only.\n" +
-         "pattern write " + root + "%u/up/#\n" +
-         "pattern read " + root + "%u/down/#\n";
+         "pattern write " + root + "%u/up/#\n" + "pattern read " + root + "%u/down/#\n";
 }
 
 }  // namespace aloft::mqtt

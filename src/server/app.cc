@@ -25,6 +25,7 @@
 #include "crypto/trust.h"
 #include "http/router.h"
 #include "http/server.h"
+#include "mqtt/client.h"
 #include "pkg/manifest.h"
 #include "pkg/package.h"
 #include "server/artifacts.h"
@@ -32,7 +33,6 @@
 #include "server/deltas.h"
 #include "server/download.h"
 #include "server/metrics.h"
-#include "mqtt/client.h"
 #include "server/push.h"
 #include "server/rollout.h"
 #include "server/schedule.h"
@@ -2349,8 +2349,9 @@ Result<Response> AppImpl::PushTask(Request& req, Caller& c) {
     std::vector<int64_t> ids;
     std::optional<int64_t> rollout_id;
     if (rollout) {
-      ALOFT_ASSIGN_OR_RETURN(db::Rows rows, tx.connection().Query(
-                                            "SELECT id FROM rollouts WHERE name = ?", {*rollout}));
+      ALOFT_ASSIGN_OR_RETURN(
+          db::Rows rows,
+          tx.connection().Query("SELECT id FROM rollouts WHERE name = ?", {*rollout}));
       if (rows.empty()) return Error(Code::kNotFound, "rollout '" + *rollout + "' not found");
       rollout_id = rows[0].Int(0);
     } else {

@@ -56,7 +56,7 @@ struct ServerConfig {
   std::string mqtt_password;  // "" = a random one, written to mqtt_broker_passwd
   std::string mqtt_ca_file;
   std::string mqtt_client_id;  // "" = "aloftd-<host name>"
-  std::string mqtt_group;  // "" = a plain subscription (one instance); else a shared one
+  std::string mqtt_group;      // "" = a plain subscription (one instance); else a shared one
   std::string mqtt_broker_passwd, mqtt_broker_acl, mqtt_broker_pid;
 };
 

@@ -197,8 +197,7 @@ void PushBridge::ReplyError(const std::string& device, const std::optional<std::
                             const std::string& topic, std::string_view code,
                             const std::string& message) {
   counters_.errors.fetch_add(1, std::memory_order_relaxed);
-  Reply(device, sub, "error",
-        {{"error", code}, {"message", message}, {"topic", topic}});
+  Reply(device, sub, "error", {{"error", code}, {"message", message}, {"topic", topic}});
 }
 
 namespace {

@@ -34,8 +34,8 @@ struct PushOptions {
   std::string username = "aloftd";
   std::string password;  // "" with passwd_file: a random one, written to the broker's file
   std::string ca_file;
-  std::string client_id;    // a persistent session; "" = "aloftd-<host name>"
-  std::string group;  // "" = a plain subscription; else the shared subscription's group
+  std::string client_id;  // a persistent session; "" = "aloftd-<host name>"
+  std::string group;      // "" = a plain subscription; else the shared subscription's group
   // The broker's files that aloftd keeps (Mosquitto password_file and acl_file), and its pid
   // file (SIGHUP after a change). "": the broker's credentials are managed elsewhere.
   std::string passwd_file, acl_file, pid_file;

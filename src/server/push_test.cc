@@ -107,9 +107,9 @@ class PushTest : public ::testing::TestWithParam<Backend> {
   // added, so the first attempts may be refused until the broker has reloaded it.
   std::unique_ptr<MqttProbe> Connect(const std::string& name) {
     for (int attempt = 0; attempt < 100; ++attempt) {
-      auto p = std::make_unique<MqttProbe>(broker_.url(), name, tokens_[name],
-                                           std::vector<std::string>{mqtt::DownTopic(name, "#")},
-                                           false);
+      auto p =
+          std::make_unique<MqttProbe>(broker_.url(), name, tokens_[name],
+                                      std::vector<std::string>{mqtt::DownTopic(name, "#")}, false);
       Status s = p->Connect();
       if (s.ok()) return p;
       std::this_thread::sleep_for(100ms);
@@ -171,8 +171,11 @@ TEST_P(PushTest, PropertyCheckPushDownloadReport) {
 
   // A push rollout: its wave's commands reach both devices; d2 never asked.
   srv_.CallJson("POST", "/api/v1/rollouts", admin_,
-                {{"name", "r1"}, {"release", release_}, {"filter", {{"groups", {"g1"}}}},
-                 {"mode", "soft"}, {"push", true}},
+                {{"name", "r1"},
+                 {"release", release_},
+                 {"filter", {{"groups", {"g1"}}}},
+                 {"mode", "soft"},
+                 {"push", true}},
                 201);
   Tick();
   json c1 = Payload(d1->NextOn(mqtt::DownTopic("d1", "command"), 5s));
@@ -245,7 +248,8 @@ TEST_P(PushTest, MalformedMessagesGetErrorReports_BridgeGoesOn) {
       {"event", R"({"method": 5})", "'method' string"},
       {"event", R"({"method": "otaFly"})", "unknown method 'otaFly'"},
       {"event", R"({"method": "otaCheck", "params": 3})", "'params' must be an object"},
-      {"event", R"({"method": "otaCheck", "params": {"version": 7}})", "'version' must be a string"},
+      {"event", R"({"method": "otaCheck", "params": {"version": 7}})",
+       "'version' must be a string"},
       {"property", R"({"versions": "1.0"})", "'versions' must be an object"},
       {"property", R"({"version": "not a version!"})", "version"},
       {"report", R"({"status": "success"})", "action's 'id'"},
@@ -337,17 +341,17 @@ TEST_P(PushTest, GatewayReportsAndReceivesForItsSubDevices) {
   ASSERT_THAT(res, IsOk());
   EXPECT_EQ(res->status, 403);
   for (const char* status : {"downloading", "downloaded", "installing", "success"}) {
-    ASSERT_THAT(gw->Publish(mqtt::UpTopic("gw", "report"),
-                            json({{"device", "s1"},
-                                  {"event", {{"id", got["s1"]}, {"status", status}}}})
-                                .dump()),
-                IsOk());
+    ASSERT_THAT(
+        gw->Publish(
+            mqtt::UpTopic("gw", "report"),
+            json({{"device", "s1"}, {"event", {{"id", got["s1"]}, {"status", status}}}}).dump()),
+        IsOk());
   }
-  ASSERT_THAT(gw->Publish(mqtt::UpTopic("gw", "report"),
-                          json({{"device", "s2"},
-                                {"event", {{"id", got["s2"]}, {"status", "failure"}}}})
-                              .dump()),
-              IsOk());
+  ASSERT_THAT(
+      gw->Publish(
+          mqtt::UpTopic("gw", "report"),
+          json({{"device", "s2"}, {"event", {{"id", got["s2"]}, {"status", "failure"}}}}).dump()),
+      IsOk());
   json a1, a2;
   for (int i = 0; i < 100; ++i) {
     a1 = Action(got["s1"]);
@@ -393,10 +397,10 @@ TEST_P(PushTest, BrokerRestartMidRollout_NothingLostNothingDuplicated) {
   for (const auto& a : actions) {
     const std::string dev = a["device"];
     for (const char* status : {"downloading", "downloaded", "installing", "success"}) {
-      srv_.CallJson("POST",
-                    "/device/v1/" + dev + "/actions/" + std::to_string(a["id"].get<int64_t>()) +
-                        "/feedback",
-                    tokens_[dev], {{"status", status}}, 200);
+      srv_.CallJson(
+          "POST",
+          "/device/v1/" + dev + "/actions/" + std::to_string(a["id"].get<int64_t>()) + "/feedback",
+          tokens_[dev], {{"status", status}}, 200);
     }
     ++done;
   }

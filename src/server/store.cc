@@ -476,8 +476,7 @@ Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash,
   auto rows = c_.Query(
       "INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, created_ms, "
       "mqtt_secret, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms,
-       secret, gateway_id});
+      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms, secret, gateway_id});
   if (!rows.ok()) {
     if (rows.error().code() == Code::kAlreadyExists) {
       return Error(Code::kAlreadyExists, "device '" + d.name + "' already exists");
@@ -621,8 +620,8 @@ Result<int64_t> Tx::SchedulePushes(const std::vector<int64_t>& device_ids,
     return c_.changes();
   }
   for (int64_t id : device_ids) {
-    ALOFT_RETURN_IF_ERROR(c_.Query(
-        "UPDATE actions SET push_due_ms = ? WHERE device_id = ? AND open = 1", {at, id}));
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("UPDATE actions SET push_due_ms = ? WHERE device_id = ? AND open = 1", {at, id}));
     n += c_.changes();
   }
   return n;

@@ -164,7 +164,8 @@ MqttProbe::~MqttProbe() { client_->Stop(); }
 Status MqttProbe::Connect() {
   ALOFT_RETURN_IF_ERROR(client_->Start());
   std::unique_lock lock(mu_);
-  if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return connects_ > 0 || refusals_ > 0; })) {
+  if (!cv_.wait_for(lock, std::chrono::seconds(10),
+                    [&] { return connects_ > 0 || refusals_ > 0; })) {
     return Error(Code::kUnavailable, "no answer from the broker within 10 s");
   }
   if (connects_ == 0) return Error(Code::kPermissionDenied, refusal_);
