@@ -184,6 +184,32 @@ TEST_F(MqttBrokerTest, PublishWhileTheBrokerIsDown_GoesOutAfterReconnect) {
   dev->Stop();
 }
 
+// TLS "when configured": mqtts:// with the CA that signed the broker's certificate; without it
+// (the system's CAs) the handshake fails and the client never connects.
+TEST(MqttTls, TrustedCaConnects_UnknownCaDoesNot) {
+  aloft::testing::TempDir dir;
+  TestBroker broker(dir / "broker");
+  ASSERT_THAT(broker.Start(/*tls=*/true), IsOk());
+  ASSERT_THAT(broker.AddUser("dev-1", "pw-dev-1"), IsOk());
+  ASSERT_THAT(ParseUrl(broker.tls_url()), IsOk());
+  EXPECT_TRUE(ParseUrl(broker.tls_url())->tls);
+  auto connect = [&](const std::string& ca_file) {
+    ClientOptions o;
+    o.url = broker.tls_url();
+    o.username = "dev-1";
+    o.password = "pw-dev-1";
+    o.ca_file = ca_file;
+    auto c = NewClient(o, {});
+    EXPECT_THAT(c->Start(), IsOk());
+    for (int i = 0; i < 100 && !c->connected(); ++i) std::this_thread::sleep_for(50ms);
+    bool connected = c->connected();
+    c->Stop();
+    return connected;
+  };
+  EXPECT_TRUE(connect(broker.ca_file()));
+  EXPECT_FALSE(connect(""));  // the system's CAs do not know the test CA
+}
+
 TEST(MqttClient, BadOptionsAreRefusedAtStart) {
   ClientOptions o;
   o.url = "tcp://x";

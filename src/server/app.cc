@@ -450,6 +450,8 @@ class AppImpl final : public App, public http::Handler {
   PushBridge::Call CallAsDevice(const std::string& device, const std::string& method,
                                 const std::string& path, const std::string& body);
   Result<json> OfferFor(const std::string& device);
+  // A request as the bridge makes it: download URLs name this server's listening address.
+  Request BridgeRequest() const;
   // POST /api/v1/push: a push task, now or at a time.
   Result<Response> PushTask(Request& req, Caller& c);
   // The device registry's credentials changed (the broker's password file follows).
@@ -648,7 +650,7 @@ Status AppImpl::Init() {
     po.passwd_file = config_.mqtt_broker_passwd;
     po.acl_file = config_.mqtt_broker_acl;
     po.pid_file = config_.mqtt_broker_pid;
-    po.max_message_bytes = config_.max_json_bytes < (64u << 10) ? config_.max_json_bytes : 64 << 10;
+    po.max_message_bytes = std::min<uint64_t>(config_.max_json_bytes, 64 << 10);
     PushBridge::Hooks hooks;
     hooks.call = [this](const std::string& d, const std::string& m, const std::string& p,
                         const std::string& b) { return CallAsDevice(d, m, p, b); };
@@ -1915,16 +1917,8 @@ Result<Response> AppImpl::CreateDevice(Request& req, Caller& c) {
   const std::string mqtt_secret = mqtt::PasswordHash(token);
   json out;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
-    if (d.gateway) {
-      ALOFT_ASSIGN_OR_RETURN(Device g, tx.GetDevice(*d.gateway));
-      if (g.gateway) {
-        return Invalid("gateway '" + g.name + "' is itself behind gateway '" + *g.gateway +
-                       "'; gateways do not nest");
-      }
-    }
     ALOFT_ASSIGN_OR_RETURN(Device created,
                            tx.CreateDevice(d, Sha256Hex(AsBytes(token)), mqtt_secret));
-    ALOFT_ASSIGN_OR_RETURN(created, tx.GetDevice(d.name));
     out = ToJson(created);
     return tx.Audit(c.actor, "device.create", d.name, json({{"device_type", d.device_type}}).dump(),
                     Now());
@@ -2261,17 +2255,22 @@ std::string LocalHost(const std::string& listen, uint16_t port) {
 }
 }  // namespace
 
+Request AppImpl::BridgeRequest() const {
+  Request req;
+  req.remote_address = "mqtt";
+  req.headers.Set("Host", LocalHost(config_.listen, server_->port()));
+  req.tls = !config_.tls_cert.empty();
+  return req;
+}
+
 PushBridge::Call AppImpl::CallAsDevice(const std::string& device, const std::string& method,
                                        const std::string& path, const std::string& body) {
-  Request req;
+  Request req = BridgeRequest();
   req.method = method;
   req.path = path;
   req.target = path;
   req.body = body;
   req.body_size = body.size();
-  req.remote_address = "mqtt";
-  req.headers.Set("Host", LocalHost(config_.listen, server_->port()));
-  req.tls = !config_.tls_cert.empty();
   auto m = router_.Match(method, path);
   if (m.kind != http::RouteMatch::kFound || routes_[m.id].access == Access::kPublic) {
     return {404, Response::Error(404, "not-found", "no route " + path).body};
@@ -2314,10 +2313,7 @@ Result<json> AppImpl::OfferFor(const std::string& name) {
     }
     return OkStatus();
   }));
-  Request req;
-  req.headers.Set("Host", LocalHost(config_.listen, server_->port()));
-  req.tls = !config_.tls_cert.empty();
-  return OpenActionJson(req, d, action, rel);
+  return OpenActionJson(BridgeRequest(), d, action, rel);
 }
 
 Result<Response> AppImpl::PushTask(Request& req, Caller& c) {
@@ -2344,17 +2340,15 @@ Result<Response> AppImpl::PushTask(Request& req, Caller& c) {
     if (!parsed) return Invalid("field 'at' must be an RFC 3339 time, got '" + *at_text + "'");
     at = ToMs(*parsed);
   }
+  std::optional<int64_t> rollout_id;
+  if (rollout) {
+    ALOFT_ASSIGN_OR_RETURN(Rollout r, rollouts_->Get(*rollout));
+    rollout_id = r.id;
+  }
   int64_t scheduled = 0;
   ALOFT_RETURN_IF_ERROR(store_->Write([&](Tx& tx) -> Status {
     std::vector<int64_t> ids;
-    std::optional<int64_t> rollout_id;
-    if (rollout) {
-      ALOFT_ASSIGN_OR_RETURN(
-          db::Rows rows,
-          tx.connection().Query("SELECT id FROM rollouts WHERE name = ?", {*rollout}));
-      if (rows.empty()) return Error(Code::kNotFound, "rollout '" + *rollout + "' not found");
-      rollout_id = rows[0].Int(0);
-    } else {
+    if (!rollout) {
       for (const auto& n : *devices) {
         ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(n));
         ids.push_back(d.id);

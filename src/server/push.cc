@@ -38,9 +38,10 @@ Status PushBridge::Start() {
     auto current = ReadFile(o_.acl_file);
     if (!current.ok() || *current != acl) {
       ALOFT_RETURN_IF_ERROR(WriteFileAtomic(o_.acl_file, acl, 0600));
-      files_written_.clear();  // signal the broker with the password file below
     }
   }
+  // The first sync always writes the password file (with this process's bridge password) and
+  // signals the broker, which reloads the ACL file too.
   ALOFT_RETURN_IF_ERROR(SyncBrokerFiles());
 
   for (int i = 0; i < o_.workers; ++i) shards_.push_back(std::make_unique<Shard>());

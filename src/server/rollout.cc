@@ -207,7 +207,6 @@ Result<Rollout> RolloutFromRow(const db::Row& row) {
   r.spec.start_ms = row.OptInt(10);
   r.spec.expires_ms = row.OptInt(11);
   r.spec.needs_approval = row.Int(12) != 0;
-  r.spec.push = row.Int(22) != 0;
   ALOFT_ASSIGN_OR_RETURN(r.state, ParseRolloutState(row.Text(13)));
   r.wave = row.Int(14);
   r.reason = row.Text(15);
@@ -217,6 +216,7 @@ Result<Rollout> RolloutFromRow(const db::Row& row) {
   r.approved_ms = row.OptInt(19);
   r.approved_by = row.OptText(20);
   r.updated_ms = row.Int(21);
+  r.spec.push = row.Int(22) != 0;
   return r;
 }
 

@@ -424,7 +424,7 @@ Result<bool> Tx::ArtifactKnown(const std::string& sha256) {
 namespace {
 constexpr std::string_view kDeviceColumns =
     "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms, "
-    "(SELECT g.name FROM devices g WHERE g.id = d.gateway_id)";
+    "g.name";
 }  // namespace
 
 Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
@@ -463,14 +463,21 @@ Status Tx::InsertTags(int64_t device_id, const std::vector<std::string>& tags) {
   return OkStatus();
 }
 
+Result<std::optional<int64_t>> Tx::GatewayIdFor(const Device& d) {
+  if (!d.gateway) return std::optional<int64_t>();
+  ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
+  if (g.id == d.id) return Error(Code::kInvalidArgument, "a device cannot be its own gateway");
+  if (g.gateway) {
+    return Error(Code::kInvalidArgument, "gateway '" + g.name + "' is itself behind gateway '" +
+                                             *g.gateway + "'; gateways do not nest");
+  }
+  return std::optional<int64_t>(g.id);
+}
+
 Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash,
                                 const std::string& mqtt_secret) {
   ALOFT_ASSIGN_OR_RETURN(int64_t type_id, DeviceTypeId(d.device_type));
-  std::optional<int64_t> gateway_id;
-  if (d.gateway) {
-    ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
-    gateway_id = g.id;
-  }
+  ALOFT_ASSIGN_OR_RETURN(std::optional<int64_t> gateway_id, GatewayIdFor(d));
   std::optional<std::string> secret;
   if (!mqtt_secret.empty()) secret = mqtt_secret;
   auto rows = c_.Query(
@@ -498,7 +505,9 @@ Result<std::vector<Device>> Tx::DevicesWhere(const std::string& where, const Par
   ALOFT_ASSIGN_OR_RETURN(
       Rows rows,
       c_.Query("SELECT " + std::string(kDeviceColumns) +
-                   " FROM devices d JOIN device_types t ON t.id = d.device_type_id " + where,
+                   " FROM devices d JOIN device_types t ON t.id = d.device_type_id LEFT JOIN "
+                   "devices g ON g.id = d.gateway_id " +
+                   where,
                params));
   return FillDevices(std::move(rows));
 }
@@ -554,16 +563,7 @@ Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
 }
 
 Status Tx::UpdateDevice(const Device& d) {
-  std::optional<int64_t> gateway_id;
-  if (d.gateway) {
-    ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
-    if (g.id == d.id) return Error(Code::kInvalidArgument, "a device cannot be its own gateway");
-    if (g.gateway) {
-      return Error(Code::kInvalidArgument, "gateway '" + g.name + "' is itself behind gateway '" +
-                                               *g.gateway + "'; gateways do not nest");
-    }
-    gateway_id = g.id;
-  }
+  ALOFT_ASSIGN_OR_RETURN(std::optional<int64_t> gateway_id, GatewayIdFor(d));
   ALOFT_RETURN_IF_ERROR(
       c_.Query("UPDATE devices SET grp = ?, attributes = ?, gateway_id = ? WHERE id = ?",
                {d.group, d.attributes, gateway_id, d.id}));

@@ -230,6 +230,9 @@ class Tx {
   // Counts what ListDevices would return without limit.
   Result<int64_t> CountDevices(const DeviceFilter& f);
   Status UpdateDevice(const Device& d);  // group, tags, attributes, gateway
+  // The id of `d.gateway` (none without one); kInvalidArgument when it is `d` itself or is behind
+  // a gateway of its own (gateways do not nest), kNotFound when there is no such device.
+  Result<std::optional<int64_t>> GatewayIdFor(const Device& d);
   // (device name, broker password hash) of every device that has one, in id order.
   Result<std::vector<std::pair<std::string, std::string>>> MqttCredentials();
   // Actions whose push is due at `now`, by id, after `after_id`.
