@@ -3,7 +3,6 @@
 #include <thread>
 
 #include "agent/command.h"
-#include "client/http_client.h"
 #include "core/semver.h"
 #include "delta/apply.h"
 #include "pkg/package.h"
@@ -98,11 +97,17 @@ bool Transient(const Error& e) { return e.code() == Code::kUnavailable; }
 
 }  // namespace
 
-Agent::Agent(AgentConfig config, std::vector<Module> modules, Staging* staging)
+Agent::Agent(AgentConfig config, std::vector<Module> modules, Staging* staging, Uplink* uplink)
     : config_(std::move(config)),
       modules_(std::move(modules)),
       staging_(staging),
-      poll_interval_(config_.poll_interval) {}
+      uplink_(uplink),
+      poll_interval_(config_.poll_interval) {
+  if (!uplink_) {
+    own_uplink_ = MakeHttpUplink(config_.server, config_.device, config_.token, config_.ca_file);
+    uplink_ = own_uplink_.get();
+  }
+}
 
 Module* Agent::FindModule(const std::string& name) {
   for (auto& m : modules_) {
@@ -207,22 +212,7 @@ void Agent::Feedback(const std::string& status, int progress) {
 
 Status Agent::SendFeedback(const json& body) {
   if (!journal_.offer) return OkStatus();
-  client::HttpRequest req;
-  req.method = "POST";
-  req.url = config_.server + "/device/v1/" + config_.device + "/actions/" +
-            std::to_string(journal_.offer->action) + "/feedback";
-  req.headers = AuthHeaders();
-  req.body = body.dump();
-  req.ca_file = config_.ca_file;
-  req.timeout_s = 30;
-  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
-  if (res.status == 200 || res.status == 201) return OkStatus();
-  if (res.status == 409) return OkStatus();  // closed already (a repeated final report)
-  if (res.status >= 500) {
-    return Error(Code::kUnavailable, "feedback: HTTP " + std::to_string(res.status));
-  }
-  return Error(Code::kInvalidArgument, "feedback refused: HTTP " + std::to_string(res.status) +
-                                           ": " + client::ErrorMessage(res));
+  return uplink_->Feedback(journal_.offer->action, body);
 }
 
 Result<json> Agent::CheckIn() {
@@ -231,20 +221,8 @@ Result<json> Agent::CheckIn() {
     auto st = m.storage->GetStatus();
     if (st.ok() && !st->confirmed.version.empty()) versions[m.name] = st->confirmed.version;
   }
-  client::HttpRequest req;
-  req.method = "POST";
-  req.url = config_.server + "/device/v1/" + config_.device + "/check-in";
-  req.headers = AuthHeaders();
-  req.body = json{{"versions", versions}, {"attributes", config_.attributes}}.dump();
-  req.ca_file = config_.ca_file;
-  req.timeout_s = 30;
-  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
-  if (res.status != 200) {
-    return Error(res.status >= 500 ? Code::kUnavailable : Code::kPermissionDenied,
-                 "check-in: HTTP " + std::to_string(res.status) + ": " + client::ErrorMessage(res));
-  }
-  json j = json::parse(res.body, nullptr, false);
-  if (!j.is_object()) return Error(Code::kUnavailable, "check-in: the answer is not JSON");
+  ALOFT_ASSIGN_OR_RETURN(
+      json j, uplink_->CheckIn({{"versions", versions}, {"attributes", config_.attributes}}));
   if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
     poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
   }
@@ -261,7 +239,10 @@ Status Agent::Check(bool& idle) {
     journal_.offer.reset();  // never journaled: this offer was only the feedback's address
     ALOFT_RETURN_IF_ERROR(acked);
   }
-  if (!a.is_object() || a.value("cancel", false)) {
+  const bool finished = a.is_object() && a.contains("id") && a["id"].is_number_integer() &&
+                        a["id"].get<int64_t>() == journal_.finished && journal_.finished != 0;
+  if (!a.is_object() || a.value("cancel", false) || finished) {
+    // `finished`: its final report left over MQTT and has not been handled yet; nothing to redo.
     idle = true;
     return Go(Event::kNoUpdate);
   }
@@ -470,6 +451,7 @@ Status Agent::DoReport() {
   ALOFT_RETURN_IF_ERROR(SendFeedback(body));
   (void)staging_->Clear();
   last_outcome_ = journal_.outcome.value_or(Outcome{});
+  journal_.finished = journal_.offer->action;
   journal_.offer.reset();
   journal_.downloaded = 0;
   journal_.boot_id.clear();

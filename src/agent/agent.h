@@ -21,6 +21,7 @@
 #include "agent/journal.h"
 #include "agent/staging.h"
 #include "agent/storage.h"
+#include "agent/uplink.h"
 #include "crypto/trust.h"
 #include "pkg/manifest.h"
 #include "pkg/package.h"
@@ -58,7 +59,9 @@ class Agent {
  public:
   enum class Step { kIdle, kReboot };
 
-  Agent(AgentConfig config, std::vector<Module> modules, Staging* staging);
+  // `uplink`: how check-ins and feedback go (push mode: MQTT); nullptr: HTTP to config.server.
+  Agent(AgentConfig config, std::vector<Module> modules, Staging* staging,
+        Uplink* uplink = nullptr);
 
   // Runs the state machine from the journal: at most one check-in, then on until the agent is idle
   // again (kIdle) or needs a reboot (kReboot: reboot, then call Run again). A transient failure
@@ -109,6 +112,8 @@ class Agent {
   AgentConfig config_;
   std::vector<Module> modules_;
   Staging* staging_;
+  std::unique_ptr<Uplink> own_uplink_;  // HTTP, when the caller gave none
+  Uplink* uplink_;
   Journal journal_;
   std::chrono::seconds poll_interval_;
   int last_progress_ = -1;

@@ -1,8 +1,13 @@
 #include "agent/config.h"
 
+#include <filesystem>
+
 #include "core/file.h"
+#include "core/text.h"
 #include "core/toml_reader.h"
+#include "mqtt/client.h"
 #include "pkg/compress.h"
+#include "pkg/manifest.h"
 
 namespace aloft::agent {
 namespace {
@@ -56,16 +61,60 @@ Status ReadModule(const std::string& where, const toml::table& t, ModuleConfig& 
   return OkStatus();
 }
 
+Result<SubDeviceConfig> ReadSubDevice(const std::string& where, const toml::table& t) {
+  TomlReader r(where, t);
+  ALOFT_RETURN_IF_ERROR(r.Known({"name", "device_type", "module", "install_command", "health_check",
+                                 "max_image_size", "command_timeout_s"},
+                                "docs/agent.md"));
+  SubDeviceConfig s;
+  int64_t timeout = s.command_timeout.count();
+  ALOFT_RETURN_IF_ERROR(r.Str("name", s.name));
+  ALOFT_RETURN_IF_ERROR(r.Str("device_type", s.device_type));
+  ALOFT_RETURN_IF_ERROR(r.Str("module", s.module));
+  ALOFT_RETURN_IF_ERROR(r.Str("install_command", s.install_command));
+  ALOFT_RETURN_IF_ERROR(r.Str("health_check", s.health_check));
+  ALOFT_RETURN_IF_ERROR(r.Int("max_image_size", s.max_image_size));
+  ALOFT_RETURN_IF_ERROR(r.Int("command_timeout_s", timeout));
+  for (const char* key : {"name", "device_type", "install_command"}) {
+    if (!t[key]) return r.Bad(key, "set (it is required)");
+  }
+  if (!pkg::IsValidName(s.name, 128))
+    return r.Bad("name", "a device name: letters, digits, '.', '_', '-'");
+  if (s.max_image_size == 0) return r.Bad("max_image_size", "more than 0 bytes");
+  s.command_timeout = std::chrono::seconds(std::max<int64_t>(1, timeout));
+  return s;
+}
+
 }  // namespace
 
 Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
   TomlReader r(path, t);
-  ALOFT_RETURN_IF_ERROR(r.Known(
-      {"server", "device", "token", "token_file", "device_type", "state_dir", "ca_file",
-       "health_check", "health_timeout_s", "tries", "allow_downgrade", "poll_interval_s",
-       "max_window", "reboot_command", "boot_id_file", "trust", "download", "module", "attributes"},
-      "docs/agent.md"));
+  ALOFT_RETURN_IF_ERROR(r.Known({"server",
+                                 "device",
+                                 "token",
+                                 "token_file",
+                                 "device_type",
+                                 "state_dir",
+                                 "ca_file",
+                                 "health_check",
+                                 "health_timeout_s",
+                                 "tries",
+                                 "allow_downgrade",
+                                 "poll_interval_s",
+                                 "max_window",
+                                 "reboot_command",
+                                 "boot_id_file",
+                                 "trust",
+                                 "download",
+                                 "module",
+                                 "attributes",
+                                 "mqtt_url",
+                                 "mqtt_ca_file",
+                                 "push_poll_interval_s",
+                                 "mqtt_reply_timeout_ms",
+                                 "sub_device"},
+                                "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
   std::string token_file;
@@ -84,6 +133,18 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
   ALOFT_RETURN_IF_ERROR(r.Str("reboot_command", out.reboot_command));
   ALOFT_RETURN_IF_ERROR(r.Str("boot_id_file", out.boot_id_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", out.mqtt_url));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", out.mqtt_ca_file));
+  int64_t push_poll = out.push_poll_interval.count(), reply = out.mqtt_reply_timeout.count();
+  ALOFT_RETURN_IF_ERROR(r.Int("push_poll_interval_s", push_poll));
+  ALOFT_RETURN_IF_ERROR(r.Int("mqtt_reply_timeout_ms", reply));
+  out.push_poll_interval = std::chrono::seconds(std::max<int64_t>(1, push_poll));
+  out.mqtt_reply_timeout = std::chrono::milliseconds(std::max<int64_t>(100, reply));
+  if (!out.mqtt_url.empty()) {
+    if (auto u = mqtt::ParseUrl(out.mqtt_url); !u.ok()) {
+      return u.error().WithContext(path + ": mqtt_url");
+    }
+  }
   std::string max_window;
   ALOFT_RETURN_IF_ERROR(r.Str("max_window", max_window));
   if (!max_window.empty()) {
@@ -173,7 +234,80 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
     }
     out.modules.push_back(std::move(m));
   }
+  if (const toml::node_view subs = t["sub_device"]; subs) {
+    const toml::array* a = subs.as_array();
+    if (!a) return r.Bad("sub_device", "an array of tables ([[sub_device]])");
+    for (size_t i = 0; i < a->size(); ++i) {
+      const toml::table* st = (*a)[i].as_table();
+      if (!st) return r.Bad("sub_device", "an array of tables ([[sub_device]])");
+      const std::string where = path + " [[sub_device]] " + std::to_string(i + 1);
+      ALOFT_ASSIGN_OR_RETURN(SubDeviceConfig s, ReadSubDevice(where, *st));
+      for (const auto& other : out.sub_devices) {
+        if (other.name == s.name) {
+          return Error(Code::kInvalidArgument,
+                       where + ": sub-device '" + s.name + "' is given twice");
+        }
+      }
+      if (s.name == c.device) {
+        return Error(Code::kInvalidArgument, where + ": a sub-device cannot be the gateway itself");
+      }
+      out.sub_devices.push_back(std::move(s));
+    }
+  }
   return out;
+}
+
+std::string SubDeviceDir(const AgentFile& gateway, const SubDeviceConfig& s) {
+  return gateway.agent.state_dir + "/sub/" + s.name;
+}
+
+FileSlots SubDeviceSlots(const AgentFile& gateway, const SubDeviceConfig& s) {
+  // The sub-device's "bootloader" is the gateway: `booted` names the slot the sub-device runs,
+  // `installing` marks an install_command that has not finished (the sub-device may hold half
+  // an image). Activating installs; committing, or rolling back, to a slot the sub-device does
+  // not run (or may not fully run) installs that slot's image again.
+  const std::string dir = SubDeviceDir(gateway, s);
+  const std::string booted = ShellQuote(dir + "/booted"),
+                    installing = ShellQuote(dir + "/installing");
+  const std::string install =
+      "export ALOFT_IMAGE=\"$ALOFT_SLOT_PATH\" ALOFT_DEVICE=" + ShellQuote(s.name) +
+      "; echo \"$ALOFT_SLOT_INDEX\" >" + installing + " && (" + s.install_command +
+      ") && echo \"$ALOFT_SLOT_INDEX\" >" + booted + " && rm -f " + installing;
+  FileSlots f;
+  f.module = s.module;
+  f.paths = {dir + "/slot-a.img", dir + "/slot-b.img"};
+  f.slot_size = s.max_image_size;
+  f.booted_command = "cat " + booted;
+  f.activate_command = install;
+  f.commit_command = "if [ -e " + installing + " ] || [ \"$(cat " + booted +
+                     ")\" != \"$ALOFT_SLOT_INDEX\" ]; then " + install + "; fi";
+  f.record = dir + "/" + s.module + ".slots.json";
+  f.command_timeout = s.command_timeout;
+  return f;
+}
+
+AgentConfig SubDeviceAgent(const AgentFile& gateway, const SubDeviceConfig& s) {
+  AgentConfig c = gateway.agent;  // server, token (the gateway's), trust, download, limits
+  c.device = s.name;
+  c.device_type = s.device_type;
+  c.state_dir = SubDeviceDir(gateway, s);
+  c.health_check = s.health_check;
+  c.attributes = nlohmann::json::object();
+  return c;
+}
+
+Status ProvisionSubDevice(const AgentFile& gateway, const SubDeviceConfig& s,
+                          const std::string& image, const std::string& version,
+                          uint64_t security_counter) {
+  const FileSlots slots = SubDeviceSlots(gateway, s);
+  std::error_code ec;
+  std::filesystem::create_directories(SubDeviceDir(gateway, s), ec);
+  if (ec) return Error(Code::kIo, SubDeviceDir(gateway, s) + ": " + ec.message());
+  ALOFT_ASSIGN_OR_RETURN(std::string bytes, ReadFile(image, s.max_image_size));
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(slots.paths[0], bytes, 0600));
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(SubDeviceDir(gateway, s) + "/booted", "0\n", 0600));
+  std::filesystem::remove(slots.paths[1], ec);
+  return ProvisionFileSlots(slots, image, version, security_counter);
 }
 
 }  // namespace aloft::agent

@@ -37,14 +37,46 @@ struct ModuleConfig {
   std::optional<FileSlots> file;  // layout = "file": the slots and bootloader commands instead
 };
 
+// A device behind this gateway (gateway mode, docs/mqtt.md): its own versions, actions and state
+// directory (<state_dir>/sub/<name>). Its images are kept in two slot files there, and the gateway
+// hands each new one to `install_command`, which puts it on the sub-device.
+struct SubDeviceConfig {
+  std::string name;
+  std::string device_type;
+  std::string module = "main";
+  // Gets ALOFT_IMAGE (the image file), ALOFT_DEVICE, ALOFT_MODULE, ALOFT_VERSION; exit 0: the
+  // sub-device runs the image. Run again with the old image to roll back.
+  std::string install_command;
+  std::string health_check;  // optional, as the gateway's own
+  uint64_t max_image_size = 64ull << 20;
+  std::chrono::seconds command_timeout{600};
+};
+
 struct AgentFile {
   AgentConfig agent;
   std::vector<ModuleConfig> modules;
+  // Push mode (docs/mqtt.md): "" polls over HTTP only.
+  std::string mqtt_url;
+  std::string mqtt_ca_file;
+  // While the broker is connected, the agent checks in only when told, or after this long.
+  std::chrono::seconds push_poll_interval{3600};
+  std::chrono::milliseconds mqtt_reply_timeout{10000};
+  std::vector<SubDeviceConfig> sub_devices;
   // Linux devices (file layout): what reboots the device, and where its boot id is read.
   std::string reboot_command;
   std::string boot_id_file = "/proc/sys/kernel/random/boot_id";
   bool file_layout() const { return !modules.empty() && modules[0].file.has_value(); }
 };
+
+// A sub-device's state directory, slots (their "bootloader" is three commands the gateway runs on
+// files in that directory, around install_command) and agent configuration.
+std::string SubDeviceDir(const AgentFile& gateway, const SubDeviceConfig& s);
+FileSlots SubDeviceSlots(const AgentFile& gateway, const SubDeviceConfig& s);
+AgentConfig SubDeviceAgent(const AgentFile& gateway, const SubDeviceConfig& s);
+// Records that the sub-device runs `image` at `version` (its slot a gets a copy).
+Status ProvisionSubDevice(const AgentFile& gateway, const SubDeviceConfig& s,
+                          const std::string& image, const std::string& version,
+                          uint64_t security_counter);
 
 // Reads and checks the file: required keys, key files loaded into the trust set, geometries valid.
 // Errors are kInvalidArgument naming the file and key.

@@ -163,7 +163,9 @@ class FileStorage final : public Storage {
     if (r.pending || r.slots[t].valid()) {
       // The slot about to be written must not be one the bootloader may try, nor one the
       // record says holds an image.
-      if (r.pending) ALOFT_RETURN_IF_ERROR(Command("commit_command", s_.commit_command, r.active));
+      if (r.pending)
+        ALOFT_RETURN_IF_ERROR(
+            Command("commit_command", s_.commit_command, r.active, r.slots[r.active].version));
       r.pending.reset();
       r.slots[t] = {};
       ALOFT_RETURN_IF_ERROR(SaveRecord(s_.record, r));
@@ -234,7 +236,7 @@ class FileStorage final : public Storage {
     // which the agent then sees as the trial having gone back.
     r.pending = t;
     ALOFT_RETURN_IF_ERROR(SaveRecord(s_.record, r));
-    return Command("activate_command", s_.activate_command, t,
+    return Command("activate_command", s_.activate_command, t, target.version,
                    {"ALOFT_TRIES=" + std::to_string(tries)});
   }
 
@@ -253,7 +255,8 @@ class FileStorage final : public Storage {
       return Error(Code::kInternal, "commit: " + DescribeSlot(target) + " is not on trial");
     }
     // The bootloader first: until the record says so, a cut here repeats this (idempotent).
-    ALOFT_RETURN_IF_ERROR(Command("commit_command", s_.commit_command, booted_));
+    ALOFT_RETURN_IF_ERROR(
+        Command("commit_command", s_.commit_command, booted_, r.slots[booted_].version));
     r.active = booted_;
     r.pending.reset();
     r.security_counter = std::max(r.security_counter, counter);
@@ -263,7 +266,8 @@ class FileStorage final : public Storage {
   Result<bool> Rollback() override {
     ALOFT_ASSIGN_OR_RETURN(SlotRecord r, LoadRecord(s_.record));
     if (r.pending) {
-      ALOFT_RETURN_IF_ERROR(Command("commit_command", s_.commit_command, r.active));
+      ALOFT_RETURN_IF_ERROR(
+          Command("commit_command", s_.commit_command, r.active, r.slots[r.active].version));
       r.pending.reset();
       ALOFT_RETURN_IF_ERROR(SaveRecord(s_.record, r));
     }
@@ -274,8 +278,10 @@ class FileStorage final : public Storage {
   static std::string Name(int slot) { return slot ? "b" : "a"; }
   int Other() const { return 1 - booted_; }  // the slot installs write
 
-  Status Command(const char* key, const std::string& command, int slot,
+  // Runs a bootloader command about `slot`, which holds (or is to hold) `version`.
+  Status Command(const char* key, const std::string& command, int slot, const std::string& version,
                  std::vector<std::string> env = {}) {
+    env.push_back("ALOFT_VERSION=" + version);
     env.push_back("ALOFT_SLOT=" + Name(slot));
     env.push_back("ALOFT_SLOT_INDEX=" + std::to_string(slot));
     env.push_back("ALOFT_SLOT_PATH=" + s_.paths[slot]);

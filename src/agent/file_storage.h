@@ -6,7 +6,8 @@
 //   activate_command  makes the bootloader try ALOFT_SLOT for ALOFT_TRIES boots, then fall back
 //   commit_command    makes ALOFT_SLOT the slot to boot and cancels any trial
 //
-// Every command gets ALOFT_MODULE; activate and commit also ALOFT_SLOT_INDEX and ALOFT_SLOT_PATH.
+// Every command gets ALOFT_MODULE; activate and commit also ALOFT_SLOT_INDEX, ALOFT_SLOT_PATH and
+// ALOFT_VERSION (the version the slot holds).
 // What each slot holds (version, size, SHA-256), which slot is confirmed and which is on trial,
 // and the security counter are kept in a JSON record in the state directory, replaced atomically
 // (written, fsynced, renamed).

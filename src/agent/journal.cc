@@ -111,6 +111,7 @@ Result<Journal> LoadJournal(const std::string& path) {
     out.attempts = j.value("attempts", uint32_t{0});
     out.boot_id = j.value("boot_id", std::string());
     out.reinstalls = j.value("reinstalls", uint32_t{0});
+    out.finished = j.value("finished", int64_t{0});
     if (j.contains("offer") && !j["offer"].is_null()) {
       const json& o = j["offer"];
       out.offer = Offer{o.at("action").get<int64_t>(),       o.at("release").get<std::string>(),
@@ -136,6 +137,7 @@ Status SaveJournal(const std::string& path, const Journal& j) {
               {"attempts", j.attempts},
               {"boot_id", j.boot_id},
               {"reinstalls", j.reinstalls},
+              {"finished", j.finished},
               {"offer", j.offer ? json(*j.offer) : json(nullptr)},
               {"outcome", j.outcome ? json(*j.outcome) : json(nullptr)}};
   return WriteFileAtomic(path, out.dump(2) + "\n", 0600);

@@ -78,6 +78,9 @@ struct Journal {
   uint32_t attempts = 0;    // failed attempts at the current state (for backoff and giving up)
   std::string boot_id;      // the boot a reboot was asked in (reboot and rollback states)
   uint32_t reinstalls = 0;  // installs of this offer redone after a reset undid them
+  // The last action whose final report was sent. An offer of it again is a report still on its
+  // way (MQTT), not work to redo: commands are idempotent by action id.
+  int64_t finished = 0;
 };
 
 // A missing file is an idle journal. kMalformed names the file for a damaged one.

@@ -17,4 +17,7 @@ std::string HumanSize(uint64_t n);
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view TrimSpace(std::string_view s);
 
+// `s` as one word for /bin/sh: in single quotes, each ' written as '\''.
+std::string ShellQuote(std::string_view s);
+
 }  // namespace aloft

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <string>
+
 namespace aloft {
 namespace {
 
@@ -18,6 +21,19 @@ TEST(TextTest, TrimSpace) {
   EXPECT_EQ(TrimSpace("a b"), "a b");
   EXPECT_EQ(TrimSpace(" \n "), "");
   EXPECT_EQ(TrimSpace(""), "");
+}
+
+TEST(TextTest, ShellQuoteRoundTripsThroughSh) {
+  EXPECT_EQ(ShellQuote("a b"), "'a b'");
+  EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
+  const std::string nasty = "x'; echo \"$HOME\" `id` \\ '";
+  FILE* p = ::popen(("printf %s " + ShellQuote(nasty)).c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[256];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ::pclose(p);
+  EXPECT_EQ(out, nasty);
 }
 
 }  // namespace

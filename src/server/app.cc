@@ -408,7 +408,9 @@ class AppImpl final : public App, public http::Handler {
   // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
   // configured ddi_gateway_token.
   Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);
-  Status Authorize(const Caller& caller, Access access, const Request& req);
+  // Whether `caller` may make `req`. A gateway acting for one of its sub-devices on the device
+  // API becomes that sub-device: `caller.device` is replaced by it.
+  Status Authorize(Caller& caller, Access access, const Request& req);
   Status EnsureAdminToken();
   void CleanIncoming();
   Status LockSqlite(const std::string& db_path);
@@ -933,7 +935,7 @@ void AppImpl::UpdateCachedDevice(const std::string& cache_key, const Device& d) 
   }
 }
 
-Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
+Status AppImpl::Authorize(Caller& c, Access access, const Request& req) {
   auto need = [&](Role r) -> Status {
     if (c.kind != Caller::kOperator) {
       return Error(Code::kPermissionDenied, "this route needs an operator token");
@@ -964,15 +966,22 @@ Status AppImpl::Authorize(const Caller& c, Access access, const Request& req) {
       const std::string& name = it == req.params.end() ? "" : it->second;
       if (c.kind == Caller::kDevice) {
         if (c.device->name != name) {
-          // A gateway downloads what its sub-devices are offered (docs/mqtt.md).
-          if (access == Access::kDevice && req.method == "GET") {
-            std::optional<std::string> gateway;
+          // A gateway acts for its sub-devices on the native device API (docs/mqtt.md): check-in,
+          // feedback, downloads. It then is the sub-device, whose own state the handlers use.
+          if (access != Access::kDdi) {
+            std::optional<Device> sub;
             Status s = store_->Read([&](Tx& tx) -> Status {
               ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(name));
-              gateway = d.gateway;
+              if (d.gateway == c.device->name) sub = std::move(d);
               return OkStatus();
             });
-            if (s.ok() && gateway == c.device->name) return OkStatus();
+            if (s.ok() && sub) {
+              c.actor = "device:" + c.device->name + " for " + name;
+              c.device = std::make_shared<const Device>(std::move(*sub));
+              c.cache_key.clear();  // the gateway's cache entry and hints are not the sub-device's
+              c.hints.reset();
+              return OkStatus();
+            }
           }
           return Error(Code::kPermissionDenied,
                        "the token belongs to device '" + c.device->name + "', not '" + name + "'");

@@ -196,9 +196,11 @@ void PushBridge::Reply(const std::string& device, const std::optional<std::strin
 
 void PushBridge::ReplyError(const std::string& device, const std::optional<std::string>& sub,
                             const std::string& topic, std::string_view code,
-                            const std::string& message) {
+                            const std::string& message, const json& reply_to) {
   counters_.errors.fetch_add(1, std::memory_order_relaxed);
-  Reply(device, sub, "error", {{"error", code}, {"message", message}, {"topic", topic}});
+  json body = {{"error", code}, {"message", message}, {"topic", topic}};
+  if (!reply_to.is_null()) body["reply_to"] = reply_to;
+  Reply(device, sub, "error", std::move(body));
 }
 
 namespace {
@@ -220,8 +222,9 @@ void PushBridge::Handle(const mqtt::Message& m) {
   if (!parts) return;  // not ours (the subscription makes this impossible)
   const std::string& from = parts->device;
   std::optional<std::string> sub;
+  json reply_to;  // an event's "id": its error report answers it, as its command would
   auto error = [&](std::string_view code, const std::string& message) {
-    ReplyError(from, sub, m.topic, code, message);
+    ReplyError(from, sub, m.topic, code, message, reply_to);
   };
   if (m.payload.size() > o_.max_message_bytes) {
     return error("invalid-argument", "the message has " + std::to_string(m.payload.size()) +
@@ -276,6 +279,7 @@ void PushBridge::Handle(const mqtt::Message& m) {
   if (parts->kind == "property") {
     (void)call("POST", base + "/check-in", CheckInBody(j));
   } else if (parts->kind == "event") {
+    if (j.contains("id")) reply_to = j["id"];
     if (!j.contains("method") || !j["method"].is_string()) {
       return error("invalid-argument", "an event needs a 'method' string (e.g. \"otaCheck\")");
     }

@@ -92,7 +92,8 @@ class PushBridge {
   void Reply(const std::string& device, const std::optional<std::string>& sub,
              const std::string& kind, nlohmann::json body);
   void ReplyError(const std::string& device, const std::optional<std::string>& sub,
-                  const std::string& topic, std::string_view code, const std::string& message);
+                  const std::string& topic, std::string_view code, const std::string& message,
+                  const nlohmann::json& reply_to = nullptr);
   void Worker(size_t index);
   void Housekeeper();
 

@@ -1,0 +1,65 @@
+#include "agent/uplink.h"
+
+#include "client/http_client.h"
+
+namespace aloft::agent {
+namespace {
+
+using json = nlohmann::json;
+
+class HttpUplink final : public Uplink {
+ public:
+  HttpUplink(std::string server, std::string device, std::string token, std::string ca_file)
+      : server_(std::move(server)),
+        device_(std::move(device)),
+        token_(std::move(token)),
+        ca_file_(std::move(ca_file)) {}
+
+  Result<json> CheckIn(const json& body) override {
+    ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, Post("/check-in", body));
+    if (res.status != 200) {
+      return Error(
+          res.status >= 500 ? Code::kUnavailable : Code::kPermissionDenied,
+          "check-in: HTTP " + std::to_string(res.status) + ": " + client::ErrorMessage(res));
+    }
+    json j = json::parse(res.body, nullptr, false);
+    if (!j.is_object()) return Error(Code::kUnavailable, "check-in: the answer is not JSON");
+    return j;
+  }
+
+  Status Feedback(int64_t action, const json& body) override {
+    ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res,
+                           Post("/actions/" + std::to_string(action) + "/feedback", body));
+    if (res.status == 200 || res.status == 201) return OkStatus();
+    if (res.status == 409) return OkStatus();  // closed already (a repeated final report)
+    if (res.status >= 500) {
+      return Error(Code::kUnavailable, "feedback: HTTP " + std::to_string(res.status));
+    }
+    return Error(Code::kInvalidArgument, "feedback refused: HTTP " + std::to_string(res.status) +
+                                             ": " + client::ErrorMessage(res));
+  }
+
+ private:
+  Result<client::HttpResponse> Post(const std::string& path, const json& body) {
+    client::HttpRequest req;
+    req.method = "POST";
+    req.url = server_ + "/device/v1/" + device_ + path;
+    req.headers = {"Authorization: Bearer " + token_};
+    req.body = body.dump();
+    req.ca_file = ca_file_;
+    req.timeout_s = 30;
+    return client::Send(req);
+  }
+
+  std::string server_, device_, token_, ca_file_;
+};
+
+}  // namespace
+
+std::unique_ptr<Uplink> MakeHttpUplink(std::string server, std::string device, std::string token,
+                                       std::string ca_file) {
+  return std::make_unique<HttpUplink>(std::move(server), std::move(device), std::move(token),
+                                      std::move(ca_file));
+}
+
+}  // namespace aloft::agent
