@@ -3,7 +3,9 @@
 # (keygen, pack, inspect, verify, tamper, threshold signing, extract), then the server walk-through
 # (aloftd on SQLite, a signed release, devices that check in, download with resume and report),
 # then the device walk-through (aloft-agent on simulated A/B and backup flash: one update that
-# succeeds, one whose health check fails and rolls back).
+# succeeds, one whose health check fails and rolls back), then the push walk-through (a Mosquitto
+# broker, agents told of a rollout over MQTT, the broker restarted mid-rollout, a gateway updating
+# two sub-devices).
 #
 # Usage: scripts/demo.sh [WORK_DIRECTORY]     (default: ./demo-work)
 set -euo pipefail
@@ -15,3 +17,4 @@ work=${1:-demo-work}
 scripts/walkthrough.sh build/release/apps/aloft/aloft "$work/package"
 scripts/server_demo.sh build/release "$work/server"
 scripts/agent_demo.sh build/release "$work/agent"
+scripts/push_demo.sh build/release "$work/push"

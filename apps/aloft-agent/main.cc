@@ -336,16 +336,17 @@ int Daemon(const agent::AgentFile& config, std::vector<Unit>& units, agent::Push
     }
     auto wait = units.front().agent->poll_interval();
     for (const auto& u : units) wait = std::min(wait, u.agent->poll_interval());
-    if (link && link->ready()) wait = config.push_poll_interval;
+    auto push_wait = config.push_poll_interval;
     if (!retry.empty()) {
       wait = std::min(wait, backoff);
+      push_wait = std::min(push_wait, backoff);
       backoff = std::min(backoff * 2, std::chrono::seconds(300));
     } else {
       backoff = std::chrono::seconds(5);
     }
     due.clear();
     if (link) {
-      due = link->Wait(wait, &g_stop);
+      due = link->Wait(push_wait, wait, &g_stop);
     } else {
       for (auto t = std::chrono::seconds(0); t < wait && !g_stop; t += std::chrono::seconds(1)) {
         std::this_thread::sleep_for(std::chrono::seconds(1));

@@ -33,7 +33,9 @@ struct Options {
   // rollout create
   std::string release, start_at, expires_at, window, window_zone = "UTC", spec_file, rollout_mode;
   std::vector<std::string> groups, versions, waves;
-  bool dynamic = false, approval = false;
+  bool dynamic = false, approval = false, push = false;
+  std::optional<std::string> gateway;  // device add / set; "" clears
+  std::string at;                      // push
 };
 
 std::string Enc(const std::string& s) { return http::PercentEncode(s); }
@@ -428,6 +430,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
       add(dev, "add", "Pre-provision a device; prints its token last", [o, print](Api& api, bool) {
         json body = {{"name", o->a1}, {"device_type", o->device_type}};
         if (!o->group.empty()) body["group"] = o->group;
+        if (o->gateway && !o->gateway->empty()) body["gateway"] = *o->gateway;
         if (!o->tags.empty()) body["tags"] = o->tags;
         auto attrs = ParseAttributes(o->attributes);
         if (!attrs.ok()) return Fail(attrs.error());
@@ -444,6 +447,8 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   dev_add->add_option("--group", o->group, "Group");
   dev_add->add_option("--tag", o->tags, "Tag (repeatable)");
   dev_add->add_option("--attribute", o->attributes, "KEY=VALUE (repeatable)");
+  dev_add->add_option("--gateway", o->gateway,
+                      "The gateway this device is reached through (docs/mqtt.md)");
   auto* dev_show = add(dev, "show", "Show a device", [o, print](Api& api, bool) {
     auto r = api.Call("GET", "/api/v1/devices/" + Enc(o->a1));
     if (!r.ok()) return Fail(r.error());
@@ -458,6 +463,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
         auto attrs = ParseAttributes(o->attributes);
         if (!attrs.ok()) return Fail(attrs.error());
         if (!attrs->empty()) body["attributes"] = *attrs;
+        if (o->gateway) body["gateway"] = o->gateway->empty() ? json(nullptr) : json(*o->gateway);
         auto r = api.Call("PATCH", "/api/v1/devices/" + Enc(o->a1), &body);
         if (!r.ok()) return Fail(r.error());
         return print(*r, [](const json& j) { std::printf("%s\n", j.dump(2).c_str()); });
@@ -466,6 +472,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   dev_set->add_option("--group", o->group, "Group");
   dev_set->add_option("--tag", o->tags, "Tags (replace the current ones; repeatable)");
   dev_set->add_option("--attribute", o->attributes, "KEY=VALUE (replaces all; repeatable)");
+  dev_set->add_option("--gateway", o->gateway, "The device's gateway; \"\" for none");
   auto* dev_rm = add(dev, "remove", "Delete a device", [o](Api& api, bool) {
     auto r = api.Call("DELETE", "/api/v1/devices/" + Enc(o->a1));
     if (!r.ok()) return Fail(r.error());
@@ -505,6 +512,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
         if (!o->devices.empty()) body["devices"] = o->devices;
         if (!o->group.empty()) body["group"] = o->group;
         if (!o->tag.empty()) body["tag"] = o->tag;
+        if (o->push) body["push"] = true;
         auto r = api.Call("POST", "/api/v1/deployments", &body);
         if (!r.ok()) return Fail(r.error());
         return print(*r, [](const json& j) {
@@ -521,6 +529,23 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   deploy->add_option("--group", o->group, "Every device of a group");
   deploy->add_option("--tag", o->tag, "Every device with a tag");
   deploy->add_option("--mode", o->mode, "forced (default), soft or download-only");
+  deploy->add_flag("--push", o->push, "Push the command over MQTT at once (docs/mqtt.md)");
+  auto* push = add(s, "push", "Push the open actions of devices or a rollout over MQTT again",
+                   [o, print](Api& api, bool) {
+                     json body = json::object();
+                     if (!o->devices.empty()) body["devices"] = o->devices;
+                     if (!o->release.empty()) body["rollout"] = o->release;
+                     if (!o->at.empty()) body["at"] = o->at;
+                     auto r = api.Call("POST", "/api/v1/push", &body);
+                     if (!r.ok()) return Fail(r.error());
+                     return print(*r, [](const json& j) {
+                       std::printf("%s actions to push at %s\n", Str(j, "actions").c_str(),
+                                   Str(j, "at").c_str());
+                     });
+                   });
+  push->add_option("--device", o->devices, "Device (repeatable)");
+  push->add_option("--rollout", o->release, "Every open action of a rollout");
+  push->add_option("--at", o->at, "RFC 3339 time (default: now)");
 
   auto* act = s->add_subcommand("action", "One action: show, cancel");
   act->require_subcommand(1);
@@ -630,6 +655,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
         if (!o->rollout_mode.empty()) body["mode"] = o->rollout_mode;
         if (o->dynamic) body["dynamic"] = true;
         if (o->approval) body["approval"] = true;
+        if (o->push) body["push"] = true;
         if (!o->start_at.empty()) body["start_at"] = o->start_at;
         if (!o->expires_at.empty()) body["expires_at"] = o->expires_at;
         if (!o->window.empty()) {
@@ -666,6 +692,7 @@ std::function<int(bool)> AddServerCommands(CLI::App& app, CLI::App** server_cmd)
   ro_create->add_option("--mode", o->rollout_mode, "forced (default), soft or download-only");
   ro_create->add_flag("--dynamic", o->dynamic, "Devices that match later join");
   ro_create->add_flag("--approval", o->approval, "An approver other than you must approve it");
+  ro_create->add_flag("--push", o->push, "Push each wave's commands over MQTT as it starts");
   ro_create->add_option("--start-at", o->start_at, "RFC 3339 time to start (default: now)");
   ro_create->add_option("--expires-at", o->expires_at, "RFC 3339 time to give up");
   ro_create->add_option("--window", o->window,

@@ -460,6 +460,7 @@ Status Agent::DoReport() {
 }
 
 Result<Agent::Step> Agent::Run() {
+  last_outcome_.reset();  // an outcome is told once, by the Run that reported it
   ALOFT_ASSIGN_OR_RETURN(journal_, LoadJournal(journal_path()));
   bool checked = false;
   for (;;) {

@@ -73,7 +73,7 @@ class Agent {
 
   std::chrono::seconds poll_interval() const { return poll_interval_; }
   const Journal& journal() const { return journal_; }
-  // The outcome of the last update this object reported, if any.
+  // The outcome of the update the last Run reported, if it reported one.
   const std::optional<Outcome>& last_outcome() const { return last_outcome_; }
 
  private:

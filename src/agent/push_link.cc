@@ -23,6 +23,9 @@ class PushLink::MqttUplink final : public Uplink {
       if (answer.error().code() != Code::kUnavailable) return answer.error();
       link_.log_ << "aloft-agent: " << device_ << ": " << answer.error().message()
                  << "; checking in over HTTP" << std::endl;
+    } else {
+      link_.log_ << "aloft-agent: " << device_
+                 << ": the broker is unreachable; checking in over HTTP" << std::endl;
     }
     link_.Count(&Counts::http_checkins);
     return fallback_->CheckIn(body);
@@ -52,6 +55,10 @@ class PushLink::MqttUplink final : public Uplink {
       }
       link_.log_ << "aloft-agent: " << device_ << ": the broker did not take the report on action "
                  << action << "; reporting over HTTP" << std::endl;
+    } else if (FinalStatus(body.value("status", ""))) {
+      link_.log_ << "aloft-agent: " << device_ << ": the broker is unreachable; reporting "
+                 << body.value("status", "") << " on action " << action << " over HTTP"
+                 << std::endl;
     }
     link_.Count(&Counts::http_reports);
     return fallback_->Feedback(action, body);
@@ -146,14 +153,17 @@ std::unique_ptr<Uplink> PushLink::UplinkFor(const std::string& device, Uplink* f
   return std::make_unique<MqttUplink>(*this, device, fallback);
 }
 
-std::set<std::string> PushLink::Wait(std::chrono::milliseconds timeout,
+std::set<std::string> PushLink::Wait(std::chrono::milliseconds push_poll,
+                                     std::chrono::milliseconds http_poll,
                                      const std::atomic<bool>* stop) {
   std::unique_lock lock(mu_);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (woken_.empty() && !(stop && *stop) && std::chrono::steady_clock::now() < deadline) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const auto deadline = start + (ready_ ? push_poll : http_poll);
+    const auto now = std::chrono::steady_clock::now();
+    if (!woken_.empty() || (stop && *stop) || now >= deadline) break;
     // Signals set `stop` without notifying: look again at least every 200 ms.
-    cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                std::chrono::milliseconds(200)));
+    cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(200)));
   }
   if (stop && *stop) return {};
   return std::exchange(woken_, {});

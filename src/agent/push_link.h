@@ -57,9 +57,12 @@ class PushLink {
   std::unique_ptr<Uplink> UplinkFor(const std::string& device, Uplink* fallback);
 
   // Blocks until a command arrives for some device, the link (re)connects (commands may have been
-  // missed: every device is named), `timeout` passes or `*stop` is set. Returns the devices to
-  // check now: empty after a timeout or a stop.
-  std::set<std::string> Wait(std::chrono::milliseconds timeout, const std::atomic<bool>* stop);
+  // missed: every device is named), or `*stop` is set; or, with nothing arrived, until `push_poll`
+  // passed while the link is ready, or `http_poll` while it is not (a link lost while waiting
+  // makes the wait the shorter HTTP poll). Returns the devices to check now: empty after a
+  // timeout or a stop.
+  std::set<std::string> Wait(std::chrono::milliseconds push_poll,
+                             std::chrono::milliseconds http_poll, const std::atomic<bool>* stop);
 
   // Check-ins and reports that went over MQTT and over HTTP, for logs and tests.
   struct Counts {

@@ -1097,6 +1097,26 @@ void AppImpl::AddRoutes() {
                  c.connections.load());
     AppendMetric(extra, "aloft_http_connections_accepted_total", "counter", "Accepted connections.",
                  static_cast<int64_t>(c.accepted.load()));
+    if (push_) {
+      const auto& p = push_->counters();
+      AppendMetric(extra, "aloft_mqtt_connected", "gauge",
+                   "1 while the MQTT bridge is connected to the broker.",
+                   push_->connected() ? 1 : 0);
+      AppendMetric(extra, "aloft_mqtt_received_total", "counter",
+                   "Device messages the MQTT bridge received.", p.received.load());
+      AppendMetric(extra, "aloft_mqtt_error_reports_total", "counter",
+                   "Device messages refused with an error report.", p.errors.load());
+      AppendMetric(extra, "aloft_mqtt_answers_total", "counter",
+                   "otaCheck events answered with a command.", p.commands.load());
+      AppendMetric(extra, "aloft_mqtt_pushed_total", "counter",
+                   "Commands pushed for due actions (rollout waves, push tasks).", p.pushed.load());
+      AppendMetric(extra, "aloft_mqtt_dropped_total", "counter",
+                   "Device messages dropped because the bridge's queue was full.",
+                   p.dropped.load());
+      AppendMetric(extra, "aloft_mqtt_unacknowledged", "gauge",
+                   "Messages published with QoS 1 and not yet acknowledged by the broker.",
+                   static_cast<int64_t>(push_->unacknowledged()));
+    }
     Response r = Response::Text(200, metrics_.Render(extra));
     r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     return r;

@@ -60,6 +60,12 @@ Status PushBridge::Start() {
   h.on_message = [this](const mqtt::Message& m) { OnMessage(m); };
   h.on_connect = [this](bool) {
     log_ << "aloftd: MQTT bridge connected to " << o_.url << " as " << o_.client_id << std::endl;
+    // Pushes published while the connection was down may never leave libmosquitto's queue (seen
+    // with 2.0.11 after a broker restart): the ones not acknowledged are published again at the
+    // next PushDue, their due time being still set. A device may get a command twice; commands
+    // are idempotent by action id.
+    std::lock_guard lock(push_mu_);
+    in_flight_.clear();
   };
   h.on_disconnect = [this](const std::string& why) {
     if (!stop_) log_ << "aloftd: MQTT bridge: " << why << " (reconnecting)" << std::endl;

@@ -70,6 +70,8 @@ class PushBridge {
   Status Start();
   void Stop();
   bool connected() const { return client_ && client_->connected(); }
+  // QoS 1 messages published and not yet acknowledged by the broker.
+  size_t unacknowledged() const { return client_ ? client_->unacknowledged() : 0; }
 
   // Publishes the commands due at `now_ms` (QoS 1); an action's push is cleared once the broker
   // acknowledged it. Returns how many were published. The rollout leader calls it after each
