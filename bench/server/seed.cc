@@ -1,19 +1,23 @@
 // Seeds a server database for benchmarks: a device type, N devices named bench-000000... whose
 // tokens are "aloft_d_bench" + the same six digits (so wrk scripts can compute them), each already
-// seen and reporting main=1.0.0.
+// seen and reporting main=1.0.0. With --mqtt, each also gets the broker password hash of its token
+// (devices.mqtt_secret), so that aloftd lets it log in to the broker (bench/push.sh).
 //
-// Usage: aloft_bench_seed DATABASE N
+// Usage: aloft_bench_seed DATABASE N [--mqtt]
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "mqtt/client.h"
 #include "server/store.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s DATABASE N\n", argv[0]);
+  const bool mqtt = argc == 4 && std::string(argv[3]) == "--mqtt";
+  if (argc != 3 && !mqtt) {
+    std::fprintf(stderr, "usage: %s DATABASE N [--mqtt]\n", argv[0]);
     return 2;
   }
   const std::string location = argv[1];
@@ -34,8 +38,11 @@ int main(int argc, char** argv) {
       ALOFT_ASSIGN_OR_RETURN(
           auto rows,
           c.Query("INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, "
-                  "created_ms, last_seen_ms) VALUES (?, ?, ?, 'bench', '{}', ?, ?) RETURNING id",
-                  {name, type.id, aloft::Sha256Hex(aloft::AsBytes(token)), now, now}));
+                  "created_ms, last_seen_ms, mqtt_secret) VALUES (?, ?, ?, 'bench', '{}', ?, ?, ?) "
+                  "RETURNING id",
+                  {name, type.id, aloft::Sha256Hex(aloft::AsBytes(token)), now, now,
+                   mqtt ? std::optional<std::string>(aloft::mqtt::PasswordHash(token))
+                        : std::nullopt}));
       ALOFT_RETURN_IF_ERROR(c.Query(
           "INSERT INTO device_versions (device_id, module, version, updated_ms) VALUES (?, 'main', "
           "'1.0.0', ?)",
