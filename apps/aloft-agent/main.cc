@@ -262,9 +262,10 @@ Status Cycle(Unit& u, bool& updated) {
     }
     updated = true;
     u.agent.reset();
-    ALOFT_ASSIGN_OR_RETURN(bool goes_on, u.device->Reboot());
-    u.MakeAgent();
-    if (!goes_on) return OkStatus();
+    auto goes_on = u.device->Reboot();
+    u.MakeAgent();  // even after a failed reboot: the next cycle needs an agent
+    if (!goes_on.ok()) return goes_on.error();
+    if (!*goes_on) return OkStatus();
   }
   return Error(Code::kInternal, "more than 16 reboots in one cycle");
 }
