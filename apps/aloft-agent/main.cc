@@ -235,8 +235,8 @@ struct Unit {
   std::string name;
   bool sub = false;
   std::unique_ptr<Device> device;
-  std::unique_ptr<agent::Uplink> http;  // push mode: the fallback
-  std::unique_ptr<agent::Uplink> push;  // push mode: MQTT, else `http`
+  std::unique_ptr<agent::Uplink> http;  // push mode only: the fallback of `push`
+  std::unique_ptr<agent::Uplink> push;  // push mode only; null: the agent's own HTTP uplink
   std::unique_ptr<agent::Agent> agent;
   void MakeAgent() { agent = device->MakeAgent(push.get()); }
 };
@@ -320,11 +320,13 @@ int ProvisionSub(const agent::AgentFile& config, const std::string& name, const 
 int Daemon(const agent::AgentFile& config, std::vector<Unit>& units, agent::PushLink* link) {
   std::set<std::string> due, retry;
   for (const auto& u : units) due.insert(u.name);
+  // The first cycle checks every unit: what the link's first connect woke is covered by it.
+  if (link) link->Wait(std::chrono::milliseconds(0), std::chrono::milliseconds(0), &g_stop);
   auto backoff = std::chrono::seconds(5);
   while (!g_stop) {
     for (auto& u : units) {
       if (g_stop) break;
-      if (!due.count(u.name) && !retry.count(u.name)) continue;
+      if (!due.count(u.name)) continue;
       bool updated = false;
       Status s = Cycle(u, updated);
       if (s.ok()) {
@@ -356,6 +358,7 @@ int Daemon(const agent::AgentFile& config, std::vector<Unit>& units, agent::Push
     if (due.empty()) {
       for (const auto& u : units) due.insert(u.name);  // the poll interval ran out
     }
+    due.insert(retry.begin(), retry.end());
   }
   if (link) {
     auto n = link->counts();

@@ -78,8 +78,9 @@ Result<SubDeviceConfig> ReadSubDevice(const std::string& where, const toml::tabl
   for (const char* key : {"name", "device_type", "install_command"}) {
     if (!t[key]) return r.Bad(key, "set (it is required)");
   }
-  if (!pkg::IsValidName(s.name, 128))
+  if (!pkg::IsValidName(s.name, 128)) {
     return r.Bad("name", "a device name: letters, digits, '.', '_', '-'");
+  }
   if (s.max_image_size == 0) return r.Bad("max_image_size", "more than 0 bytes");
   s.command_timeout = std::chrono::seconds(std::max<int64_t>(1, timeout));
   return s;

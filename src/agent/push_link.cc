@@ -32,10 +32,10 @@ class PushLink::MqttUplink final : public Uplink {
   }
 
   Status Feedback(int64_t action, const json& body) override {
+    const bool final = FinalStatus(body.value("status", ""));
     if (link_.ready()) {
       json report = body;
       report["id"] = action;
-      const bool final = FinalStatus(body.value("status", ""));
       auto acked = std::make_shared<std::atomic<bool>>(false);
       Status s = link_.Publish(device_, "report", report, [acked, &link = link_] {
         acked->store(true);
@@ -55,7 +55,7 @@ class PushLink::MqttUplink final : public Uplink {
       }
       link_.log_ << "aloft-agent: " << device_ << ": the broker did not take the report on action "
                  << action << "; reporting over HTTP" << std::endl;
-    } else if (FinalStatus(body.value("status", ""))) {
+    } else if (final) {
       link_.log_ << "aloft-agent: " << device_ << ": the broker is unreachable; reporting "
                  << body.value("status", "") << " on action " << action << " over HTTP"
                  << std::endl;
