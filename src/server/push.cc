@@ -107,9 +107,22 @@ Status PushBridge::SyncBrokerFiles() {
     if (name == o_.username) continue;  // a device may not pose as the bridge
     text += name + ":" + hash + "\n";
   }
-  if (text == files_written_) return OkStatus();
+  const auto now = std::chrono::steady_clock::now();
+  if (text == files_written_) {
+    if (!resignal_at_ || now < *resignal_at_) return OkStatus();
+    resignal_at_.reset();
+    return SignalBroker();
+  }
   ALOFT_RETURN_IF_ERROR(WriteFileAtomic(o_.passwd_file, text, 0600));
   files_written_ = std::move(text);
+  // Mosquitto clears its reload flag after reading its files, so a SIGHUP that arrives while it
+  // reloads for an earlier one is lost, and the broker keeps the older file. One more signal a
+  // second later makes the last write's reload certain.
+  resignal_at_ = now + std::chrono::seconds(1);
+  return SignalBroker();
+}
+
+Status PushBridge::SignalBroker() {
   if (o_.pid_file.empty()) return OkStatus();
   auto pid_text = ReadFile(o_.pid_file, 64);
   if (!pid_text.ok()) {
@@ -132,7 +145,8 @@ void PushBridge::Housekeeper() {
     files_cv_.wait_for(lock, std::chrono::milliseconds(200));
     if (stop_) break;
     const auto now = std::chrono::steady_clock::now();
-    if (!files_dirty_ && now - last_sync < std::chrono::seconds(10)) continue;
+    const bool resignal = resignal_at_ && now >= *resignal_at_;
+    if (!files_dirty_ && !resignal && now - last_sync < std::chrono::seconds(10)) continue;
     files_dirty_ = false;
     last_sync = now;
     lock.unlock();

@@ -11,12 +11,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -96,6 +98,8 @@ class PushBridge {
   void ReplyError(const std::string& device, const std::optional<std::string>& sub,
                   const std::string& topic, std::string_view code, const std::string& message,
                   const nlohmann::json& reply_to = nullptr);
+  // SIGHUP to the broker (mqtt_broker_pid): reload the password and ACL files.
+  Status SignalBroker();
   void Worker(size_t index);
   void Housekeeper();
 
@@ -121,6 +125,8 @@ class PushBridge {
   std::condition_variable files_cv_;
   bool files_dirty_ = false;
   std::string files_written_;  // the password file's content as last written
+  // When to signal the broker once more after a write (SyncBrokerFiles; housekeeper thread).
+  std::optional<std::chrono::steady_clock::time_point> resignal_at_;
   std::thread housekeeper_;
 
   std::mutex push_mu_;
