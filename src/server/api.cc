@@ -1,0 +1,178 @@
+#include "server/api.h"
+
+#include <cstdlib>
+
+#include "core/canonical_json.h"
+#include "pkg/manifest.h"
+
+namespace aloft::server {
+
+void RouteTable::Add(std::string method, std::string pattern, Access access, BodyKind body,
+                     Handler fn) {
+  router_.Add(method, pattern, static_cast<int>(routes_.size()));
+  int metric = metrics_.AddRoute(pattern, method);
+  routes_.push_back({std::move(method), std::move(pattern), access, body, std::move(fn), metric});
+}
+
+// ---- responses ----
+
+int HttpStatus(Code c) {
+  switch (c) {
+    case Code::kInvalidArgument:
+    case Code::kMalformed:
+      return 400;
+    case Code::kPermissionDenied:
+      return 403;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kOutOfRange:
+      return 413;
+    case Code::kIntegrity:
+    case Code::kUntrusted:
+    case Code::kUnsupported:
+      return 422;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kIo:
+    case Code::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Response ErrorResponse(const Error& e) {
+  return Response::Error(HttpStatus(e.code()), CodeName(e.code()), e.message());
+}
+
+Response Empty(int status) {
+  Response r;
+  r.status = status;
+  return r;
+}
+
+Response AuthErrorResponse(const Error& e, Access access) {
+  Response res = ErrorResponse(e);
+  if (e.code() == Code::kPermissionDenied) {
+    res.status = 401;
+    res.headers.Set("WWW-Authenticate", access == Access::kDdi ? "TargetToken" : "Bearer");
+  }
+  return res;
+}
+
+Response JsonResponse(int status, const json& j) { return Response::Json(status, j.dump()); }
+
+// ---- request input ----
+
+Result<json> ParseBody(const Request& req, bool allow_empty) {
+  if (req.body.empty() && allow_empty) return json::object();
+  auto j = ParseJson(req.body);
+  if (!j.ok()) return std::move(j).error().WithContext("request body is not valid JSON");
+  if (!j->is_object()) return Error(Code::kMalformed, "request body must be a JSON object");
+  return std::move(j).value();
+}
+
+std::optional<int64_t> ParseId(const std::string& text) {
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || v <= 0) return std::nullopt;
+  return int64_t{v};
+}
+
+Result<int64_t> PathId(Request& r, std::string_view what) {
+  const std::string& text = r.params["id"];
+  auto id = ParseId(text);
+  if (!id) return Invalid(std::string(what) + " id '" + text + "' is not a number");
+  return *id;
+}
+
+Result<std::optional<std::string>> OptString(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) {
+    return Invalid(std::string("field '") + key + "' must be a string, not " + it->type_name());
+  }
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+Result<std::string> ReqString(const json& j, const char* key) {
+  ALOFT_ASSIGN_OR_RETURN(auto v, OptString(j, key));
+  if (!v) return Invalid(std::string("missing field '") + key + "'");
+  return *v;
+}
+
+Result<std::optional<std::vector<std::string>>> OptStringList(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<std::vector<std::string>>();
+  if (!it->is_array()) {
+    return Invalid(std::string("field '") + key + "' must be an array of strings, not " +
+                   it->type_name());
+  }
+  std::vector<std::string> out;
+  for (const auto& e : *it) {
+    if (!e.is_string()) {
+      return Invalid(std::string("field '") + key + "' must contain only strings, found " +
+                     e.type_name());
+    }
+    out.push_back(e.get<std::string>());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
+Status CheckName(std::string_view what, const std::string& name) {
+  if (!pkg::IsValidName(name, 128)) {
+    return Invalid(std::string(what) + " '" + name +
+                   "' is not a valid name (letters, digits, '.', '_', '-'; starting with a "
+                   "letter or digit; at most 128)");
+  }
+  return OkStatus();
+}
+
+Status CheckVersion(const std::string& version) {
+  if (version.empty() || version.size() > 64) {
+    return Invalid("version '" + version + "' must have 1 to 64 characters");
+  }
+  for (char c : version) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '+' || c == '_')) {
+      return Invalid("version '" + version +
+                     "' may contain only letters, digits, '.', '-', '+', "
+                     "'_'");
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::optional<json>> OptAttributes(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::optional<json>();
+  if (!it->is_object()) {
+    return Invalid(std::string("field '") + key + "' must be an object, not " + it->type_name());
+  }
+  for (const auto& [k, v] : it->items()) {
+    if (!(v.is_string() || v.is_number() || v.is_boolean())) {
+      return Invalid("attribute '" + k + "' must be a string, number or boolean");
+    }
+    if (k.size() > 128) return Invalid("attribute name '" + k.substr(0, 32) + "…' is too long");
+  }
+  return std::optional<json>(*it);
+}
+
+Result<int64_t> QueryInt(const Request& req, const char* key, int64_t def, int64_t max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return def;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end || v < 0) {
+    return Invalid(std::string("query parameter '") + key + "' must be a non-negative integer");
+  }
+  return std::min<int64_t>(v, max);
+}
+
+std::optional<std::string> QueryStr(const Request& req, const char* key) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace aloft::server

@@ -1,0 +1,200 @@
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+
+#include "core/encoding.h"
+#include "core/hash.h"
+
+namespace aloft::server {
+
+Result<Caller> Auth::Authenticate(const Request& req, Access access) {
+  Caller c;
+  if (access == Access::kPublic) return c;
+  std::string_view auth = req.headers.Get("Authorization");
+  std::string_view token;
+  if (access == Access::kDdi) {
+    constexpr std::string_view kTarget = "TargetToken ", kGateway = "GatewayToken ";
+    if (auth.starts_with(kGateway)) return AuthenticateGateway(req, auth.substr(kGateway.size()));
+    if (auth.starts_with(kTarget)) token = auth.substr(kTarget.size());
+    if (token.empty()) {
+      return Error(Code::kPermissionDenied,
+                   "missing credentials: send 'Authorization: TargetToken <device token>' or "
+                   "'GatewayToken <gateway token>'");
+    }
+  } else {
+    if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+      token = auth.substr(7);
+    }
+    if (token.empty()) {
+      return Error(Code::kPermissionDenied,
+                   "missing credentials: send 'Authorization: Bearer <token>'");
+    }
+  }
+  // The cache is keyed by the token itself, so a hit costs no SHA-256; the database only ever sees
+  // the hash.
+  const std::string key(token);
+  const auto now = clock_.Monotonic();
+  const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration ||
+                            access == Access::kDdi;
+  Shard& shard = ShardFor(key);
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.map.find(key);
+    if (it != shard.map.end() && it->second.expires > now &&
+        (access == Access::kDdi ? it->second.caller.kind == Caller::kDevice
+                                : device_route || it->second.caller.kind == Caller::kOperator)) {
+      return it->second.caller;
+    }
+  }
+  const std::string hash = Sha256Hex(AsBytes(token));
+  Status s = store_.Read([&](Tx& tx) -> Status {
+    if (device_route) {
+      ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
+      if (d) {
+        c.kind = Caller::kDevice;
+        c.actor = "device:" + d->name;
+        c.device = std::make_shared<const Device>(std::move(*d));
+        return OkStatus();
+      }
+      if (access == Access::kDeviceOrRegistration) {
+        ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindRegistrationToken(hash));
+        if (t) {
+          c.kind = Caller::kRegistration;
+          c.actor = "registration:" + t->name;
+          c.reg_type = std::move(t);
+          return OkStatus();
+        }
+      }
+    }
+    if (access == Access::kDdi) return OkStatus();  // device tokens only
+    ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindApiToken(hash));
+    if (t) {
+      c.kind = Caller::kOperator;
+      c.actor = "token:" + t->name;
+      c.role = t->role;
+    }
+    return OkStatus();
+  });
+  ALOFT_RETURN_IF_ERROR(s);
+  if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
+  c.cache_key = key;
+  if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
+    if (c.kind == Caller::kDevice) c.hints = std::make_shared<Caller::Hints>();
+    std::lock_guard lock(shard.mu);
+    if (shard.map.size() >= kCacheMax) shard.map.clear();
+    shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
+  }
+  return c;
+}
+
+Result<Caller> Auth::AuthenticateGateway(const Request& req, std::string_view token) {
+  const std::string& expected = config_.ddi_gateway_token;
+  if (expected.empty()) {
+    return Error(Code::kPermissionDenied,
+                 "this server accepts no gateway token (ddi_gateway_token is not set)");
+  }
+  if (token.size() != expected.size() ||
+      CRYPTO_memcmp(token.data(), expected.data(), expected.size()) != 0) {
+    return Error(Code::kPermissionDenied, "unknown gateway token");
+  }
+  auto it = req.params.find("device");
+  const std::string name = it == req.params.end() ? "" : it->second;
+  Caller c;
+  Status s = store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(name));
+    c.device = std::make_shared<const Device>(std::move(d));
+    return OkStatus();
+  });
+  if (!s.ok() && s.error().code() == Code::kNotFound) {
+    return Error(Code::kNotFound, "controller '" + name +
+                                      "' is not a registered device (add it with `aloft server "
+                                      "device add`)");
+  }
+  ALOFT_RETURN_IF_ERROR(s);
+  c.kind = Caller::kDevice;
+  c.actor = "gateway:" + name;
+  return c;
+}
+
+void Auth::Forget() {
+  for (Shard& shard : cache_) {
+    std::lock_guard lock(shard.mu);
+    shard.map.clear();
+  }
+}
+
+void Auth::UpdateCachedDevice(const std::string& cache_key, const Device& d) {
+  Shard& shard = ShardFor(cache_key);
+  std::lock_guard lock(shard.mu);
+  auto it = shard.map.find(cache_key);
+  if (it != shard.map.end() && it->second.caller.device) {
+    it->second.caller.device = std::make_shared<const Device>(d);
+  }
+}
+
+Status Auth::Authorize(Caller& c, Access access, const Request& req) {
+  auto need = [&](Role r) -> Status {
+    if (c.kind != Caller::kOperator) {
+      return Error(Code::kPermissionDenied, "this route needs an operator token");
+    }
+    if (c.role < r) {
+      return Error(Code::kPermissionDenied, "token '" + c.actor.substr(6) + "' has role '" +
+                                                std::string(RoleName(c.role)) + "'; " + req.method +
+                                                " " + req.path + " needs '" +
+                                                std::string(RoleName(r)) + "'");
+    }
+    return OkStatus();
+  };
+  switch (access) {
+    case Access::kPublic:
+      return OkStatus();
+    case Access::kViewer:
+      return need(Role::kViewer);
+    case Access::kRelease:
+      return need(Role::kRelease);
+    case Access::kApprover:
+      return need(Role::kApprover);
+    case Access::kAdmin:
+      return need(Role::kAdmin);
+    case Access::kDevice:
+    case Access::kDeviceOrRegistration:
+    case Access::kDdi: {
+      auto it = req.params.find("device");
+      const std::string& name = it == req.params.end() ? "" : it->second;
+      if (c.kind == Caller::kDevice) {
+        if (c.device->name != name) {
+          // A gateway acts for its sub-devices on the native device API (docs/mqtt.md): check-in,
+          // feedback, downloads. It then is the sub-device, whose own state the handlers use.
+          if (access != Access::kDdi) {
+            std::optional<Device> sub;
+            Status s = store_.Read([&](Tx& tx) -> Status {
+              ALOFT_ASSIGN_OR_RETURN(Device d, tx.GetDevice(name));
+              if (d.gateway == c.device->name) sub = std::move(d);
+              return OkStatus();
+            });
+            if (s.ok() && sub) {
+              c.actor = "device:" + c.device->name + " for " + name;
+              c.device = std::make_shared<const Device>(std::move(*sub));
+              c.cache_key.clear();  // the gateway's cache entry and hints are not the sub-device's
+              c.hints.reset();
+              return OkStatus();
+            }
+          }
+          return Error(Code::kPermissionDenied,
+                       "the token belongs to device '" + c.device->name + "', not '" + name + "'");
+        }
+        return OkStatus();
+      }
+      if (c.kind == Caller::kRegistration && access == Access::kDeviceOrRegistration) {
+        return OkStatus();
+      }
+      if (c.kind == Caller::kOperator && access == Access::kDevice && req.method == "GET") {
+        return OkStatus();  // operators may download what a device would
+      }
+      return Error(Code::kPermissionDenied, "this route needs the device's own token");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace aloft::server

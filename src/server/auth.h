@@ -1,0 +1,64 @@
+// Who is calling aloftd, and whether they may (private to src/server). Operators send
+// `Authorization: Bearer <API token>`, devices their device token (Bearer, or DDI's
+// `TargetToken`), registration tokens register new devices, and DDI's `GatewayToken` speaks for
+// any device. Tokens are stored as SHA-256 hashes; a cache keyed by the token itself spares the
+// hash and the database on repeated requests (auth_cache_s), sharded so that HTTP threads seldom
+// wait for each other. Thread-safe.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/store.h"
+
+namespace aloft::server {
+
+class Auth {
+ public:
+  Auth(const ServerConfig& config, const Clock& clock, Store& store)
+      : config_(config), clock_(clock), store_(store) {}
+
+  // The caller behind the request's credentials for a route with `access`. kPermissionDenied for
+  // missing, unknown or revoked credentials; the store's error when it cannot be asked.
+  Result<Caller> Authenticate(const Request& req, Access access);
+  // Whether `caller` may make `req`. A gateway acting for one of its sub-devices on the device
+  // API becomes that sub-device: `caller.device` is replaced by it.
+  Status Authorize(Caller& caller, Access access, const Request& req);
+  // Drops every cached caller (a token was revoked, a device changed or went).
+  void Forget();
+  // Keeps the cached copy of a device current after this server changed it.
+  void UpdateCachedDevice(const std::string& cache_key, const Device& d);
+
+ private:
+  // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
+  // configured ddi_gateway_token.
+  Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);
+
+  struct CachedAuth {
+    Caller caller;
+    std::chrono::steady_clock::time_point expires;
+  };
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kCacheMax = (1 << 20) / kShards;  // per shard
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, CachedAuth> map;
+  };
+  Shard& ShardFor(std::string_view token) {
+    return cache_[std::hash<std::string_view>()(token) % kShards];
+  }
+
+  const ServerConfig& config_;
+  const Clock& clock_;
+  Store& store_;
+  std::array<Shard, kShards> cache_;
+};
+
+}  // namespace aloft::server

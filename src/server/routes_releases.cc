@@ -1,0 +1,256 @@
+// Releases: uploads of packages and plain artifacts, uploaded deltas, changes, the artifact:
+// /api/v1/releases.
+#include "core/file.h"
+#include "pkg/manifest.h"
+#include "pkg/package.h"
+#include "server/routes.h"
+#include "server/views.h"
+
+namespace aloft::server {
+
+namespace {
+
+// A sink that only lets the package reader check every payload.
+class DiscardSink final : public pkg::PayloadSink {
+ public:
+  Status Begin(const pkg::Component&) override { return OkStatus(); }
+  Status Write(ByteSpan) override { return OkStatus(); }
+  Status End(const pkg::Component&) override { return OkStatus(); }
+};
+
+// Moves an upload to its content address, then runs `record` (the transaction that adds the row
+// naming it), so that no row ever names a missing file. When `record` fails and no row names
+// those bytes (`known`: some did before), the file goes again.
+Status AdoptUpload(Context& ctx, const std::string& upload, const Artifact& a, bool known,
+                   const std::function<Status()>& record) {
+  ALOFT_RETURN_IF_ERROR(ctx.artifacts.Adopt(upload, a));
+  Status s = record();
+  if (!s.ok() && !known) {
+    bool still = true;
+    (void)ctx.store->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(still, tx.ArtifactKnown(a.sha256));
+      return OkStatus();
+    });
+    if (!still) ctx.artifacts.Remove(a.sha256);
+  }
+  return s;
+}
+
+Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
+  if (req.body_file.empty() || req.body_size == 0) {
+    return Invalid("the upload is empty: send the file as the request body");
+  }
+  const std::string upload = req.body_file;
+  Release rel;
+  rel.created_by = c.actor;
+  rel.created_ms = ctx.Now();
+  auto name = QueryStr(req, "name");
+  if (!name) {
+    // A signed .aloft package: everything comes from its verified manifest.
+    if (ctx.trust.keys().empty()) {
+      return Error(Code::kUntrusted,
+                   "this server has no trust keys configured (aloftd --trust KEY.pub), so it "
+                   "accepts no signed package; upload a plain artifact with name= and version=");
+    }
+    ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(upload));
+    std::string origin = QueryStr(req, "filename").value_or("uploaded package");
+    auto reader = pkg::PackageReader::Open(f, origin, &ctx.trust);
+    if (!reader.ok()) return std::move(reader).error();
+    DiscardSink sink;
+    ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
+    const pkg::Manifest& m = (*reader)->manifest();
+    rel.name = m.name;
+    rel.version = m.version.ToString();
+    rel.kind = "package";
+    rel.filename = QueryStr(req, "filename").value_or(m.name + "-" + rel.version + ".aloft");
+    ALOFT_ASSIGN_OR_RETURN(rel.manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+    for (const auto& hw : m.hardware) {
+      for (const auto& comp : m.components) rel.targets.push_back({hw, comp.name});
+    }
+  } else {
+    rel.name = *name;
+    ALOFT_RETURN_IF_ERROR(CheckName("release name", rel.name));
+    auto version = QueryStr(req, "version");
+    if (!version) return Invalid("missing query parameter 'version' for a plain artifact");
+    rel.version = *version;
+    auto type = QueryStr(req, "device_type");
+    if (!type) return Invalid("missing query parameter 'device_type' for a plain artifact");
+    rel.kind = "artifact";
+    rel.filename = QueryStr(req, "filename").value_or(rel.name + "-" + rel.version);
+    rel.targets.push_back({*type, QueryStr(req, "module").value_or("main")});
+  }
+  ALOFT_RETURN_IF_ERROR(CheckVersion(rel.version));
+  if (rel.filename.size() > 200 || rel.filename.find('/') != std::string::npos ||
+      rel.filename.find('"') != std::string::npos) {
+    return Invalid("filename '" + rel.filename + "' must be a plain file name");
+  }
+  ALOFT_ASSIGN_OR_RETURN(rel.artifact, ArtifactStore::Digest(upload));
+  // The file goes to its content address first; the release row appears only after it is there,
+  // so a crash in between leaves at most an unreferenced file, never a half-visible release.
+  bool known = false;
+  ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(known, tx.ArtifactKnown(rel.artifact.sha256));
+    ALOFT_ASSIGN_OR_RETURN(auto existing, tx.ListReleases(rel.name));
+    for (const auto& e : existing) {
+      if (e.version == rel.version) {
+        return Error(Code::kAlreadyExists, "release " + rel.Id() +
+                                               " already exists; releases are immutable, "
+                                               "upload a new version");
+      }
+    }
+    return OkStatus();
+  }));
+  json out;
+  ALOFT_RETURN_IF_ERROR(AdoptUpload(ctx, upload, rel.artifact, known, [&] {
+    return ctx.store->Write([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(Release created, tx.CreateRelease(rel));
+      out = ToJson(created);
+      return tx.Audit(
+          c.actor, "release.create", rel.Id(),
+          json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})
+              .dump(),
+          ctx.Now());
+    });
+  }));
+  return JsonResponse(201, out);
+}
+
+Result<Response> UploadDelta(Context& ctx, Request& req, Caller& c) {
+  if (req.body_file.empty() || req.body_size == 0) {
+    return Invalid("the upload is empty: send the delta package as the request body");
+  }
+  if (ctx.trust.keys().empty()) {
+    return Error(Code::kUntrusted,
+                 "this server has no trust keys configured, so it accepts no "
+                 "signed package");
+  }
+  Release rel;
+  ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(rel, tx.GetRelease(req.params["name"], req.params["version"]));
+    return OkStatus();
+  }));
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(req.body_file));
+  auto reader = pkg::PackageReader::Open(f, "uploaded delta", &ctx.trust);
+  if (!reader.ok()) return std::move(reader).error();
+  DiscardSink sink;
+  ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
+  const pkg::Manifest& m = (*reader)->manifest();
+  if (m.name != rel.name || m.version.ToString() != rel.version) {
+    return Invalid("the package is " + m.name + "@" + m.version.ToString() + ", not " + rel.Id());
+  }
+  std::string base;
+  for (const auto& comp : m.components) {
+    if (comp.type != pkg::ComponentType::kDelta || !comp.base) {
+      return Invalid("component '" + comp.name +
+                     "' is a full image; upload full packages as "
+                     "releases, deltas here");
+    }
+    if (!base.empty() && comp.base->version != base) {
+      return Invalid("the components apply to different base versions (" + base + ", " +
+                     comp.base->version + ")");
+    }
+    base = comp.base->version;
+  }
+  if (base.empty()) return Invalid("the package has no components");
+  ALOFT_ASSIGN_OR_RETURN(std::string manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+  ALOFT_ASSIGN_OR_RETURN(Artifact artifact, ArtifactStore::Digest(req.body_file));
+  bool known = false;
+  ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(known, tx.ArtifactKnown(artifact.sha256));
+    return OkStatus();
+  }));
+  Delta d;
+  ALOFT_RETURN_IF_ERROR(AdoptUpload(ctx, req.body_file, artifact, known, [&]() -> Status {
+    ALOFT_ASSIGN_OR_RETURN(
+        d, ctx.deltas->AddUploaded(rel, base, artifact, manifest, c.actor, ctx.Now()));
+    return OkStatus();
+  }));
+  return JsonResponse(201, {{"release", rel.Id()},
+                            {"base_version", d.base_version},
+                            {"size", d.artifact.size},
+                            {"sha256", d.artifact.sha256},
+                            {"source", d.source}});
+}
+
+Result<Response> PatchRelease(Context& ctx, Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  for (const auto& [k, v] : body.items()) {
+    if (k != "enabled" && k != "allowed_devices" && k != "allowed_sources") {
+      return Invalid("field '" + k +
+                     "' cannot be changed (a release is immutable; enabled, allowed_devices and "
+                     "allowed_sources can)");
+    }
+  }
+  auto en = body.find("enabled");
+  if (en != body.end() && !en->is_boolean()) {
+    return Invalid(std::string("field 'enabled' must be a boolean, not ") + en->type_name());
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto devices, OptStringList(body, "allowed_devices"));
+  ALOFT_ASSIGN_OR_RETURN(auto sources, OptStringList(body, "allowed_sources"));
+  json out;
+  ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Release r, tx.GetRelease(req.params["name"], req.params["version"]));
+    if (en != body.end()) r.enabled = en->get<bool>();
+    if (body.contains("allowed_devices")) r.allowed_devices = devices;
+    if (body.contains("allowed_sources")) r.allowed_sources = sources;
+    ALOFT_RETURN_IF_ERROR(tx.UpdateRelease(r));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "release.update", r.Id(), body.dump(), ctx.Now()));
+    out = ToJson(r);
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
+}
+
+}  // namespace
+
+void AddReleaseRoutes(RouteTable& routes, Context& ctx) {
+  using A = Access;
+  using B = BodyKind;
+  routes.Add("GET", "/api/v1/releases", A::kViewer, B::kNone, [&ctx](Request& r, Caller&) {
+    return ctx.ReadJson([&](Tx& tx) -> Result<json> {
+      ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListReleases(QueryStr(r, "name")));
+      return JsonList(list);
+    });
+  });
+  routes.Add("POST", "/api/v1/releases", A::kRelease, B::kUpload,
+             [&ctx](Request& r, Caller& c) { return UploadRelease(ctx, r, c); });
+  routes.Add("GET", "/api/v1/releases/{name}/{version}", A::kViewer, B::kNone,
+             [&ctx](Request& r, Caller&) {
+               return ctx.ReadJson([&](Tx& tx) -> Result<json> {
+                 ALOFT_ASSIGN_OR_RETURN(auto rel,
+                                        tx.GetRelease(r.params["name"], r.params["version"]));
+                 json out = ToJson(rel);
+                 if (rel.manifest) out["manifest"] = json::parse(*rel.manifest, nullptr, false);
+                 return out;
+               });
+             });
+  routes.Add("POST", "/api/v1/releases/{name}/{version}/deltas", A::kRelease, B::kUpload,
+             [&ctx](Request& r, Caller& c) { return UploadDelta(ctx, r, c); });
+  routes.Add("PATCH", "/api/v1/releases/{name}/{version}", A::kRelease, B::kJson,
+             [&ctx](Request& r, Caller& c) { return PatchRelease(ctx, r, c); });
+  routes.Add("DELETE", "/api/v1/releases/{name}/{version}", A::kRelease, B::kNone,
+             [&ctx](Request& r, Caller& c) -> Result<Response> {
+               std::optional<std::string> orphan;
+               std::string id = r.params["name"] + "@" + r.params["version"];
+               ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+                 ALOFT_ASSIGN_OR_RETURN(orphan,
+                                        tx.DeleteRelease(r.params["name"], r.params["version"]));
+                 return tx.Audit(c.actor, "release.delete", id, "{}", ctx.Now());
+               }));
+               if (orphan) ctx.artifacts.Remove(*orphan);
+               return NoContent();
+             });
+  routes.Add("GET", "/api/v1/releases/{name}/{version}/artifact", A::kViewer, B::kNone,
+             [&ctx](Request& r, Caller&) -> Result<Response> {
+               Release rel;
+               ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+                 ALOFT_ASSIGN_OR_RETURN(rel, tx.GetRelease(r.params["name"], r.params["version"]));
+                 return OkStatus();
+               }));
+               return ServeArtifact(ctx.artifacts.PathOf(rel.artifact.sha256), rel.artifact.size,
+                                    rel.artifact.sha256, rel.filename, r, ctx.metrics,
+                                    ctx.open_files);
+             });
+}
+
+}  // namespace aloft::server

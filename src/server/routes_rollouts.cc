@@ -1,0 +1,53 @@
+// Rollouts: create, list, status, and the operator's changes (docs/rollouts.md): /api/v1/rollouts.
+#include "server/rollout.h"
+#include "server/routes.h"
+
+namespace aloft::server {
+
+namespace {
+
+// A rollout route that changes the rollout named in the path and answers with it.
+void AddRolloutChange(RouteTable& routes, Context& ctx, const std::string& verb, Access access,
+                      Result<Rollout> (RolloutEngine::*change)(const std::string&,
+                                                               const std::string&, int64_t)) {
+  routes.Add("POST", "/api/v1/rollouts/{rollout}/" + verb, access, BodyKind::kNone,
+             [&ctx, change](Request& r, Caller& c) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(
+                   Rollout out, ((*ctx.rollouts).*change)(r.params["rollout"], c.actor, ctx.Now()));
+               return Response::Json(200, RolloutJson(out));
+             });
+}
+
+}  // namespace
+
+void AddRolloutRoutes(RouteTable& routes, Context& ctx) {
+  using A = Access;
+  using B = BodyKind;
+  routes.Add("POST", "/api/v1/rollouts", A::kRelease, B::kJson,
+             [&ctx](Request& r, Caller& c) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(r.body));
+               if (ctx.config.rollout_approval) spec.needs_approval = true;
+               ALOFT_ASSIGN_OR_RETURN(Rollout out, ctx.rollouts->Create(spec, c.actor, ctx.Now()));
+               return Response::Json(201, RolloutJson(out));
+             });
+  routes.Add("GET", "/api/v1/rollouts", A::kViewer, B::kNone,
+             [&ctx](Request&, Caller&) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(auto list, ctx.rollouts->List());
+               std::string out = "[";
+               for (const auto& r : list) out += (out.size() > 1 ? "," : "") + RolloutJson(r);
+               return Response::Json(200, out + "]");
+             });
+  routes.Add("GET", "/api/v1/rollouts/{rollout}", A::kViewer, B::kNone,
+             [&ctx](Request& r, Caller&) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(RolloutStatus st,
+                                      ctx.rollouts->StatusOf(r.params["rollout"]));
+               return Response::Json(200, RolloutStatusJson(st));
+             });
+  AddRolloutChange(routes, ctx, "approve", A::kApprover, &RolloutEngine::Approve);
+  AddRolloutChange(routes, ctx, "pause", A::kRelease, &RolloutEngine::Pause);
+  AddRolloutChange(routes, ctx, "resume", A::kRelease, &RolloutEngine::Resume);
+  AddRolloutChange(routes, ctx, "confirm", A::kRelease, &RolloutEngine::Confirm);
+  AddRolloutChange(routes, ctx, "cancel", A::kRelease, &RolloutEngine::Cancel);
+}
+
+}  // namespace aloft::server
