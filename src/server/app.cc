@@ -106,7 +106,9 @@ Status AppImpl::InitState() {
   std::string location = config.database.empty() ? config.data_dir + "/aloft.db" : config.database;
   const bool pg_location =
       location.starts_with("postgresql://") || location.starts_with("postgres://");
-  if (!pg_location) ALOFT_ASSIGN_OR_RETURN(sqlite_lock_, LockSqlite(location));
+  if (!pg_location) {
+    ALOFT_ASSIGN_OR_RETURN(sqlite_lock_, LockSqlite(location));
+  }
   int pool = config.db_pool;
   if (pg_location && config.threads == 0) pool = std::max(pool, 16);
   auto store = Store::Open(location, pool);

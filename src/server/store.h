@@ -284,6 +284,8 @@ class Tx {
   }
 
  private:
+  // kNotFound: "<what> '<name>' not found".
+  static Error NotFound(std::string_view what, std::string_view name);
   Result<int64_t> DeviceTypeId(const std::string& name);
   Result<std::vector<ReleaseTarget>> TargetsOf(int64_t release_id);
   Result<std::vector<Device>> FillDevices(db::Rows rows);

@@ -1,0 +1,262 @@
+// The Store's device registry: devices, their tags, versions, attributes, gateways, credentials
+// and pushes (store.h).
+#include <nlohmann/json.hpp>
+
+#include "server/store.h"
+
+namespace aloft::server {
+
+using db::Params;
+using db::Rows;
+
+// ---- devices ----
+
+namespace {
+constexpr std::string_view kDeviceColumns =
+    "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms, "
+    "g.name";
+}  // namespace
+
+Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
+  std::vector<Device> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) {
+    Device d;
+    d.id = r.Int(0);
+    d.name = r.Text(1);
+    d.device_type = r.Text(2);
+    d.device_type_id = r.Int(3);
+    d.group = r.OptText(4);
+    d.attributes = r.Text(5);
+    d.created_ms = r.Int(6);
+    d.last_seen_ms = r.OptInt(7);
+    d.gateway = r.OptText(8);
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows tags,
+        c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag", {d.id}));
+    for (const auto& t : tags) d.tags.push_back(t.Text(0));
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows versions,
+        c_.Query("SELECT module, version FROM device_versions WHERE device_id = ?", {d.id}));
+    for (const auto& v : versions) d.versions[v.Text(0)] = v.Text(1);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Status Tx::InsertTags(int64_t device_id, const std::vector<std::string>& tags) {
+  for (const auto& tag : tags) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {device_id, tag}));
+  }
+  return OkStatus();
+}
+
+Result<std::optional<int64_t>> Tx::GatewayIdFor(const Device& d) {
+  if (!d.gateway) return std::optional<int64_t>();
+  ALOFT_ASSIGN_OR_RETURN(Device g, GetDevice(*d.gateway));
+  if (g.id == d.id) return Error(Code::kInvalidArgument, "a device cannot be its own gateway");
+  if (g.gateway) {
+    return Error(Code::kInvalidArgument, "gateway '" + g.name + "' is itself behind gateway '" +
+                                             *g.gateway + "'; gateways do not nest");
+  }
+  return std::optional<int64_t>(g.id);
+}
+
+Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash,
+                                const std::string& mqtt_secret) {
+  ALOFT_ASSIGN_OR_RETURN(int64_t type_id, DeviceTypeId(d.device_type));
+  ALOFT_ASSIGN_OR_RETURN(std::optional<int64_t> gateway_id, GatewayIdFor(d));
+  std::optional<std::string> secret;
+  if (!mqtt_secret.empty()) secret = mqtt_secret;
+  auto rows = c_.Query(
+      "INSERT INTO devices (name, device_type_id, token_hash, grp, attributes, created_ms, "
+      "mqtt_secret, gateway_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      {d.name, type_id, token_hash, d.group, d.attributes, d.created_ms, secret, gateway_id});
+  if (!rows.ok()) {
+    if (rows.error().code() == Code::kAlreadyExists) {
+      return Error(Code::kAlreadyExists, "device '" + d.name + "' already exists");
+    }
+    return std::move(rows).error();
+  }
+  Device out = d;
+  out.id = rows->at(0).Int(0);
+  out.device_type_id = type_id;
+  for (const auto& tag : d.tags) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {out.id, tag}));
+  }
+  return out;
+}
+
+Result<std::vector<Device>> Tx::DevicesWhere(const std::string& where, const Params& params) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT " + std::string(kDeviceColumns) +
+                   " FROM devices d JOIN device_types t ON t.id = d.device_type_id LEFT JOIN "
+                   "devices g ON g.id = d.gateway_id " +
+                   where,
+               params));
+  return FillDevices(std::move(rows));
+}
+
+Result<Device> Tx::GetDevice(const std::string& name) {
+  ALOFT_ASSIGN_OR_RETURN(auto devices, DevicesWhere("WHERE d.name = ?", {name}));
+  if (devices.empty()) return NotFound("device", name);
+  return std::move(devices[0]);
+}
+
+namespace {
+std::string DeviceWhere(const DeviceFilter& f, Params& params) {
+  std::string where = " WHERE 1 = 1";
+  if (f.device_type) {
+    where += " AND t.name = ?";
+    params.push_back(*f.device_type);
+  }
+  if (f.group) {
+    where += " AND d.grp = ?";
+    params.push_back(*f.group);
+  }
+  if (f.tag) {
+    where += " AND EXISTS (SELECT 1 FROM device_tags g WHERE g.device_id = d.id AND g.tag = ?)";
+    params.push_back(*f.tag);
+  }
+  if (!f.names.empty()) {
+    where += " AND d.name IN (";
+    for (size_t i = 0; i < f.names.size(); ++i) {
+      where += i ? ", ?" : "?";
+      params.push_back(f.names[i]);
+    }
+    where += ")";
+  }
+  return where;
+}
+}  // namespace
+
+Result<std::vector<Device>> Tx::ListDevices(const DeviceFilter& f) {
+  Params params;
+  std::string where = DeviceWhere(f, params) + " ORDER BY d.name LIMIT ? OFFSET ?";
+  params.push_back(f.limit);
+  params.push_back(f.offset);
+  return DevicesWhere(where, params);
+}
+
+Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
+  Params params;
+  std::string sql =
+      "SELECT COUNT(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
+      DeviceWhere(f, params);
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
+  return rows.at(0).Int(0);
+}
+
+Status Tx::UpdateDevice(const Device& d) {
+  ALOFT_ASSIGN_OR_RETURN(std::optional<int64_t> gateway_id, GatewayIdFor(d));
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("UPDATE devices SET grp = ?, attributes = ?, gateway_id = ? WHERE id = ?",
+               {d.group, d.attributes, gateway_id, d.id}));
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM device_tags WHERE device_id = ?", {d.id}));
+  for (const auto& tag : d.tags) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO device_tags (device_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                 {d.id, tag}));
+  }
+  return OkStatus();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Tx::MqttCredentials() {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT name, mqtt_secret FROM devices WHERE mqtt_secret IS NOT NULL ORDER BY id"));
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.emplace_back(r.Text(0), r.Text(1));
+  return out;
+}
+
+Result<std::vector<DuePush>> Tx::DuePushes(int64_t now, int64_t after_id, int64_t limit) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT a.id, d.name, g.name FROM actions a JOIN devices d ON d.id = a.device_id "
+               "LEFT JOIN devices g ON g.id = d.gateway_id WHERE a.push_due_ms IS NOT NULL AND "
+               "a.push_due_ms <= ? AND a.open = 1 AND a.id > ? ORDER BY a.id LIMIT ?",
+               {now, after_id, limit}));
+  std::vector<DuePush> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) out.push_back({r.Int(0), r.Text(1), r.OptText(2)});
+  return out;
+}
+
+Status Tx::ClearPushes(const std::vector<int64_t>& ids) {
+  for (size_t i = 0; i < ids.size(); i += 500) {
+    // Integers, written into the statement: one statement per 500 ids.
+    std::string sql = "UPDATE actions SET push_due_ms = NULL WHERE id IN (";
+    for (size_t j = i; j < std::min(ids.size(), i + 500); ++j) {
+      sql += (j == i ? "" : ", ") + std::to_string(ids[j]);
+    }
+    ALOFT_RETURN_IF_ERROR(c_.Query(sql + ")"));
+  }
+  return OkStatus();
+}
+
+Result<int64_t> Tx::SchedulePushes(const std::vector<int64_t>& device_ids,
+                                   std::optional<int64_t> rollout_id, int64_t at) {
+  int64_t n = 0;
+  if (rollout_id) {
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "UPDATE actions SET push_due_ms = ? WHERE rollout_id = ? AND open = 1", {at, *rollout_id}));
+    return c_.changes();
+  }
+  for (int64_t id : device_ids) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("UPDATE actions SET push_due_ms = ? WHERE device_id = ? AND open = 1", {at, id}));
+    n += c_.changes();
+  }
+  return n;
+}
+
+Status Tx::DeleteDevice(const std::string& name) {
+  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM devices WHERE name = ?", {name}));
+  if (c_.changes() == 0) return NotFound("device", name);
+  return OkStatus();
+}
+
+Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash) {
+  ALOFT_ASSIGN_OR_RETURN(auto devices, DevicesWhere("WHERE d.token_hash = ?", {token_hash}));
+  if (devices.empty()) return std::optional<Device>();
+  return std::optional<Device>(std::move(devices[0]));
+}
+
+Status Tx::RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
+                          const std::map<std::string, std::string>& reported, int64_t now) {
+  for (const auto& [module, version] : reported) {
+    auto it = known.find(module);
+    if (it != known.end() && it->second == version) continue;
+    ALOFT_RETURN_IF_ERROR(c_.Query(
+        "INSERT INTO device_versions (device_id, module, version, updated_ms) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (device_id, module) DO UPDATE SET version = excluded.version, "
+        "updated_ms = excluded.updated_ms",
+        {device_id, module, version, now}));
+  }
+  return OkStatus();
+}
+
+Status Tx::SetAttributes(int64_t device_id, const std::string& attributes_json) {
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("UPDATE devices SET attributes = ? WHERE id = ?", {attributes_json, device_id}));
+  return OkStatus();
+}
+
+Status Tx::TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms) {
+  for (const auto& [id, ms] : last_seen_ms) {
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("UPDATE devices SET last_seen_ms = ? WHERE id = ? AND (last_seen_ms IS NULL OR "
+                 "last_seen_ms < ?)",
+                 {ms, id, ms}));
+  }
+  return OkStatus();
+}
+
+}  // namespace aloft::server
