@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 size_mib=${1:-100}
 scripts/setup.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release --target aloft aloftd aloft-agent >/dev/null
 bin=$(pwd)/build/release/apps
 work=build/bench-agent

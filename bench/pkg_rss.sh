@@ -11,7 +11,7 @@ root=$(pwd)
 size_mib=${1:-1024}
 compression=${2:-zstd}
 scripts/setup.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release --target aloft >/dev/null
 aloft=$(pwd)/build/release/apps/aloft/aloft
 work=build/bench-pkg

@@ -15,7 +15,7 @@ source bench/bench_lib.sh
 COUNTS=${COUNTS:-1000 10000} BUILD=${BUILD:-build/release}
 
 scripts/setup.sh
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" --target aloftd aloft aloft_bench_seed aloft_bench_push_devices >/dev/null
 # The broker holds one socket per device (device processes take 5,000 devices each).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -14,7 +14,7 @@ DEVICES=${DEVICES:-100000} CONNECTIONS=${CONNECTIONS:-64} BUILD=${BUILD:-build/r
 export DEVICES THREADS=2
 
 scripts/setup.sh
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" --target aloftd aloft aloft_bench_seed >/dev/null
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 ALOFT=$root/$BUILD/apps/aloft/aloft

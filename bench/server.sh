@@ -18,7 +18,7 @@ SIZE_MB=${SIZE_MB:-100} SLOW=${SLOW:-10000} BUILD=${BUILD:-build/release}
 export DEVICES
 
 scripts/setup.sh
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD" --target aloftd aloft aloft_bench_seed aloft_bench_slow_clients >/dev/null
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -14,12 +14,14 @@ scripts/setup.sh
 echo "== format"
 scripts/check-format.sh
 
-echo "== build (release)"
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Warnings are errors here (ALOFT_WERROR), so that a new one is caught in CI rather than by a
+# packager; users' builds leave them warnings.
+echo "== build (GCC, Release)"
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DALOFT_WERROR=ON >/dev/null
 cmake --build build/release
 
 echo "== build (clang, ASan+UBSan, fuzz targets)"
-CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALOFT_WERROR=ON \
   -DALOFT_SANITIZE=ON -DALOFT_FUZZ=ON >/dev/null
 cmake --build build/asan
 

@@ -36,7 +36,8 @@ void AddFleetCommands(CLI::App* s, Commands& cmds) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& t : j) {
         std::string mods;
-        for (const auto& m : t["modules"]) mods += (mods.empty() ? "" : ",") + m.get<std::string>();
+        for (const auto& m : t["modules"])
+          mods.append(mods.empty() ? "" : ",").append(m.get<std::string>());
         rows.push_back({Str(t, "name"), mods, Str(t, "description")});
       }
       Table({"NAME", "MODULES", "DESCRIPTION"}, rows);

@@ -107,7 +107,10 @@ class PgConnection final : public Connection {
     std::string key(sql);
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return &it->second;
-    std::string name = "s" + std::to_string(prepared_.size() + 1);
+    // Appended rather than "s" + to_string(...): GCC 12 at -O3 takes that prepend for an
+    // overlapping memcpy (a false -Wrestrict, GCC bug 105329).
+    std::string name = "s";
+    name += std::to_string(prepared_.size() + 1);
     PgResult res(PQprepare(conn_, name.c_str(), ToDollarParams(sql).c_str(), 0, nullptr));
     if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) {
       return PgError(res.get(), conn_, "preparing SQL '" + key + "'");

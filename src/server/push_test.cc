@@ -378,9 +378,9 @@ TEST_P(PushTest, GatewayReportsAndReceivesForItsSubDevices) {
 TEST_P(PushTest, BrokerRestartMidRollout_NothingLostNothingDuplicated) {
   constexpr int kDevices = 20;
   std::vector<std::unique_ptr<MqttProbe>> devices;
-  for (int i = 0; i < kDevices; ++i) AddDevice("p" + std::to_string(i), "fleet");
+  for (int i = 0; i < kDevices; ++i) AddDevice(std::string("p").append(std::to_string(i)), "fleet");
   for (int i = 0; i < kDevices; ++i) {
-    devices.push_back(Connect("p" + std::to_string(i)));
+    devices.push_back(Connect(std::string("p").append(std::to_string(i))));
     ASSERT_TRUE(devices.back());
   }
   srv_.CallJson("POST", "/api/v1/rollouts", admin_,

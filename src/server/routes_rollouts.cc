@@ -34,7 +34,8 @@ void AddRolloutRoutes(RouteTable& routes, Context& ctx) {
              [&ctx](Request&, Caller&) -> Result<Response> {
                ALOFT_ASSIGN_OR_RETURN(auto list, ctx.rollouts->List());
                std::string out = "[";
-               for (const auto& r : list) out += (out.size() > 1 ? "," : "") + RolloutJson(r);
+               for (const auto& r : list)
+                 out.append(out.size() > 1 ? "," : "").append(RolloutJson(r));
                return Response::Json(200, out + "]");
              });
   routes.Add("GET", "/api/v1/rollouts/{rollout}", A::kViewer, B::kNone,

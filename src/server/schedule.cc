@@ -101,13 +101,14 @@ Result<uint64_t> ParseField(std::string_view text, const FieldSpec& f, bool& any
       // all values
     } else if (auto dash = part.find('-'); dash != std::string_view::npos) {
       if (!ParseValue(part.substr(0, dash), f, lo) || !ParseValue(part.substr(dash + 1), f, hi)) {
-        return bad("'" + std::string(part) + "' is not a range of two values");
+        return bad(std::string("'").append(part).append("' is not a range of two values"));
       }
     } else {
       if (part.find_first_of("LW#") != std::string_view::npos) {
         return bad("L, W and # are not supported");
       }
-      if (!ParseValue(part, f, lo)) return bad("'" + std::string(part) + "' is not a value");
+      if (!ParseValue(part, f, lo))
+        return bad(std::string("'").append(part).append("' is not a value"));
       hi = step > 1 ? f.max : lo;  // "5/15": from 5 on, every 15
     }
     if (lo < f.min || hi > f.max || lo > hi) {

@@ -385,7 +385,7 @@ Result<Release> Tx::GetRelease(const std::string& name, const std::string& versi
 
 Result<Release> Tx::GetReleaseById(int64_t id) {
   ALOFT_ASSIGN_OR_RETURN(auto list, ReleasesWhere("WHERE r.id = ?", {id}));
-  if (list.empty()) return NotFound("release", "#" + std::to_string(id));
+  if (list.empty()) return NotFound("release", std::string("#").append(std::to_string(id)));
   return std::move(list[0]);
 }
 
