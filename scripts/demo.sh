@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release --target aloft aloftd aloft-agent
+scripts/build.sh build/release aloft aloftd aloft-agent
 work=${1:-demo-work}
 scripts/walkthrough.sh build/release/apps/aloft/aloft "$work/package"
 scripts/server_demo.sh build/release "$work/server"

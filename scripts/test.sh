@@ -18,12 +18,12 @@ scripts/check-format.sh
 # packager; users' builds leave them warnings.
 echo "== build (GCC, Release)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DALOFT_WERROR=ON >/dev/null
-cmake --build build/release
+scripts/build.sh build/release
 
 echo "== build (clang, ASan+UBSan, fuzz targets)"
 CXX=clang++ cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALOFT_WERROR=ON \
   -DALOFT_SANITIZE=ON -DALOFT_FUZZ=ON >/dev/null
-cmake --build build/asan
+scripts/build.sh build/asan
 
 echo "== PostgreSQL (throwaway)"
 pgdir=$(mktemp -d /tmp/aloft-pg.XXXXXX)
