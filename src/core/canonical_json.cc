@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/text.h"
+
 namespace aloft {
 namespace {
 
@@ -17,34 +19,10 @@ constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 // overlong forms, no surrogates, nothing above U+10FFFF.
 bool Utf8ToUtf16(std::string_view s, std::u16string* out) {
   if (out != nullptr) out->clear();
-  size_t i = 0;
-  while (i < s.size()) {
-    uint8_t c = static_cast<uint8_t>(s[i]);
+  for (size_t i = 0; i < s.size();) {
     uint32_t cp = 0;
-    int len = 0;
-    if (c < 0x80) {
-      cp = c;
-      len = 1;
-    } else if ((c & 0xe0) == 0xc0) {
-      cp = c & 0x1f;
-      len = 2;
-    } else if ((c & 0xf0) == 0xe0) {
-      cp = c & 0x0f;
-      len = 3;
-    } else if ((c & 0xf8) == 0xf0) {
-      cp = c & 0x07;
-      len = 4;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      uint8_t cc = static_cast<uint8_t>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    const int len = DecodeUtf8(s, i, cp);
+    if (len == 0) return false;
     if (out == nullptr) {
       // validation only
     } else if (cp >= 0x10000) {
@@ -54,7 +32,7 @@ bool Utf8ToUtf16(std::string_view s, std::u16string* out) {
     } else {
       out->push_back(char16_t(cp));
     }
-    i += len;
+    i += static_cast<size_t>(len);
   }
   return true;
 }
@@ -319,6 +297,10 @@ Result<nlohmann::json> ParseJson(std::string_view text) {
     return Error(Code::kMalformed, "not I-JSON: member name \"" + duplicate + "\" appears twice");
   }
   return value;
+}
+
+std::string DumpJson(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace aloft

@@ -28,4 +28,9 @@ inline constexpr int kMaxJsonDepth = 64;
 // it, and it would make signatures ambiguous).
 Result<nlohmann::json> ParseJson(std::string_view text);
 
+// `value` as compact JSON text for an answer or a log; never throws: a string that is not valid
+// UTF-8 (bytes a client sent) is written with U+FFFD for each bad byte, where nlohmann's dump()
+// would throw type_error 316.
+std::string DumpJson(const nlohmann::json& value);
+
 }  // namespace aloft

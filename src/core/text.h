@@ -17,6 +17,18 @@ std::string HumanSize(uint64_t n);
 // `s` without leading and trailing ASCII whitespace (space, \t, \n, \v, \f, \r).
 std::string_view TrimSpace(std::string_view s);
 
+// Decodes the UTF-8 sequence at s[i]: its length (1 to 4) with the code point in `cp`, or 0 when
+// the bytes there are not valid UTF-8 (a stray or missing continuation byte, an overlong form, a
+// surrogate, above U+10FFFF).
+int DecodeUtf8(std::string_view s, size_t i, uint32_t& cp);
+
+// Whether all of `s` is valid UTF-8.
+bool IsValidUtf8(std::string_view s);
+
+// `s` with each byte that is not part of valid UTF-8 replaced by U+FFFD (as JSON encoders and
+// browsers show them); valid text is returned unchanged.
+std::string ToValidUtf8(std::string_view s);
+
 // `s` as one word for /bin/sh: in single quotes, each ' written as '\''.
 std::string ShellQuote(std::string_view s);
 

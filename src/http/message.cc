@@ -3,6 +3,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <cctype>
+
+#include "core/text.h"
+
 namespace aloft::http {
 
 namespace {
@@ -64,10 +68,67 @@ Response Response::Error(int status, std::string_view code, std::string_view mes
   return Json(status, "{\"error\":" + JsonQuote(code) + ",\"message\":" + JsonQuote(message) + "}");
 }
 
+std::optional<Response> RefuseRequestHead(const Request& head) {
+  int hosts = 0;
+  for (const auto& [name, value] : head.headers.fields()) {
+    if (IEquals(name, "Host")) ++hosts;
+  }
+  if (hosts > 1) return Response::Error(400, "bad-request", "the request has several Host fields");
+  const std::string_view host = head.headers.Get("Host");
+  for (unsigned char c : host) {
+    if (!(std::isalnum(c) || std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) !=
+                                 std::string_view::npos)) {
+      return Response::Error(400, "bad-request",
+                             "the Host field " + JsonQuote(host).substr(0, 80) +
+                                 " is not a host name or address with an optional port");
+    }
+  }
+  if (!IsValidUtf8(head.path)) {
+    return Response::Error(400, "bad-request", "the request's path, percent-decoded, is not UTF-8");
+  }
+  for (const auto& [k, v] : head.query) {
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) {
+      return Response::Error(400, "bad-request",
+                             "query parameter '" + k + "', percent-decoded, is not UTF-8");
+    }
+  }
+  if (head.headers.Has("Transfer-Encoding")) {
+    std::string te(head.headers.Get("Transfer-Encoding"));
+    for (const auto& [name, value] : head.headers.fields()) {
+      if (IEquals(name, "Transfer-Encoding") && value != te) te += ", " + value;
+    }
+    size_t a = te.find_first_not_of(" \t"), b = te.find_last_not_of(" \t");
+    const std::string coding = a == std::string::npos ? "" : te.substr(a, b - a + 1);
+    if (!IEquals(coding, "chunked")) {
+      return Response::Error(501, "not-implemented",
+                             "Transfer-Encoding " + JsonQuote(coding).substr(0, 80) +
+                                 " is not supported; send the body with Content-Length or "
+                                 "'Transfer-Encoding: chunked'");
+    }
+    if (head.headers.Has("Content-Length")) {
+      return Response::Error(400, "bad-request",
+                             "the request has both Transfer-Encoding and Content-Length");
+    }
+  }
+  return std::nullopt;
+}
+
 std::string JsonQuote(std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {  // valid UTF-8 as it is; each byte of anything else as U+FFFD
+      uint32_t cp = 0;
+      const int len = DecodeUtf8(s, i, cp);
+      if (len == 0) {
+        out += "\xef\xbf\xbd";
+      } else {
+        out.append(s.substr(i, static_cast<size_t>(len)));
+        i += static_cast<size_t>(len) - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -99,7 +100,16 @@ struct Response {
   static Response Error(int status, std::string_view code, std::string_view message);
 };
 
-// `s` as a JSON string literal, quotes included.
+// What the server refuses in a request's head before it routes it, as the answer to send: more
+// than one Host field, or a Host that is not host[:port] (letters, digits and the characters RFC
+// 3986 allows in a host; its bytes name this server in download links), a path or query that is
+// not UTF-8 once percent-decoded (names in the database are text) -> 400; a Transfer-Encoding
+// other than exactly "chunked" -> 501, and one beside a Content-Length -> 400 (a proxy in front
+// could frame the body differently: request smuggling). nullopt when the head is acceptable.
+std::optional<Response> RefuseRequestHead(const Request& head);
+
+// `s` as a JSON string literal, quotes included; each byte that is not part of valid UTF-8
+// becomes U+FFFD, so the answer is valid JSON whatever a client sent.
 std::string JsonQuote(std::string_view s);
 
 // "%2F" -> "/", "+" stays "+"; kMalformed-free: invalid escapes are kept as they are.

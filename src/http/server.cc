@@ -226,7 +226,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req_.tls = kTls;
     keep_alive_ = h.keep_alive();
 
-    auto decision = server_.handler.OnHeaders(req_);
+    if (auto refused = RefuseRequestHead(req_)) {
+      res_ = std::move(*refused);
+      res_.close = true;
+      return WriteResponse();
+    }
+    std::variant<BodyPlan, Response> decision;
+    try {
+      decision = server_.handler.OnHeaders(req_);
+    } catch (const std::exception& e) {  // a handler's bug must not end the process
+      return SendError(500, "internal", std::string("internal error: ") + e.what());
+    }
     if (auto* early = std::get_if<Response>(&decision)) {
       // Answer without reading the body; a connection with an unread body cannot be reused.
       if (!head_parser_->is_done()) early->close = true;
@@ -306,7 +316,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Dispatch() {
-    res_ = server_.handler.Handle(req_);
+    try {
+      res_ = server_.handler.Handle(req_);
+    } catch (const std::exception& e) {  // a handler's bug must not end the process
+      return SendError(500, "internal", std::string("internal error: ") + e.what());
+    }
     WriteResponse();
   }
 

@@ -61,7 +61,7 @@ Response AuthErrorResponse(const Error& e, Access access) {
   return res;
 }
 
-Response JsonResponse(int status, const json& j) { return Response::Json(status, j.dump()); }
+Response JsonResponse(int status, const json& j) { return Response::Json(status, DumpJson(j)); }
 
 // ---- request input ----
 

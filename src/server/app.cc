@@ -86,6 +86,9 @@ class AppImpl final : public App, public http::Handler {
   Result<json> OfferFor(const std::string& device);
   // A request as the bridge makes it: download URLs name this server's listening address.
   Request BridgeRequest() const;
+  // The route's handler's answer; an exception it lets escape (a bug: handlers return errors as
+  // values) is logged and answered 500, and the server goes on.
+  Response Run(const Route& route, Request& req, Caller& caller);
 
   Context ctx_;
   RouteTable routes_;
@@ -295,8 +298,7 @@ Response AppImpl::Handle(Request& req) {
       res = Response::Error(400, "invalid-argument",
                             req.method + " " + req.path + " takes no request body");
     } else {
-      auto r = route.fn(req, *caller);
-      res = r.ok() ? std::move(r).value() : ErrorResponse(r.error());
+      res = Run(route, req, *caller);
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -306,6 +308,19 @@ Response AppImpl::Handle(Request& req) {
              << res.body << std::endl;
   }
   return res;
+}
+
+Response AppImpl::Run(const Route& route, Request& req, Caller& caller) {
+  try {
+    auto r = route.fn(req, caller);
+    return r.ok() ? std::move(r).value() : ErrorResponse(r.error());
+  } catch (const std::exception& e) {
+    ctx_.log << "aloftd: " << req.method << " " << route.pattern << ": internal error: " << e.what()
+             << std::endl;
+    return Response::Error(500, "internal",
+                           "internal error while answering " + req.method + " " + route.pattern +
+                               "; the server's log has details");
+  }
 }
 
 Request AppImpl::BridgeRequest() const {
@@ -346,8 +361,7 @@ PushBridge::Call AppImpl::CallAsDevice(const std::string& device, const std::str
     if (Status a = ctx_.auth->Authorize(c, route.access, req); !a.ok()) {
       res = ErrorResponse(a.error());
     } else {
-      auto r = route.fn(req, c);
-      res = r.ok() ? std::move(r).value() : ErrorResponse(r.error());
+      res = Run(route, req, c);
     }
   }
   ctx_.metrics.RecordRequest(route.metric, res.status, 0);

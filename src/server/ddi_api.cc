@@ -1,5 +1,6 @@
 // The hawkBit DDI API (docs/ddi.md): what hawkBit clients such as SWUpdate's suricatta poll,
 // download and report, mapped onto the native device API's actions.
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "server/auth.h"
 #include "server/ddi.h"
@@ -205,7 +206,7 @@ Result<Response> DdiConfigData(Context& ctx, Request& req, Caller& c) {
         attrs[k] = v;
       }
     }
-    d.attributes = attrs.dump();
+    d.attributes = DumpJson(attrs);
     return tx.SetAttributes(d.id, d.attributes);
   }));
   if (!c.cache_key.empty()) ctx.auth->UpdateCachedDevice(c.cache_key, d);

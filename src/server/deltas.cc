@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/canonical_json.h"
 #include "core/file.h"
 #include "pkg/delta_package.h"
 #include "pkg/manifest.h"
@@ -145,7 +146,8 @@ Result<Delta> DeltaService::AddUploaded(const Release& release, const std::strin
                                          {release.id, base_version}));
     return tx.Audit(
         actor, "delta.upload", release.Id(),
-        nlohmann::json({{"base_version", base_version}, {"sha256", artifact.sha256}}).dump(), now);
+        DumpJson(nlohmann::json({{"base_version", base_version}, {"sha256", artifact.sha256}})),
+        now);
   }));
   return *d;
 }

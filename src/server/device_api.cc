@@ -2,9 +2,11 @@
 // feedback on actions, artifact downloads and log uploads.
 #include "server/device_api.h"
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "core/text.h"
 #include "mqtt/client.h"
 #include "server/app.h"
 #include "server/auth.h"
@@ -99,7 +101,7 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     Status s = ctx.store->Write([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token)), mqtt_secret));
       return tx.Audit(c.actor, "device.register", name,
-                      json({{"device_type", d.device_type}}).dump(), ctx.Now());
+                      DumpJson(json({{"device_type", d.device_type}})), ctx.Now());
     });
     if (!s.ok() && s.error().code() == Code::kAlreadyExists) {
       return Error(Code::kAlreadyExists, "device '" + name +
@@ -300,6 +302,9 @@ Result<Response> UploadLog(Context& ctx, Request& req, Caller& c) {
     if (!action) return Invalid("query parameter 'action' must be an id");
   }
   if (req.body.empty()) return Invalid("the log is empty");
+  // Logs are text: bytes that are not UTF-8 are kept as U+FFFD (PostgreSQL refuses them, and
+  // every answer that shows the log is JSON).
+  const std::string text = ToValidUtf8(req.body);
   int64_t id = 0;
   ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
     if (action) {
@@ -309,7 +314,7 @@ Result<Response> UploadLog(Context& ctx, Request& req, Caller& c) {
                                           " not found for device '" + c.device->name + "'");
       }
     }
-    ALOFT_ASSIGN_OR_RETURN(id, tx.AddLog(c.device->id, action, req.body, ctx.Now()));
+    ALOFT_ASSIGN_OR_RETURN(id, tx.AddLog(c.device->id, action, text, ctx.Now()));
     return OkStatus();
   }));
   return JsonResponse(201, {{"id", id}, {"bytes", req.body.size()}});

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 
+#include "core/canonical_json.h"
 #include "core/file.h"
 #include "mqtt/topics.h"
 #include "server/app.h"
@@ -210,7 +211,7 @@ json PushBridge::CommandFor(const json& action) {
 void PushBridge::Reply(const std::string& device, const std::optional<std::string>& sub,
                        const std::string& kind, json body) {
   if (sub) body = {{"device", *sub}, {kind == "error" ? "error" : "command", std::move(body)}};
-  Status s = client_->Publish(mqtt::DownTopic(device, kind), body.dump(), 1);
+  Status s = client_->Publish(mqtt::DownTopic(device, kind), DumpJson(body), 1);
   if (!s.ok()) log_ << "aloftd: MQTT bridge: " << s.error().ToString() << std::endl;
 }
 
@@ -287,7 +288,7 @@ void PushBridge::Handle(const mqtt::Message& m) {
   }
   auto call = [&](const std::string& method, const std::string& path,
                   const json& body) -> std::optional<json> {
-    Call c = hooks_.call(device, method, path, body.dump());
+    Call c = hooks_.call(device, method, path, DumpJson(body));
     json out = json::parse(c.body, nullptr, false);
     if (c.status >= 200 && c.status < 300) return out;
     std::string code = out.is_object() ? out.value("error", "error") : "error";
@@ -364,7 +365,7 @@ Result<int> PushBridge::PushDue(int64_t now_ms) {
       json command = CommandFor(*action);
       if (p.gateway) command = {{"device", p.device}, {"command", std::move(command)}};
       Status s = client_->Publish(mqtt::DownTopic(p.gateway.value_or(p.device), "command"),
-                                  command.dump(), 1, done);
+                                  DumpJson(command), 1, done);
       if (!s.ok()) {
         std::lock_guard lock(push_mu_);
         in_flight_.erase(p.action);

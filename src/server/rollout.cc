@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "pkg/manifest.h"
@@ -259,13 +260,13 @@ Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string
     RolloutState state =
         spec.needs_approval ? RolloutState::kAwaitingApproval : RolloutState::kScheduled;
     std::optional<std::string> window;
-    if (spec.window) window = WindowJson(*spec.window).dump();
+    if (spec.window) window = DumpJson(WindowJson(*spec.window));
     ALOFT_RETURN_IF_ERROR(tx.connection().Query(
         "INSERT INTO rollouts (name, release_id, filter, waves, mode, dynamic, "
         "maintenance_window, start_ms, expires_ms, needs_approval, state, created_ms, "
         "created_by, updated_ms, push) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {spec.name, rel.id, FilterJson(spec.filter).dump(), WavesJson(spec.waves).dump(), spec.mode,
-         spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
+        {spec.name, rel.id, DumpJson(FilterJson(spec.filter)), DumpJson(WavesJson(spec.waves)),
+         spec.mode, spec.dynamic, window, spec.start_ms, spec.expires_ms, spec.needs_approval,
          RolloutStateName(state), now, actor, now, spec.push}));
     ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, spec.name));
     return tx.Audit(actor, "rollout.create", spec.name, RolloutSpecJson(out.spec), now);
@@ -352,7 +353,8 @@ Result<Rollout> RolloutEngine::Change(const std::string& name, const std::string
     ALOFT_RETURN_IF_ERROR(change(tx, out));
     ALOFT_RETURN_IF_ERROR(Save(tx, out, now));
     return tx.Audit(actor, audit_action, name,
-                    json({{"state", RolloutStateName(out.state)}, {"wave", out.wave}}).dump(), now);
+                    DumpJson(json({{"state", RolloutStateName(out.state)}, {"wave", out.wave}})),
+                    now);
   }));
   return out;
 }
@@ -561,11 +563,10 @@ aloft::Status RolloutEngine::Step(Tx& tx, Rollout& r, int64_t now) {
   if (r.state == before && r.wave == wave_before) return OkStatus();
   ALOFT_RETURN_IF_ERROR(Save(tx, r, now));
   return tx.Audit("rollout-engine", "rollout.step", r.spec.name,
-                  json({{"state", RolloutStateName(r.state)},
-                        {"wave", r.wave},
-                        {"reason", r.reason},
-                        {"holder", holder_}})
-                      .dump(),
+                  DumpJson(json({{"state", RolloutStateName(r.state)},
+                                 {"wave", r.wave},
+                                 {"reason", r.reason},
+                                 {"holder", holder_}})),
                   now);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <utility>
 
+#include "core/canonical_json.h"
 #include "core/clock.h"
 #include "pkg/manifest.h"
 #include "server/rollout.h"
@@ -92,7 +93,7 @@ Result<RolloutFilter> ParseFilter(const json& j) {
     } else if (k == "attributes") {
       if (!v.is_object()) return Invalid("field 'filter.attributes' must be an object");
       for (const auto& [ak, av] : v.items()) {
-        f.attributes[ak] = av.is_string() ? av.get<std::string>() : av.dump();
+        f.attributes[ak] = av.is_string() ? av.get<std::string>() : DumpJson(av);
       }
     } else {
       return Invalid("unknown field '" + field +
@@ -284,7 +285,7 @@ json SpecObject(const RolloutSpec& s) {
 }
 }  // namespace
 
-std::string RolloutSpecJson(const RolloutSpec& s) { return SpecObject(s).dump(); }
+std::string RolloutSpecJson(const RolloutSpec& s) { return DumpJson(SpecObject(s)); }
 
 // ---- the API's JSON ----
 
@@ -314,7 +315,7 @@ double Rate(int64_t part, int64_t whole) {
 
 }  // namespace
 
-std::string RolloutJson(const Rollout& r) { return RolloutObject(r).dump(); }
+std::string RolloutJson(const Rollout& r) { return DumpJson(RolloutObject(r)); }
 
 std::string RolloutStatusJson(const RolloutStatus& s) {
   json j = RolloutObject(s.rollout);
@@ -340,7 +341,7 @@ std::string RolloutStatusJson(const RolloutStatus& s) {
   j["bytes_saved"] = s.bytes_saved;
   j["duration_median_s"] = s.median_ms ? json(*s.median_ms / 1000.0) : json(nullptr);
   j["duration_p95_s"] = s.p95_ms ? json(*s.p95_ms / 1000.0) : json(nullptr);
-  return j.dump();
+  return DumpJson(j);
 }
 
 }  // namespace aloft::server

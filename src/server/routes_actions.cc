@@ -1,4 +1,5 @@
 // Deployments, actions and push tasks: /api/v1/deployments, /api/v1/actions, /api/v1/push.
+#include "core/canonical_json.h"
 #include "server/routes.h"
 #include "server/views.h"
 
@@ -87,7 +88,8 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
     }
     return tx.Audit(
         c.actor, "deployment.create", rel.Id(),
-        json({{"target", body}, {"created", created.size()}, {"skipped", skipped.size()}}).dump(),
+        DumpJson(
+            json({{"target", body}, {"created", created.size()}, {"skipped", skipped.size()}})),
         ctx.Now());
   }));
   return JsonResponse(201, {{"release", release_id}, {"actions", created}, {"skipped", skipped}});
@@ -133,7 +135,7 @@ Result<Response> PushTask(Context& ctx, Request& req, Caller& c) {
     }
     ALOFT_ASSIGN_OR_RETURN(scheduled, tx.SchedulePushes(ids, rollout_id, at));
     return tx.Audit(c.actor, "push.create", rollout ? "rollout:" + *rollout : "devices",
-                    json({{"target", body}, {"actions", scheduled}}).dump(), ctx.Now());
+                    DumpJson(json({{"target", body}, {"actions", scheduled}})), ctx.Now());
   }));
   return JsonResponse(201, {{"actions", scheduled}, {"at", FormatRfc3339Ms(at)}});
 }

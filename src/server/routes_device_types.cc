@@ -1,4 +1,5 @@
 // Device types and their modules: /api/v1/device-types.
+#include "core/canonical_json.h"
 #include "server/routes.h"
 #include "server/views.h"
 
@@ -24,7 +25,7 @@ Result<Response> CreateDeviceType(Context& ctx, Request& req, Caller& c) {
         if (m != "main") ALOFT_RETURN_IF_ERROR(tx.AddModule(name, m));
       }
     }
-    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device-type.create", name, body.dump(), ctx.Now()));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device-type.create", name, DumpJson(body), ctx.Now()));
     ALOFT_ASSIGN_OR_RETURN(t, tx.GetDeviceType(name));
     out = ToJson(t);
     return OkStatus();

@@ -1,4 +1,5 @@
 // The device registry: /api/v1/devices, with each device's actions and logs.
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "mqtt/client.h"
@@ -35,8 +36,8 @@ Result<Response> CreateDevice(Context& ctx, Request& req, Caller& c) {
     ALOFT_ASSIGN_OR_RETURN(Device created,
                            tx.CreateDevice(d, Sha256Hex(AsBytes(token)), mqtt_secret));
     out = ToJson(created);
-    return tx.Audit(c.actor, "device.create", d.name, json({{"device_type", d.device_type}}).dump(),
-                    ctx.Now());
+    return tx.Audit(c.actor, "device.create", d.name,
+                    DumpJson(json({{"device_type", d.device_type}})), ctx.Now());
   }));
   ctx.CredentialsChanged();
   out["token"] = token;
@@ -67,7 +68,7 @@ Result<Response> PatchDevice(Context& ctx, Request& req, Caller& c) {
     if (tags) d.tags = *tags;
     if (attrs) d.attributes = attrs->dump();
     ALOFT_RETURN_IF_ERROR(tx.UpdateDevice(d));
-    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device.update", d.name, body.dump(), ctx.Now()));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device.update", d.name, DumpJson(body), ctx.Now()));
     ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(d.name));
     out = ToJson(d);
     return OkStatus();

@@ -1,6 +1,8 @@
 // Releases: uploads of packages and plain artifacts, uploaded deltas, changes, the artifact:
 // /api/v1/releases.
+#include "core/canonical_json.h"
 #include "core/file.h"
+#include "core/text.h"
 #include "pkg/manifest.h"
 #include "pkg/package.h"
 #include "server/routes.h"
@@ -17,6 +19,22 @@ class DiscardSink final : public pkg::PayloadSink {
   Status Write(ByteSpan) override { return OkStatus(); }
   Status End(const pkg::Component&) override { return OkStatus(); }
 };
+
+// A release's file name is shown to devices (DDI, Content-Disposition) and operators: a plain,
+// printable UTF-8 name.
+Status CheckFilename(const std::string& name) {
+  const bool plain = !name.empty() && name.size() <= 200 && name != "." && name != ".." &&
+                     IsValidUtf8(name) && std::none_of(name.begin(), name.end(), [](char ch) {
+                       const auto c = static_cast<unsigned char>(ch);
+                       return c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '"';
+                     });
+  if (!plain) {
+    return Invalid("filename '" + ToValidUtf8(name.substr(0, 200)) +
+                   "' must be a plain file name: printable UTF-8, at most 200 bytes, without '/', "
+                   "'\\' or '\"'");
+  }
+  return OkStatus();
+}
 
 // Moves an upload to its content address, then runs `record` (the transaction that adds the row
 // naming it), so that no row ever names a missing file. When `record` fails and no row names
@@ -80,10 +98,7 @@ Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
     rel.targets.push_back({*type, QueryStr(req, "module").value_or("main")});
   }
   ALOFT_RETURN_IF_ERROR(CheckVersion(rel.version));
-  if (rel.filename.size() > 200 || rel.filename.find('/') != std::string::npos ||
-      rel.filename.find('"') != std::string::npos) {
-    return Invalid("filename '" + rel.filename + "' must be a plain file name");
-  }
+  ALOFT_RETURN_IF_ERROR(CheckFilename(rel.filename));
   ALOFT_ASSIGN_OR_RETURN(rel.artifact, ArtifactStore::Digest(upload));
   // The file goes to its content address first; the release row appears only after it is there,
   // so a crash in between leaves at most an unreferenced file, never a half-visible release.
@@ -107,8 +122,8 @@ Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
       out = ToJson(created);
       return tx.Audit(
           c.actor, "release.create", rel.Id(),
-          json({{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})
-              .dump(),
+          DumpJson(json(
+              {{"sha256", rel.artifact.sha256}, {"size", rel.artifact.size}, {"kind", rel.kind}})),
           ctx.Now());
     });
   }));
@@ -194,7 +209,7 @@ Result<Response> PatchRelease(Context& ctx, Request& req, Caller& c) {
     if (body.contains("allowed_devices")) r.allowed_devices = devices;
     if (body.contains("allowed_sources")) r.allowed_sources = sources;
     ALOFT_RETURN_IF_ERROR(tx.UpdateRelease(r));
-    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "release.update", r.Id(), body.dump(), ctx.Now()));
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "release.update", r.Id(), DumpJson(body), ctx.Now()));
     out = ToJson(r);
     return OkStatus();
   }));

@@ -1,4 +1,5 @@
 // API tokens (/api/v1/tokens) and registration tokens; the first admin token.
+#include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file.h"
 #include "core/hash.h"
@@ -48,8 +49,8 @@ void AddTokenRoutes(RouteTable& routes, Context& ctx) {
                ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
                  ALOFT_ASSIGN_OR_RETURN(t, tx.CreateApiToken(name, role, Sha256Hex(AsBytes(token)),
                                                              c.actor, ctx.Now()));
-                 return tx.Audit(c.actor, "token.create", name, json({{"role", role_name}}).dump(),
-                                 ctx.Now());
+                 return tx.Audit(c.actor, "token.create", name,
+                                 DumpJson(json({{"role", role_name}})), ctx.Now());
                }));
                return JsonResponse(
                    201, {{"id", t.id}, {"name", name}, {"role", role_name}, {"token", token}});

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "core/canonical_json.h"
 #include "server/schema.h"
 
 namespace aloft::server {
@@ -14,7 +15,7 @@ using db::Rows;
 
 std::optional<std::string> ListToJson(const std::optional<std::vector<std::string>>& v) {
   if (!v) return std::nullopt;
-  return nlohmann::json(*v).dump();
+  return DumpJson(nlohmann::json(*v));
 }
 
 std::optional<std::vector<std::string>> ListFromJson(const std::optional<std::string>& text) {

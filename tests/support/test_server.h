@@ -44,6 +44,12 @@ class TestServer {
   // Call with a JSON body (none when null), expecting status `expect`; the parsed answer.
   nlohmann::json CallJson(const std::string& method, const std::string& path,
                           const std::string& token, const nlohmann::json& body, int expect);
+  // Sends `request` (bytes as they are: a request line, headers and maybe a body) on a new
+  // connection and returns everything the server sent until it closed (at most 5 s); "" when the
+  // connection failed.
+  std::string Raw(const std::string& request);
+  // The status code of a raw response ("HTTP/1.1 400 ..." -> 400), or 0.
+  static int RawStatus(const std::string& response);
   // POSTs the file at `file` as the body of `path`.
   client::HttpResponse Upload(const std::string& path, const std::string& file,
                               const std::string& token);

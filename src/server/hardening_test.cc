@@ -1,0 +1,122 @@
+// Defects found by trying aloftd from outside with only its documented API (issue 20), each with
+// the test that failed before its fix: bytes that are not UTF-8, requests that should be refused
+// before their body is read, limits per device and per client, and rules an operator relies on.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "server/server_fixture.h"
+
+namespace aloft::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+class HardeningTest : public ServerTest {
+ protected:
+  // A raw request to this server: `head` is the request line and headers without the blank line.
+  std::string Raw(const std::string& head, const std::string& body = "") {
+    return srv_.Raw(head + "\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\nConnection: close\r\n\r\n" + body);
+  }
+  int Status(const std::string& response) { return testing::TestServer::RawStatus(response); }
+  void ExpectAlive() {
+    auto res = Call("GET", "/healthz", "");
+    EXPECT_EQ(res.status, 200) << "the server no longer answers";
+  }
+};
+
+TEST_P(HardeningTest, DdiPoll_WithInvalidUtf8Host_IsRefused_ServerLives) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  std::string res =
+      Raw("GET /default/controller/v1/dev-1 HTTP/1.1\r\nHost: \xff\r\n"
+          "Authorization: TargetToken " +
+          dev);
+  EXPECT_EQ(Status(res), 400) << res;
+  EXPECT_THAT(res, HasSubstr("Host"));
+  ExpectAlive();
+}
+
+TEST_P(HardeningTest, CheckIn_WithInvalidUtf8Host_AndAnOpenAction_IsRefused_ServerLives) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+  std::string res =
+      Raw("POST /device/v1/dev-1/check-in HTTP/1.1\r\nHost: a\xfe\xff:1\r\n"
+          "Authorization: Bearer " +
+              dev + "\r\nContent-Type: application/json",
+          "{}");
+  EXPECT_EQ(Status(res), 400) << res;
+  ExpectAlive();
+}
+
+TEST_P(HardeningTest, DeviceLog_NotUtf8_IsListedAsValidJson) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  auto up = Call("POST", "/device/v1/dev-1/logs", dev, std::string("boot\xff\xfe ok\x01", 10));
+  ASSERT_EQ(up.status, 201) << up.body;
+  for (int i = 0; i < 2; ++i) {
+    auto res = Call("GET", "/api/v1/devices/dev-1/logs", admin_);
+    ASSERT_EQ(res.status, 200) << res.body;
+    json logs = json::parse(res.body, nullptr, false);
+    ASSERT_TRUE(logs.is_array()) << res.body;
+    ASSERT_EQ(logs.size(), 1u);
+    EXPECT_EQ(logs[0]["content"], "boot\xef\xbf\xbd\xef\xbf\xbd ok\x01");  // U+FFFD per bad byte
+  }
+  ExpectAlive();
+}
+
+TEST_P(HardeningTest, Upload_WithFilenameNotUtf8_IsRefused_ReleasesStillList) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  std::string path = dir_ / "a.bin";
+  ASSERT_THAT(WriteFileAtomic(path, "artifact"), IsOk());
+  auto res = Upload("?name=app&version=1.0.0&device_type=board-a&filename=%FF%FE", path, admin_);
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("filename"));
+  auto list = Call("GET", "/api/v1/releases", admin_);
+  EXPECT_EQ(list.status, 200) << list.body;
+  EXPECT_TRUE(json::parse(list.body, nullptr, false).is_array()) << list.body;
+}
+
+TEST_P(HardeningTest, PathOrQueryNotUtf8_Is400_NotA500) {
+  SetUpFleet();
+  for (const char* path :
+       {"/api/v1/devices/%FF", "/api/v1/releases?name=%C0%AF", "/api/v1/devices/dev%FE/logs"}) {
+    auto res = Call("GET", path, admin_);
+    EXPECT_EQ(res.status, 400) << path << ": " << res.body;
+    EXPECT_THAT(res.body, HasSubstr("UTF-8")) << path;
+  }
+  ExpectAlive();
+}
+
+// Transfer codings other than chunked are refused before the body is read; the bytes after the
+// head are never taken for a second request (what a proxy in front might frame differently).
+TEST_P(HardeningTest, RequestFraming_UnsupportedTransferEncoding_IsRefused_NothingSmuggled) {
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const char* te : {"gzip", "chunked, identity", "identity"}) {
+    std::string res = srv_.Raw("POST /api/v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                               admin_ + "\r\nTransfer-Encoding: " + te + "\r\n\r\n" + smuggled);
+    EXPECT_EQ(Status(res), 501) << te << ": " << res;
+    EXPECT_THAT(res, HasSubstr("Transfer-Encoding")) << te;
+    EXPECT_EQ(res.find("HTTP/1.1", 1), std::string::npos) << te << ": a second answer: " << res;
+  }
+  std::string both = srv_.Raw(
+      "POST /api/v1/tokens HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+      "Content-Length: 5\r\n\r\n0\r\n\r\n" +
+      smuggled);
+  EXPECT_EQ(Status(both), 400) << both;
+  EXPECT_EQ(both.find("HTTP/1.1", 1), std::string::npos) << "a second answer: " << both;
+  std::string hosts = srv_.Raw("GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(Status(hosts), 400) << hosts;
+  ExpectAlive();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& p) { return testing::BackendName(p.param); });
+
+}  // namespace
+}  // namespace aloft::server
