@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <any>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +50,9 @@ struct Request {
   // handler's routing in OnHeaders so that Handle need not match again.
   std::map<std::string, std::string> params;
   int route = -1;
+  // Whatever else the handler's OnHeaders found and Handle needs (aloftd: the authenticated
+  // caller, so that credentials are checked once, before the body is read).
+  std::any handler_state;
 };
 
 // A body made of parts sent in order: literal text or a range of an open file (sent with

@@ -248,6 +248,19 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
   head.route = m.id;
   head.params = std::move(m.params);
   const Route& route = routes_[m.id];
+  // Credentials are checked before a byte of the body is read (or 100 Continue is sent): an
+  // unauthenticated client costs a header's worth of memory, whatever Content-Length it claims.
+  auto caller = ctx_.auth->Authenticate(head, route.access);
+  if (!caller.ok()) {
+    ctx_.metrics.RecordRequest(route.metric, 401, 0);
+    return AuthErrorResponse(caller.error(), route.access);
+  }
+  if (Status s = ctx_.auth->Authorize(*caller, route.access, head); !s.ok()) {
+    Response r = ErrorResponse(s.error());
+    ctx_.metrics.RecordRequest(route.metric, r.status, 0);
+    return r;
+  }
+  head.handler_state = std::move(caller).value();
   http::BodyPlan plan;
   switch (route.body) {
     case BodyKind::kNone: {
@@ -266,11 +279,6 @@ std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
       plan.max_size = ctx_.config.max_log_bytes;
       break;
     case BodyKind::kUpload: {
-      // Refuse an upload before its first byte when the caller may not make it.
-      auto caller = ctx_.auth->Authenticate(head, route.access);
-      if (!caller.ok()) return AuthErrorResponse(caller.error(), route.access);
-      Status s = ctx_.auth->Authorize(*caller, route.access, head);
-      if (!s.ok()) return ErrorResponse(s.error());
       plan.max_size = ctx_.config.max_upload_bytes;
       plan.to_file_dir = ctx_.artifacts.incoming_dir();
       plan.file_prefix = "upload-" + HostName() + "-";
@@ -289,11 +297,9 @@ Response AppImpl::Handle(Request& req) {
   } else {
     const Route& route = routes_[req.route];
     metric = route.metric;
-    auto caller = ctx_.auth->Authenticate(req, route.access);
-    if (!caller.ok()) {
-      res = AuthErrorResponse(caller.error(), route.access);
-    } else if (Status s = ctx_.auth->Authorize(*caller, route.access, req); !s.ok()) {
-      res = ErrorResponse(s.error());
+    Caller* caller = std::any_cast<Caller>(&req.handler_state);  // set by OnHeaders
+    if (!caller) {
+      res = Response::Error(500, "internal", "the request was not authenticated");
     } else if (route.body == BodyKind::kNone && req.body_size > 0) {
       res = Response::Error(400, "invalid-argument",
                             req.method + " " + req.path + " takes no request body");
