@@ -2,9 +2,9 @@
 // that only server.cc includes the heavy Boost headers.
 #pragma once
 
+#include <any>
 #include <atomic>
 #include <cstdint>
-#include <any>
 #include <map>
 #include <memory>
 #include <optional>

@@ -72,6 +72,24 @@ struct HttpServer::Impl {
 
   std::mutex mu;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+  std::mutex address_mu;
+  std::unordered_map<std::string, int> per_address;  // open connections by client address
+
+  // One more connection from `address`, unless it has max_connections_per_address already.
+  bool TakeAddress(const std::string& address) {
+    if (options.max_connections_per_address <= 0) return true;
+    std::lock_guard lock(address_mu);
+    int& n = per_address[address];
+    if (n >= options.max_connections_per_address) return false;
+    ++n;
+    return true;
+  }
+  void ReleaseAddress(const std::string& address) {
+    if (options.max_connections_per_address <= 0) return;
+    std::lock_guard lock(address_mu);
+    auto it = per_address.find(address);
+    if (it != per_address.end() && --it->second <= 0) per_address.erase(it);
+  }
 
   void Accept();
   void StopAll() {
@@ -154,11 +172,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
   ~Session() override {
     server_.counters.connections.fetch_sub(1);
+    if (!remote_.empty()) server_.ReleaseAddress(remote_);
     server_.Unregister(this);
     RemoveUpload();
   }
 
-  void Start() {
+  // `address`: the client's, counted against max_connections_per_address until the session ends.
+  void Start(std::string address) {
+    remote_ = std::move(address);
     server_.Register(this->shared_from_this());
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls) {
@@ -217,11 +238,6 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req_.path = PercentDecode(req_.target.substr(0, q));
     if (q != std::string::npos) req_.query = ParseQuery(req_.target.substr(q + 1));
     for (const auto& f : h) req_.headers.Add(std::string(f.name_string()), std::string(f.value()));
-    if (remote_.empty()) {  // once per connection, not per request
-      beast::error_code rec;
-      auto ep = Lowest().socket().remote_endpoint(rec);
-      if (!rec) remote_ = ep.address().to_string();
-    }
     req_.remote_address = remote_;
     req_.tls = kTls;
     keep_alive_ = h.keep_alive();
@@ -259,7 +275,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, fec);
       if (fec) {
         upload_path_.clear();
-        return SendError(500, "internal", "cannot create upload file: " + fec.message());
+        // Out of descriptors or space is the server's passing state: 503, the client may retry.
+        const bool busy = fec.value() == EMFILE || fec.value() == ENFILE || fec.value() == ENOSPC;
+        return SendError(busy ? 503 : 500, busy ? "unavailable" : "internal",
+                         "cannot create the upload file: " + fec.message());
       }
     } else {
       string_parser_.emplace(std::move(*head_parser_));
@@ -565,7 +584,10 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || stopping) return;
   if (!ec) {
     counters.accepted.fetch_add(1);
-    if (counters.connections.load() >= options.max_connections) {
+    beast::error_code rec;
+    auto peer = socket.remote_endpoint(rec);
+    std::string address = rec ? std::string("?") : peer.address().to_string();
+    if (counters.connections.load() >= counters.max_connections.load() || !TakeAddress(address)) {
       counters.rejected_connections.fetch_add(1);
       beast::error_code cec;
       socket.close(cec);
@@ -574,9 +596,10 @@ void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
       if (tls) {
         std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket),
                                                                         *tls)
-            ->Start();
+            ->Start(std::move(address));
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))->Start();
+        std::make_shared<Session<beast::tcp_stream>>(*this, std::move(socket))
+            ->Start(std::move(address));
       }
     }
   } else if (ec == net::error::no_descriptors) {
@@ -610,12 +633,22 @@ Status HttpServer::Bind() {
     impl_->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
     if (ec) return Error(Code::kInvalidArgument, o.tls_key + ": " + ec.message());
   }
-  // Many slow clients need many descriptors: raise the soft limit to the hard one.
+  // Many slow clients need many descriptors: raise the soft limit to the hard one, and keep a
+  // fifth of it (at least 128) for what connections open: artifact files, uploads, the database.
+  int64_t max_connections = o.max_connections;
   struct rlimit rl {};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY) {
+      const auto fds = static_cast<int64_t>(std::min<rlim_t>(rl.rlim_cur, 1 << 30));
+      max_connections = std::min(max_connections, fds - std::max<int64_t>(128, fds / 5));
+    }
   }
+  impl_->counters.max_connections = std::max<int64_t>(1, max_connections);
   beast::error_code ec;
   auto& a = impl_->acceptor;
   a.open(ep.protocol(), ec);

@@ -49,14 +49,20 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request
   std::chrono::seconds io_timeout{60};      // without progress while reading a body or writing
   std::chrono::seconds shutdown_grace{10};
+  // Connections at once; at most the file descriptor limit less a fifth (at least 128 kept) for
+  // the files, database and uploads the connections need. Beyond: closed on accept.
   int max_connections = 20000;
+  // Connections at once from one client address (0: no limit). Behind a proxy or load balancer,
+  // every client is its address: raise it there, or set 0.
+  int max_connections_per_address = 512;
 };
 
 // Counters for /metrics.
 struct ServerCounters {
   std::atomic<int64_t> connections{0};
   std::atomic<uint64_t> accepted{0};
-  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> rejected_connections{0};  // closed on accept: a limit was reached
+  std::atomic<int64_t> max_connections{0};        // the limit in force (after Bind)
 };
 
 class HttpServer {

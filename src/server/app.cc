@@ -152,6 +152,8 @@ Status AppImpl::Init() {
   o.tls_cert = config.tls_cert;
   o.tls_key = config.tls_key;
   o.shutdown_grace = std::chrono::seconds(config.shutdown_grace_s);
+  o.max_connections = config.max_connections;
+  o.max_connections_per_address = config.max_connections_per_address;
   server_ = std::make_unique<http::HttpServer>(o, *this);
   ctx_.http = &server_->counters();
 

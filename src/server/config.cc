@@ -27,6 +27,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "max_json_bytes",
                                  "max_log_bytes",
                                  "shutdown_grace_s",
+                                 "max_connections",
+                                 "max_connections_per_address",
                                  "auth_cache_s",
                                  "rollout_tick_ms",
                                  "rollout_lease_s",
@@ -64,6 +66,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("max_json_bytes", c.max_json_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("max_log_bytes", c.max_log_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("shutdown_grace_s", c.shutdown_grace_s));
+  ALOFT_RETURN_IF_ERROR(r.Int("max_connections", c.max_connections));
+  ALOFT_RETURN_IF_ERROR(r.Int("max_connections_per_address", c.max_connections_per_address));
   ALOFT_RETURN_IF_ERROR(r.Int("auth_cache_s", c.auth_cache_s));
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_tick_ms", c.rollout_tick_ms));
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));

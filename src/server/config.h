@@ -33,6 +33,10 @@ struct ServerConfig {
   uint64_t max_json_bytes = 1 << 20;
   uint64_t max_log_bytes = 1 << 20;
   int64_t shutdown_grace_s = 10;
+  // Open connections at once (the descriptor limit also caps it, keeping a fifth for files), and
+  // from one client address (0: no limit; raise it behind a proxy, where all come from one).
+  int max_connections = 20000;
+  int max_connections_per_address = 512;
   // How long a token's owner (device or operator) is remembered without asking the database. A
   // token revoked or a device deleted through another server stops working within this time.
   int64_t auth_cache_s = 10;

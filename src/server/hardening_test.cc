@@ -3,8 +3,14 @@
 // before their body is read, limits per device and per client, and rules an operator relies on.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "server/server_fixture.h"
 
@@ -141,6 +147,67 @@ TEST_P(HardeningTest, Unauthenticated_BodyIsNotRead_No100Continue) {
     EXPECT_EQ(Status(res), c.status) << c.what << ": " << res;
     EXPECT_EQ(res.find("100 Continue"), std::string::npos) << c.what << ": " << res;
   }
+  ExpectAlive();
+}
+
+// Idle sockets from one address could take every descriptor; now that address gets
+// max_connections_per_address and others are still served, and max_connections keeps a fifth
+// of the descriptor limit for files.
+TEST_P(HardeningTest, IdleConnectionsFromOneAddress_AreLimited_DescriptorsKeptForFiles) {
+  Stop();
+  Start([](ServerConfig& c) { c.max_connections_per_address = 4; });
+  const uint16_t port = srv_.app().port();
+  std::vector<std::unique_ptr<testing::RawConnection>> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(std::make_unique<testing::RawConnection>(port));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  for (auto& c : idle) EXPECT_FALSE(c->ClosedByServer(std::chrono::milliseconds(200)));
+  testing::RawConnection fifth(port);
+  ASSERT_TRUE(fifth.connected());
+  EXPECT_TRUE(fifth.ClosedByServer()) << "a fifth connection from 127.0.0.1 was kept";
+  idle.pop_back();  // one goes: room for one more
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  testing::RawConnection next(port);
+  ASSERT_TRUE(next.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(Status(next.ReadResponse()), 200);
+  idle.clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  auto metrics = Call("GET", "/metrics", "");
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_THAT(metrics.body, HasSubstr("aloft_http_connections_rejected_total 1"));
+  auto at = metrics.body.find("\naloft_http_max_connections ");
+  ASSERT_NE(at, std::string::npos) << metrics.body;
+  const long long allowed = std::atoll(metrics.body.c_str() + at + 29);
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  EXPECT_GT(allowed, 0);
+  EXPECT_LE(allowed, static_cast<long long>(rl.rlim_cur) - 128) << "no descriptors kept";
+}
+
+// With no descriptor left, an upload is 503 (the client may retry), not 500.
+TEST_P(HardeningTest, Upload_WhenOutOfDescriptors_Is503) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  testing::RawConnection conn(srv_.app().port());
+  const std::string auth = "Authorization: Bearer " + admin_ + "\r\n";
+  ASSERT_TRUE(conn.Send("GET /api/v1/releases HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n"));
+  ASSERT_EQ(Status(conn.ReadResponse()), 200);  // the connection is open, the token cached
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit none = saved;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);  // every descriptor below it is in use
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  const bool sent = conn.Send(
+      "POST /api/v1/releases?name=app&version=1.0.0&device_type=board-a HTTP/1.1\r\nHost: x\r\n" +
+      auth + "Content-Length: 8\r\n\r\nartifact");
+  std::string res = sent ? conn.ReadResponse() : "";
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  EXPECT_EQ(Status(res), 503) << res;
+  EXPECT_THAT(res, HasSubstr("upload file"));
   ExpectAlive();
 }
 

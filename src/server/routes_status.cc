@@ -46,6 +46,13 @@ void AddStatusRoutes(RouteTable& routes, Context& ctx) {
                      c.connections.load());
         AppendMetric(extra, "aloft_http_connections_accepted_total", "counter",
                      "Accepted connections.", static_cast<int64_t>(c.accepted.load()));
+        AppendMetric(extra, "aloft_http_connections_rejected_total", "counter",
+                     "Connections closed on accept: max_connections or the per-address limit.",
+                     static_cast<int64_t>(c.rejected_connections.load()));
+        AppendMetric(extra, "aloft_http_max_connections", "gauge",
+                     "Connections allowed at once (max_connections, capped by the descriptor "
+                     "limit).",
+                     c.max_connections.load());
         if (ctx.push) {
           const auto& p = ctx.push->counters();
           AppendMetric(extra, "aloft_mqtt_connected", "gauge",

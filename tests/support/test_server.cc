@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cstdlib>
+
 #include "core/file.h"
 #include "support/matchers.h"
 
@@ -29,6 +32,65 @@ void TestServer::Stop() {
   app_->Stop();
   if (thread_.joinable()) thread_.join();
   app_.reset();
+}
+
+RawConnection::RawConnection(uint16_t port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+RawConnection::~RawConnection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool RawConnection::Send(const std::string& bytes) {
+  return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                         static_cast<ssize_t>(bytes.size());
+}
+
+std::string RawConnection::ReadResponse(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  while (fd_ >= 0 && std::chrono::steady_clock::now() < deadline) {
+    auto end = buffered_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      size_t length = 0;
+      std::string head = buffered_.substr(0, end);
+      for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (auto cl = head.find("content-length:"); cl != std::string::npos) {
+        length = std::strtoull(head.c_str() + cl + 15, nullptr, 10);
+      }
+      if (buffered_.size() >= end + 4 + length) {
+        std::string out = buffered_.substr(0, end + 4 + length);
+        buffered_.erase(0, out.size());
+        return out;
+      }
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return "";
+    buffered_.append(buf, static_cast<size_t>(n));
+  }
+  return "";
+}
+
+bool RawConnection::ClosedByServer(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[256];
+  while (fd_ >= 0 && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    return ::recv(fd_, buf, sizeof buf, 0) <= 0;
+  }
+  return false;
 }
 
 std::string TestServer::Raw(const std::string& request) {

@@ -6,6 +6,7 @@
 //   json j = srv.CallJson("GET", "/api/v1/rollouts", srv.admin(), nullptr, 200);
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -19,6 +20,27 @@
 #include "server/config.h"
 
 namespace aloft::testing {
+
+// A client connection to a loopback port that sends bytes as they are and reads answers one by
+// one (keep-alive), for tests of what an HTTP client library would not send.
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port);  // connected() says whether it worked
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  bool Send(const std::string& bytes);
+  // The next answer (head and Content-Length body), waiting at most `timeout`; "" on timeout or
+  // when the server closed the connection first.
+  std::string ReadResponse(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Whether the server closed the connection within `timeout` (without sending anything).
+  bool ClosedByServer(std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
+ private:
+  int fd_ = -1;
+  std::string buffered_;
+};
 
 class TestServer {
  public:
