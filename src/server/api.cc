@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <charconv>
 #include <cstdlib>
 
 #include "core/canonical_json.h"
@@ -73,17 +74,30 @@ Result<json> ParseBody(const Request& req, bool allow_empty) {
   return std::move(j).value();
 }
 
+std::optional<int64_t> ParseInteger(std::string_view text) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);  // no '+', no spaces, no overflow
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  if (text.size() > 1 && (text[0] == '0' || (text[0] == '-' && text[1] == '0'))) {
+    return std::nullopt;  // "01", "-0": one spelling per number
+  }
+  return v;
+}
+
 std::optional<int64_t> ParseId(const std::string& text) {
-  char* end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end || v <= 0) return std::nullopt;
-  return int64_t{v};
+  auto v = ParseInteger(text);
+  if (!v || *v <= 0) return std::nullopt;
+  return v;
 }
 
 Result<int64_t> PathId(Request& r, std::string_view what) {
   const std::string& text = r.params["id"];
   auto id = ParseId(text);
-  if (!id) return Invalid(std::string(what) + " id '" + text + "' is not a number");
+  if (!id) {
+    return Invalid(std::string(what) + " id '" + text +
+                   "' is not an id (a decimal number from 1 to 9223372036854775807)");
+  }
   return *id;
 }
 
@@ -161,12 +175,11 @@ Result<std::optional<json>> OptAttributes(const json& j, const char* key) {
 Result<int64_t> QueryInt(const Request& req, const char* key, int64_t def, int64_t max) {
   auto it = req.query.find(key);
   if (it == req.query.end()) return def;
-  char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end || v < 0) {
+  auto v = ParseInteger(it->second);
+  if (!v || *v < 0) {
     return Invalid(std::string("query parameter '") + key + "' must be a non-negative integer");
   }
-  return std::min<int64_t>(v, max);
+  return std::min<int64_t>(*v, max);
 }
 
 std::optional<std::string> QueryStr(const Request& req, const char* key) {

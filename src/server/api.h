@@ -119,7 +119,10 @@ inline int64_t ToMs(std::chrono::system_clock::time_point t) {
 // The request body as a JSON object, parsed by the project's ParseJson (depth limit, duplicate
 // member names refused). An empty body is {} when `allow_empty`.
 Result<json> ParseBody(const Request& req, bool allow_empty);
-// A positive decimal id, or nullopt.
+// A decimal integer in int64_t's range, written the one way: an optional '-', digits, no
+// leading zeros, nothing else (no '+', spaces or newlines); nullopt otherwise.
+std::optional<int64_t> ParseInteger(std::string_view text);
+// A positive ParseInteger: what names actions, tokens and software modules; nullopt otherwise.
 std::optional<int64_t> ParseId(const std::string& text);
 // The "{id}" of the route; `what` names it in the error: "action id 'x' is not a number".
 Result<int64_t> PathId(Request& r, std::string_view what);

@@ -109,10 +109,9 @@ Result<Response> DdiDeployment(Context& ctx, Request& req, Caller& c, bool insta
   ALOFT_ASSIGN_OR_RETURN(const int64_t id, PathId(req, "action"));
   int64_t history = 0;  // actionHistory: how many messages; negative: all
   if (auto h = QueryStr(req, "actionHistory")) {
-    char* end = nullptr;
-    long long v = std::strtoll(h->c_str(), &end, 10);
-    if (h->empty() || *end) return Invalid("query parameter 'actionHistory' must be an integer");
-    history = v;
+    auto v = ParseInteger(*h);
+    if (!v) return Invalid("query parameter 'actionHistory' must be an integer");
+    history = *v;
   }
   Action a;
   Release rel;

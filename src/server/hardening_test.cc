@@ -211,6 +211,28 @@ TEST_P(HardeningTest, Upload_WhenOutOfDescriptors_Is503) {
   ExpectAlive();
 }
 
+// An id is [1-9][0-9]* within int64_t: "%0A1", "+1", " 1", "01" and overflow named id 1 or
+// INT64_MAX before.
+TEST_P(HardeningTest, Ids_OnlyOneSpelling_OverflowRefused) {
+  SetUpFleet();
+  AddDevice("dev-1");
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+  ASSERT_EQ(dep["actions"][0]["id"], 1);
+  EXPECT_EQ(Call("GET", "/api/v1/actions/1", admin_).status, 200);
+  for (const char* id : {"%0A1", "+1", "%201", "01", "1%20", "0x1", "-1", "0",
+                         "9223372036854775808", "99999999999999999999"}) {
+    auto res = Call("GET", std::string("/api/v1/actions/") + id, admin_);
+    EXPECT_EQ(res.status, 400) << id << ": " << res.body;
+    EXPECT_THAT(res.body, HasSubstr("is not an id")) << id;
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/actions/9223372036854775807", admin_).status, 404);
+  for (const char* q : {"limit=%2B5", "limit=5%0A", "offset=99999999999999999999"}) {
+    auto res = Call("GET", std::string("/api/v1/actions?") + q, admin_);
+    EXPECT_EQ(res.status, 400) << q << ": " << res.body;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });
