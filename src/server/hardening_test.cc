@@ -233,6 +233,26 @@ TEST_P(HardeningTest, Ids_OnlyOneSpelling_OverflowRefused) {
   }
 }
 
+// rollout_approval means every release reaches devices through an approved rollout; a direct
+// deployment by a release-role token went around it (201).
+TEST_P(HardeningTest, ApprovalRequired_DirectDeploymentByReleaseRole_IsRefused) {
+  Stop();
+  Start([](ServerConfig& c) { c.rollout_approval = true; });
+  SetUpFleet();
+  AddDevice("dev-1");
+  json rel = CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ci"}, {"role", "release"}}, 201);
+  json appr =
+      CallJson("POST", "/api/v1/tokens", admin_, {{"name", "boss"}, {"role", "approver"}}, 201);
+  const json deploy = {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}};
+  for (const json& token : {rel, appr}) {
+    auto res = Call("POST", "/api/v1/deployments", token["token"], deploy.dump());
+    EXPECT_EQ(res.status, 403) << token["name"] << ": " << res.body;
+    EXPECT_THAT(res.body, HasSubstr("rollout_approval"));
+  }
+  EXPECT_TRUE(CallJson("GET", "/api/v1/actions", admin_, nullptr, 200).empty());
+  CallJson("POST", "/api/v1/deployments", admin_, deploy, 201);  // an admin still may
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -8,6 +8,13 @@ namespace aloft::server {
 namespace {
 
 Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
+  if (ctx.config.rollout_approval && c.role < Role::kAdmin) {
+    // A deployment is a rollout without the approval this server requires of every rollout.
+    return Error(Code::kPermissionDenied,
+                 "this server requires approval (rollout_approval): deploy through a rollout, "
+                 "which an approver approves (aloft server rollout create ... --device D); direct "
+                 "deployments are for admins");
+  }
   ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
   ALOFT_ASSIGN_OR_RETURN(std::string release_id, ReqString(body, "release"));
   auto at = release_id.find('@');
