@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "server/server_fixture.h"
+#include "server/store.h"
 
 namespace aloft::server {
 namespace {
@@ -251,6 +252,52 @@ TEST_P(HardeningTest, ApprovalRequired_DirectDeploymentByReleaseRole_IsRefused) 
   }
   EXPECT_TRUE(CallJson("GET", "/api/v1/actions", admin_, nullptr, 200).empty());
   CallJson("POST", "/api/v1/deployments", admin_, deploy, 201);  // an admin still may
+}
+
+// The last admin token could be deleted (204), and a restart made none: nobody could manage the
+// server again.
+TEST_P(HardeningTest, LastAdminToken_CannotBeDeleted_RestartWithoutAdminMakesOne) {
+  json tokens = CallJson("GET", "/api/v1/tokens", admin_, nullptr, 200);
+  ASSERT_EQ(tokens.size(), 1u);
+  const int64_t first = tokens[0]["id"];
+  auto res = Call("DELETE", "/api/v1/tokens/" + std::to_string(first), admin_);
+  EXPECT_EQ(res.status, 409) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("last admin token"));
+  json second =
+      CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ops"}, {"role", "admin"}}, 201);
+  EXPECT_EQ(Call("DELETE", "/api/v1/tokens/" + std::to_string(first), admin_).status, 204);
+  res = Call("DELETE", "/api/v1/tokens/" + second["id"].dump(), second["token"]);
+  EXPECT_EQ(res.status, 409) << res.body;
+
+  // Every admin token removed behind the API's back: the next start makes one again.
+  Stop();
+  {
+    auto store = Store::Open(database_, 1);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->Write([](Tx& tx) -> aloft::Status {
+      ALOFT_RETURN_IF_ERROR(
+          tx.connection().Query("DELETE FROM api_tokens WHERE role = ?", {"admin"}));
+      return OkStatus();
+    }),
+                IsOk());
+  }
+  ASSERT_THAT(::unlink((dir_ / "data/admin.token").c_str()), 0);
+  Start();
+  ASSERT_FALSE(admin_.empty());
+  json now = CallJson("GET", "/api/v1/tokens", admin_, nullptr, 200);
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0]["role"], "admin");
+}
+
+// Token names are the audit's actors: a second token of one name made them ambiguous.
+TEST_P(HardeningTest, ApiTokenNames_AreUnique) {
+  CallJson("POST", "/api/v1/tokens", admin_, {{"name", "ci"}, {"role", "release"}}, 201);
+  auto res =
+      Call("POST", "/api/v1/tokens", admin_, json({{"name", "ci"}, {"role", "viewer"}}).dump());
+  EXPECT_EQ(res.status, 409) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("token names are unique"));
+  res = Call("POST", "/api/v1/tokens", admin_, json({{"name", "admin"}, {"role", "admin"}}).dump());
+  EXPECT_EQ(res.status, 409) << res.body;
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,

@@ -1,4 +1,8 @@
 // API tokens (/api/v1/tokens) and registration tokens; the first admin token.
+#include <algorithm>
+#include <optional>
+#include <vector>
+
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/file.h"
@@ -8,6 +12,18 @@
 #include "server/routes.h"
 
 namespace aloft::server {
+
+namespace {
+
+// Serializes changes to the API tokens across servers: uniqueness of names, the last admin.
+constexpr int64_t kTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
+
+int64_t AdminCount(const std::vector<ApiToken>& list) {
+  return std::count_if(list.begin(), list.end(),
+                       [](const ApiToken& t) { return t.role == Role::kAdmin; });
+}
+
+}  // namespace
 
 void AddTokenRoutes(RouteTable& routes, Context& ctx) {
   using A = Access;
@@ -47,6 +63,16 @@ void AddTokenRoutes(RouteTable& routes, Context& ctx) {
                std::string token = NewToken("aloft_a_");
                ApiToken t;
                ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+                 ALOFT_RETURN_IF_ERROR(tx.Serialize(kTokenLock));
+                 ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+                 for (const auto& other : list) {
+                   if (other.name == name) {
+                     // The audit names actors by token name: two of one name would be one.
+                     return Error(Code::kAlreadyExists,
+                                  "an API token named '" + name + "' exists (id " +
+                                      std::to_string(other.id) + "); token names are unique");
+                   }
+                 }
                  ALOFT_ASSIGN_OR_RETURN(t, tx.CreateApiToken(name, role, Sha256Hex(AsBytes(token)),
                                                              c.actor, ctx.Now()));
                  return tx.Audit(c.actor, "token.create", name,
@@ -59,6 +85,17 @@ void AddTokenRoutes(RouteTable& routes, Context& ctx) {
              [&ctx](Request& r, Caller& c) -> Result<Response> {
                ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "token"));
                ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+                 ALOFT_RETURN_IF_ERROR(tx.Serialize(kTokenLock));
+                 ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+                 auto it = std::find_if(list.begin(), list.end(),
+                                        [&](const ApiToken& t) { return t.id == id; });
+                 if (it != list.end() && it->role == Role::kAdmin && AdminCount(list) == 1) {
+                   return Error(Code::kAlreadyExists,
+                                "token '" + it->name +
+                                    "' is the last admin token; create another admin token "
+                                    "before deleting it (without one, nobody could manage "
+                                    "this server)");
+                 }
                  ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(id));
                  return tx.Audit(c.actor, "token.delete", std::to_string(id), "{}", ctx.Now());
                }));
@@ -68,35 +105,35 @@ void AddTokenRoutes(RouteTable& routes, Context& ctx) {
 }
 
 Status EnsureAdminToken(Context& ctx) {
-  constexpr int64_t kFirstTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
   // Several servers may start at once on one database: the one whose transaction inserts the
-  // first token writes it to its data directory; the others find a token and say nothing.
+  // admin token writes it to its data directory; the others find one and say nothing. A server
+  // without any admin token (removed behind the API's back) gets one again the same way.
   std::string path = ctx.config.data_dir + "/admin.token";
   std::string token = NewToken("aloft_a_");
-  bool created = false;
+  std::optional<ApiToken> created;
   ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
-    created = false;
-    ALOFT_RETURN_IF_ERROR(tx.Serialize(kFirstTokenLock));
-    ALOFT_ASSIGN_OR_RETURN(int64_t count, tx.CountApiTokens());
-    if (count > 0) return OkStatus();
-    ALOFT_ASSIGN_OR_RETURN(
-        ApiToken t,
-        tx.CreateApiToken("admin", Role::kAdmin, Sha256Hex(AsBytes(token)), "aloftd", ctx.Now()));
-    created = true;
-    return tx.Audit("aloftd", "token.create", t.name, R"({"role":"admin"})", ctx.Now());
+    created.reset();
+    ALOFT_RETURN_IF_ERROR(tx.Serialize(kTokenLock));
+    ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
+    if (AdminCount(list) > 0) return OkStatus();
+    std::string name = "admin";
+    for (int n = 2;
+         std::any_of(list.begin(), list.end(), [&](const ApiToken& t) { return t.name == name; });
+         ++n) {
+      name = "admin-" + std::to_string(n);
+    }
+    ALOFT_ASSIGN_OR_RETURN(created, tx.CreateApiToken(name, Role::kAdmin, Sha256Hex(AsBytes(token)),
+                                                      "aloftd", ctx.Now()));
+    return tx.Audit("aloftd", "token.create", name, R"({"role":"admin"})", ctx.Now());
   }));
   if (!created) return OkStatus();
   Status written = WriteFileAtomic(path, token + "\n", 0600);
   if (!written.ok()) {
     // Without the file nobody could log in: take the token back so the next start retries.
-    (void)ctx.store->Write([&](Tx& tx) -> Status {
-      ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListApiTokens());
-      for (const auto& t : list) ALOFT_RETURN_IF_ERROR(tx.DeleteApiToken(t.id));
-      return OkStatus();
-    });
+    (void)ctx.store->Write([&](Tx& tx) { return tx.DeleteApiToken(created->id); });
     return std::move(written).error().WithContext("writing the admin token");
   }
-  ctx.log << "aloftd: created the admin API token in " << path
+  ctx.log << "aloftd: created the admin API token '" << created->name << "' in " << path
           << " (keep it secret; use it with `aloft server --token`)" << std::endl;
   return OkStatus();
 }
