@@ -46,7 +46,9 @@ wrk_figures() {
 start_aloftd() {  # NAME DATABASE -> sets URL, PID
   local name=$1 db=$2 port
   port=$(free_port 19080)
-  "$root/$BUILD/apps/aloftd/aloftd" --data "$work/$name" --database "$db" \
+  # Every client here is 127.0.0.1 (wrk, SLOW slow downloads): no per-address limit.
+  printf 'max_connections_per_address = 0\n' >"$work/$name.toml"
+  "$root/$BUILD/apps/aloftd/aloftd" -c "$work/$name.toml" --data "$work/$name" --database "$db" \
     --listen "127.0.0.1:$port" 2>"$work/$name.log" &
   PID=$!
   pids+=("$PID")

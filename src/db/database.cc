@@ -80,6 +80,11 @@ std::string ExpandDdl(std::string_view sql, Engine engine) {
 
 }  // namespace
 
+Result<std::unique_ptr<Listener>> Database::Listen(const std::string& channel,
+                                                   Listener::Callbacks) {
+  return Error(Code::kUnsupported, Describe() + ": no notifications (channel " + channel + ")");
+}
+
 Result<int> Migrate(Database& db, const std::vector<Migration>& migrations) {
   for (size_t i = 0; i < migrations.size(); ++i) {
     if (migrations[i].version != static_cast<int>(i) + 1) {
@@ -107,7 +112,10 @@ Result<int> Migrate(Database& db, const std::vector<Migration>& migrations) {
     }
     for (int v = current + 1; v <= latest; ++v) {
       const Migration& m = migrations[v - 1];
-      Status s = c.ExecScript(ExpandDdl(m.sql, c.engine()));
+      Status s = m.sql.empty() ? OkStatus() : c.ExecScript(ExpandDdl(m.sql, c.engine()));
+      if (s.ok() && c.engine() == Engine::kPostgres && !m.postgres_sql.empty()) {
+        s = c.ExecScript(ExpandDdl(m.postgres_sql, c.engine()));
+      }
       if (!s.ok()) {
         return std::move(s).error().WithContext("schema migration " + std::to_string(v) + " (" +
                                                 std::string(m.description) + ")");

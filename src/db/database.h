@@ -93,6 +93,24 @@ class Connection {
   virtual int64_t changes() const = 0;
 };
 
+// A subscription to a notification channel (PostgreSQL LISTEN) on a connection of its own, run
+// by a thread of its own. Notifications are delivered in commit order, after the commit.
+// Thread-safe; the destructor stops the thread.
+class Listener {
+ public:
+  struct Callbacks {
+    std::function<void(std::string_view payload)> notified;
+    // false: the connection was lost (notifications may be missed until it is back); true: it is
+    // listening (again). Called first with true once LISTEN succeeded.
+    std::function<void(bool listening)> listening;
+  };
+  virtual ~Listener() = default;
+  // Delivers what already arrived on the connection, on the calling thread, without waiting (the
+  // listener's thread does this as soon as it runs; a caller that must not act on older news
+  // calls it first).
+  virtual void Drain() = 0;
+};
+
 class Database {
  public:
   virtual ~Database() = default;
@@ -113,6 +131,12 @@ class Database {
   // PostgreSQL without one (each statement sees what was committed when it started).
   virtual Status Read(const std::function<Status(Connection&)>& fn) = 0;
 
+  // Listens on `channel` (PostgreSQL); kUnsupported on SQLite, which has one process only. The
+  // first connection is made before it returns (kUnavailable when it fails); later losses are
+  // reconnected in the background with Callbacks::listening telling.
+  virtual Result<std::unique_ptr<Listener>> Listen(const std::string& channel,
+                                                   Listener::Callbacks callbacks);
+
   // Convenience: one statement in its own Read.
   Result<Rows> Query(std::string_view sql, const Params& params = {});
 };
@@ -123,6 +147,8 @@ struct Migration {
   int version;
   std::string_view description;
   std::string_view sql;
+  // Runs after `sql` on PostgreSQL only: triggers, functions and other parts SQLite lacks.
+  std::string_view postgres_sql = {};
 };
 
 // Brings the schema to the last of `migrations` (ordered by version, starting at 1), each in its

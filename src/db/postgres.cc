@@ -1,7 +1,13 @@
 // The PostgreSQL backend over libpq: a pool of connections, statements prepared once per
 // connection, text-format parameters and results. A broken connection is reset on next use.
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -123,6 +129,137 @@ class PgConnection final : public Connection {
   int64_t changes_ = 0;
 };
 
+// LISTEN on a connection of its own. Its thread waits on the socket (and a pipe that wakes it to
+// stop), hands each notification to the callback, checks a quiet connection every few seconds
+// with an empty query (a dead server or network shows no other way), and reconnects after a loss
+// with a growing pause. Drain() lets another thread take what already arrived.
+class PgListener final : public Listener {
+ public:
+  PgListener(std::string url, std::string channel, Callbacks callbacks)
+      : url_(std::move(url)), channel_(std::move(channel)), callbacks_(std::move(callbacks)) {}
+
+  ~PgListener() override {
+    stop_ = true;
+    if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+    if (thread_.joinable()) thread_.join();
+    if (conn_) PQfinish(conn_);
+    for (int fd : wake_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+  Status Start() {
+    if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) {
+      return Error(Code::kIo, "creating the listener's wake-up pipe failed");
+    }
+    ALOFT_RETURN_IF_ERROR(Connect());
+    callbacks_.listening(true);
+    thread_ = std::thread([this] { Run(); });
+    return OkStatus();
+  }
+
+  void Drain() override {
+    std::lock_guard lock(mu_);
+    if (!conn_ || lost_) return;
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) ConsumeLocked();
+  }
+
+ private:
+  Status Connect() {
+    PGconn* conn = PQconnectdb(url_.c_str());
+    std::string error;
+    if (PQstatus(conn) != CONNECTION_OK) {
+      error = PQerrorMessage(conn);
+    } else {
+      char* quoted = PQescapeIdentifier(conn, channel_.c_str(), channel_.size());
+      PgResult res(PQexec(conn, ("LISTEN " + std::string(quoted ? quoted : "")).c_str()));
+      PQfreemem(quoted);
+      if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) error = PQerrorMessage(conn);
+    }
+    if (!error.empty()) {
+      PQfinish(conn);
+      while (!error.empty() && error.back() == '\n') error.pop_back();
+      return Error(Code::kUnavailable, "PostgreSQL LISTEN " + channel_ + ": " + error);
+    }
+    std::lock_guard lock(mu_);
+    if (conn_) PQfinish(conn_);
+    conn_ = conn;
+    lost_ = false;
+    return OkStatus();
+  }
+
+  // Reads what arrived and hands out the notifications; a failed read marks the connection lost.
+  void ConsumeLocked() {
+    if (!PQconsumeInput(conn_) || PQstatus(conn_) != CONNECTION_OK) return MarkLostLocked();
+
+    while (PGnotify* n = PQnotifies(conn_)) {
+      callbacks_.notified(n->extra ? n->extra : "");
+      PQfreemem(n);
+    }
+  }
+
+  // Tells of the loss at once, on whichever thread found it: a caller of Drain must not go on
+  // trusting what it knew.
+  void MarkLostLocked() {
+    if (lost_) return;
+    lost_ = true;
+    callbacks_.listening(false);
+  }
+
+  void Run() {
+    auto quiet_since = std::chrono::steady_clock::now();
+    int pause_ms = 100;
+    while (!stop_) {
+      bool lost;
+      int fd;
+      {
+        std::lock_guard lock(mu_);
+        lost = lost_;
+        fd = conn_ ? PQsocket(conn_) : -1;
+      }
+      if (lost || fd < 0) {
+        while (!stop_ && !Connect().ok()) {
+          pollfd w{wake_[0], POLLIN, 0};
+          (void)::poll(&w, 1, pause_ms);
+          pause_ms = std::min(pause_ms * 2, 5000);
+        }
+        if (stop_) return;
+        pause_ms = 100;
+        quiet_since = std::chrono::steady_clock::now();
+        callbacks_.listening(true);
+        continue;
+      }
+      pollfd p[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      int n = ::poll(p, 2, 1000);
+      if (stop_) return;
+      std::lock_guard lock(mu_);
+      if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+        ConsumeLocked();
+        quiet_since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - quiet_since > std::chrono::seconds(5)) {
+        // A quiet connection may be a dead one: one round trip tells.
+        PgResult res(PQexec(conn_, ""));
+        quiet_since = std::chrono::steady_clock::now();
+        if (!res || PQstatus(conn_) != CONNECTION_OK) {
+          MarkLostLocked();
+        } else {
+          ConsumeLocked();  // notifications that came with the answer
+        }
+      }
+    }
+  }
+
+  const std::string url_, channel_;
+  const Callbacks callbacks_;
+  std::mutex mu_;  // conn_ and lost_; held while notifications are handed out
+  PGconn* conn_ = nullptr;
+  bool lost_ = false;
+  std::atomic<bool> stop_{false};
+  int wake_[2] = {-1, -1};
+  std::thread thread_;
+};
+
 class PgDatabase final : public Database {
  public:
   explicit PgDatabase(std::string url) : url_(std::move(url)) {}
@@ -166,6 +303,13 @@ class PgDatabase final : public Database {
     auto conn = pool_.Acquire();
     ALOFT_RETURN_IF_ERROR(conn->EnsureOpen());
     return fn(*conn);
+  }
+
+  Result<std::unique_ptr<Listener>> Listen(const std::string& channel,
+                                           Listener::Callbacks callbacks) override {
+    auto listener = std::make_unique<PgListener>(url_, channel, std::move(callbacks));
+    ALOFT_RETURN_IF_ERROR(listener->Start());
+    return std::unique_ptr<Listener>(std::move(listener));
   }
 
  private:

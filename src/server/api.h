@@ -41,7 +41,7 @@ struct Caller {
   // kDevice, from the auth cache: what this server learned about the device, shared by every
   // request that finds the same cache entry.
   struct Hints {
-    // The Store::actions_epoch() at which the device was found without an open action; 0 (never
+    // The Store::ActionsEpoch() at which the device was found without an open action; 0 (never
     // an epoch): unknown.
     std::atomic<uint64_t> no_action_epoch{0};
     std::atomic<bool> counted{false};  // reported to Metrics::DeviceSeen

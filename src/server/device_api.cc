@@ -150,11 +150,12 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
 
   std::optional<Action> action;
   Release rel;
-  // Nearly every check-in finds no open action. On SQLite this server is the only writer, so the
-  // answer found earlier stays true until this server writes to the actions table.
-  const bool sole_writer = ctx.store->sole_writer() && c.hints;
-  const uint64_t epoch = ctx.store->actions_epoch();  // before the read (see actions_epoch())
-  if (!sole_writer || c.hints->no_action_epoch.load(std::memory_order_relaxed) != epoch) {
+  // Nearly every check-in finds no open action, and the answer found earlier stays true while the
+  // device's actions epoch stands (Store::ActionsEpoch: this server's writes on SQLite; on
+  // PostgreSQL any server's, as notified).
+  const std::optional<uint64_t> epoch =
+      c.hints ? ctx.store->ActionsEpoch(d.id) : std::nullopt;  // before the read
+  if (!epoch || c.hints->no_action_epoch.load(std::memory_order_relaxed) != *epoch) {
     ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
       if (action) {
@@ -162,7 +163,7 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
       }
       return OkStatus();
     }));
-    if (sole_writer && !action) c.hints->no_action_epoch.store(epoch, std::memory_order_relaxed);
+    if (epoch && !action) c.hints->no_action_epoch.store(*epoch, std::memory_order_relaxed);
   }
   // A disabled release offers nothing new, but a cancel is still told.
   const bool offer = action && (rel.enabled || action->state == ActionState::kCanceling);

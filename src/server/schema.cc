@@ -107,6 +107,22 @@ ALTER TABLE rollouts ADD COLUMN push BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE actions ADD COLUMN push_due_ms BIGINT;
 CREATE INDEX actions_push_due ON actions (push_due_ms) WHERE push_due_ms IS NOT NULL;
 )sql"},
+      // PostgreSQL: every committed change to a device's actions is notified on kActionsChannel
+      // (duplicates within one transaction are sent once), so that several servers can cache
+      // "no open action" per device (Store::ActionsEpoch). SQLite has one server: nothing to do.
+      {5, "notify changes to actions", "", R"sql(
+CREATE FUNCTION aloft_notify_action() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('aloft_actions', OLD.device_id::text);
+  ELSE
+    PERFORM pg_notify('aloft_actions', NEW.device_id::text);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER actions_notify AFTER INSERT OR UPDATE OR DELETE ON actions
+  FOR EACH ROW EXECUTE FUNCTION aloft_notify_action();
+)sql"},
   };
   return kMigrations;
 }

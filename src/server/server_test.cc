@@ -20,6 +20,7 @@
 #include "server/app.h"
 #include "server/config.h"
 #include "server/download.h"
+#include "server/store.h"
 #include "server/server_fixture.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
@@ -435,24 +436,76 @@ TEST_P(ServerTest, FeedbackAfterTheEnd_AndCancel_AreRefusedWithReasons) {
 
 // A check-in that found no action is remembered (SQLite), and forgotten as soon as this server
 // creates or ends an action: the device is never told "nothing" while an action waits.
+// Deployments and cancels through `ops`, check-ins through `devices`: the same server, or (on
+// PostgreSQL) another one on the same database, whose "no open action" cache must hear of them.
+void ExpectCheckInsSeeEveryNewAction(testing::TestServer& ops, testing::TestServer& devices,
+                                     const std::string& dev, int rounds) {
+  const std::string check_in = "/device/v1/dev-1/check-in";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(devices.CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+  }
+  for (int round = 0; round < rounds; ++round) {
+    json dep = ops.CallJson("POST", "/api/v1/deployments", ops.admin(),
+                            {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+    ASSERT_EQ(dep["actions"].size(), 1u);
+    json in = devices.CallJson("POST", check_in, dev, json::object(), 200);
+    ASSERT_TRUE(in["action"].is_object()) << "round " << round << ": " << in.dump();
+    EXPECT_EQ(in["action"]["id"], dep["actions"][0]["id"]);
+    ops.CallJson("POST", "/api/v1/actions/" + in["action"]["id"].dump() + "/cancel", ops.admin(),
+                 nullptr, 200);
+    EXPECT_TRUE(devices.CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+    EXPECT_TRUE(devices.CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+  }
+}
+
 TEST_P(ServerTest, CheckIn_SeesEveryNewActionAtOnce) {
   SetUpFleet();
   std::string dev = AddDevice("dev-1");
+  ExpectCheckInsSeeEveryNewAction(srv_, srv_, dev, 2);
+}
+
+// Two aloftd on one PostgreSQL: the device checks in with one, the operator deploys and cancels
+// through the other; the first hears of each change (LISTEN/NOTIFY) before the device asks.
+TEST_P(ServerTest, CheckIn_SeesEveryNewActionAtOnce_OnTwoServers) {
+  if (GetParam() == Backend::kSqlite) GTEST_SKIP() << "one server per SQLite database";
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  ServerConfig c;
+  c.data_dir = dir_ / "data";
+  c.database = database_;
+  c.threads = 2;
+  c.db_pool = 4;
+  std::ostringstream log;
+  testing::TestServer second;
+  ASSERT_THAT(second.Start(c, SystemClock::Instance(), log), IsOk());
+  ExpectCheckInsSeeEveryNewAction(srv_, second, dev, 20);
+  ExpectCheckInsSeeEveryNewAction(second, srv_, dev, 5);
+
+  // The listening connections are cut (a PostgreSQL restart, a network fault): what is deployed
+  // meanwhile is still seen, by a database read, and caching resumes once they are back.
+  auto store = Store::Open(database_, 1);
+  ASSERT_THAT(store, IsOk());
   const std::string check_in = "/device/v1/dev-1/check-in";
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
-  }
-  for (int round = 0; round < 2; ++round) {
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(second.CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
+    ASSERT_THAT((*store)->Write([](Tx& tx) -> aloft::Status {
+      ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' "
+          "AND pid <> pg_backend_pid()"));
+      return OkStatus();
+    }),
+                IsOk());
     json dep = CallJson("POST", "/api/v1/deployments", admin_,
                         {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
-    ASSERT_EQ(dep["actions"].size(), 1u);
-    json in = CallJson("POST", check_in, dev, json::object(), 200);
+    json in = second.CallJson("POST", check_in, dev, json::object(), 200);
     ASSERT_TRUE(in["action"].is_object()) << "round " << round << ": " << in.dump();
-    EXPECT_EQ(in["action"]["id"], dep["actions"][0]["id"]);
     CallJson("POST", "/api/v1/actions/" + in["action"]["id"].dump() + "/cancel", admin_, nullptr,
              200);
-    EXPECT_TRUE(CallJson("POST", check_in, dev, json::object(), 200)["action"].is_null());
   }
+  for (int i = 0; i < 100 && !(*store)->listening(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ExpectCheckInsSeeEveryNewAction(srv_, second, dev, 3);
 }
 
 // One server per SQLite database; a second is refused with the reason, and the database is free

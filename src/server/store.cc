@@ -1,6 +1,7 @@
 #include "server/store.h"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -623,7 +624,61 @@ Status Tx::Serialize(int64_t key) {
 Result<std::unique_ptr<Store>> Store::Open(const std::string& location, int pool_size) {
   ALOFT_ASSIGN_OR_RETURN(auto database, db::Database::Open(location, pool_size));
   ALOFT_RETURN_IF_ERROR(db::Migrate(*database, SchemaMigrations()));
-  return std::unique_ptr<Store>(new Store(std::move(database)));
+  std::unique_ptr<Store> store(new Store(std::move(database)));
+  if (store->db_->engine() == db::Engine::kPostgres) {
+    ALOFT_RETURN_IF_ERROR(store->StartListening());
+  }
+  return store;
+}
+
+Store::~Store() { listener_.reset(); }
+
+Status Store::StartListening() {
+  db::Listener::Callbacks callbacks;
+  callbacks.notified = [this](std::string_view payload) { Notified(payload); };
+  callbacks.listening = [this](bool up) { Listening(up); };
+  ALOFT_ASSIGN_OR_RETURN(listener_, db_->Listen(kActionsChannel, std::move(callbacks)));
+  return OkStatus();
+}
+
+void Store::Notified(std::string_view payload) {
+  int64_t device = 0;
+  auto [ptr, ec] = std::from_chars(payload.data(), payload.data() + payload.size(), device);
+  if (ec != std::errc() || ptr != payload.data() + payload.size()) {
+    all_epoch_.store(NextEpoch(), std::memory_order_release);  // not a device: news for all
+    return;
+  }
+  Shard& shard = shards_[static_cast<uint64_t>(device) % kShards];
+  std::lock_guard lock(shard.mu);
+  shard.epochs[device] = NextEpoch();
+}
+
+void Store::Listening(bool up) {
+  // Lost: nothing is known until it is back. Back: what happened meanwhile is unknown, so every
+  // device's epoch moves on, and the per-device ones are no longer needed.
+  if (up) {
+    for (Shard& shard : shards_) {
+      std::lock_guard lock(shard.mu);
+      shard.epochs.clear();
+    }
+  }
+  all_epoch_.store(NextEpoch(), std::memory_order_release);
+  listening_.store(up, std::memory_order_release);
+}
+
+std::optional<uint64_t> Store::ActionsEpoch(int64_t device_id) const {
+  if (!listening_.load(std::memory_order_acquire)) return std::nullopt;
+  // What the notification connection already holds is news older than this request.
+  if (listener_) listener_->Drain();
+  uint64_t epoch = all_epoch_.load(std::memory_order_acquire);
+  if (listener_) {
+    const Shard& shard = shards_[static_cast<uint64_t>(device_id) % kShards];
+    std::lock_guard lock(shard.mu);
+    auto it = shard.epochs.find(device_id);
+    if (it != shard.epochs.end()) epoch = std::max(epoch, it->second);
+  }
+  if (!listening_.load(std::memory_order_acquire)) return std::nullopt;
+  return epoch;
 }
 
 Status Store::Write(const std::function<Status(Tx&)>& fn) {
@@ -632,8 +687,9 @@ Status Store::Write(const std::function<Status(Tx&)>& fn) {
     Tx tx(c, &actions_written);
     return fn(tx);
   });
-  // After the commit (or the rollback: moving on too often only costs a read).
-  if (actions_written) actions_epoch_.fetch_add(1, std::memory_order_release);
+  // After the commit (or the rollback: moving on too often only costs a read). On PostgreSQL the
+  // notification follows too, but this server's own next request must not wait for it.
+  if (actions_written) all_epoch_.store(NextEpoch(), std::memory_order_release);
   return s;
 }
 

@@ -14,13 +14,17 @@
 // duplicate; kInvalidArgument a rule the request broke. Thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "db/database.h"
@@ -308,19 +312,44 @@ class Store {
   Status Read(const std::function<Status(Tx&)>& fn);
   db::Database& database() { return *db_; }
 
-  // Counts this process's committed writes to the actions table: it moves on after each such
-  // commit. A caller that read the epoch *before* a Read and found no open action for a device
-  // knows there is still none while the epoch is unchanged, provided this process is the only
-  // writer (`sole_writer()`: SQLite, which aloftd holds exclusively; never PostgreSQL, which
-  // other servers share).
-  // Never 0.
-  uint64_t actions_epoch() const { return actions_epoch_.load(std::memory_order_acquire); }
-  bool sole_writer() const { return db_->engine() == db::Engine::kSqlite; }
+  // A value that moves on whenever device `device_id`'s actions may have changed, or nullopt
+  // when this server cannot know (PostgreSQL while its notification connection is down). A
+  // caller that read it *before* a Read and found no open action for the device knows there is
+  // still none while the value is unchanged. Never 0.
+  //
+  // SQLite: aloftd is the only writer, and the value moves on after each of its commits that
+  // wrote to the actions table. PostgreSQL, which several servers share: it also moves on for a
+  // device when any server's commit changes the device's actions (a trigger notifies, this store
+  // listens: LISTEN/NOTIFY), and for every device when the listening connection was lost or is
+  // back (notifications may have been missed).
+  std::optional<uint64_t> ActionsEpoch(int64_t device_id) const;
+  // Whether the PostgreSQL notification connection is up (always true on SQLite).
+  bool listening() const { return listening_.load(std::memory_order_acquire); }
+
+  ~Store();
 
  private:
   explicit Store(std::unique_ptr<db::Database> db) : db_(std::move(db)) {}
+  Status StartListening();
+  void Notified(std::string_view payload);
+  void Listening(bool up);
+  // A new value of the one counter every epoch is taken from.
+  uint64_t NextEpoch() { return counter_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+
   std::unique_ptr<db::Database> db_;
-  std::atomic<uint64_t> actions_epoch_{1};
+  std::atomic<uint64_t> counter_{1};
+  // This process's writes to actions, and (PostgreSQL) the listener's losses and returns: every
+  // device's epoch is at least this.
+  std::atomic<uint64_t> all_epoch_{1};
+  std::atomic<bool> listening_{true};
+  // PostgreSQL: the epoch of each device whose actions another commit changed, sharded.
+  static constexpr size_t kShards = 16;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<int64_t, uint64_t> epochs;
+  };
+  std::array<Shard, kShards> shards_;
+  std::unique_ptr<db::Listener> listener_;  // last: stopped before what its callbacks use
 };
 
 }  // namespace aloft::server
