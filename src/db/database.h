@@ -17,6 +17,7 @@
 // thread at a time, inside Transact or Read.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -106,9 +107,13 @@ class Listener {
   };
   virtual ~Listener() = default;
   // Delivers what already arrived on the connection, on the calling thread, without waiting (the
-  // listener's thread does this as soon as it runs; a caller that must not act on older news
-  // calls it first).
+  // listener's thread does this as soon as it runs).
   virtual void Drain() = 0;
+  // Waits until every notification of a transaction that committed before this call has been
+  // delivered: one round trip on the listening connection that starts after the call (PostgreSQL
+  // sends a listener the notifications queued before a query ahead of its answer); concurrent
+  // callers share round trips. False when the connection is lost or `timeout` passes.
+  virtual bool Sync(std::chrono::milliseconds timeout) = 0;
 };
 
 class Database {

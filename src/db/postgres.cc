@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -140,6 +141,7 @@ class PgListener final : public Listener {
 
   ~PgListener() override {
     stop_ = true;
+    sync_cv_.notify_all();
     if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
     if (thread_.joinable()) thread_.join();
     if (conn_) PQfinish(conn_);
@@ -163,6 +165,15 @@ class PgListener final : public Listener {
     if (!conn_ || lost_) return;
     pollfd p{PQsocket(conn_), POLLIN, 0};
     if (::poll(&p, 1, 0) > 0) ConsumeLocked();
+  }
+
+  bool Sync(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(sync_mu_);
+    const uint64_t ticket = ++sync_requested_;
+    (void)!::write(wake_[1], "s", 1);
+    return sync_cv_.wait_for(lock, timeout, [&] {
+      return sync_done_ >= ticket || sync_failed_ >= ticket || stop_;
+    }) && sync_done_ >= ticket;
   }
 
  private:
@@ -205,6 +216,11 @@ class PgListener final : public Listener {
     if (lost_) return;
     lost_ = true;
     callbacks_.listening(false);
+    {
+      std::lock_guard sync_lock(sync_mu_);  // waiting Sync callers learn it now
+      sync_failed_ = sync_requested_;
+    }
+    sync_cv_.notify_all();
   }
 
   void Run() {
@@ -225,6 +241,11 @@ class PgListener final : public Listener {
           pause_ms = std::min(pause_ms * 2, 5000);
         }
         if (stop_) return;
+        {
+          std::lock_guard sync_lock(sync_mu_);  // callers waiting across the loss give up
+          sync_failed_ = sync_requested_;
+        }
+        sync_cv_.notify_all();
         pause_ms = 100;
         quiet_since = std::chrono::steady_clock::now();
         callbacks_.listening(true);
@@ -233,8 +254,32 @@ class PgListener final : public Listener {
       pollfd p[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
       int n = ::poll(p, 2, 1000);
       if (stop_) return;
+      if (n > 0 && (p[1].revents & POLLIN)) {
+        char drain[64];
+        while (::read(wake_[0], drain, sizeof drain) > 0) {
+        }
+      }
+      uint64_t wanted;
+      {
+        std::lock_guard lock(sync_mu_);
+        wanted = sync_requested_;
+      }
       std::lock_guard lock(mu_);
-      if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+      if (wanted > synced_) {
+        // The round trip the waiting Sync callers need: the notifications queued before it come
+        // ahead of its answer.
+        PgResult res(PQexec(conn_, ""));
+        quiet_since = std::chrono::steady_clock::now();
+        const bool ok = res && PQstatus(conn_) == CONNECTION_OK;
+        if (ok) ConsumeLocked();
+        if (!ok) MarkLostLocked();
+        {
+          std::lock_guard sync_lock(sync_mu_);
+          (ok && !lost_ ? sync_done_ : sync_failed_) = wanted;
+        }
+        synced_ = wanted;
+        sync_cv_.notify_all();
+      } else if (n > 0 && (p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
         ConsumeLocked();
         quiet_since = std::chrono::steady_clock::now();
       } else if (std::chrono::steady_clock::now() - quiet_since > std::chrono::seconds(5)) {
@@ -258,6 +303,11 @@ class PgListener final : public Listener {
   std::atomic<bool> stop_{false};
   int wake_[2] = {-1, -1};
   std::thread thread_;
+  // Sync: tickets asked for, answered by a round trip (done) or by a loss (failed).
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  uint64_t sync_requested_ = 0, sync_done_ = 0, sync_failed_ = 0;
+  uint64_t synced_ = 0;  // the listener thread's: the last ticket a round trip covered
 };
 
 class PgDatabase final : public Database {

@@ -1,8 +1,12 @@
 // The SQLite backend: one file in WAL mode, a pool of connections (readers run concurrently;
 // writers take the write lock up front with BEGIN IMMEDIATE so two writers never deadlock on an
 // upgrade), prepared statements cached per connection.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <thread>
 #include <unordered_map>
 
@@ -129,6 +133,17 @@ class SqliteDatabase final : public Database {
     // when SQLite was already initialized.)
     static const int kNoMemStatus = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     (void)kNoMemStatus;
+    // The database holds token hashes and the fleet: a new one is readable by its owner only
+    // (SQLite gives its -wal and -shm files the database file's permissions). An existing file
+    // keeps the permissions its owner chose.
+    if (path_ != ":memory:" && !path_.empty()) {
+      int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        ::close(fd);
+      } else if (errno != EEXIST) {
+        return Error(Code::kIo, "creating " + path_ + ": " + std::strerror(errno));
+      }
+    }
     for (int i = 0; i < pool_size; ++i) {
       sqlite3* db = nullptr;
       int rc = sqlite3_open_v2(path_.c_str(), &db,

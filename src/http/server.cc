@@ -184,14 +184,45 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (kTls) {
         self->Lowest().expires_after(self->server_.options.header_timeout);
-        self->stream_.async_handshake(ssl::stream_base::server, [self](beast::error_code ec) {
-          if (ec) return self->Close();
-          self->ReadHeader();
-        });
+        self->Lowest().async_read_some(self->buffer_.prepare(4096),
+                                       [self](beast::error_code ec, size_t n) {
+                                         if (ec) return self->Close();
+                                         self->buffer_.commit(n);
+                                         self->Handshake();
+                                       });
       } else {
         self->ReadHeader();
       }
     });
+  }
+
+  // TLS: the first bytes are in buffer_. A TLS client starts with a handshake record (0x16); a
+  // plain HTTP one is told, in plain HTTP, that this port speaks HTTPS.
+  void Handshake() {
+    if constexpr (kTls) {
+      const auto* first = static_cast<const unsigned char*>(buffer_.data().data());
+      if (buffer_.size() > 0 && first[0] != 0x16) {
+        static const std::string kBody =
+            R"({"error":"bad-request","message":"this port speaks HTTPS: use https:// in the URL"})";
+        static const std::string kPlain =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: "
+            "close\r\nContent-Length: " +
+            std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+        net::async_write(Lowest(), net::buffer(kPlain),
+                         [self = this->shared_from_this()](beast::error_code, size_t) {
+                           beast::error_code ignored;
+                           self->Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                           self->Close();
+                         });
+        return;
+      }
+      stream_.async_handshake(ssl::stream_base::server, buffer_.data(),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t used) {
+                                if (ec) return self->Close();
+                                self->buffer_.consume(used);
+                                self->ReadHeader();
+                              });
+    }
   }
 
   void CloseIfIdle() override {
@@ -627,6 +658,9 @@ Status HttpServer::Bind() {
     impl_->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                             ssl::context::no_tlsv1_1);
+    // TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MACs); TLS 1.3 keeps its suites.
+    SSL_CTX_set_cipher_list(impl_->tls->native_handle(),
+                            "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL");
     beast::error_code ec;
     impl_->tls->use_certificate_chain_file(o.tls_cert, ec);
     if (ec) return Error(Code::kInvalidArgument, o.tls_cert + ": " + ec.message());

@@ -457,14 +457,28 @@ Result<std::vector<std::string>> ExtractPackage(const std::string& path,
                                                 Progress::Mode progress_mode) {
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, PackageReader::Open(in, path, &trust));
+  // The directories this call creates (deepest first) go again when it fails: a package that
+  // does not verify leaves nothing behind.
+  std::vector<std::filesystem::path> created;
   std::error_code ec;
+  for (std::filesystem::path p = std::filesystem::absolute(outdir, ec);
+       !ec && !p.empty() && !std::filesystem::exists(p, ec) && p != p.parent_path();
+       p = p.parent_path()) {
+    created.push_back(p);
+  }
   std::filesystem::create_directories(outdir, ec);
   if (ec) return Error(Code::kIo, outdir + ": cannot create the directory: " + ec.message());
-  Progress progress("extracting", reader->PayloadBytes(), clock, stderr, progress_mode);
-  ExtractSink sink(outdir);
-  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink, false, &progress));
-  progress.Finish();
-  return sink.CommitAll();
+  auto extracted = [&]() -> Result<std::vector<std::string>> {
+    Progress progress("extracting", reader->PayloadBytes(), clock, stderr, progress_mode);
+    ExtractSink sink(outdir);  // its unfinished files go with it
+    ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink, false, &progress));
+    progress.Finish();
+    return sink.CommitAll();
+  }();
+  if (!extracted.ok()) {
+    for (const auto& dir : created) std::filesystem::remove(dir, ec);  // only if empty
+  }
+  return extracted;
 }
 
 }  // namespace aloft::pkg

@@ -90,7 +90,15 @@ TEST_F(PackageTest, ExtractWritesImagesOnlyWhenEverythingVerified) {
   EXPECT_THAT(
       ExtractPackage(dir / "bad.aloft", trust, dir / "out-bad", clock, Progress::Mode::kNever),
       IsError(Code::kIntegrity, HasSubstr("component 'bms'")));
-  EXPECT_TRUE(std::filesystem::is_empty(dir / "out-bad"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out-bad")) << "left an empty directory";
+  EXPECT_THAT(ExtractPackage(dir / "bad.aloft", trust, dir / "new/deeper/out", clock,
+                             Progress::Mode::kNever),
+              IsError(Code::kIntegrity, HasSubstr("bms")));
+  EXPECT_FALSE(std::filesystem::exists(dir / "new")) << "left the directories it made";
+  std::filesystem::create_directories(dir / "mine");  // a directory that was there stays
+  EXPECT_THAT(ExtractPackage(dir / "bad.aloft", trust, dir / "mine", clock, Progress::Mode::kNever),
+              IsError(Code::kIntegrity, HasSubstr("bms")));
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "mine"));
 
   auto written =
       ExtractPackage(dir / "good.aloft", trust, dir / "out", clock, Progress::Mode::kNever);

@@ -223,6 +223,10 @@ Result<bool> AppImpl::TickRollouts() {
     ctx_.log << "aloftd: rollout engine: " << leader.error().message() << std::endl;
     return leader;
   }
+  for (const auto& failure : ctx_.rollouts->TakeFailures()) {
+    ctx_.log << "aloftd: rollout engine: " << failure << " (the other rollouts went on)"
+             << std::endl;
+  }
   if (leader_.exchange(*leader) != *leader) {
     ctx_.log << "aloftd: rollout engine: "
              << (*leader ? "this server leads" : "another server leads") << " ("

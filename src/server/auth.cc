@@ -47,9 +47,12 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
     }
   }
   const std::string hash = Sha256Hex(AsBytes(token));
+  // A device is read together with whether it has an open action: what a check-in asks next.
+  const uint64_t mark = store_.EpochMark();
+  bool open_action = true;
   Status s = store_.Read([&](Tx& tx) -> Status {
     if (device_route) {
-      ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash));
+      ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash, &open_action));
       if (d) {
         c.kind = Caller::kDevice;
         c.actor = "device:" + d->name;
@@ -79,7 +82,14 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
   c.cache_key = key;
   if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
-    if (c.kind == Caller::kDevice) c.hints = std::make_shared<Caller::Hints>();
+    if (c.kind == Caller::kDevice) {
+      c.hints = std::make_shared<Caller::Hints>();
+      if (!open_action) {
+        if (auto epoch = store_.ActionsEpochSince(c.device->id, mark)) {
+          c.hints->no_action_epoch.store(*epoch, std::memory_order_relaxed);
+        }
+      }
+    }
     std::lock_guard lock(shard.mu);
     if (shard.map.size() >= kCacheMax) shard.map.clear();
     shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};

@@ -87,7 +87,8 @@ ddi::ArtifactLinks DdiLinks(Context& ctx, const Request& req, const Caller& c, c
   return {external ? external->first : path, path + ".MD5SUM"};
 }
 
-// The release of the path's software module, when the device's open action installs it.
+// The release of the path's software module, when the device's open action installs it, or its
+// last succeeded action installed it (installedBase links to that one's artifacts).
 Result<Release> DdiModule(Context& ctx, Request& req, const Caller& c) {
   const std::string& text = req.params["module"];
   auto id = ParseId(text);
@@ -95,7 +96,15 @@ Result<Release> DdiModule(Context& ctx, Request& req, const Caller& c) {
   Release rel;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(auto action, tx.OpenActionFor(c.device->id));
-    if (!action || action->release_id != *id || action->state == ActionState::kCanceling) {
+    bool assigned = action && action->release_id == *id && action->state != ActionState::kCanceling;
+    if (!assigned) {
+      ALOFT_ASSIGN_OR_RETURN(auto installed, tx.LastSucceededAction(c.device->id));
+      if (installed) {
+        ALOFT_ASSIGN_OR_RETURN(Action done, tx.GetAction(*installed));
+        assigned = done.release_id == *id;
+      }
+    }
+    if (!assigned) {
       return Error(Code::kNotFound, "software module " + text + " is not assigned to device '" +
                                         c.device->name + "'");
     }

@@ -319,7 +319,16 @@ TEST_P(DdiTest, PollDeploymentDownloadWithResume_FeedbackToSuccess_ConfigData) {
   EXPECT_EQ(installed["id"], std::to_string(id));
   EXPECT_EQ(Feedback("ctl-1", href.substr(0, href.find('?')), "closed", "success"), 410);
   EXPECT_EQ(Ddi("GET", href, Target("ctl-1")).status, 404);
-  EXPECT_EQ(Ddi("GET", download, Target("ctl-1")).status, 404) << "no longer assigned";
+  // The installed base's links work (they answered 404 once the action had succeeded).
+  const json& installed_art = installed["deployment"]["chunks"][0]["artifacts"][0];
+  auto again = Ddi("GET", installed_art["_links"]["download-http"]["href"], Target("ctl-1"));
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.body, image_);
+  EXPECT_EQ(Ddi("GET", installed_art["_links"]["md5sum-http"]["href"], Target("ctl-1")).status,
+            200);
+  std::string other = download;
+  other.replace(other.find("/ctl-1/"), 7, "/ctl-2/");
+  EXPECT_EQ(Ddi("GET", other, Target("ctl-2")).status, 404) << "a module ctl-2 never had";
 }
 
 TEST_P(DdiTest, CancelIsOfferedThenConfirmedOrRejected) {

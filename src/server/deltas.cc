@@ -161,6 +161,12 @@ Result<int> DeltaService::RunQueue(const Clock& clock) {
         std::chrono::duration_cast<std::chrono::milliseconds>(clock.Wall().time_since_epoch())
             .count();
     ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
+      // A worker that died (crash, kill -9) left its delta 'generating': queued again once it
+      // has been so for longer than any delta takes to make.
+      ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+          "UPDATE deltas SET state = 'queued', updated_ms = ? WHERE state = 'generating' AND "
+          "updated_ms < ?",
+          {now, now - kStaleGeneratingMs}));
       ALOFT_ASSIGN_OR_RETURN(job,
                              DeltaWhere(tx, "WHERE x.state = 'queued' ORDER BY x.id LIMIT 1", {}));
       if (!job) return OkStatus();

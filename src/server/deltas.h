@@ -57,8 +57,10 @@ class DeltaService {
                             const std::string& actor, int64_t now);
 
   // Makes every queued delta; returns how many were made. A failure is recorded on the delta
-  // ("failed", with the error) and does not stop the others.
+  // ("failed", with the error) and does not stop the others. A delta left 'generating' for
+  // kStaleGeneratingMs (its worker died) is queued again first.
   Result<int> RunQueue(const Clock& clock);
+  static constexpr int64_t kStaleGeneratingMs = 30 * 60 * 1000;
 
  private:
   Status Generate(Delta& d, const Clock& clock);

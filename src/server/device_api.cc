@@ -97,7 +97,7 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     d.name = name;
     d.device_type = c.reg_type->name;
     d.created_ms = ctx.Now();
-    if (attrs) d.attributes = attrs->dump();
+    if (attrs) d.attributes = DumpJson(*attrs);
     Status s = ctx.store->Write([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token)), mqtt_secret));
       return tx.Audit(c.actor, "device.register", name,
@@ -125,7 +125,23 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     auto it = device->versions.find(m);
     versions_changed = versions_changed || it == device->versions.end() || it->second != v;
   }
-  std::string attrs_text = attrs ? attrs->dump() : "";
+  if (versions_changed && !single_version) {
+    // Only the type's modules have versions (a typo would otherwise show in the statistics).
+    DeviceType type;
+    ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(type, tx.GetDeviceType(device->device_type));
+      return OkStatus();
+    }));
+    for (const auto& [m, v] : versions) {
+      if (std::find(type.modules.begin(), type.modules.end(), m) == type.modules.end()) {
+        std::string known;
+        for (const auto& k : type.modules) known += (known.empty() ? "" : ", ") + k;
+        return Invalid("module '" + m + "' is not a module of device type '" + type.name +
+                       "' (its modules: " + known + ")");
+      }
+    }
+  }
+  std::string attrs_text = attrs ? DumpJson(*attrs) : "";
   bool attrs_changed = attrs && attrs_text != device->attributes;
   // Last contact is written behind, in batches, except the first one: "never seen" must end at
   // once.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <random>
@@ -63,7 +64,19 @@ std::optional<std::vector<ByteRange>> ParseRange(std::string_view header, uint64
     out.push_back({first, std::min(last, size - 1)});
   }
   if (count == 0) return std::nullopt;
-  return out;
+  // Overlapping and adjacent ranges become one, in ascending order (RFC 9110 14.2 allows it):
+  // "bytes=0-,0-,..." would otherwise send the file once per range.
+  std::sort(out.begin(), out.end(),
+            [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
+  std::vector<ByteRange> merged;
+  for (const auto& r : out) {
+    if (!merged.empty() && r.first <= merged.back().last + 1) {
+      merged.back().last = std::max(merged.back().last, r.last);
+    } else {
+      merged.push_back(r);
+    }
+  }
+  return merged;
 }
 
 Result<std::shared_ptr<http::SharedFd>> OpenFiles::Open(const std::string& path) {
@@ -118,12 +131,11 @@ http::Response ServeArtifact(const std::string& path, uint64_t size, const std::
     if (if_range.empty() || if_range == etag) ranges = ParseRange(req.headers.Get("Range"), size);
   }
   if (ranges && ranges->empty()) {
-    res.status = 416;
+    res = http::Response::Error(416, "range-not-satisfiable",
+                                "no range of '" + std::string(req.headers.Get("Range")) +
+                                    "' lies within the " + std::to_string(size) +
+                                    " bytes of the artifact");
     res.headers.Set("Content-Range", "bytes */" + std::to_string(size));
-    res.headers.Set("Content-Type", "application/json");
-    res.body = "{\"error\":\"range-not-satisfiable\",\"message\":\"no range of '" +
-               std::string(req.headers.Get("Range")) + "' lies within the " + std::to_string(size) +
-               " bytes of the artifact\"}";
     return res;
   }
   if (!filename.empty()) {

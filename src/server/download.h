@@ -24,7 +24,7 @@ struct ByteRange {
 // Parses a Range header against a file of `size` bytes (RFC 9110 section 14.2).
 // nullopt: no usable Range header (absent, not "bytes", syntactically invalid, or too many
 // ranges) -> serve the whole file. An empty vector: syntactically valid but none satisfiable ->
-// 416.
+// 416. Overlapping and adjacent ranges are merged; the result is in ascending order.
 std::optional<std::vector<ByteRange>> ParseRange(std::string_view header, uint64_t size);
 
 // Open artifact files, one descriptor per artifact however many downloads use it. Thread-safe.

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -298,6 +299,68 @@ TEST_P(HardeningTest, ApiTokenNames_AreUnique) {
   EXPECT_THAT(res.body, HasSubstr("token names are unique"));
   res = Call("POST", "/api/v1/tokens", admin_, json({{"name", "admin"}, {"role", "admin"}}).dump());
   EXPECT_EQ(res.status, 409) << res.body;
+}
+
+// "bytes=0-,0-,..." (16 parts) sent the artifact 16 times over: ranges are merged now.
+TEST_P(HardeningTest, Download_OverlappingRanges_SendTheBytesOnce) {
+  std::string package;
+  SetUpFleet(&package);
+  const uint64_t size = ReadFile(package, 64 << 20)->size();
+  std::string ranges = "bytes=0-";
+  for (int i = 1; i < 16; ++i) ranges += ",0-";
+  auto res = Call("GET", "/api/v1/releases/fw/1.2.0/artifact", admin_, "", {"Range: " + ranges});
+  EXPECT_EQ(res.status, 206);
+  EXPECT_EQ(res.body.size(), size) << "the artifact is " << size << " bytes";
+  res = Call("GET", "/api/v1/releases/fw/1.2.0/artifact", admin_, "",
+             {"Range: bytes=10-19,0-9,5-14,100-109"});
+  EXPECT_EQ(res.status, 206);
+  EXPECT_THAT(res.headers["content-type"], HasSubstr("multipart/byteranges"));
+  EXPECT_EQ(res.body.find("bytes 5-14"), std::string::npos) << res.body.substr(0, 400);
+  EXPECT_NE(res.body.find("bytes 0-19/"), std::string::npos) << res.body.substr(0, 400);
+  res = Call("GET", "/api/v1/releases/fw/1.2.0/artifact", admin_, "", {"Range: bytes=99999999-"});
+  EXPECT_EQ(res.status, 416);
+  EXPECT_TRUE(json::parse(res.body, nullptr, false).is_object()) << res.body;
+}
+
+// A gateway with sub-devices could itself be put behind another gateway.
+TEST_P(HardeningTest, Gateways_DoNotNest_EitherWay) {
+  SetUpFleet();
+  AddDevice("gw-1");
+  AddDevice("gw-2");
+  AddDevice("s1", {{"gateway", "gw-1"}});
+  auto res = Call("PATCH", "/api/v1/devices/gw-1", admin_, json({{"gateway", "gw-2"}}).dump());
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("is the gateway of 's1'"));
+  res = Call("PATCH", "/api/v1/devices/gw-2", admin_, json({{"gateway", "s1"}}).dump());
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("gateways do not nest"));
+  EXPECT_EQ(CallJson("GET", "/api/v1/devices/gw-1", admin_, nullptr, 200)["gateway"], nullptr);
+}
+
+// A device could report versions of modules its type does not have; they showed in /stats.
+TEST_P(HardeningTest, CheckIn_ModuleNotOfTheDeviceType_IsRefused) {
+  SetUpFleet();  // board-a: main and bms
+  std::string dev = AddDevice("dev-1");
+  auto res = Call("POST", "/device/v1/dev-1/check-in", dev,
+                  json({{"versions", {{"main", "1.0.0"}, {"bootloader", "6.6.6"}}}}).dump());
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("'bootloader' is not a module of device type 'board-a'"));
+  json stats = CallJson("GET", "/api/v1/stats", admin_, nullptr, 200);
+  EXPECT_EQ(stats["devices_by_version"].dump().find("bootloader"), std::string::npos)
+      << stats.dump();
+  CallJson("POST", "/device/v1/dev-1/check-in", dev,
+           {{"versions", {{"main", "1.0.0"}, {"bms", "0.9.0"}}}}, 200);
+}
+
+// aloft.db (token hashes, the fleet) was created 0644.
+TEST_P(HardeningTest, SqliteDatabaseFiles_AreOwnerOnly) {
+  if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "PostgreSQL keeps its own files";
+  SetUpFleet();  // writes: the WAL exists
+  for (const char* name : {"aloft.db", "aloft.db-wal", "aloft.db-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_ / name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 077, 0u) << name << " is " << std::oct << (st.st_mode & 0777);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,

@@ -153,7 +153,8 @@ Result<std::vector<Candidate>> Matching(Tx& tx, const Rollout& r, const Release&
       for (const auto& [k, want] : f.attributes) {
         if (!all) break;
         auto it = attrs.find(k);
-        all = it != attrs.end() && (it->is_string() ? it->get<std::string>() : it->dump()) == want;
+        all =
+            it != attrs.end() && (it->is_string() ? it->get<std::string>() : DumpJson(*it)) == want;
       }
       if (!all) continue;
     }
@@ -497,17 +498,31 @@ Result<bool> RolloutEngine::Tick(int64_t now) {
     return OkStatus();
   }));
   for (int64_t id : live) {
+    std::string name = "#" + std::to_string(id);
     aloft::Status s = store_.Write([&](Tx& tx) -> aloft::Status {
       ALOFT_RETURN_IF_ERROR(Fence(tx, now));
       ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
+      ALOFT_ASSIGN_OR_RETURN(Rows rows,
+                             tx.connection().Query("SELECT name FROM rollouts WHERE id = ?", {id}));
+      if (!rows.empty()) name = rows[0].Text(0);
       ALOFT_ASSIGN_OR_RETURN(auto list, RolloutsWhere(tx, "WHERE o.id = ?", {id}));
       if (list.empty() || IsTerminal(list[0].state)) return OkStatus();  // deleted or ended
       return Step(tx, list[0], now);
     });
-    if (!s.ok() && s.error().code() == Code::kPermissionDenied) return false;  // lease lost
-    ALOFT_RETURN_IF_ERROR(s);
+    if (s.ok()) continue;
+    if (s.error().code() == Code::kPermissionDenied) return false;  // lease lost
+    if (s.error().code() == Code::kUnavailable) return s;  // the database: the next tick retries
+    // This rollout's own trouble (a bad row, a rule its data breaks): the others go on.
+    std::lock_guard lock(failures_mu_);
+    if (failures_.size() < 100)
+      failures_.push_back("rollout '" + name + "': " + s.error().message());
   }
   return true;
+}
+
+std::vector<std::string> RolloutEngine::TakeFailures() {
+  std::lock_guard lock(failures_mu_);
+  return std::exchange(failures_, {});
 }
 
 aloft::Status RolloutEngine::Step(Tx& tx, Rollout& r, int64_t now) {

@@ -152,8 +152,11 @@ class RolloutEngine {
   Result<Rollout> Cancel(const std::string& name, const std::string& actor, int64_t now);
 
   // Takes or renews the lease; when this server holds it, moves every live rollout on. Returns
-  // whether this server is the leader.
+  // whether this server is the leader. A rollout whose step fails is left as it was and the others
+  // still move; its error is kept for TakeFailures (only a lost lease or database stops the tick).
   Result<bool> Tick(int64_t now);
+  // The errors of rollouts whose step failed since the last call: "rollout 'x': <error>".
+  std::vector<std::string> TakeFailures();
 
   // Whether a device with an action of rollout `id` may install at `now`: false outside the
   // rollout's maintenance window. The window of each rollout is read once and cached.
@@ -167,6 +170,8 @@ class RolloutEngine {
   const std::string& holder() const { return holder_; }
 
  private:
+  std::mutex failures_mu_;
+  std::vector<std::string> failures_;
   struct Cached {
     std::optional<MaintenanceWindow> window;
     std::optional<WindowSpec> spec;

@@ -17,6 +17,7 @@
 #include "pkg/manifest.h"
 #include "server/app.h"
 #include "server/config.h"
+#include "server/store.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
@@ -375,6 +376,32 @@ TEST_P(RolloutTest, DynamicRolloutTakesLateDevices_ExpiryCancelsWhatIsOpen) {
   EXPECT_TRUE(CheckInAll().empty());
 }
 
+// One broken rollout stopped the tick for every rollout after it.
+TEST_P(RolloutTest, ABrokenRollout_DoesNotStallTheOthers) {
+  SetUpRelease();
+  AddDevice("a", "first");
+  AddDevice("b", "second");
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "broken"}, {"release", "fw@1.2.0"}, {"filter", {{"groups", {"first"}}}}}, 201);
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "fine"}, {"release", "fw@1.2.0"}, {"filter", {{"groups", {"second"}}}}}, 201);
+  {  // the first rollout's stored waves become unreadable
+    auto store = Store::Open(database_, 1);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->Write([](Tx& tx) -> aloft::Status {
+      ALOFT_RETURN_IF_ERROR(
+          tx.connection().Query("UPDATE rollouts SET waves = 'x' WHERE name = 'broken'"));
+      return OkStatus();
+    }),
+                IsOk());
+  }
+  Tick();
+  EXPECT_TRUE(CheckIn("b").is_object()) << "the rollout after the broken one did not start";
+  EXPECT_TRUE(CheckIn("a").is_null());
+  EXPECT_EQ(Status("fine")["state"], "running");
+  EXPECT_THAT(log_.str(), HasSubstr("rollout 'broken': "));
+}
+
 TEST_P(RolloutTest, BadSpecsAreRefusedWithTheField) {
   SetUpRelease();
   const std::string rel = "fw@1.2.0";
@@ -494,6 +521,38 @@ TEST_P(RolloutDeltaTest, OldVersionsGetDeltas_UnknownGetsTheFullImage_BytesSaved
   EXPECT_EQ(st["downloads"], 3);
   EXPECT_EQ(st["download_bytes"], full_size + delta_bytes);
   EXPECT_EQ(st["bytes_saved"], 2 * full_size - delta_bytes);
+}
+
+// A delta whose worker died mid-way stayed 'generating' for ever; it is queued again once stale.
+TEST_P(RolloutDeltaTest, ADeltaLeftGenerating_IsMadeOnceStale) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  Bytes v100 = testing::RandomBytes(100000, 3), v120 = v100;
+  for (size_t i = 1000; i < 1100; ++i) v120[i] ^= 0x33;
+  Upload("/api/v1/releases", pkgs_.Pack({{"main", v100}}, pkg::Compression::kNone, {0}, "1.0.0"));
+  Upload("/api/v1/releases", pkgs_.Pack({{"main", v120}}, pkg::Compression::kNone, {0}, "1.2.0"));
+  AddDevice("old", "field");
+  versions_ = {{"old", "1.0.0"}};
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "d"}, {"release", "fw@1.2.0"}, {"filter", {{"groups", {"field"}}}}}, 201);
+  Tick();
+  EXPECT_FALSE(CheckIn("old")["download"].contains("delta"));  // queued now
+  {                                                            // a worker claimed it and died
+    auto store = Store::Open(database_, 1);
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->Write([&](Tx& tx) -> aloft::Status {
+      ALOFT_RETURN_IF_ERROR(tx.connection().Query(
+          "UPDATE deltas SET state = 'generating', updated_ms = ? WHERE state = 'queued'",
+          {int64_t{std::chrono::duration_cast<std::chrono::milliseconds>(
+                       clock_.Wall().time_since_epoch())
+                       .count()}}));
+      return OkStatus();
+    }),
+                IsOk());
+  }
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(0)) << "still within its time";
+  clock_.Advance(std::chrono::minutes(31));
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(1));
+  EXPECT_EQ(CheckIn("old")["download"]["delta"]["base_version"], "1.0.0");
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, RolloutDeltaTest,

@@ -26,7 +26,7 @@ Result<Response> CreateDevice(Context& ctx, Request& req, Caller& c) {
     d.tags = *tags;
   }
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
-  if (attrs) d.attributes = attrs->dump();
+  if (attrs) d.attributes = DumpJson(*attrs);
   ALOFT_ASSIGN_OR_RETURN(d.gateway, OptString(body, "gateway"));
   d.created_ms = ctx.Now();
   std::string token = NewToken("aloft_d_");
@@ -66,7 +66,7 @@ Result<Response> PatchDevice(Context& ctx, Request& req, Caller& c) {
     if (body.contains("group")) d.group = group;
     if (body.contains("gateway")) d.gateway = gateway;
     if (tags) d.tags = *tags;
-    if (attrs) d.attributes = attrs->dump();
+    if (attrs) d.attributes = DumpJson(*attrs);
     ALOFT_RETURN_IF_ERROR(tx.UpdateDevice(d));
     ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "device.update", d.name, DumpJson(body), ctx.Now()));
     ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(d.name));

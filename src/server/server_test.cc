@@ -20,8 +20,8 @@
 #include "server/app.h"
 #include "server/config.h"
 #include "server/download.h"
-#include "server/store.h"
 #include "server/server_fixture.h"
+#include "server/store.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
@@ -607,12 +607,28 @@ TEST_F(TransportTest, Tls_ServesApiAndRangesOverHttps) {
   ASSERT_THAT(part, IsOk());
   EXPECT_EQ(part->status, 206);
   EXPECT_EQ(part->body, std::string(AsChars(blob)).substr(100000, 100));
-  // Plain HTTP to the TLS port gets nowhere.
+  // Plain HTTP to the TLS port is told so (it was closed without a word).
   client::HttpRequest plain;
   plain.url = "http://127.0.0.1:" + std::to_string(port_) + "/healthz";
   plain.timeout_s = 5;
   auto refused = client::Send(plain);
-  EXPECT_TRUE(!refused.ok() || refused->status == 0 || refused->status >= 400);
+  ASSERT_THAT(refused, IsOk());
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_THAT(refused->body, HasSubstr("this port speaks HTTPS"));
+  // TLS 1.2 offers forward-secret AEAD suites only: no CBC, no SHA-1 MAC.
+  auto s_client = [&](const std::string& args) {
+    std::string line = "openssl s_client -connect 127.0.0.1:" + std::to_string(port_) + " " + args +
+                       " </dev/null >/dev/null 2>&1";
+    return std::system(line.c_str());
+  };
+  EXPECT_EQ(s_client("-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256"), 0);
+  EXPECT_NE(s_client("-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"), 0) << "CBC-SHA1 was accepted";
+  EXPECT_NE(s_client("-tls1_2 -cipher ECDHE-ECDSA-AES256-SHA384"), 0) << "CBC was accepted";
+  EXPECT_EQ(s_client("-tls1_3"), 0);
+  // And HTTPS still works after those.
+  auto after = client::Send(get);
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->status, 206);
 }
 
 TEST_F(TransportTest, SlowClients_DoNotPinTheOnlyThread) {
@@ -667,12 +683,18 @@ TEST(ConfigFile, UnknownKeysAndWrongTypesNameTheFileAndKey) {
 }
 
 TEST(ParseRange, FollowsRfc9110) {
-  auto r = ParseRange("bytes=0-9, 20-, -5", 100);
+  auto r = ParseRange("bytes=0-9, 20-, -5", 100);  // "-5" lies in "20-": one range
   ASSERT_TRUE(r.has_value());
-  ASSERT_EQ(r->size(), 3u);
+  ASSERT_EQ(r->size(), 2u);
   EXPECT_EQ((*r)[1].first, 20u);
   EXPECT_EQ((*r)[1].last, 99u);
-  EXPECT_EQ((*r)[2].first, 95u);
+  r = ParseRange("bytes=50-59, 0-9, -10, 10-19", 100);  // sorted, adjacent ones joined
+  ASSERT_TRUE(r.has_value());
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].first, 0u);
+  EXPECT_EQ((*r)[0].last, 19u);
+  EXPECT_EQ((*r)[1].first, 50u);
+  EXPECT_EQ((*r)[2].first, 90u);
   EXPECT_FALSE(ParseRange("items=0-1", 100).has_value());  // other unit: ignored
   EXPECT_FALSE(ParseRange("bytes=9-1", 100).has_value());  // invalid: ignored
   EXPECT_FALSE(ParseRange("bytes=a-", 100).has_value());

@@ -668,8 +668,22 @@ void Store::Listening(bool up) {
 
 std::optional<uint64_t> Store::ActionsEpoch(int64_t device_id) const {
   if (!listening_.load(std::memory_order_acquire)) return std::nullopt;
-  // What the notification connection already holds is news older than this request.
+  // Every notification of a commit made before this call arrives first (a round trip on the
+  // listening connection, shared by concurrent callers): a change another server committed
+  // before the device asked is always seen.
+  if (listener_ && !listener_->Sync(std::chrono::seconds(1))) return std::nullopt;
+  return EpochNow(device_id);
+}
+
+std::optional<uint64_t> Store::ActionsEpochSince(int64_t device_id, uint64_t mark) const {
+  if (!listening_.load(std::memory_order_acquire)) return std::nullopt;
   if (listener_) listener_->Drain();
+  auto epoch = EpochNow(device_id);
+  if (!epoch || *epoch > mark) return std::nullopt;
+  return epoch;
+}
+
+std::optional<uint64_t> Store::EpochNow(int64_t device_id) const {
   uint64_t epoch = all_epoch_.load(std::memory_order_acquire);
   if (listener_) {
     const Shard& shard = shards_[static_cast<uint64_t>(device_id) % kShards];

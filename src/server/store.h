@@ -248,8 +248,10 @@ class Tx {
   Result<int64_t> SchedulePushes(const std::vector<int64_t>& device_ids,
                                  std::optional<int64_t> rollout_id, int64_t at);
   Status DeleteDevice(const std::string& name);
-  // The device whose token has this hash.
-  Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash);
+  // The device whose token hashes to `token_hash`, or nullopt. With `open_action`, also whether
+  // it has an open action (in the same query: a check-in's first contact costs one round trip).
+  Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash,
+                                                   bool* open_action = nullptr);
   // Stores the versions that differ from `known` (the device's current map).
   Status RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
                         const std::map<std::string, std::string>& reported, int64_t now);
@@ -293,8 +295,12 @@ class Tx {
   Result<int64_t> DeviceTypeId(const std::string& name);
   Result<std::vector<ReleaseTarget>> TargetsOf(int64_t release_id);
   Result<std::vector<Device>> FillDevices(db::Rows rows);
-  // "SELECT <columns> FROM <table and joins> " + where (which may also order and limit).
-  Result<std::vector<Device>> DevicesWhere(const std::string& where, const db::Params& params);
+  // "SELECT <columns> FROM <table and joins> " + where (which may also order and limit). With
+  // `rows_out`, also the rows themselves, whose `extra_columns` (", expr, ...") follow the
+  // device's own.
+  Result<std::vector<Device>> DevicesWhere(const std::string& where, const db::Params& params,
+                                           db::Rows* rows_out = nullptr,
+                                           const std::string& extra_columns = "");
   Result<std::vector<Release>> ReleasesWhere(const std::string& where, const db::Params& params);
   Status InsertTags(int64_t device_id, const std::vector<std::string>& tags);
   Result<std::vector<Action>> ActionsWhere(const std::string& where, const db::Params& params);
@@ -321,8 +327,15 @@ class Store {
   // wrote to the actions table. PostgreSQL, which several servers share: it also moves on for a
   // device when any server's commit changes the device's actions (a trigger notifies, this store
   // listens: LISTEN/NOTIFY), and for every device when the listening connection was lost or is
-  // back (notifications may have been missed).
+  // back (notifications may have been missed). On PostgreSQL it costs a round trip on the
+  // listening connection, shared by concurrent callers (see db::Listener::Sync).
   std::optional<uint64_t> ActionsEpoch(int64_t device_id) const;
+  // For a caller that learns the device only from its read: EpochMark() before the read, then
+  // ActionsEpochSince(device, mark) after it is the device's epoch, or nullopt when something
+  // that may concern it happened in between (or nothing can be known).
+  uint64_t EpochMark() const { return counter_.load(std::memory_order_acquire); }
+  // Without ActionsEpoch's round trip: a value for remembering, never for trusting.
+  std::optional<uint64_t> ActionsEpochSince(int64_t device_id, uint64_t mark) const;
   // Whether the PostgreSQL notification connection is up (always true on SQLite).
   bool listening() const { return listening_.load(std::memory_order_acquire); }
 
@@ -331,6 +344,8 @@ class Store {
  private:
   explicit Store(std::unique_ptr<db::Database> db) : db_(std::move(db)) {}
   Status StartListening();
+  // The device's epoch from what has been heard so far; nullopt while not listening.
+  std::optional<uint64_t> EpochNow(int64_t device_id) const;
   void Notified(std::string_view payload);
   void Listening(bool up);
   // A new value of the one counter every epoch is taken from.

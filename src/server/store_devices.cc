@@ -1,5 +1,6 @@
 // The Store's device registry: devices, their tags, versions, attributes, gateways, credentials
 // and pushes (store.h).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "server/store.h"
@@ -12,9 +13,36 @@ using db::Rows;
 // ---- devices ----
 
 namespace {
-constexpr std::string_view kDeviceColumns =
-    "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, d.last_seen_ms, "
-    "g.name";
+
+// A device is one row: its tags and versions ride along, aggregated by the database, so that a
+// device (a check-in's authentication) or a page of devices is one query, not one per device.
+// Items are joined by \x1f, a version is "module\x1eversion" (names never hold either byte).
+std::string DeviceColumns(db::Engine engine) {
+  const bool pg = engine == db::Engine::kPostgres;
+  const std::string sep = pg ? "chr(31)" : "char(31)", pair = pg ? "chr(30)" : "char(30)";
+  auto agg = [&](const std::string& what, const std::string& order) {
+    return pg ? "string_agg(" + what + ", " + sep + order + ")"
+              : "group_concat(" + what + ", " + sep + ")";
+  };
+  return "d.id, d.name, t.name, d.device_type_id, d.grp, d.attributes, d.created_ms, "
+         "d.last_seen_ms, g.name, (SELECT " +
+         agg("tag", " ORDER BY tag") + " FROM device_tags WHERE device_id = d.id), (SELECT " +
+         agg("module || " + pair + " || version", "") +
+         " FROM device_versions WHERE device_id = d.id)";
+}
+constexpr int kDeviceColumnCount = 11;
+
+std::vector<std::string_view> SplitUnits(std::string_view text, char sep) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    size_t at = text.find(sep);
+    out.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) break;
+    text.remove_prefix(at + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
@@ -31,14 +59,14 @@ Result<std::vector<Device>> Tx::FillDevices(Rows rows) {
     d.created_ms = r.Int(6);
     d.last_seen_ms = r.OptInt(7);
     d.gateway = r.OptText(8);
-    ALOFT_ASSIGN_OR_RETURN(
-        Rows tags,
-        c_.Query("SELECT tag FROM device_tags WHERE device_id = ? ORDER BY tag", {d.id}));
-    for (const auto& t : tags) d.tags.push_back(t.Text(0));
-    ALOFT_ASSIGN_OR_RETURN(
-        Rows versions,
-        c_.Query("SELECT module, version FROM device_versions WHERE device_id = ?", {d.id}));
-    for (const auto& v : versions) d.versions[v.Text(0)] = v.Text(1);
+    const std::string tags = r.OptText(9).value_or("");
+    for (auto t : SplitUnits(tags, '\x1f')) d.tags.emplace_back(t);
+    std::sort(d.tags.begin(), d.tags.end());
+    const std::string versions = r.OptText(10).value_or("");
+    for (auto v : SplitUnits(versions, '\x1f')) {
+      size_t at = v.find('\x1e');
+      if (at != std::string_view::npos) d.versions[std::string(v.substr(0, at))] = v.substr(at + 1);
+    }
     out.push_back(std::move(d));
   }
   return out;
@@ -60,6 +88,15 @@ Result<std::optional<int64_t>> Tx::GatewayIdFor(const Device& d) {
   if (g.gateway) {
     return Error(Code::kInvalidArgument, "gateway '" + g.name + "' is itself behind gateway '" +
                                              *g.gateway + "'; gateways do not nest");
+  }
+  if (d.id != 0) {  // an existing device: it must not be a gateway itself
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows subs,
+        c_.Query("SELECT name FROM devices WHERE gateway_id = ? ORDER BY name LIMIT 1", {d.id}));
+    if (!subs.empty()) {
+      return Error(Code::kInvalidArgument, "device '" + d.name + "' is the gateway of '" +
+                                               subs[0].Text(0) + "'; gateways do not nest");
+    }
   }
   return std::optional<int64_t>(g.id);
 }
@@ -91,14 +128,15 @@ Result<Device> Tx::CreateDevice(const Device& d, const std::string& token_hash,
   return out;
 }
 
-Result<std::vector<Device>> Tx::DevicesWhere(const std::string& where, const Params& params) {
+Result<std::vector<Device>> Tx::DevicesWhere(const std::string& where, const Params& params,
+                                             Rows* rows_out, const std::string& extra_columns) {
   ALOFT_ASSIGN_OR_RETURN(
-      Rows rows,
-      c_.Query("SELECT " + std::string(kDeviceColumns) +
-                   " FROM devices d JOIN device_types t ON t.id = d.device_type_id LEFT JOIN "
-                   "devices g ON g.id = d.gateway_id " +
-                   where,
-               params));
+      Rows rows, c_.Query("SELECT " + DeviceColumns(c_.engine()) + extra_columns +
+                              " FROM devices d JOIN device_types t ON t.id = d.device_type_id "
+                              "LEFT JOIN devices g ON g.id = d.gateway_id " +
+                              where,
+                          params));
+  if (rows_out) *rows_out = rows;
   return FillDevices(std::move(rows));
 }
 
@@ -223,9 +261,17 @@ Status Tx::DeleteDevice(const std::string& name) {
   return OkStatus();
 }
 
-Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash) {
-  ALOFT_ASSIGN_OR_RETURN(auto devices, DevicesWhere("WHERE d.token_hash = ?", {token_hash}));
+Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash,
+                                                     bool* open_action) {
+  Rows rows;
+  ALOFT_ASSIGN_OR_RETURN(
+      auto devices,
+      DevicesWhere("WHERE d.token_hash = ?", {token_hash}, open_action ? &rows : nullptr,
+                   open_action ? ", CASE WHEN EXISTS (SELECT 1 FROM actions a WHERE a.device_id = "
+                                 "d.id AND a.open = 1) THEN 1 ELSE 0 END"
+                               : ""));
   if (devices.empty()) return std::optional<Device>();
+  if (open_action) *open_action = rows[0].Int(kDeviceColumnCount) != 0;
   return std::optional<Device>(std::move(devices[0]));
 }
 
