@@ -106,9 +106,6 @@ class Listener {
     std::function<void(bool listening)> listening;
   };
   virtual ~Listener() = default;
-  // Delivers what already arrived on the connection, on the calling thread, without waiting (the
-  // listener's thread does this as soon as it runs).
-  virtual void Drain() = 0;
   // Waits until every notification of a transaction that committed before this call has been
   // delivered: one round trip on the listening connection that starts after the call (PostgreSQL
   // sends a listener the notifications queued before a query ahead of its answer); concurrent

@@ -133,7 +133,7 @@ class PgConnection final : public Connection {
 // LISTEN on a connection of its own. Its thread waits on the socket (and a pipe that wakes it to
 // stop), hands each notification to the callback, checks a quiet connection every few seconds
 // with an empty query (a dead server or network shows no other way), and reconnects after a loss
-// with a growing pause. Drain() lets another thread take what already arrived.
+// with a growing pause. Sync() asks it for a round trip.
 class PgListener final : public Listener {
  public:
   PgListener(std::string url, std::string channel, Callbacks callbacks)
@@ -158,13 +158,6 @@ class PgListener final : public Listener {
     callbacks_.listening(true);
     thread_ = std::thread([this] { Run(); });
     return OkStatus();
-  }
-
-  void Drain() override {
-    std::lock_guard lock(mu_);
-    if (!conn_ || lost_) return;
-    pollfd p{PQsocket(conn_), POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) ConsumeLocked();
   }
 
   bool Sync(std::chrono::milliseconds timeout) override {
@@ -210,8 +203,7 @@ class PgListener final : public Listener {
     }
   }
 
-  // Tells of the loss at once, on whichever thread found it: a caller of Drain must not go on
-  // trusting what it knew.
+  // Tells of the loss at once: a caller must not go on trusting what it knew.
   void MarkLostLocked() {
     if (lost_) return;
     lost_ = true;
@@ -251,8 +243,13 @@ class PgListener final : public Listener {
         callbacks_.listening(true);
         continue;
       }
+      bool pending;
+      {
+        std::lock_guard lock(sync_mu_);
+        pending = sync_requested_ > synced_;
+      }
       pollfd p[2] = {{fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-      int n = ::poll(p, 2, 1000);
+      int n = ::poll(p, 2, pending ? 0 : 1000);
       if (stop_) return;
       if (n > 0 && (p[1].revents & POLLIN)) {
         char drain[64];

@@ -47,6 +47,9 @@ struct Caller {
     std::atomic<bool> counted{false};  // reported to Metrics::DeviceSeen
   };
   std::shared_ptr<Hints> hints;
+  // kDevice read from the database by this very request (not the cache): whether the device had
+  // an open action then. A check-in needs nothing fresher.
+  std::optional<bool> open_action_now;
   std::optional<DeviceType> reg_type;  // kRegistration
 };
 

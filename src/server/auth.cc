@@ -81,6 +81,8 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   ALOFT_RETURN_IF_ERROR(s);
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
   c.cache_key = key;
+  Caller fresh = c;  // what this request knows; the cache keeps what later ones may trust
+  if (c.kind == Caller::kDevice) fresh.open_action_now = open_action;
   if (c.kind != Caller::kRegistration && config_.auth_cache_s > 0) {
     if (c.kind == Caller::kDevice) {
       c.hints = std::make_shared<Caller::Hints>();
@@ -94,7 +96,8 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
     if (shard.map.size() >= kCacheMax) shard.map.clear();
     shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
   }
-  return c;
+  fresh.hints = c.hints;
+  return fresh;
 }
 
 Result<Caller> Auth::AuthenticateGateway(const Request& req, std::string_view token) {
@@ -187,6 +190,7 @@ Status Auth::Authorize(Caller& c, Access access, const Request& req) {
               c.device = std::make_shared<const Device>(std::move(*sub));
               c.cache_key.clear();  // the gateway's cache entry and hints are not the sub-device's
               c.hints.reset();
+              c.open_action_now.reset();  // it was the gateway's
               return OkStatus();
             }
           }

@@ -169,9 +169,13 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
   // Nearly every check-in finds no open action, and the answer found earlier stays true while the
   // device's actions epoch stands (Store::ActionsEpoch: this server's writes on SQLite; on
   // PostgreSQL any server's, as notified).
-  const std::optional<uint64_t> epoch =
-      c.hints ? ctx.store->ActionsEpoch(d.id) : std::nullopt;  // before the read
-  if (!epoch || c.hints->no_action_epoch.load(std::memory_order_relaxed) != *epoch) {
+  // A device this request read from the database comes with whether it had an open action.
+  const bool known_none = c.open_action_now == false && c.device && c.device->id == d.id;
+  const std::optional<uint64_t> epoch = c.hints && !known_none
+                                            ? ctx.store->ActionsEpoch(d.id)  // before the read
+                                            : std::nullopt;
+  if (!known_none &&
+      (!epoch || c.hints->no_action_epoch.load(std::memory_order_relaxed) != *epoch)) {
     ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(action, tx.OpenActionFor(d.id));
       if (action) {

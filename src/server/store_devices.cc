@@ -296,6 +296,29 @@ Status Tx::SetAttributes(int64_t device_id, const std::string& attributes_json) 
 }
 
 Status Tx::TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms) {
+  if (c_.engine() == db::Engine::kPostgres) {
+    // One statement per few thousand devices: a round trip each would keep the flusher (and the
+    // database) busy all second at thousands of check-ins a second.
+    constexpr size_t kChunk = 5000;
+    auto it = last_seen_ms.begin();
+    while (it != last_seen_ms.end()) {
+      std::string ids = "{", times = "{";
+      for (size_t n = 0; n < kChunk && it != last_seen_ms.end(); ++n, ++it) {
+        if (n) {
+          ids += ',';
+          times += ',';
+        }
+        ids += std::to_string(it->first);
+        times += std::to_string(it->second);
+      }
+      ALOFT_RETURN_IF_ERROR(c_.Query(
+          "UPDATE devices d SET last_seen_ms = v.ms FROM (SELECT unnest(?::bigint[]) AS id, "
+          "unnest(?::bigint[]) AS ms) v WHERE d.id = v.id AND (d.last_seen_ms IS NULL OR "
+          "d.last_seen_ms < v.ms)",
+          {ids + "}", times + "}"}));
+    }
+    return OkStatus();
+  }
   for (const auto& [id, ms] : last_seen_ms) {
     ALOFT_RETURN_IF_ERROR(
         c_.Query("UPDATE devices SET last_seen_ms = ? WHERE id = ? AND (last_seen_ms IS NULL OR "
