@@ -363,6 +363,26 @@ TEST_P(HardeningTest, SqliteDatabaseFiles_AreOwnerOnly) {
   }
 }
 
+// allowed_sources looked at the release's first module only: a device whose other module ran a
+// version not allowed got the release.
+TEST_P(HardeningTest, AllowedSources_EveryModuleOfTheRelease) {
+  SetUpFleet();  // fw@1.2.0 with modules bms and main
+  std::string ok = AddDevice("ok"), odd = AddDevice("odd");
+  CallJson("POST", "/device/v1/ok/check-in", ok,
+           {{"versions", {{"main", "1.0.0"}, {"bms", "1.0.0"}}}}, 200);
+  CallJson("POST", "/device/v1/odd/check-in", odd,
+           {{"versions", {{"main", "1.0.0"}, {"bms", "0.5.0"}}}}, 200);
+  CallJson("PATCH", "/api/v1/releases/fw/1.2.0", admin_, {{"allowed_sources", {"1.0.0"}}}, 200);
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"devices", {"ok", "odd"}}}, 201);
+  ASSERT_EQ(dep["actions"].size(), 1u) << dep.dump();
+  EXPECT_EQ(dep["actions"][0]["device"], "ok");
+  ASSERT_EQ(dep["skipped"].size(), 1u) << dep.dump();
+  EXPECT_EQ(dep["skipped"][0]["device"], "odd");
+  EXPECT_THAT(dep["skipped"][0]["reason"].get<std::string>(),
+              HasSubstr("module 'bms' runs version '0.5.0'"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -634,6 +634,17 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
               "rd.skipped IS NULL",
               {VersionModule(r, rel), r.id, wave}));
   if (members.empty()) return OkStatus();
+  // allowed_sources looks at every module of the release: the members' versions, in one query.
+  std::map<int64_t, std::map<std::string, std::string>> versions;
+  if (rel.allowed_sources) {
+    ALOFT_ASSIGN_OR_RETURN(
+        Rows rows,
+        c.Query("SELECT v.device_id, v.module, v.version FROM rollout_devices rd JOIN "
+                "device_versions v ON v.device_id = rd.device_id WHERE rd.rollout_id = ? AND "
+                "rd.wave = ? AND rd.action_id IS NULL AND rd.skipped IS NULL",
+                {r.id, wave}));
+    for (const auto& row : rows) versions[row.Int(0)][row.Text(1)] = row.Text(2);
+  }
   for (const auto& m : members) {
     const std::string& name = m.Text(1);
     const std::string current = m.Text(2);
@@ -641,7 +652,7 @@ aloft::Status RolloutEngine::CreateWaveActions(Tx& tx, const Rollout& r, const R
     if (current == rel.version) {
       reason = "already runs " + rel.version;
     } else {
-      reason = rel.RefusalFor(name, current);
+      reason = rel.RefusalFor(name, versions[m.Int(0)]);
     }
     if (!reason) continue;
     ALOFT_RETURN_IF_ERROR(

@@ -75,8 +75,7 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
       if (std::find(types.begin(), types.end(), d.device_type) == types.end()) {
         reason = "device type '" + d.device_type + "' is not a target of " + rel.Id();
       } else {
-        auto it = d.versions.find(rel.FirstModule());
-        reason = rel.RefusalFor(d.name, it == d.versions.end() ? "" : it->second).value_or("");
+        reason = rel.RefusalFor(d.name, d.versions).value_or("");
       }
       if (reason.empty()) {
         auto a = tx.CreateAction(d.id, rel.id, mode, c.actor, ctx.Now());

@@ -126,16 +126,23 @@ std::string Release::FirstModule() const {
   return targets.empty() ? "main" : targets.front().module;
 }
 
-std::optional<std::string> Release::RefusalFor(const std::string& device,
-                                               const std::string& current) const {
+std::optional<std::string> Release::RefusalFor(
+    const std::string& device, const std::map<std::string, std::string>& versions) const {
   auto has = [](const std::vector<std::string>& list, const std::string& v) {
     return std::find(list.begin(), list.end(), v) != list.end();
   };
   if (allowed_devices && !has(*allowed_devices, device)) {
     return "release " + Id() + " is restricted to other devices";
   }
-  if (allowed_sources && !has(*allowed_sources, current)) {
-    return "device runs version '" + current + "', not one " + Id() + " may be installed over";
+  if (allowed_sources) {
+    for (const auto& module : Modules()) {
+      auto it = versions.find(module);
+      const std::string current = it == versions.end() ? "" : it->second;
+      if (!has(*allowed_sources, current)) {
+        return "module '" + module + "' runs version '" + current + "', not one " + Id() +
+               " may be installed over";
+      }
+    }
   }
   return std::nullopt;
 }

@@ -82,10 +82,10 @@ struct Release {
   // The module whose version stands for the device's (allowed_sources, deltas): the first one,
   // "main" when there is none.
   std::string FirstModule() const;
-  // Why the release may not go to device `device` running `current` (allowed_devices,
-  // allowed_sources), or nullopt when it may.
+  // Why the release may not go to device `device` whose modules run `versions` (allowed_devices;
+  // allowed_sources, which every module of the release must run one of), or nullopt when it may.
   std::optional<std::string> RefusalFor(const std::string& device,
-                                        const std::string& current) const;
+                                        const std::map<std::string, std::string>& versions) const;
 };
 
 struct Device {
