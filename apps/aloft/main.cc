@@ -143,10 +143,11 @@ int main(int argc, char** argv) {
   pack->add_option("--level", level,
                    "Compression level (zstd 1-19, default 9; lzma 0-9, default 6)");
   std::string window;
-  pack->add_option("--window", window,
-                   "Compression window, a power of two such as 1M or 256K: what a device needs "
-                   "in RAM to decode (default: what the level implies, 4M for zstd 9, 8M for "
-                   "lzma 6)");
+  pack->add_option(
+      "--window", window,
+      "Compression window, a power of two such as 1M or 256K: what a device needs "
+      "in RAM to decode (default: what the level implies, 4M for zstd 9; at most 4M for "
+      "lzma, whose encoder needs about 11 times it)");
   pack->add_option("--security-counter", po.security_counter,
                    "Anti-rollback counter for every component (default 0)");
   pack->add_option("--key", pack_keys, "Private key to sign with (repeatable)")->required();

@@ -304,7 +304,8 @@ Result<std::unique_ptr<StreamCodec>> MakeCompressor(Compression c, const Compres
       if (lzma_lzma_preset(&lzma, uint32_t(level))) {
         return Error(Code::kInternal, "xz: no preset " + std::to_string(level));
       }
-      if (window != 0) lzma.dict_size = static_cast<uint32_t>(window);
+      lzma.dict_size = static_cast<uint32_t>(
+          window != 0 ? window : std::min<uint64_t>(lzma.dict_size, kLzmaDefaultMaxDict));
       if (options.input_size) {  // as xz does: no dictionary beyond the input
         lzma.dict_size = static_cast<uint32_t>(
             std::clamp<uint64_t>(std::bit_ceil(*options.input_size), kMinWindow, lzma.dict_size));

@@ -90,6 +90,17 @@ Status DecodeUnder(Compression c, const Bytes& data, uint64_t window, uint64_t m
   return OkStatus();
 }
 
+// lzma's default dictionary is at most 4 MiB, whatever the level (preset 6's 8 MiB made the
+// encoder, and so `aloft pack`, use 99 MiB): a device decoding under 4 MiB takes it.
+TEST(Codecs, LzmaDefaultDictionary_IsAtMost4MiB) {
+  Bytes data = testing::RandomBytes(64 << 10, 11);  // the header names the dictionary
+  Bytes back;
+  EXPECT_THAT(DecodeUnder(Compression::kLzma, data, 0, 4 << 20, &back), IsOk());
+  EXPECT_EQ(back, data);
+  EXPECT_THAT(DecodeUnder(Compression::kLzma, data, 8 << 20, 4 << 20, &back),
+              IsError(Code::kOutOfRange, HasSubstr("decoder window limit")));
+}
+
 TEST(Codecs, WindowChosenByThePackerIsEnforcedByTheDecoder) {
   // Repeats 768 KiB apart: only a window that reaches back that far finds them.
   Bytes data = testing::RandomBytes(768 << 10, 5);

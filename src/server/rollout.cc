@@ -498,7 +498,7 @@ Result<bool> RolloutEngine::Tick(int64_t now) {
     return OkStatus();
   }));
   for (int64_t id : live) {
-    std::string name = "#" + std::to_string(id);
+    std::string name = std::string("#").append(std::to_string(id));
     aloft::Status s = store_.Write([&](Tx& tx) -> aloft::Status {
       ALOFT_RETURN_IF_ERROR(Fence(tx, now));
       ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
