@@ -93,9 +93,9 @@ std::optional<Response> RefuseRequestHead(const Request& head) {
     }
   }
   if (head.headers.Has("Transfer-Encoding")) {
-    std::string te(head.headers.Get("Transfer-Encoding"));
+    std::string te;  // the codings of every Transfer-Encoding field, in order
     for (const auto& [name, value] : head.headers.fields()) {
-      if (IEquals(name, "Transfer-Encoding") && value != te) te += ", " + value;
+      if (IEquals(name, "Transfer-Encoding")) te += (te.empty() ? "" : ", ") + value;
     }
     size_t a = te.find_first_not_of(" \t"), b = te.find_last_not_of(" \t");
     const std::string coding = a == std::string::npos ? "" : te.substr(a, b - a + 1);

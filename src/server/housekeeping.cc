@@ -7,6 +7,8 @@
 
 #include <map>
 
+#include "server/api.h"
+
 namespace aloft::server {
 
 void PeriodicTask::Start(std::function<void()> fn, std::chrono::milliseconds interval,
@@ -33,9 +35,7 @@ void PeriodicTask::Stop() {
 }
 
 void ContactRecorder::TouchLater(int64_t device_id) {
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Wall().time_since_epoch())
-          .count();
+  const int64_t now = ToMs(clock_.Wall());
   Shard& shard = shards_[static_cast<uint64_t>(device_id) % kShards];
   std::lock_guard lock(shard.mu);
   shard.seen.emplace_back(device_id, now);

@@ -488,23 +488,21 @@ Result<bool> RolloutEngine::Tick(int64_t now) {
     return OkStatus();
   }));
   if (!leader) return false;
-  std::vector<int64_t> live;
+  std::vector<std::pair<int64_t, std::string>> live;  // (id, name)
   ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> aloft::Status {
     ALOFT_ASSIGN_OR_RETURN(
-        Rows rows, tx.connection().Query("SELECT id FROM rollouts WHERE state IN ('scheduled', "
-                                         "'running', 'awaiting-confirmation', 'paused') ORDER BY "
-                                         "id"));
-    for (const auto& row : rows) live.push_back(row.Int(0));
+        Rows rows,
+        tx.connection().Query("SELECT id, name FROM rollouts WHERE state IN ('scheduled', "
+                              "'running', 'awaiting-confirmation', 'paused') ORDER BY id"));
+    for (const auto& row : rows) live.emplace_back(row.Int(0), row.Text(1));
     return OkStatus();
   }));
-  for (int64_t id : live) {
-    std::string name = std::string("#").append(std::to_string(id));
+  for (const auto& rollout : live) {
+    const int64_t id = rollout.first;  // captured below (clang 14 cannot capture a binding)
+    const std::string& name = rollout.second;
     aloft::Status s = store_.Write([&](Tx& tx) -> aloft::Status {
       ALOFT_RETURN_IF_ERROR(Fence(tx, now));
       ALOFT_RETURN_IF_ERROR(tx.Serialize(kRolloutLock));
-      ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                             tx.connection().Query("SELECT name FROM rollouts WHERE id = ?", {id}));
-      if (!rows.empty()) name = rows[0].Text(0);
       ALOFT_ASSIGN_OR_RETURN(auto list, RolloutsWhere(tx, "WHERE o.id = ?", {id}));
       if (list.empty() || IsTerminal(list[0].state)) return OkStatus();  // deleted or ended
       return Step(tx, list[0], now);

@@ -17,8 +17,7 @@ namespace {
 // A device is one row: its tags and versions ride along, aggregated by the database, so that a
 // device (a check-in's authentication) or a page of devices is one query, not one per device.
 // Items are joined by \x1f, a version is "module\x1eversion" (names never hold either byte).
-std::string DeviceColumns(db::Engine engine) {
-  const bool pg = engine == db::Engine::kPostgres;
+std::string BuildDeviceColumns(bool pg) {
   const std::string sep = pg ? "chr(31)" : "char(31)", pair = pg ? "chr(30)" : "char(30)";
   auto agg = [&](const std::string& what, const std::string& order) {
     return pg ? "string_agg(" + what + ", " + sep + order + ")"
@@ -29,6 +28,12 @@ std::string DeviceColumns(db::Engine engine) {
          agg("tag", " ORDER BY tag") + " FROM device_tags WHERE device_id = d.id), (SELECT " +
          agg("module || " + pair + " || version", "") +
          " FROM device_versions WHERE device_id = d.id)";
+}
+// Built once per engine: the text is on every check-in's authentication.
+const std::string& DeviceColumns(db::Engine engine) {
+  static const std::string kSqlite = BuildDeviceColumns(false),
+                           kPostgres = BuildDeviceColumns(true);
+  return engine == db::Engine::kPostgres ? kPostgres : kSqlite;
 }
 constexpr int kDeviceColumnCount = 11;
 

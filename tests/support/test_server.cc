@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <utility>
 
 #include "core/file.h"
 #include "support/matchers.h"
@@ -82,6 +83,20 @@ std::string RawConnection::ReadResponse(std::chrono::milliseconds timeout) {
   return "";
 }
 
+std::string RawConnection::ReadUntilClosed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string out = std::exchange(buffered_, {});
+  char buf[65536];
+  while (fd_ >= 0 && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
 bool RawConnection::ClosedByServer(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[256];
@@ -94,28 +109,8 @@ bool RawConnection::ClosedByServer(std::chrono::milliseconds timeout) {
 }
 
 std::string TestServer::Raw(const std::string& request) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(app_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    char buf[65536];
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return out;
+  RawConnection conn(app_->port());
+  return conn.Send(request) ? conn.ReadUntilClosed(std::chrono::seconds(5)) : "";
 }
 
 int TestServer::RawStatus(const std::string& response) {

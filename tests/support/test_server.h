@@ -34,6 +34,8 @@ class RawConnection {
   // The next answer (head and Content-Length body), waiting at most `timeout`; "" on timeout or
   // when the server closed the connection first.
   std::string ReadResponse(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Everything the server sends until it closes the connection (at most `timeout`).
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout);
   // Whether the server closed the connection within `timeout` (without sending anything).
   bool ClosedByServer(std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
