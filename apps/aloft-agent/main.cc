@@ -242,6 +242,10 @@ struct Unit {
 };
 
 void Report(const Unit& u) {
+  if (!u.agent->held_reason().empty()) {
+    std::cout << (u.sub ? u.name + ": " : "") << "not installing yet: " << u.agent->held_reason()
+              << std::endl;
+  }
   if (!u.agent->last_outcome()) return;
   const auto& o = *u.agent->last_outcome();
   if (u.sub) std::cout << u.name << ": ";

@@ -335,6 +335,15 @@ Status Agent::DoHold(bool& waiting) {
     return Go(Event::kDropped);
   }
   journal_.offer->install = a.value("install", true);
+  if (journal_.offer->install) {
+    // The server's last word: the window may have closed since the check-in. A refusal holds
+    // the package as "install": false would; an unreachable server leaves the check-in's word.
+    Status gate = uplink_->StartInstall(id);
+    if (!gate.ok() && gate.error().code() == Code::kAlreadyExists) {
+      held_reason_ = gate.error().message();
+      journal_.offer->install = false;
+    }
+  }
   if (!journal_.offer->install) {
     waiting = true;  // download-only, or outside the maintenance window: ask again later
     return SaveJournal(journal_path(), journal_);
@@ -343,7 +352,6 @@ Status Agent::DoHold(bool& waiting) {
 }
 
 Status Agent::DoInstall() {
-  Feedback("installing", 0);
   ALOFT_ASSIGN_OR_RETURN(StagedPackage p, OpenStaged());
   uint64_t total = 0, done = 0;
   for (const auto& c : p.reader->manifest().components) total += c.image.size;
@@ -461,6 +469,7 @@ Status Agent::DoReport() {
 
 Result<Agent::Step> Agent::Run() {
   last_outcome_.reset();  // an outcome is told once, by the Run that reported it
+  held_reason_.clear();
   ALOFT_ASSIGN_OR_RETURN(journal_, LoadJournal(journal_path()));
   bool checked = false;
   for (;;) {

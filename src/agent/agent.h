@@ -75,6 +75,9 @@ class Agent {
   const Journal& journal() const { return journal_; }
   // The outcome of the update the last Run reported, if it reported one.
   const std::optional<Outcome>& last_outcome() const { return last_outcome_; }
+  // Why the last Run holds a verified package instead of installing it, when the server refused
+  // to let it start ("" otherwise).
+  const std::string& held_reason() const { return held_reason_; }
 
  private:
   Status Go(Event e);
@@ -118,6 +121,7 @@ class Agent {
   std::chrono::seconds poll_interval_;
   int last_progress_ = -1;
   std::optional<Outcome> last_outcome_;
+  std::string held_reason_;
 };
 
 }  // namespace aloft::agent

@@ -146,5 +146,32 @@ TEST_F(HoldTest, CancelOfAnActionNeverHeld_IsAcknowledged) {
   EXPECT_EQ(server_.artifact_requests(), 0);
 }
 
+TEST_F(HoldTest, InstallRefusedByTheServer_KeepsHolding_ThenInstallsWhenAllowed) {
+  // The check-in said "install", and the maintenance window closed before the install began:
+  // aloftd refuses "installing" with 409. The agent must not touch the slot.
+  Offer(true);
+  server_.RefuseFeedback("installing", 409,
+                         "action 1 may not install outside its rollout's maintenance window");
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kHold);
+  EXPECT_THAT(agent_->held_reason(), ::testing::HasSubstr("maintenance window"));
+  EXPECT_THAT(Statuses(), ::testing::Not(::testing::Contains("installed")));
+  EXPECT_TRUE(BootsFactoryImage()) << "installed although the server refused";
+
+  // Refused again at the next poll: still held, nothing downloaded again.
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(agent_->journal().state, State::kHold);
+  EXPECT_TRUE(BootsFactoryImage());
+  EXPECT_EQ(server_.artifact_requests(), 1);
+
+  // The window opens: the install goes ahead from the staged package.
+  server_.RefuseFeedback("installing", 0);
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kReboot));
+  EXPECT_TRUE(agent_->held_reason().empty());
+  EXPECT_EQ(server_.artifact_requests(), 1);
+  EXPECT_THAT(Statuses(), ::testing::Contains("installed"));
+  EXPECT_FALSE(BootsFactoryImage());
+}
+
 }  // namespace
 }  // namespace aloft::agent

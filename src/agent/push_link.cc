@@ -64,6 +64,12 @@ class PushLink::MqttUplink final : public Uplink {
     return fallback_->Feedback(action, body);
   }
 
+  Status StartInstall(int64_t action) override {
+    // A report over MQTT has no answer but the broker's: the server's verdict comes over HTTP.
+    link_.Count(&Counts::http_reports);
+    return fallback_->StartInstall(action);
+  }
+
  private:
   // otaUpgrade / otaCancel -> the native check-in's answer (docs/mqtt.md).
   Result<json> ToCheckIn(const Answer& a) {

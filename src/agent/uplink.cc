@@ -31,12 +31,23 @@ class HttpUplink final : public Uplink {
     ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res,
                            Post("/actions/" + std::to_string(action) + "/feedback", body));
     if (res.status == 200 || res.status == 201) return OkStatus();
-    if (res.status == 409) return OkStatus();  // closed already (a repeated final report)
+    if (res.status == 409 && FinalStatus(body.value("status", ""))) {
+      return OkStatus();  // closed already (a repeated final report)
+    }
+    if (res.status == 409) {
+      return Error(Code::kAlreadyExists, "the server refused '" + body.value("status", "") +
+                                             "' on action " + std::to_string(action) + ": " +
+                                             client::ErrorMessage(res));
+    }
     if (res.status >= 500) {
       return Error(Code::kUnavailable, "feedback: HTTP " + std::to_string(res.status));
     }
     return Error(Code::kInvalidArgument, "feedback refused: HTTP " + std::to_string(res.status) +
                                              ": " + client::ErrorMessage(res));
+  }
+
+  Status StartInstall(int64_t action) override {
+    return Feedback(action, {{"status", "installing"}, {"progress", 0}});
   }
 
  private:

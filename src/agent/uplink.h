@@ -24,6 +24,11 @@ class Uplink {
   // canceled) is only OK once the server (HTTP) or the broker (MQTT, QoS 1) has it. An action the
   // server closed already is OK: a repeated final report.
   virtual Status Feedback(int64_t action, const nlohmann::json& body) = 0;
+  // Asks the server's leave to install `action` now, as the report "installing" (progress 0),
+  // and waits for the server's own answer: OK, or kAlreadyExists when the server refuses (its
+  // rollout's maintenance window closed since the check-in that said "install", or the action
+  // closed), with the server's reason. kUnavailable when the server could not be reached.
+  virtual Status StartInstall(int64_t action) = 0;
 };
 
 // The native device API at `server` ("http://host:port"), as `device` with its `token`. A

@@ -17,6 +17,7 @@
 // thread at a time, inside Transact or Read.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -141,6 +142,12 @@ class Database {
 
   // Convenience: one statement in its own Read.
   Result<Rows> Query(std::string_view sql, const Params& params = {});
+
+  // Statements run through Connection::Query so far, on every connection (/metrics).
+  uint64_t statements() const { return statements_.load(std::memory_order_relaxed); }
+
+ protected:
+  std::atomic<uint64_t> statements_{0};
 };
 
 // One schema migration: `sql` runs in the migration's transaction; `{{id}}` is replaced by the

@@ -52,7 +52,8 @@ using PgResult = std::unique_ptr<PGresult, ResultDeleter>;
 
 class PgConnection final : public Connection {
  public:
-  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  PgConnection(PGconn* conn, std::atomic<uint64_t>& statements)
+      : conn_(conn), statements_(statements) {}
   ~PgConnection() override { PQfinish(conn_); }
 
   Engine engine() const override { return Engine::kPostgres; }
@@ -70,6 +71,7 @@ class PgConnection final : public Connection {
   }
 
   Result<Rows> Query(std::string_view sql, const Params& params) override {
+    statements_.fetch_add(1, std::memory_order_relaxed);
     ALOFT_ASSIGN_OR_RETURN(const std::string* name, Prepare(sql));
     std::vector<std::string> texts(params.size());
     std::vector<const char*> values(params.size());
@@ -126,6 +128,7 @@ class PgConnection final : public Connection {
   }
 
   PGconn* conn_;
+  std::atomic<uint64_t>& statements_;
   std::unordered_map<std::string, std::string> prepared_;
   int64_t changes_ = 0;
 };
@@ -320,7 +323,7 @@ class PgDatabase final : public Database {
         PQfinish(conn);
         return Error(Code::kUnavailable, "PostgreSQL at " + Describe() + ": " + msg);
       }
-      auto c = std::make_unique<PgConnection>(conn);
+      auto c = std::make_unique<PgConnection>(conn, statements_);
       ALOFT_RETURN_IF_ERROR(c->ExecScript("SET client_min_messages = warning"));
       pool_.Add(std::move(c));
     }

@@ -42,7 +42,8 @@ Error SqliteError(sqlite3* db, int rc, std::string_view what) {
 
 class SqliteConnection final : public Connection {
  public:
-  explicit SqliteConnection(sqlite3* db) : db_(db) {}
+  SqliteConnection(sqlite3* db, std::atomic<uint64_t>& statements)
+      : db_(db), statements_(statements) {}
   ~SqliteConnection() override {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -52,6 +53,7 @@ class SqliteConnection final : public Connection {
   int64_t changes() const override { return changes_; }
 
   Result<Rows> Query(std::string_view sql, const Params& params) override {
+    statements_.fetch_add(1, std::memory_order_relaxed);
     ALOFT_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, Prepare(sql));
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
@@ -119,6 +121,7 @@ class SqliteConnection final : public Connection {
   }
 
   sqlite3* db_;
+  std::atomic<uint64_t>& statements_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
   int64_t changes_ = 0;
 };
@@ -154,7 +157,7 @@ class SqliteDatabase final : public Database {
         sqlite3_close_v2(db);
         return e;
       }
-      auto conn = std::make_unique<SqliteConnection>(db);
+      auto conn = std::make_unique<SqliteConnection>(db, statements_);
       sqlite3_busy_timeout(db, 5000);
       // WAL: readers never block the writer; NORMAL: a commit is durable at the next checkpoint,
       // the database is never corrupt after a crash. mmap: pages are read from the mapping, not

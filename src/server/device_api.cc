@@ -391,13 +391,19 @@ Result<std::optional<Device>> RecordFeedback(Context& ctx, Tx& tx, const Caller&
 
 Status CheckInstallAllowed(Context& ctx, int64_t action_id) {
   std::optional<int64_t> rollout;
+  bool under_way = false;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(
         db::Rows rows,
-        tx.connection().Query("SELECT rollout_id FROM actions WHERE id = ?", {action_id}));
-    if (!rows.empty()) rollout = rows[0].OptInt(0);
+        tx.connection().Query("SELECT rollout_id, state FROM actions WHERE id = ?", {action_id}));
+    if (!rows.empty()) {
+      rollout = rows[0].OptInt(0);
+      under_way = rows[0].Text(1) == ActionStateName(ActionState::kInstalling);
+    }
     return OkStatus();
   }));
+  // An install the window let start finishes: its progress reports are not refused.
+  if (under_way) return OkStatus();
   ALOFT_ASSIGN_OR_RETURN(auto window, ctx.WindowOf(rollout));
   if (window.open) return OkStatus();
   return Error(

@@ -23,7 +23,8 @@ Result<std::optional<Device>> RecordFeedback(Context& ctx, Tx& tx, const Caller&
                                              ActionState next, std::optional<int64_t> progress,
                                              const ActionEvent& event);
 
-// kAlreadyExists (409) when the action's rollout has a maintenance window that is closed.
+// kAlreadyExists (409) when the action's rollout has a maintenance window that is closed, unless
+// the action is installing already (an install the window let start finishes).
 Status CheckInstallAllowed(Context& ctx, int64_t action_id);
 
 // Counts a device's contact in the metrics: a device seen, or one more check-in.

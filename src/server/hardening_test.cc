@@ -396,6 +396,42 @@ TEST_P(HardeningTest, AllowedSources_EveryModuleOfTheRelease) {
               HasSubstr("module 'bms' runs version '0.5.0'"));
 }
 
+TEST_P(HardeningTest, GroupDeploy_RunsAFewStatements_NotSomePerDevice) {
+  SetUpFleet();
+  constexpr int kDevices = 120;
+  for (int i = 0; i < kDevices; ++i) AddDevice("dev-" + std::to_string(i), {{"group", "lab"}});
+  AddDevice("dev-other", {{"group", "field"}});
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-7"}}},
+           201);
+  auto statements = [&] {
+    auto res = Call("GET", "/metrics", "");
+    const std::string name = "\naloft_db_statements_total ";
+    auto at = res.body.find(name);
+    EXPECT_NE(at, std::string::npos) << res.body;
+    return at == std::string::npos ? 0 : std::stoll(res.body.substr(at + name.size()));
+  };
+  int64_t before = statements();
+  json j = CallJson("POST", "/api/v1/deployments", admin_,
+                    {{"release", "fw@1.2.0"}, {"group", "lab"}}, 201);
+  int64_t ran = statements() - before;
+  ASSERT_EQ(j["actions"].size(), kDevices - 1u) << j.dump();
+  ASSERT_EQ(j["skipped"].size(), 1u);
+  EXPECT_EQ(j["skipped"][0]["device"], "dev-7");
+  EXPECT_THAT(j["skipped"][0]["reason"].get<std::string>(), HasSubstr("has open action"));
+  // Before: five statements per device (600 here). The few that remain include the request's
+  // authentication and the background tasks that may run meanwhile.
+  EXPECT_LT(ran, 40) << ran << " statements for one deployment to " << kDevices << " devices";
+  // Every action is real: its device sees it, with its 'created' event.
+  json a = CallJson("GET", "/api/v1/actions/" + std::to_string(j["actions"][5]["id"].get<int>()),
+                    admin_, nullptr, 200);
+  EXPECT_EQ(a["device"], j["actions"][5]["device"]);
+  EXPECT_EQ(a["state"], "pending");
+  ASSERT_FALSE(a["events"].empty()) << a.dump();
+  EXPECT_EQ(a["events"][0]["status"], "created");
+  json none = CallJson("GET", "/api/v1/actions?device=dev-other", admin_, nullptr, 200);
+  EXPECT_TRUE(none.empty() || none.value("actions", json::array()).empty()) << none.dump();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

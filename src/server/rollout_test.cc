@@ -377,6 +377,37 @@ TEST_P(RolloutTest, DynamicRolloutTakesLateDevices_ExpiryCancelsWhatIsOpen) {
 }
 
 // One broken rollout stopped the tick for every rollout after it.
+TEST_P(RolloutTest, WindowClosing_RefusesNewInstalls_NotOnesUnderWay) {
+  SetUpRelease();
+  AddDevice("dev-a", "field");
+  AddDevice("dev-b", "field");
+  // Installs from 00:00 to 01:00 UTC; the clock starts at midnight.
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "w"},
+            {"release", "fw@1.2.0"},
+            {"filter", {{"groups", {"field"}}}},
+            {"maintenance_window",
+             {{"schedule", "0 0 * * *"}, {"duration", "1h"}, {"time_zone", "UTC"}}}},
+           201);
+  Tick();
+  auto offers = CheckInAll();
+  ASSERT_EQ(offers.size(), 2u);
+  for (const auto& [name, a] : offers) {
+    EXPECT_TRUE(a["install"].get<bool>()) << name;
+    EXPECT_EQ(Feedback(name, a["id"], "downloaded"), 200);
+  }
+  EXPECT_EQ(Feedback("dev-a", offers["dev-a"]["id"], "installing"), 200);
+  clock_.Advance(std::chrono::minutes(61));  // the window closed
+  // dev-a's install began in the window: its progress and its result are taken.
+  EXPECT_EQ(Feedback("dev-a", offers["dev-a"]["id"], "installing"), 200);
+  EXPECT_EQ(Feedback("dev-a", offers["dev-a"]["id"], "installed"), 200);
+  // dev-b checked in while the window was open but begins now: refused, it waits.
+  std::string body;
+  EXPECT_EQ(Feedback("dev-b", offers["dev-b"]["id"], "installing", &body), 409);
+  EXPECT_THAT(body, HasSubstr("maintenance window"));
+  EXPECT_FALSE(CheckIn("dev-b")["install"].get<bool>());
+}
+
 TEST_P(RolloutTest, ABrokenRollout_DoesNotStallTheOthers) {
   SetUpRelease();
   AddDevice("a", "first");

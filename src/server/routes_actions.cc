@@ -1,4 +1,7 @@
 // Deployments, actions and push tasks: /api/v1/deployments, /api/v1/actions, /api/v1/push.
+#include <map>
+#include <set>
+
 #include "core/canonical_json.h"
 #include "server/routes.h"
 #include "server/views.h"
@@ -59,17 +62,21 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
     f.tag = tag;
     ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListDevices(f));
     if (devices) {
+      std::set<std::string_view> listed;
+      for (const auto& d : list) listed.insert(d.name);
       for (const auto& n : *devices) {
-        bool found = false;
-        for (const auto& d : list) found = found || d.name == n;
-        if (!found) return Error(Code::kNotFound, "device '" + n + "' not found");
+        if (!listed.count(n)) return Error(Code::kNotFound, "device '" + n + "' not found");
       }
     }
     if (list.empty()) {
       return Error(Code::kNotFound, std::string("no devices in ") +
                                         (group ? "group '" + *group + "'" : "tag '" + *tag + "'"));
     }
+    // Every refusal first, then the actions in one go: a statement per device would take a group
+    // of thousands seconds, in one write transaction that holds up every other writer.
     auto types = rel.DeviceTypes();
+    std::map<int64_t, std::string> refused;
+    std::vector<int64_t> eligible;
     for (const auto& d : list) {
       std::string reason;
       if (std::find(types.begin(), types.end(), d.device_type) == types.end()) {
@@ -78,17 +85,24 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
         reason = rel.RefusalFor(d.name, d.versions).value_or("");
       }
       if (reason.empty()) {
-        auto a = tx.CreateAction(d.id, rel.id, mode, c.actor, ctx.Now());
-        if (a.ok()) {
-          created.push_back({{"id", a->id}, {"device", d.name}});
-          if (push) {
-            auto scheduled = tx.SchedulePushes({d.id}, std::nullopt, ctx.Now());
-            if (!scheduled.ok()) return std::move(scheduled).error();
-          }
-          continue;
-        }
-        if (a.error().code() != Code::kAlreadyExists) return std::move(a).error();
-        reason = a.error().message();
+        eligible.push_back(d.id);
+      } else {
+        refused[d.id] = std::move(reason);
+      }
+    }
+    ALOFT_ASSIGN_OR_RETURN(
+        auto actions, tx.CreateActions(eligible, rel.id, mode, c.actor, ctx.Now(),
+                                       push ? std::optional<int64_t>(ctx.Now()) : std::nullopt));
+    for (const auto& d : list) {
+      auto it = actions.find(d.id);
+      if (it != actions.end() && it->second.created) {
+        created.push_back({{"id", it->second.id}, {"device", d.name}});
+        continue;
+      }
+      std::string reason = refused[d.id];
+      if (reason.empty()) {
+        reason = it != actions.end() ? "has open action " + std::to_string(it->second.id)
+                                     : "has an open action";
       }
       skipped.push_back({{"device", d.name}, {"reason", reason}});
     }

@@ -53,6 +53,9 @@ void AddStatusRoutes(RouteTable& routes, Context& ctx) {
                      "Connections allowed at once (max_connections, capped by the descriptor "
                      "limit).",
                      c.max_connections.load());
+        AppendMetric(extra, "aloft_db_statements_total", "counter",
+                     "SQL statements this server ran on its database.",
+                     static_cast<int64_t>(ctx.store->database().statements()));
         if (ctx.push) {
           const auto& p = ctx.push->counters();
           AppendMetric(extra, "aloft_mqtt_connected", "gauge",

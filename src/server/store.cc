@@ -461,27 +461,74 @@ Result<std::vector<Action>> Tx::ActionsWhere(const std::string& where, const Par
   return out;
 }
 
-Result<Action> Tx::CreateAction(int64_t device_id, int64_t release_id, const std::string& mode,
-                                const std::string& by, int64_t now) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows open, c_.Query("SELECT id FROM actions WHERE device_id = ? AND open = 1", {device_id}));
-  if (!open.empty()) {
-    return Error(Code::kAlreadyExists, "has open action " + open[0].Text(0));
+namespace {
+
+// A set of ids as one parameter, for `col IN <sql>`: a JSON array that SQLite's json_each reads, a
+// PostgreSQL array literal. One statement text for any number of ids (a text per count would fill
+// the prepared-statement caches).
+struct IdSet {
+  std::string sql;
+  db::Value param;
+};
+
+template <typename Ids>
+IdSet IdSetOf(db::Engine engine, const Ids& ids) {
+  const bool pg = engine == db::Engine::kPostgres;
+  std::string list = pg ? "{" : "[";
+  for (int64_t id : ids) {
+    if (list.size() > 1) list += ',';
+    list += std::to_string(id);
   }
+  list += pg ? '}' : ']';
+  return {pg ? "(SELECT unnest(CAST(? AS BIGINT[])))" : "(SELECT value FROM json_each(?))",
+          std::move(list)};
+}
+
+}  // namespace
+
+Result<std::map<int64_t, Tx::NewAction>> Tx::CreateActions(const std::vector<int64_t>& device_ids,
+                                                           int64_t release_id,
+                                                           const std::string& mode,
+                                                           const std::string& by, int64_t now,
+                                                           std::optional<int64_t> push_due_ms) {
+  std::map<int64_t, NewAction> out;
+  if (device_ids.empty()) return out;
+  const IdSet devices = IdSetOf(c_.engine(), device_ids);
   // DO NOTHING rather than an error: on PostgreSQL a failed statement would abort the whole
-  // transaction, and a deployment goes on with the next device.
+  // transaction (the partial unique index on open actions guards against a concurrent writer).
   ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("INSERT INTO actions (device_id, release_id, state, mode, created_ms, "
-                          "updated_ms, created_by) VALUES (?, ?, 'pending', ?, ?, ?, ?) "
-                          "ON CONFLICT DO NOTHING RETURNING id",
-                          {device_id, release_id, mode, now, now, by}));
-  if (rows.empty()) return Error(Code::kAlreadyExists, "has an open action");
-  ActionsWritten();
-  int64_t id = rows.at(0).Int(0);
-  ALOFT_RETURN_IF_ERROR(c_.Query(
-      "INSERT INTO action_events (action_id, at_ms, status, details) VALUES (?, ?, 'created', ?)",
-      {id, now, "by " + by}));
-  return GetAction(id);
+      Rows created,
+      c_.Query("INSERT INTO actions (device_id, release_id, state, mode, created_ms, updated_ms, "
+               "created_by, push_due_ms) SELECT d.id, ?, 'pending', ?, ?, ?, ?, CAST(? AS BIGINT) "
+               "FROM devices d WHERE d.id IN " +
+                   devices.sql +
+                   " AND NOT EXISTS (SELECT 1 FROM actions o WHERE o.device_id = d.id AND "
+                   "o.open = 1) ON CONFLICT DO NOTHING RETURNING id, device_id",
+               {release_id, mode, now, now, by, push_due_ms ? db::Value(*push_due_ms) : db::Value(),
+                devices.param}));
+  std::vector<int64_t> ids;
+  for (const auto& r : created) {
+    out[r.Int(1)] = {r.Int(0), true};
+    ids.push_back(r.Int(0));
+  }
+  if (!ids.empty()) {
+    ActionsWritten();
+    const IdSet actions = IdSetOf(c_.engine(), ids);
+    ALOFT_RETURN_IF_ERROR(
+        c_.Query("INSERT INTO action_events (action_id, at_ms, status, details) SELECT id, ?, "
+                 "'created', ? FROM actions WHERE id IN " +
+                     actions.sql,
+                 {now, "by " + by, actions.param}));
+  }
+  if (out.size() < device_ids.size()) {
+    ALOFT_ASSIGN_OR_RETURN(Rows open,
+                           c_.Query("SELECT device_id, id FROM actions WHERE open = 1 AND "
+                                    "device_id IN " +
+                                        devices.sql,
+                                    {devices.param}));
+    for (const auto& r : open) out.try_emplace(r.Int(0), NewAction{r.Int(1), false});
+  }
+  return out;
 }
 
 Result<Action> Tx::GetAction(int64_t id) {

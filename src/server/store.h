@@ -258,9 +258,18 @@ class Tx {
   Status SetAttributes(int64_t device_id, const std::string& attributes_json);
   Status TouchDevices(const std::map<int64_t, int64_t>& last_seen_ms);
 
-  // kAlreadyExists when the device has an open action.
-  Result<Action> CreateAction(int64_t device_id, int64_t release_id, const std::string& mode,
-                              const std::string& by, int64_t now);
+  // Opens a pending action for `release_id` on each of `device_ids` that has no open action, in
+  // four statements whatever the number of devices. Maps each device to its new action's id, or
+  // to the id of the open action that kept it from getting one (`created` false). `push_due_ms`
+  // schedules an MQTT push of the new actions.
+  struct NewAction {
+    int64_t id = 0;
+    bool created = false;
+  };
+  Result<std::map<int64_t, NewAction>> CreateActions(const std::vector<int64_t>& device_ids,
+                                                     int64_t release_id, const std::string& mode,
+                                                     const std::string& by, int64_t now,
+                                                     std::optional<int64_t> push_due_ms);
   Result<Action> GetAction(int64_t id);
   Result<std::vector<Action>> ListActions(const ActionFilter& f);
   Result<std::optional<Action>> OpenActionFor(int64_t device_id);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 
 namespace aloft::testing {
@@ -66,6 +67,15 @@ void FaultServer::SetAction(nlohmann::json action) {
 void FaultServer::QueueFault(Fault f, uint64_t at) {
   std::lock_guard lock(mu_);
   faults_.emplace_back(f, at);
+}
+
+void FaultServer::RefuseFeedback(const std::string& status, int http_status, std::string message) {
+  std::lock_guard lock(mu_);
+  if (http_status == 0) {
+    refusals_.erase(status);
+  } else {
+    refusals_[status] = {http_status, std::move(message)};
+  }
 }
 
 std::vector<nlohmann::json> FaultServer::feedback() const {
@@ -147,9 +157,17 @@ void FaultServer::Serve(int fd) {
   }
   if (method == "POST" && path.ends_with("/feedback")) {
     nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    std::optional<std::pair<int, std::string>> refused;
     {
       std::lock_guard lock(mu_);
       feedback_.push_back(j);
+      auto it = refusals_.find(j.is_object() ? j.value("status", "") : "");
+      if (it != refusals_.end()) refused = it->second;
+    }
+    if (refused) {
+      reply(refused->first, "application/json",
+            nlohmann::json({{"error", "already-exists"}, {"message", refused->second}}).dump());
+      return;
     }
     reply(200, "application/json", R"({"id":1,"state":"ok"})");
     return;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,6 +39,9 @@ class FaultServer {
   // The "action" of the check-in answer (null: nothing to do).
   void SetAction(nlohmann::json action);
   void QueueFault(Fault f, uint64_t at = 0);
+  // Feedback with `status` is answered `http_status` with an error `message`, as aloftd refuses
+  // "installing" (409) once its rollout's maintenance window closed; 0 stops refusing it.
+  void RefuseFeedback(const std::string& status, int http_status, std::string message = "");
 
   std::vector<nlohmann::json> feedback() const;
   uint64_t body_bytes_sent() const { return body_sent_; }
@@ -58,6 +62,7 @@ class FaultServer {
   nlohmann::json action_;
   std::deque<std::pair<Fault, uint64_t>> faults_;
   std::vector<nlohmann::json> feedback_;
+  std::map<std::string, std::pair<int, std::string>> refusals_;
   std::atomic<uint64_t> body_sent_{0};
   std::atomic<int> artifact_requests_{0}, check_ins_{0};
 };
