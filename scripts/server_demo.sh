@@ -25,8 +25,9 @@ run "$aloft" -q pack --name fw --version 1.2.0 --hardware board-a --component ma
 step "2. aloftd on embedded defaults, trusting the release key"
 port=18080
 while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-printf '$ aloftd --data data --listen 127.0.0.1:%s --trust keys/release.pub &\n' "$port"
-"$aloftd" --data data --listen "127.0.0.1:$port" --trust keys/release.pub 2>aloftd.log &
+printf '$ aloftd --data data --listen 127.0.0.1:%s --trust keys/release.pub --require-signed-releases &\n' "$port"
+"$aloftd" --data data --listen "127.0.0.1:$port" --trust keys/release.pub --require-signed-releases \
+  2>aloftd.log &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do [[ -s data/admin.token ]] && grep -q listening aloftd.log && break; sleep 0.1; done
@@ -41,6 +42,11 @@ step "3. The operator: device type, module, release, devices, a deployment to a 
 srv device-type add board-a
 srv module add board-a bms
 srv upload fw-1.2.0.aloft
+# This server takes signed packages only: a plain artifact is refused (require_signed_releases).
+if srv upload app.bin --name fw --version 1.2.1 --device-type board-a 2>refused.txt; then
+  fail "a plain artifact was accepted by a server that requires signed releases"
+fi
+cat refused.txt
 declare -A token
 for d in dev-1 dev-2 dev-3; do
   srv device add "$d" --type board-a --group lab | tee "$d.txt"

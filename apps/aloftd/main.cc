@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   std::string config_file, data_dir, listen, database, artifacts, tls_cert, tls_key, public_url;
   std::vector<std::string> trust;
   int threads = -1;
+  bool require_signed = false;
   cli.add_option("-c,--config", config_file, "TOML configuration file (docs/server.md)")
       ->check(CLI::ExistingFile);
   cli.add_option("-d,--data", data_dir,
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
   cli.add_option("--public-url", public_url,
                  "base URL devices reach this server at (default: from the Host header)");
+  cli.add_flag("--require-signed-releases", require_signed,
+               "accept only signed .aloft packages as releases (require_signed_releases)");
   CLI11_PARSE(cli, argc, argv);
 
   ServerConfig config;
@@ -51,6 +54,7 @@ int main(int argc, char** argv) {
   if (!tls_cert.empty()) config.tls_cert = tls_cert;
   if (!tls_key.empty()) config.tls_key = tls_key;
   if (!public_url.empty()) config.public_url = public_url;
+  if (require_signed) config.require_signed_releases = true;
   if (config.data_dir.empty()) {
     std::cerr << "aloftd: no data directory: pass --data DIR (or data_dir in --config)\n";
     return 2;
@@ -79,7 +83,7 @@ int main(int argc, char** argv) {
             << ", "
             << (config.trust.empty() ? "no trust keys (signed packages refused)"
                                      : std::to_string(config.trust.size()) + " trust key(s)")
-            << std::endl;
+            << (config.require_signed_releases ? ", signed releases only" : "") << std::endl;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -33,6 +33,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "rollout_tick_ms",
                                  "rollout_lease_s",
                                  "rollout_approval",
+                                 "require_signed_releases",
                                  "delta_key",
                                  "ddi_tenant",
                                  "ddi_gateway_token",
@@ -72,6 +73,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_tick_ms", c.rollout_tick_ms));
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));
   ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));
+  ALOFT_RETURN_IF_ERROR(r.Bool("require_signed_releases", c.require_signed_releases));
   ALOFT_RETURN_IF_ERROR(r.Str("delta_key", c.delta_key));
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_tenant", c.ddi_tenant));
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_gateway_token", c.ddi_gateway_token));

@@ -46,6 +46,9 @@ struct ServerConfig {
   int64_t rollout_tick_ms = 1000;
   int64_t rollout_lease_s = 10;
   bool rollout_approval = false;
+  // Releases are signed .aloft packages only: plain artifacts are refused on upload and not
+  // deployed (docs/server.md).
+  bool require_signed_releases = false;
   // PEM private key that signs the deltas this server makes (docs/rollouts.md); "" = it makes
   // none (uploaded deltas are still offered). Devices must trust its public key.
   std::string delta_key;

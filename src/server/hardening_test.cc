@@ -432,6 +432,54 @@ TEST_P(HardeningTest, GroupDeploy_RunsAFewStatements_NotSomePerDevice) {
   EXPECT_TRUE(none.empty() || none.value("actions", json::array()).empty()) << none.dump();
 }
 
+TEST_P(HardeningTest, AloftPackage_AsAPlainArtifact_IsRefused_SignedOrNot) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  const std::string plain = "?name=fw&version=9.0.0&device_type=board-a";
+  // Signed by a key this server does not trust: before, it became release fw@9.0.0.
+  std::string untrusted = WritePackage(
+      "untrusted.aloft",
+      pkgs_.Pack({{"main", testing::RandomBytes(5000, 3)}}, pkg::Compression::kNone, {1}));
+  auto res = Upload(plain, untrusted, admin_);
+  EXPECT_EQ(res.status, 422) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("fails verification"));
+  // Corrupted after signing.
+  Bytes bytes = pkgs_.Pack({{"main", testing::RandomBytes(5000, 4)}}, pkg::Compression::kNone);
+  bytes[bytes.size() - 2000] ^= 1;
+  res = Upload(plain, WritePackage("corrupt.aloft", bytes), admin_);
+  EXPECT_EQ(res.status, 422) << res.body;
+  // Even a good one goes through the package route, where its manifest makes the release.
+  std::string good = WritePackage(
+      "good.aloft", pkgs_.Pack({{"main", testing::RandomBytes(5000, 5)}}, pkg::Compression::kNone));
+  res = Upload(plain, good, admin_);
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("without name="));
+  EXPECT_EQ(CallJson("GET", "/api/v1/releases", admin_, nullptr, 200).size(), 0u);
+  // What is not a package is still a plain artifact.
+  res = Upload(plain, WritePackage("app.bin", testing::RandomBytes(5000, 6)), admin_);
+  EXPECT_EQ(res.status, 201) << res.body;
+  EXPECT_EQ(Upload("?filename=good.aloft", good, admin_).status, 201);
+}
+
+TEST_P(HardeningTest, RequireSignedReleases_RefusesPlainArtifacts_OnUploadAndDeploy) {
+  SetUpFleet();
+  AddDevice("dev-1");
+  std::string bin = WritePackage("app.bin", testing::RandomBytes(5000, 6));
+  ASSERT_EQ(Upload("?name=app&version=1.0.0&device_type=board-a", bin, admin_).status, 201);
+  Stop();
+  Start([](ServerConfig& c) { c.require_signed_releases = true; });
+  auto res = Upload("?name=app&version=1.0.1&device_type=board-a", bin, admin_);
+  EXPECT_EQ(res.status, 422) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("require_signed_releases"));
+  // The plain release from before is not deployed, by either route.
+  json refused = CallJson("POST", "/api/v1/deployments", admin_,
+                          {{"release", "app@1.0.0"}, {"devices", {"dev-1"}}}, 422);
+  EXPECT_THAT(refused["message"].get<std::string>(), HasSubstr("plain artifact"));
+  CallJson("POST", "/api/v1/rollouts", admin_, {{"name", "r"}, {"release", "app@1.0.0"}}, 422);
+  // Signed packages go on as ever.
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -55,6 +55,7 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
     if (!rel.enabled) {
       return Invalid("release " + rel.Id() + " is disabled; enable it before deploying");
     }
+    ALOFT_RETURN_IF_ERROR(ctx.CheckSigned(rel));
     DeviceFilter f;
     f.limit = 1000000;
     if (devices) f.names = *devices;

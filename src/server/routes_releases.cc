@@ -54,6 +54,32 @@ Status AdoptUpload(Context& ctx, const std::string& upload, const Artifact& a, b
   return s;
 }
 
+// A plain artifact is refused when this server requires signed releases, and an .aloft package
+// always: as a plain artifact it would bypass the verification of its signatures and hashes.
+Status RefuseAsPlainArtifact(Context& ctx, const std::string& upload) {
+  if (ctx.config.require_signed_releases) {
+    return Error(Code::kUntrusted,
+                 "this server requires signed releases (require_signed_releases): upload a "
+                 "signed .aloft package (aloft pack --key ...) without name=, version= and "
+                 "device_type=");
+  }
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(upload));
+  if (!pkg::PackageReader::Open(f, "upload", nullptr).ok()) return OkStatus();  // not a package
+  std::string verdict = "its signatures verify";
+  ALOFT_ASSIGN_OR_RETURN(File again, File::OpenRead(upload));
+  auto reader = pkg::PackageReader::Open(again, "the package", &ctx.trust);
+  Status checked = reader.ok() ? OkStatus() : Status(reader.error());
+  if (checked.ok()) {
+    DiscardSink sink;
+    checked = (*reader)->ReadPayloads(sink, /*raw=*/true);
+  }
+  if (!checked.ok()) verdict = "it fails verification: " + checked.error().message();
+  return Error(checked.ok() ? Code::kInvalidArgument : Code::kUntrusted,
+               "the upload is an .aloft package, which is never a plain artifact (" + verdict +
+                   "); upload it without name=, version= and device_type=, and its verified "
+                   "manifest makes the release");
+}
+
 Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
   if (req.body_file.empty() || req.body_size == 0) {
     return Invalid("the upload is empty: send the file as the request body");
@@ -86,6 +112,7 @@ Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
       for (const auto& comp : m.components) rel.targets.push_back({hw, comp.name});
     }
   } else {
+    ALOFT_RETURN_IF_ERROR(RefuseAsPlainArtifact(ctx, upload));
     rel.name = *name;
     ALOFT_RETURN_IF_ERROR(CheckName("release name", rel.name));
     auto version = QueryStr(req, "version");
