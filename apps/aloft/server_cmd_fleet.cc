@@ -43,14 +43,64 @@ void AddFleetCommands(CLI::App* s, Commands& cmds) {
       Table({"NAME", "MODULES", "DESCRIPTION"}, rows);
     });
   });
-  auto* dt_token = add(
-      dt, "registration-token", "Create a token devices of this type use to register themselves",
+  auto create_token = [o, print](Api& api, bool) {
+    json body = json::object();
+    if (!o->name.empty()) body["name"] = o->name;
+    if (!o->expires_in.empty()) body["expires_in"] = o->expires_in;
+    if (o->max_uses > 0) body["max_uses"] = o->max_uses;
+    auto r = api.Call("POST", "/api/v1/device-types/" + Enc(o->a1) + "/registration-tokens", &body);
+    if (!r.ok()) return Fail(r.error());
+    return print(*r, [](const json& j) {
+      std::fprintf(stderr, "registration token %s for %s: expires %s, %s registrations\n",
+                   Str(j, "id").c_str(), Str(j, "device_type").c_str(),
+                   j["expires"].is_null() ? "never" : Str(j, "expires").c_str(),
+                   j["max_uses"].is_null() ? "unlimited" : Str(j, "max_uses").c_str());
+      std::printf("%s\n", Str(j, "token").c_str());
+    });
+  };
+  auto token_options = [o](CLI::App* cmd) {
+    cmd->add_option("type", o->a1, "Device type")->required();
+    cmd->add_option("--name", o->name, "A name for operators (shown by list)");
+    cmd->add_option("--expires-in", o->expires_in,
+                    "Lifetime: 30d, 12h, 90m, or never (default 30d)");
+    cmd->add_option("--max-uses", o->max_uses, "Devices it may register (default: unlimited)")
+        ->check(CLI::PositiveNumber);
+  };
+  token_options(add(dt, "registration-token",
+                    "Create a token devices of this type use to register themselves (the same "
+                    "as registration-token create)",
+                    create_token));
+  auto* rt = s->add_subcommand("registration-token",
+                               "Tokens devices use to register themselves at their first check-in");
+  rt->require_subcommand(1);
+  token_options(add(rt, "create", "Create one for a device type", create_token));
+  add(rt, "list", "List them: uses, expiry, state (the tokens themselves are never shown again)",
       [o, print](Api& api, bool) {
-        auto r = api.Call("POST", "/api/v1/device-types/" + Enc(o->a1) + "/registration-tokens");
+        std::string path = "/api/v1/registration-tokens";
+        if (!o->device_type.empty()) path += "?device_type=" + Enc(o->device_type);
+        auto r = api.Call("GET", path);
         if (!r.ok()) return Fail(r.error());
-        return print(*r, [](const json& j) { std::printf("%s\n", Str(j, "token").c_str()); });
-      });
-  dt_token->add_option("type", o->a1, "Device type")->required();
+        return print(*r, [](const json& j) {
+          std::vector<std::vector<std::string>> rows;
+          for (const auto& t : j) {
+            rows.push_back(
+                {Str(t, "id"), Str(t, "name"), Str(t, "device_type"),
+                 Str(t, "uses") + "/" + (t["max_uses"].is_null() ? "-" : Str(t, "max_uses")),
+                 t["expires"].is_null() ? "never" : Str(t, "expires"), Str(t, "state")});
+          }
+          Table({"ID", "NAME", "DEVICE TYPE", "USES", "EXPIRES", "STATE"}, rows);
+        });
+      })
+      ->add_option("--type", o->device_type, "Only this device type's");
+  add(rt, "revoke", "Revoke one: it registers nothing more (devices it registered stay)",
+      [o](Api& api, bool) {
+        auto r = api.Call("DELETE", "/api/v1/registration-tokens/" + Enc(o->a1));
+        if (!r.ok()) return Fail(r.error());
+        std::printf("registration token %s revoked\n", o->a1.c_str());
+        return 0;
+      })
+      ->add_option("id", o->a1, "Its id (registration-token list)")
+      ->required();
 
   // module
   auto* mod = s->add_subcommand("module", "Modules: separately updated parts of a device type");

@@ -36,6 +36,8 @@ struct Options {
   bool dynamic = false, approval = false, push = false;
   std::optional<std::string> gateway;  // device add / set; "" clears
   std::string at;                      // push
+  std::string expires_in;              // registration tokens
+  int64_t max_uses = 0;
 };
 
 // The management API as the options name it (--url, --token).

@@ -50,7 +50,7 @@ struct Caller {
   // kDevice read from the database by this very request (not the cache): whether the device had
   // an open action then. A check-in needs nothing fresher.
   std::optional<bool> open_action_now;
-  std::optional<DeviceType> reg_type;  // kRegistration
+  std::optional<RegistrationToken> reg_token;  // kRegistration
 };
 
 // Who may call a route. kDdi: a device through the hawkBit DDI API (`Authorization: TargetToken

@@ -62,9 +62,14 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
       if (access == Access::kDeviceOrRegistration) {
         ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindRegistrationToken(hash));
         if (t) {
+          if (auto refusal = t->Refusal(ToMs(clock_.Wall())); !refusal.empty()) {
+            return Error(Code::kPermissionDenied,
+                         "the registration token" + (t->name.empty() ? "" : " '" + t->name + "'") +
+                             " is " + std::string(refusal) + ": ask for a new one");
+          }
           c.kind = Caller::kRegistration;
-          c.actor = "registration:" + t->name;
-          c.reg_type = std::move(t);
+          c.actor = "registration:" + (t->name.empty() ? t->device_type : t->name);
+          c.reg_token = std::move(t);
           return OkStatus();
         }
       }

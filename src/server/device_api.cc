@@ -95,10 +95,11 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     const std::string mqtt_secret = mqtt::PasswordHash(*new_token);
     Device d;
     d.name = name;
-    d.device_type = c.reg_type->name;
+    d.device_type = c.reg_token->device_type;
     d.created_ms = ctx.Now();
     if (attrs) d.attributes = DumpJson(*attrs);
     Status s = ctx.store->Write([&](Tx& tx) -> Status {
+      ALOFT_RETURN_IF_ERROR(tx.UseRegistrationToken(c.reg_token->id, ctx.Now()));
       ALOFT_ASSIGN_OR_RETURN(d, tx.CreateDevice(d, Sha256Hex(AsBytes(*new_token)), mqtt_secret));
       return tx.Audit(c.actor, "device.register", name,
                       DumpJson(json({{"device_type", d.device_type}})), ctx.Now());

@@ -480,6 +480,67 @@ TEST_P(HardeningTest, RequireSignedReleases_RefusesPlainArtifacts_OnUploadAndDep
            201);
 }
 
+TEST_P(HardeningTest, RegistrationTokens_ListedLimitedExpiredRevoked) {
+  SetUpFleet();
+  ManualClock clock(SystemClock::Instance().Wall());
+  Stop();
+  Start({}, &clock);
+  const std::string path = "/api/v1/device-types/board-a/registration-tokens";
+  auto reg = [&](const std::string& device, const std::string& token) {
+    return Call("POST", "/device/v1/" + device + "/check-in", token, R"({"versions":{}})");
+  };
+  // Two registrations at most; the third is refused (401: the token no longer authenticates),
+  // and nothing is registered by it.
+  json two = CallJson("POST", path, admin_, {{"name", "line-2"}, {"max_uses", 2}}, 201);
+  EXPECT_EQ(two["max_uses"], 2);
+  EXPECT_FALSE(two["expires"].is_null()) << "a default lifetime";
+  EXPECT_EQ(reg("a-1", two["token"]).status, 200);
+  EXPECT_EQ(reg("a-2", two["token"]).status, 200);
+  auto third = reg("a-3", two["token"]);
+  EXPECT_EQ(third.status, 401) << third.body;
+  EXPECT_THAT(third.body, HasSubstr("used up"));
+  EXPECT_EQ(Call("GET", "/api/v1/devices/a-3", admin_).status, 404);
+  // A failed registration (a name taken) uses nothing.
+  json one = CallJson("POST", path, admin_, {{"max_uses", 1}, {"expires_in", "2h"}}, 201);
+  EXPECT_EQ(reg("a-1", one["token"]).status, 409);
+  EXPECT_EQ(reg("b-1", one["token"]).status, 200);
+  // Expiry: two hours on, the token registers nothing.
+  json timed = CallJson("POST", path, admin_, {{"expires_in", "2h"}}, 201);
+  EXPECT_EQ(reg("c-1", timed["token"]).status, 200);
+  clock.Advance(std::chrono::hours(2));
+  auto late = reg("c-2", timed["token"]);
+  EXPECT_EQ(late.status, 401) << late.body;
+  EXPECT_THAT(late.body, HasSubstr("expired"));
+  // The list says which is which, with the uses counted; no token text in it.
+  json never = CallJson("POST", path, admin_, {{"name", "lab"}, {"expires_in", "never"}}, 201);
+  EXPECT_TRUE(never["expires"].is_null());
+  json list = CallJson("GET", "/api/v1/registration-tokens", admin_, nullptr, 200);
+  ASSERT_EQ(list.size(), 4u) << list.dump();
+  EXPECT_EQ(list[0]["name"], "line-2");
+  EXPECT_EQ(list[0]["uses"], 2);
+  EXPECT_EQ(list[0]["state"], "used up");
+  EXPECT_EQ(list[2]["state"], "expired");
+  EXPECT_EQ(list[3]["state"], "active");
+  EXPECT_EQ(list.dump().find("aloft_r_"), std::string::npos);
+  // Revoked: refused at once (registrations are never served from the auth cache).
+  EXPECT_EQ(reg("d-1", never["token"]).status, 200);
+  EXPECT_EQ(Call("DELETE", "/api/v1/registration-tokens/" + std::to_string(never["id"].get<int>()),
+                 admin_)
+                .status,
+            204);
+  EXPECT_EQ(reg("d-2", never["token"]).status, 401);
+  EXPECT_EQ(CallJson("GET", "/api/v1/registration-tokens?device_type=board-a", admin_, nullptr, 200)
+                .size(),
+            3u);
+  // Bad limits name the field.
+  for (const json& bad : {json{{"max_uses", 0}}, json{{"expires_in", "5y"}},
+                          json{{"expires_in", "0m"}}, json{{"uses", 3}}}) {
+    auto res = Call("POST", path, admin_, bad.dump());
+    EXPECT_EQ(res.status, 400) << bad.dump();
+  }
+  Stop();  // before `clock` goes
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/canonical_json.h"
+#include "core/clock.h"
 #include "core/encoding.h"
 #include "core/file.h"
 #include "core/hash.h"
@@ -18,9 +19,86 @@ namespace {
 // Serializes changes to the API tokens across servers: uniqueness of names, the last admin.
 constexpr int64_t kTokenLock = 0x416c6f6674000001;  // "Aloft" + 1
 
+// How long a registration token registers devices unless its creator says otherwise.
+constexpr const char* kDefaultRegistrationLifetime = "30d";
+
 int64_t AdminCount(const std::vector<ApiToken>& list) {
   return std::count_if(list.begin(), list.end(),
                        [](const ApiToken& t) { return t.role == Role::kAdmin; });
+}
+
+json RegistrationTokenJson(const RegistrationToken& t, int64_t now) {
+  const std::string_view refusal = t.Refusal(now);
+  return {{"id", t.id},
+          {"name", t.name},
+          {"device_type", t.device_type},
+          {"created", FormatRfc3339Ms(t.created_ms)},
+          {"created_by", t.created_by},
+          {"expires", t.expires_ms ? json(FormatRfc3339Ms(*t.expires_ms)) : json(nullptr)},
+          {"max_uses", t.max_uses ? json(*t.max_uses) : json(nullptr)},
+          {"uses", t.uses},
+          {"state", refusal.empty() ? "active" : std::string(refusal)}};
+}
+
+// "30d", "12h", "90m", "45s": a lifetime of at least a minute and at most ten years.
+Result<int64_t> ParseLifetimeMs(const std::string& text) {
+  static constexpr std::pair<char, int64_t> kUnits[] = {
+      {'s', 1000}, {'m', 60'000}, {'h', 3'600'000}, {'d', 86'400'000}};
+  auto refuse = [&] {
+    return Invalid(
+        "field 'expires_in' must be a duration such as 30d, 12h or 90m (from 1m to "
+        "3650d), or \"never\"; got '" +
+        text + "'");
+  };
+  if (text.size() < 2 || text.size() > 8) return refuse();
+  auto n = ParseInteger(std::string_view(text).substr(0, text.size() - 1));
+  if (!n) return refuse();
+  for (auto [unit, ms] : kUnits) {
+    if (text.back() != unit) continue;
+    if (*n > 3650LL * 86'400'000 / ms || *n * ms < 60'000) return refuse();
+    return *n * ms;
+  }
+  return refuse();
+}
+
+Result<Response> CreateRegistrationToken(Context& ctx, Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, true));
+  if (body.is_null()) body = json::object();
+  for (const auto& [k, v] : body.items()) {
+    if (k != "name" && k != "expires_in" && k != "max_uses") {
+      return Invalid("unknown field '" + k + "' (known: name, expires_in, max_uses)");
+    }
+  }
+  RegistrationToken t;
+  t.created_ms = ctx.Now();
+  t.created_by = c.actor;
+  ALOFT_ASSIGN_OR_RETURN(auto name, OptString(body, "name"));
+  if (name) {
+    ALOFT_RETURN_IF_ERROR(CheckName("registration token name", *name));
+    t.name = *name;
+  }
+  ALOFT_ASSIGN_OR_RETURN(auto expires_in, OptString(body, "expires_in"));
+  const std::string lifetime = expires_in.value_or(kDefaultRegistrationLifetime);
+  if (lifetime != "never") {
+    ALOFT_ASSIGN_OR_RETURN(int64_t ms, ParseLifetimeMs(lifetime));
+    t.expires_ms = t.created_ms + ms;
+  }
+  if (auto it = body.find("max_uses"); it != body.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+      return Invalid("field 'max_uses' must be a positive integer (or null: unlimited)");
+    }
+    t.max_uses = it->get<int64_t>();
+  }
+  const std::string token = NewToken("aloft_r_");
+  ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(
+        t, tx.CreateRegistrationToken(req.params["type"], Sha256Hex(AsBytes(token)), t));
+    return tx.Audit(c.actor, "registration-token.create", req.params["type"],
+                    DumpJson(RegistrationTokenJson(t, t.created_ms)), ctx.Now());
+  }));
+  json out = RegistrationTokenJson(t, t.created_ms);
+  out["token"] = token;
+  return JsonResponse(201, out);
 }
 
 }  // namespace
@@ -28,16 +106,29 @@ int64_t AdminCount(const std::vector<ApiToken>& list) {
 void AddTokenRoutes(RouteTable& routes, Context& ctx) {
   using A = Access;
   using B = BodyKind;
-  routes.Add("POST", "/api/v1/device-types/{type}/registration-tokens", A::kAdmin, B::kNone,
+  routes.Add("POST", "/api/v1/device-types/{type}/registration-tokens", A::kAdmin, B::kJson,
              [&ctx](Request& r, Caller& c) -> Result<Response> {
-               std::string token = NewToken("aloft_r_");
+               return CreateRegistrationToken(ctx, r, c);
+             });
+  routes.Add(
+      "GET", "/api/v1/registration-tokens", A::kAdmin, B::kNone, [&ctx](Request& r, Caller&) {
+        const int64_t now = ctx.Now();
+        return ctx.ReadJson([&](Tx& tx) -> Result<json> {
+          ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListRegistrationTokens(QueryStr(r, "device_type")));
+          json out = json::array();
+          for (const auto& t : list) out.push_back(RegistrationTokenJson(t, now));
+          return out;
+        });
+      });
+  routes.Add("DELETE", "/api/v1/registration-tokens/{id}", A::kAdmin, B::kNone,
+             [&ctx](Request& r, Caller& c) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(int64_t id, PathId(r, "registration token"));
                ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
-                 ALOFT_RETURN_IF_ERROR(tx.CreateRegistrationToken(
-                     r.params["type"], Sha256Hex(AsBytes(token)), c.actor, ctx.Now()));
-                 return tx.Audit(c.actor, "registration-token.create", r.params["type"], "{}",
+                 ALOFT_RETURN_IF_ERROR(tx.DeleteRegistrationToken(id));
+                 return tx.Audit(c.actor, "registration-token.revoke", std::to_string(id), "{}",
                                  ctx.Now());
                }));
-               return JsonResponse(201, {{"device_type", r.params["type"]}, {"token", token}});
+               return NoContent();
              });
 
   routes.Add("GET", "/api/v1/tokens", A::kAdmin, B::kNone, [&ctx](Request&, Caller&) {

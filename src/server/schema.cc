@@ -123,6 +123,13 @@ END $$;
 CREATE TRIGGER actions_notify AFTER INSERT OR UPDATE OR DELETE ON actions
   FOR EACH ROW EXECUTE FUNCTION aloft_notify_action();
 )sql"},
+      // Registration tokens that can be named, listed, expired, limited and revoked.
+      {6, "registration token limits", R"sql(
+ALTER TABLE registration_tokens ADD COLUMN name TEXT;
+ALTER TABLE registration_tokens ADD COLUMN expires_ms BIGINT;
+ALTER TABLE registration_tokens ADD COLUMN max_uses BIGINT;
+ALTER TABLE registration_tokens ADD COLUMN uses BIGINT NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }

@@ -36,8 +36,9 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
     Start();
   }
 
-  // Starts the server with the fixture's configuration, changed by `change` first.
-  void Start(const std::function<void(ServerConfig&)>& change = {}) {
+  // Starts the server with the fixture's configuration, changed by `change` first, on `clock`
+  // (the system clock unless given).
+  void Start(const std::function<void(ServerConfig&)>& change = {}, const Clock* clock = nullptr) {
     ServerConfig c;
     c.data_dir = dir_ / "data";
     c.database = database_;
@@ -47,7 +48,7 @@ class ServerTest : public ::testing::TestWithParam<Backend> {
     c.max_json_bytes = 64 * 1024;
     c.max_upload_bytes = 64 << 20;
     if (change) change(c);
-    ASSERT_THAT(srv_.Start(c, SystemClock::Instance(), log_), IsOk());
+    ASSERT_THAT(srv_.Start(c, clock ? *clock : SystemClock::Instance(), log_), IsOk());
     base_ = srv_.base();
     admin_ = srv_.admin();
   }

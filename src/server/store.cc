@@ -154,48 +154,6 @@ std::vector<std::string> Release::DeviceTypes() const {
   return out;
 }
 
-// ---- tokens ----
-
-Result<ApiToken> Tx::CreateApiToken(const std::string& name, Role role, const std::string& hash,
-                                    const std::string& by, int64_t now) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows, c_.Query("INSERT INTO api_tokens (name, role, token_hash, created_ms, created_by) "
-                          "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                          {name, RoleName(role), hash, now, by}));
-  return ApiToken{rows.at(0).Int(0), name, role, now};
-}
-
-Result<std::optional<ApiToken>> Tx::FindApiToken(const std::string& hash) {
-  ALOFT_ASSIGN_OR_RETURN(
-      Rows rows,
-      c_.Query("SELECT id, name, role, created_ms FROM api_tokens WHERE token_hash = ?", {hash}));
-  if (rows.empty()) return std::optional<ApiToken>();
-  ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(rows[0].Text(2)));
-  return std::optional<ApiToken>(ApiToken{rows[0].Int(0), rows[0].Text(1), role, rows[0].Int(3)});
-}
-
-Result<std::vector<ApiToken>> Tx::ListApiTokens() {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                         c_.Query("SELECT id, name, role, created_ms FROM api_tokens ORDER BY id"));
-  std::vector<ApiToken> out;
-  for (const auto& r : rows) {
-    ALOFT_ASSIGN_OR_RETURN(Role role, ParseRole(r.Text(2)));
-    out.push_back({r.Int(0), r.Text(1), role, r.Int(3)});
-  }
-  return out;
-}
-
-Status Tx::DeleteApiToken(int64_t id) {
-  ALOFT_RETURN_IF_ERROR(c_.Query("DELETE FROM api_tokens WHERE id = ?", {id}));
-  if (c_.changes() == 0) return NotFound("token", std::to_string(id));
-  return OkStatus();
-}
-
-Result<int64_t> Tx::CountApiTokens() {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT COUNT(*) FROM api_tokens"));
-  return rows.at(0).Int(0);
-}
-
 // ---- device types ----
 
 Result<int64_t> Tx::DeviceTypeId(const std::string& name) {
@@ -288,26 +246,6 @@ Status Tx::DeleteModule(const std::string& type, const std::string& module) {
       c_.Query("DELETE FROM modules WHERE device_type_id = ? AND name = ?", {id, module}));
   if (c_.changes() == 0) return NotFound("module", type + "/" + module);
   return OkStatus();
-}
-
-Status Tx::CreateRegistrationToken(const std::string& type, const std::string& hash,
-                                   const std::string& by, int64_t now) {
-  ALOFT_ASSIGN_OR_RETURN(int64_t id, DeviceTypeId(type));
-  ALOFT_RETURN_IF_ERROR(c_.Query(
-      "INSERT INTO registration_tokens (device_type_id, token_hash, created_ms, created_by) "
-      "VALUES (?, ?, ?, ?)",
-      {id, hash, now, by}));
-  return OkStatus();
-}
-
-Result<std::optional<DeviceType>> Tx::FindRegistrationToken(const std::string& hash) {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                         c_.Query("SELECT t.name FROM registration_tokens r JOIN device_types t ON "
-                                  "t.id = r.device_type_id WHERE r.token_hash = ?",
-                                  {hash}));
-  if (rows.empty()) return std::optional<DeviceType>();
-  ALOFT_ASSIGN_OR_RETURN(DeviceType t, GetDeviceType(rows[0].Text(0)));
-  return std::optional<DeviceType>(std::move(t));
 }
 
 // ---- releases ----

@@ -44,6 +44,20 @@ struct ApiToken {
   int64_t created_ms = 0;
 };
 
+// A token that registers devices of one type at their first check-in (docs/device-api.md).
+struct RegistrationToken {
+  int64_t id = 0;
+  std::string name;  // for operators; may be ""
+  std::string device_type;
+  int64_t created_ms = 0;
+  std::string created_by;
+  std::optional<int64_t> expires_ms;  // none: never
+  std::optional<int64_t> max_uses;    // none: unlimited
+  int64_t uses = 0;
+  // Why the token registers nothing at `now` ("expired", "used up"), or "" when it does.
+  std::string_view Refusal(int64_t now) const;
+};
+
 struct DeviceType {
   int64_t id = 0;
   std::string name;
@@ -209,10 +223,17 @@ class Tx {
   Status DeleteDeviceType(const std::string& name);
   Status AddModule(const std::string& type, const std::string& module);
   Status DeleteModule(const std::string& type, const std::string& module);
-  Status CreateRegistrationToken(const std::string& type, const std::string& hash,
-                                 const std::string& by, int64_t now);
-  // The device type a registration token is bound to.
-  Result<std::optional<DeviceType>> FindRegistrationToken(const std::string& hash);
+  // `t` gives name, created_ms, created_by, expires_ms and max_uses; the result has its id.
+  Result<RegistrationToken> CreateRegistrationToken(const std::string& type,
+                                                    const std::string& hash,
+                                                    const RegistrationToken& t);
+  Result<std::optional<RegistrationToken>> FindRegistrationToken(const std::string& hash);
+  Result<std::vector<RegistrationToken>> ListRegistrationTokens(
+      const std::optional<std::string>& type);
+  // Counts one registration; kPermissionDenied when the token expired, is used up or is gone
+  // (checked and counted in one statement: concurrent registrations never exceed max_uses).
+  Status UseRegistrationToken(int64_t id, int64_t now);
+  Status DeleteRegistrationToken(int64_t id);
 
   // Inserts the release and its artifact row (kept when another release has the same bytes).
   Result<Release> CreateRelease(const Release& r);
