@@ -26,6 +26,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "max_upload_bytes",
                                  "max_json_bytes",
                                  "max_log_bytes",
+                                 "max_logs_per_device",
+                                 "max_log_bytes_per_device",
                                  "shutdown_grace_s",
                                  "max_connections",
                                  "max_connections_per_address",
@@ -66,6 +68,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("max_upload_bytes", c.max_upload_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("max_json_bytes", c.max_json_bytes));
   ALOFT_RETURN_IF_ERROR(r.Int("max_log_bytes", c.max_log_bytes));
+  ALOFT_RETURN_IF_ERROR(r.Int("max_logs_per_device", c.max_logs_per_device));
+  ALOFT_RETURN_IF_ERROR(r.Int("max_log_bytes_per_device", c.max_log_bytes_per_device));
   ALOFT_RETURN_IF_ERROR(r.Int("shutdown_grace_s", c.shutdown_grace_s));
   ALOFT_RETURN_IF_ERROR(r.Int("max_connections", c.max_connections));
   ALOFT_RETURN_IF_ERROR(r.Int("max_connections_per_address", c.max_connections_per_address));
@@ -86,6 +90,16 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_passwd", c.mqtt_broker_passwd));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_acl", c.mqtt_broker_acl));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_broker_pid", c.mqtt_broker_pid));
+  if (c.max_logs_per_device < 1) {
+    return Error(Code::kInvalidArgument, path + ": max_logs_per_device must be at least 1");
+  }
+  if (c.max_log_bytes_per_device < c.max_log_bytes) {
+    return Error(Code::kInvalidArgument, path + ": max_log_bytes_per_device (" +
+                                             std::to_string(c.max_log_bytes_per_device) +
+                                             ") must be at least max_log_bytes (" +
+                                             std::to_string(c.max_log_bytes) +
+                                             "): a device's newest log must fit");
+  }
   return OkStatus();
 }
 

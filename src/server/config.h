@@ -32,6 +32,9 @@ struct ServerConfig {
   uint64_t max_upload_bytes = 4ull << 30;
   uint64_t max_json_bytes = 1 << 20;
   uint64_t max_log_bytes = 1 << 20;
+  // Per device: the newest logs kept; older ones are dropped beyond either bound.
+  int64_t max_logs_per_device = 100;
+  uint64_t max_log_bytes_per_device = 16 << 20;
   int64_t shutdown_grace_s = 10;
   // Open connections at once (the descriptor limit also caps it, keeping a fifth for files), and
   // from one client address (0: no limit; raise it behind a proxy, where all come from one).

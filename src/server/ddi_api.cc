@@ -100,7 +100,7 @@ Result<Release> DdiModule(Context& ctx, Request& req, const Caller& c) {
     if (!assigned) {
       ALOFT_ASSIGN_OR_RETURN(auto installed, tx.LastSucceededAction(c.device->id));
       if (installed) {
-        ALOFT_ASSIGN_OR_RETURN(Action done, tx.GetAction(*installed));
+        ALOFT_ASSIGN_OR_RETURN(Action done, tx.GetAction(*installed, /*with_events=*/false));
         assigned = done.release_id == *id;
       }
     }

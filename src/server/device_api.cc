@@ -204,7 +204,7 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
 
 // Action `id` when it belongs to the calling device and is open: kNotFound, kAlreadyExists.
 Result<Action> OpenActionOf(Tx& tx, const Caller& c, int64_t id) {
-  ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+  ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id, /*with_events=*/false));
   if (a.device_id != c.device->id) {
     return Error(Code::kNotFound,
                  "action " + std::to_string(id) + " not found for device '" + c.device->name + "'");
@@ -291,7 +291,7 @@ Result<Response> DeviceDownload(Context& ctx, Request& req, Caller& c) {
   Release rel;
   std::optional<int64_t> delta_id;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id));
+    ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(id, /*with_events=*/false));
     // Authorize let only the path's device, or its gateway, this far.
     if (a.device != req.params["device"]) {
       return Error(Code::kNotFound,
@@ -330,13 +330,15 @@ Result<Response> UploadLog(Context& ctx, Request& req, Caller& c) {
   int64_t id = 0;
   ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
     if (action) {
-      ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(*action));
+      ALOFT_ASSIGN_OR_RETURN(Action a, tx.GetAction(*action, /*with_events=*/false));
       if (a.device_id != c.device->id) {
         return Error(Code::kNotFound, "action " + std::to_string(*action) +
                                           " not found for device '" + c.device->name + "'");
       }
     }
-    ALOFT_ASSIGN_OR_RETURN(id, tx.AddLog(c.device->id, action, text, ctx.Now()));
+    ALOFT_ASSIGN_OR_RETURN(
+        id, tx.AddLog(c.device->id, action, text, ctx.Now(), ctx.config.max_logs_per_device,
+                      static_cast<int64_t>(ctx.config.max_log_bytes_per_device)));
     return OkStatus();
   }));
   return JsonResponse(201, {{"id", id}, {"bytes", req.body.size()}});

@@ -541,6 +541,66 @@ TEST_P(HardeningTest, RegistrationTokens_ListedLimitedExpiredRevoked) {
   Stop();  // before `clock` goes
 }
 
+TEST_P(HardeningTest, DeviceLogs_AreBoundedPerDevice_OldestDropped) {
+  Stop();
+  Start([](ServerConfig& c) {
+    c.max_log_bytes = 16 << 10;
+    c.max_logs_per_device = 5;
+    c.max_log_bytes_per_device = 64 << 10;
+  });
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1"), other = AddDevice("dev-2");
+  ASSERT_EQ(Call("POST", "/device/v1/dev-2/logs", other, "kept").status, 201);
+  auto logs = [&](const std::string& device) {
+    auto res = Call("GET", "/api/v1/devices/" + device + "/logs?limit=1000", admin_);
+    EXPECT_EQ(res.status, 200) << res.body;
+    return json::parse(res.body, nullptr, false);
+  };
+  // Count: ten small logs, the newest five stay.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(Call("POST", "/device/v1/dev-1/logs", dev, "log " + std::to_string(i)).status, 201);
+  }
+  json list = logs("dev-1");
+  ASSERT_EQ(list.size(), 5u) << list.dump();
+  EXPECT_EQ(list[0]["content"], "log 9");
+  EXPECT_EQ(list[4]["content"], "log 5");
+  // Bytes: 15 KiB logs, four fit in 64 KiB.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(Call("POST", "/device/v1/dev-1/logs", dev, std::string(15 << 10, 'a' + i)).status,
+              201);
+  }
+  list = logs("dev-1");
+  ASSERT_EQ(list.size(), 4u);
+  size_t bytes = 0;
+  for (const auto& l : list) bytes += l["content"].get<std::string>().size();
+  EXPECT_LE(bytes, 64u << 10);
+  EXPECT_EQ(list[0]["content"].get<std::string>()[0], 'f') << "the newest is kept";
+  // Another device's logs are its own.
+  ASSERT_EQ(logs("dev-2").size(), 1u);
+}
+
+TEST_P(HardeningTest, ActionEvents_AreBoundedPerAction_FirstAndNewestKept) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}}, 201);
+  const std::string id = std::to_string(dep["actions"][0]["id"].get<int>());
+  const std::string feedback = "/device/v1/dev-1/actions/" + id + "/feedback";
+  for (int i = 0; i < 250; ++i) {
+    ASSERT_EQ(
+        Call("POST", feedback, dev, json({{"status", "downloading"}, {"progress", i % 100}}).dump())
+            .status,
+        200);
+  }
+  ASSERT_EQ(Call("POST", feedback, dev, R"({"status":"downloaded"})").status, 200);
+  json a = CallJson("GET", "/api/v1/actions/" + id, admin_, nullptr, 200);
+  const json& events = a["events"];
+  EXPECT_EQ(events.size(), static_cast<size_t>(Tx::kMaxActionEvents));
+  EXPECT_EQ(events.front()["status"], "created");
+  EXPECT_EQ(events.back()["status"], "downloaded");
+  EXPECT_EQ(a["state"], "downloaded");
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

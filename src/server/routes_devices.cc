@@ -133,18 +133,26 @@ void AddDeviceRoutes(RouteTable& routes, Context& ctx) {
   routes.Add("GET", "/api/v1/devices/{device}/logs", A::kViewer, B::kNone,
              [&ctx](Request& r, Caller&) -> Result<Response> {
                ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 20, 1000));
-               return ctx.ReadJson([&](Tx& tx) -> Result<json> {
+               // At most the device's quota of logs (max_log_bytes_per_device), written as text
+               // as it is read: no JSON document of them all besides.
+               std::string out = "[";
+               ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
                  ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
                  ALOFT_ASSIGN_OR_RETURN(auto logs, tx.ListLogs(d.id, limit));
-                 json out = json::array();
                  for (const auto& l : logs) {
-                   out.push_back({{"id", l.id},
-                                  {"action", l.action_id ? json(*l.action_id) : json(nullptr)},
-                                  {"at", FormatRfc3339Ms(l.at_ms)},
-                                  {"content", l.content}});
+                   out.append(out.size() > 1 ? ",{\"id\":" : "{\"id\":")
+                       .append(std::to_string(l.id))
+                       .append(",\"action\":")
+                       .append(l.action_id ? std::to_string(*l.action_id) : "null")
+                       .append(",\"at\":\"")
+                       .append(FormatRfc3339Ms(l.at_ms))
+                       .append("\",\"content\":")
+                       .append(http::JsonQuote(l.content))
+                       .append("}");
                  }
-                 return out;
-               });
+                 return OkStatus();
+               }));
+               return Response::Json(200, out + "]");
              });
 }
 

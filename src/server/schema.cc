@@ -130,6 +130,13 @@ ALTER TABLE registration_tokens ADD COLUMN expires_ms BIGINT;
 ALTER TABLE registration_tokens ADD COLUMN max_uses BIGINT;
 ALTER TABLE registration_tokens ADD COLUMN uses BIGINT NOT NULL DEFAULT 0;
 )sql"},
+      // Per-device log quotas count bytes (logs from before: their length in characters).
+      {7, "log sizes", R"sql(
+ALTER TABLE device_logs ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+UPDATE device_logs SET bytes = length(content);
+CREATE INDEX action_events_action_id ON action_events (action_id, id);
+DROP INDEX action_events_action;
+)sql"},
   };
   return kMigrations;
 }

@@ -469,10 +469,11 @@ Result<std::map<int64_t, Tx::NewAction>> Tx::CreateActions(const std::vector<int
   return out;
 }
 
-Result<Action> Tx::GetAction(int64_t id) {
+Result<Action> Tx::GetAction(int64_t id, bool with_events) {
   ALOFT_ASSIGN_OR_RETURN(auto actions, ActionsWhere("WHERE a.id = ?", {id}));
   if (actions.empty()) return NotFound("action", std::to_string(id));
   Action a = std::move(actions[0]);
+  if (!with_events) return a;
   ALOFT_ASSIGN_OR_RETURN(
       Rows rows, c_.Query("SELECT at_ms, status, progress, code, details FROM action_events "
                           "WHERE action_id = ? ORDER BY id",
@@ -529,18 +530,32 @@ Status Tx::UpdateAction(int64_t id, ActionState state, int64_t progress, const A
       c_.Query("INSERT INTO action_events (action_id, at_ms, status, progress, code, details) "
                "VALUES (?, ?, ?, ?, ?, ?)",
                {id, event.at_ms, event.status, event.progress, event.code, event.details}));
+  // The first event ("created", by whom) and the newest stay.
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "DELETE FROM action_events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "
+      "(ORDER BY id DESC) AS n, MIN(id) OVER () AS first FROM action_events WHERE action_id = ?) "
+      "e WHERE e.n >= ? AND e.id <> e.first)",
+      {id, kMaxActionEvents}));
   return OkStatus();
 }
 
 // ---- logs, audit, statistics ----
 
 Result<int64_t> Tx::AddLog(int64_t device_id, std::optional<int64_t> action_id,
-                           const std::string& content, int64_t now) {
-  ALOFT_ASSIGN_OR_RETURN(Rows rows,
-                         c_.Query("INSERT INTO device_logs (device_id, action_id, at_ms, content) "
-                                  "VALUES (?, ?, ?, ?) RETURNING id",
-                                  {device_id, action_id, now, content}));
-  return rows.at(0).Int(0);
+                           const std::string& content, int64_t now, int64_t max_count,
+                           int64_t max_bytes) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("INSERT INTO device_logs (device_id, action_id, at_ms, content, bytes) "
+               "VALUES (?, ?, ?, ?, ?) RETURNING id",
+               {device_id, action_id, now, content, static_cast<int64_t>(content.size())}));
+  const int64_t id = rows.at(0).Int(0);
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("DELETE FROM device_logs WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER "
+               "(ORDER BY id DESC) AS n, SUM(bytes) OVER (ORDER BY id DESC) AS total FROM "
+               "device_logs WHERE device_id = ?) l WHERE l.id <> ? AND (l.n > ? OR l.total > ?))",
+               {device_id, id, max_count, max_bytes}));
+  return id;
 }
 
 Result<std::vector<DeviceLog>> Tx::ListLogs(int64_t device_id, int64_t limit) {

@@ -291,16 +291,24 @@ class Tx {
                                                      int64_t release_id, const std::string& mode,
                                                      const std::string& by, int64_t now,
                                                      std::optional<int64_t> push_due_ms);
-  Result<Action> GetAction(int64_t id);
+  // With its events unless `with_events` is false (what a device's feedback, download or log
+  // needs: the action's state, not its history).
+  Result<Action> GetAction(int64_t id, bool with_events = true);
   Result<std::vector<Action>> ListActions(const ActionFilter& f);
   Result<std::optional<Action>> OpenActionFor(int64_t device_id);
   // The id of the device's newest succeeded action.
   Result<std::optional<int64_t>> LastSucceededAction(int64_t device_id);
-  // Moves the action to `state` (terminal states close it) and records the event.
+  // Moves the action to `state` (terminal states close it) and records the event. An action
+  // keeps its first event and its newest kMaxActionEvents - 1: a device cannot grow its history
+  // without bound.
+  static constexpr int64_t kMaxActionEvents = 100;
   Status UpdateAction(int64_t id, ActionState state, int64_t progress, const ActionEvent& event);
 
+  // Adds a device log, then drops the device's oldest logs beyond `max_count` logs or beyond
+  // `max_bytes` bytes of logs in all (the newest is always kept).
   Result<int64_t> AddLog(int64_t device_id, std::optional<int64_t> action_id,
-                         const std::string& content, int64_t now);
+                         const std::string& content, int64_t now, int64_t max_count,
+                         int64_t max_bytes);
   Result<std::vector<DeviceLog>> ListLogs(int64_t device_id, int64_t limit);
 
   Status Audit(const std::string& actor, const std::string& action, const std::string& object,
