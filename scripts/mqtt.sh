@@ -46,7 +46,10 @@ case "$cmd" in
     mkdir -p "$dir"
     touch "$dir/passwd" "$dir/acl"
     {
+      # use_username_as_clientid: a client's id is its user name, so that no client can take over
+      # another's connection and persistent session by connecting with its id (docs/mqtt.md).
       echo "listener $port 127.0.0.1"
+      echo "use_username_as_clientid true"
       if [[ -n $tls_port ]]; then
         mkdir -p "$dir/tls"
         if [[ ! -f $dir/tls/server.crt ]]; then
@@ -59,6 +62,7 @@ case "$cmd" in
             -out "$dir/tls/server.crt" 2>/dev/null
         fi
         echo "listener $tls_port 127.0.0.1"
+        echo "use_username_as_clientid true"
         echo "certfile $dir/tls/server.crt"
         echo "keyfile $dir/tls/server.key"
       fi

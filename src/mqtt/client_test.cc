@@ -64,7 +64,7 @@ class MqttBrokerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_THAT(broker_.Start(), IsOk());
-    ASSERT_THAT(WriteFileAtomic(broker_.acl_file(), BrokerAcl("aloftd"), 0600), IsOk());
+    ASSERT_THAT(WriteFileAtomic(broker_.acl_file(), BrokerAcl({"aloftd"}), 0600), IsOk());
     ASSERT_THAT(
         broker_.AddUsers({{"aloftd", "pw-aloftd"}, {"dev-1", "pw-dev-1"}, {"dev-2", "pw-dev-2"}}),
         IsOk());

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aloft::mqtt {
 
@@ -48,16 +49,16 @@ inline std::optional<UpTopicParts> ParseUpTopic(std::string_view topic) {
   return UpTopicParts{std::string(device), std::string(kind)};
 }
 
-// The broker's ACL file (Mosquitto acl_file syntax): the bridge user reads every device's up
-// topics and writes their down topics; every other user (a device: user name = device name)
-// writes only its own up topics and reads only its own down topics.
-inline std::string BrokerAcl(std::string_view bridge_user) {
+// The broker's ACL file (Mosquitto acl_file syntax): each bridge user (one per aloftd) reads
+// every device's up topics and writes their down topics; every other user (a device: user name =
+// device name) writes only its own up topics and reads only its own down topics.
+inline std::string BrokerAcl(const std::vector<std::string>& bridge_users) {
   std::string root(kTopicRoot);
-  return "# Written by aloftd; changes are overwritten.\n"
-         "user " +
-         std::string(bridge_user) + "\n" + "topic read " + root + "+/up/#\n" + "topic write " +
-         root + "+/down/#\n\n" +
-         "# Each device (its MQTT user name is its device name) has its own topics only.\n" +
+  std::string out = "# Written by aloftd; changes are overwritten.\n";
+  for (const auto& user : bridge_users) {
+    out += "user " + user + "\ntopic read " + root + "+/up/#\ntopic write " + root + "+/down/#\n\n";
+  }
+  return out + "# Each device (its MQTT user name is its device name) has its own topics only.\n" +
          "pattern write " + root + "%u/up/#\n" + "pattern read " + root + "%u/down/#\n";
 }
 

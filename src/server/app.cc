@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
 #include "core/encoding.h"
+#include "core/hash.h"
 #include "crypto/keys.h"
 #include "http/server.h"
 #include "pkg/manifest.h"
@@ -199,6 +201,12 @@ Status AppImpl::StartPush() {
   PushOptions po;
   po.url = ctx_.config.mqtt_url;
   po.username = ctx_.config.mqtt_username;
+  if (po.username.empty()) {
+    // One user per aloftd (the broker binds client ids to user names), the same across restarts.
+    std::error_code ec;
+    const auto dir = std::filesystem::absolute(ctx_.config.data_dir, ec).lexically_normal();
+    po.username = "aloftd-" + HostName() + "-" + Sha256Hex(AsBytes(dir.string())).substr(0, 8);
+  }
   po.password = ctx_.config.mqtt_password;
   po.ca_file = ctx_.config.mqtt_ca_file;
   po.client_id = ctx_.config.mqtt_client_id;

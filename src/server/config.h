@@ -62,10 +62,11 @@ struct ServerConfig {
   // Push over MQTT (docs/mqtt.md): the broker, the bridge's credentials, and the broker's files
   // that aloftd keeps in step with the device registry. "" mqtt_url: no push.
   std::string mqtt_url;
-  std::string mqtt_username = "aloftd";
+  // This aloftd's own broker user; "" = "aloftd-<host>-<8 hex of the data directory's path>".
+  std::string mqtt_username;
   std::string mqtt_password;  // "" = a random one, written to mqtt_broker_passwd
   std::string mqtt_ca_file;
-  std::string mqtt_client_id;  // "" = "aloftd-<host name>"
+  std::string mqtt_client_id;  // "" = the user name
   std::string mqtt_group;      // "" = a plain subscription (one instance); else a shared one
   std::string mqtt_broker_passwd, mqtt_broker_acl, mqtt_broker_pid;
 };

@@ -17,7 +17,10 @@ using json = nlohmann::json;
 
 PushBridge::PushBridge(PushOptions options, Store& store, Hooks hooks, std::ostream& log)
     : o_(std::move(options)), store_(store), hooks_(std::move(hooks)), log_(log) {
-  if (o_.client_id.empty()) o_.client_id = "aloftd-" + HostName();
+  if (o_.username.empty()) o_.username = "aloftd-" + HostName();
+  // A broker that binds client ids to user names (use_username_as_clientid, docs/mqtt.md) gives
+  // the bridge its user name as its client id anyway.
+  if (o_.client_id.empty()) o_.client_id = o_.username;
   if (o_.workers < 1) o_.workers = 1;
 }
 
@@ -33,16 +36,18 @@ Status PushBridge::Start() {
     }
     o_.password = NewToken("");  // only this process knows it; the file it writes lets it in
   }
-  if (!o_.passwd_file.empty()) own_hash_ = mqtt::PasswordHash(o_.password);
-  if (!o_.acl_file.empty()) {
-    std::string acl = mqtt::BrokerAcl(o_.username);
-    auto current = ReadFile(o_.acl_file);
-    if (!current.ok() || *current != acl) {
-      ALOFT_RETURN_IF_ERROR(WriteFileAtomic(o_.acl_file, acl, 0600));
-    }
+  if (!o_.passwd_file.empty()) {
+    // Every aloftd has a broker user of its own (with use_username_as_clientid, one user is one
+    // connection); the database tells each the others', for the files each writes.
+    const std::string hash = mqtt::PasswordHash(o_.password);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    ALOFT_RETURN_IF_ERROR(
+        store_.Write([&](Tx& tx) { return tx.PutMqttBridge(o_.username, hash, now); }));
   }
-  // The first sync always writes the password file (with this process's bridge password) and
-  // signals the broker, which reloads the ACL file too.
+  // The first sync always writes the files (with this process's bridge password) and signals
+  // the broker.
   ALOFT_RETURN_IF_ERROR(SyncBrokerFiles());
 
   for (int i = 0; i < o_.workers; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -60,6 +65,7 @@ Status PushBridge::Start() {
   mqtt::Handlers h;
   h.on_message = [this](const mqtt::Message& m) { OnMessage(m); };
   h.on_connect = [this](bool) {
+    ++counters_.connects;
     log_ << "aloftd: MQTT bridge connected to " << o_.url << " as " << o_.client_id << std::endl;
     // Pushes published while the connection was down may never leave libmosquitto's queue (seen
     // with 2.0.11 after a broker restart): the ones not acknowledged are published again at the
@@ -98,21 +104,38 @@ void PushBridge::CredentialsChanged() {
 
 Status PushBridge::SyncBrokerFiles() {
   if (o_.passwd_file.empty()) return OkStatus();
-  std::vector<std::pair<std::string, std::string>> creds;
+  std::vector<std::pair<std::string, std::string>> bridges, creds;
   ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(bridges, tx.MqttBridges());
     ALOFT_ASSIGN_OR_RETURN(creds, tx.MqttCredentials());
     return OkStatus();
   }));
-  std::string text = o_.username + ":" + own_hash_ + "\n";
-  for (const auto& [name, hash] : creds) {
-    if (name == o_.username) continue;  // a device may not pose as the bridge
+  std::string text;
+  std::set<std::string> bridge_users;
+  for (const auto& [name, hash] : bridges) {
+    bridge_users.insert(name);
     text += name + ":" + hash + "\n";
   }
+  for (const auto& [name, hash] : creds) {
+    if (bridge_users.count(name)) continue;  // a device may not pose as a bridge
+    text += name + ":" + hash + "\n";
+  }
+  const std::string acl =
+      o_.acl_file.empty()
+          ? ""
+          : mqtt::BrokerAcl(std::vector<std::string>(bridge_users.begin(), bridge_users.end()));
   const auto now = std::chrono::steady_clock::now();
-  if (text == files_written_) {
+  if (text == files_written_ && acl == acl_written_) {
     if (!resignal_at_ || now < *resignal_at_) return OkStatus();
     resignal_at_.reset();
     return SignalBroker();
+  }
+  if (!o_.acl_file.empty() && acl != acl_written_) {
+    auto current = ReadFile(o_.acl_file);
+    if (!current.ok() || *current != acl) {
+      ALOFT_RETURN_IF_ERROR(WriteFileAtomic(o_.acl_file, acl, 0600));
+    }
+    acl_written_ = acl;
   }
   ALOFT_RETURN_IF_ERROR(WriteFileAtomic(o_.passwd_file, text, 0600));
   files_written_ = std::move(text);

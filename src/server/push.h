@@ -32,11 +32,11 @@
 namespace aloft::server {
 
 struct PushOptions {
-  std::string url;  // mqtt://host:port or mqtts://; the bridge runs only when set
-  std::string username = "aloftd";
+  std::string url;       // mqtt://host:port or mqtts://; the bridge runs only when set
+  std::string username;  // this aloftd's own broker user; "" = "aloftd-<host name>"
   std::string password;  // "" with passwd_file: a random one, written to the broker's file
   std::string ca_file;
-  std::string client_id;  // a persistent session; "" = "aloftd-<host name>"
+  std::string client_id;  // a persistent session; "" = the user name
   std::string group;      // "" = a plain subscription; else the shared subscription's group
   // The broker's files that aloftd keeps (Mosquitto password_file and acl_file), and its pid
   // file (SIGHUP after a change). "": the broker's credentials are managed elsewhere.
@@ -61,7 +61,7 @@ class PushBridge {
     std::function<Result<nlohmann::json>(const std::string& device)> offer;
   };
   struct Counters {
-    std::atomic<int64_t> received{0}, errors{0}, commands{0}, pushed{0}, dropped{0};
+    std::atomic<int64_t> received{0}, errors{0}, commands{0}, pushed{0}, dropped{0}, connects{0};
   };
 
   PushBridge(PushOptions options, Store& store, Hooks hooks, std::ostream& log);
@@ -109,7 +109,6 @@ class PushBridge {
   std::ostream& log_;
   std::unique_ptr<mqtt::Client> client_;
   Counters counters_;
-  std::string own_hash_;  // the bridge user's line in the password file
 
   // Device messages, sharded by device so that one device's messages are handled in order.
   struct Shard {
@@ -125,6 +124,7 @@ class PushBridge {
   std::condition_variable files_cv_;
   bool files_dirty_ = false;
   std::string files_written_;  // the password file's content as last written
+  std::string acl_written_;    // the ACL file's
   // When to signal the broker once more after a write (SyncBrokerFiles; housekeeper thread).
   std::optional<std::chrono::steady_clock::time_point> resignal_at_;
   std::thread housekeeper_;

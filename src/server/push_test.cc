@@ -442,6 +442,47 @@ TEST_P(PushTest, BrokerRestartMidRollout_NothingLostNothingDuplicated) {
   EXPECT_EQ(owners.size(), static_cast<size_t>(kDevices));
 }
 
+// A client id is bound to its user name (use_username_as_clientid in the broker configuration,
+// one broker user per aloftd): a device that connects with another device's client id, or with
+// the bridge's, takes over neither connection nor persistent session.
+TEST_P(PushTest, ClientIdTakeover_OfADeviceOrTheBridge_TakesNothing) {
+  AddDevice("d1");
+  const std::string d2_token = AddDevice("d2");
+  auto victim = Connect("d1");
+  ASSERT_TRUE(victim);
+  Connect("d2")->Stop();  // d2 can log in: the broker has reloaded its password file
+  auto acl = ReadFile(broker_.acl_file());
+  ASSERT_THAT(acl, IsOk());
+  const auto at = acl->find("\nuser ");
+  ASSERT_NE(at, std::string::npos) << *acl;
+  const std::string bridge = acl->substr(at + 6, acl->find('\n', at + 6) - at - 6);
+  EXPECT_EQ(bridge.rfind("aloftd-", 0), 0u) << bridge;
+  auto bridge_connects = [&] {
+    auto res = srv_.Call("GET", "/metrics", "");
+    const std::string name = "\naloft_mqtt_connects_total ";
+    auto pos = res.body.find(name);
+    return pos == std::string::npos ? -1 : std::stoi(res.body.substr(pos + name.size()));
+  };
+  ASSERT_EQ(bridge_connects(), 1);
+
+  // d2 connects as "d1" (a clean session, which would also wipe d1's persistent one), then as
+  // the bridge.
+  for (const std::string& id : {std::string("d1"), bridge}) {
+    MqttProbe attacker(broker_.url(), "d2", d2_token, {}, true, id);
+    ASSERT_THAT(attacker.Connect(), IsOk());
+    std::this_thread::sleep_for(1s);
+    EXPECT_EQ(victim->connects(), 1) << "d1 was disconnected by a client with id " << id;
+    EXPECT_EQ(bridge_connects(), 1) << "the bridge was disconnected by a client with id " << id;
+  }
+  // d1's session and the bridge still carry a push.
+  json r = srv_.CallJson("POST", "/api/v1/deployments", admin_,
+                         {{"release", release_}, {"devices", {"d1"}}, {"push", true}}, 201);
+  ASSERT_EQ(r["actions"].size(), 1u);
+  Tick();
+  json cmd = Payload(victim->NextOn(mqtt::DownTopic("d1", "command"), 10s));
+  EXPECT_EQ(cmd["method"], "otaUpgrade") << cmd.dump();
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, PushTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

@@ -61,6 +61,10 @@ void AddStatusRoutes(RouteTable& routes, Context& ctx) {
           AppendMetric(extra, "aloft_mqtt_connected", "gauge",
                        "1 while the MQTT bridge is connected to the broker.",
                        ctx.push->connected() ? 1 : 0);
+          AppendMetric(extra, "aloft_mqtt_connects_total", "counter",
+                       "Connections of the MQTT bridge to the broker (more than one: it was "
+                       "disconnected).",
+                       p.connects.load());
           AppendMetric(extra, "aloft_mqtt_received_total", "counter",
                        "Device messages the MQTT bridge received.", p.received.load());
           AppendMetric(extra, "aloft_mqtt_error_reports_total", "counter",

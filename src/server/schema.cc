@@ -137,6 +137,11 @@ UPDATE device_logs SET bytes = length(content);
 CREATE INDEX action_events_action_id ON action_events (action_id, id);
 DROP INDEX action_events_action;
 )sql"},
+      // Each aloftd's own broker user (its password hash), for the broker files every one writes.
+      {8, "MQTT bridge users", R"sql(
+CREATE TABLE mqtt_bridges (
+  username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, updated_ms BIGINT NOT NULL);
+)sql"},
   };
   return kMigrations;
 }

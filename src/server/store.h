@@ -260,6 +260,9 @@ class Tx {
   Result<std::optional<int64_t>> GatewayIdFor(const Device& d);
   // (device name, broker password hash) of every device that has one, in id order.
   Result<std::vector<std::pair<std::string, std::string>>> MqttCredentials();
+  // The aloftd bridges' broker users (name, password hash), each aloftd's written at its start.
+  Status PutMqttBridge(const std::string& username, const std::string& hash, int64_t now);
+  Result<std::vector<std::pair<std::string, std::string>>> MqttBridges();
   // Actions whose push is due at `now`, by id, after `after_id`.
   Result<std::vector<DuePush>> DuePushes(int64_t now, int64_t after_id, int64_t limit);
   // The pushes of these actions were delivered to the broker.

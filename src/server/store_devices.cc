@@ -219,6 +219,23 @@ Result<std::vector<std::pair<std::string, std::string>>> Tx::MqttCredentials() {
   return out;
 }
 
+Status Tx::PutMqttBridge(const std::string& username, const std::string& hash, int64_t now) {
+  ALOFT_RETURN_IF_ERROR(
+      c_.Query("INSERT INTO mqtt_bridges (username, password_hash, updated_ms) VALUES (?, ?, ?) "
+               "ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, "
+               "updated_ms = excluded.updated_ms",
+               {username, hash, now}));
+  return OkStatus();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Tx::MqttBridges() {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, c_.Query("SELECT username, password_hash FROM mqtt_bridges ORDER BY username"));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& r : rows) out.emplace_back(r.Text(0), r.Text(1));
+  return out;
+}
+
 Result<std::vector<DuePush>> Tx::DuePushes(int64_t now, int64_t after_id, int64_t limit) {
   ALOFT_ASSIGN_OR_RETURN(
       Rows rows,

@@ -83,6 +83,11 @@ class MqttProbe {
   // The next message on `topic`, skipping others.
   std::optional<mqtt::Message> NextOn(const std::string& topic, std::chrono::milliseconds timeout);
   mqtt::Client& client() { return *client_; }
+  // Connections so far (more than one: the broker dropped it and it reconnected).
+  int connects() {
+    std::lock_guard lock(mu_);
+    return connects_;
+  }
   void Stop() { client_->Stop(); }
 
  private:
