@@ -8,10 +8,16 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "core/clock.h"
 #include "server/api.h"
@@ -40,6 +46,25 @@ class Auth {
   // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
   // configured ddi_gateway_token.
   Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);
+  // The device of a token hash and whether it has an open action (PostgreSQL): concurrent
+  // lookups are answered by a few shared queries (at most kMaxLookupQueries at once, each for up
+  // to kMaxLookupBatch hashes), so that a burst of first contacts costs few round trips. `mark`:
+  // the Store::EpochMark() taken before the query that answered.
+  Result<std::optional<std::pair<Device, bool>>> LookUpDevice(const std::string& hash,
+                                                              uint64_t& mark);
+  struct Lookup {
+    std::string hash;
+    bool done = false;
+    Status status = OkStatus();
+    std::optional<std::pair<Device, bool>> found;
+    uint64_t mark = 0;
+  };
+  static constexpr int kMaxLookupQueries = 2;
+  static constexpr size_t kMaxLookupBatch = 64;
+  std::mutex lookup_mu_;
+  std::condition_variable lookup_cv_;
+  std::vector<std::shared_ptr<Lookup>> lookup_queue_;
+  int lookups_running_ = 0;
 
   struct CachedAuth {
     Caller caller;

@@ -601,6 +601,38 @@ TEST_P(HardeningTest, ActionEvents_AreBoundedPerAction_FirstAndNewestKept) {
   EXPECT_EQ(a["state"], "downloaded");
 }
 
+// First contacts at once share their database lookups on PostgreSQL (Auth::LookUpDevice): each
+// device must still be itself, an open action must still be seen, a wrong token refused.
+TEST_P(HardeningTest, ConcurrentFirstContacts_EachDeviceIsItself) {
+  SetUpFleet();
+  constexpr int kDevices = 96;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kDevices; ++i) tokens.push_back(AddDevice("dev-" + std::to_string(i)));
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-5"}}},
+           201);
+  Stop();
+  Start([](ServerConfig& c) { c.threads = 32; });  // a fresh auth cache, many threads
+  std::vector<std::string> wrong(kDevices);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < kDevices; i += 8) {
+        auto res = Call("POST", "/device/v1/dev-" + std::to_string(i) + "/check-in", tokens[i],
+                        R"({"versions":{"main":"1.0.0","bms":"1.0.0"}})");
+        json j = json::parse(res.body, nullptr, false);
+        const bool ok = res.status == 200 && j.value("device", "") == "dev-" + std::to_string(i) &&
+                        j["action"].is_object() == (i == 5);
+        if (!ok) wrong[i] = std::to_string(res.status) + " " + res.body;
+        auto bad = Call("POST", "/device/v1/dev-" + std::to_string(i) + "/check-in",
+                        tokens[i] + "x", "{}");
+        if (bad.status != 401) wrong[i] += " wrong token: " + std::to_string(bad.status);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kDevices; ++i) EXPECT_EQ(wrong[i], "") << "dev-" << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, HardeningTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

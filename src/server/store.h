@@ -276,6 +276,10 @@ class Tx {
   // it has an open action (in the same query: a check-in's first contact costs one round trip).
   Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash,
                                                    bool* open_action = nullptr);
+  // The devices of several token hashes in one query, each with whether it has an open action:
+  // token hash -> (device, open action). Unknown hashes are absent.
+  Result<std::map<std::string, std::pair<Device, bool>>> AuthenticateDevices(
+      const std::vector<std::string>& token_hashes);
   // Stores the versions that differ from `known` (the device's current map).
   Status RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
                         const std::map<std::string, std::string>& reported, int64_t now);

@@ -297,6 +297,34 @@ Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_ha
   return std::optional<Device>(std::move(devices[0]));
 }
 
+Result<std::map<std::string, std::pair<Device, bool>>> Tx::AuthenticateDevices(
+    const std::vector<std::string>& token_hashes) {
+  std::map<std::string, std::pair<Device, bool>> out;
+  if (token_hashes.empty()) return out;
+  // IN (?, ?, ...) with the list padded to a power of two: a few statement texts, each planned
+  // once. An array parameter (= ANY(?)) makes PostgreSQL plan every execution anew (its custom
+  // plans look cheaper than the generic one), which costs more than the query.
+  size_t n = 1;
+  while (n < token_hashes.size()) n *= 2;
+  std::string where = "WHERE d.token_hash IN (";
+  Params params;
+  for (size_t i = 0; i < n; ++i) {
+    where += i ? ", ?" : "?";
+    params.push_back(token_hashes[i < token_hashes.size() ? i : 0]);
+  }
+  Rows rows;
+  ALOFT_ASSIGN_OR_RETURN(
+      auto devices,
+      DevicesWhere(where + ")", params, &rows,
+                   ", CASE WHEN EXISTS (SELECT 1 FROM actions a WHERE a.device_id = d.id AND "
+                   "a.open = 1) THEN 1 ELSE 0 END, d.token_hash"));
+  for (size_t i = 0; i < devices.size(); ++i) {
+    out.emplace(rows[i].Text(kDeviceColumnCount + 1),
+                std::make_pair(std::move(devices[i]), rows[i].Int(kDeviceColumnCount) != 0));
+  }
+  return out;
+}
+
 Status Tx::RecordVersions(int64_t device_id, const std::map<std::string, std::string>& known,
                           const std::map<std::string, std::string>& reported, int64_t now) {
   for (const auto& [module, version] : reported) {
