@@ -430,6 +430,13 @@ TEST_P(HardeningTest, GroupDeploy_RunsAFewStatements_NotSomePerDevice) {
   EXPECT_EQ(a["events"][0]["status"], "created");
   json none = CallJson("GET", "/api/v1/actions?device=dev-other", admin_, nullptr, 200);
   EXPECT_TRUE(none.empty() || none.value("actions", json::array()).empty()) << none.dump();
+  // A device listing is one query too, with every device's tags and versions.
+  before = statements();
+  json listed = CallJson("GET", "/api/v1/devices?limit=500", admin_, nullptr, 200);
+  ran = statements() - before;
+  EXPECT_EQ(listed.value("items", json::array()).size(), kDevices + 1u)
+      << listed.dump().substr(0, 300);
+  EXPECT_LT(ran, 10) << ran << " statements to list " << kDevices + 1 << " devices";
 }
 
 TEST_P(HardeningTest, AloftPackage_AsAPlainArtifact_IsRefused_SignedOrNot) {
