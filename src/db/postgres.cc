@@ -166,7 +166,8 @@ class PgListener final : public Listener {
   bool Sync(std::chrono::milliseconds timeout) override {
     std::unique_lock lock(sync_mu_);
     const uint64_t ticket = ++sync_requested_;
-    (void)!::write(wake_[1], "s", 1);
+    // One byte wakes the listener thread; callers after it, until it drains the pipe, need none.
+    if (!wake_pending_.exchange(true)) (void)!::write(wake_[1], "s", 1);
     return sync_cv_.wait_for(lock, timeout, [&] {
       return sync_done_ >= ticket || sync_failed_ >= ticket || stop_;
     }) && sync_done_ >= ticket;
@@ -255,6 +256,7 @@ class PgListener final : public Listener {
       int n = ::poll(p, 2, pending ? 0 : 1000);
       if (stop_) return;
       if (n > 0 && (p[1].revents & POLLIN)) {
+        wake_pending_.store(false);  // before draining: a later caller's byte is never lost
         char drain[64];
         while (::read(wake_[0], drain, sizeof drain) > 0) {
         }
@@ -302,6 +304,7 @@ class PgListener final : public Listener {
   bool lost_ = false;
   std::atomic<bool> stop_{false};
   int wake_[2] = {-1, -1};
+  std::atomic<bool> wake_pending_{false};  // a wake byte is in the pipe (or about to be)
   std::thread thread_;
   // Sync: tickets asked for, answered by a round trip (done) or by a loss (failed).
   std::mutex sync_mu_;

@@ -150,18 +150,24 @@ Result<std::optional<std::pair<Device, bool>>> Auth::LookUpDevice(const std::str
   me->hash = hash;
   std::unique_lock lock(lookup_mu_);
   lookup_queue_.push_back(me);
+  // Lead a query now when a slot is free; else wait to be answered or handed the lead. Each
+  // waiter has a condition of its own: a finished query wakes exactly the callers it answered,
+  // and one more to lead the next batch, not every waiting thread.
+  me->lead = lookups_running_ < kMaxLookupQueries;
   while (!me->done) {
-    if (lookups_running_ >= kMaxLookupQueries || lookup_queue_.empty()) {
-      lookup_cv_.wait(lock);
+    if (!me->lead) {
+      me->cv.wait(lock, [&] { return me->done || me->lead; });
       continue;
     }
-    // Lead a query for whatever is queued (this thread's own lookup among them, or others').
+    me->lead = false;
     const size_t n = std::min(lookup_queue_.size(), kMaxLookupBatch);
+    if (n == 0) continue;  // already answered by another query (the loop ends)
     std::vector<std::shared_ptr<Lookup>> batch(lookup_queue_.begin(), lookup_queue_.begin() + n);
     lookup_queue_.erase(lookup_queue_.begin(), lookup_queue_.begin() + n);
     ++lookups_running_;
     lock.unlock();
     std::vector<std::string> hashes;
+    hashes.reserve(batch.size());
     for (const auto& l : batch) hashes.push_back(l->hash);
     const uint64_t batch_mark = store_.EpochMark();
     std::map<std::string, std::pair<Device, bool>> found;
@@ -176,8 +182,12 @@ Result<std::optional<std::pair<Device, bool>>> Auth::LookUpDevice(const std::str
       l->mark = batch_mark;
       if (auto it = found.find(l->hash); it != found.end()) l->found = it->second;
       l->done = true;
+      if (l != me) l->cv.notify_one();
     }
-    lookup_cv_.notify_all();
+    if (!lookup_queue_.empty() && lookups_running_ < kMaxLookupQueries) {
+      lookup_queue_.front()->lead = true;
+      lookup_queue_.front()->cv.notify_one();
+    }
   }
   ALOFT_RETURN_IF_ERROR(me->status);
   mark = me->mark;

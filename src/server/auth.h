@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,7 +55,8 @@ class Auth {
                                                               uint64_t& mark);
   struct Lookup {
     std::string hash;
-    bool done = false;
+    std::condition_variable cv;  // done, or lead: guarded by lookup_mu_
+    bool done = false, lead = false;
     Status status = OkStatus();
     std::optional<std::pair<Device, bool>> found;
     uint64_t mark = 0;
@@ -62,8 +64,7 @@ class Auth {
   static constexpr int kMaxLookupQueries = 2;
   static constexpr size_t kMaxLookupBatch = 64;
   std::mutex lookup_mu_;
-  std::condition_variable lookup_cv_;
-  std::vector<std::shared_ptr<Lookup>> lookup_queue_;
+  std::deque<std::shared_ptr<Lookup>> lookup_queue_;
   int lookups_running_ = 0;
 
   struct CachedAuth {
