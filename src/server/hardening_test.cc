@@ -586,6 +586,28 @@ TEST_P(HardeningTest, DeviceLogs_AreBoundedPerDevice_OldestDropped) {
   ASSERT_EQ(logs("dev-2").size(), 1u);
 }
 
+// The listing is written page by page (8 logs a query) to a spool file and sent from there.
+TEST_P(HardeningTest, DeviceLogs_ListedNewestFirst_AcrossPages) {
+  SetUpFleet();
+  std::string dev = AddDevice("dev-1");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(
+        Call("POST", "/device/v1/dev-1/logs", dev, "log \"" + std::to_string(i) + "\"\n").status,
+        201);
+  }
+  for (int limit : {1, 8, 9, 16, 20, 1000}) {
+    auto res = Call("GET", "/api/v1/devices/dev-1/logs?limit=" + std::to_string(limit), admin_);
+    ASSERT_EQ(res.status, 200) << res.body;
+    json list = json::parse(res.body, nullptr, false);
+    ASSERT_TRUE(list.is_array()) << res.body.substr(0, 200);
+    ASSERT_EQ(list.size(), static_cast<size_t>(std::min(limit, 20))) << limit;
+    for (size_t k = 0; k < list.size(); ++k) {
+      EXPECT_EQ(list[k]["content"], "log \"" + std::to_string(19 - k) + "\"\n") << limit;
+    }
+  }
+  EXPECT_EQ(Call("GET", "/api/v1/devices/nope/logs", admin_).status, 404);
+}
+
 TEST_P(HardeningTest, ActionEvents_AreBoundedPerAction_FirstAndNewestKept) {
   SetUpFleet();
   std::string dev = AddDevice("dev-1");

@@ -1,4 +1,10 @@
 // The device registry: /api/v1/devices, with each device's actions and logs.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/canonical_json.h"
 #include "core/encoding.h"
 #include "core/hash.h"
@@ -79,6 +85,75 @@ Result<Response> PatchDevice(Context& ctx, Request& req, Caller& c) {
 
 }  // namespace
 
+namespace {
+
+// A device's logs, newest first: up to 16 MiB (max_log_bytes_per_device) of text. The answer is
+// written page by page to an unnamed file and sent from there, so memory holds one page of logs
+// whatever the limit, and the HTTP thread is free while a slow client reads.
+Result<Response> ListLogs(Context& ctx, const std::string& device, int64_t limit) {
+  constexpr int64_t kPage = 8;  // logs per query: at most 8 MiB (max_log_bytes)
+  int fd = ::open(ctx.artifacts.incoming_dir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+    // A file system without unnamed files: a named one, unlinked at once.
+    std::string path = ctx.artifacts.incoming_dir() + "/logs-XXXXXX";
+    fd = ::mkostemp(path.data(), O_CLOEXEC);
+    if (fd >= 0) ::unlink(path.c_str());
+  }
+  if (fd < 0) {
+    return Error(errno == EMFILE || errno == ENFILE ? Code::kUnavailable : Code::kIo,
+                 "listing logs: a spool file in " + ctx.artifacts.incoming_dir() + ": " +
+                     std::strerror(errno));
+  }
+  auto spool = std::make_shared<http::SharedFd>(fd);
+  uint64_t size = 0;
+  auto write = [&](const std::string& text) -> Status {
+    for (size_t done = 0; done < text.size();) {
+      ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Error(Code::kIo, std::string("listing logs: ") + std::strerror(errno));
+      done += static_cast<size_t>(n);
+    }
+    size += text.size();
+    return OkStatus();
+  };
+  ALOFT_RETURN_IF_ERROR(write("["));
+  ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(device));
+    std::optional<int64_t> before;
+    for (int64_t left = limit; left > 0;) {
+      ALOFT_ASSIGN_OR_RETURN(auto page, tx.ListLogs(d.id, std::min(left, kPage), before));
+      std::string text;
+      for (const auto& l : page) {
+        text.append(size > 1 || !text.empty() ? ",{\"id\":" : "{\"id\":")
+            .append(std::to_string(l.id))
+            .append(",\"action\":")
+            .append(l.action_id ? std::to_string(*l.action_id) : "null")
+            .append(",\"at\":\"")
+            .append(FormatRfc3339Ms(l.at_ms))
+            .append("\",\"content\":")
+            .append(http::JsonQuote(l.content))
+            .append("}");
+        before = l.id;
+      }
+      ALOFT_RETURN_IF_ERROR(write(text));
+      if (static_cast<int64_t>(page.size()) < std::min(left, kPage)) break;
+      left -= static_cast<int64_t>(page.size());
+    }
+    return OkStatus();
+  }));
+  ALOFT_RETURN_IF_ERROR(write("]"));
+  Response res;
+  res.status = 200;
+  res.headers.Set("Content-Type", "application/json");
+  auto body = std::make_shared<http::FileBody>();
+  body->file = std::move(spool);
+  body->parts.push_back({"", 0, size, true});
+  res.file = std::move(body);
+  return res;
+}
+
+}  // namespace
+
 void AddDeviceRoutes(RouteTable& routes, Context& ctx) {
   using A = Access;
   using B = BodyKind;
@@ -133,26 +208,7 @@ void AddDeviceRoutes(RouteTable& routes, Context& ctx) {
   routes.Add("GET", "/api/v1/devices/{device}/logs", A::kViewer, B::kNone,
              [&ctx](Request& r, Caller&) -> Result<Response> {
                ALOFT_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 20, 1000));
-               // At most the device's quota of logs (max_log_bytes_per_device), written as text
-               // as it is read: no JSON document of them all besides.
-               std::string out = "[";
-               ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
-                 ALOFT_ASSIGN_OR_RETURN(auto d, tx.GetDevice(r.params["device"]));
-                 ALOFT_ASSIGN_OR_RETURN(auto logs, tx.ListLogs(d.id, limit));
-                 for (const auto& l : logs) {
-                   out.append(out.size() > 1 ? ",{\"id\":" : "{\"id\":")
-                       .append(std::to_string(l.id))
-                       .append(",\"action\":")
-                       .append(l.action_id ? std::to_string(*l.action_id) : "null")
-                       .append(",\"at\":\"")
-                       .append(FormatRfc3339Ms(l.at_ms))
-                       .append("\",\"content\":")
-                       .append(http::JsonQuote(l.content))
-                       .append("}");
-                 }
-                 return OkStatus();
-               }));
-               return Response::Json(200, out + "]");
+               return ListLogs(ctx, r.params["device"], limit);
              });
 }
 

@@ -558,11 +558,12 @@ Result<int64_t> Tx::AddLog(int64_t device_id, std::optional<int64_t> action_id,
   return id;
 }
 
-Result<std::vector<DeviceLog>> Tx::ListLogs(int64_t device_id, int64_t limit) {
+Result<std::vector<DeviceLog>> Tx::ListLogs(int64_t device_id, int64_t limit,
+                                            std::optional<int64_t> before) {
   ALOFT_ASSIGN_OR_RETURN(Rows rows,
                          c_.Query("SELECT id, action_id, at_ms, content FROM device_logs "
-                                  "WHERE device_id = ? ORDER BY id DESC LIMIT ?",
-                                  {device_id, limit}));
+                                  "WHERE device_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+                                  {device_id, before.value_or(INT64_MAX), limit}));
   std::vector<DeviceLog> out;
   for (const auto& r : rows) out.push_back({r.Int(0), r.OptInt(1), r.Int(2), r.Text(3)});
   return out;

@@ -316,7 +316,9 @@ class Tx {
   Result<int64_t> AddLog(int64_t device_id, std::optional<int64_t> action_id,
                          const std::string& content, int64_t now, int64_t max_count,
                          int64_t max_bytes);
-  Result<std::vector<DeviceLog>> ListLogs(int64_t device_id, int64_t limit);
+  // The device's newest logs first, `limit` of them, older than log `before` when given.
+  Result<std::vector<DeviceLog>> ListLogs(int64_t device_id, int64_t limit,
+                                          std::optional<int64_t> before = std::nullopt);
 
   Status Audit(const std::string& actor, const std::string& action, const std::string& object,
                const std::string& details_json, int64_t now);
