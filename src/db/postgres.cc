@@ -256,10 +256,14 @@ class PgListener final : public Listener {
       int n = ::poll(p, 2, pending ? 0 : 1000);
       if (stop_) return;
       if (n > 0 && (p[1].revents & POLLIN)) {
-        wake_pending_.store(false);  // before draining: a later caller's byte is never lost
         char drain[64];
         while (::read(wake_[0], drain, sizeof drain) > 0) {
         }
+        // After draining: a caller that found the flag set between the two wrote no byte, and
+        // the tickets read below include its own (it asked under sync_mu_ before this). Cleared
+        // before draining, a byte written in between would be drained with the flag left set,
+        // and later callers would write none: they waited for the 1 s poll.
+        wake_pending_.store(false);
       }
       uint64_t wanted;
       {
