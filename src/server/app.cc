@@ -173,7 +173,7 @@ Status AppImpl::Init() {
 
   ctx_.rollouts = std::make_unique<RolloutEngine>(
       *ctx_.store, HostName() + "/" + std::to_string(::getpid()) + "/" + NewToken("").substr(0, 8),
-      std::chrono::seconds(config.rollout_lease_s));
+      std::chrono::seconds(config.rollout_lease_s), config.require_signed_releases);
   std::optional<crypto::PrivateKey> delta_key;
   if (!config.delta_key.empty()) {
     auto key = crypto::PrivateKey::Load(config.delta_key);

@@ -50,24 +50,27 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   // A device is read together with whether it has an open action: what a check-in asks next.
   uint64_t mark = store_.EpochMark();
   bool open_action = true;
-  if (device_route && store_.database().engine() == db::Engine::kPostgres) {
-    // Concurrent first contacts share round trips to the database.
+  auto become_device = [&](std::pair<Device, bool>& found) {
+    c.kind = Caller::kDevice;
+    c.actor = "device:" + found.first.name;
+    c.device = std::make_shared<const Device>(std::move(found.first));
+    open_action = found.second;
+  };
+  // On PostgreSQL concurrent first contacts share round trips to the database; the device
+  // routes' other credentials (registration tokens) are looked for only when it found no device.
+  const bool shared_lookup = device_route && store_.database().engine() == db::Engine::kPostgres;
+  if (shared_lookup) {
     ALOFT_ASSIGN_OR_RETURN(auto found, LookUpDevice(hash, mark));
-    if (found) {
-      c.kind = Caller::kDevice;
-      c.actor = "device:" + found->first.name;
-      c.device = std::make_shared<const Device>(std::move(found->first));
-      open_action = found->second;
-    }
+    if (found) become_device(*found);
   }
   Status s = c.kind != Caller::kNone ? OkStatus() : store_.Read([&](Tx& tx) -> Status {
     if (device_route) {
-      ALOFT_ASSIGN_OR_RETURN(auto d, tx.AuthenticateDevice(hash, &open_action));
-      if (d) {
-        c.kind = Caller::kDevice;
-        c.actor = "device:" + d->name;
-        c.device = std::make_shared<const Device>(std::move(*d));
-        return OkStatus();
+      if (!shared_lookup) {
+        ALOFT_ASSIGN_OR_RETURN(auto found, tx.AuthenticateDevice(hash));
+        if (found) {
+          become_device(*found);
+          return OkStatus();
+        }
       }
       if (access == Access::kDeviceOrRegistration) {
         ALOFT_ASSIGN_OR_RETURN(auto t, tx.FindRegistrationToken(hash));
@@ -161,7 +164,7 @@ Result<std::optional<std::pair<Device, bool>>> Auth::LookUpDevice(const std::str
     }
     me->lead = false;
     const size_t n = std::min(lookup_queue_.size(), kMaxLookupBatch);
-    if (n == 0) continue;  // already answered by another query (the loop ends)
+    if (n == 0) continue;  // another leader took this lookup: wait for its answer
     std::vector<std::shared_ptr<Lookup>> batch(lookup_queue_.begin(), lookup_queue_.begin() + n);
     lookup_queue_.erase(lookup_queue_.begin(), lookup_queue_.begin() + n);
     ++lookups_running_;

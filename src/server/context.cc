@@ -30,13 +30,6 @@ Result<Response> Context::ReadJson(const std::function<Result<json>(Tx&)>& build
   return JsonResponse(200, out);
 }
 
-Status Context::CheckSigned(const Release& rel) const {
-  if (!config.require_signed_releases || rel.kind != "artifact") return OkStatus();
-  return Error(Code::kUntrusted, "release " + rel.Id() +
-                                     " is a plain artifact, and this server requires signed "
-                                     "releases (require_signed_releases): it is not deployed");
-}
-
 Result<RolloutEngine::InstallWindow> Context::WindowOf(std::optional<int64_t> rollout_id) {
   if (!rollout_id) return RolloutEngine::InstallWindow{};
   return rollouts->WindowFor(*rollout_id, clock.Wall());

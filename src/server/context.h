@@ -55,9 +55,6 @@ struct Context {
   std::string BaseUrl(const Request& req) const;
   // Runs `build` in one read transaction and answers 200 with the JSON it built.
   Result<Response> ReadJson(const std::function<Result<json>(Tx&)>& build);
-  // kUntrusted when this server requires signed releases and `rel` is a plain artifact (one
-  // uploaded before require_signed_releases was set): it is not deployed.
-  Status CheckSigned(const Release& rel) const;
   // The maintenance window of an action's rollout (`rollout_id`); none (always open) without one.
   Result<RolloutEngine::InstallWindow> WindowOf(std::optional<int64_t> rollout_id);
   // The signed link to an artifact under external_base_url and its expiry (Unix seconds), or

@@ -9,6 +9,7 @@
 #include "core/canonical_json.h"
 #include "core/file.h"
 #include "mqtt/topics.h"
+#include "server/api.h"
 #include "server/app.h"
 
 namespace aloft::server {
@@ -17,7 +18,6 @@ using json = nlohmann::json;
 
 PushBridge::PushBridge(PushOptions options, Store& store, Hooks hooks, std::ostream& log)
     : o_(std::move(options)), store_(store), hooks_(std::move(hooks)), log_(log) {
-  if (o_.username.empty()) o_.username = "aloftd-" + HostName();
   // A broker that binds client ids to user names (use_username_as_clientid, docs/mqtt.md) gives
   // the bridge its user name as its client id anyway.
   if (o_.client_id.empty()) o_.client_id = o_.username;
@@ -27,6 +27,9 @@ PushBridge::PushBridge(PushOptions options, Store& store, Hooks hooks, std::ostr
 PushBridge::~PushBridge() { Stop(); }
 
 Status PushBridge::Start() {
+  if (o_.username.empty()) {
+    return Error(Code::kInvalidArgument, "the MQTT bridge needs its broker user name");
+  }
   if (auto url = mqtt::ParseUrl(o_.url); !url.ok()) return url.error();
   if (o_.password.empty()) {
     if (o_.passwd_file.empty()) {
@@ -40,9 +43,7 @@ Status PushBridge::Start() {
     // Every aloftd has a broker user of its own (with use_username_as_clientid, one user is one
     // connection); the database tells each the others', for the files each writes.
     const std::string hash = mqtt::PasswordHash(o_.password);
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    const int64_t now = ToMs(std::chrono::system_clock::now());
     ALOFT_RETURN_IF_ERROR(
         store_.Write([&](Tx& tx) { return tx.PutMqttBridge(o_.username, hash, now); }));
   }

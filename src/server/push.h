@@ -33,7 +33,7 @@ namespace aloft::server {
 
 struct PushOptions {
   std::string url;       // mqtt://host:port or mqtts://; the bridge runs only when set
-  std::string username;  // this aloftd's own broker user; "" = "aloftd-<host name>"
+  std::string username;  // this aloftd's own broker user (App: aloftd-<host>-<data dir hash>)
   std::string password;  // "" with passwd_file: a random one, written to the broker's file
   std::string ca_file;
   std::string client_id;  // a persistent session; "" = the user name

@@ -227,8 +227,9 @@ Result<std::map<int64_t, WaveStatus>> MemberCounts(Tx& tx, int64_t rollout_id,
 
 // ---- the engine ----
 
-RolloutEngine::RolloutEngine(Store& store, std::string holder, std::chrono::milliseconds lease)
-    : store_(store), holder_(std::move(holder)), lease_(lease) {}
+RolloutEngine::RolloutEngine(Store& store, std::string holder, std::chrono::milliseconds lease,
+                             bool signed_only)
+    : store_(store), holder_(std::move(holder)), lease_(lease), signed_only_(signed_only) {}
 
 Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string& actor,
                                       int64_t now) {
@@ -241,6 +242,7 @@ Result<Rollout> RolloutEngine::Create(const RolloutSpec& spec, const std::string
     if (!rel.enabled) {
       return Invalid("release " + rel.Id() + " is disabled; enable it before rolling it out");
     }
+    ALOFT_RETURN_IF_ERROR(rel.CheckSigned(signed_only_));
     auto types = rel.DeviceTypes();
     if (spec.filter.device_type &&
         std::find(types.begin(), types.end(), *spec.filter.device_type) == types.end()) {

@@ -133,9 +133,11 @@ std::string RolloutStatusJson(const RolloutStatus& s);
 
 class RolloutEngine {
  public:
-  // `holder` names this server in the lease (host and process).
+  // `holder` names this server in the lease (host and process). `signed_only`: plain-artifact
+  // releases are not rolled out (require_signed_releases).
   RolloutEngine(Store& store, std::string holder,
-                std::chrono::milliseconds lease = std::chrono::seconds(10));
+                std::chrono::milliseconds lease = std::chrono::seconds(10),
+                bool signed_only = false);
 
   // Checks the spec against the store (release, types, modules) and stores the rollout as
   // awaiting-approval or scheduled; audits it.
@@ -196,6 +198,7 @@ class RolloutEngine {
   Store& store_;
   std::string holder_;
   std::chrono::milliseconds lease_;
+  bool signed_only_;
   std::mutex cache_mu_;
   std::map<int64_t, std::shared_ptr<Cached>> cache_;
 };

@@ -55,7 +55,7 @@ Result<Response> Deploy(Context& ctx, Request& req, Caller& c) {
     if (!rel.enabled) {
       return Invalid("release " + rel.Id() + " is disabled; enable it before deploying");
     }
-    ALOFT_RETURN_IF_ERROR(ctx.CheckSigned(rel));
+    ALOFT_RETURN_IF_ERROR(rel.CheckSigned(ctx.config.require_signed_releases));
     DeviceFilter f;
     f.limit = 1000000;
     if (devices) f.names = *devices;

@@ -20,6 +20,24 @@ class DiscardSink final : public pkg::PayloadSink {
   Status End(const pkg::Component&) override { return OkStatus(); }
 };
 
+// An uploaded .aloft package whose signatures (this server's trust keys) and every payload were
+// verified: what each upload route checks before it records anything.
+struct VerifiedPackage {
+  std::unique_ptr<File> file;  // what `reader` reads
+  std::unique_ptr<pkg::PackageReader> reader;
+};
+
+Result<VerifiedPackage> OpenVerified(Context& ctx, const std::string& path,
+                                     const std::string& origin) {
+  VerifiedPackage p;
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
+  p.file = std::make_unique<File>(std::move(f));
+  ALOFT_ASSIGN_OR_RETURN(p.reader, pkg::PackageReader::Open(*p.file, origin, &ctx.trust));
+  DiscardSink sink;
+  ALOFT_RETURN_IF_ERROR(p.reader->ReadPayloads(sink, /*raw=*/true));
+  return p;
+}
+
 // A release's file name is shown to devices (DDI, Content-Disposition) and operators: a plain,
 // printable UTF-8 name.
 Status CheckFilename(const std::string& name) {
@@ -65,16 +83,11 @@ Status RefuseAsPlainArtifact(Context& ctx, const std::string& upload) {
   }
   ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(upload));
   if (!pkg::PackageReader::Open(f, "upload", nullptr).ok()) return OkStatus();  // not a package
-  std::string verdict = "its signatures verify";
-  ALOFT_ASSIGN_OR_RETURN(File again, File::OpenRead(upload));
-  auto reader = pkg::PackageReader::Open(again, "the package", &ctx.trust);
-  Status checked = reader.ok() ? OkStatus() : Status(reader.error());
-  if (checked.ok()) {
-    DiscardSink sink;
-    checked = (*reader)->ReadPayloads(sink, /*raw=*/true);
-  }
-  if (!checked.ok()) verdict = "it fails verification: " + checked.error().message();
-  return Error(checked.ok() ? Code::kInvalidArgument : Code::kUntrusted,
+  auto verified = OpenVerified(ctx, upload, "the package");
+  const std::string verdict = verified.ok()
+                                  ? "its signatures verify"
+                                  : "it fails verification: " + verified.error().message();
+  return Error(verified.ok() ? Code::kInvalidArgument : Code::kUntrusted,
                "the upload is an .aloft package, which is never a plain artifact (" + verdict +
                    "); upload it without name=, version= and device_type=, and its verified "
                    "manifest makes the release");
@@ -96,18 +109,15 @@ Result<Response> UploadRelease(Context& ctx, Request& req, Caller& c) {
                    "this server has no trust keys configured (aloftd --trust KEY.pub), so it "
                    "accepts no signed package; upload a plain artifact with name= and version=");
     }
-    ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(upload));
-    std::string origin = QueryStr(req, "filename").value_or("uploaded package");
-    auto reader = pkg::PackageReader::Open(f, origin, &ctx.trust);
-    if (!reader.ok()) return std::move(reader).error();
-    DiscardSink sink;
-    ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
-    const pkg::Manifest& m = (*reader)->manifest();
+    ALOFT_ASSIGN_OR_RETURN(
+        VerifiedPackage p,
+        OpenVerified(ctx, upload, QueryStr(req, "filename").value_or("uploaded package")));
+    const pkg::Manifest& m = p.reader->manifest();
     rel.name = m.name;
     rel.version = m.version.ToString();
     rel.kind = "package";
     rel.filename = QueryStr(req, "filename").value_or(m.name + "-" + rel.version + ".aloft");
-    ALOFT_ASSIGN_OR_RETURN(rel.manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+    ALOFT_ASSIGN_OR_RETURN(rel.manifest, pkg::SerializeEnvelope(p.reader->envelope()));
     for (const auto& hw : m.hardware) {
       for (const auto& comp : m.components) rel.targets.push_back({hw, comp.name});
     }
@@ -171,12 +181,8 @@ Result<Response> UploadDelta(Context& ctx, Request& req, Caller& c) {
     ALOFT_ASSIGN_OR_RETURN(rel, tx.GetRelease(req.params["name"], req.params["version"]));
     return OkStatus();
   }));
-  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(req.body_file));
-  auto reader = pkg::PackageReader::Open(f, "uploaded delta", &ctx.trust);
-  if (!reader.ok()) return std::move(reader).error();
-  DiscardSink sink;
-  ALOFT_RETURN_IF_ERROR((*reader)->ReadPayloads(sink, /*raw=*/true));
-  const pkg::Manifest& m = (*reader)->manifest();
+  ALOFT_ASSIGN_OR_RETURN(VerifiedPackage p, OpenVerified(ctx, req.body_file, "uploaded delta"));
+  const pkg::Manifest& m = p.reader->manifest();
   if (m.name != rel.name || m.version.ToString() != rel.version) {
     return Invalid("the package is " + m.name + "@" + m.version.ToString() + ", not " + rel.Id());
   }
@@ -194,7 +200,7 @@ Result<Response> UploadDelta(Context& ctx, Request& req, Caller& c) {
     base = comp.base->version;
   }
   if (base.empty()) return Invalid("the package has no components");
-  ALOFT_ASSIGN_OR_RETURN(std::string manifest, pkg::SerializeEnvelope((*reader)->envelope()));
+  ALOFT_ASSIGN_OR_RETURN(std::string manifest, pkg::SerializeEnvelope(p.reader->envelope()));
   ALOFT_ASSIGN_OR_RETURN(Artifact artifact, ArtifactStore::Digest(req.body_file));
   bool known = false;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {

@@ -27,14 +27,6 @@ void AddRolloutRoutes(RouteTable& routes, Context& ctx) {
              [&ctx](Request& r, Caller& c) -> Result<Response> {
                ALOFT_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(r.body));
                if (ctx.config.rollout_approval) spec.needs_approval = true;
-               if (ctx.config.require_signed_releases) {
-                 ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
-                   auto at = spec.release.find('@');
-                   ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetRelease(spec.release.substr(0, at),
-                                                                     spec.release.substr(at + 1)));
-                   return ctx.CheckSigned(rel);
-                 }));
-               }
                ALOFT_ASSIGN_OR_RETURN(Rollout out, ctx.rollouts->Create(spec, c.actor, ctx.Now()));
                return Response::Json(201, RolloutJson(out));
              });

@@ -147,6 +147,13 @@ std::optional<std::string> Release::RefusalFor(
   return std::nullopt;
 }
 
+Status Release::CheckSigned(bool signed_only) const {
+  if (!signed_only || kind != "artifact") return OkStatus();
+  return Error(Code::kUntrusted, "release " + Id() +
+                                     " is a plain artifact, and this server requires signed "
+                                     "releases (require_signed_releases): it is not deployed");
+}
+
 std::vector<std::string> Release::DeviceTypes() const {
   std::vector<std::string> out;
   for (const auto& t : targets)

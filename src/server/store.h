@@ -100,6 +100,9 @@ struct Release {
   // allowed_sources, which every module of the release must run one of), or nullopt when it may.
   std::optional<std::string> RefusalFor(const std::string& device,
                                         const std::map<std::string, std::string>& versions) const;
+  // kUntrusted when `signed_only` (require_signed_releases) and this release is a plain artifact
+  // (one uploaded before the setting): it is neither deployed nor rolled out.
+  Status CheckSigned(bool signed_only) const;
 };
 
 struct Device {
@@ -272,12 +275,11 @@ class Tx {
   Result<int64_t> SchedulePushes(const std::vector<int64_t>& device_ids,
                                  std::optional<int64_t> rollout_id, int64_t at);
   Status DeleteDevice(const std::string& name);
-  // The device whose token hashes to `token_hash`, or nullopt. With `open_action`, also whether
-  // it has an open action (in the same query: a check-in's first contact costs one round trip).
-  Result<std::optional<Device>> AuthenticateDevice(const std::string& token_hash,
-                                                   bool* open_action = nullptr);
-  // The devices of several token hashes in one query, each with whether it has an open action:
-  // token hash -> (device, open action). Unknown hashes are absent.
+  // The device whose token hashes to `token_hash` and whether it has an open action (in the same
+  // query: a check-in's first contact costs one round trip), or nullopt.
+  Result<std::optional<std::pair<Device, bool>>> AuthenticateDevice(const std::string& token_hash);
+  // The same for several token hashes in one query: token hash -> (device, open action). Unknown
+  // hashes are absent.
   Result<std::map<std::string, std::pair<Device, bool>>> AuthenticateDevices(
       const std::vector<std::string>& token_hashes);
   // Stores the versions that differ from `known` (the device's current map).

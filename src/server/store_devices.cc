@@ -283,18 +283,11 @@ Status Tx::DeleteDevice(const std::string& name) {
   return OkStatus();
 }
 
-Result<std::optional<Device>> Tx::AuthenticateDevice(const std::string& token_hash,
-                                                     bool* open_action) {
-  Rows rows;
-  ALOFT_ASSIGN_OR_RETURN(
-      auto devices,
-      DevicesWhere("WHERE d.token_hash = ?", {token_hash}, open_action ? &rows : nullptr,
-                   open_action ? ", CASE WHEN EXISTS (SELECT 1 FROM actions a WHERE a.device_id = "
-                                 "d.id AND a.open = 1) THEN 1 ELSE 0 END"
-                               : ""));
-  if (devices.empty()) return std::optional<Device>();
-  if (open_action) *open_action = rows[0].Int(kDeviceColumnCount) != 0;
-  return std::optional<Device>(std::move(devices[0]));
+Result<std::optional<std::pair<Device, bool>>> Tx::AuthenticateDevice(
+    const std::string& token_hash) {
+  ALOFT_ASSIGN_OR_RETURN(auto found, AuthenticateDevices({token_hash}));
+  if (found.empty()) return std::optional<std::pair<Device, bool>>();
+  return std::optional<std::pair<Device, bool>>(std::move(found.begin()->second));
 }
 
 Result<std::map<std::string, std::pair<Device, bool>>> Tx::AuthenticateDevices(

@@ -57,7 +57,7 @@ constexpr std::string_view kRegistrationColumns =
     "r.id, r.name, t.name, r.created_ms, r.created_by, r.expires_ms, r.max_uses, r.uses";
 
 RegistrationToken RegistrationTokenFromRow(const db::Row& row) {
-  return {row.Int(0),    row.IsNull(1) ? "" : row.Text(1),
+  return {row.Int(0),    row.OptText(1).value_or(""),
           row.Text(2),   row.Int(3),
           row.Text(4),   row.OptInt(5),
           row.OptInt(6), row.Int(7)};
