@@ -22,6 +22,7 @@ packages=(
   postgresql nginx wrk curl sqlite3
   swupdate cpio  # a real hawkBit DDI client (suricatta) and what builds its .swu files
   mosquitto mosquitto-clients  # the MQTT broker for push (scripts/mqtt.sh) and its command-line clients
+  python3-can python3-scapy  # independent CAN / ISO-TP / UDS / DoIP peers (seen by /usr/bin/python3 only)
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
 )
