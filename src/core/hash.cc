@@ -4,7 +4,9 @@
 // digest fetch loads the provider machinery: about 2 MiB of resident memory that a device applying
 // a patch in a few MiB cannot spare. These functions run the same (assembly) implementations.
 #define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/hmac.h>
 #include <openssl/md5.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <cstdlib>
@@ -93,5 +95,20 @@ Bytes Sha256(ByteSpan data) {
 }
 
 std::string Sha256Hex(ByteSpan data) { return HexEncode(Sha256(data)); }
+
+Bytes HmacSha256(ByteSpan key, ByteSpan data) {
+  Bytes out(32);
+  unsigned len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(),
+            out.data(), &len)) {
+    std::abort();
+  }
+  out.resize(len);
+  return out;
+}
+
+void SecureRandom(std::span<uint8_t> out) {
+  if (!out.empty() && RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) std::abort();
+}
 
 }  // namespace aloft

@@ -44,5 +44,9 @@ class Hasher {
 // One-shot helpers.
 Bytes Sha256(ByteSpan data);
 std::string Sha256Hex(ByteSpan data);
+// HMAC-SHA256 (RFC 2104): 32 bytes.
+Bytes HmacSha256(ByteSpan key, ByteSpan data);
+// Bytes from OpenSSL's CSPRNG; aborts when it has none (nothing would be safe).
+void SecureRandom(std::span<uint8_t> out);
 
 }  // namespace aloft

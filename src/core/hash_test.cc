@@ -58,3 +58,25 @@ INSTANTIATE_TEST_SUITE_P(Published, HashVectors, ::testing::ValuesIn(kVectors),
 
 }  // namespace
 }  // namespace aloft
+
+namespace aloft {
+namespace {
+
+// RFC 4231 test case 2.
+TEST(Hmac, Sha256_Rfc4231) {
+  const std::string key = "Jefe", data = "what do ya want for nothing?";
+  EXPECT_EQ(
+      HexEncode(HmacSha256(ByteSpan(reinterpret_cast<const uint8_t*>(key.data()), key.size()),
+                           ByteSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size()))),
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(SecureRandom, FillsAndDiffers) {
+  std::vector<uint8_t> a(32), b(32);
+  SecureRandom(a);
+  SecureRandom(b);
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace aloft
