@@ -114,8 +114,22 @@ void Server::OnMessage(Link& link, const AttachOptions& options,
   current_->suppress = rules.subfunction && suppress_bit;
   const uint64_t serial = current_->serial;
   SchedulePending(config_.p2 - std::min(config_.p2 / 5, std::chrono::milliseconds(10)));
-  const Request request = current_->request;  // the handler's own: it may answer and go on
-  it->second.handler(request, Responder(this, serial));
+  Handler handler = it->second.handler;
+  auto dispatch = [this, serial, handler] {
+    if (!current_ || current_->serial != serial) return;
+    const Request request = current_->request;  // the handler's own: it may answer and go on
+    if (intercept) {
+      if (std::optional<uint8_t> code = intercept(request)) {
+        return Answer(serial, {*code}, true);
+      }
+    }
+    handler(request, Responder(this, serial));
+  };
+  if (config_.response_delay.count() > 0) {
+    loop_.After(config_.response_delay, dispatch);
+  } else {
+    dispatch();
+  }
 }
 
 void Server::SchedulePending(std::chrono::milliseconds after) {
@@ -175,7 +189,7 @@ void Server::ChangeSession(uint8_t to) {
     if (s3_timer_) loop_.Cancel(s3_timer_);
     s3_timer_ = 0;
   }
-  if (from != to && on_session_change) on_session_change(to);
+  if (from != to && on_session_change) on_session_change(from, to);
 }
 
 void Server::Reset() {

@@ -34,6 +34,8 @@ struct ServerConfig {
   std::chrono::milliseconds p2_star{5000};  // P2*server_max, announced in 50 xx
   std::chrono::milliseconds s3{5000};       // a non-default session ends after this silence
   std::vector<uint8_t> sessions = {session::kDefault, session::kProgramming, session::kExtended};
+  // Added before every request is handled (a slow ECU: P2* stretched; 0x78 covers it).
+  std::chrono::milliseconds response_delay{0};
 };
 
 struct Request {
@@ -63,9 +65,9 @@ class Responder {
 
 struct ServiceRules {
   std::vector<uint8_t> sessions{};  // the sessions it is offered in (empty: all)
-  uint8_t security_level = 0;     // the level that must be unlocked (0: none)
+  uint8_t security_level = 0;       // the level that must be unlocked (0: none)
   size_t min_length = 1;
-  bool subfunction = false;           // byte 1 is a sub-function, bit 7 its suppress bit
+  bool subfunction = false;             // byte 1 is a sub-function, bit 7 its suppress bit
   std::vector<uint8_t> subfunctions{};  // the supported ones (empty: any)
 };
 
@@ -119,9 +121,12 @@ class Server {
 
   // Refuses a session change with an NRC (say 0x22 before the preconditions routine).
   std::function<std::optional<uint8_t>(uint8_t from, uint8_t to)> session_guard;
-  std::function<void(uint8_t session)> on_session_change;
+  std::function<void(uint8_t from, uint8_t to)> on_session_change;
+  // Runs after the standard checks, before the handler: an NRC answers instead (fault injection).
+  std::function<std::optional<uint8_t>(const Request& request)> intercept;
 
   uint8_t session() const { return session_; }
+  ServerConfig& mutable_config() { return config_; }
   uint8_t security_level() const { return unlocked_; }                    // 0: locked
   bool rx_enabled() const { return comm_ctrl_ == 0 || comm_ctrl_ == 1; }  // normal messages
   bool tx_enabled() const { return comm_ctrl_ == 0 || comm_ctrl_ == 2; }

@@ -1,0 +1,162 @@
+// A simulated ECU: a UDS server with the identification DIDs, and a flash bootloader on a
+// SimFlash that enforces what a real one does (docs/vehicle-network.md, "The ECU simulator"):
+// programming only from the extended session after the preconditions routine, security access,
+// erase before download, block sequence counters, writes only inside the memory map, a check of
+// the programmed image against the tester's CRC-32 and SHA-256, and a new image started by a
+// reset only when it is complete and valid. Single-bank ECUs program in place; A/B ECUs program
+// the inactive bank and switch to it. Everything runs on the EventLoop it is given.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ecusim/boot_record.h"
+#include "ecusim/flash_worker.h"
+#include "flash/sim_flash.h"
+#include "uds/server.h"
+
+namespace aloft::ecusim {
+
+enum class BankLayout { kSingle, kAb };
+
+struct EcuFaults {
+  std::optional<int> reset_at_block;       // reset instead of answering this TransferData block
+  std::optional<int> power_loss_at_block;  // power lost while programming this block
+  std::chrono::milliseconds power_off{500};
+  std::map<uint8_t, uint8_t> nrc;     // service -> NRC answered instead (each once)
+  std::chrono::milliseconds slow{0};  // added to every answer (P2* stretched)
+};
+
+struct EcuConfig {
+  std::string name = "ecu";
+  std::string vin = "WALOFT00000000001";
+  std::string part_number = "ALOFT-ECU-0001";
+  std::string serial = "SN00000001";
+  std::string hardware_version = "HW-1.0";
+  std::string boot_version = "BL-1.0";
+
+  BankLayout layout = BankLayout::kSingle;
+  uint64_t app_address = 0x00080000;  // where the tester writes the application
+  uint64_t app_size = 2 << 20;        // the largest application
+  uint32_t erase_block = 256 << 10;
+  uint32_t write_unit = 8;
+  flash::FlashTiming timing{};         // NXP C55 by default
+  uint32_t max_block_length = 0x0802;  // 34's answer: SID + BSC + 2048 bytes
+  int buffer_blocks = 2;               // TransferData blocks held while the flash programs
+
+  Bytes secret = Bytes(32, 0x5A);  // the security access secret (HMAC-SHA256 of the seed)
+  size_t seed_length = 16;
+  int max_attempts = 3;
+  std::chrono::milliseconds attempt_delay{10000};
+
+  std::chrono::milliseconds boot_time{100};  // from reset to answering again
+  EcuFaults faults{};
+};
+
+// What the ECU would run if it started now.
+struct EcuStatus {
+  bool application = false;  // an application runs (else the bootloader waits)
+  std::string version;       // the running application's
+  int bank = 0;
+  BootState boot;
+  std::string Describe(const EcuConfig& c) const;  // one line
+};
+
+class Ecu {
+ public:
+  // The ECU's flash lives in `dir`/<name>.flash and .nvm (created blank when absent).
+  static Result<std::unique_ptr<Ecu>> Create(EventLoop& loop, EcuConfig config,
+                                             const std::string& dir);
+  ~Ecu();
+
+  // Requests arrive on `physical` (and `functional`, answered on `physical`).
+  void Attach(uds::Link& physical, uds::Link* functional = nullptr);
+
+  // Writes an application straight into the active bank and marks it valid (a factory image).
+  Status Provision(ByteSpan image);
+  EcuStatus status() const;
+  const EcuConfig& config() const { return config_; }
+  EcuFaults& faults() { return config_.faults; }
+  uds::Server& server() { return server_; }
+  flash::SimFlash& flash() { return *code_; }
+  // Power off now, on again after `off` (what a reset at a block or a power loss does).
+  void PowerCycle(std::chrono::milliseconds off);
+  bool online() const { return online_; }
+  // Preconditions for programming (31 01 02 03): nullopt when met, else the NRC to answer.
+  std::function<std::optional<uint8_t>()> preconditions;
+  // Called each time the ECU has started (after a reset or power cycle).
+  std::function<void(const EcuStatus&)> on_boot;
+
+ private:
+  Ecu(EventLoop& loop, EcuConfig config, std::unique_ptr<flash::SimFlash> code,
+      std::unique_ptr<flash::SimFlash> nvm);
+  void Install();
+  void Boot();
+  void GoOffline();
+  void AttachAll();
+  void DetachAll();
+  uint64_t BankOffset(int bank) const { return bank * config_.app_size; }
+  int TargetBank() const;
+  std::optional<uint8_t> InjectedNrc(uint8_t sid);
+
+  void Routine(const uds::Request& r, uds::Responder reply);
+  void EraseMemory(const uds::RoutineRequest& rr, uds::Responder reply);
+  void EraseAhead();
+  void CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply);
+  void CheckDependencies(uds::Responder reply);
+  void RequestDownload(const uds::Request& r, uds::Responder reply);
+  void RequestUpload(const uds::Request& r, uds::Responder reply);
+  void TransferData(const uds::Request& r, uds::Responder reply);
+  void TransferExit(const uds::Request& r, uds::Responder reply);
+  void ProgramPending(bool final);
+  void Answer36WhenRoom();
+  void FinishExitWhenProgrammed();
+
+  EventLoop& loop_;
+  EcuConfig config_;
+  std::unique_ptr<flash::SimFlash> code_, nvm_;
+  FlashWorker worker_;
+  uds::Server server_;
+  std::vector<std::pair<uds::Link*, uds::Link*>> links_;
+  bool online_ = true;
+  bool attached_ = false;
+  TimerId power_timer_ = 0;
+
+  BootState boot_;
+  bool application_ = false;  // running an application (else the bootloader)
+  int running_bank_ = 0;
+  std::string fingerprint_ = std::string(16, '\0');
+
+  // The programming context, cleared by a reset.
+  bool preconditions_ok_ = false;
+  int erase_bank_ = -1;
+  uint64_t erase_begin_ = 0, erase_end_ = 0;  // bank offsets, whole blocks
+  std::vector<uint8_t> block_state_;          // per block of the bank: 0 dirty, 1 queued, 2 erased
+  bool erase_failed_ = false;
+  struct Transfer {
+    bool active = false;
+    bool upload = false;
+    uint64_t offset = 0;  // in the bank
+    uint64_t size = 0;
+    uint64_t received = 0;
+    uint8_t next_bsc = 1;
+    int blocks = 0;
+    Bytes pending;  // received, not yet handed to the flash (less than a write unit or waiting)
+    uint64_t written = 0;  // bytes handed to the flash
+  } transfer_;
+  uint64_t queued_bytes_ = 0;  // handed to the flash, not yet programmed
+  bool program_failed_ = false;
+  std::optional<uds::Responder> waiting_36_;
+  std::vector<uint8_t> waiting_36_answer_;
+  std::optional<uds::Responder> waiting_37_;
+  struct Image {
+    bool complete = false;
+    uint64_t offset = 0, size = 0;
+    bool checked = false;
+  } image_;
+};
+
+}  // namespace aloft::ecusim

@@ -1,0 +1,313 @@
+// The simulated ECU's bootloader driven by the tester's programming sequence over ISO-TP on the
+// simulated bus, on simulated time: a whole 1 MiB flash over classic CAN and CAN FD that the ECU
+// then starts; and each way a flash can go wrong, refused with the right NRC and never leaving a
+// partial image to start.
+#include "ecusim/ecu.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "can/sim_bus.h"
+#include "core/crc32.h"
+#include "core/hash.h"
+#include "support/matchers.h"
+#include "support/temp_dir.h"
+#include "uds/client.h"
+#include "uds/flasher.h"
+
+namespace aloft::ecusim {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+
+Bytes Body(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Bytes b(n);
+  for (auto& x : b) x = static_cast<uint8_t>(rng());
+  return b;
+}
+
+// One ECU and a tester on one bus.
+class Bench {
+ public:
+  Bench(EcuConfig config, can::BitRates rates, bool fd) {
+    bus_ = std::make_unique<can::SimBus>(
+        loop_, can::SimBusConfig{.name = "diag", .rates = rates, .fd = fd});
+    tester_port_ = bus_->Attach("tester");
+    ecu_port_ = bus_->Attach(config.name);
+    isotp::Params p{.fd = fd, .tx_dl = fd ? 64 : 8, .max_message = 1 << 16};
+    tester_channel_ = std::make_unique<isotp::Channel>(
+        *tester_port_, isotp::Address{.tx_id = 0x7E0, .rx_id = 0x7E8}, p);
+    ecu_channel_ = std::make_unique<isotp::Channel>(
+        *ecu_port_, isotp::Address{.tx_id = 0x7E8, .rx_id = 0x7E0}, p);
+    tester_link_ = std::make_unique<uds::IsoTpLink>(*tester_channel_, *tester_port_);
+    ecu_link_ = std::make_unique<uds::IsoTpLink>(*ecu_channel_, *ecu_port_);
+    secret_ = config.secret;
+    auto ecu = Ecu::Create(loop_, std::move(config), dir_.path());
+    EXPECT_THAT(ecu, IsOk());
+    ecu_ = std::move(*ecu);
+    ecu_->Attach(*ecu_link_);
+    client_ = std::make_unique<uds::Client>(*tester_link_);
+  }
+
+  uds::FlashPlan Plan(const Bytes& image) {
+    return {.image = image,
+            .address = ecu_->config().app_address,
+            .key = [this](std::span<const uint8_t> seed) { return HmacSha256(secret_, seed); }};
+  }
+
+  Result<uds::FlashReport> Flash(uds::FlashPlan plan) {
+    uds::Flasher flasher(*client_, std::move(plan));
+    std::optional<Result<uds::FlashReport>> result;
+    flasher.Run([&](Result<uds::FlashReport> r) { result = std::move(r); });
+    loop_.RunUntil([&] { return result.has_value(); }, std::chrono::hours(1));
+    if (!result) return Error(Code::kInternal, "the flash never ended");
+    return std::move(*result);
+  }
+
+  // One request, its final answer.
+  Result<uds::Response> Ask(std::vector<uint8_t> request) {
+    std::optional<Result<uds::Response>> got;
+    client_->Request(std::move(request), [&](Result<uds::Response> r) { got = std::move(r); });
+    loop_.RunUntil([&] { return got.has_value(); }, std::chrono::seconds(60));
+    if (!got) return Error(Code::kInternal, "no answer");
+    return std::move(*got);
+  }
+  // 10 03, 31 01 02 03, 10 02, 27 01/02: ready to program.
+  void Unlock() {
+    ASSERT_TRUE(Ask({0x10, 0x03})->positive());
+    ASSERT_TRUE(Ask({0x31, 0x01, 0x02, 0x03})->positive());
+    ASSERT_TRUE(Ask({0x10, 0x02})->positive());
+    auto seed = Ask({0x27, 0x01});
+    Bytes key = HmacSha256(secret_, std::span(seed->bytes).subspan(2));
+    std::vector<uint8_t> req{0x27, 0x02};
+    req.insert(req.end(), key.begin(), key.end());
+    ASSERT_TRUE(Ask(req)->positive());
+  }
+
+  SimLoop loop_;
+  testing::TempDir dir_;
+  std::unique_ptr<can::SimBus> bus_;
+  std::unique_ptr<can::SimPort> tester_port_, ecu_port_;
+  std::unique_ptr<isotp::Channel> tester_channel_, ecu_channel_;
+  std::unique_ptr<uds::IsoTpLink> tester_link_, ecu_link_;
+  std::unique_ptr<Ecu> ecu_;
+  std::unique_ptr<uds::Client> client_;
+  Bytes secret_;
+};
+
+EcuConfig C55(BankLayout layout = BankLayout::kSingle) { return {.name = "ecm", .layout = layout}; }
+
+// Must show 3: the full sequence flashes 1 MiB over classic CAN and over CAN FD; the ECU then
+// starts the new image and reports its version.
+TEST(EcuFlash, OneMiB_ClassicCan_ThenBootsTheNewImage) {
+  Bench bench(C55(), {500'000}, false);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(300'000, 1))), IsOk());
+  const Bytes image = MakeAppImage("2.0.0", "P1", Body((1 << 20) - kAppHeader, 2));
+  auto plan = bench.Plan(image);
+  plan.expect_version = "2.0.0";
+  auto report = bench.Flash(plan);
+  ASSERT_THAT(report, IsOk());
+  EXPECT_EQ(report->vin, "WALOFT00000000001");
+  EXPECT_EQ(report->version_before, "1.0.0");
+  EXPECT_EQ(report->version_after, "2.0.0");
+  EXPECT_EQ(report->max_block_length, 0x0802u);
+  const EcuStatus s = bench.ecu_->status();
+  EXPECT_TRUE(s.application);
+  EXPECT_EQ(s.version, "2.0.0");
+  EXPECT_EQ(s.boot.banks[0].crc32, Crc32(image));
+  // What the bus time comes to (the benchmark prints it; here only that it is plausible).
+  const double kbps = 1048.576 / std::chrono::duration<double>(report->total).count();
+  EXPECT_GT(kbps, 15.0) << report->total.count();
+}
+
+TEST(EcuFlash, OneMiB_CanFd_AbBank_SwitchesBanks) {
+  EcuConfig c = C55(BankLayout::kAb);
+  c.max_block_length = 0x1002;
+  Bench bench(c, {500'000, 2'000'000}, true);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(1000, 1))), IsOk());
+  const Bytes image = MakeAppImage("2.0.0", "P1", Body((1 << 20) - kAppHeader, 3));
+  auto plan = bench.Plan(image);
+  plan.expect_version = "2.0.0";
+  auto report = bench.Flash(plan);
+  ASSERT_THAT(report, IsOk());
+  const EcuStatus s = bench.ecu_->status();
+  EXPECT_EQ(s.bank, 1);
+  EXPECT_EQ(s.version, "2.0.0");
+  EXPECT_TRUE(s.boot.banks[0].valid) << "the old bank stays for a fallback";
+  EXPECT_EQ(s.boot.banks[0].version, "1.0.0");
+}
+
+// Must show 4: a wrong key, a wrong BSC, a write outside the memory map, an image that fails its
+// check; each refused with the right NRC, and the ECU never starts a partial image.
+TEST(EcuBootloader, WrongKey_Nrc35_ThenAttemptsExceeded36_DelayOverReset37) {
+  Bench bench(C55(), {500'000}, false);
+  ASSERT_TRUE(bench.Ask({0x10, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x31, 0x01, 0x02, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x10, 0x02})->positive());
+  std::vector<uint8_t> wrong{0x27, 0x02};
+  wrong.resize(2 + 32, 0xAB);
+  for (uint8_t expected : {0x35, 0x35, 0x36}) {
+    ASSERT_TRUE(bench.Ask({0x27, 0x01})->positive());
+    EXPECT_EQ(bench.Ask(wrong)->nrc(), expected);
+  }
+  EXPECT_EQ(bench.Ask({0x27, 0x01})->nrc(), 0x37);
+  ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
+  bench.loop_.RunFor(milliseconds(500));
+  ASSERT_TRUE(bench.Ask({0x10, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x31, 0x01, 0x02, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x10, 0x02})->positive());
+  EXPECT_EQ(bench.Ask({0x27, 0x01})->nrc(), 0x37) << "the delay survives the reset";
+}
+
+TEST(EcuBootloader, SequenceRules_ProgrammingOnlyFromExtendedAfterPreconditions) {
+  Bench bench(C55(), {500'000}, false);
+  EXPECT_EQ(bench.Ask({0x10, 0x02})->nrc(), 0x7E) << "not from the default session";
+  ASSERT_TRUE(bench.Ask({0x10, 0x03})->positive());
+  EXPECT_EQ(bench.Ask({0x10, 0x02})->nrc(), 0x22) << "not before 31 01 02 03";
+  bench.ecu_->preconditions = [] { return std::optional<uint8_t>(0x88); };  // speed too high
+  EXPECT_EQ(bench.Ask({0x31, 0x01, 0x02, 0x03})->nrc(), 0x88);
+  bench.ecu_->preconditions = nullptr;
+  ASSERT_TRUE(bench.Ask({0x31, 0x01, 0x02, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x10, 0x02})->positive());
+  EXPECT_EQ(bench.Ask({0x31, 0x01, 0xFF, 0x00})->nrc(), 0x33) << "erase needs security";
+  EXPECT_EQ(bench.Ask({0x34, 0x00, 0x44, 0, 8, 0, 0, 0, 0, 1, 0})->nrc(), 0x33);
+}
+
+TEST(EcuBootloader, DownloadRules_MemoryMap_EraseFirst_Bsc_Lengths) {
+  Bench bench(C55(), {500'000}, false);
+  bench.Unlock();
+  const uint64_t a = bench.ecu_->config().app_address;
+  auto req34 = [&](uint64_t addr, uint64_t size, uint8_t dfi = 0) {
+    return uds::EncodeTransferRequest(0x34, {dfi, addr, size});
+  };
+  EXPECT_EQ(bench.Ask(req34(a, 4096))->nrc(), 0x70) << "nothing erased yet";
+  std::vector<uint8_t> erase{0x31, 0x01, 0xFF, 0x00, 0x44, 0x00, 0x00, 0x00, 0x00, 0, 0, 0x10, 0};
+  EXPECT_EQ(bench.Ask(erase)->nrc(), 0x31) << "outside the memory map";
+  std::vector<uint8_t> erase_ok{0x31, 0x01, 0xFF, 0x00, 0x44};
+  uds::PutBigEndian(erase_ok, a, 4);
+  uds::PutBigEndian(erase_ok, 8192, 4);
+  ASSERT_TRUE(bench.Ask(erase_ok)->positive());
+  EXPECT_EQ(bench.Ask(req34(a + (4 << 20), 16))->nrc(), 0x31) << "outside the memory map";
+  EXPECT_EQ(bench.Ask(req34(a, 16, 0x11))->nrc(), 0x31) << "compressed and encrypted: no";
+  EXPECT_EQ(bench.Ask(req34(a + (512 << 10), 16))->nrc(), 0x70) << "not in the erased range";
+  EXPECT_EQ(bench.Ask({0x34, 0x00, 0x09, 0, 0})->nrc(), 0x31) << "ALFID with a 0 size length";
+  EXPECT_EQ(bench.Ask({0x34, 0x00, 0x44, 0, 8, 0})->nrc(), 0x13);
+  EXPECT_EQ(bench.Ask({0x36, 0x01, 0xAA})->nrc(), 0x24) << "no download requested";
+  ASSERT_TRUE(bench.Ask(req34(a, 4096))->positive());
+  EXPECT_EQ(bench.Ask(req34(a, 4096))->nrc(), 0x22) << "one at a time";
+  std::vector<uint8_t> block(2 + 2048, 0x11);
+  block[0] = 0x36;
+  block[1] = 0x02;
+  EXPECT_EQ(bench.Ask(block)->nrc(), 0x73) << "BSC 2 where 1 is due";
+  block[1] = 0x01;
+  EXPECT_TRUE(bench.Ask(block)->positive());
+  EXPECT_TRUE(bench.Ask(block)->positive()) << "a repeat of block 1 is answered, not written";
+  std::vector<uint8_t> too_long(2 + 2049, 0x22);
+  too_long[0] = 0x36;
+  too_long[1] = 0x02;
+  EXPECT_EQ(bench.Ask(too_long)->nrc(), 0x13);
+  EXPECT_EQ(bench.Ask({0x37})->nrc(), 0x24) << "not all data yet";
+  block[1] = 0x02;
+  EXPECT_TRUE(bench.Ask(block)->positive());
+  block[1] = 0x03;
+  EXPECT_EQ(bench.Ask(block)->nrc(), 0x71) << "beyond the requested size";
+  EXPECT_TRUE(bench.Ask({0x37})->positive());
+}
+
+TEST(EcuBootloader, ImageFailingItsCheck_IsNeverStarted) {
+  Bench bench(C55(), {500'000}, false);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(5000, 1))), IsOk());
+  const Bytes image = MakeAppImage("2.0.0", "P1", Body(20000, 9));
+  // The tester announces the CRC and SHA-256 of another image: 31 01 02 02 answers "incorrect",
+  // 31 01 FF 01 refuses, and after the reset only the bootloader runs (the old image was erased).
+  auto plan = bench.Plan(image);
+  Bytes other = image;
+  other[100] ^= 1;
+  // Program `image` by hand, then check against `other`.
+  bench.Unlock();
+  std::vector<uint8_t> erase{0x31, 0x01, 0xFF, 0x00, 0x44};
+  uds::PutBigEndian(erase, plan.address, 4);
+  uds::PutBigEndian(erase, image.size(), 4);
+  ASSERT_TRUE(bench.Ask(erase)->positive());
+  ASSERT_TRUE(
+      bench.Ask(uds::EncodeTransferRequest(0x34, {0, plan.address, image.size()}))->positive());
+  uint8_t bsc = 1;
+  for (size_t at = 0; at < image.size(); at += 2048, ++bsc) {
+    std::vector<uint8_t> b{0x36, bsc};
+    b.insert(b.end(), image.begin() + at, image.begin() + std::min(image.size(), at + 2048));
+    ASSERT_TRUE(bench.Ask(b)->positive());
+  }
+  ASSERT_TRUE(bench.Ask({0x37})->positive());
+  std::vector<uint8_t> check{0x31, 0x01, 0x02, 0x02};
+  uds::PutBigEndian(check, Crc32(other), 4);
+  const Bytes sha = Sha256(other);
+  check.insert(check.end(), sha.begin(), sha.end());
+  auto checked = bench.Ask(check);
+  EXPECT_EQ(uds::Describe(checked->bytes, 8), "71 01 02 02 01") << "incorrect";
+  auto deps = bench.Ask({0x31, 0x01, 0xFF, 0x01});
+  EXPECT_EQ(uds::Describe(deps->bytes, 8), "71 01 FF 01 01");
+  ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
+  bench.loop_.RunFor(milliseconds(500));
+  EXPECT_FALSE(bench.ecu_->status().application);
+  EXPECT_TRUE(bench.Ask({0x22, 0xF1, 0x89})->bytes == std::vector<uint8_t>({0x62, 0xF1, 0x89}))
+      << "no application version: the bootloader answers";
+}
+
+TEST(EcuBootloader, PowerLossMidProgram_SingleBank_BootloaderWaits_FlashAgainWorks) {
+  Bench bench(C55(), {500'000}, false);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(5000, 1))), IsOk());
+  bench.ecu_->faults().power_loss_at_block = 40;
+  const Bytes image = MakeAppImage("2.0.0", "P1", Body(200'000, 4));
+  auto report = bench.Flash(bench.Plan(image));
+  EXPECT_FALSE(report.ok()) << "the ECU went dark mid-download";
+  bench.loop_.RunFor(std::chrono::seconds(2));
+  EXPECT_TRUE(bench.ecu_->online());
+  EXPECT_FALSE(bench.ecu_->status().application) << "never the partial image";
+  // The flash is left partial, and a second flash succeeds.
+  auto plan = bench.Plan(image);
+  plan.expect_version = "2.0.0";
+  auto again = bench.Flash(plan);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(bench.ecu_->status().version, "2.0.0");
+}
+
+TEST(EcuBootloader, ResetAtABlock_AbBank_OldImageRunsOn) {
+  Bench bench(C55(BankLayout::kAb), {500'000}, false);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(5000, 1))), IsOk());
+  bench.ecu_->faults().reset_at_block = 10;
+  auto report = bench.Flash(bench.Plan(MakeAppImage("2.0.0", "P1", Body(100'000, 5))));
+  EXPECT_FALSE(report.ok());
+  bench.loop_.RunFor(std::chrono::seconds(1));
+  const EcuStatus s = bench.ecu_->status();
+  EXPECT_TRUE(s.application);
+  EXPECT_EQ(s.version, "1.0.0");
+  EXPECT_EQ(s.bank, 0);
+}
+
+TEST(EcuBootloader, InjectedNrcAndSlowEcu) {
+  EcuConfig c = C55();
+  c.faults.nrc[0x22] = 0x22;
+  c.faults.slow = milliseconds(300);
+  Bench bench(c, {500'000}, false);
+  EXPECT_EQ(bench.Ask({0x22, 0xF1, 0x90})->nrc(), 0x22) << "injected, once";
+  auto vin = bench.Ask({0x22, 0xF1, 0x90});
+  ASSERT_TRUE(vin.ok());
+  EXPECT_TRUE(vin->positive());
+  EXPECT_GE(bench.client_->stats().pending_seen, 1u) << "slow: 0x78 before the answer";
+}
+
+TEST(EcuStatusView, SaysWhatWouldStart) {
+  Bench bench(C55(BankLayout::kAb), {500'000}, false);
+  EXPECT_EQ(bench.ecu_->status().Describe(bench.ecu_->config()),
+            "ecm: bootloader; bank A empty; bank B empty; starts A");
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(100, 1))), IsOk());
+  EXPECT_EQ(bench.ecu_->status().Describe(bench.ecu_->config()),
+            "ecm: application 1.0.0 (bank A); bank A 1.0.0 valid; bank B empty; starts A");
+}
+
+}  // namespace
+}  // namespace aloft::ecusim

@@ -1,0 +1,210 @@
+#include "uds/flasher.h"
+
+#include "core/crc32.h"
+#include "core/hash.h"
+
+namespace aloft::uds {
+
+namespace {
+
+std::string Ascii(std::span<const uint8_t> bytes) {
+  std::string s;
+  for (uint8_t b : bytes) s += (b >= 0x20 && b < 0x7F) ? static_cast<char>(b) : '.';
+  return s;
+}
+
+}  // namespace
+
+Flasher::Flasher(Client& client, FlashPlan plan) : client_(client), plan_(std::move(plan)) {}
+
+void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
+  done_ = std::move(done);
+  report_ = FlashReport{};
+  report_.bytes = plan_.image.size();
+  stage_ = 0;
+  sent_ = 0;
+  bsc_ = 1;
+  tries_ = 0;
+  start_ = client_.link().loop().Now();
+  Step();
+}
+
+void Flasher::Fail(const Status& status) {
+  auto done = std::move(done_);
+  if (done) done(status.error());
+}
+
+void Flasher::Send(std::vector<uint8_t> request, std::function<void(const Response&)> next) {
+  const auto sent_at = client_.link().loop().Now();
+  std::weak_ptr<bool> alive = alive_;
+  auto req = request;
+  client_.Request(std::move(request),
+                  [this, alive, req, sent_at, next = std::move(next)](Result<Response> r) {
+                    if (alive.expired()) return;
+                    if (!r.ok()) return Fail(std::move(r).error());
+                    if (req[0] != 0x36) {
+                      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          client_.link().loop().Now() - sent_at);
+                      report_.steps.push_back(Describe(req, 4) + " -> " + Describe(r->bytes, 8) +
+                                              " (" + std::to_string(ms.count()) + " ms)");
+                    }
+                    if (!r->positive()) return Fail(r->ToStatus(req));
+                    next(*r);
+                  });
+}
+
+void Flasher::Step() {
+  const int stage = stage_++;
+  auto next = [this](const Response&) { Step(); };
+  switch (stage) {
+    case 0:
+      return Send({0x10, 0x03}, next);
+    case 1:
+      return Send({0x31, 0x01, 0x02, 0x03}, next);
+    case 2:
+      return Send({0x85, 0x02}, next);
+    case 3:
+      return Send({0x28, 0x03, 0x01}, next);
+    case 4:
+      return Send({0x22, 0xF1, 0x90}, [this](const Response& r) {
+        if (r.bytes.size() > 3) report_.vin = Ascii(std::span(r.bytes).subspan(3));
+        Step();
+      });
+    case 5:
+      return Send({0x22, 0xF1, 0x89}, [this](const Response& r) {
+        if (r.bytes.size() > 3) report_.version_before = Ascii(std::span(r.bytes).subspan(3));
+        Step();
+      });
+    case 6:
+      return Send({0x10, 0x02}, next);
+    case 7: {
+      const uint8_t seed_sub = static_cast<uint8_t>(plan_.security_level * 2 - 1);
+      return Send({0x27, seed_sub}, [this, seed_sub](const Response& r) {
+        std::span<const uint8_t> seed = std::span(r.bytes).subspan(2);
+        const bool zero = std::all_of(seed.begin(), seed.end(), [](uint8_t b) { return b == 0; });
+        if (zero) return Step();  // unlocked already
+        std::vector<uint8_t> key_req{0x27, static_cast<uint8_t>(seed_sub + 1)};
+        Bytes key = plan_.key ? plan_.key(seed) : Bytes{};
+        key_req.insert(key_req.end(), key.begin(), key.end());
+        Send(std::move(key_req), [this](const Response&) { Step(); });
+      });
+    }
+    case 8: {
+      if (plan_.fingerprint.empty()) return Step();
+      std::vector<uint8_t> req{0x2E, 0xF1, 0x5B};
+      req.insert(req.end(), plan_.fingerprint.begin(), plan_.fingerprint.end());
+      return Send(std::move(req), next);
+    }
+    case 9: {
+      download_start_ = client_.link().loop().Now();
+      std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x00, 0x44};
+      PutBigEndian(req, plan_.address, 4);
+      PutBigEndian(req, plan_.image.size(), 4);
+      return Send(std::move(req), next);
+    }
+    case 10:
+      return Send(
+          EncodeTransferRequest(0x34, {0x00, plan_.address, plan_.image.size()}),
+          [this](const Response& r) {
+            if (r.bytes.size() < 3) {
+              return Fail(Error(Code::kMalformed, "UDS 34: answer without a block length"));
+            }
+            const size_t n = r.bytes[1] >> 4;
+            if (n == 0 || n > 4 || r.bytes.size() < 2 + n) {
+              return Fail(Error(Code::kMalformed, "UDS 34: bad lengthFormatIdentifier"));
+            }
+            report_.max_block_length =
+                static_cast<uint32_t>(BigEndian(std::span(r.bytes).subspan(2, n)));
+            if (report_.max_block_length < 3) {
+              return Fail(Error(Code::kMalformed, "UDS 34: maxNumberOfBlockLength " +
+                                                      std::to_string(report_.max_block_length)));
+            }
+            Block();
+          });
+    case 11:
+      return Send({0x37}, [this](const Response&) {
+        report_.download = client_.link().loop().Now() - download_start_;
+        Step();
+      });
+    case 12: {
+      std::vector<uint8_t> req{0x31, 0x01, 0x02, 0x02};
+      PutBigEndian(req, Crc32(plan_.image), 4);
+      const Bytes sha = Sha256(plan_.image);
+      req.insert(req.end(), sha.begin(), sha.end());
+      return Send(std::move(req), [this](const Response& r) {
+        if (r.bytes.size() < 5 || r.bytes[4] != 0x00) {
+          return Fail(Error(Code::kIntegrity, "UDS 31 01 02 02: the ECU found the image wrong"));
+        }
+        Step();
+      });
+    }
+    case 13:
+      return Send({0x31, 0x01, 0xFF, 0x01}, [this](const Response& r) {
+        if (r.bytes.size() < 5 || r.bytes[4] != 0x00) {
+          return Fail(Error(Code::kIntegrity, "UDS 31 01 FF 01: programming dependencies not met"));
+        }
+        Step();
+      });
+    case 14:
+      return Send({0x11, 0x01}, [this](const Response&) {
+        std::weak_ptr<bool> alive = alive_;
+        client_.link().loop().After(plan_.restart_wait, [this, alive] {
+          if (!alive.expired()) Step();
+        });
+      });
+    case 15:
+      // The ECU starts again: 10 01 until it answers.
+      client_.Request({0x10, 0x01},
+                      [this, alive = std::weak_ptr<bool>(alive_)](Result<Response> r) {
+                        if (alive.expired()) return;
+                        if (!r.ok() || !r->positive()) {
+                          if (++tries_ >= plan_.restart_tries) {
+                            return Fail(r.ok() ? r->ToStatus(std::vector<uint8_t>{0x10, 0x01})
+                                               : Status(std::move(r).error()));
+                          }
+                          --stage_;
+                          return Step();
+                        }
+                        report_.steps.push_back("10 01 -> " + Describe(r->bytes, 8));
+                        Step();
+                      });
+      return;
+    case 16:
+      return Send({0x22, 0xF1, 0x89}, [this](const Response& r) {
+        if (r.bytes.size() >= 3) report_.version_after = Ascii(std::span(r.bytes).subspan(3));
+        report_.total = client_.link().loop().Now() - start_;
+        if (!plan_.expect_version.empty() && report_.version_after != plan_.expect_version) {
+          return Fail(Error(Code::kIntegrity, "the ECU reports version '" + report_.version_after +
+                                                  "', not '" + plan_.expect_version + "'"));
+        }
+        auto done = std::move(done_);
+        if (done) done(report_);
+      });
+    default:
+      return;
+  }
+}
+
+void Flasher::Block() {
+  if (sent_ >= plan_.image.size()) return Step();  // 37
+  const uint64_t n = std::min<uint64_t>(report_.max_block_length - 2, plan_.image.size() - sent_);
+  std::vector<uint8_t> req;
+  req.reserve(2 + n);
+  req.push_back(0x36);
+  req.push_back(bsc_);
+  req.insert(req.end(), plan_.image.begin() + static_cast<ptrdiff_t>(sent_),
+             plan_.image.begin() + static_cast<ptrdiff_t>(sent_ + n));
+  Send(std::move(req), [this, n](const Response& r) {
+    if (r.bytes.size() < 2 || r.bytes[1] != bsc_) {
+      return Fail(Error(Code::kMalformed, "UDS 36: the answer names block " +
+                                              std::to_string(r.bytes.size() > 1 ? r.bytes[1] : 0) +
+                                              ", not " + std::to_string(bsc_)));
+    }
+    sent_ += n;
+    bsc_ = static_cast<uint8_t>(bsc_ + 1);  // wraps FF -> 00
+    if (plan_.progress) plan_.progress(sent_, plan_.image.size());
+    Block();
+  });
+}
+
+}  // namespace aloft::uds

@@ -1,0 +1,74 @@
+// The tester's programming sequence for one ECU, as OEM flash specifications lay it out:
+//   pre-programming   10 03, 31 01 02 03, 85 02, 28 03 01, 22 F1 90, 22 F1 89
+//   programming       10 02, 27 01 / 27 02, 2E F1 5B, 31 01 FF 00, 34, 36 ..., 37,
+//                     31 01 02 02 (CRC-32 and SHA-256), 31 01 FF 01, 11 01
+//   post-programming  (the ECU restarts) 10 01, 22 F1 89
+// Each step must succeed; the first failure ends the sequence with an error naming the step.
+//
+//   uds::Flasher flasher(client, {.image = image, .address = 0x80000, .key = key_fn});
+//   flasher.Run([](const Result<uds::FlashReport>& r) { ... });
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/encoding.h"
+#include "uds/client.h"
+
+namespace aloft::uds {
+
+struct FlashPlan {
+  Bytes image{};
+  uint64_t address = 0;
+  // The key for a seed (security access level `security_level`).
+  std::function<Bytes(std::span<const uint8_t> seed)> key{};
+  uint8_t security_level = 1;
+  Bytes fingerprint = Bytes(16, 0x00);  // written to F15B before erasing (empty: not written)
+  // After 11 01: how long the ECU takes to start, and how often 10 01 is tried after that.
+  std::chrono::milliseconds restart_wait{150};
+  int restart_tries = 20;
+  // The version the ECU must report afterwards (empty: not checked).
+  std::string expect_version{};
+  // Called after each TransferData block with the bytes sent so far.
+  std::function<void(uint64_t sent, uint64_t total)> progress{};
+};
+
+struct FlashReport {
+  std::string vin;
+  std::string version_before, version_after;
+  uint64_t bytes = 0;
+  uint32_t max_block_length = 0;
+  std::chrono::nanoseconds total{0};     // 10 03 to the last 22 F1 89
+  std::chrono::nanoseconds download{0};  // 31 01 FF 00 to the answer of 37
+  std::vector<std::string> steps;        // "10 03 -> 50 03 00 32 01 F4 (12 ms)", ...
+};
+
+class Flasher {
+ public:
+  Flasher(Client& client, FlashPlan plan);
+  void Run(std::function<void(Result<FlashReport>)> done);
+
+ private:
+  void Step();
+  void Send(std::vector<uint8_t> request, std::function<void(const Response&)> next);
+  void Fail(const Status& status);
+  void Block();
+
+  Client& client_;
+  FlashPlan plan_;
+  std::function<void(Result<FlashReport>)> done_;
+  FlashReport report_;
+  int stage_ = 0;
+  uint64_t sent_ = 0;
+  uint8_t bsc_ = 1;
+  EventLoop::TimePoint start_{}, download_start_{};
+  int tries_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+
+ public:
+  ~Flasher() { *alive_ = false; }
+};
+
+}  // namespace aloft::uds
