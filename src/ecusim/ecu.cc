@@ -549,10 +549,10 @@ void Ecu::Answer36WhenRoom() {
     waiting_36_.reset();
     return r.Negative(kGeneralProgrammingFailure);
   }
-  const uint64_t room =
-      static_cast<uint64_t>(config_.buffer_blocks) * (config_.max_block_length - 2u);
-  if (queued_bytes_ + transfer_.pending.size() > room)
-    return;  // answered when the flash catches up
+  // Answered when the flash has caught up enough for another block.
+  if (queued_bytes_ + transfer_.pending.size() + config_.max_block_length > config_.buffer_bytes) {
+    return;
+  }
   auto r = std::move(*waiting_36_);
   waiting_36_.reset();
   r.Positive(waiting_36_answer_);

@@ -45,7 +45,10 @@ struct EcuConfig {
   uint32_t write_unit = 8;
   flash::FlashTiming timing{};         // NXP C55 by default
   uint32_t max_block_length = 0x0802;  // 34's answer: SID + BSC + 2048 bytes
-  int buffer_blocks = 2;               // TransferData blocks held while the flash programs
+  // RAM for data the flash has not programmed yet; past it, TransferData answers wait (0x78).
+  // 256 KiB: what a C55-class MCU (768 KiB SRAM in an MPC5748G) spares its bootloader, enough
+  // to keep taking data while the flash erases the next 256 KiB block (erase ahead).
+  uint32_t buffer_bytes = 256 << 10;
 
   Bytes secret = Bytes(32, 0x5A);  // the security access secret (HMAC-SHA256 of the seed)
   size_t seed_length = 16;

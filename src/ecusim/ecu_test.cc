@@ -12,6 +12,7 @@
 #include "can/sim_bus.h"
 #include "core/crc32.h"
 #include "core/hash.h"
+#include "ecusim/rig.h"
 #include "support/matchers.h"
 #include "support/temp_dir.h"
 #include "uds/client.h"
@@ -30,73 +31,25 @@ Bytes Body(size_t n, uint32_t seed) {
   return b;
 }
 
-// One ECU and a tester on one bus.
+// One ECU and a tester on one bus (the Rig), as the tests below use it.
 class Bench {
  public:
   Bench(EcuConfig config, can::BitRates rates, bool fd) {
-    bus_ = std::make_unique<can::SimBus>(
-        loop_, can::SimBusConfig{.name = "diag", .rates = rates, .fd = fd});
-    tester_port_ = bus_->Attach("tester");
-    ecu_port_ = bus_->Attach(config.name);
-    isotp::Params p{.fd = fd, .tx_dl = fd ? 64 : 8, .max_message = 1 << 16};
-    tester_channel_ = std::make_unique<isotp::Channel>(
-        *tester_port_, isotp::Address{.tx_id = 0x7E0, .rx_id = 0x7E8}, p);
-    ecu_channel_ = std::make_unique<isotp::Channel>(
-        *ecu_port_, isotp::Address{.tx_id = 0x7E8, .rx_id = 0x7E0}, p);
-    tester_link_ = std::make_unique<uds::IsoTpLink>(*tester_channel_, *tester_port_);
-    ecu_link_ = std::make_unique<uds::IsoTpLink>(*ecu_channel_, *ecu_port_);
-    secret_ = config.secret;
-    auto ecu = Ecu::Create(loop_, std::move(config), dir_.path());
-    EXPECT_THAT(ecu, IsOk());
-    ecu_ = std::move(*ecu);
-    ecu_->Attach(*ecu_link_);
-    client_ = std::make_unique<uds::Client>(*tester_link_);
+    auto rig = Rig::Create(std::move(config), {.rates = rates, .fd = fd}, dir_.path());
+    EXPECT_THAT(rig, IsOk());
+    rig_ = std::move(*rig);
+    ecu_ = &rig_->ecu();
+    client_ = &rig_->client();
   }
+  uds::FlashPlan Plan(const Bytes& image) { return rig_->Plan(image); }
+  Result<uds::FlashReport> Flash(uds::FlashPlan plan) { return rig_->Flash(std::move(plan)); }
+  Result<uds::Response> Ask(std::vector<uint8_t> request) { return rig_->Ask(std::move(request)); }
+  void Unlock() { ASSERT_THAT(rig_->Unlock(), IsOk()); }
 
-  uds::FlashPlan Plan(const Bytes& image) {
-    return {.image = image,
-            .address = ecu_->config().app_address,
-            .key = [this](std::span<const uint8_t> seed) { return HmacSha256(secret_, seed); }};
-  }
-
-  Result<uds::FlashReport> Flash(uds::FlashPlan plan) {
-    uds::Flasher flasher(*client_, std::move(plan));
-    std::optional<Result<uds::FlashReport>> result;
-    flasher.Run([&](Result<uds::FlashReport> r) { result = std::move(r); });
-    loop_.RunUntil([&] { return result.has_value(); }, std::chrono::hours(1));
-    if (!result) return Error(Code::kInternal, "the flash never ended");
-    return std::move(*result);
-  }
-
-  // One request, its final answer.
-  Result<uds::Response> Ask(std::vector<uint8_t> request) {
-    std::optional<Result<uds::Response>> got;
-    client_->Request(std::move(request), [&](Result<uds::Response> r) { got = std::move(r); });
-    loop_.RunUntil([&] { return got.has_value(); }, std::chrono::seconds(60));
-    if (!got) return Error(Code::kInternal, "no answer");
-    return std::move(*got);
-  }
-  // 10 03, 31 01 02 03, 10 02, 27 01/02: ready to program.
-  void Unlock() {
-    ASSERT_TRUE(Ask({0x10, 0x03})->positive());
-    ASSERT_TRUE(Ask({0x31, 0x01, 0x02, 0x03})->positive());
-    ASSERT_TRUE(Ask({0x10, 0x02})->positive());
-    auto seed = Ask({0x27, 0x01});
-    Bytes key = HmacSha256(secret_, std::span(seed->bytes).subspan(2));
-    std::vector<uint8_t> req{0x27, 0x02};
-    req.insert(req.end(), key.begin(), key.end());
-    ASSERT_TRUE(Ask(req)->positive());
-  }
-
-  SimLoop loop_;
   testing::TempDir dir_;
-  std::unique_ptr<can::SimBus> bus_;
-  std::unique_ptr<can::SimPort> tester_port_, ecu_port_;
-  std::unique_ptr<isotp::Channel> tester_channel_, ecu_channel_;
-  std::unique_ptr<uds::IsoTpLink> tester_link_, ecu_link_;
-  std::unique_ptr<Ecu> ecu_;
-  std::unique_ptr<uds::Client> client_;
-  Bytes secret_;
+  std::unique_ptr<Rig> rig_;
+  Ecu* ecu_;
+  uds::Client* client_;
 };
 
 EcuConfig C55(BankLayout layout = BankLayout::kSingle) { return {.name = "ecm", .layout = layout}; }
@@ -156,7 +109,7 @@ TEST(EcuBootloader, WrongKey_Nrc35_ThenAttemptsExceeded36_DelayOverReset37) {
   }
   EXPECT_EQ(bench.Ask({0x27, 0x01})->nrc(), 0x37);
   ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
-  bench.loop_.RunFor(milliseconds(500));
+  bench.rig_->loop().RunFor(milliseconds(500));
   ASSERT_TRUE(bench.Ask({0x10, 0x03})->positive());
   ASSERT_TRUE(bench.Ask({0x31, 0x01, 0x02, 0x03})->positive());
   ASSERT_TRUE(bench.Ask({0x10, 0x02})->positive());
@@ -251,7 +204,7 @@ TEST(EcuBootloader, ImageFailingItsCheck_IsNeverStarted) {
   auto deps = bench.Ask({0x31, 0x01, 0xFF, 0x01});
   EXPECT_EQ(uds::Describe(deps->bytes, 8), "71 01 FF 01 01");
   ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
-  bench.loop_.RunFor(milliseconds(500));
+  bench.rig_->loop().RunFor(milliseconds(500));
   EXPECT_FALSE(bench.ecu_->status().application);
   EXPECT_TRUE(bench.Ask({0x22, 0xF1, 0x89})->bytes == std::vector<uint8_t>({0x62, 0xF1, 0x89}))
       << "no application version: the bootloader answers";
@@ -264,7 +217,7 @@ TEST(EcuBootloader, PowerLossMidProgram_SingleBank_BootloaderWaits_FlashAgainWor
   const Bytes image = MakeAppImage("2.0.0", "P1", Body(200'000, 4));
   auto report = bench.Flash(bench.Plan(image));
   EXPECT_FALSE(report.ok()) << "the ECU went dark mid-download";
-  bench.loop_.RunFor(std::chrono::seconds(2));
+  bench.rig_->loop().RunFor(std::chrono::seconds(2));
   EXPECT_TRUE(bench.ecu_->online());
   EXPECT_FALSE(bench.ecu_->status().application) << "never the partial image";
   // The flash is left partial, and a second flash succeeds.
@@ -281,7 +234,7 @@ TEST(EcuBootloader, ResetAtABlock_AbBank_OldImageRunsOn) {
   bench.ecu_->faults().reset_at_block = 10;
   auto report = bench.Flash(bench.Plan(MakeAppImage("2.0.0", "P1", Body(100'000, 5))));
   EXPECT_FALSE(report.ok());
-  bench.loop_.RunFor(std::chrono::seconds(1));
+  bench.rig_->loop().RunFor(std::chrono::seconds(1));
   const EcuStatus s = bench.ecu_->status();
   EXPECT_TRUE(s.application);
   EXPECT_EQ(s.version, "1.0.0");

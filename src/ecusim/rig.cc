@@ -1,0 +1,66 @@
+#include "ecusim/rig.h"
+
+#include "core/hash.h"
+
+namespace aloft::ecusim {
+
+Result<std::unique_ptr<Rig>> Rig::Create(EcuConfig config, RigOptions options,
+                                         const std::string& dir) {
+  std::unique_ptr<Rig> rig(new Rig());
+  rig->bus_ = std::make_unique<can::SimBus>(
+      rig->loop_, can::SimBusConfig{.name = "diag", .rates = options.rates, .fd = options.fd});
+  rig->tester_port_ = rig->bus_->Attach("tester");
+  rig->ecu_port_ = rig->bus_->Attach(config.name);
+  isotp::Params p{.fd = options.fd, .tx_dl = options.fd ? 64 : 8, .max_message = 1 << 16};
+  rig->tester_channel_ = std::make_unique<isotp::Channel>(*rig->tester_port_, options.tester, p);
+  rig->ecu_channel_ = std::make_unique<isotp::Channel>(*rig->ecu_port_, options.ecu, p);
+  rig->tester_link_ = std::make_unique<uds::IsoTpLink>(*rig->tester_channel_, *rig->tester_port_);
+  rig->ecu_link_ = std::make_unique<uds::IsoTpLink>(*rig->ecu_channel_, *rig->ecu_port_);
+  rig->secret_ = config.secret;
+  ALOFT_ASSIGN_OR_RETURN(rig->ecu_, Ecu::Create(rig->loop_, std::move(config), dir));
+  rig->ecu_->Attach(*rig->ecu_link_);
+  rig->client_ = std::make_unique<uds::Client>(*rig->tester_link_);
+  return rig;
+}
+
+uds::FlashPlan Rig::Plan(const Bytes& image) const {
+  const Bytes secret = secret_;
+  return {.image = image,
+          .address = ecu_->config().app_address,
+          .key = [secret](std::span<const uint8_t> seed) { return HmacSha256(secret, seed); }};
+}
+
+Result<uds::FlashReport> Rig::Flash(uds::FlashPlan plan) {
+  uds::Flasher flasher(*client_, std::move(plan));
+  std::optional<Result<uds::FlashReport>> result;
+  flasher.Run([&](Result<uds::FlashReport> r) { result = std::move(r); });
+  loop_.RunUntil([&] { return result.has_value(); }, std::chrono::hours(1));
+  if (!result) return Error(Code::kUnavailable, "the flash did not end within an hour");
+  return std::move(*result);
+}
+
+Result<uds::Response> Rig::Ask(std::vector<uint8_t> request) {
+  std::optional<Result<uds::Response>> got;
+  client_->Request(std::move(request), [&](Result<uds::Response> r) { got = std::move(r); });
+  loop_.RunUntil([&] { return got.has_value(); }, std::chrono::minutes(1));
+  if (!got) return Error(Code::kUnavailable, "no answer within a minute");
+  return std::move(*got);
+}
+
+Status Rig::Unlock() {
+  for (std::vector<uint8_t> step :
+       {std::vector<uint8_t>{0x10, 0x03}, std::vector<uint8_t>{0x31, 0x01, 0x02, 0x03},
+        std::vector<uint8_t>{0x10, 0x02}}) {
+    ALOFT_ASSIGN_OR_RETURN(uds::Response r, Ask(step));
+    ALOFT_RETURN_IF_ERROR(r.ToStatus(step));
+  }
+  ALOFT_ASSIGN_OR_RETURN(uds::Response seed, Ask({0x27, 0x01}));
+  ALOFT_RETURN_IF_ERROR(seed.ToStatus(std::vector<uint8_t>{0x27, 0x01}));
+  Bytes key = HmacSha256(secret_, std::span(seed.bytes).subspan(2));
+  std::vector<uint8_t> req{0x27, 0x02};
+  req.insert(req.end(), key.begin(), key.end());
+  ALOFT_ASSIGN_OR_RETURN(uds::Response unlocked, Ask(req));
+  return unlocked.ToStatus(req);
+}
+
+}  // namespace aloft::ecusim
