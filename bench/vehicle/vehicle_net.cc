@@ -78,12 +78,12 @@ struct FlashFigure {
   std::string error;
 };
 
-FlashFigure UdsFlash(can::BitRates rates, bool fd, uint32_t block_length, const std::string& dir,
+FlashFigure UdsFlash(ecusim::RigOptions options, uint32_t block_length, const std::string& dir,
                      double* simulated) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   ecusim::EcuConfig c{.name = "ecm", .max_block_length = block_length};
-  auto rig = ecusim::Rig::Create(c, {.rates = rates, .fd = fd}, dir);
+  auto rig = ecusim::Rig::Create(c, options, dir);
   FlashFigure f{};
   if (!rig.ok()) {
     f.error = rig.error().message();
@@ -149,14 +149,15 @@ int main(int argc, char** argv) {
               "flash s", "vs flash", "total s", "total kB/s");
   struct Link {
     const char* name;
-    can::BitRates rates;
-    bool fd;
+    ecusim::RigOptions options;
     uint32_t block;
     const char* goal;
   };
-  for (const Link& l : {Link{"classic CAN 500k", {500'000}, false, 0x0802, ">= 24"},
-                        Link{"CAN FD 500k/2M", {500'000, 2'000'000}, true, 0x1002, ">= 150"}}) {
-    FlashFigure f = UdsFlash(l.rates, l.fd, l.block, dir, &simulated);
+  for (const Link& l :
+       {Link{"classic CAN 500k", {.rates = {500'000}}, 0x0802, ">= 24"},
+        Link{"CAN FD 500k/2M", {.rates = {500'000, 2'000'000}, .fd = true}, 0x1002, ">= 150"},
+        Link{"DoIP 100 Mbit/s", {.doip = true}, 0x4002, "<= 1.05x"}}) {
+    FlashFigure f = UdsFlash(l.options, l.block, dir, &simulated);
     if (!f.ok) {
       std::printf("%-22s failed: %s\n", l.name, f.error.c_str());
       return 1;

@@ -7,16 +7,24 @@
 #include <string>
 
 #include "can/sim_bus.h"
+#include "doip/client.h"
+#include "doip/entity.h"
 #include "ecusim/ecu.h"
 #include "isotp/channel.h"
+#include "net/stream.h"
 #include "uds/client.h"
 #include "uds/flasher.h"
+#include "uds/memory_link.h"
 
 namespace aloft::ecusim {
 
 struct RigOptions {
   can::BitRates rates{500'000};
   bool fd = false;
+  // DoIP instead of CAN: the tester reaches the ECU (logical address 0x1001) through a DoIP
+  // entity over a simulated 100 Mbit/s Ethernet link.
+  bool doip = false;
+  uint64_t ethernet_bit_rate = 100'000'000;
   isotp::Address tester{.tx_id = 0x7E0, .rx_id = 0x7E8};
   isotp::Address ecu{.tx_id = 0x7E8, .rx_id = 0x7E0};
 };
@@ -41,6 +49,7 @@ class Rig {
   Ecu& ecu() { return *ecu_; }
   uds::Client& client() { return *client_; }
   isotp::Channel& tester_channel() { return *tester_channel_; }
+  doip::Entity* entity() { return entity_.get(); }
 
  private:
   Rig() = default;
@@ -48,7 +57,12 @@ class Rig {
   std::unique_ptr<can::SimBus> bus_;
   std::unique_ptr<can::SimPort> tester_port_, ecu_port_;
   std::unique_ptr<isotp::Channel> tester_channel_, ecu_channel_;
-  std::unique_ptr<uds::IsoTpLink> tester_link_, ecu_link_;
+  std::unique_ptr<uds::IsoTpLink> tester_isotp_, ecu_isotp_;
+  std::unique_ptr<uds::MemoryLink> entity_side_, ecu_side_;
+  std::unique_ptr<doip::Entity> entity_;
+  std::unique_ptr<doip::Client> doip_;
+  std::unique_ptr<uds::Link> doip_link_;
+  uds::Link* tester_link_ = nullptr;
   std::unique_ptr<Ecu> ecu_;
   std::unique_ptr<uds::Client> client_;
   Bytes secret_;
