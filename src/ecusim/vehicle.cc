@@ -79,11 +79,15 @@ Result<std::unique_ptr<Vehicle>> Vehicle::Create(EventLoop& loop, VehicleSpec sp
       if (e.doip_address && v->entity_) {
         auto& gw = v->gateway_ports_[e.bus];
         if (!gw) gw = bus.Attach("gateway");
+        // It answers only what it asked: an external tester on the same bus (through the hub)
+        // uses the same identifiers, and two flow controls for one first frame break transfers.
+        isotp::Params gp = p;
+        gp.rx_window = std::chrono::seconds(10);
         node->gateway_channel = std::make_unique<isotp::Channel>(
             *gw,
             isotp::Address{
                 .tx_id = e.request_id, .rx_id = e.response_id, .extended_ids = e.extended_ids},
-            p);
+            gp);
         node->gateway_link = std::make_unique<uds::IsoTpLink>(*node->gateway_channel, *gw);
         v->entity_->Route(*e.doip_address, *node->gateway_link);
       }

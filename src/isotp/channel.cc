@@ -70,6 +70,11 @@ void Channel::OnFrame(const can::Frame& f) {
     payload = payload.subspan(1);
   }
   ++stats_.frames_received;
+  if (params_.rx_window.count() > 0 && (!sent_any_ || loop_.Now() - last_tx_ > params_.rx_window) &&
+      !rx_.active) {
+    ++stats_.frames_ignored;  // not an answer to anything this channel sent
+    return;
+  }
   Result<Pdu> pdu = Decode(payload, f.length(), ab);
   if (!pdu.ok()) {
     ++stats_.frames_ignored;
@@ -155,6 +160,8 @@ void Channel::SendTxFrame(const std::vector<uint8_t>& pdu, Sent what) {
     return;
   }
   ++stats_.frames_sent;
+  sent_any_ = true;
+  last_tx_ = loop_.Now();
   TxTimer(params_.n_as, [this] {
     TxDone(Fail(Code::kUnavailable, "N_TIMEOUT_A",
                 "a frame was not sent within N_As (" +
@@ -374,6 +381,9 @@ void Channel::AwaitConsecutive() {
 }
 
 void Channel::OnConsecutive(const Pdu& pdu) {
+  // A consecutive frame while our continue-to-send awaits its confirmation: the sender heard a
+  // flow control, so ours is out (a bus whose confirmations come late, such as a remote hub).
+  if (rx_.active && rx_.fc_pending && rx_.fc_status == FlowStatus::kContinue) RxConfirmed();
   if (!rx_.active || rx_.fc_pending || rx_.fc_status != FlowStatus::kContinue) {
     ++stats_.frames_ignored;  // not expecting one
     return;

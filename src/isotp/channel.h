@@ -56,6 +56,11 @@ struct Params {
   int wait_frames = 0;              // flow control WAITs sent before each continue-to-send
   std::chrono::nanoseconds wait_interval = std::chrono::milliseconds(100);
 
+  // A gateway's channel to an ECU that external testers may also talk to: it takes messages
+  // only within this long after it sent one itself (0: always), so that it does not answer,
+  // with a flow control of its own, first frames meant for another tester.
+  std::chrono::nanoseconds rx_window{0};
+
   // As a sender: the WAITs it accepts in a row (N_WFTmax).
   int max_wait_frames = 10;
 
@@ -165,6 +170,8 @@ class Channel {
 
   can::CanBus& bus_;
   EventLoop& loop_;
+  EventLoop::TimePoint last_tx_{};
+  bool sent_any_ = false;
   Address address_;
   Params params_;
   int listener_ = 0;

@@ -433,3 +433,67 @@ TEST_F(IsoTp, BitErrorsOnTheBus_MessagesStillWhole) {
 
 }  // namespace
 }  // namespace aloft::isotp
+
+namespace aloft::isotp {
+namespace {
+
+// A gateway's channel answers only first frames that follow a request of its own: another
+// tester on the same identifiers gets its transfer without a second flow control.
+TEST_F(IsoTp, RxWindow_UnsolicitedFirstFramesLeftToTheirTester) {
+  Channel ecu(*ecu_port_, kEcu);
+  Channel tester(*tester_port_, kTester);
+  Channel gateway(*raw_port_, kTester, {.rx_window = std::chrono::seconds(10)});
+  Inbox at_tester, at_gateway;
+  at_tester.Attach(tester);
+  at_gateway.Attach(gateway);
+  ecu.Send(Bytes(30));  // an answer to the tester
+  loop_.RunUntilIdle();
+  EXPECT_EQ(at_tester.messages.size(), 1u);
+  EXPECT_TRUE(at_gateway.messages.empty());
+  EXPECT_EQ(On(0x7E0).size(), 1u) << "one flow control, the tester's";
+  // After the gateway sent a request itself, it takes the answer.
+  gateway.Send({0x22, 0xF1, 0x90});
+  loop_.RunUntilIdle();
+  ecu.Send(Bytes(30, 7));
+  loop_.RunUntilIdle();
+  EXPECT_EQ(at_gateway.messages.size(), 1u);
+}
+
+// A CanBus whose transmit confirmations come 1 ms late (a remote bus, such as a hub's client):
+// consecutive frames that arrive before our flow control is confirmed are not lost.
+class LateConfirmations final : public can::CanBus {
+ public:
+  explicit LateConfirmations(can::CanBus& inner) : inner_(inner) {
+    inner_.AddListener([this](const can::CanEvent& e) {
+      if (e.kind != can::CanEvent::Kind::kSent) return listeners_.Notify(e);
+      inner_.loop().After(std::chrono::milliseconds(1), [this, e] { listeners_.Notify(e); });
+    });
+  }
+  Status Send(const can::Frame& f) override { return inner_.Send(f); }
+  int AddListener(Listener l) override { return listeners_.Add(std::move(l)); }
+  void RemoveListener(int id) override { listeners_.Remove(id); }
+  can::NodeState state() const override { return inner_.state(); }
+  can::BitRates rates() const override { return inner_.rates(); }
+  bool fd() const override { return inner_.fd(); }
+  EventLoop& loop() override { return inner_.loop(); }
+  std::string name() const override { return "late"; }
+
+ private:
+  can::CanBus& inner_;
+  can::Listeners listeners_;
+};
+
+TEST_F(IsoTp, ConsecutiveFramesBeforeOurFlowControlIsConfirmed_AreKept) {
+  LateConfirmations late(*tester_port_);
+  Channel tester(late, kTester);
+  Channel ecu(*ecu_port_, kEcu);
+  Inbox at_tester;
+  at_tester.Attach(tester);
+  ecu.Send(Bytes(100, 3));
+  loop_.RunUntilIdle();
+  ASSERT_EQ(at_tester.messages.size(), 1u);
+  EXPECT_EQ(at_tester.messages[0], Bytes(100, 3));
+}
+
+}  // namespace
+}  // namespace aloft::isotp

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The vehicle walk-through (docs/vehicle-network.md): aloft-ecu-sim runs the demo car of
+# examples/demo-car.toml in real time (three classic CAN buses and a CAN FD bus, seven ECUs with
+# flash bootloaders, a DoIP edge node), then
+#  - an identification scan through the bus hub (socketcand rawmode): a functional 22 F1 90 on
+#    each classic bus finds the ECUs, and each one's DIDs are read;
+#  - the same through DoIP: vehicle identification over UDP, routing activation, and the DIDs of
+#    ECUs on Ethernet, on CAN FD and on classic CAN behind the edge node;
+#  - python-can (Debian python3-can) on the powertrain bus reads the vehicle signals, before and
+#    after the control port changes the speed;
+#  - the status view: what each ECU would start now.
+# Used by scripts/demo.sh and by the CTest system test "vehicle_demo".
+#
+# Usage: scripts/vehicle_demo.sh BUILD_DIR WORK_DIRECTORY
+set -euo pipefail
+build=$(realpath "$1")
+root=$(realpath "$(dirname "$0")/..")
+sim=$build/apps/aloft-ecu-sim/aloft-ecu-sim
+work=$2
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+DEMO="vehicle demo"
+source "$root/scripts/demo_lib.sh"  # step, fail, run
+
+# free_port FROM: the first port from FROM on that nothing listens on.
+free_port() {
+  local p=$1
+  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+  echo "$p"
+}
+hub=127.0.0.1:$(free_port 29536)
+control=127.0.0.1:$(free_port 29600)
+doip=127.0.0.1:$(free_port 13400)
+
+step "A simulated car: aloft-ecu-sim run $root/examples/demo-car.toml"
+"$sim" run "$root/examples/demo-car.toml" --state state --hub "$hub" --doip "$doip" \
+  --control "$control" >sim.log 2>&1 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q "^control on" sim.log && break; sleep 0.2; done
+grep -q "^control on" sim.log || { cat sim.log; fail "aloft-ecu-sim did not start"; }
+cat sim.log
+
+step "Identification scan through the bus hub (socketcand rawmode on $hub)"
+run "$sim" scan --hub "$hub" --bus powertrain --bus chassis --bus body | tee scan-hub.txt
+found=$(grep -c "software=" scan-hub.txt || true)
+[[ $found -eq 5 ]] || fail "5 ECUs should answer on the classic buses, $found did"
+
+step "The same through DoIP ($doip): Ethernet, CAN FD and classic CAN ECUs behind the edge node"
+run "$sim" scan --doip "$doip" --target 0x1010 --target 0x1006 --target 0x1001 --target 0x1005 |
+  tee scan-doip.txt
+found=$(grep -c "software=" scan-doip.txt || true)
+[[ $found -eq 4 ]] || fail "4 ECUs should answer through DoIP, $found did"
+
+step "python-can reads the vehicle signals on the powertrain bus"
+signals() {
+  /usr/bin/python3 - "$hub" <<'PY'
+import sys
+import can
+host, port = sys.argv[1].rsplit(":", 1)
+bus = can.Bus(interface="socketcand", channel="powertrain", host=host, port=int(port))
+try:
+    while True:
+        m = bus.recv(timeout=3)
+        if m is None:
+            sys.exit("no signal frame within 3 s")
+        if m.arbitration_id == 0x3E8:
+            d = m.data
+            gear = {126: "P", 127: "D", 0: "N", 255: "R"}.get(d[2], str(d[2]))
+            print(f"Vehicle.Speed={int.from_bytes(d[0:2], 'big') / 100:.2f} km/h  "
+                  f"SelectedGear={gear}  LowVoltageBattery.CurrentVoltage="
+                  f"{int.from_bytes(d[4:6], 'big') / 100:.2f} V")
+            break
+finally:
+    bus.shutdown()
+PY
+}
+signals
+run "$sim" ctl --control "$control" signal speed 42.5
+run "$sim" ctl --control "$control" signal gear D
+signals | tee signals.txt
+grep -q "Vehicle.Speed=42.50 km/h  SelectedGear=D" signals.txt || fail "the signals did not change"
+
+step "What each ECU would start now"
+run "$sim" ctl --control "$control" status
+echo
+echo "vehicle demo: done"
