@@ -84,14 +84,16 @@ TEST(SimBus, FrameDurations_MatchTheReferenceExactly_BackToBack) {
     // Frame i starts when frame i-1's interframe space ends and is confirmed at the end of its
     // end-of-frame field, three nominal bits before its own interframe space ends.
     const int64_t ifs = 3 * 1'000'000'000ll / rates.nominal;
+    const std::vector<CanEvent> confirmed = sent.of(CanEvent::Kind::kSent);
+    const std::vector<CanEvent> received = heard.of(CanEvent::Kind::kFrame);
     int64_t end = t0;
     for (size_t i = 0; i < frames.size(); ++i) {
       end += ReferenceNs(frames[i], rates);
-      const CanEvent& s = sent.of(CanEvent::Kind::kSent)[i];
+      const CanEvent& s = confirmed[i];
       ASSERT_EQ(s.frame, frames[i]);
       ASSERT_EQ(Ns(s.at), end - ifs) << ToString(frames[i]) << " at " << rates.nominal;
-      ASSERT_EQ(Ns(heard.of(CanEvent::Kind::kFrame)[i].at), end - ifs);
-      ASSERT_EQ(heard.of(CanEvent::Kind::kFrame)[i].frame, frames[i]);
+      ASSERT_EQ(Ns(received[i].at), end - ifs);
+      ASSERT_EQ(received[i].frame, frames[i]);
     }
     EXPECT_EQ(bus.stats().busy.count(), end - t0);
     EXPECT_EQ(bus.stats().frames, frames.size());

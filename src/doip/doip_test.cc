@@ -272,6 +272,7 @@ TEST_F(DoIp, EdgeNode_RoutesToACanEcuBehindIt) {
   lost.Request({0x3E, 0x00}, [&](Result<uds::Response> r) { c = std::move(r); });
   loop_.RunFor(milliseconds(100));
   EXPECT_THAT(*c, IsError(Code::kUnavailable, HasSubstr("0x03 (unknown target address)")));
+  entity_.Unroute(0x1741);  // gw_link goes with this scope
 }
 
 // Must show 3 (DoIP): the full sequence flashes 1 MiB and the ECU starts the new image.

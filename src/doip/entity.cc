@@ -39,6 +39,7 @@ Entity::~Entity() {
 }
 
 void Entity::Route(uint16_t address, uds::Link& link) {
+  Unroute(address);
   Target t{&link, 0};
   t.listener = link.AddListener([this, address](const std::vector<uint8_t>& message) {
     auto it = targets_.find(address);
@@ -47,6 +48,13 @@ void Entity::Route(uint16_t address, uds::Link& link) {
          EncodeDiagnostic(address, it->second.tester, message));
   });
   targets_[address] = t;
+}
+
+void Entity::Unroute(uint16_t address) {
+  auto it = targets_.find(address);
+  if (it == targets_.end()) return;
+  it->second.link->RemoveListener(it->second.listener);
+  targets_.erase(it);
 }
 
 void Entity::Accept(std::unique_ptr<net::Stream> stream, bool tls) {

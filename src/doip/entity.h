@@ -48,7 +48,9 @@ class Entity {
   Entity& operator=(const Entity&) = delete;
 
   // Diagnostic messages to `address` go over `link`; what comes back on it goes to the tester.
+  // The link must outlive the route: Unroute (or destroy the entity) before it goes.
   void Route(uint16_t address, uds::Link& link);
+  void Unroute(uint16_t address);
   // A new connection from a tester (`tls`: it came in on the TLS port).
   void Accept(std::unique_ptr<net::Stream> stream, bool tls = false);
   // The answer to a UDP datagram (empty: none is due, as for another vehicle's VIN).
