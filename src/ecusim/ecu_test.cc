@@ -264,3 +264,32 @@ TEST(EcuStatusView, SaysWhatWouldStart) {
 
 }  // namespace
 }  // namespace aloft::ecusim
+
+namespace aloft::ecusim {
+namespace {
+
+TEST(EcuBootloader, RequestUpload_ReadsBackTheApplication) {
+  Bench bench(EcuConfig{.name = "ecm"}, {500'000}, false);
+  const Bytes image = MakeAppImage("1.0.0", "P1", Body(3000, 8));
+  ASSERT_THAT(bench.ecu_->Provision(image), IsOk());
+  bench.Unlock();
+  const uint64_t a = bench.ecu_->config().app_address;
+  EXPECT_EQ(bench.Ask(uds::EncodeTransferRequest(0x35, {0, a + (8 << 20), 16}))->nrc(), 0x31);
+  auto up = bench.Ask(uds::EncodeTransferRequest(0x35, {0, a, 2100}));
+  ASSERT_TRUE(up->positive());
+  EXPECT_EQ(uds::Describe(up->bytes, 4), "75 20 08 02");
+  EXPECT_EQ(bench.Ask({0x36, 0x02})->nrc(), 0x73);
+  auto b1 = bench.Ask({0x36, 0x01});
+  ASSERT_TRUE(b1->positive());
+  ASSERT_EQ(b1->bytes.size(), 2u + 2048);
+  EXPECT_TRUE(std::equal(b1->bytes.begin() + 2, b1->bytes.end(), image.begin()));
+  auto b2 = bench.Ask({0x36, 0x02});
+  ASSERT_EQ(b2->bytes.size(), 2u + 52);
+  EXPECT_TRUE(std::equal(b2->bytes.begin() + 2, b2->bytes.end(), image.begin() + 2048));
+  EXPECT_EQ(bench.Ask({0x36, 0x03})->nrc(), 0x24) << "all of it was read";
+  EXPECT_TRUE(bench.Ask({0x37})->positive());
+  EXPECT_EQ(bench.Ask({0x36, 0x04})->nrc(), 0x24);
+}
+
+}  // namespace
+}  // namespace aloft::ecusim
