@@ -373,21 +373,30 @@ void Ecu::EraseAhead() {
   }
 }
 
+// Options: CRC-32 (4 bytes), SHA-256 (32) or both (36); with a trusted key, both and then the
+// key's signature of the SHA-256.
 void Ecu::CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply) {
   if (!image_.complete) return reply.Negative(kRequestSequenceError);
   const size_t n = rr.options.size();
-  if (n != 4 && n != 32 && n != 36) return reply.Negative(kIncorrectMessageLength);
+  const bool signed_check = config_.trusted_key.has_value();
+  if (signed_check ? n < 36 : (n != 4 && n != 32 && n != 36)) {
+    return reply.Negative(kIncorrectMessageLength);
+  }
   Bytes image(image_.size);
   if (!code_->Read(BankOffset(erase_bank_) + image_.offset, image).ok()) {
     return reply.Negative(kGeneralProgrammingFailure);
   }
+  const Bytes sha = Sha256(image);
   bool match = true;
   if (n != 32) {
     match = match && Crc32(image) == static_cast<uint32_t>(uds::BigEndian(rr.options.first(4)));
   }
   if (n != 4) {
-    const Bytes sha = Sha256(image);
-    match = match && std::equal(sha.begin(), sha.end(), rr.options.end() - 32);
+    const size_t at = n == 32 ? 0 : 4;
+    match = match && std::equal(sha.begin(), sha.end(), rr.options.begin() + at);
+  }
+  if (signed_check) {
+    match = match && config_.trusted_key->Verify(sha, rr.options.subspan(36)).ok();
   }
   image_.checked = match;
   reply.Positive({0x71, 0x01, 0x02, 0x02, static_cast<uint8_t>(match ? 0x00 : 0x01)});

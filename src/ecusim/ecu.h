@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "crypto/keys.h"
 #include "ecusim/boot_record.h"
 #include "ecusim/flash_worker.h"
 #include "flash/sim_flash.h"
@@ -51,6 +52,9 @@ struct EcuConfig {
   uint32_t buffer_bytes = 256 << 10;
 
   Bytes secret = Bytes(32, 0x5A);  // the security access secret (HMAC-SHA256 of the seed)
+  // When set, 31 01 02 02 must carry this key's signature of the image's SHA-256 after the
+  // CRC-32 and the SHA-256; without it, or with a wrong one, the image is not valid.
+  std::optional<crypto::PublicKey> trusted_key{};
   size_t seed_length = 16;
   int max_attempts = 3;
   std::chrono::milliseconds attempt_delay{10000};

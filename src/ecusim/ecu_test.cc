@@ -293,3 +293,35 @@ TEST(EcuBootloader, RequestUpload_ReadsBackTheApplication) {
 
 }  // namespace
 }  // namespace aloft::ecusim
+
+namespace aloft::ecusim {
+namespace {
+
+// An ECU with a trusted key starts only an image whose SHA-256 that key signed.
+TEST(EcuBootloader, TrustedKey_SignedImageStarts_UnsignedOrWrongNever) {
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  auto other = crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  ASSERT_THAT(key, IsOk());
+  EcuConfig c{.name = "ecm", .layout = BankLayout::kAb};
+  c.trusted_key = key->public_key();
+  Bench bench(c, {500'000, 2'000'000}, true);
+  const Bytes image = MakeAppImage("5.0.0", "P1", Body(50'000, 6));
+  for (auto [signer, expect_ok] :
+       {std::pair<crypto::PrivateKey*, bool>{nullptr, false}, {&*other, false}, {&*key, true}}) {
+    auto plan = bench.Plan(image);
+    if (signer) plan.signature = *signer->Sign(Sha256(image));
+    auto report = bench.Flash(plan);
+    EXPECT_EQ(report.ok(), expect_ok) << (report.ok() ? "" : report.error().message());
+    if (!expect_ok) {
+      EXPECT_THAT(report, IsError(Code::kIntegrity, HasSubstr("found the image wrong")))
+          << "no signature is a wrong check too";
+      (void)bench.Ask({0x11, 0x01});
+      bench.rig_->loop().RunFor(milliseconds(500));
+      EXPECT_NE(bench.ecu_->status().version, "5.0.0");
+    }
+  }
+  EXPECT_EQ(bench.ecu_->status().version, "5.0.0");
+}
+
+}  // namespace
+}  // namespace aloft::ecusim

@@ -126,6 +126,14 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
     }
     c.secret = *bytes;
   }
+  std::string trusted;
+  ALOFT_RETURN_IF_ERROR(r.Str("trusted_key", trusted));
+  if (!trusted.empty()) {
+    auto key = crypto::PublicKey::Load(trusted);
+    if (!key.ok())
+      return Error(Code::kInvalidArgument, where + ": trusted_key: " + key.error().message());
+    c.trusted_key = *key;
+  }
   ALOFT_RETURN_IF_ERROR(r.Bool("signals", e.signals));
   if (const toml::table* f = t["faults"].as_table()) {
     const std::string fw = where + " [faults]";

@@ -131,6 +131,7 @@ void Flasher::Step() {
       PutBigEndian(req, Crc32(plan_.image), 4);
       const Bytes sha = Sha256(plan_.image);
       req.insert(req.end(), sha.begin(), sha.end());
+      req.insert(req.end(), plan_.signature.begin(), plan_.signature.end());
       return Send(std::move(req), [this](const Response& r) {
         if (r.bytes.size() < 5 || r.bytes[4] != 0x00) {
           return Fail(Error(Code::kIntegrity, "UDS 31 01 02 02: the ECU found the image wrong"));

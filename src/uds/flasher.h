@@ -29,6 +29,9 @@ struct FlashPlan {
   // After 11 01: how long the ECU takes to start, and how often 10 01 is tried after that.
   std::chrono::milliseconds restart_wait{150};
   int restart_tries = 20;
+  // Appended to 31 01 02 02 after the CRC-32 and SHA-256: a signature of the image's SHA-256
+  // for an ECU that checks one (empty: none).
+  Bytes signature{};
   // The version the ECU must report afterwards (empty: not checked).
   std::string expect_version{};
   // Called after each TransferData block with the bytes sent so far.
