@@ -122,8 +122,11 @@ std::vector<uint8_t> EncodeFirst(std::span<const uint8_t> message, int tx_dl, in
 }
 
 std::vector<uint8_t> EncodeConsecutive(uint8_t sn, std::span<const uint8_t> part) {
-  std::vector<uint8_t> out{static_cast<uint8_t>(0x20 | (sn & 0x0F))};
-  out.insert(out.end(), part.begin(), part.end());
+  // Sized once and copied into (GCC 12 at -O3 misreads an insert after a one-byte vector as
+  // out of bounds: -Warray-bounds).
+  std::vector<uint8_t> out(1 + part.size());
+  out[0] = static_cast<uint8_t>(0x20 | (sn & 0x0F));
+  std::copy(part.begin(), part.end(), out.begin() + 1);
   return out;
 }
 
