@@ -93,6 +93,7 @@ int Run(const std::string& file, std::string state, const std::string& hub,
         const std::string& doip_at, const std::string& control, const std::string& announce) {
   auto spec = ecusim::LoadVehicleSpec(file);
   if (!spec.ok()) return Fail(spec.error());
+  if (spec->doip) spec->doip->answer_gap = std::chrono::milliseconds(20);  // see EntityConfig
   if (state.empty()) state = "aloft-ecu-sim-" + spec->name;
   std::error_code ec;
   std::filesystem::create_directories(state, ec);

@@ -45,6 +45,7 @@ class DoIp : public ::testing::Test {
     std::unique_ptr<net::SimStream> end;
     Framer framer{1 << 20};
     std::vector<Message> got;
+    std::vector<EventLoop::TimePoint> when;
     bool closed = false;
     void Send(uint8_t version, uint16_t t, Bytes payload) {
       end->Write(Encode(version, t, payload));
@@ -56,10 +57,13 @@ class DoIp : public ::testing::Test {
     auto raw = std::make_unique<Raw>();
     raw->end = std::move(tester);
     Raw* r = raw.get();
-    r->end->OnData([r](ByteSpan d) {
+    r->end->OnData([this, r](ByteSpan d) {
       r->framer.Append(d);
       std::optional<HeaderFailure> f;
-      while (auto m = r->framer.Next(&f)) r->got.push_back(*m);
+      while (auto m = r->framer.Next(&f)) {
+        r->got.push_back(*m);
+        r->when.push_back(loop_.Now());
+      }
     });
     r->end->OnClose([r] { r->closed = true; });
     return raw;
@@ -135,6 +139,36 @@ TEST_F(DoIp, DiagnosticMessages_AckThenAnswer_NackForUnknownTargetAndUnactivated
   EXPECT_EQ(raw->got[3].type, type::kDiagnosticMessage);
   EXPECT_THAT(Hex(raw->got[3].payload), ::testing::StartsWith("10 01 0E 80 62 F1 90 57"));
   EXPECT_FALSE(raw->closed);
+}
+
+// aloft-ecu-sim's answer gap: an answer leaves no sooner than 20 ms after the ACK (scapy).
+TEST_F(DoIp, AnswerGap_AnswerWaitsAfterTheAck) {
+  EntityConfig c;
+  c.answer_gap = std::chrono::milliseconds(20);
+  Entity gapped(loop_, c);
+  gapped.Route(0x1001, *entity_side_);
+  auto [tester, entity] = net::SimStream::Pair(loop_);
+  gapped.Accept(std::move(entity));
+  Raw raw;
+  raw.end = std::move(tester);
+  Raw* r = &raw;
+  raw.end->OnData([this, r](ByteSpan d) {
+    r->framer.Append(d);
+    std::optional<HeaderFailure> f;
+    while (auto m = r->framer.Next(&f)) {
+      r->got.push_back(*m);
+      r->when.push_back(loop_.Now());
+    }
+  });
+  raw.Send(kVersion2012, type::kRoutingActivationRequest, ActivationRequest(0x0E80));
+  raw.Send(kVersion2012, type::kDiagnosticMessage,
+           EncodeDiagnostic(0x0E80, 0x1001, Bytes{0x22, 0xF1, 0x90}));
+  loop_.RunFor(milliseconds(100));
+  ASSERT_EQ(raw.got.size(), 3u);
+  EXPECT_EQ(raw.got[1].type, type::kDiagnosticAck);
+  EXPECT_EQ(raw.got[2].type, type::kDiagnosticMessage);
+  EXPECT_GE(raw.when[2] - raw.when[1], milliseconds(20));
+  gapped.Unroute(0x1001);
 }
 
 TEST_F(DoIp, GenericHeaderNacks) {

@@ -1,6 +1,7 @@
 #include "doip/entity.h"
 
 #include <algorithm>
+#include <deque>
 
 namespace aloft::doip {
 
@@ -13,6 +14,9 @@ struct Entity::Conn {
   bool closed = false;
   bool alive_answered = false;
   TimerId inactivity = 0;
+  EventLoop::TimePoint answers_from{};  // answers wait until then (answer_gap after an ACK)
+  std::deque<Bytes> held;               // answers waiting, in order
+  TimerId flush = 0;
 };
 
 namespace {
@@ -32,6 +36,7 @@ Entity::~Entity() {
   for (auto& [address, t] : targets_) t.link->RemoveListener(t.listener);
   for (auto& c : conns_) {
     if (c->inactivity) loop_.Cancel(c->inactivity);
+    if (c->flush) loop_.Cancel(c->flush);
     c->stream->OnData(nullptr);
     c->stream->OnClose(nullptr);
     c->stream->Close();
@@ -44,8 +49,8 @@ void Entity::Route(uint16_t address, uds::Link& link) {
   t.listener = link.AddListener([this, address](const std::vector<uint8_t>& message) {
     auto it = targets_.find(address);
     if (it == targets_.end() || !it->second.last || it->second.last->closed) return;
-    Send(it->second.last, type::kDiagnosticMessage,
-         EncodeDiagnostic(address, it->second.tester, message));
+    Answer(it->second.last, Encode(config_.version, type::kDiagnosticMessage,
+                                   EncodeDiagnostic(address, it->second.tester, message)));
   });
   targets_[address] = t;
 }
@@ -88,7 +93,8 @@ void Entity::CloseConn(Conn* c) {
   if (c->closed) return;
   c->closed = true;
   if (c->inactivity) loop_.Cancel(c->inactivity);
-  c->inactivity = 0;
+  if (c->flush) loop_.Cancel(c->flush);
+  c->inactivity = c->flush = 0;
   c->stream->OnData(nullptr);
   c->stream->OnClose(nullptr);
   c->stream->Close();
@@ -104,6 +110,23 @@ void Entity::CloseConn(Conn* c) {
 
 void Entity::Send(Conn* c, uint16_t t, ByteSpan payload) {
   if (!c->closed) c->stream->Write(Encode(config_.version, t, payload));
+}
+
+void Entity::Answer(Conn* c, Bytes message) {
+  if (c->closed) return;
+  if (c->held.empty() && loop_.Now() >= c->answers_from) {
+    c->stream->Write(std::move(message));
+    return;
+  }
+  c->held.push_back(std::move(message));
+  if (c->flush) return;
+  c->flush = loop_.At(c->answers_from, [this, c] {
+    c->flush = 0;
+    while (!c->held.empty() && !c->closed) {
+      c->stream->Write(std::move(c->held.front()));
+      c->held.pop_front();
+    }
+  });
 }
 
 void Entity::Nack(Conn* c, uint8_t code, bool close) {
@@ -271,6 +294,7 @@ void Entity::Diagnostic(Conn* c, const Message& m) {
   Put16(ack, d->source);
   ack.push_back(0x00);
   Send(c, type::kDiagnosticAck, ack);
+  if (config_.answer_gap.count() > 0) c->answers_from = loop_.Now() + config_.answer_gap;
   it->second.last = c;
   it->second.tester = d->source;
   it->second.link->Send(std::vector<uint8_t>(d->data.begin(), d->data.end()), nullptr);

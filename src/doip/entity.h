@@ -38,6 +38,11 @@ struct EntityConfig {
   std::chrono::milliseconds initial_inactivity{2000};
   std::chrono::milliseconds general_inactivity{300000};
   std::chrono::milliseconds alive_check{500};
+  // The least time between a diagnostic message's ACK and an answer to the tester. 0 on
+  // simulated time; aloft-ecu-sim uses 20 ms on real sockets: scapy 2.5's DoIP socket peeks at
+  // all it can read and takes an ACK with whatever follows it for one message, losing the answer
+  // (2 ms lost one scan in three; a real ECU often takes that long anyway).
+  std::chrono::microseconds answer_gap{0};
 };
 
 class Entity {
@@ -78,6 +83,7 @@ class Entity {
   void CloseConn(Conn* c);
   void Touch(Conn* c);
   void ActivationAnswer(Conn* c, uint16_t sa, uint8_t code);
+  void Answer(Conn* c, Bytes message);
 
   EventLoop& loop_;
   EntityConfig config_;

@@ -47,6 +47,7 @@ class Peers : public ::testing::Test {
     }
     auto spec = LoadVehicleSpec(ALOFT_SOURCE_DIR "/examples/demo-car.toml");
     ASSERT_THAT(spec, IsOk());
+    spec->doip->answer_gap = std::chrono::milliseconds(20);  // as aloft-ecu-sim runs it
     Status made = OkStatus();
     loop_.Run([&] {
       auto v = Vehicle::Create(loop_, *spec, dir_.path());
