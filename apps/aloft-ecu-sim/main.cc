@@ -89,8 +89,13 @@ class ControlServer {
   std::atomic<bool> stop_{false};
 };
 
+struct TlsOptions {
+  std::string at, cert, key;
+};
+
 int Run(const std::string& file, std::string state, const std::string& hub,
-        const std::string& doip_at, const std::string& control, const std::string& announce) {
+        const std::string& doip_at, const std::string& control, const std::string& announce,
+        const TlsOptions& tls) {
   auto spec = ecusim::LoadVehicleSpec(file);
   if (!spec.ok()) return Fail(spec.error());
   if (spec->doip) spec->doip->answer_gap = std::chrono::milliseconds(20);  // see EntityConfig
@@ -139,6 +144,18 @@ int Run(const std::string& file, std::string state, const std::string& hub,
     auto at = net::ParseEndpoint(doip_at);
     if (!at.ok()) return Fail(at.error());
     doip_server = std::make_unique<doip::SocketServer>(loop, *vehicle->entity());
+    if (!tls.at.empty()) {
+      auto tls_at = net::ParseEndpoint(tls.at);
+      if (!tls_at.ok()) return Fail(tls_at.error());
+      if (tls.cert.empty() || tls.key.empty()) {
+        return Fail(Error(Code::kInvalidArgument, "--doip-tls needs --tls-cert and --tls-key"));
+      }
+      auto where = doip_server->ListenTls(*tls_at, tls.cert, tls.key);
+      if (!where.ok()) return Fail(where.error());
+      std::printf(
+          "DoIP over TLS on %s%s\n", where->ToString().c_str(),
+          vehicle->entity()->config().require_tls ? " (required: plain connections get 0x07)" : "");
+    }
     auto where = doip_server->Start(*at);
     if (!where.ok()) return Fail(where.error());
     std::printf("DoIP entity 0x%04X on %s (TCP and UDP)\n",
@@ -340,6 +357,10 @@ int main(int argc, char** argv) {
   run->add_option("--doip", doip_at, "Serve the DoIP edge node on HOST:PORT (TCP and UDP)");
   run->add_option("--control", control, "The control port, HOST:PORT (see `ctl`)");
   run->add_option("--announce", announce, "Send the DoIP vehicle announcement to HOST:PORT");
+  TlsOptions tls;
+  run->add_option("--doip-tls", tls.at, "Serve DoIP over TLS on HOST:PORT (3496 by convention)");
+  run->add_option("--tls-cert", tls.cert, "The DoIP entity's certificate chain (PEM)");
+  run->add_option("--tls-key", tls.key, "Its private key (PEM)");
   std::vector<std::string> words;
   auto* ctl = app.add_subcommand(
       "ctl",
@@ -354,7 +375,7 @@ int main(int argc, char** argv) {
   scan->add_option("--doip", doip_at, "A DoIP entity to scan through");
   scan->add_option("--target", targets, "Logical addresses to read over DoIP (0x1001 ...)");
   CLI11_PARSE(app, argc, argv);
-  if (*run) return Run(file, state, hub, doip_at, control, announce);
+  if (*run) return Run(file, state, hub, doip_at, control, announce, tls);
   if (*ctl) return Ctl(control, words);
   if (!hub.empty()) {
     if (buses.empty()) return Fail(Error(Code::kInvalidArgument, "scan --hub needs --bus NAME"));

@@ -23,6 +23,13 @@ Result<net::Endpoint> SocketServer::Start(const net::Endpoint& at) {
   return where;
 }
 
+Result<net::Endpoint> SocketServer::ListenTls(const net::Endpoint& at, const std::string& cert,
+                                              const std::string& key) {
+  ALOFT_ASSIGN_OR_RETURN(tls_, net::TlsEndpoint::Server(cert, key));
+  ALOFT_ASSIGN_OR_RETURN(tls_listen_, net::ListenTcp(at));
+  return net::LocalEndpoint(tls_listen_.get());
+}
+
 void SocketServer::Stop() {
   if (!thread_.joinable()) return;
   stop_ = true;
@@ -45,9 +52,25 @@ void SocketServer::Announce(const net::Endpoint& to) {
 
 void SocketServer::Serve() {
   while (!stop_) {
-    pollfd fds[3] = {
-        {wake_read_.get(), POLLIN, 0}, {tcp_.get(), POLLIN, 0}, {udp_.get(), POLLIN, 0}};
-    if (::poll(fds, 3, 1000) < 0 && errno != EINTR) return;
+    pollfd fds[4] = {{wake_read_.get(), POLLIN, 0},
+                     {tcp_.get(), POLLIN, 0},
+                     {udp_.get(), POLLIN, 0},
+                     {tls_listen_.get(), POLLIN, 0}};
+    if (::poll(fds, tls_listen_.valid() ? 4 : 3, 1000) < 0 && errno != EINTR) return;
+    if (tls_listen_.valid() && (fds[3].revents & POLLIN)) {
+      net::Fd tcp(::accept4(tls_listen_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (tcp.valid()) {
+        (void)net::SetNoDelay(tcp.get());
+        // The handshake runs here (at most 5 s); a failed one drops the connection.
+        Result<net::Fd> plain = tls_->Wrap(std::move(tcp));
+        if (plain.ok()) {
+          const int fd = plain->Release();
+          loop_.Post([this, fd] {
+            entity_.Accept(std::make_unique<net::SocketStream>(loop_, net::Fd(fd)), true);
+          });
+        }
+      }
+    }
     if (fds[1].revents & POLLIN) {
       const int fd = ::accept4(tcp_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {

@@ -9,6 +9,7 @@
 #include "core/event_loop.h"
 #include "doip/entity.h"
 #include "net/socket.h"
+#include "net/tls.h"
 
 namespace aloft::doip {
 
@@ -21,6 +22,11 @@ class SocketServer {
 
   // Listens on `at` for TCP and UDP (port 0: a free TCP port, UDP on the same number).
   Result<net::Endpoint> Start(const net::Endpoint& at);
+  // Also DoIP over TLS on `at` (3496 by default) with this certificate and key (PEM files);
+  // call before Start. Connections that come in this way may activate routing when the
+  // entity requires TLS.
+  Result<net::Endpoint> ListenTls(const net::Endpoint& at, const std::string& cert,
+                                  const std::string& key);
   void Stop();
   // The vehicle announcement, A_DoIP_Announce_Num (3) times A_DoIP_Announce_Interval (500 ms)
   // apart, to `to` over UDP.
@@ -30,7 +36,8 @@ class SocketServer {
   void Serve();
   RealLoop& loop_;
   Entity& entity_;
-  net::Fd tcp_, udp_, wake_read_, wake_write_;
+  net::Fd tcp_, udp_, tls_listen_, wake_read_, wake_write_;
+  std::unique_ptr<net::TlsEndpoint> tls_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
 };

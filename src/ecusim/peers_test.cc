@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "can/socketcand_server.h"
 #include "doip/socket_server.h"
@@ -124,6 +125,45 @@ TEST_F(Peers, Scapy_UdsDoIpSocket_DidsAndSecurityAccess) {
         std::to_string(doip_at_.port) + " " + target + " " + secret);
     EXPECT_THAT(other, HasSubstr("27 02: 6702\n")) << target << ": " << other;
   }
+}
+
+// DoIP over TLS: with require_tls, the plain port answers routing activation with 0x07 and the
+// TLS port (our certificate, Python's ssl module as the client) activates and carries UDS.
+TEST_F(Peers, DoIpOverTls_PythonSsl_PlainAnswered0x07) {
+  const std::string crt = dir_ / "entity.crt", key = dir_ / "entity.key";
+  const std::string make_cert =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "
+      "/CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+      key + " -out " + crt + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(make_cert.c_str()), 0) << make_cert;
+  doip_.reset();
+  loop_.Run([&] { vehicle_.reset(); });
+  auto spec = LoadVehicleSpec(ALOFT_SOURCE_DIR "/examples/demo-car.toml");
+  ASSERT_THAT(spec, IsOk());
+  spec->doip->require_tls = true;
+  std::filesystem::create_directories(dir_ / "tls");
+  Status made = OkStatus();
+  loop_.Run([&] {
+    auto v = Vehicle::Create(loop_, *spec, dir_ / "tls");
+    if (v.ok()) {
+      vehicle_ = std::move(*v);
+    } else {
+      made = std::move(v).error();
+    }
+  });
+  ASSERT_THAT(made, IsOk());
+  doip_ = std::make_unique<doip::SocketServer>(loop_, *vehicle_->entity());
+  auto tls_at = doip_->ListenTls({"127.0.0.1", 0}, crt, key);
+  ASSERT_THAT(tls_at, IsOk());
+  auto plain_at = doip_->Start({"127.0.0.1", 0});
+  ASSERT_THAT(plain_at, IsOk());
+  const std::string out = RunPython(
+      std::string(ALOFT_SOURCE_DIR) + "/src/ecusim/peers/doip_tls.py 127.0.0.1 " +
+      std::to_string(plain_at->port) + " " + std::to_string(tls_at->port) + " " + crt + " 0x1001");
+  EXPECT_THAT(out, HasSubstr("plain activation: 0x07\n")) << out;
+  EXPECT_THAT(out, HasSubstr("tls activation: 0x10\n")) << out;
+  EXPECT_THAT(out, HasSubstr("VIN: WALOFTDEMO0000001\n")) << out;
+  EXPECT_THAT(out, HasSubstr("tls version: TLSv1.3\n")) << out;
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Gives up ownership: the descriptor is the caller's to close.
+  int Release() { return std::exchange(fd_, -1); }
   void Reset();
 
  private:
