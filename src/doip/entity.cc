@@ -120,7 +120,7 @@ void Entity::Answer(Conn* c, Bytes message) {
   }
   c->held.push_back(std::move(message));
   if (c->flush) return;
-  c->flush = loop_.At(c->answers_from, [this, c] {
+  c->flush = loop_.At(c->answers_from, [c] {
     c->flush = 0;
     while (!c->held.empty() && !c->closed) {
       c->stream->Write(std::move(c->held.front()));
