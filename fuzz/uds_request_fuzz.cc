@@ -61,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     w->Ask({0x10, 0x02});
     w->Ask({0x27, 0x01});
     if (w->last.size() == 18) {
-      Bytes key = HmacSha256(w->ecu->config().secret, ByteSpan(w->last).subspan(2));
+      Bytes key = ecusim::SecurityKey(w->ecu->config(), ByteSpan(w->last).subspan(2));
       std::vector<uint8_t> r{0x27, 0x02};
       r.insert(r.end(), key.begin(), key.end());
       w->Ask(r);

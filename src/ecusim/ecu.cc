@@ -36,6 +36,15 @@ Result<std::unique_ptr<flash::SimFlash>> OpenOrCreate(const std::string& path,
 
 }  // namespace
 
+Bytes SecurityKey(const EcuConfig& config, std::span<const uint8_t> seed) {
+  if (config.key_algorithm == KeyAlgorithm::kHmacSha256) return HmacSha256(config.secret, seed);
+  Bytes key(seed.begin(), seed.end());
+  for (size_t i = 0; i < key.size() && !config.secret.empty(); ++i) {
+    key[i] ^= config.secret[i % config.secret.size()];
+  }
+  return key;
+}
+
 std::string EcuStatus::Describe(const EcuConfig& c) const {
   std::string s = c.name + ": ";
   s += application ? "application " + (version.empty() ? "(no version)" : version) : "bootloader";
@@ -133,7 +142,7 @@ void Ecu::Install() {
   using uds::session::kProgramming;
   server_.SetSecurityLevel(
       1, {.seed_length = config_.seed_length,
-          .key = [this](std::span<const uint8_t> seed) { return HmacSha256(config_.secret, seed); },
+          .key = [this](std::span<const uint8_t> seed) { return SecurityKey(config_, seed); },
           .max_attempts = config_.max_attempts,
           .delay = config_.attempt_delay,
           .sessions = {kProgramming}});

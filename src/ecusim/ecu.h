@@ -23,6 +23,11 @@ namespace aloft::ecusim {
 
 enum class BankLayout { kSingle, kAb };
 
+// How an ECU turns a security access seed into the key it expects: HMAC-SHA256 of the seed under
+// its secret (the default), or the seed XORed with the secret (repeated), the toy algorithm many
+// bench ECUs and scapy's UDS_SA_XOR_Enumerator know.
+enum class KeyAlgorithm { kHmacSha256, kXor };
+
 struct EcuFaults {
   std::optional<int> reset_at_block;       // reset instead of answering this TransferData block
   std::optional<int> power_loss_at_block;  // power lost while programming this block
@@ -51,7 +56,8 @@ struct EcuConfig {
   // to keep taking data while the flash erases the next 256 KiB block (erase ahead).
   uint32_t buffer_bytes = 256 << 10;
 
-  Bytes secret = Bytes(32, 0x5A);  // the security access secret (HMAC-SHA256 of the seed)
+  Bytes secret = Bytes(32, 0x5A);  // the security access secret
+  KeyAlgorithm key_algorithm = KeyAlgorithm::kHmacSha256;
   // When set, 31 01 02 02 must carry this key's signature of the image's SHA-256 after the
   // CRC-32 and the SHA-256; without it, or with a wrong one, the image is not valid.
   std::optional<crypto::PublicKey> trusted_key{};
@@ -62,6 +68,9 @@ struct EcuConfig {
   std::chrono::milliseconds boot_time{100};  // from reset to answering again
   EcuFaults faults{};
 };
+
+// The key an ECU of `config` expects for `seed` (what a tester with its secret computes).
+Bytes SecurityKey(const EcuConfig& config, std::span<const uint8_t> seed);
 
 // What the ECU would run if it started now.
 struct EcuStatus {

@@ -13,6 +13,7 @@
 #include "core/crc32.h"
 #include "core/hash.h"
 #include "ecusim/rig.h"
+#include "ecusim/vehicle_spec.h"
 #include "support/matchers.h"
 #include "support/temp_dir.h"
 #include "uds/client.h"
@@ -321,6 +322,47 @@ TEST(EcuBootloader, TrustedKey_SignedImageStarts_UnsignedOrWrongNever) {
     }
   }
   EXPECT_EQ(bench.ecu_->status().version, "5.0.0");
+}
+
+}  // namespace
+}  // namespace aloft::ecusim
+
+namespace aloft::ecusim {
+namespace {
+
+TEST(EcuBootloader, XorKeyAlgorithm_TheSecretXoredKeyUnlocks) {
+  EcuConfig c{.name = "ecm"};
+  c.key_algorithm = KeyAlgorithm::kXor;
+  c.secret = Bytes{0x11, 0x22, 0x33, 0x44};
+  Bench bench(c, {500'000}, false);
+  ASSERT_TRUE(bench.Ask({0x10, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x31, 0x01, 0x02, 0x03})->positive());
+  ASSERT_TRUE(bench.Ask({0x10, 0x02})->positive());
+  auto seed = bench.Ask({0x27, 0x01});
+  std::vector<uint8_t> key{0x27, 0x02};
+  for (size_t i = 2; i < seed->bytes.size(); ++i) {
+    key.push_back(seed->bytes[i] ^ c.secret[(i - 2) % 4]);
+  }
+  EXPECT_EQ(uds::Describe(bench.Ask(key)->bytes), "67 02");
+}
+
+// The keys the ECU file may hold beyond the basics: a trusted key file and the key algorithm.
+TEST(EcuBootloader, VehicleFile_TrustedKeyAndKeyAlgorithm) {
+  testing::TempDir dir;
+  auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  ASSERT_THAT(crypto::SaveKeyPair(*key, dir / "release"), IsOk());
+  const std::string base = "[[bus]]\nname = \"a\"\n[[ecu]]\nname = \"x\"\nbus = \"a\"\n";
+  auto spec = ParseVehicleSpec(
+      base + "key_algorithm = \"xor\"\ntrusted_key = \"" + (dir / "release.pub") + "\"\n",
+      "car.toml");
+  ASSERT_THAT(spec, IsOk());
+  EXPECT_EQ(spec->ecus[0].config.key_algorithm, KeyAlgorithm::kXor);
+  ASSERT_TRUE(spec->ecus[0].config.trusted_key.has_value());
+  EXPECT_EQ(spec->ecus[0].config.trusted_key->keyid(), key->public_key().keyid());
+  EXPECT_THAT(ParseVehicleSpec(base + "key_algorithm = \"rot13\"\n", "car.toml"),
+              IsError(Code::kInvalidArgument, HasSubstr("key_algorithm 'rot13'")));
+  EXPECT_THAT(ParseVehicleSpec(base + "trusted_key = \"/nonexistent.pub\"\n", "car.toml"),
+              IsError(Code::kInvalidArgument, HasSubstr("trusted_key")));
 }
 
 }  // namespace

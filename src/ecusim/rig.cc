@@ -48,10 +48,10 @@ Result<std::unique_ptr<Rig>> Rig::Create(EcuConfig config, RigOptions options,
 }
 
 uds::FlashPlan Rig::Plan(const Bytes& image) const {
-  const Bytes secret = secret_;
+  const EcuConfig config = ecu_->config();
   return {.image = image,
-          .address = ecu_->config().app_address,
-          .key = [secret](std::span<const uint8_t> seed) { return HmacSha256(secret, seed); }};
+          .address = config.app_address,
+          .key = [config](std::span<const uint8_t> seed) { return SecurityKey(config, seed); }};
 }
 
 Result<uds::FlashReport> Rig::Flash(uds::FlashPlan plan) {
@@ -80,7 +80,7 @@ Status Rig::Unlock() {
   }
   ALOFT_ASSIGN_OR_RETURN(uds::Response seed, Ask({0x27, 0x01}));
   ALOFT_RETURN_IF_ERROR(seed.ToStatus(std::vector<uint8_t>{0x27, 0x01}));
-  Bytes key = HmacSha256(secret_, std::span(seed.bytes).subspan(2));
+  Bytes key = SecurityKey(ecu_->config(), std::span(seed.bytes).subspan(2));
   std::vector<uint8_t> req{0x27, 0x02};
   req.insert(req.end(), key.begin(), key.end());
   ALOFT_ASSIGN_OR_RETURN(uds::Response unlocked, Ask(req));

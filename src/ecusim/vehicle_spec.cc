@@ -74,7 +74,9 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
                                  "secret",
                                  "signals",
                                  "faults",
-                                 "boot_time_ms"},
+                                 "boot_time_ms",
+                                 "trusted_key",
+                                 "key_algorithm"},
                                 "docs/vehicle-network.md"));
   EcuSpec e;
   EcuConfig& c = e.config;
@@ -125,6 +127,14 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
       return Error(Code::kInvalidArgument, where + ": key 'secret' must be hex, 16 bytes or more");
     }
     c.secret = *bytes;
+  }
+  std::string algorithm = "hmac-sha256";
+  ALOFT_RETURN_IF_ERROR(r.Str("key_algorithm", algorithm));
+  if (algorithm == "xor") {
+    c.key_algorithm = KeyAlgorithm::kXor;
+  } else if (algorithm != "hmac-sha256") {
+    return Error(Code::kInvalidArgument,
+                 where + ": key_algorithm '" + algorithm + "' (hmac-sha256 or xor)");
   }
   std::string trusted;
   ALOFT_RETURN_IF_ERROR(r.Str("trusted_key", trusted));
