@@ -22,6 +22,7 @@ constexpr uint16_t kRidPreconditions = 0x0203;
 constexpr uint16_t kRidCheckMemory = 0x0202;
 constexpr uint16_t kRidErase = 0xFF00;
 constexpr uint16_t kRidDependencies = 0xFF01;
+constexpr uint16_t kRidSwitchBank = 0xFF02;  // A/B: start the other valid bank (a rollback)
 
 Bytes Text(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
@@ -309,11 +310,13 @@ void Ecu::Routine(const uds::Request& r, uds::Responder reply) {
     case kRidErase:
     case kRidCheckMemory:
     case kRidDependencies:
+    case kRidSwitchBank:
       if (!programming) return reply.Negative(kRequestOutOfRange);
       if (server_.security_level() != 1) return reply.Negative(kSecurityAccessDenied);
       if (rr.type != 1) return reply.Negative(uds::nrc::kSubFunctionNotSupported);
       if (rr.id == kRidErase) return EraseMemory(rr, reply);
       if (rr.id == kRidCheckMemory) return CheckMemory(rr, reply);
+      if (rr.id == kRidSwitchBank) return SwitchBank(reply);
       return CheckDependencies(reply);
     default:
       return reply.Negative(kRequestOutOfRange);
@@ -409,6 +412,24 @@ void Ecu::CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply) {
   }
   image_.checked = match;
   reply.Positive({0x71, 0x01, 0x02, 0x02, static_cast<uint8_t>(match ? 0x00 : 0x01)});
+}
+
+// 31 01 FF 02: the other bank starts from the next reset, if it holds a valid image (status 00);
+// status 01 when it does not. Single-bank ECUs have no other bank (0x31).
+void Ecu::SwitchBank(uds::Responder reply) {
+  if (config_.layout != BankLayout::kAb) return reply.Negative(kRequestOutOfRange);
+  if (transfer_.active) return reply.Negative(kConditionsNotCorrect);
+  const int other = 1 - boot_.active;
+  const Bank& b = boot_.banks[other];
+  bool intact = b.valid && b.size > 0 && b.size <= config_.app_size;
+  if (intact) {
+    Bytes image(b.size);
+    intact = code_->Read(BankOffset(other), image).ok() && Crc32(image) == b.crc32;
+  }
+  if (!intact) return reply.Positive({0x71, 0x01, 0xFF, 0x02, 0x01});
+  boot_.active = static_cast<uint8_t>(other);
+  if (!StoreBootState(*nvm_, boot_).ok()) return reply.Negative(kGeneralProgrammingFailure);
+  reply.Positive({0x71, 0x01, 0xFF, 0x02, 0x00});
 }
 
 void Ecu::CheckDependencies(uds::Responder reply) {

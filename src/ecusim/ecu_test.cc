@@ -367,3 +367,61 @@ TEST(EcuBootloader, VehicleFile_TrustedKeyAndKeyAlgorithm) {
 
 }  // namespace
 }  // namespace aloft::ecusim
+
+namespace aloft::ecusim {
+namespace {
+
+// 31 01 FF 02 on an A/B ECU: the previous image starts again after the reset (a rollback).
+TEST(EcuBootloader, SwitchBank_RollsBackToThePreviousImage) {
+  Bench bench(EcuConfig{.name = "ecm", .layout = BankLayout::kAb}, {500'000, 2'000'000}, true);
+  ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(4000, 1))), IsOk());
+  auto plan = bench.Plan(MakeAppImage("2.0.0", "P1", Body(40'000, 2)));
+  plan.expect_version = "2.0.0";
+  ASSERT_THAT(bench.Flash(plan), IsOk());
+  bench.Unlock();
+  EXPECT_EQ(uds::Describe(bench.Ask({0x31, 0x01, 0xFF, 0x02})->bytes, 8), "71 01 FF 02 00");
+  ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
+  bench.rig_->loop().RunFor(milliseconds(500));
+  EXPECT_EQ(bench.ecu_->status().version, "1.0.0");
+  EXPECT_EQ(bench.ecu_->status().bank, 0);
+  // Single bank: no other bank to go back to.
+  Bench single(EcuConfig{.name = "bcm"}, {500'000}, false);
+  single.Unlock();
+  EXPECT_EQ(single.Ask({0x31, 0x01, 0xFF, 0x02})->nrc(), 0x31);
+}
+
+}  // namespace
+}  // namespace aloft::ecusim
+
+namespace aloft::ecusim {
+namespace {
+
+// The two halves of the sequence: after the transfer the new image is checked but not committed
+// (a reset then starts the old one); the activation commits and starts it.
+TEST(EcuFlash, TransferThenActivate_OrTransferThenAbandon) {
+  for (bool activate : {false, true}) {
+    Bench bench(EcuConfig{.name = "ecm", .layout = BankLayout::kAb}, {500'000, 2'000'000}, true);
+    ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(4000, 1))), IsOk());
+    const Bytes image = MakeAppImage("2.0.0", "P1", Body(60'000, 2));
+    auto transfer = bench.Plan(image);
+    transfer.phases = uds::FlashPhases::kTransfer;
+    auto t = bench.Flash(transfer);
+    ASSERT_THAT(t, IsOk());
+    EXPECT_EQ(bench.ecu_->server().session(), uds::session::kProgramming);
+    EXPECT_FALSE(bench.ecu_->status().boot.banks[1].valid) << "checked, not committed";
+    if (activate) {
+      auto second = bench.Plan(image);
+      second.phases = uds::FlashPhases::kActivate;
+      second.expect_version = "2.0.0";
+      ASSERT_THAT(bench.Flash(second), IsOk());
+      EXPECT_EQ(bench.ecu_->status().version, "2.0.0");
+    } else {
+      ASSERT_TRUE(bench.Ask({0x11, 0x01})->positive());
+      bench.rig_->loop().RunFor(milliseconds(500));
+      EXPECT_EQ(bench.ecu_->status().version, "1.0.0");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aloft::ecusim

@@ -21,7 +21,7 @@ void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
   done_ = std::move(done);
   report_ = FlashReport{};
   report_.bytes = plan_.image.size();
-  stage_ = 0;
+  stage_ = plan_.phases == FlashPhases::kActivate ? 13 : 0;
   sent_ = 0;
   bsc_ = 1;
   tries_ = 0;
@@ -140,6 +140,12 @@ void Flasher::Step() {
       });
     }
     case 13:
+      if (plan_.phases == FlashPhases::kTransfer) {
+        report_.total = client_.link().loop().Now() - start_;
+        auto done = std::move(done_);
+        if (done) done(report_);
+        return;
+      }
       return Send({0x31, 0x01, 0xFF, 0x01}, [this](const Response& r) {
         if (r.bytes.size() < 5 || r.bytes[4] != 0x00) {
           return Fail(Error(Code::kIntegrity, "UDS 31 01 FF 01: programming dependencies not met"));

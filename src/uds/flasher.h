@@ -19,7 +19,14 @@
 
 namespace aloft::uds {
 
+// The sequence in two halves, for a campaign that transfers every ECU before it activates any:
+// kTransfer ends once 31 01 02 02 found the image correct (the ECU stays in the programming
+// session, the new image not yet committed); kActivate starts there: 31 01 FF 01, 11 01, and the
+// post-programming steps.
+enum class FlashPhases { kAll, kTransfer, kActivate };
+
 struct FlashPlan {
+  FlashPhases phases = FlashPhases::kAll;
   Bytes image{};
   uint64_t address = 0;
   // The key for a seed (security access level `security_level`).
