@@ -1,0 +1,182 @@
+#include "vehicle/campaign.h"
+
+namespace aloft::vehicle {
+
+const char* ToString(Outcome o) {
+  switch (o) {
+    case Outcome::kAllNew:
+      return "all-new";
+    case Outcome::kAllOld:
+      return "all-old";
+    case Outcome::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs) : loop_(loop) {
+  for (auto& j : jobs) ecus_.push_back(Ecu{std::move(j)});
+}
+
+void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
+
+void Campaign::Run(std::function<void(CampaignReport)> done) {
+  done_ = std::move(done);
+  NextTransfers();
+}
+
+// Phase 1: one transfer per bus at a time, buses in parallel.
+void Campaign::NextTransfers() {
+  if (failing_) {
+    if (running_ == 0) Rollback();
+    return;
+  }
+  bool all_transferred = true;
+  for (size_t i = 0; i < ecus_.size(); ++i) {
+    Ecu& e = ecus_[i];
+    if (e.state != State::kTransferred) all_transferred = false;
+    if (e.state != State::kPending || bus_busy_[e.job.bus]) continue;
+    bus_busy_[e.job.bus] = true;
+    e.state = State::kTransferring;
+    e.touched = true;
+    ++running_;
+    uds::FlashPlan plan{.phases = uds::FlashPhases::kTransfer,
+                        .image = e.job.image,
+                        .address = e.job.address,
+                        .key = e.job.key};
+    e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
+    e.flasher->Run([this, i](Result<uds::FlashReport> r) {
+      Ecu& ecu = ecus_[i];
+      --running_;
+      bus_busy_[ecu.job.bus] = false;
+      if (r.ok()) {
+        ecu.state = State::kTransferred;
+        ecu.job.client->StartTesterPresent();  // its session must last until it is activated
+        Note(ecu.job.name + ": transferred " + ecu.job.version);
+      } else {
+        ecu.state = State::kFailed;
+        failing_ = true;
+        report_.first_failure = ecu.job.name + ": " + r.error().message();
+        Note(ecu.job.name + ": transfer failed: " + r.error().message());
+      }
+      loop_.Post([this] { NextTransfers(); });
+    });
+  }
+  if (all_transferred && running_ == 0) Activate(0);
+}
+
+// Phase 2: every ECU transferred; activate them one after the other.
+void Campaign::Activate(size_t i) {
+  if (i == ecus_.size()) return Finish(Outcome::kAllNew);
+  Ecu& e = ecus_[i];
+  uds::FlashPlan plan{.phases = uds::FlashPhases::kActivate,
+                      .image = e.job.image,
+                      .address = e.job.address,
+                      .key = e.job.key,
+                      .expect_version = e.job.version};
+  e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
+  e.flasher->Run([this, i](Result<uds::FlashReport> r) {
+    Ecu& ecu = ecus_[i];
+    ecu.job.client->StopTesterPresent();
+    if (r.ok()) {
+      ecu.state = State::kActivated;
+      Note(ecu.job.name + ": runs " + ecu.job.version);
+      loop_.Post([this, i] { Activate(i + 1); });
+      return;
+    }
+    ecu.state = State::kFailed;
+    ecu.touched = true;
+    report_.first_failure = ecu.job.name + ": " + r.error().message();
+    Note(ecu.job.name + ": activation failed: " + r.error().message());
+    failing_ = true;
+    loop_.Post([this] { Rollback(); });
+  });
+}
+
+void Campaign::Rollback() {
+  for (auto& e : ecus_) e.job.client->StopTesterPresent();
+  Note("rolling back every ECU");
+  RollbackNext(0);
+}
+
+void Campaign::SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
+                            std::function<void(Status)> done) {
+  if (requests.empty()) return done(OkStatus());
+  std::vector<uint8_t> first = requests.front();
+  requests.erase(requests.begin());
+  e.job.client->Request(first, [this, &e, first, requests = std::move(requests),
+                                done = std::move(done)](Result<uds::Response> r) mutable {
+    if (!r.ok()) return done(std::move(r).error());
+    if (!r->positive()) return done(r->ToStatus(first));
+    if (first[0] == 0x27 && first[1] % 2 == 1) {
+      std::vector<uint8_t> key{0x27, static_cast<uint8_t>(first[1] + 1)};
+      std::span<const uint8_t> seed = std::span(r->bytes).subspan(2);
+      const bool zero = std::all_of(seed.begin(), seed.end(), [](uint8_t b) { return b == 0; });
+      if (!zero) {
+        const Bytes k = e.job.key(seed);
+        key.insert(key.end(), k.begin(), k.end());
+        requests.insert(requests.begin(), key);
+      }
+    }
+    SequenceThen(e, std::move(requests), std::move(done));
+  });
+}
+
+// Each ECU that was touched goes back to its old image; an ECU that is away (resetting, power
+// lost) is tried again, five times, a second apart.
+void Campaign::RollbackNext(size_t i) {
+  if (i == ecus_.size()) return Finish(Outcome::kAllOld);
+  if (!ecus_[i].touched) return RollbackNext(i + 1);
+  RollbackAttempt(i, 1);
+}
+
+void Campaign::RollbackAttempt(size_t i, int tries) {
+  Ecu& ecu = ecus_[i];
+  auto next = [this, i, tries](Status s) {
+    Ecu& again = ecus_[i];
+    if (s.ok()) {
+      Note(again.job.name + ": back on " +
+           (again.job.ab ? std::string("its old bank") : again.job.backup_version));
+      loop_.Post([this, i] { RollbackNext(i + 1); });
+      return;
+    }
+    if (tries >= 5) {
+      Note(again.job.name + ": rollback failed: " + s.error().message());
+      Finish(Outcome::kFailed);
+      return;
+    }
+    loop_.After(std::chrono::seconds(1), [this, i, tries] { RollbackAttempt(i, tries + 1); });
+  };
+  if (ecu.job.ab) {
+    // Whatever was committed goes back to the other bank; then a reset.
+    SequenceThen(ecu,
+                 {{0x10, 0x03},
+                  {0x31, 0x01, 0x02, 0x03},
+                  {0x10, 0x02},
+                  {0x27, 0x01},
+                  {0x31, 0x01, 0xFF, 0x02},
+                  {0x11, 0x01}},
+                 [this, next](Status s) {
+                   if (!s.ok()) return next(s);
+                   loop_.After(std::chrono::milliseconds(300), [next] { next(OkStatus()); });
+                 });
+    return;
+  }
+  uds::FlashPlan plan{.image = ecu.job.backup,
+                      .address = ecu.job.address,
+                      .key = ecu.job.key,
+                      .expect_version = ecu.job.backup_version};
+  ecu.flasher = std::make_unique<uds::Flasher>(*ecu.job.client, std::move(plan));
+  ecu.flasher->Run([next](Result<uds::FlashReport> r) {
+    next(r.ok() ? OkStatus() : Status(std::move(r).error()));
+  });
+}
+
+void Campaign::Finish(Outcome o) {
+  report_.outcome = o;
+  Note(std::string("campaign: ") + ToString(o));
+  auto done = std::move(done_);
+  if (done) done(std::move(report_));
+}
+
+}  // namespace aloft::vehicle

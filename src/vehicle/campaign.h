@@ -1,0 +1,76 @@
+// A vehicle campaign, all or nothing across ECUs (issue 22; the first part: no journal yet, no
+// bundle): phase 1 transfers every ECU (buses in parallel, one transfer at a time on a bus), the
+// images checked by each ECU but not committed; phase 2 activates them; a failure before every
+// ECU runs its new version sends every ECU back to its old one: an A/B ECU not yet committed is
+// simply reset, a committed one switched back (31 01 FF 02), a single-bank ECU re-flashed from
+// the backup the gateway holds.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/encoding.h"
+#include "core/event_loop.h"
+#include "uds/client.h"
+#include "uds/flasher.h"
+
+namespace aloft::vehicle {
+
+struct EcuJob {
+  std::string name;
+  std::string bus;  // transfers on one bus run one at a time
+  uds::Client* client = nullptr;
+  bool ab = false;  // uds-ab (else single bank, programmed in place)
+  uint64_t address = 0;
+  Bytes image;  // the new image, and the version it reports
+  std::string version;
+  Bytes backup;  // single bank: the current image, held before its erase
+  std::string backup_version;
+  std::function<Bytes(std::span<const uint8_t> seed)> key;
+};
+
+enum class Outcome { kAllNew, kAllOld, kFailed };
+const char* ToString(Outcome o);
+
+struct CampaignReport {
+  Outcome outcome = Outcome::kFailed;
+  std::vector<std::string> log;  // one line per step and ECU
+  std::string first_failure;
+};
+
+class Campaign {
+ public:
+  Campaign(EventLoop& loop, std::vector<EcuJob> jobs);
+  void Run(std::function<void(CampaignReport)> done);
+
+ private:
+  enum class State { kPending, kTransferring, kTransferred, kActivated, kFailed };
+  struct Ecu {
+    EcuJob job;
+    State state = State::kPending;
+    bool touched = false;  // a single-bank ECU whose erase may have begun
+    std::unique_ptr<uds::Flasher> flasher{};
+  };
+  void NextTransfers();
+  void Activate(size_t i);
+  void Rollback();
+  void RollbackNext(size_t i);
+  void RollbackAttempt(size_t i, int tries);
+  void Finish(Outcome o);
+  void Note(const std::string& line);
+  void SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
+                    std::function<void(Status)> done);
+
+  EventLoop& loop_;
+  std::vector<Ecu> ecus_;
+  std::map<std::string, bool> bus_busy_;
+  std::function<void(CampaignReport)> done_;
+  CampaignReport report_;
+  bool failing_ = false;
+  int running_ = 0;
+};
+
+}  // namespace aloft::vehicle
