@@ -26,7 +26,6 @@ class MemoryLink final : public Link {
   }
   void Send(std::vector<uint8_t> message, Done done) override {
     std::weak_ptr<bool> alive = alive_;
-    sent_.push_back(message);
     loop_.After(latency_, [this, alive, message = std::move(message), done = std::move(done)] {
       if (alive.expired() || !*alive.lock() || !peer_) {
         if (done) done(Error(Code::kUnavailable, "memory link closed"));
@@ -38,8 +37,6 @@ class MemoryLink final : public Link {
   }
   EventLoop& loop() override { return loop_; }
   std::string name() const override { return "memory link " + name_; }
-  // Every message this end sent, in order (for tests).
-  const std::vector<std::vector<uint8_t>>& sent() const { return sent_; }
 
  private:
   MemoryLink(EventLoop& loop, std::chrono::nanoseconds latency, std::string name)
@@ -49,7 +46,6 @@ class MemoryLink final : public Link {
   std::string name_;
   MemoryLink* peer_ = nullptr;
   std::shared_ptr<bool> alive_;
-  std::vector<std::vector<uint8_t>> sent_;
 };
 
 }  // namespace aloft::uds
