@@ -14,11 +14,55 @@ const char* ToString(Outcome o) {
   return "?";
 }
 
-Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs) : loop_(loop) {
+Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs, CampaignJournal* journal)
+    : loop_(loop), journal_(journal) {
   for (auto& j : jobs) ecus_.push_back(Ecu{std::move(j)});
 }
 
 void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
+
+bool Campaign::Record() {
+  if (dead_) return false;
+  if (!journal_) return true;
+  JournalState s;
+  s.phase = phase_;
+  for (const Ecu& e : ecus_) {
+    s.ecus[e.job.name] = e.back                         ? "back"
+                         : e.state == State::kActivated ? "activated"
+                         : e.touched                    ? "touched"
+                                                        : "pending";
+  }
+  if (phase_ == "done") s.outcome = ToString(report_.outcome);
+  if (!journal_->Save(s).ok()) {
+    dead_ = true;  // the gateway's power is gone: nothing more happens
+    for (auto& e : ecus_) e.job.client->StopTesterPresent();
+    return false;
+  }
+  return true;
+}
+
+void Campaign::Recover(std::function<void(CampaignReport)> done) {
+  done_ = std::move(done);
+  Result<std::optional<JournalState>> loaded =
+      journal_ ? journal_->Load() : Result<std::optional<JournalState>>(std::nullopt);
+  if (!loaded.ok() || !*loaded || (*loaded)->phase == "done") {
+    report_.outcome = loaded.ok() && *loaded && (*loaded)->outcome == "all-new" ? Outcome::kAllNew
+                                                                                : Outcome::kAllOld;
+    Note("recover: nothing unfinished");
+    auto d = std::move(done_);
+    if (d) d(std::move(report_));
+    return;
+  }
+  for (Ecu& e : ecus_) {
+    auto it = (*loaded)->ecus.find(e.job.name);
+    const std::string st = it == (*loaded)->ecus.end() ? "pending" : it->second;
+    e.touched = st == "touched" || st == "activated";
+    e.back = st == "back";
+  }
+  Note("recover: an unfinished campaign (" + (*loaded)->phase + "): back to the old images");
+  failing_ = true;
+  Rollback();
+}
 
 void Campaign::Run(std::function<void(CampaignReport)> done) {
   done_ = std::move(done);
@@ -27,6 +71,7 @@ void Campaign::Run(std::function<void(CampaignReport)> done) {
 
 // Phase 1: one transfer per bus at a time, buses in parallel.
 void Campaign::NextTransfers() {
+  if (dead_) return;
   if (failing_) {
     if (running_ == 0) Rollback();
     return;
@@ -36,9 +81,10 @@ void Campaign::NextTransfers() {
     Ecu& e = ecus_[i];
     if (e.state != State::kTransferred) all_transferred = false;
     if (e.state != State::kPending || bus_busy_[e.job.bus]) continue;
+    e.touched = true;
+    if (!Record()) return;  // journaled before its first byte reaches it
     bus_busy_[e.job.bus] = true;
     e.state = State::kTransferring;
-    e.touched = true;
     ++running_;
     uds::FlashPlan plan{.phases = uds::FlashPhases::kTransfer,
                         .image = e.job.image,
@@ -46,6 +92,7 @@ void Campaign::NextTransfers() {
                         .key = e.job.key};
     e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
     e.flasher->Run([this, i](Result<uds::FlashReport> r) {
+      if (dead_) return;
       Ecu& ecu = ecus_[i];
       --running_;
       bus_busy_[ecu.job.bus] = false;
@@ -67,7 +114,10 @@ void Campaign::NextTransfers() {
 
 // Phase 2: every ECU transferred; activate them one after the other.
 void Campaign::Activate(size_t i) {
+  if (dead_) return;
   if (i == ecus_.size()) return Finish(Outcome::kAllNew);
+  phase_ = "activate";
+  if (!Record()) return;
   Ecu& e = ecus_[i];
   uds::FlashPlan plan{.phases = uds::FlashPhases::kActivate,
                       .image = e.job.image,
@@ -76,6 +126,7 @@ void Campaign::Activate(size_t i) {
                       .expect_version = e.job.version};
   e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
   e.flasher->Run([this, i](Result<uds::FlashReport> r) {
+    if (dead_) return;
     Ecu& ecu = ecus_[i];
     ecu.job.client->StopTesterPresent();
     if (r.ok()) {
@@ -94,7 +145,10 @@ void Campaign::Activate(size_t i) {
 }
 
 void Campaign::Rollback() {
+  if (dead_) return;
   for (auto& e : ecus_) e.job.client->StopTesterPresent();
+  phase_ = "rollback";
+  if (!Record()) return;
   Note("rolling back every ECU");
   RollbackNext(0);
 }
@@ -106,6 +160,7 @@ void Campaign::SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
   requests.erase(requests.begin());
   e.job.client->Request(first, [this, &e, first, requests = std::move(requests),
                                 done = std::move(done)](Result<uds::Response> r) mutable {
+    if (dead_) return;
     if (!r.ok()) return done(std::move(r).error());
     if (!r->positive()) return done(r->ToStatus(first));
     if (first[0] == 0x27 && first[1] % 2 == 1) {
@@ -125,16 +180,20 @@ void Campaign::SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
 // Each ECU that was touched goes back to its old image; an ECU that is away (resetting, power
 // lost) is tried again, five times, a second apart.
 void Campaign::RollbackNext(size_t i) {
+  if (dead_) return;
   if (i == ecus_.size()) return Finish(Outcome::kAllOld);
-  if (!ecus_[i].touched) return RollbackNext(i + 1);
+  if (!ecus_[i].touched || ecus_[i].back) return RollbackNext(i + 1);
   RollbackAttempt(i, 1);
 }
 
 void Campaign::RollbackAttempt(size_t i, int tries) {
   Ecu& ecu = ecus_[i];
   auto next = [this, i, tries](Status s) {
+    if (dead_) return;
     Ecu& again = ecus_[i];
     if (s.ok()) {
+      again.back = true;
+      if (!Record()) return;
       Note(again.job.name + ": back on " +
            (again.job.ab ? std::string("its old bank") : again.job.backup_version));
       loop_.Post([this, i] { RollbackNext(i + 1); });
@@ -145,7 +204,9 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
       Finish(Outcome::kFailed);
       return;
     }
-    loop_.After(std::chrono::seconds(1), [this, i, tries] { RollbackAttempt(i, tries + 1); });
+    loop_.After(std::chrono::seconds(1), [this, i, tries] {
+      if (!dead_) RollbackAttempt(i, tries + 1);
+    });
   };
   if (ecu.job.ab) {
     // Whatever was committed goes back to the other bank; then a reset.
@@ -173,7 +234,10 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
 }
 
 void Campaign::Finish(Outcome o) {
+  if (dead_) return;
   report_.outcome = o;
+  phase_ = "done";
+  if (!Record()) return;
   Note(std::string("campaign: ") + ToString(o));
   auto done = std::move(done_);
   if (done) done(std::move(report_));

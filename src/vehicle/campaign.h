@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "uds/client.h"
 #include "uds/flasher.h"
+#include "vehicle/journal.h"
 
 namespace aloft::vehicle {
 
@@ -43,15 +44,22 @@ struct CampaignReport {
 
 class Campaign {
  public:
-  Campaign(EventLoop& loop, std::vector<EcuJob> jobs);
+  // `journal` (may be null) is saved before each step; when a save fails the campaign stops
+  // where it is, as the gateway would with its power gone.
+  Campaign(EventLoop& loop, std::vector<EcuJob> jobs, CampaignJournal* journal = nullptr);
   void Run(std::function<void(CampaignReport)> done);
+  // At start-up: an unfinished campaign in the journal is taken to all-old (every ECU it touched
+  // goes back); a finished one, or none, ends at once with the journal's outcome.
+  void Recover(std::function<void(CampaignReport)> done);
+  bool dead() const { return dead_; }
 
  private:
   enum class State { kPending, kTransferring, kTransferred, kActivated, kFailed };
   struct Ecu {
     EcuJob job;
     State state = State::kPending;
-    bool touched = false;  // a single-bank ECU whose erase may have begun
+    bool touched = false;  // its transfer began: it may have to go back
+    bool back = false;     // rolled back
     std::unique_ptr<uds::Flasher> flasher{};
   };
   void NextTransfers();
@@ -71,6 +79,10 @@ class Campaign {
   CampaignReport report_;
   bool failing_ = false;
   int running_ = 0;
+  CampaignJournal* journal_;
+  std::string phase_ = "transfer";
+  bool dead_ = false;
+  bool Record();
 };
 
 }  // namespace aloft::vehicle

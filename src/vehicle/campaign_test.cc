@@ -67,6 +67,7 @@ class Car {
       n.client.reset();
       n.ecu.reset();
     }
+    retired_.clear();
   }
 
   std::vector<EcuJob> Jobs(const std::string& version) {
@@ -88,6 +89,14 @@ class Car {
            .key = [c](std::span<const uint8_t> seed) { return ecusim::SecurityKey(c, seed); }});
     }
     return jobs;
+  }
+
+  // The gateway starts again: new clients (the old ones stay, unused, as the dead campaign does).
+  void RestartGateway() {
+    for (auto& n : nodes_) {
+      retired_.push_back(std::move(n.client));
+      n.client = std::make_unique<uds::Client>(*n.tester_link);
+    }
   }
 
   CampaignReport Run(const std::string& version) {
@@ -132,6 +141,27 @@ class Car {
   SimLoop loop_;
   std::vector<std::unique_ptr<can::SimBus>> buses_;
   std::vector<Node> nodes_;
+  std::vector<std::unique_ptr<uds::Client>> retired_;
+};
+
+// A journal in memory whose `fail_at`-th save fails: the gateway's power cut just before that
+// step.
+class CutJournal final : public CampaignJournal {
+ public:
+  explicit CutJournal(int fail_at) : fail_at_(fail_at) {}
+  Status Save(const JournalState& s) override {
+    if (++saves_ == fail_at_) return Error(Code::kUnavailable, "power cut");
+    state_ = s;
+    return OkStatus();
+  }
+  Result<std::optional<JournalState>> Load() override { return state_; }
+  int saves() const { return saves_; }
+  void Heal() { fail_at_ = -1; }
+
+ private:
+  int fail_at_;
+  int saves_ = 0;
+  std::optional<JournalState> state_;
 };
 
 TEST(Campaign, AllSucceed_AllNew) {
@@ -199,6 +229,98 @@ TEST(Campaign, SeededFaults_NeverMixedNeverBricked) {
   EXPECT_EQ(bricked, 0);
   EXPECT_GT(all_new, 0);
   EXPECT_GT(all_old, 0);
+}
+
+}  // namespace
+}  // namespace aloft::vehicle
+
+namespace aloft::vehicle {
+namespace {
+
+// The gateway's power cut before each journaled step of a campaign (with and without an ECU
+// fault), then the gateway starting again and recovering from its journal: the car ends all-new
+// (no cut) or all-old, never mixed, never an ECU without a running image or left in the
+// programming session.
+TEST(Campaign, GatewayPowerCutAtEveryStep_RecoversToAllOld) {
+  int steps = 0;
+  {
+    testing::TempDir dir;
+    Car car(dir.path());
+    CutJournal count(-1);
+    Campaign c(car.loop(), car.Jobs("2.0.0"), &count);
+    std::optional<CampaignReport> r;
+    c.Run([&](CampaignReport x) { r = std::move(x); });
+    car.loop().RunUntil([&] { return r.has_value(); }, std::chrono::hours(1));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->outcome, Outcome::kAllNew);
+    steps = count.saves();
+  }
+  ASSERT_GT(steps, 8);
+  int all_new = 0, all_old = 0, mixed = 0, bricked = 0, runs = 0;
+  for (int fault = 0; fault < 2; ++fault) {
+    for (int cut = 1; cut <= steps + 1; ++cut) {
+      testing::TempDir dir;
+      Car car(dir.path());
+      if (fault) car.ecu(1).faults().reset_at_block = 3;
+      CutJournal journal(cut);
+      auto first = std::make_unique<Campaign>(car.loop(), car.Jobs("2.0.0"), &journal);
+      std::optional<CampaignReport> r;
+      first->Run([&](CampaignReport x) { r = std::move(x); });
+      car.loop().RunUntil([&] { return r.has_value() || first->dead(); }, std::chrono::hours(1));
+      if (first->dead()) {
+        car.loop().RunFor(std::chrono::seconds(10));  // the ECUs' sessions run out
+        car.RestartGateway();
+        journal.Heal();
+        Campaign second(car.loop(), car.Jobs("2.0.0"), &journal);
+        std::optional<CampaignReport> r2;
+        second.Recover([&](CampaignReport x) { r2 = std::move(x); });
+        car.loop().RunUntil([&] { return r2.has_value(); }, std::chrono::hours(1));
+        ASSERT_TRUE(r2) << "cut at step " << cut;
+        car.loop().RunFor(std::chrono::seconds(2));
+      } else {
+        car.loop().RunFor(std::chrono::seconds(2));
+      }
+      const std::string end = car.EndState("2.0.0");
+      ++runs;
+      all_new += end == "new";
+      all_old += end == "old";
+      mixed += end == "mixed";
+      bricked += end == "bricked";
+      EXPECT_TRUE(end == "new" || end == "old")
+          << "cut at step " << cut << ", fault " << fault << ": " << end;
+    }
+  }
+  std::printf("runs: %d, mixed: %d, bricked: %d, all-new: %d, all-old: %d\n", runs, mixed, bricked,
+              all_new, all_old);
+  EXPECT_EQ(mixed + bricked, 0);
+  EXPECT_GT(all_old, 0);
+}
+
+}  // namespace
+}  // namespace aloft::vehicle
+
+namespace aloft::vehicle {
+namespace {
+
+TEST(CampaignJournal, FileRoundTrip_BrokenOnesNamed) {
+  testing::TempDir dir;
+  FileJournal j(dir / "campaign.json");
+  auto none = j.Load();
+  ASSERT_THAT(none, IsOk());
+  EXPECT_FALSE(none->has_value());
+  JournalState s;
+  s.phase = "activate";
+  s.ecus = {{"ecm", "activated"}, {"bcm", "touched"}};
+  ASSERT_THAT(j.Save(s), IsOk());
+  auto back = j.Load();
+  ASSERT_THAT(back, IsOk());
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->phase, "activate");
+  EXPECT_EQ((*back)->ecus, s.ecus);
+  EXPECT_THAT(JournalState::FromJson("{", "j.json"),
+              IsError(Code::kMalformed, HasSubstr("j.json: campaign journal is not a JSON")));
+  EXPECT_THAT(JournalState::FromJson(R"({"phase":"sleep","ecus":{}})", "j.json"),
+              IsError(Code::kMalformed, HasSubstr("phase 'sleep'")));
 }
 
 }  // namespace
