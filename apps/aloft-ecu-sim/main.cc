@@ -222,25 +222,27 @@ const std::pair<uint16_t, const char*> kDids[] = {{0xF190, "VIN"},      {0xF187,
 // Reads the identification DIDs of one ECU; one printed line.
 void ReadIdentification(RealLoop& loop, uds::Link& link, const std::string& where) {
   std::string line = where;
+  std::unique_ptr<uds::Client> client;  // one for the ECU, made and dropped on the loop
+  loop.Run([&] {
+    client = std::make_unique<uds::Client>(link,
+                                           uds::ClientConfig{.p2 = std::chrono::milliseconds(500)});
+  });
   for (const auto& entry : kDids) {
     const uint16_t did = entry.first;
     const char* label = entry.second;
     std::promise<Result<uds::Response>> got;
-    std::unique_ptr<uds::Client> client;
     loop.Run([&] {
-      client = std::make_unique<uds::Client>(
-          link, uds::ClientConfig{.p2 = std::chrono::milliseconds(500)});
       client->Request({0x22, static_cast<uint8_t>(did >> 8), static_cast<uint8_t>(did)},
                       [&](Result<uds::Response> r) { got.set_value(std::move(r)); });
     });
     auto r = got.get_future().get();
-    loop.Run([&] { client.reset(); });
     if (!r.ok()) {  // the ECU is not there: one error, not six
       line += "  " + r.error().message();
       break;
     }
     line += std::string("  ") + label + "=" + (r->positive() ? Ascii(*r) : "NRC");
   }
+  loop.Run([&] { client.reset(); });
   std::printf("%s\n", line.c_str());
 }
 

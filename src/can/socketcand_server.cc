@@ -57,12 +57,24 @@ void SocketcandServer::Wake() {
 
 void SocketcandServer::Queue(Client& c, const std::string& text) {
   std::lock_guard<std::mutex> lock(c.mu);
-  // A space before each frame: python-can 4.1 drops the character after the last complete
-  // element of a read, which would otherwise be the '<' of a frame the read cut in two. (After
-  // the frame, the space would arrive alone at the end of most reads, and python-can warns of
-  // "bad data".) The handshake's answers go bare: it compares them whole.
-  if (text.starts_with("< frame")) c.out += ' ';
-  c.out += text;
+  c.out += text;  // bare: python-can compares the handshake's answers whole
+}
+
+// A space before each frame: python-can 4.1 drops the character after the last complete element
+// of a read, which would otherwise be the '<' of a frame the read cut in two. (After the frame,
+// the space would arrive alone at the end of most reads, and python-can warns of "bad data".)
+// Past kMaxBacklog the frame is dropped (a client too slow to read).
+void SocketcandServer::QueueFrame(Client& c, const Frame& f) {
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (c.out.size() > kMaxBacklog) {
+      ++dropped_;
+      return;
+    }
+    c.out += ' ';
+    c.out += socketcand::FormatFrame(f, loop_.clock().Wall());
+  }
+  Wake();
 }
 
 bool SocketcandServer::Flush(Client& c) {
@@ -202,15 +214,7 @@ void SocketcandServer::Handle(const std::shared_ptr<Client>& c, const std::strin
     loop_.Run([this, raw] {
       raw->listener = raw->port->AddListener([this, raw](const CanEvent& e) {
         if (e.kind != CanEvent::Kind::kFrame || e.frame.fd) return;  // FD: not in rawmode
-        {
-          std::lock_guard<std::mutex> lock(raw->mu);
-          if (raw->out.size() > kMaxBacklog) {
-            ++dropped_;
-            return;
-          }
-        }
-        Queue(*raw, socketcand::FormatFrame(e.frame, loop_.clock().Wall()));
-        Wake();
+        QueueFrame(*raw, e.frame);
       });
     });
     return;

@@ -56,6 +56,7 @@ class SocketcandServer {
   void Read(const std::shared_ptr<Client>& c);
   void Handle(const std::shared_ptr<Client>& c, const std::string& element);
   void Queue(Client& c, const std::string& text);
+  void QueueFrame(Client& c, const Frame& frame);
   bool Flush(Client& c);
   void Close(const std::shared_ptr<Client>& c);
   void Wake();

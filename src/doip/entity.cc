@@ -221,10 +221,13 @@ void Entity::Activate(Conn* c, const Message& m) {
     }
     return FinishActivation(c, sa, all, true);
   }
+  Admit(c, sa);
+}
+
+// Routing activated: the general inactivity timer replaces the initial one (Touch).
+void Entity::Admit(Conn* c, uint16_t sa) {
   c->activated = true;
   c->sa = sa;
-  if (c->inactivity) loop_.Cancel(c->inactivity);
-  c->inactivity = 0;
   Touch(c);
   ActivationAnswer(c, sa, activation::kSuccess);
 }
@@ -261,12 +264,7 @@ void Entity::FinishActivation(Conn* c, uint16_t sa, std::vector<Conn*> checked, 
                 if (same_alive) return ActivationAnswer(c, sa, activation::kSourceActiveElsewhere);
                 if (must_free && !freed)
                   return ActivationAnswer(c, sa, activation::kAllSocketsTaken);
-                c->activated = true;
-                c->sa = sa;
-                if (c->inactivity) loop_.Cancel(c->inactivity);
-                c->inactivity = 0;
-                Touch(c);
-                ActivationAnswer(c, sa, activation::kSuccess);
+                Admit(c, sa);
               });
 }
 

@@ -217,28 +217,28 @@ void Ecu::Boot() {
   waiting_37_.reset();
   Result<BootState> loaded = LoadBootState(*nvm_);
   if (loaded.ok()) boot_ = *loaded;
-  // The bootloader starts a bank only when its image is whole: its CRC over the recorded size.
-  auto intact = [this](int bank) {
-    const Bank& b = boot_.banks[bank];
-    if (!b.valid || b.size == 0 || b.size > config_.app_size) return false;
-    Bytes image(b.size);
-    if (!code_->Read(BankOffset(bank), image).ok()) return false;
-    return Crc32(image) == b.crc32;
-  };
+  // The bootloader starts a bank only when its image is whole.
   application_ = false;
   if (config_.layout == BankLayout::kSingle) {
-    application_ = intact(0);
+    application_ = Intact(0);
     running_bank_ = 0;
-  } else if (intact(boot_.active)) {
+  } else if (Intact(boot_.active)) {
     application_ = true;
     running_bank_ = boot_.active;
-  } else if (intact(1 - boot_.active)) {
+  } else if (Intact(1 - boot_.active)) {
     application_ = true;  // the other bank: the one that starts is broken
     running_bank_ = 1 - boot_.active;
   }
   online_ = true;
   AttachAll();
   if (on_boot) on_boot(status());
+}
+
+bool Ecu::Intact(int bank) {
+  const Bank& b = boot_.banks[bank];
+  if (!b.valid || b.size == 0 || b.size > config_.app_size) return false;
+  Bytes image(b.size);
+  return code_->Read(BankOffset(bank), image).ok() && Crc32(image) == b.crc32;
 }
 
 void Ecu::GoOffline() {
@@ -399,9 +399,11 @@ void Ecu::CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply) {
     return reply.Negative(kGeneralProgrammingFailure);
   }
   const Bytes sha = Sha256(image);
+  image_.crc32 = Crc32(image);
+  image_.version = AppVersion(image).value_or("");
   bool match = true;
   if (n != 32) {
-    match = match && Crc32(image) == static_cast<uint32_t>(uds::BigEndian(rr.options.first(4)));
+    match = match && image_.crc32 == static_cast<uint32_t>(uds::BigEndian(rr.options.first(4)));
   }
   if (n != 4) {
     const size_t at = n == 32 ? 0 : 4;
@@ -420,13 +422,7 @@ void Ecu::SwitchBank(uds::Responder reply) {
   if (config_.layout != BankLayout::kAb) return reply.Negative(kRequestOutOfRange);
   if (transfer_.active) return reply.Negative(kConditionsNotCorrect);
   const int other = 1 - boot_.active;
-  const Bank& b = boot_.banks[other];
-  bool intact = b.valid && b.size > 0 && b.size <= config_.app_size;
-  if (intact) {
-    Bytes image(b.size);
-    intact = code_->Read(BankOffset(other), image).ok() && Crc32(image) == b.crc32;
-  }
-  if (!intact) return reply.Positive({0x71, 0x01, 0xFF, 0x02, 0x01});
+  if (!Intact(other)) return reply.Positive({0x71, 0x01, 0xFF, 0x02, 0x01});
   boot_.active = static_cast<uint8_t>(other);
   if (!StoreBootState(*nvm_, boot_).ok()) return reply.Negative(kGeneralProgrammingFailure);
   reply.Positive({0x71, 0x01, 0xFF, 0x02, 0x00});
@@ -436,12 +432,9 @@ void Ecu::CheckDependencies(uds::Responder reply) {
   if (!image_.checked || image_.offset != 0) {
     return reply.Positive({0x71, 0x01, 0xFF, 0x01, 0x01});  // nothing valid to start
   }
-  Bytes image(image_.size);
-  if (!code_->Read(BankOffset(erase_bank_), image).ok()) {
-    return reply.Negative(kGeneralProgrammingFailure);
-  }
-  boot_.banks[erase_bank_] = {true, static_cast<uint32_t>(image_.size), Crc32(image),
-                              AppVersion(image).value_or("")};
+  // The check routine read the image back a moment ago (offset 0: the bank's start).
+  boot_.banks[erase_bank_] = {true, static_cast<uint32_t>(image_.size), image_.crc32,
+                              image_.version};
   if (config_.layout == BankLayout::kAb) boot_.active = static_cast<uint8_t>(erase_bank_);
   if (!StoreBootState(*nvm_, boot_).ok()) return reply.Negative(kGeneralProgrammingFailure);
   reply.Positive({0x71, 0x01, 0xFF, 0x01, 0x00});

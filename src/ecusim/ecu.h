@@ -116,6 +116,8 @@ class Ecu {
   void DetachAll();
   uint64_t BankOffset(int bank) const { return bank * config_.app_size; }
   int TargetBank() const;
+  // Whether `bank` holds what the boot record says: valid, its CRC-32 over the recorded size.
+  bool Intact(int bank);
   std::optional<uint8_t> InjectedNrc(uint8_t sid);
 
   void Routine(const uds::Request& r, uds::Responder reply);
@@ -173,6 +175,8 @@ class Ecu {
     bool complete = false;
     uint64_t offset = 0, size = 0;
     bool checked = false;
+    uint32_t crc32 = 0;     // of the programmed image, from the check routine's read-back
+    std::string version{};  // from its header
   } image_;
 };
 

@@ -1,10 +1,9 @@
 #include "ecusim/vehicle_spec.h"
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/encoding.h"
+#include "core/file.h"
 #include "core/toml_reader.h"
 
 namespace aloft::ecusim {
@@ -286,11 +285,8 @@ Result<VehicleSpec> ParseVehicleSpec(const std::string& text, const std::string&
 }
 
 Result<VehicleSpec> LoadVehicleSpec(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Error(Code::kNotFound, path + ": cannot read the vehicle file");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ParseVehicleSpec(ss.str(), path);
+  ALOFT_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1 << 20));
+  return ParseVehicleSpec(text, path);
 }
 
 }  // namespace aloft::ecusim

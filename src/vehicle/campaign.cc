@@ -21,6 +21,18 @@ Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs, CampaignJournal* j
 
 void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
 
+// The ECU's flasher for `phases` of `image` (its version checked afterwards when not empty); the
+// caller runs it.
+void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
+                          const std::string& expect_version) {
+  e.flasher = std::make_unique<uds::Flasher>(*e.job.client,
+                                             uds::FlashPlan{.phases = phases,
+                                                            .image = image,
+                                                            .address = e.job.address,
+                                                            .key = e.job.key,
+                                                            .expect_version = expect_version});
+}
+
 bool Campaign::Record() {
   if (dead_) return false;
   if (!journal_) return true;
@@ -86,11 +98,7 @@ void Campaign::NextTransfers() {
     bus_busy_[e.job.bus] = true;
     e.state = State::kTransferring;
     ++running_;
-    uds::FlashPlan plan{.phases = uds::FlashPhases::kTransfer,
-                        .image = e.job.image,
-                        .address = e.job.address,
-                        .key = e.job.key};
-    e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
+    StartFlash(e, uds::FlashPhases::kTransfer, e.job.image, "");
     e.flasher->Run([this, i](Result<uds::FlashReport> r) {
       if (dead_) return;
       Ecu& ecu = ecus_[i];
@@ -119,12 +127,7 @@ void Campaign::Activate(size_t i) {
   phase_ = "activate";
   if (!Record()) return;
   Ecu& e = ecus_[i];
-  uds::FlashPlan plan{.phases = uds::FlashPhases::kActivate,
-                      .image = e.job.image,
-                      .address = e.job.address,
-                      .key = e.job.key,
-                      .expect_version = e.job.version};
-  e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
+  StartFlash(e, uds::FlashPhases::kActivate, e.job.image, e.job.version);
   e.flasher->Run([this, i](Result<uds::FlashReport> r) {
     if (dead_) return;
     Ecu& ecu = ecus_[i];
@@ -223,11 +226,7 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
                  });
     return;
   }
-  uds::FlashPlan plan{.image = ecu.job.backup,
-                      .address = ecu.job.address,
-                      .key = ecu.job.key,
-                      .expect_version = ecu.job.backup_version};
-  ecu.flasher = std::make_unique<uds::Flasher>(*ecu.job.client, std::move(plan));
+  StartFlash(ecu, uds::FlashPhases::kAll, ecu.job.backup, ecu.job.backup_version);
   ecu.flasher->Run([next](Result<uds::FlashReport> r) {
     next(r.ok() ? OkStatus() : Status(std::move(r).error()));
   });

@@ -69,6 +69,8 @@ class Campaign {
   void RollbackAttempt(size_t i, int tries);
   void Finish(Outcome o);
   void Note(const std::string& line);
+  void StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
+                  const std::string& expect_version);
   void SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
                     std::function<void(Status)> done);
 

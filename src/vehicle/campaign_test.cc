@@ -165,6 +165,45 @@ class CutJournal final : public CampaignJournal {
   std::optional<JournalState> state_;
 };
 
+// The end states of many runs.
+struct Tally {
+  int runs = 0, all_new = 0, all_old = 0, mixed = 0, bricked = 0;
+  void Add(const std::string& end) {
+    ++runs;
+    all_new += end == "new";
+    all_old += end == "old";
+    mixed += end == "mixed";
+    bricked += end == "bricked";
+  }
+  void Print() const {
+    std::printf("runs: %d, mixed: %d, bricked: %d, all-new: %d, all-old: %d\n", runs, mixed,
+                bricked, all_new, all_old);
+  }
+};
+
+// A campaign whose journal fails at its `cut`-th save (-1: never): after that power cut the
+// ECUs' sessions run out, the gateway starts again and recovers from the journal. Returns the
+// end state the ECU simulator reports ("unrecovered" when the recovery never ended).
+std::string CampaignWithCut(Car& car, const std::string& version, int cut) {
+  CutJournal journal(cut);
+  Campaign first(car.loop(), car.Jobs(version), &journal);
+  std::optional<CampaignReport> r;
+  first.Run([&](CampaignReport x) { r = std::move(x); });
+  car.loop().RunUntil([&] { return r.has_value() || first.dead(); }, std::chrono::hours(1));
+  if (first.dead()) {
+    car.loop().RunFor(std::chrono::seconds(10));  // the ECUs' sessions run out
+    car.RestartGateway();
+    journal.Heal();
+    Campaign second(car.loop(), car.Jobs(version), &journal);
+    std::optional<CampaignReport> r2;
+    second.Recover([&](CampaignReport x) { r2 = std::move(x); });
+    car.loop().RunUntil([&] { return r2.has_value(); }, std::chrono::hours(1));
+    if (!r2) return "unrecovered";
+  }
+  car.loop().RunFor(std::chrono::seconds(2));
+  return car.EndState(version);
+}
+
 TEST(Campaign, AllSucceed_AllNew) {
   testing::TempDir dir;
   Car car(dir.path());
@@ -198,7 +237,7 @@ TEST(Campaign, ActivationFails_CommittedOnesSwitchedBack) {
 // A first seeded run of the atomicity check (issue 22 asks for 1,000 with gateway power cuts).
 TEST(Campaign, SeededFaults_NeverMixedNeverBricked) {
   std::mt19937 rng(22);
-  int all_new = 0, all_old = 0, mixed = 0, bricked = 0;
+  Tally tally;
   const int runs = 30;
   for (int run = 0; run < runs; ++run) {
     testing::TempDir dir;
@@ -218,18 +257,13 @@ TEST(Campaign, SeededFaults_NeverMixedNeverBricked) {
         break;  // no fault
     }
     car.Run("2.0." + std::to_string(run));
-    const std::string end = car.EndState("2.0." + std::to_string(run));
-    all_new += end == "new";
-    all_old += end == "old";
-    mixed += end == "mixed";
-    bricked += end == "bricked";
+    tally.Add(car.EndState("2.0." + std::to_string(run)));
   }
-  std::printf("runs: %d, mixed: %d, bricked: %d, all-new: %d, all-old: %d\n", runs, mixed, bricked,
-              all_new, all_old);
-  EXPECT_EQ(mixed, 0);
-  EXPECT_EQ(bricked, 0);
-  EXPECT_GT(all_new, 0);
-  EXPECT_GT(all_old, 0);
+  tally.Print();
+  EXPECT_EQ(tally.mixed, 0);
+  EXPECT_EQ(tally.bricked, 0);
+  EXPECT_GT(tally.all_new, 0);
+  EXPECT_GT(tally.all_old, 0);
 }
 
 }  // namespace
@@ -257,44 +291,21 @@ TEST(Campaign, GatewayPowerCutAtEveryStep_RecoversToAllOld) {
     steps = count.saves();
   }
   ASSERT_GT(steps, 8);
-  int all_new = 0, all_old = 0, mixed = 0, bricked = 0, runs = 0;
+  Tally tally;
   for (int fault = 0; fault < 2; ++fault) {
     for (int cut = 1; cut <= steps + 1; ++cut) {
       testing::TempDir dir;
       Car car(dir.path());
       if (fault) car.ecu(1).faults().reset_at_block = 3;
-      CutJournal journal(cut);
-      auto first = std::make_unique<Campaign>(car.loop(), car.Jobs("2.0.0"), &journal);
-      std::optional<CampaignReport> r;
-      first->Run([&](CampaignReport x) { r = std::move(x); });
-      car.loop().RunUntil([&] { return r.has_value() || first->dead(); }, std::chrono::hours(1));
-      if (first->dead()) {
-        car.loop().RunFor(std::chrono::seconds(10));  // the ECUs' sessions run out
-        car.RestartGateway();
-        journal.Heal();
-        Campaign second(car.loop(), car.Jobs("2.0.0"), &journal);
-        std::optional<CampaignReport> r2;
-        second.Recover([&](CampaignReport x) { r2 = std::move(x); });
-        car.loop().RunUntil([&] { return r2.has_value(); }, std::chrono::hours(1));
-        ASSERT_TRUE(r2) << "cut at step " << cut;
-        car.loop().RunFor(std::chrono::seconds(2));
-      } else {
-        car.loop().RunFor(std::chrono::seconds(2));
-      }
-      const std::string end = car.EndState("2.0.0");
-      ++runs;
-      all_new += end == "new";
-      all_old += end == "old";
-      mixed += end == "mixed";
-      bricked += end == "bricked";
+      const std::string end = CampaignWithCut(car, "2.0.0", cut);
+      tally.Add(end);
       EXPECT_TRUE(end == "new" || end == "old")
           << "cut at step " << cut << ", fault " << fault << ": " << end;
     }
   }
-  std::printf("runs: %d, mixed: %d, bricked: %d, all-new: %d, all-old: %d\n", runs, mixed, bricked,
-              all_new, all_old);
-  EXPECT_EQ(mixed + bricked, 0);
-  EXPECT_GT(all_old, 0);
+  tally.Print();
+  EXPECT_EQ(tally.mixed + tally.bricked, 0);
+  EXPECT_GT(tally.all_old, 0);
 }
 
 }  // namespace
@@ -336,7 +347,7 @@ namespace {
 // simulator, is all-new or all-old every time.
 TEST(Campaign, SeededAtomicity_GatewayCutsAndEcuFaults) {
   std::mt19937 rng(2026);
-  int all_new = 0, all_old = 0, mixed = 0, bricked = 0;
+  Tally tally;
   const int runs = 1000;
   for (int run = 0; run < runs; ++run) {
     testing::TempDir dir;
@@ -366,33 +377,12 @@ TEST(Campaign, SeededAtomicity_GatewayCutsAndEcuFaults) {
         break;
     }
     const int cut = rng() % 2 ? 1 + static_cast<int>(rng() % 10) : -1;
-    const std::string version = "2.1." + std::to_string(run);
-    CutJournal journal(cut);
-    Campaign first(car.loop(), car.Jobs(version), &journal);
-    std::optional<CampaignReport> r;
-    first.Run([&](CampaignReport x) { r = std::move(x); });
-    car.loop().RunUntil([&] { return r.has_value() || first.dead(); }, std::chrono::hours(1));
-    if (first.dead()) {
-      car.loop().RunFor(std::chrono::seconds(10));
-      car.RestartGateway();
-      journal.Heal();
-      Campaign second(car.loop(), car.Jobs(version), &journal);
-      std::optional<CampaignReport> r2;
-      second.Recover([&](CampaignReport x) { r2 = std::move(x); });
-      car.loop().RunUntil([&] { return r2.has_value(); }, std::chrono::hours(1));
-      ASSERT_TRUE(r2) << "run " << run;
-    }
-    car.loop().RunFor(std::chrono::seconds(2));
-    const std::string end = car.EndState(version);
-    all_new += end == "new";
-    all_old += end == "old";
-    mixed += end == "mixed";
-    bricked += end == "bricked";
+    const std::string end = CampaignWithCut(car, "2.1." + std::to_string(run), cut);
+    tally.Add(end);
     EXPECT_TRUE(end == "new" || end == "old") << "run " << run << ": " << end;
   }
-  std::printf("runs: %d, mixed: %d, bricked: %d, all-new: %d, all-old: %d\n", runs, mixed, bricked,
-              all_new, all_old);
-  EXPECT_EQ(mixed + bricked, 0);
+  tally.Print();
+  EXPECT_EQ(tally.mixed + tally.bricked, 0);
 }
 
 }  // namespace
