@@ -294,6 +294,7 @@ Status Pack(const PackOptions& o, const Clock& clock) {
   m.version = SemVer::Parse(o.version).value();
   m.hardware = o.hardware;
   m.created = FormatRfc3339(clock.Wall());
+  if (o.extra.is_object()) m.signed_json = o.extra;
 
   std::vector<File> payload_files;
   for (const ComponentSource& src : o.components) {
@@ -328,7 +329,8 @@ Status Pack(const PackOptions& o, const Clock& clock) {
     Component c;
     c.name = src.name;
     c.type = ComponentType::kFull;
-    c.security_counter = o.security_counter;
+    c.security_counter = src.security_counter.value_or(o.security_counter);
+    c.install = src.install;
     c.payload.file = src.name + std::string(FileExtension(o.compression));
     c.payload.compression = o.compression;
     c.payload.size = payload.size();

@@ -76,8 +76,10 @@ class PackageReader {
 };
 
 struct ComponentSource {
-  std::string name;  // component (module) name
-  std::string path;  // the image file
+  std::string name;                            // component (module) name
+  std::string path;                            // the image file
+  std::optional<uint64_t> security_counter{};  // PackOptions::security_counter when unset
+  nlohmann::json install{};                    // the component's install hints (an object), or null
 };
 
 struct PackOptions {
@@ -90,6 +92,9 @@ struct PackOptions {
   uint64_t window = 0;       // compression window (compress.h); 0: what the level implies
   uint64_t security_counter = 0;
   std::vector<const crypto::PrivateKey*> keys;
+  // Members added to the signed object (an object, or null), such as a vehicle bundle's
+  // "vehicle"; the package's own members win over them.
+  nlohmann::json extra{};
   std::string output;
   Progress::Mode progress = Progress::Mode::kAuto;
 };
