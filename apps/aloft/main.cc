@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "bundle_cmd.h"
 #include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
     CLI::App app{kAbout};
     AddGlobalOptions(app, quiet);
     auto run_delta = aloft::cli::AddDeltaCommands(app);
+    auto run_bundle = aloft::cli::AddBundleCommands(app, PackClock);
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -189,6 +191,7 @@ int main(int argc, char** argv) {
   extract->add_option("-C,--directory", extract_dir, "Where to write the images")->required();
 
   auto run_delta = aloft::cli::AddDeltaCommands(app);
+  auto run_bundle = aloft::cli::AddBundleCommands(app, PackClock);
   CLI::App* server_cmd = nullptr;
   auto run_server = aloft::cli::AddServerCommands(app, &server_cmd);
 
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
 
   if (*server_cmd) return run_server(quiet);
   if (int rc = run_delta(quiet); rc >= 0) return rc;
+  if (int rc = run_bundle(quiet); rc >= 0) return rc;
 
   if (*keygen) {
     auto type = aloft::crypto::ParseKeyType(key_type);

@@ -1,5 +1,7 @@
 #include "vehicle/campaign.h"
 
+#include "vehicle/uds_steps.h"
+
 namespace aloft::vehicle {
 
 const char* ToString(Outcome o) {
@@ -25,12 +27,13 @@ void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
 // caller runs it.
 void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                           const std::string& expect_version) {
-  e.flasher = std::make_unique<uds::Flasher>(*e.job.client,
-                                             uds::FlashPlan{.phases = phases,
-                                                            .image = image,
-                                                            .address = e.job.address,
-                                                            .key = e.job.key,
-                                                            .expect_version = expect_version});
+  e.flasher =
+      std::make_unique<uds::Flasher>(*e.job.client, uds::FlashPlan{.phases = phases,
+                                                                   .image = image,
+                                                                   .address = e.job.address,
+                                                                   .key = e.job.key,
+                                                                   .expect_version = expect_version,
+                                                                   .progress = e.job.progress});
 }
 
 bool Campaign::Record() {
@@ -92,7 +95,7 @@ void Campaign::NextTransfers() {
   for (size_t i = 0; i < ecus_.size(); ++i) {
     Ecu& e = ecus_[i];
     if (e.state != State::kTransferred) all_transferred = false;
-    if (e.state != State::kPending || bus_busy_[e.job.bus]) continue;
+    if (e.state != State::kPending || bus_busy_[e.job.bus] || !Ready(e)) continue;
     e.touched = true;
     if (!Record()) return;  // journaled before its first byte reaches it
     bus_busy_[e.job.bus] = true;
@@ -118,6 +121,16 @@ void Campaign::NextTransfers() {
     });
   }
   if (all_transferred && running_ == 0) Activate(0);
+}
+
+// Whether every ECU `e` follows is transferred (the jobs come in an order that respects them).
+bool Campaign::Ready(const Ecu& e) const {
+  for (const std::string& name : e.job.after) {
+    for (const Ecu& other : ecus_) {
+      if (other.job.name == name && other.state != State::kTransferred) return false;
+    }
+  }
+  return true;
 }
 
 // Phase 2: every ECU transferred; activate them one after the other.
@@ -156,30 +169,6 @@ void Campaign::Rollback() {
   RollbackNext(0);
 }
 
-void Campaign::SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
-                            std::function<void(Status)> done) {
-  if (requests.empty()) return done(OkStatus());
-  std::vector<uint8_t> first = requests.front();
-  requests.erase(requests.begin());
-  e.job.client->Request(first, [this, &e, first, requests = std::move(requests),
-                                done = std::move(done)](Result<uds::Response> r) mutable {
-    if (dead_) return;
-    if (!r.ok()) return done(std::move(r).error());
-    if (!r->positive()) return done(r->ToStatus(first));
-    if (first[0] == 0x27 && first[1] % 2 == 1) {
-      std::vector<uint8_t> key{0x27, static_cast<uint8_t>(first[1] + 1)};
-      std::span<const uint8_t> seed = std::span(r->bytes).subspan(2);
-      const bool zero = std::all_of(seed.begin(), seed.end(), [](uint8_t b) { return b == 0; });
-      if (!zero) {
-        const Bytes k = e.job.key(seed);
-        key.insert(key.end(), k.begin(), k.end());
-        requests.insert(requests.begin(), key);
-      }
-    }
-    SequenceThen(e, std::move(requests), std::move(done));
-  });
-}
-
 // Each ECU that was touched goes back to its old image; an ECU that is away (resetting, power
 // lost) is tried again, five times, a second apart.
 void Campaign::RollbackNext(size_t i) {
@@ -213,17 +202,18 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
   };
   if (ecu.job.ab) {
     // Whatever was committed goes back to the other bank; then a reset.
-    SequenceThen(ecu,
-                 {{0x10, 0x03},
-                  {0x31, 0x01, 0x02, 0x03},
-                  {0x10, 0x02},
-                  {0x27, 0x01},
-                  {0x31, 0x01, 0xFF, 0x02},
-                  {0x11, 0x01}},
-                 [this, next](Status s) {
-                   if (!s.ok()) return next(s);
-                   loop_.After(std::chrono::milliseconds(300), [next] { next(OkStatus()); });
-                 });
+    RunSequence(*ecu.job.client,
+                {{0x10, 0x03},
+                 {0x31, 0x01, 0x02, 0x03},
+                 {0x10, 0x02},
+                 {0x27, 0x01},
+                 {0x31, 0x01, 0xFF, 0x02},
+                 {0x11, 0x01}},
+                ecu.job.key, [this, next](Status s) {
+                  if (dead_) return;
+                  if (!s.ok()) return next(s);
+                  loop_.After(std::chrono::milliseconds(300), [next] { next(OkStatus()); });
+                });
     return;
   }
   StartFlash(ecu, uds::FlashPhases::kAll, ecu.job.backup, ecu.job.backup_version);

@@ -31,6 +31,11 @@ struct EcuJob {
   Bytes backup;  // single bank: the current image, held before its erase
   std::string backup_version;
   std::function<Bytes(std::span<const uint8_t> seed)> key;
+  // ECUs (by name) whose transfer must be done before this one's begins and that are activated
+  // before it.
+  std::vector<std::string> after{};
+  // Called after each TransferData block.
+  std::function<void(uint64_t sent, uint64_t total)> progress{};
 };
 
 enum class Outcome { kAllNew, kAllOld, kFailed };
@@ -71,8 +76,7 @@ class Campaign {
   void Note(const std::string& line);
   void StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                   const std::string& expect_version);
-  void SequenceThen(Ecu& e, std::vector<std::vector<uint8_t>> requests,
-                    std::function<void(Status)> done);
+  bool Ready(const Ecu& e) const;
 
   EventLoop& loop_;
   std::vector<Ecu> ecus_;
