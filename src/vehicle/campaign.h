@@ -28,8 +28,8 @@ struct EcuJob {
   uint64_t address = 0;
   Bytes image;  // the new image, and the version it reports
   std::string version;
-  Bytes backup;  // single bank: the current image, held before its erase
-  std::string backup_version;
+  Bytes backup{};  // single bank: the current image, held before its erase
+  std::string backup_version{};
   std::function<Bytes(std::span<const uint8_t> seed)> key;
   // ECUs (by name) whose transfer must be done before this one's begins and that are activated
   // before it.

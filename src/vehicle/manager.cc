@@ -1,0 +1,337 @@
+#include "vehicle/manager.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/file.h"
+#include "core/hash.h"
+#include "vehicle/uds_steps.h"
+
+namespace aloft::vehicle {
+
+namespace {
+
+constexpr uint64_t kMaxImage = 64 << 20;
+
+// Keeps each component's image in memory (the ECUs' images are small next to the gateway's RAM).
+class ImageSink final : public pkg::PayloadSink {
+ public:
+  Status Begin(const pkg::Component& c) override {
+    if (c.image.size > kMaxImage) {
+      return Error(Code::kOutOfRange, c.name + ": an image of " + std::to_string(c.image.size) +
+                                          " bytes is above the gateway's limit");
+    }
+    current_.clear();
+    current_.reserve(c.image.size);
+    return OkStatus();
+  }
+  Status Write(ByteSpan data) override {
+    current_.insert(current_.end(), data.begin(), data.end());
+    return OkStatus();
+  }
+  Status End(const pkg::Component& c) override {
+    images[c.name] = std::move(current_);
+    current_ = {};
+    return OkStatus();
+  }
+  std::map<std::string, Bytes> images;
+
+ private:
+  Bytes current_;
+};
+
+Counters LoadCounters(const std::string& path) {
+  Counters c;
+  auto text = ReadFile(path, 1 << 20);
+  if (!text.ok()) return c;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return c;
+  for (const auto& [k, v] : j.items()) {
+    if (v.is_number_unsigned()) c[k] = v.get<uint64_t>();
+  }
+  return c;
+}
+
+}  // namespace
+
+const char* ToString(InstallResult r) {
+  switch (r) {
+    case InstallResult::kRefused:
+      return "refused";
+    case InstallResult::kAllNew:
+      return "all-new";
+    case InstallResult::kAllOld:
+      return "all-old";
+    case InstallResult::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+std::string InstallReport::Summary() const {
+  std::string s = std::string("bundle ") + (bundle.empty() ? "(unread)" : bundle) + ": " +
+                  vehicle::ToString(result) + "\n";
+  for (const auto& p : problems) s += "  refused: " + p + "\n";
+  if (!campaign.first_failure.empty()) s += "  first failure: " + campaign.first_failure + "\n";
+  for (const auto& [name, id] : after) {
+    auto b = before.find(name);
+    const std::string was = b == before.end() ? "?" : b->second.software;
+    s += "  " + name + ": " + was + (was == id.software ? " (unchanged)" : " -> " + id.software) +
+         "\n";
+  }
+  return s;
+}
+
+struct Manager::Loaded {
+  std::string path;
+  VehicleBundle bundle;
+  std::map<std::string, Bytes> images;
+  std::map<std::string, std::pair<Bytes, std::string>> backups;  // single bank: image, version
+  InstallReport report;
+};
+
+Manager::Manager(EventLoop& loop, Network& network, ManagerConfig config)
+    : loop_(loop), network_(network), config_(std::move(config)) {
+  std::error_code ec;
+  std::filesystem::create_directories(Path("backup"), ec);
+  journal_ = std::make_unique<FileJournal>(Path("campaign.json"));
+}
+
+Manager::~Manager() { *alive_ = false; }
+
+Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const {
+  return config_.key ? config_.key(ecu, seed) : Bytes{};
+}
+
+void Manager::ReadInventory(std::function<void(Inventory)> done) {
+  auto inv = std::make_shared<Inventory>();
+  auto names = std::make_shared<std::vector<std::string>>(network_.ecus());
+  auto left = std::make_shared<size_t>(names->size());
+  if (names->empty()) {
+    loop_.Post([done] { done({}); });
+    return;
+  }
+  // Every ECU at once: each has its own client, and the buses interleave the requests.
+  for (const std::string& name : *names) {
+    ReadIdentity(*network_.client(name), name,
+                 [inv, left, done, alive = std::weak_ptr<bool>(alive_)](EcuIdentity id) {
+                   if (alive.expired()) return;
+                   (*inv)[id.name] = std::move(id);
+                   if (--*left == 0) done(*inv);
+                 });
+  }
+}
+
+Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
+                                                       InstallReport& report) {
+  auto l = std::make_shared<Loaded>();
+  l->path = path;
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
+  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, &config_.trust));
+  ALOFT_ASSIGN_OR_RETURN(l->bundle, ReadBundle(reader->manifest(), path));
+  report.bundle = l->bundle.name + " " + l->bundle.version;
+  if (l->bundle.model != network_.spec().name) {
+    return Error(Code::kUnsupported, path + ": the bundle is for vehicle model '" +
+                                         l->bundle.model + "'; this vehicle is '" +
+                                         network_.spec().name + "'");
+  }
+  ImageSink sink;
+  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));
+  l->images = std::move(sink.images);
+  return l;
+}
+
+void Manager::Install(const std::string& path, std::function<void(InstallReport)> done) {
+  InstallReport report;
+  auto loaded = Load(path, report);
+  if (!loaded.ok()) {
+    report.problems.push_back(loaded.error().message());
+    loop_.Post([done, report] { done(report); });
+    return;
+  }
+  auto l = *loaded;
+  l->report = std::move(report);
+  ReadInventory([this, l, done](Inventory inv) {
+    l->report.before = inv;
+    l->report.problems = CheckBundle(l->bundle, inv, LoadCounters(Path("counters.json")));
+    if (!l->report.problems.empty()) {
+      l->report.after = inv;
+      return done(l->report);
+    }
+    Verified(l, done);
+  });
+}
+
+void Manager::Verified(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done) {
+  Backups(l, 0, std::move(done));
+}
+
+// Each single-bank ECU's current image, verified, before anything is erased: from the store when
+// it holds the version the ECU runs (and its hash matches), else read back from the ECU.
+void Manager::Backups(std::shared_ptr<Loaded> l, size_t i,
+                      std::function<void(InstallReport)> done) {
+  if (i == l->bundle.ecus.size()) return RunCampaign(l, false, std::move(done));
+  const EcuTarget& t = l->bundle.ecus[i];
+  if (t.method != InstallMethod::kUds) return Backups(l, i + 1, std::move(done));
+  const std::string running = l->report.before[t.name].software;
+  const std::string bin = Path("backup/" + t.name + ".bin"),
+                    meta = Path("backup/" + t.name + ".json");
+  if (auto text = ReadFile(meta, 1 << 16); text.ok()) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    auto image = ReadFile(bin, kMaxImage);
+    if (j.is_object() && j.value("version", "") == running && image.ok() &&
+        Sha256Hex(AsBytes(*image)) == j.value("sha256", "")) {
+      l->backups[t.name] = {Bytes(image->begin(), image->end()), running};
+      return Backups(l, i + 1, std::move(done));
+    }
+  }
+  const ecusim::EcuSpec* spec = network_.ecu(t.name);
+  if (on_progress) on_progress(t.name, "backup", 0, spec->config.app_size);
+  ReadBack(
+      *network_.client(t.name), t.address, spec->config.app_size,
+      [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
+      spec->config.write_unit,
+      [this, l, i, done, running, bin, meta,
+       alive = std::weak_ptr<bool>(alive_)](Result<Bytes> image) mutable {
+        if (alive.expired()) return;
+        const EcuTarget& target = l->bundle.ecus[i];
+        if (!image.ok() || image->empty()) {
+          l->report.problems.push_back(
+              target.name + ": no backup of its current image (" +
+              (image.ok() ? std::string("it reads back empty") : image.error().message()) +
+              "): a single-bank ECU is not erased without one");
+          return done(l->report);
+        }
+        const std::string hash = Sha256Hex(*image);
+        Status saved = WriteFileAtomic(bin, AsChars(*image), 0600);
+        if (saved.ok()) {
+          saved = WriteFileAtomic(
+              meta, nlohmann::json{{"version", running}, {"sha256", hash}}.dump() + "\n", 0600);
+        }
+        if (!saved.ok()) {
+          l->report.problems.push_back(target.name +
+                                       ": its backup cannot be kept: " + saved.error().message());
+          return done(l->report);
+        }
+        l->backups[target.name] = {std::move(*image), running};
+        // The read-back ended with a reset: the ECU starts again before the next step.
+        loop_.After(std::chrono::milliseconds(500),
+                    [this, l, i, done]() mutable { Backups(l, i + 1, std::move(done)); });
+      });
+}
+
+void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
+                          std::function<void(InstallReport)> done) {
+  if (!recover && l->path != Path("bundle.aloft")) {
+    // Kept for a restart: the campaign's journal refers to it.
+    std::error_code ec;
+    std::filesystem::copy_file(l->path, Path("bundle.aloft.tmp"),
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (!ec) std::filesystem::rename(Path("bundle.aloft.tmp"), Path("bundle.aloft"), ec);
+    if (ec) {
+      l->report.problems.push_back("cannot keep the bundle in " + Path("bundle.aloft") + ": " +
+                                   ec.message());
+      return done(l->report);
+    }
+  }
+  std::vector<EcuJob> jobs;
+  for (const EcuTarget& t : l->bundle.ecus) {
+    EcuJob j{
+        .name = t.name,
+        .bus = network_.medium(t.name),
+        .client = network_.client(t.name),
+        .ab = t.method == InstallMethod::kUdsAb,
+        .address = t.address,
+        .image = l->images[t.name],
+        .version = t.version,
+        .key = [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
+        .after = t.after};
+    if (auto b = l->backups.find(t.name); b != l->backups.end()) {
+      j.backup = b->second.first;
+      j.backup_version = b->second.second;
+    }
+    if (on_progress) {
+      j.progress = [this, name = t.name](uint64_t sent, uint64_t total) {
+        if (on_progress) on_progress(name, "transfer", sent, total);
+      };
+    }
+    jobs.push_back(std::move(j));
+  }
+  // Longest first: the transfers that decide when a bus is done start first.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const EcuJob& a, const EcuJob& b) {
+    return a.image.size() > b.image.size();
+  });
+  campaign_ = std::make_unique<Campaign>(loop_, std::move(jobs), journal_.get());
+  auto finished = [this, l, done, alive = std::weak_ptr<bool>(alive_)](CampaignReport r) {
+    if (alive.expired()) return;
+    l->report.campaign = std::move(r);
+    l->report.result = l->report.campaign.outcome == Outcome::kAllNew   ? InstallResult::kAllNew
+                       : l->report.campaign.outcome == Outcome::kAllOld ? InstallResult::kAllOld
+                                                                        : InstallResult::kFailed;
+    if (l->report.result == InstallResult::kAllNew) {
+      // The new images are the next campaign's backups; their counters are the floor now.
+      Counters counters = LoadCounters(Path("counters.json"));
+      nlohmann::json cj = nlohmann::json::object();
+      for (const auto& [k, v] : counters) cj[k] = v;
+      for (const EcuTarget& t : l->bundle.ecus) {
+        cj[t.name] = std::max<uint64_t>(counters[t.name], t.security_counter);
+        if (t.method != InstallMethod::kUds) continue;
+        const Bytes& image = l->images[t.name];
+        (void)WriteFileAtomic(Path("backup/" + t.name + ".bin"), AsChars(image), 0600);
+        (void)WriteFileAtomic(
+            Path("backup/" + t.name + ".json"),
+            nlohmann::json{{"version", t.version}, {"sha256", Sha256Hex(image)}}.dump() + "\n",
+            0600);
+      }
+      (void)WriteFileAtomic(Path("counters.json"), cj.dump(2) + "\n", 0600);
+    }
+    ReadInventory([l, done](Inventory inv) {
+      l->report.after = std::move(inv);
+      done(l->report);
+    });
+  };
+  if (recover) {
+    campaign_->Recover(finished);
+  } else {
+    campaign_->Run(finished);
+  }
+}
+
+void Manager::Recover(std::function<void(InstallReport)> done) {
+  auto state = journal_->Load();
+  if (!state.ok() || !*state || (*state)->phase == "done") {
+    InstallReport report;
+    report.result = state.ok() && *state && (*state)->outcome == "all-new" ? InstallResult::kAllNew
+                                                                           : InstallResult::kAllOld;
+    loop_.Post([done, report] { done(report); });
+    return;
+  }
+  InstallReport report;
+  auto loaded = Load(Path("bundle.aloft"), report);
+  if (!loaded.ok()) {
+    report.result = InstallResult::kFailed;
+    report.problems.push_back("an unfinished campaign, and its bundle cannot be read: " +
+                              loaded.error().message());
+    loop_.Post([done, report] { done(report); });
+    return;
+  }
+  auto l = *loaded;
+  l->report = std::move(report);
+  for (const EcuTarget& t : l->bundle.ecus) {
+    if (t.method != InstallMethod::kUds) continue;
+    auto meta = ReadFile(Path("backup/" + t.name + ".json"), 1 << 16);
+    auto image = ReadFile(Path("backup/" + t.name + ".bin"), kMaxImage);
+    if (meta.ok() && image.ok()) {
+      auto j = nlohmann::json::parse(*meta, nullptr, false);
+      l->backups[t.name] = {Bytes(image->begin(), image->end()),
+                            j.is_object() ? j.value("version", "") : ""};
+    }
+  }
+  ReadInventory([this, l, done](Inventory inv) {
+    l->report.before = std::move(inv);
+    RunCampaign(l, true, done);
+  });
+}
+
+}  // namespace aloft::vehicle

@@ -1,0 +1,78 @@
+// The OTA manager's job for one vehicle bundle (docs/vehicle-bundle.md, "What the manager
+// does"): verify the bundle (signatures, then against the vehicle: each ECU's identity read over
+// UDS) before any ECU is touched, hold a backup of every single-bank ECU's current image (from
+// its store, or read back with 0x35), run the all-or-nothing campaign with its journal, then read
+// the identities again and keep the new images as the next backups.
+//
+// Its state directory holds: campaign.json (the journal), bundle.aloft (the bundle of the
+// campaign in progress, for a restart), backup/<ecu>.bin and .json (images and their versions),
+// counters.json (anti-rollback counters per ECU).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "crypto/trust.h"
+#include "vehicle/bundle.h"
+#include "vehicle/campaign.h"
+#include "vehicle/inventory.h"
+#include "vehicle/network.h"
+
+namespace aloft::vehicle {
+
+struct ManagerConfig {
+  std::string state_dir;
+  crypto::TrustSet trust;
+  // The security access key of an ECU for a seed (the gateway's key store).
+  std::function<Bytes(const std::string& ecu, std::span<const uint8_t> seed)> key;
+};
+
+enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };
+const char* ToString(InstallResult r);
+
+struct InstallReport {
+  InstallResult result = InstallResult::kRefused;
+  std::string bundle;                 // name and version
+  std::vector<std::string> problems;  // why it was refused
+  CampaignReport campaign;
+  Inventory before, after;
+  std::string Summary() const;  // several lines
+};
+
+// Progress of one ECU: "transfer" with bytes, "activate", "rollback", "backup" with bytes.
+using ProgressFn = std::function<void(const std::string& ecu, const std::string& stage,
+                                      uint64_t done, uint64_t total)>;
+
+class Manager {
+ public:
+  Manager(EventLoop& loop, Network& network, ManagerConfig config);
+  ~Manager();
+
+  void ReadInventory(std::function<void(Inventory)> done);
+  // Verifies the bundle at `path`, then installs it.
+  void Install(const std::string& path, std::function<void(InstallReport)> done);
+  // At start-up: a campaign the journal shows unfinished converges (to all-old) first.
+  void Recover(std::function<void(InstallReport)> done);
+  ProgressFn on_progress;
+
+ private:
+  struct Loaded;
+  void Verified(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
+  void Backups(std::shared_ptr<Loaded> l, size_t i, std::function<void(InstallReport)> done);
+  void RunCampaign(std::shared_ptr<Loaded> l, bool recover,
+                   std::function<void(InstallReport)> done);
+  Result<std::shared_ptr<Loaded>> Load(const std::string& path, InstallReport& report);
+  Bytes Key(const std::string& ecu, std::span<const uint8_t> seed) const;
+  std::string Path(const std::string& name) const { return config_.state_dir + "/" + name; }
+
+  EventLoop& loop_;
+  Network& network_;
+  ManagerConfig config_;
+  std::unique_ptr<FileJournal> journal_;
+  std::unique_ptr<Campaign> campaign_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace aloft::vehicle
