@@ -21,6 +21,7 @@
 
 #include "can/socketcand_bus.h"
 #include "can/socketcand_server.h"
+#include "core/file.h"
 #include "doip/client.h"
 #include "doip/socket_server.h"
 #include "ecusim/vehicle.h"
@@ -376,7 +377,34 @@ int main(int argc, char** argv) {
   scan->add_option("--bus", buses, "Bus names to scan (with --hub)");
   scan->add_option("--doip", doip_at, "A DoIP entity to scan through");
   scan->add_option("--target", targets, "Logical addresses to read over DoIP (0x1001 ...)");
+  std::string image_version, image_part = "ALOFT-ECU", image_out;
+  uint64_t image_size = 65536, image_seed = 1;
+  auto* image = app.add_subcommand(
+      "image",
+      "Write a simulated ECU application image (the 64-byte header the ECUs read their "
+      "version from, then pseudo-random bytes)");
+  image->add_option("--version", image_version, "The software version it carries")->required();
+  image->add_option("--part", image_part, "The part number in its header")->capture_default_str();
+  image->add_option("--size", image_size, "Its size in bytes, header included")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{64}, uint64_t{64} << 20));
+  image->add_option("--seed", image_seed, "Seed of its bytes")->capture_default_str();
+  image->add_option("-o,--output", image_out, "The file to write")->required();
   CLI11_PARSE(app, argc, argv);
+  if (*image) {
+    Bytes body(image_size - ecusim::kAppHeader);
+    uint64_t x = image_seed * 0x9E3779B97F4A7C15ull + 1;
+    for (auto& b : body) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      b = static_cast<uint8_t>(x);
+    }
+    const Bytes img = ecusim::MakeAppImage(image_version, image_part, body);
+    if (Status s = WriteFileAtomic(image_out, AsChars(img)); !s.ok()) return Fail(s.error());
+    std::printf("wrote %s: %s, %zu bytes\n", image_out.c_str(), image_version.c_str(), img.size());
+    return 0;
+  }
   if (*run) return Run(file, state, hub, doip_at, control, announce, tls);
   if (*ctl) return Ctl(control, words);
   if (!hub.empty()) {

@@ -41,7 +41,7 @@ int RunBundle(const BundleArgs& a, bool quiet, const Clock& clock) {
   std::printf("  policy: mode %s, at most %lld s, %d deferral(s)\n",
               vehicle::ToString(b->policy.mode),
               static_cast<long long>(b->policy.max_duration.count()), b->policy.max_deferrals);
-  std::printf("  %-10s %-10s %-8s %-7s %-12s %10s  %s\n", "ECU", "VERSION", "HARDWARE", "METHOD",
+  std::printf("  %-10s %-10s %-8s %-7s %-17s %10s  %s\n", "ECU", "VERSION", "HARDWARE", "METHOD",
               "ADDRESS", "IMAGE", "AFTER");
   for (const auto& e : b->ecus) {
     char where[48];
@@ -52,7 +52,7 @@ int RunBundle(const BundleArgs& a, bool quiet, const Clock& clock) {
     }
     std::string after;
     for (const auto& x : e.after) after += (after.empty() ? "" : ",") + x;
-    std::printf("  %-10s %-10s %-8s %-7s %-12s %10s  %s\n", e.name.c_str(), e.version.c_str(),
+    std::printf("  %-10s %-10s %-8s %-7s %-17s %10s  %s\n", e.name.c_str(), e.version.c_str(),
                 e.hardware.c_str(), vehicle::ToString(e.method), where, HumanSize(e.size).c_str(),
                 after.empty() ? "-" : after.c_str());
   }

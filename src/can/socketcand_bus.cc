@@ -85,7 +85,12 @@ Status SocketcandBus::Send(const Frame& frame) {
     std::lock_guard<std::mutex> lock(write_mu_);
     ALOFT_RETURN_IF_ERROR(net::WriteAll(fd_.get(), socketcand::FormatSend(frame)));
   }
-  loop_.Post([this, alive = alive_, frame] {
+  // Rawmode has no transmit confirmation: a frame counts as sent once the bus (at its bit rate,
+  // behind the frames before it) would have carried it, so that a sender paced by confirmations
+  // (ISO-TP's consecutive frames) does not outrun the bus and overflow the far node's queue.
+  const EventLoop::TimePoint now = loop_.Now();
+  sent_until_ = std::max(sent_until_, now) + Duration(frame, rates_);
+  loop_.After(sent_until_ - now, [this, alive = alive_, frame] {
     if (!*alive) return;
     CanEvent e;
     e.kind = CanEvent::Kind::kSent;

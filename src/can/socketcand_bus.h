@@ -37,6 +37,7 @@ class SocketcandBus final : public CanBus {
   void ReadLoop();
 
   EventLoop& loop_;
+  EventLoop::TimePoint sent_until_{};  // when the frames sent so far are off the bus
   net::Fd fd_;
   net::Endpoint hub_;
   std::string bus_;

@@ -225,7 +225,8 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
 void Campaign::Finish(Outcome o) {
   if (dead_) return;
   report_.outcome = o;
-  phase_ = "done";
+  // A rollback that could not finish stays unfinished in the journal: the next start tries again.
+  if (o != Outcome::kFailed) phase_ = "done";
   if (!Record()) return;
   Note(std::string("campaign: ") + ToString(o));
   auto done = std::move(done_);

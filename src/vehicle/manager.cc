@@ -159,49 +159,67 @@ void Manager::Install(const std::string& path, std::function<void(InstallReport)
       l->report.after = inv;
       return done(l->report);
     }
-    Verified(l, done);
+    Backups(l, done);
   });
 }
 
-void Manager::Verified(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done) {
-  Backups(l, 0, std::move(done));
+// Each single-bank ECU's current image, verified, before anything is erased: from the store when
+// it holds the version the ECU runs (and its hash matches), else read back from the ECU; one ECU
+// at a time on each bus, the buses in parallel.
+void Manager::Backups(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done) {
+  std::map<std::string, std::vector<size_t>> chains;  // medium -> single-bank targets
+  for (size_t i = 0; i < l->bundle.ecus.size(); ++i) {
+    if (l->bundle.ecus[i].method == InstallMethod::kUds) {
+      chains[network_.medium(l->bundle.ecus[i].name)].push_back(i);
+    }
+  }
+  auto left = std::make_shared<size_t>(chains.size());
+  auto joined = [this, l, left, done]() {
+    if (--*left > 0) return;
+    if (!l->report.problems.empty()) return done(l->report);
+    RunCampaign(l, false, done);
+  };
+  if (chains.empty()) {
+    ++*left;
+    return joined();
+  }
+  for (auto& [medium, chain] : chains) BackupChain(l, std::move(chain), 0, joined);
 }
 
-// Each single-bank ECU's current image, verified, before anything is erased: from the store when
-// it holds the version the ECU runs (and its hash matches), else read back from the ECU.
-void Manager::Backups(std::shared_ptr<Loaded> l, size_t i,
-                      std::function<void(InstallReport)> done) {
-  if (i == l->bundle.ecus.size()) return RunCampaign(l, false, std::move(done));
-  const EcuTarget& t = l->bundle.ecus[i];
-  if (t.method != InstallMethod::kUds) return Backups(l, i + 1, std::move(done));
+void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
+                          std::function<void()> joined) {
+  if (k == chain.size()) return joined();
+  const EcuTarget& t = l->bundle.ecus[chain[k]];
+  auto next = [this, l, chain, k, joined]() mutable {
+    BackupChain(l, std::move(chain), k + 1, std::move(joined));
+  };
   const std::string running = l->report.before[t.name].software;
-  const std::string bin = Path("backup/" + t.name + ".bin"),
-                    meta = Path("backup/" + t.name + ".json");
+  const std::string bin = Path("backup/" + t.name + ".bin");
+  const std::string meta = Path("backup/" + t.name + ".json");
   if (auto text = ReadFile(meta, 1 << 16); text.ok()) {
     auto j = nlohmann::json::parse(*text, nullptr, false);
     auto image = ReadFile(bin, kMaxImage);
     if (j.is_object() && j.value("version", "") == running && image.ok() &&
         Sha256Hex(AsBytes(*image)) == j.value("sha256", "")) {
       l->backups[t.name] = {Bytes(image->begin(), image->end()), running};
-      return Backups(l, i + 1, std::move(done));
+      return next();
     }
   }
   const ecusim::EcuSpec* spec = network_.ecu(t.name);
-  if (on_progress) on_progress(t.name, "backup", 0, spec->config.app_size);
+  if (on_progress) on_progress(t.name, "backup", 0, 1);
   ReadBack(
       *network_.client(t.name), t.address, spec->config.app_size,
       [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
       spec->config.write_unit,
-      [this, l, i, done, running, bin, meta,
+      [this, l, name = t.name, next, running, bin, meta,
        alive = std::weak_ptr<bool>(alive_)](Result<Bytes> image) mutable {
         if (alive.expired()) return;
-        const EcuTarget& target = l->bundle.ecus[i];
         if (!image.ok() || image->empty()) {
           l->report.problems.push_back(
-              target.name + ": no backup of its current image (" +
+              name + ": no backup of its current image (" +
               (image.ok() ? std::string("it reads back empty") : image.error().message()) +
               "): a single-bank ECU is not erased without one");
-          return done(l->report);
+          return next();
         }
         const std::string hash = Sha256Hex(*image);
         Status saved = WriteFileAtomic(bin, AsChars(*image), 0600);
@@ -210,14 +228,14 @@ void Manager::Backups(std::shared_ptr<Loaded> l, size_t i,
               meta, nlohmann::json{{"version", running}, {"sha256", hash}}.dump() + "\n", 0600);
         }
         if (!saved.ok()) {
-          l->report.problems.push_back(target.name +
+          l->report.problems.push_back(name +
                                        ": its backup cannot be kept: " + saved.error().message());
-          return done(l->report);
+          return next();
         }
-        l->backups[target.name] = {std::move(*image), running};
+        if (on_progress) on_progress(name, "backup", 1, 1);
+        l->backups[name] = {std::move(*image), running};
         // The read-back ended with a reset: the ECU starts again before the next step.
-        loop_.After(std::chrono::milliseconds(500),
-                    [this, l, i, done]() mutable { Backups(l, i + 1, std::move(done)); });
+        loop_.After(std::chrono::milliseconds(500), next);
       });
 }
 

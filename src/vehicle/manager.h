@@ -23,10 +23,10 @@
 namespace aloft::vehicle {
 
 struct ManagerConfig {
-  std::string state_dir;
-  crypto::TrustSet trust;
+  std::string state_dir{};
+  crypto::TrustSet trust{};
   // The security access key of an ECU for a seed (the gateway's key store).
-  std::function<Bytes(const std::string& ecu, std::span<const uint8_t> seed)> key;
+  std::function<Bytes(const std::string& ecu, std::span<const uint8_t> seed)> key{};
 };
 
 enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };
@@ -59,8 +59,9 @@ class Manager {
 
  private:
   struct Loaded;
-  void Verified(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
-  void Backups(std::shared_ptr<Loaded> l, size_t i, std::function<void(InstallReport)> done);
+  void Backups(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
+  void BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
+                   std::function<void()> joined);
   void RunCampaign(std::shared_ptr<Loaded> l, bool recover,
                    std::function<void(InstallReport)> done);
   Result<std::shared_ptr<Loaded>> Load(const std::string& path, InstallReport& report);

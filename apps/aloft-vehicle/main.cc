@@ -1,0 +1,265 @@
+// aloft-vehicle: the OTA manager on a car's gateway (docs/vehicle-bundle.md). It reaches the
+// ECUs the vehicle description lists over the buses of a bus hub (socketcand rawmode) and the
+// DoIP edge node, verifies a vehicle bundle against them before touching any, and installs it all
+// or nothing.
+//
+//   aloft-vehicle inventory --network car.toml --hub 127.0.0.1:29536 --doip 127.0.0.1:13400
+//   aloft-vehicle install car-2.0.aloft --trust release.pub --state /var/lib/aloft-vehicle ...
+//
+// Exit status: 0 done (all-new), 1 refused or rolled back or failed, 2 usage.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "can/socketcand_bus.h"
+#include "can/socketcand_server.h"
+#include "core/file.h"
+#include "crypto/keys.h"
+#include "doip/client.h"
+#include "ecusim/vehicle_spec.h"
+#include "net/socket.h"
+#include "net/stream.h"
+#include "vehicle/manager.h"
+
+namespace {
+
+using namespace aloft;
+
+int Fail(const Error& e) {
+  std::cerr << "aloft-vehicle: " << e.ToString() << "\n";
+  return e.code() == Code::kInvalidArgument ? 2 : 1;
+}
+
+struct Options {
+  std::string network, hub, doip, state = "aloft-vehicle-state", bundle;
+  std::vector<std::string> trust;
+  size_t threshold = 1;
+  bool quiet = false;
+};
+
+// The gateway's connections, made and dropped on the loop's thread.
+class Gateway {
+ public:
+  Status Open(const Options& o) {
+    ALOFT_ASSIGN_OR_RETURN(spec_, ecusim::LoadVehicleSpec(o.network));
+    std::map<std::string, can::CanBus*> buses;
+    if (!o.hub.empty()) {
+      ALOFT_ASSIGN_OR_RETURN(net::Endpoint hub, net::ParseEndpoint(o.hub));
+      for (const auto& b : spec_.buses) {
+        if (b.fd) continue;  // the hub carries classic frames: CAN FD ECUs through DoIP
+        Result<std::unique_ptr<can::SocketcandBus>> bus = Error(Code::kInternal, "");
+        loop_.Run([&] { bus = can::SocketcandBus::Connect(loop_, hub, b.name, b.rates); });
+        if (!bus.ok()) return std::move(bus).error().WithContext("bus " + b.name);
+        buses[b.name] = bus->get();
+        hub_buses_.push_back(std::move(*bus));
+      }
+      std::this_thread::sleep_for(can::SocketcandServer::kRawmodeSettle * 2);
+    }
+    if (!o.doip.empty()) {
+      ALOFT_ASSIGN_OR_RETURN(net::Endpoint at, net::ParseEndpoint(o.doip));
+      ALOFT_ASSIGN_OR_RETURN(net::Fd fd, net::ConnectTcp(at, std::chrono::seconds(5)));
+      std::promise<Result<uint16_t>> activated;
+      loop_.Run([&] {
+        doip_ = std::make_unique<doip::Client>(
+            std::make_unique<net::SocketStream>(loop_, std::move(fd)));
+        doip_->Activate([&](Result<uint16_t> r) { activated.set_value(std::move(r)); });
+      });
+      auto r = activated.get_future().get();
+      if (!r.ok()) return std::move(r).error().WithContext("DoIP at " + at.ToString());
+    }
+    Result<std::unique_ptr<vehicle::Network>> n = Error(Code::kInternal, "");
+    loop_.Run([&] {
+      n = vehicle::Network::Create(
+          spec_, buses, doip_.get(),
+          {.client = {.p2 = std::chrono::milliseconds(500),
+                      .transport_margin = std::chrono::milliseconds(1000)}});
+    });
+    if (!n.ok()) return std::move(n).error().WithContext(o.network);
+    network_ = std::move(*n);
+    return OkStatus();
+  }
+
+  Status MakeManager(const Options& o) {
+    crypto::TrustSet trust;
+    for (const std::string& path : o.trust) {
+      ALOFT_ASSIGN_OR_RETURN(crypto::PublicKey key, crypto::PublicKey::Load(path));
+      trust.Add(std::move(key));
+    }
+    trust.set_threshold(o.threshold);
+    if (Status s = trust.Validate(); !s.ok()) return std::move(s).error().WithContext("--trust");
+    std::map<std::string, ecusim::EcuConfig> configs;
+    for (const auto& e : spec_.ecus) configs[e.config.name] = e.config;
+    loop_.Run([&] {
+      manager_ = std::make_unique<vehicle::Manager>(
+          loop_, *network_,
+          vehicle::ManagerConfig{
+              .state_dir = o.state,
+              .trust = trust,
+              // The ECUs' security access secrets come with the vehicle description.
+              .key = [configs](const std::string& ecu, std::span<const uint8_t> seed) {
+                auto it = configs.find(ecu);
+                return it == configs.end() ? Bytes{} : ecusim::SecurityKey(it->second, seed);
+              }});
+    });
+    return OkStatus();
+  }
+
+  ~Gateway() {
+    loop_.Run([&] {
+      manager_.reset();
+      network_.reset();
+      doip_.reset();
+      hub_buses_.clear();
+    });
+  }
+
+  RealLoop& loop() { return loop_; }
+  vehicle::Network& network() { return *network_; }
+  vehicle::Manager& manager() { return *manager_; }
+
+ private:
+  RealLoop loop_;
+  ecusim::VehicleSpec spec_;
+  std::vector<std::unique_ptr<can::SocketcandBus>> hub_buses_;
+  std::unique_ptr<doip::Client> doip_;
+  std::unique_ptr<vehicle::Network> network_;
+  std::unique_ptr<vehicle::Manager> manager_;
+};
+
+// A line per ECU, redrawn in place on a terminal; elsewhere a line at each quarter.
+class ProgressView {
+ public:
+  explicit ProgressView(std::vector<std::string> ecus) : ecus_(std::move(ecus)), tty_(isatty(1)) {}
+  void Update(const std::string& ecu, const std::string& stage, uint64_t done, uint64_t total) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Row& r = rows_[ecu];
+    const int quarter = total ? static_cast<int>(4 * done / total) : 0;
+    const bool news = r.stage != stage || quarter != r.quarter;
+    r = {stage, done, total, quarter};
+    if (!tty_ && news) {
+      std::printf("  %-8s %-9s %3d%%\n", ecu.c_str(), stage.c_str(), Percent(r));
+      std::fflush(stdout);
+    }
+  }
+  void Draw(bool final = false) {
+    if (!tty_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (drawn_) std::printf("\x1b[%zuA", ecus_.size());
+    for (const auto& e : ecus_) {
+      const Row& r = rows_[e];
+      const int pct = Percent(r);
+      std::string bar(static_cast<size_t>(pct / 5), '#');
+      bar.resize(20, '.');
+      std::printf("\x1b[2K  %-8s %-9s [%s] %3d%%\n", e.c_str(),
+                  r.stage.empty() ? (final ? "-" : "waiting") : r.stage.c_str(), bar.c_str(), pct);
+    }
+    drawn_ = true;
+    std::fflush(stdout);
+  }
+
+ private:
+  struct Row {
+    std::string stage;
+    uint64_t done = 0, total = 0;
+    int quarter = -1;
+  };
+  static int Percent(const Row& r) {
+    return r.total ? static_cast<int>(100 * r.done / r.total) : 0;
+  }
+  std::vector<std::string> ecus_;
+  bool tty_;
+  bool drawn_ = false;
+  std::mutex mu_;
+  std::map<std::string, Row> rows_;
+};
+
+int Inventory(const Options& o) {
+  Gateway g;
+  if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
+  std::promise<vehicle::Inventory> got;
+  g.loop().Run([&] {
+    auto* m = new vehicle::Manager(g.loop(), g.network(), {.state_dir = o.state});
+    m->ReadInventory([&, m](vehicle::Inventory inv) {
+      got.set_value(std::move(inv));
+      g.loop().Post([m] { delete m; });
+    });
+  });
+  const vehicle::Inventory inv = got.get_future().get();
+  int missing = 0;
+  for (const std::string& name : g.network().ecus()) {
+    const auto& id = inv.at(name);
+    std::printf("%-22s %s\n", g.network().route(name).c_str(), id.Describe().c_str());
+    missing += !id.answered;
+  }
+  return missing ? 1 : 0;
+}
+
+int Install(const Options& o) {
+  Gateway g;
+  if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
+  if (Status s = g.MakeManager(o); !s.ok()) return Fail(s.error());
+  ProgressView view(g.network().ecus());
+  std::promise<vehicle::InstallReport> got;
+  auto future = got.get_future();
+  g.loop().Run([&] {
+    g.manager().on_progress = [&](const std::string& ecu, const std::string& stage, uint64_t done,
+                                  uint64_t total) { view.Update(ecu, stage, done, total); };
+    // First, whatever an earlier run left unfinished.
+    g.manager().Recover([&](vehicle::InstallReport previous) {
+      if (!previous.bundle.empty()) {
+        std::printf("an unfinished campaign of %s converged: %s\n", previous.bundle.c_str(),
+                    vehicle::ToString(previous.result));
+      }
+      g.manager().Install(o.bundle, [&](vehicle::InstallReport r) { got.set_value(std::move(r)); });
+    });
+  });
+  while (future.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
+    if (!o.quiet) view.Draw();
+  }
+  const vehicle::InstallReport r = future.get();
+  if (!o.quiet) view.Draw(true);
+  std::printf("%s", r.Summary().c_str());
+  return r.result == vehicle::InstallResult::kAllNew ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "aloft-vehicle: the OTA manager on a car's gateway: installs vehicle bundles on the ECUs, "
+      "all or nothing (docs/vehicle-bundle.md)"};
+  app.require_subcommand(1);
+  Options o;
+  auto connection = [&o](CLI::App* c) {
+    c->add_option("--network", o.network, "The vehicle description (TOML, as aloft-ecu-sim reads)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    c->add_option("--hub", o.hub, "The bus hub (socketcand rawmode), HOST:PORT");
+    c->add_option("--doip", o.doip, "The DoIP edge node, HOST:PORT");
+    c->add_option("--state", o.state, "The manager's state directory")->capture_default_str();
+  };
+  auto* inventory = app.add_subcommand("inventory", "Read every ECU's identification over UDS");
+  connection(inventory);
+  auto* install = app.add_subcommand(
+      "install", "Verify a vehicle bundle against the car, then install it all or nothing");
+  connection(install);
+  install->add_option("bundle", o.bundle, "The vehicle bundle (.aloft)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  install->add_option("--trust", o.trust, "A trusted public key (repeatable)")->required();
+  install->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
+  install->add_flag("-q,--quiet", o.quiet, "No live progress");
+  CLI11_PARSE(app, argc, argv);
+  if (o.hub.empty() && o.doip.empty()) {
+    return Fail(
+        Error(Code::kInvalidArgument, "give --hub, --doip or both: how the ECUs are reached"));
+  }
+  if (*inventory) return Inventory(o);
+  return Install(o);
+}
