@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The vehicle walk-through (docs/vehicle-network.md): aloft-ecu-sim runs the demo car of
-# examples/demo-car.toml in real time (three classic CAN buses and a CAN FD bus, seven ECUs with
-# flash bootloaders, a DoIP edge node), then
+# examples/demo-car.toml in real time (three classic CAN buses and a CAN FD bus, fourteen ECUs
+# with flash bootloaders, a DoIP edge node), then
 #  - an identification scan through the bus hub (socketcand rawmode): a functional 22 F1 90 on
 #    each classic bus finds the ECUs, and each one's DIDs are read;
 #  - the same through DoIP: vehicle identification over UDP, routing activation, and the DIDs of
 #    ECUs on Ethernet, on CAN FD and on classic CAN behind the edge node;
 #  - python-can (Debian python3-can) on the powertrain bus reads the vehicle signals, before and
 #    after the control port changes the speed;
-#  - the status view: what each ECU would start now.
+#  - the status view: what each ECU would start now;
+#  - a vehicle bundle for all fourteen ECUs (aloft bundle), the gateway's inventory
+#    (aloft-vehicle inventory), a forged bundle refused, the bundle installed all or nothing
+#    with a live view per ECU (aloft-vehicle install), and what each ECU now starts.
 # Used by scripts/demo.sh and by the CTest system test "vehicle_demo".
 #
 # Usage: scripts/vehicle_demo.sh BUILD_DIR WORK_DIRECTORY
@@ -16,6 +19,8 @@ set -euo pipefail
 build=$(realpath "$1")
 root=$(realpath "$(dirname "$0")/..")
 sim=$build/apps/aloft-ecu-sim/aloft-ecu-sim
+aloft=$build/apps/aloft/aloft
+vehicle=$build/apps/aloft-vehicle/aloft-vehicle
 work=$2
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 DEMO="vehicle demo"
@@ -43,7 +48,7 @@ cat sim.log
 step "Identification scan through the bus hub (socketcand rawmode on $hub)"
 run "$sim" scan --hub "$hub" --bus powertrain --bus chassis --bus body | tee scan-hub.txt
 found=$(grep -c "software=" scan-hub.txt || true)
-[[ $found -eq 5 ]] || fail "5 ECUs should answer on the classic buses, $found did"
+[[ $found -eq 10 ]] || fail "10 ECUs should answer on the classic buses, $found did"
 
 step "The same through DoIP ($doip): Ethernet, CAN FD and classic CAN ECUs behind the edge node"
 run "$sim" scan --doip "$doip" --target 0x1010 --target 0x1006 --target 0x1001 --target 0x1005 |
@@ -82,5 +87,49 @@ grep -q "Vehicle.Speed=42.50 km/h  SelectedGear=D" signals.txt || fail "the sign
 
 step "What each ECU would start now"
 run "$sim" ctl --control "$control" status
+run "$sim" ctl --control "$control" signal speed 0
+run "$sim" ctl --control "$control" signal gear P
+
+step "A vehicle bundle for all fourteen ECUs: aloft bundle $root/examples/demo-car-bundle.toml"
+cp "$root/examples/demo-car-bundle.toml" bundle.toml
+mkdir -p images
+# Each ECU's new image: A/B ECUs 192 KiB, single-bank ones 96 KiB.
+/usr/bin/python3 - bundle.toml >images.txt <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    for e in tomllib.load(f)["ecu"]:
+        size = 196608 if e.get("install") == "uds-ab" else 98304
+        print(e["name"], e["version"], size)
+PY
+while read -r name version size; do
+  "$sim" image --version "$version" --part "${name^^}" --size "$size" --seed "${#name}" \
+    -o "images/$name.bin" >/dev/null
+done <images.txt
+run "$aloft" keygen --out release >/dev/null
+run "$aloft" keygen --out stranger >/dev/null
+run "$aloft" bundle bundle.toml --key release.key -o car.aloft
+run "$aloft" bundle bundle.toml --key stranger.key -o forged.aloft >/dev/null
+
+step "The gateway reads every ECU's identification: aloft-vehicle inventory"
+net=(--network "$root/examples/demo-car.toml" --hub "$hub" --doip "$doip" --state gateway)
+run "$vehicle" inventory "${net[@]}"
+
+step "A bundle signed by an unknown key is refused before any ECU is touched"
+if "$vehicle" install forged.aloft --trust release.pub "${net[@]}" >forged.txt 2>&1; then
+  cat forged.txt
+  fail "the forged bundle was installed"
+fi
+cat forged.txt
+grep -q "refused: .*signature" forged.txt || fail "no signature error"
+
+step "aloft-vehicle install: backups of single-bank ECUs, then all fourteen flashed, buses in parallel"
+run "$vehicle" install car.aloft --trust release.pub "${net[@]}" | tee install.txt
+grep -q "all-new" install.txt || fail "the campaign did not end all-new"
+
+step "What each ECU starts now, as the simulator says"
+run "$sim" ctl --control "$control" status | tee after.txt
+while read -r name version size; do
+  grep -q "^$name: application $version" after.txt || fail "$name does not run $version"
+done <images.txt
 echo
 echo "vehicle demo: done"
