@@ -19,6 +19,27 @@ const char* ToString(Outcome o) {
 Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs, CampaignJournal* journal)
     : loop_(loop), journal_(journal) {
   for (auto& j : jobs) ecus_.push_back(Ecu{std::move(j)});
+  // Activation order: each ECU after those it follows, otherwise in the jobs' order (a cycle,
+  // which the bundle checks refuse, would leave the rest in the jobs' order).
+  std::vector<bool> placed(ecus_.size());
+  while (activation_.size() < ecus_.size()) {
+    size_t before = activation_.size();
+    for (size_t i = 0; i < ecus_.size(); ++i) {
+      if (placed[i]) continue;
+      bool ready = true;
+      for (const std::string& name : ecus_[i].job.after) {
+        for (size_t j = 0; j < ecus_.size(); ++j) ready &= ecus_[j].job.name != name || placed[j];
+      }
+      if (!ready) continue;
+      placed[i] = true;
+      activation_.push_back(i);
+    }
+    if (activation_.size() == before) {
+      for (size_t i = 0; i < ecus_.size(); ++i) {
+        if (!placed[i]) activation_.push_back(i);
+      }
+    }
+  }
 }
 
 void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
@@ -134,21 +155,22 @@ bool Campaign::Ready(const Ecu& e) const {
 }
 
 // Phase 2: every ECU transferred; activate them one after the other.
-void Campaign::Activate(size_t i) {
+void Campaign::Activate(size_t k) {
   if (dead_) return;
-  if (i == ecus_.size()) return Finish(Outcome::kAllNew);
+  if (k == activation_.size()) return Finish(Outcome::kAllNew);
   phase_ = "activate";
   if (!Record()) return;
+  const size_t i = activation_[k];
   Ecu& e = ecus_[i];
   StartFlash(e, uds::FlashPhases::kActivate, e.job.image, e.job.version);
-  e.flasher->Run([this, i](Result<uds::FlashReport> r) {
+  e.flasher->Run([this, i, k](Result<uds::FlashReport> r) {
     if (dead_) return;
     Ecu& ecu = ecus_[i];
     ecu.job.client->StopTesterPresent();
     if (r.ok()) {
       ecu.state = State::kActivated;
       Note(ecu.job.name + ": runs " + ecu.job.version);
-      loop_.Post([this, i] { Activate(i + 1); });
+      loop_.Post([this, k] { Activate(k + 1); });
       return;
     }
     ecu.state = State::kFailed;

@@ -68,7 +68,7 @@ class Campaign {
     std::unique_ptr<uds::Flasher> flasher{};
   };
   void NextTransfers();
-  void Activate(size_t i);
+  void Activate(size_t k);
   void Rollback();
   void RollbackNext(size_t i);
   void RollbackAttempt(size_t i, int tries);
@@ -80,6 +80,7 @@ class Campaign {
 
   EventLoop& loop_;
   std::vector<Ecu> ecus_;
+  std::vector<size_t> activation_;  // indices into ecus_, dependencies first
   std::map<std::string, bool> bus_busy_;
   std::function<void(CampaignReport)> done_;
   CampaignReport report_;

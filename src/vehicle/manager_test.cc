@@ -186,9 +186,18 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
 TEST_F(ManagerTest, InstallsABundle_BackingUpSingleBankEcusFirst) {
   EXPECT_EQ(network_->route("adas"), "fd 0x7E2/0x7EA");
   EXPECT_EQ(network_->route("hu"), "DoIP 0x1010");
-  const InstallReport r = Install(Bundle("2.0.0"));
+  // ecm follows tcm, although its image is larger (larger ones go first otherwise).
+  const InstallReport r = Install(
+      Bundle("2.0.0", [](pkg::PackOptions& o) { o.components[0].install["after"] = {"tcm"}; }));
   EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  auto at = [&](const std::string& line) {
+    return std::find(r.campaign.log.begin(), r.campaign.log.end(), line) - r.campaign.log.begin();
+  };
+  EXPECT_LT(at("tcm: transferred 2.0.0"), at("ecm: transferred 2.0.0"));
+  EXPECT_LT(at("tcm: runs 2.0.0"), at("ecm: runs 2.0.0"));
+  EXPECT_LT(at("ecm: runs 2.0.0"), static_cast<ptrdiff_t>(r.campaign.log.size()));
+  EXPECT_LT(at("hu: transferred 2.0.0"), at("ecm: transferred 2.0.0")) << "the largest first";
   EXPECT_EQ(r.before.at("tcm").software, "1.0.0");
   EXPECT_EQ(r.after.at("tcm").software, "2.0.0");
   EXPECT_EQ(r.after.at("hu").hardware, "H1");
