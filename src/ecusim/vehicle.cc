@@ -113,6 +113,7 @@ Vehicle::~Vehicle() {
     n.port.reset();
   }
   nodes_.clear();
+  state_port_.reset();
   gateway_ports_.clear();
 }
 
@@ -138,11 +139,15 @@ void Vehicle::PublishSignals() {
   for (auto& n : nodes_) {
     if (n->spec.signals && n->port) publisher = n.get();
   }
-  if (!publisher) return;
-  signal_timer_ = loop_.After(spec_.signals.period, [this, publisher] {
+  if (!spec_.signals.bus.empty() && !state_port_) {
+    state_port_ = buses_.at(spec_.signals.bus)->Attach("vehicle-state");
+  }
+  can::SimPort* port = state_port_ ? state_port_.get() : publisher ? publisher->port.get() : nullptr;
+  if (!port) return;
+  signal_timer_ = loop_.After(spec_.signals.period, [this, publisher, port] {
     signal_timer_ = 0;
-    Ecu& e = *publisher->ecu;
-    if (e.online() && e.status().application && e.server().tx_enabled()) {
+    Ecu* e = state_port_ ? nullptr : publisher->ecu.get();
+    if (!e || (e->online() && e->status().application && e->server().tx_enabled())) {
       const Signals& s = spec_.signals;
       auto u16 = [](double v) {
         return static_cast<uint16_t>(std::clamp(std::lround(v), 0L, 65535L));
@@ -153,12 +158,12 @@ void Vehicle::PublishSignals() {
       if (s.power_mode == "OFF") mode = 0;
       if (s.power_mode == "ACC") mode = 1;
       if (s.power_mode == "START") mode = 3;
-      (void)publisher->port->Send(
+      (void)port->Send(
           can::Frame::Classic(s.id, false,
                               {static_cast<uint8_t>(speed >> 8), static_cast<uint8_t>(speed),
                                static_cast<uint8_t>(static_cast<int8_t>(s.gear)), mode,
                                static_cast<uint8_t>(lv >> 8), static_cast<uint8_t>(lv)}));
-      (void)publisher->port->Send(
+      (void)port->Send(
           can::Frame::Classic(s.id + 1, false,
                               {static_cast<uint8_t>(soc >> 8), static_cast<uint8_t>(soc),
                                static_cast<uint8_t>(s.charging ? 1 : 0)}));

@@ -50,6 +50,7 @@ class Vehicle {
   std::map<std::string, std::unique_ptr<can::SimPort>> gateway_ports_;
   std::unique_ptr<doip::Entity> entity_;
   std::vector<std::unique_ptr<Node>> nodes_;
+  std::unique_ptr<can::SimPort> state_port_;  // the vehicle state node, when [signals] bus is set
   TimerId signal_timer_ = 0;
 };
 

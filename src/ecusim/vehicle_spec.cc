@@ -262,9 +262,15 @@ Result<VehicleSpec> ParseVehicleSpec(const std::string& text, const std::string&
     const std::string w = where + " [signals]";
     TomlReader sr(w, *st);
     ALOFT_RETURN_IF_ERROR(sr.Known(
-        {"speed_kph", "gear", "power_mode", "low_voltage", "soc", "charging", "id", "period_ms"},
+        {"speed_kph", "gear", "power_mode", "low_voltage", "soc", "charging", "id", "period_ms",
+         "bus"},
         "docs/vehicle-network.md"));
     Signals& s = v.signals;
+    ALOFT_RETURN_IF_ERROR(sr.Str("bus", s.bus));
+    if (!s.bus.empty() && std::none_of(v.buses.begin(), v.buses.end(),
+                                       [&](const BusSpec& b) { return b.name == s.bus; })) {
+      return Error(Code::kInvalidArgument, w + ": bus '" + s.bus + "' is not described");
+    }
     ALOFT_RETURN_IF_ERROR(Double(*st, w, "speed_kph", s.speed_kph));
     std::string gear = "P";
     ALOFT_RETURN_IF_ERROR(sr.Str("gear", gear));

@@ -40,6 +40,9 @@ struct Signals {
   double soc = 80;                // Vehicle.Powertrain.TractionBattery.StateOfCharge.Current
   bool charging = false;          // Vehicle.Powertrain.TractionBattery.Charging.IsCharging
   uint32_t id = 0x3E8;            // the first of the two frames
+  // When set, a vehicle state node on this bus publishes them (not a diagnostic node: 28 does
+  // not silence it, as a gateway's routed state frames); else the ECU with `signals = true`.
+  std::string bus{};
   std::chrono::milliseconds period{100};
 };
 

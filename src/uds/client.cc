@@ -4,6 +4,20 @@
 
 namespace aloft::uds {
 
+namespace {
+
+// The services whose second byte is a sub-function, the only ones with a suppress bit
+// (ISO 14229-1: 10 11 19 27 28 29 2C 31 3E 83 84 85 86 87).
+bool HasSubFunction(uint8_t service) {
+  for (uint8_t s : {0x10, 0x11, 0x19, 0x27, 0x28, 0x29, 0x2C, 0x31, 0x3E, 0x83, 0x84, 0x85, 0x86,
+                    0x87}) {
+    if (service == s) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 Client::Client(Link& link, ClientConfig config)
     : link_(link), config_(config), p2_(config.p2), p2_star_(config.p2_star) {
   listener_ = link_.AddListener([this](const std::vector<uint8_t>& m) { OnMessage(m); });
@@ -22,10 +36,7 @@ void Client::Request(std::vector<uint8_t> request, Done done) {
     return;
   }
   Pending p;
-  p.suppress = request.size() >= 2 && (request[1] & 0x80) &&
-               request[0] != sid::kReadDataByIdentifier && request[0] != sid::kRequestDownload &&
-               request[0] != sid::kTransferData && request[0] != sid::kRequestTransferExit &&
-               request[0] != sid::kWriteDataByIdentifier && request[0] != sid::kRequestUpload;
+  p.suppress = request.size() >= 2 && (request[1] & 0x80) && HasSubFunction(request[0]);
   p.request = std::move(request);
   p.done = std::move(done);
   p.busy_left = config_.busy_retries;

@@ -112,10 +112,12 @@ void Campaign::NextTransfers() {
     if (running_ == 0) Rollback();
     return;
   }
+  if (paused_) return;
+  phase_ = "transfer";
   bool all_transferred = true;
   for (size_t i = 0; i < ecus_.size(); ++i) {
     Ecu& e = ecus_[i];
-    if (e.state != State::kTransferred) all_transferred = false;
+    if (e.state != State::kTransferred && e.state != State::kActivated) all_transferred = false;
     if (e.state != State::kPending || bus_busy_[e.job.bus] || !Ready(e)) continue;
     e.touched = true;
     if (!Record()) return;  // journaled before its first byte reaches it
@@ -132,58 +134,140 @@ void Campaign::NextTransfers() {
         ecu.state = State::kTransferred;
         ecu.job.client->StartTesterPresent();  // its session must last until it is activated
         Note(ecu.job.name + ": transferred " + ecu.job.version);
+        if (paused_ && !failing_) {
+          // Paused meanwhile: a single-bank ECU is activated now, to be bootable again.
+          ActivateOne(i, [this] { SafeStep(-1); });
+          return;
+        }
       } else {
         ecu.state = State::kFailed;
         failing_ = true;
         report_.first_failure = ecu.job.name + ": " + r.error().message();
         Note(ecu.job.name + ": transfer failed: " + r.error().message());
       }
+      if (paused_ && !ecu.job.ab) SafeStep(-1);  // it failed: the rollback deals with it
       loop_.Post([this] { NextTransfers(); });
     });
   }
   if (all_transferred && running_ == 0) Activate(0);
 }
 
+void Campaign::Pause(const std::string& why, std::function<void()> safe) {
+  if (dead_ || paused_ || failing_ || phase_ == "done" || phase_ == "rollback") {
+    if (safe) loop_.Post(safe);
+    return;
+  }
+  paused_ = true;
+  safe_ = std::move(safe);
+  unsafe_ = 1;  // released at the end of this function
+  Note("paused: " + why);
+  for (size_t i = 0; i < ecus_.size(); ++i) {
+    Ecu& e = ecus_[i];
+    if (e.state != State::kTransferring && e.state != State::kTransferred) continue;
+    if (!e.job.ab) {
+      SafeStep(+1);
+      // Its transfer finishes (NextTransfers' callback activates it); or it is activated now.
+      if (e.state == State::kTransferred) ActivateOne(i, [this] { SafeStep(-1); });
+      continue;
+    }
+    // An A/B ECU: its old bank still starts. Its transfer stops; a reset takes it there.
+    if (e.state == State::kTransferring) {
+      e.flasher.reset();
+      --running_;
+      bus_busy_[e.job.bus] = false;
+    }
+    e.job.client->StopTesterPresent();
+    e.state = State::kPending;
+    SafeStep(+1);
+    e.job.client->Request({0x11, 0x01}, [this, i](Result<uds::Response>) {
+      if (dead_) return;
+      Note(ecus_[i].job.name + ": reset onto its old bank (paused)");
+      // It starts again before it counts as safe.
+      loop_.After(std::chrono::milliseconds(200), [this] { SafeStep(-1); });
+    });
+  }
+  SafeStep(-1);
+}
+
+void Campaign::SafeStep(int delta) {
+  unsafe_ += delta;
+  if (unsafe_ == 0 && safe_) {
+    auto safe = std::move(safe_);
+    safe_ = nullptr;
+    safe();
+  }
+}
+
+void Campaign::Resume() {
+  if (dead_ || !paused_) return;
+  paused_ = false;
+  Note("resumed");
+  loop_.Post([this] { NextTransfers(); });
+}
+
+void Campaign::Abort(const std::string& why) {
+  if (dead_ || failing_ || phase_ == "done") return;
+  paused_ = false;
+  failing_ = true;
+  if (report_.first_failure.empty()) report_.first_failure = why;
+  Note("aborted: " + why);
+  loop_.Post([this] { NextTransfers(); });
+}
+
 // Whether every ECU `e` follows is transferred (the jobs come in an order that respects them).
 bool Campaign::Ready(const Ecu& e) const {
   for (const std::string& name : e.job.after) {
     for (const Ecu& other : ecus_) {
-      if (other.job.name == name && other.state != State::kTransferred) return false;
+      if (other.job.name == name && other.state != State::kTransferred &&
+          other.state != State::kActivated) {
+        return false;
+      }
     }
   }
   return true;
 }
 
-// Phase 2: every ECU transferred; activate them one after the other.
+// Phase 2: every ECU transferred; activate them one after the other, dependencies first.
 void Campaign::Activate(size_t k) {
-  if (dead_) return;
+  if (dead_ || failing_) return;
+  if (paused_) return;  // Resume goes through NextTransfers, which comes back here
   if (k == activation_.size()) return Finish(Outcome::kAllNew);
-  phase_ = "activate";
-  if (!Record()) return;
   const size_t i = activation_[k];
+  if (ecus_[i].state == State::kActivated) return Activate(k + 1);  // activated while paused
+  phase_ = "activate";
+  ActivateOne(i, [this, k] { loop_.Post([this, k] { Activate(k + 1); }); });
+}
+
+void Campaign::ActivateOne(size_t i, std::function<void()> then) {
+  if (!Record()) return;
   Ecu& e = ecus_[i];
   StartFlash(e, uds::FlashPhases::kActivate, e.job.image, e.job.version);
-  e.flasher->Run([this, i, k](Result<uds::FlashReport> r) {
+  e.flasher->Run([this, i, then = std::move(then)](Result<uds::FlashReport> r) {
     if (dead_) return;
     Ecu& ecu = ecus_[i];
     ecu.job.client->StopTesterPresent();
     if (r.ok()) {
       ecu.state = State::kActivated;
       Note(ecu.job.name + ": runs " + ecu.job.version);
-      loop_.Post([this, k] { Activate(k + 1); });
-      return;
+      return then();
     }
     ecu.state = State::kFailed;
     ecu.touched = true;
-    report_.first_failure = ecu.job.name + ": " + r.error().message();
+    if (report_.first_failure.empty())
+      report_.first_failure = ecu.job.name + ": " + r.error().message();
     Note(ecu.job.name + ": activation failed: " + r.error().message());
     failing_ = true;
-    loop_.Post([this] { Rollback(); });
+    if (paused_) {
+      paused_ = false;
+      SafeStep(-1);
+    }
+    loop_.Post([this] { NextTransfers(); });
   });
 }
 
 void Campaign::Rollback() {
-  if (dead_) return;
+  if (dead_ || rolling_) return;
+  rolling_ = true;
   for (auto& e : ecus_) e.job.client->StopTesterPresent();
   phase_ = "rollback";
   if (!Record()) return;
@@ -195,7 +279,7 @@ void Campaign::Rollback() {
 // lost) is tried again, five times, a second apart.
 void Campaign::RollbackNext(size_t i) {
   if (dead_) return;
-  if (i == ecus_.size()) return Finish(Outcome::kAllOld);
+  if (i == ecus_.size()) return Finish(rollback_failed_ ? Outcome::kFailed : Outcome::kAllOld);
   if (!ecus_[i].touched || ecus_[i].back) return RollbackNext(i + 1);
   RollbackAttempt(i, 1);
 }
@@ -214,8 +298,10 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
       return;
     }
     if (tries >= 5) {
+      // The others still go back; the campaign stays unfinished, to be tried again.
       Note(again.job.name + ": rollback failed: " + s.error().message());
-      Finish(Outcome::kFailed);
+      rollback_failed_ = true;
+      loop_.Post([this, i] { RollbackNext(i + 1); });
       return;
     }
     loop_.After(std::chrono::seconds(1), [this, i, tries] {

@@ -58,6 +58,19 @@ class Campaign {
   void Recover(std::function<void(CampaignReport)> done);
   bool dead() const { return dead_; }
 
+  // Stops at a safe point (a precondition was lost): no transfer or activation starts; an A/B ECU
+  // whose transfer is under way or done is reset onto its old bank (its transfer starts again
+  // later); a single-bank ECU that was erased finishes its transfer and is activated, since it
+  // must not stay without a bootable image. `safe` once no ECU is left in the programming session.
+  void Pause(const std::string& why, std::function<void()> safe);
+  // Goes on from where Pause left it.
+  void Resume();
+  // Gives up (the deadline passed): every ECU goes back.
+  void Abort(const std::string& why);
+  bool paused() const { return paused_; }
+  // Whether the campaign began activating (the point from which it no longer pauses mid-way).
+  const std::string& phase() const { return phase_; }
+
  private:
   enum class State { kPending, kTransferring, kTransferred, kActivated, kFailed };
   struct Ecu {
@@ -69,6 +82,10 @@ class Campaign {
   };
   void NextTransfers();
   void Activate(size_t k);
+  // Runs the activation steps of ECU i; `then` after it runs its new version (or failed: the
+  // campaign is failing then).
+  void ActivateOne(size_t i, std::function<void()> then);
+  void SafeStep(int delta);
   void Rollback();
   void RollbackNext(size_t i);
   void RollbackAttempt(size_t i, int tries);
@@ -89,6 +106,11 @@ class Campaign {
   CampaignJournal* journal_;
   std::string phase_ = "transfer";
   bool dead_ = false;
+  bool paused_ = false;
+  bool rolling_ = false;          // Rollback started
+  bool rollback_failed_ = false;  // an ECU could not go back
+  int unsafe_ = 0;                // pausing: ECUs still on their way to a safe point
+  std::function<void()> safe_;
   bool Record();
 };
 

@@ -92,13 +92,20 @@ struct Manager::Loaded {
 };
 
 Manager::Manager(EventLoop& loop, Network& network, ManagerConfig config)
-    : loop_(loop), network_(network), config_(std::move(config)) {
+    : loop_(loop), network_(network), config_(std::move(config)), driver_(loop) {
   std::error_code ec;
   std::filesystem::create_directories(Path("backup"), ec);
   journal_ = std::make_unique<FileJournal>(Path("campaign.json"));
+  if (can::CanBus* bus = network_.signal_bus()) {
+    watcher_ = std::make_unique<SignalWatcher>(*bus, network_.spec().signals.id);
+  }
 }
 
-Manager::~Manager() { *alive_ = false; }
+Manager::~Manager() {
+  *alive_ = false;
+  if (watch_timer_) loop_.Cancel(watch_timer_);
+  if (deadline_timer_) loop_.Cancel(deadline_timer_);
+}
 
 Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const {
   return config_.key ? config_.key(ecu, seed) : Bytes{};
@@ -159,8 +166,112 @@ void Manager::Install(const std::string& path, std::function<void(InstallReport)
       l->report.after = inv;
       return done(l->report);
     }
+    // The update mode: the driver is told, or asked, or not involved.
+    const CampaignPolicy& p = l->bundle.policy;
+    activity_ = p.mode == UpdateMode::kConfirm ? "waiting for the driver" : "starting";
+    driver_.Ask(l->report.bundle, p.mode, p.max_deferrals, config_.defer_interval,
+                [this, l, done] { WaitForConditions(l, done); });
+  });
+}
+
+std::vector<std::string> Manager::Unmet(const std::shared_ptr<Loaded>& l) const {
+  const Preconditions& p = l->bundle.policy.preconditions;
+  if (!watcher_) {
+    const bool any = p.max_speed_kph || !p.gears.empty() || !p.power_modes.empty() ||
+                     p.min_low_voltage || p.min_soc || p.not_charging;
+    if (!any) return {};
+    return {"the gateway does not see the vehicle signals' bus"};
+  }
+  return vehicle::Unmet(p, watcher_->state(), loop_.Now());
+}
+
+// The preconditions must hold before anything is touched; the campaign waits for them up to its
+// deadline, then is refused.
+void Manager::WaitForConditions(std::shared_ptr<Loaded> l,
+                                std::function<void(InstallReport)> done) {
+  if (!*alive_) return;
+  if (started_ == EventLoop::TimePoint{}) started_ = loop_.Now();
+  const std::vector<std::string> unmet = Unmet(l);
+  if (unmet.empty()) return EnterOtaMode(l, false, std::move(done));
+  if (loop_.Now() - started_ >= l->bundle.policy.max_duration) {
+    for (const auto& u : unmet) l->report.problems.push_back("precondition not met: " + u);
+    driver_.Close("update " + l->report.bundle + " postponed: " + unmet.front());
+    activity_ = "idle";
+    started_ = {};
+    l->report.after = l->report.before;
+    return done(l->report);
+  }
+  activity_ = "waiting for the preconditions: " + unmet.front();
+  watch_timer_ = loop_.After(std::chrono::milliseconds(50), [this, l, done] {
+    watch_timer_ = 0;
+    WaitForConditions(l, done);
+  });
+}
+
+void Manager::EnterOtaMode(std::shared_ptr<Loaded> l, bool recover,
+                           std::function<void(InstallReport)> done) {
+  if (started_ == EventLoop::TimePoint{}) started_ = loop_.Now();
+  std::vector<std::string> names;
+  for (const EcuTarget& t : l->bundle.ecus) names.push_back(t.name);
+  ota_ = std::make_unique<OtaMode>(network_, names);
+  activity_ = recover ? "recovering an unfinished campaign" : "installing " + l->report.bundle;
+  ota_->Enter([this, l, recover, done] {
+    if (recover) return RunCampaign(l, true, done);
     Backups(l, done);
   });
+}
+
+// During the campaign: a precondition lost stops it at a safe point; it goes on when they hold
+// again, or goes back once the deadline passed. Checked on every state frame (at once) and every
+// 50 ms (signals that stop coming).
+void Manager::Watch(std::shared_ptr<Loaded> l) {
+  auto check = [this, l] {
+    if (!campaign_ || campaign_->phase() == "done" || campaign_->phase() == "rollback") return;
+    const std::vector<std::string> unmet = Unmet(l);
+    if (!unmet.empty() && !campaign_->paused()) {
+      activity_ = "paused: " + unmet.front();
+      const auto at = watcher_ && watcher_->state().seen ? watcher_->state().at : loop_.Now();
+      campaign_->Pause(unmet.front(), [this, at] {
+        pauses_.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - at));
+      });
+    } else if (unmet.empty() && campaign_->paused()) {
+      activity_ = "installing " + l->report.bundle;
+      campaign_->Resume();
+    }
+    if (campaign_->paused() && loop_.Now() - started_ >= l->bundle.policy.max_duration) {
+      campaign_->Abort("the preconditions did not return before the campaign's deadline (" +
+                       std::to_string(l->bundle.policy.max_duration.count()) + " s)");
+    }
+  };
+  if (watcher_) watcher_->on_change = [check](const VehicleState&) { check(); };
+  std::function<void()> tick = [this, check, l] {
+    watch_timer_ = 0;
+    check();
+    if (campaign_ && campaign_->phase() != "done") Watch(l);
+  };
+  watch_timer_ = loop_.After(std::chrono::milliseconds(50), tick);
+}
+
+// Every end goes through here: OTA mode is left whatever the outcome.
+void Manager::End(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done) {
+  if (watch_timer_) loop_.Cancel(watch_timer_);
+  watch_timer_ = 0;
+  if (watcher_) watcher_->on_change = nullptr;
+  started_ = {};
+  auto finish = [this, l, done] {
+    if (ota_) ota_sent_ = ota_->sent();
+    ota_.reset();
+    activity_ = "idle";
+    driver_.Close(l->report.problems.empty() && l->report.result == InstallResult::kAllNew
+                      ? "update " + l->report.bundle + " installed"
+                      : "");
+    ReadInventory([l, done](Inventory inv) {
+      l->report.after = std::move(inv);
+      done(l->report);
+    });
+  };
+  if (ota_ && ota_->active()) return ota_->Leave(finish);
+  finish();
 }
 
 // Each single-bank ECU's current image, verified, before anything is erased: from the store when
@@ -176,7 +287,7 @@ void Manager::Backups(std::shared_ptr<Loaded> l, std::function<void(InstallRepor
   auto left = std::make_shared<size_t>(chains.size());
   auto joined = [this, l, left, done]() {
     if (--*left > 0) return;
-    if (!l->report.problems.empty()) return done(l->report);
+    if (!l->report.problems.empty()) return End(l, done);
     RunCampaign(l, false, done);
   };
   if (chains.empty()) {
@@ -250,7 +361,7 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
     if (ec) {
       l->report.problems.push_back("cannot keep the bundle in " + Path("bundle.aloft") + ": " +
                                    ec.message());
-      return done(l->report);
+      return End(l, done);
     }
   }
   std::vector<EcuJob> jobs;
@@ -304,15 +415,13 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       }
       (void)WriteFileAtomic(Path("counters.json"), cj.dump(2) + "\n", 0600);
     }
-    ReadInventory([l, done](Inventory inv) {
-      l->report.after = std::move(inv);
-      done(l->report);
-    });
+    End(l, done);
   };
   if (recover) {
     campaign_->Recover(finished);
   } else {
     campaign_->Run(finished);
+    Watch(l);
   }
 }
 
@@ -348,7 +457,7 @@ void Manager::Recover(std::function<void(InstallReport)> done) {
   }
   ReadInventory([this, l, done](Inventory inv) {
     l->report.before = std::move(inv);
-    RunCampaign(l, true, done);
+    EnterOtaMode(l, true, done);
   });
 }
 

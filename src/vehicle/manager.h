@@ -17,8 +17,11 @@
 #include "crypto/trust.h"
 #include "vehicle/bundle.h"
 #include "vehicle/campaign.h"
+#include "vehicle/driver.h"
 #include "vehicle/inventory.h"
 #include "vehicle/network.h"
+#include "vehicle/ota_mode.h"
+#include "vehicle/signals.h"
 
 namespace aloft::vehicle {
 
@@ -27,6 +30,8 @@ struct ManagerConfig {
   crypto::TrustSet trust{};
   // The security access key of an ECU for a seed (the gateway's key store).
   std::function<Bytes(const std::string& ecu, std::span<const uint8_t> seed)> key{};
+  // A deferred campaign is asked about again after this long.
+  std::chrono::seconds defer_interval{3600};
 };
 
 enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };
@@ -57,8 +62,25 @@ class Manager {
   void Recover(std::function<void(InstallReport)> done);
   ProgressFn on_progress;
 
+  // The driver's screen (update modes) and what the manager is doing, one line.
+  DriverPrompt& driver() { return driver_; }
+  std::string Activity() const { return activity_; }
+  // The vehicle signals (null when the gateway does not have their bus).
+  const SignalWatcher* signals() const { return watcher_.get(); }
+  // Every request OTA mode sent, for the log and the tests.
+  std::vector<std::string> ota_requests() const { return ota_sent_; }
+  // For each pause of a campaign: how long after the precondition was lost the car was at a safe
+  // point (no ECU in the programming session, every one bootable).
+  const std::vector<std::chrono::milliseconds>& pauses() const { return pauses_; }
+
  private:
   struct Loaded;
+  void WaitForConditions(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
+  void EnterOtaMode(std::shared_ptr<Loaded> l, bool recover,
+                    std::function<void(InstallReport)> done);
+  void Watch(std::shared_ptr<Loaded> l);
+  void End(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
+  std::vector<std::string> Unmet(const std::shared_ptr<Loaded>& l) const;
   void Backups(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
   void BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
                    std::function<void()> joined);
@@ -73,6 +95,14 @@ class Manager {
   ManagerConfig config_;
   std::unique_ptr<FileJournal> journal_;
   std::unique_ptr<Campaign> campaign_;
+  DriverPrompt driver_;
+  std::unique_ptr<SignalWatcher> watcher_;
+  std::unique_ptr<OtaMode> ota_;
+  std::vector<std::string> ota_sent_;
+  std::vector<std::chrono::milliseconds> pauses_;
+  std::string activity_ = "idle";
+  TimerId watch_timer_ = 0, deadline_timer_ = 0;
+  EventLoop::TimePoint started_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

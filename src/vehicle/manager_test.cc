@@ -16,8 +16,10 @@
 namespace aloft::vehicle {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 constexpr char kCar[] = R"(
 [vehicle]
@@ -41,7 +43,6 @@ layout = "ab"
 software = "1.0.0"
 hardware_version = "E1"
 app_size = 262144
-signals = true
 [[ecu]]
 name = "tcm"
 bus = "pt"
@@ -66,6 +67,8 @@ layout = "ab"
 software = "1.0.0"
 hardware_version = "H1"
 app_size = 262144
+[signals]
+bus = "pt"
 )";
 
 struct Target {
@@ -154,6 +157,19 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
     EXPECT_TRUE(report.has_value());
     return report.value_or(InstallReport{});
+  }
+
+  // A bundle whose policy is `policy` (merged into the default one).
+  std::string WithPolicy(const std::string& version, nlohmann::json policy) {
+    return Bundle(version,
+                  [policy](pkg::PackOptions& o) { o.extra["vehicle"]["policy"].update(policy); });
+  }
+
+  bool AnyProgramming() {
+    for (const Target& t : kTargets) {
+      if (car_->ecu(t.name)->server().session() == uds::session::kProgramming) return true;
+    }
+    return false;
   }
 
   // Each ECU's running version, from the simulator; "-" for one that runs nothing.
@@ -283,6 +299,186 @@ TEST_F(ManagerTest, AGatewayRestartMidCampaign_Converges) {
   // And the bundle installs afterwards.
   EXPECT_EQ(Install(bundle).result, InstallResult::kAllNew);
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
+}  // namespace
+}  // namespace aloft::vehicle
+
+namespace aloft::vehicle {
+namespace {
+
+TEST_F(ManagerTest, OtaMode_EnteredAndLeftOnEveryBus_InEveryOutcome) {
+  for (bool fail : {false, true}) {
+    if (fail) car_->ecu("tcm")->faults().nrc[0x36] = 0x72;
+    const InstallReport r = Install(Bundle(fail ? "3.0.0" : "2.0.0"));
+    EXPECT_EQ(r.result, fail ? InstallResult::kAllOld : InstallResult::kAllNew) << r.Summary();
+    const std::vector<std::string> sent = manager_->ota_requests();
+    for (const char* want :
+         {"pt: 10 83", "pt: 85 82", "pt: 28 83 01", "fd: 10 83", "fd: 28 83 01", "hu: 10 03",
+          "hu: 85 02", "hu: 28 03 01", "pt: 28 80 01", "pt: 85 81", "pt: 10 81", "pt: 14 FF FF FF",
+          "fd: 14 FF FF FF", "hu: 28 00 01", "hu: 10 01", "hu: 14 FF FF FF"}) {
+      EXPECT_NE(std::find(sent.begin(), sent.end(), want), sent.end()) << want << " fail=" << fail;
+    }
+    // Left: every ECU in the default session, transmitting, DTC setting on.
+    loop_.RunFor(std::chrono::seconds(1));
+    for (const Target& t : kTargets) {
+      const uds::Server& s = car_->ecu(t.name)->server();
+      EXPECT_EQ(s.session(), uds::session::kDefault) << t.name;
+      EXPECT_TRUE(s.tx_enabled()) << t.name;
+      EXPECT_TRUE(s.dtc_setting_on()) << t.name;
+    }
+  }
+}
+
+TEST_F(ManagerTest, Modes_SilentNotifyForced_DoNotAsk) {
+  int n = 0;
+  for (const char* mode : {"silent", "notify", "forced"}) {
+    std::string seen;
+    manager_->on_progress = [&](const std::string&, const std::string&, uint64_t, uint64_t) {
+      if (seen.empty()) seen = manager_->driver().Screen();
+    };
+    const std::string version = "2.0." + std::to_string(n++);
+    const InstallReport r = Install(WithPolicy(version, {{"mode", mode}}));
+    EXPECT_EQ(r.result, InstallResult::kAllNew) << mode << "\n" << r.Summary();
+    if (std::string(mode) == "silent") {
+      EXPECT_EQ(seen, "") << mode;
+    } else {
+      EXPECT_THAT(seen, HasSubstr("installing update car " + version)) << mode;
+    }
+    EXPECT_THAT(manager_->driver().Screen(), HasSubstr("installed")) << mode;
+  }
+}
+
+TEST_F(ManagerTest, Mode_Confirm_WaitsForTheDriver_DeferralsHaveALimit) {
+  const uint64_t before = FlashOperations();
+  std::optional<InstallReport> report;
+  manager_->Install(WithPolicy("2.0.0", {{"mode", "confirm"}, {"max_deferrals", 2}}),
+                    [&](InstallReport r) { report = std::move(r); });
+  loop_.RunFor(std::chrono::seconds(10));
+  DriverPrompt& d = manager_->driver();
+  EXPECT_EQ(d.Screen(), "update car 2.0.0 ready: accept or defer (2 of 2 deferrals left)");
+  EXPECT_EQ(manager_->Activity(), "waiting for the driver");
+  ASSERT_THAT(d.Defer(), IsOk());
+  EXPECT_EQ(d.Screen(), "");
+  EXPECT_THAT(d.Defer(), IsError(Code::kUnavailable, HasSubstr("no update is waiting")));
+  loop_.RunFor(std::chrono::minutes(61));  // asked again after the interval (an hour)
+  EXPECT_EQ(d.Screen(), "update car 2.0.0 ready: accept or defer (1 of 2 deferrals left)");
+  ASSERT_THAT(d.Defer(), IsOk());
+  loop_.RunFor(std::chrono::minutes(61));
+  EXPECT_EQ(d.Screen(), "update car 2.0.0 ready: accept (no deferrals left)");
+  EXPECT_THAT(d.Defer(), IsError(Code::kOutOfRange, HasSubstr("cannot be deferred again")));
+  EXPECT_EQ(FlashOperations(), before) << "nothing is touched before the driver accepts";
+  EXPECT_FALSE(report.has_value());
+  ASSERT_THAT(d.Accept(), IsOk());
+  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
+TEST_F(ManagerTest, Preconditions_NotMet_TheCampaignWaits_ThenInstalls) {
+  car_->signals().speed_kph = 30;
+  car_->signals().gear = 127;
+  const uint64_t before = FlashOperations();
+  std::optional<InstallReport> report;
+  manager_->Install(
+      WithPolicy("2.0.0", {{"preconditions", {{"max_speed_kph", 0}, {"gears", {"P"}}}}}),
+      [&](InstallReport r) { report = std::move(r); });
+  loop_.RunFor(std::chrono::seconds(20));
+  EXPECT_EQ(manager_->Activity(),
+            "waiting for the preconditions: Vehicle.Speed is 30.00 km/h, above 0.00");
+  EXPECT_EQ(FlashOperations(), before);
+  car_->signals().speed_kph = 0;
+  loop_.RunFor(std::chrono::seconds(1));
+  EXPECT_EQ(manager_->Activity(),
+            "waiting for the preconditions: Vehicle.Powertrain.Transmission.SelectedGear is D");
+  car_->signals().gear = 126;
+  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
+
+  // Never met within the deadline: refused, nothing touched.
+  car_->signals().low_voltage = 11.0;
+  loop_.RunFor(std::chrono::milliseconds(200));  // the next state frame says so
+  const uint64_t now = FlashOperations();
+  const InstallReport r = Install(WithPolicy(
+      "2.1.0", {{"max_duration_s", 60}, {"preconditions", {{"min_low_voltage", 11.8}}}}));
+  EXPECT_EQ(r.result, InstallResult::kRefused);
+  EXPECT_THAT(r.problems,
+              ::testing::ElementsAre("precondition not met: "
+                                     "Vehicle.LowVoltageBattery.CurrentVoltage is 11.00 V, "
+                                     "below 11.80"));
+  EXPECT_EQ(FlashOperations(), now);
+}
+
+TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) {
+  std::optional<InstallReport> report;
+  manager_->Install(WithPolicy("2.0.0", {{"preconditions", {{"max_speed_kph", 0}}}}),
+                    [&](InstallReport r) { report = std::move(r); });
+  // A third of the way through ecm's transfer on the classic bus (A/B; hu's, over DoIP, is done
+  // and waits to be activated; adas, single bank, is being programmed on the CAN FD bus). An A/B
+  // ECU whose 37 waits for its flash to catch up leaves once that answer came (in one run, 141 ms).
+  uint64_t ecm_sent = 0;
+  manager_->on_progress = [&](const std::string& ecu, const std::string& stage, uint64_t sent,
+                              uint64_t) {
+    if (ecu == "ecm" && stage == "transfer") ecm_sent = sent;
+  };
+  loop_.RunUntil([&] { return ecm_sent > 20'000; }, std::chrono::minutes(10));
+  ASSERT_GT(ecm_sent, 20'000u);
+  car_->signals().speed_kph = 8;
+  loop_.RunUntil([&] { return manager_->signals()->state().speed_kph > 0; },
+                 std::chrono::seconds(1));
+  const auto frame = loop_.Now();  // the first frame with the speed above 0
+  // The A/B ECUs leave the programming session; the single-bank ones are finished and activated.
+  std::optional<std::chrono::milliseconds> ab_out;
+  while (!ab_out && loop_.Now() - frame < std::chrono::seconds(1)) {
+    loop_.RunFor(std::chrono::milliseconds(1));
+    // Resetting (off, on its way to its old bank) or out of the programming session.
+    auto out = [&](const char* name) {
+      ecusim::Ecu& e = *car_->ecu(name);
+      return !e.online() || e.server().session() != uds::session::kProgramming;
+    };
+    if (out("ecm") && out("hu")) {
+      ab_out = std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - frame);
+    }
+  }
+  loop_.RunUntil([&] { return !manager_->pauses().empty(); }, std::chrono::minutes(1));
+  ASSERT_EQ(manager_->pauses().size(), 1u);
+  ASSERT_TRUE(ab_out.has_value());
+  std::printf(
+      "speed above 0: A/B ECUs out of the programming session %lld ms after the frame; "
+      "the whole car at a safe point after %lld ms\n",
+      static_cast<long long>(ab_out->count()),
+      static_cast<long long>(manager_->pauses()[0].count()));
+  EXPECT_LE(*ab_out, std::chrono::milliseconds(100));
+  EXPECT_THAT(manager_->Activity(), HasSubstr("paused: Vehicle.Speed is 8.00 km/h"));
+  // Parked a minute: nobody programming, every ECU running something.
+  loop_.RunFor(std::chrono::minutes(1));
+  EXPECT_FALSE(AnyProgramming());
+  EXPECT_THAT(Versions(), Not(HasSubstr("-")));
+  EXPECT_FALSE(report.has_value());
+  car_->signals().speed_kph = 0;
+  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  EXPECT_THAT(report->campaign.log, Contains("resumed"));
+}
+
+TEST_F(ManagerTest, PreconditionLostPastTheDeadline_EveryEcuGoesBack) {
+  std::optional<InstallReport> report;
+  manager_->Install(
+      WithPolicy("2.0.0", {{"max_duration_s", 120}, {"preconditions", {{"max_speed_kph", 0}}}}),
+      [&](InstallReport r) { report = std::move(r); });
+  loop_.RunUntil([&] { return stages_.count("hu transfer") > 0; }, std::chrono::minutes(10));
+  loop_.RunFor(std::chrono::milliseconds(300));
+  car_->signals().speed_kph = 50;
+  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->result, InstallResult::kAllOld) << report->Summary();
+  EXPECT_THAT(report->campaign.first_failure, HasSubstr("deadline (120 s)"));
+  loop_.RunFor(std::chrono::seconds(2));
+  EXPECT_EQ(Versions(), "ecm=1.0.0 tcm=1.0.0 adas=1.0.0 hu=1.0.0 ");
 }
 
 }  // namespace

@@ -65,10 +65,26 @@ Result<std::unique_ptr<Network>> Network::Create(const ecusim::VehicleSpec& spec
     node.client = std::make_unique<uds::Client>(*node.link, config.client);
     n->nodes_.push_back(std::move(node));
   }
+  if (doip) {
+    n->doip_loop_ = &doip->loop();
+    n->keepalive_interval_ = config.doip_keepalive;
+    n->KeepAlive();
+  }
   return n;
 }
 
+void Network::KeepAlive() {
+  keepalive_ = doip_loop_->After(keepalive_interval_, [this] {
+    keepalive_ = 0;
+    for (Node& node : nodes_) {
+      if (node.medium == "doip") node.client->Request({0x3E, 0x80}, nullptr);
+    }
+    KeepAlive();
+  });
+}
+
 Network::~Network() {
+  if (keepalive_) doip_loop_->Cancel(keepalive_);
   for (auto& node : nodes_) node.client.reset();
 }
 
@@ -123,6 +139,19 @@ std::vector<std::string> Network::buses() const {
   std::vector<std::string> out;
   for (const auto& [name, b] : buses_) out.push_back(name);
   return out;
+}
+
+can::CanBus* Network::bus(const std::string& name) {
+  auto it = buses_.find(name);
+  return it == buses_.end() ? nullptr : it->second.bus;
+}
+
+can::CanBus* Network::signal_bus() {
+  if (!spec_.signals.bus.empty()) return bus(spec_.signals.bus);
+  for (const auto& e : spec_.ecus) {
+    if (e.signals) return bus(e.bus);
+  }
+  return nullptr;
 }
 
 }  // namespace aloft::vehicle

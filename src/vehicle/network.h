@@ -19,6 +19,9 @@ namespace aloft::vehicle {
 
 struct NetworkConfig {
   uds::ClientConfig client{};
+  // A DoIP entity closes a connection idle for 5 minutes (T_TCP_General_Inactivity): the gateway
+  // sends its ECUs on Ethernet 3E 80 this often.
+  std::chrono::seconds doip_keepalive{60};
 };
 
 class Network {
@@ -42,8 +45,12 @@ class Network {
   // its ECUs that answer functional requests.
   uds::Link* functional(const std::string& bus);
   std::vector<uds::Link*> answers(const std::string& bus);
-  // The CAN buses the gateway has.
+  // The CAN buses the gateway has, and one of them by name (null when it has not).
   std::vector<std::string> buses() const;
+  can::CanBus* bus(const std::string& name);
+  // The bus carrying the vehicle state frames ([signals] bus, or the bus of the ECU that
+  // publishes them); null when the gateway does not have it.
+  can::CanBus* signal_bus();
 
  private:
   struct Node {
@@ -58,7 +65,11 @@ class Network {
     std::unique_ptr<uds::Link> functional{};
   };
   explicit Network(ecusim::VehicleSpec spec) : spec_(std::move(spec)) {}
+  void KeepAlive();
   ecusim::VehicleSpec spec_;
+  EventLoop* doip_loop_ = nullptr;
+  TimerId keepalive_ = 0;
+  std::chrono::seconds keepalive_interval_{60};
   std::map<std::string, Bus> buses_;
   std::vector<Node> nodes_;
 };
