@@ -524,6 +524,13 @@ void Ecu::TransferData(const uds::Request& r, uds::Responder reply) {
     PowerCycle(std::chrono::milliseconds(0));  // the ECU resets instead of answering
     return;
   }
+  if (config_.faults.hang_at_block == transfer_.blocks) {
+    config_.faults.hang_at_block.reset();
+    // Unanswered (the framework says 0x78 meanwhile); then silent until the watchdog resets it.
+    power_timer_ =
+        loop_.After(std::chrono::milliseconds(200), [this] { PowerCycle(config_.faults.hang); });
+    return;
+  }
   if (config_.faults.power_loss_at_block == transfer_.blocks) {
     config_.faults.power_loss_at_block.reset();
     code_->CutPowerAfter(code_->operations() + 1);  // the next flash operation is cut short
@@ -531,6 +538,10 @@ void Ecu::TransferData(const uds::Request& r, uds::Responder reply) {
   ++transfer_.next_bsc;
   transfer_.received += n;
   transfer_.pending.insert(transfer_.pending.end(), r.bytes.begin() + 2, r.bytes.end());
+  if (config_.faults.corrupt_at_block == transfer_.blocks) {
+    config_.faults.corrupt_at_block.reset();
+    transfer_.pending[transfer_.pending.size() - n / 2] ^= 0x10;
+  }
   ProgramPending(false);
   waiting_36_ = reply;
   waiting_36_answer_ = {0x76, bsc};

@@ -31,6 +31,12 @@ enum class KeyAlgorithm { kHmacSha256, kXor };
 struct EcuFaults {
   std::optional<int> reset_at_block;       // reset instead of answering this TransferData block
   std::optional<int> power_loss_at_block;  // power lost while programming this block
+  // Hangs at this block: 0x78 (the framework's, after P2), then nothing until its watchdog
+  // resets it `hang` later (the tester meets P2*).
+  std::optional<int> hang_at_block;
+  std::chrono::milliseconds hang{7000};
+  // A bit of this block is flipped on its way to the flash: the check routine finds it.
+  std::optional<int> corrupt_at_block;
   std::chrono::milliseconds power_off{500};
   std::map<uint8_t, uint8_t> nrc;     // service -> NRC answered instead (each once)
   std::chrono::milliseconds slow{0};  // added to every answer (P2* stretched)

@@ -142,7 +142,9 @@ void Vehicle::PublishSignals() {
   if (!spec_.signals.bus.empty() && !state_port_) {
     state_port_ = buses_.at(spec_.signals.bus)->Attach("vehicle-state");
   }
-  can::SimPort* port = state_port_ ? state_port_.get() : publisher ? publisher->port.get() : nullptr;
+  can::SimPort* port = state_port_ ? state_port_.get()
+                       : publisher ? publisher->port.get()
+                                   : nullptr;
   if (!port) return;
   signal_timer_ = loop_.After(spec_.signals.period, [this, publisher, port] {
     signal_timer_ = 0;
@@ -216,6 +218,10 @@ Result<std::string> Vehicle::Control(const std::string& command) {
       e->faults().reset_at_block = static_cast<int>(v);
     } else if (w[2] == "power_loss_at_block") {
       e->faults().power_loss_at_block = static_cast<int>(v);
+    } else if (w[2] == "hang_at_block") {
+      e->faults().hang_at_block = static_cast<int>(v);
+    } else if (w[2] == "corrupt_at_block") {
+      e->faults().corrupt_at_block = static_cast<int>(v);
     } else if (w[2] == "slow_ms") {
       e->server().mutable_config().response_delay =
           std::chrono::milliseconds(static_cast<int64_t>(v));

@@ -147,10 +147,17 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
   if (const toml::table* f = t["faults"].as_table()) {
     const std::string fw = where + " [faults]";
     TomlReader fr(fw, *f);
-    ALOFT_RETURN_IF_ERROR(fr.Known(
-        {"reset_at_block", "power_loss_at_block", "power_off_ms", "slow_ms", "nrc", "drop_rate"},
-        "docs/vehicle-network.md"));
+    ALOFT_RETURN_IF_ERROR(
+        fr.Known({"reset_at_block", "power_loss_at_block", "hang_at_block", "corrupt_at_block",
+                  "power_off_ms", "slow_ms", "nrc", "drop_rate"},
+                 "docs/vehicle-network.md"));
     int64_t v = -1;
+    ALOFT_RETURN_IF_ERROR(fr.Int("hang_at_block", v));
+    if (v >= 0) c.faults.hang_at_block = static_cast<int>(v);
+    v = -1;
+    ALOFT_RETURN_IF_ERROR(fr.Int("corrupt_at_block", v));
+    if (v >= 0) c.faults.corrupt_at_block = static_cast<int>(v);
+    v = -1;
     ALOFT_RETURN_IF_ERROR(fr.Int("reset_at_block", v));
     if (v >= 0) c.faults.reset_at_block = static_cast<int>(v);
     v = -1;
@@ -261,10 +268,9 @@ Result<VehicleSpec> ParseVehicleSpec(const std::string& text, const std::string&
   if (const toml::table* st = t["signals"].as_table()) {
     const std::string w = where + " [signals]";
     TomlReader sr(w, *st);
-    ALOFT_RETURN_IF_ERROR(sr.Known(
-        {"speed_kph", "gear", "power_mode", "low_voltage", "soc", "charging", "id", "period_ms",
-         "bus"},
-        "docs/vehicle-network.md"));
+    ALOFT_RETURN_IF_ERROR(sr.Known({"speed_kph", "gear", "power_mode", "low_voltage", "soc",
+                                    "charging", "id", "period_ms", "bus"},
+                                   "docs/vehicle-network.md"));
     Signals& s = v.signals;
     ALOFT_RETURN_IF_ERROR(sr.Str("bus", s.bus));
     if (!s.bus.empty() && std::none_of(v.buses.begin(), v.buses.end(),

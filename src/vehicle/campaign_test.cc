@@ -184,11 +184,29 @@ struct Tally {
 // A campaign whose journal fails at its `cut`-th save (-1: never): after that power cut the
 // ECUs' sessions run out, the gateway starts again and recovers from the journal. Returns the
 // end state the ECU simulator reports ("unrecovered" when the recovery never ended).
-std::string CampaignWithCut(Car& car, const std::string& version, int cut) {
+// With `pause_at`, a precondition is lost then (the campaign pauses at a safe point) and comes
+// back 3 s later, or never (`give_up`: the deadline passes and the campaign goes back).
+std::string CampaignWithCut(Car& car, const std::string& version, int cut,
+                            std::optional<std::chrono::milliseconds> pause_at = std::nullopt,
+                            bool give_up = false) {
   CutJournal journal(cut);
   Campaign first(car.loop(), car.Jobs(version), &journal);
   std::optional<CampaignReport> r;
   first.Run([&](CampaignReport x) { r = std::move(x); });
+  if (pause_at) {
+    car.loop().After(*pause_at, [&first, &car, give_up] {
+      if (first.dead()) return;
+      first.Pause("Vehicle.Speed is 5.00 km/h, above 0.00", nullptr);
+      car.loop().After(std::chrono::seconds(3), [&first, give_up] {
+        if (first.dead()) return;
+        if (give_up) {
+          first.Abort("the preconditions did not return before the deadline");
+        } else {
+          first.Resume();
+        }
+      });
+    });
+  }
   car.loop().RunUntil([&] { return r.has_value() || first.dead(); }, std::chrono::hours(1));
   if (first.dead()) {
     car.loop().RunFor(std::chrono::seconds(10));  // the ECUs' sessions run out
@@ -219,6 +237,28 @@ TEST(Campaign, TransferFails_EveryEcuBackOnItsOldImage) {
   CampaignReport r = car.Run("2.0.0");
   EXPECT_EQ(r.outcome, Outcome::kAllOld) << ::testing::PrintToString(r.log);
   EXPECT_EQ(car.EndState("2.0.0"), "old");
+}
+
+TEST(Campaign, HungEcuAndCorruptBlock_NameTheirFailures_AllOld) {
+  struct Case {
+    size_t ecu;
+    std::function<void(ecusim::EcuFaults&)> fault;
+    std::string failure;
+  };
+  const std::vector<Case> cases = {
+      {1, [](ecusim::EcuFaults& f) { f.hang_at_block = 4; }, "no response within P2*"},
+      {2, [](ecusim::EcuFaults& f) { f.corrupt_at_block = 3; }, "the ECU found the image wrong"},
+  };
+  for (const Case& c : cases) {
+    testing::TempDir dir;
+    Car car(dir.path());
+    c.fault(car.ecu(c.ecu).faults());
+    CampaignReport r = car.Run("2.0.0");
+    EXPECT_EQ(r.outcome, Outcome::kAllOld) << ::testing::PrintToString(r.log);
+    EXPECT_THAT(r.first_failure, HasSubstr("ecu" + std::to_string(c.ecu) + ": "));
+    EXPECT_THAT(r.first_failure, HasSubstr(c.failure));
+    EXPECT_EQ(car.EndState("2.0.0"), "old");
+  }
 }
 
 TEST(Campaign, ActivationFails_CommittedOnesSwitchedBack) {
@@ -343,20 +383,45 @@ namespace {
 
 // Many seeded runs, each with a gateway power cut before a random step (half of them) and an ECU
 // fault of a random kind (or none): reset at a random block, power lost mid-program, NRC 0x72 on
-// TransferData, a failed check routine, an ECU bus-off, a slow ECU. The end state, from the ECU
-// simulator, is all-new or all-old every time.
+// TransferData, a refused routine, an ECU bus-off, a slow ECU, a hung ECU (P2* runs out), a
+// corrupted block (the check routine fails), a precondition lost mid-campaign (back 3 s later, or
+// never: the deadline). The end state, from the ECU simulator, is all-new or all-old every time.
 TEST(Campaign, SeededAtomicity_GatewayCutsAndEcuFaults) {
   std::mt19937 rng(2026);
   Tally tally;
   const int runs = 1000;
+  const char* kKinds[] = {"reset at a block",  "power lost mid-program",
+                          "NRC 0x72 on 36",    "NRC 0x72 on 31",
+                          "bus-off",           "slow ECU",
+                          "hung ECU (P2*)",    "check routine failed",
+                          "precondition lost", "precondition lost past the deadline"};
+  int drawn[10] = {};
+  int cuts = 0;
   for (int run = 0; run < runs; ++run) {
     testing::TempDir dir;
     Car car(dir.path());
     const size_t victim = rng() % 4;
     const int block = 1 + static_cast<int>(rng() % 14);
-    switch (rng() % 7) {
+    std::optional<std::chrono::milliseconds> pause_at;
+    bool give_up = false;
+    const size_t kind = rng() % 10;
+    ++drawn[kind];
+    switch (kind) {
       case 0:
         car.ecu(victim).faults().reset_at_block = block;
+        break;
+      case 6:
+        car.ecu(victim).faults().hang_at_block = block;  // 0x78, then silence: P2*
+        break;
+      case 7:
+        car.ecu(victim).faults().corrupt_at_block = block;  // the check routine fails
+        break;
+      case 8:
+        pause_at = std::chrono::milliseconds(rng() % 6000);  // a precondition lost, and back
+        break;
+      case 9:
+        pause_at = std::chrono::milliseconds(rng() % 6000);  // ... and not back in time
+        give_up = true;
         break;
       case 1:
         car.ecu(victim).faults().power_loss_at_block = block;
@@ -377,10 +442,15 @@ TEST(Campaign, SeededAtomicity_GatewayCutsAndEcuFaults) {
         break;
     }
     const int cut = rng() % 2 ? 1 + static_cast<int>(rng() % 10) : -1;
-    const std::string end = CampaignWithCut(car, "2.1." + std::to_string(run), cut);
+    cuts += cut >= 0;
+    const std::string end =
+        CampaignWithCut(car, "2.1." + std::to_string(run), cut, pause_at, give_up);
     tally.Add(end);
     EXPECT_TRUE(end == "new" || end == "old") << "run " << run << ": " << end;
   }
+  std::printf("ECU faults drawn:");
+  for (size_t k = 0; k < std::size(kKinds); ++k) std::printf(" %s %d;", kKinds[k], drawn[k]);
+  std::printf(" gateway power cuts %d\n", cuts);
   tally.Print();
   EXPECT_EQ(tally.mixed + tally.bricked, 0);
 }
