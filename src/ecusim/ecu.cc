@@ -23,6 +23,8 @@ constexpr uint16_t kRidCheckMemory = 0x0202;
 constexpr uint16_t kRidErase = 0xFF00;
 constexpr uint16_t kRidDependencies = 0xFF01;
 constexpr uint16_t kRidSwitchBank = 0xFF02;  // A/B: start the other valid bank (a rollback)
+constexpr uint16_t kRidChecksum = 0xFF03;    // the CRC-32 of a range of the bank to program
+constexpr uint16_t kRidCheckRange = 0xFF04;  // 02 02 over a given range (a resumed download)
 
 Bytes Text(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
@@ -311,11 +313,30 @@ void Ecu::Routine(const uds::Request& r, uds::Responder reply) {
     case kRidCheckMemory:
     case kRidDependencies:
     case kRidSwitchBank:
+    case kRidChecksum:
+    case kRidCheckRange:
       if (!programming) return reply.Negative(kRequestOutOfRange);
       if (server_.security_level() != 1) return reply.Negative(kSecurityAccessDenied);
       if (rr.type != 1) return reply.Negative(uds::nrc::kSubFunctionNotSupported);
       if (rr.id == kRidErase) return EraseMemory(rr, reply);
       if (rr.id == kRidCheckMemory) return CheckMemory(rr, reply);
+      if (rr.id == kRidChecksum) return Checksum(rr, reply);
+      if (rr.id == kRidCheckRange) {
+        // Address and size (4 bytes each, of the whole image), then what 02 02 takes.
+        if (rr.options.size() < 8) return reply.Negative(kIncorrectMessageLength);
+        const uint64_t address = uds::BigEndian(rr.options.first(4));
+        const uint64_t size = uds::BigEndian(rr.options.subspan(4, 4));
+        if (!image_.complete || address < config_.app_address ||
+            address - config_.app_address + size > config_.app_size ||
+            address - config_.app_address + size != image_.offset + image_.size) {
+          return reply.Negative(kRequestSequenceError);  // it must end where the download did
+        }
+        image_.offset = address - config_.app_address;
+        image_.size = size;
+        uds::RoutineRequest rest = rr;
+        rest.options = rr.options.subspan(8);
+        return CheckMemory(rest, reply);
+      }
       if (rr.id == kRidSwitchBank) return SwitchBank(reply);
       return CheckDependencies(reply);
     default:
@@ -414,6 +435,28 @@ void Ecu::CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply) {
   }
   image_.checked = match;
   reply.Positive({0x71, 0x01, 0x02, 0x02, static_cast<uint8_t>(match ? 0x00 : 0x01)});
+}
+
+// 31 01 FF 03 ALFID address size: the CRC-32 of that range of the bank to program, as it is now
+// (a tester resuming a download finds the erase blocks it already holds).
+void Ecu::Checksum(const uds::RoutineRequest& rr, uds::Responder reply) {
+  if (transfer_.active) return reply.Negative(kConditionsNotCorrect);
+  Bytes request{0x34, 0x00};
+  request.insert(request.end(), rr.options.begin(), rr.options.end());
+  uds::TransferRequest t;
+  if (auto bad = uds::ParseTransferRequest(request, &t)) return reply.Negative(bad->nrc);
+  if (t.size == 0 || t.address < config_.app_address ||
+      t.address - config_.app_address + t.size > config_.app_size) {
+    return reply.Negative(kRequestOutOfRange);
+  }
+  const int bank = erase_bank_ >= 0 ? erase_bank_ : TargetBank();
+  Bytes data(t.size);
+  if (!code_->Read(BankOffset(bank) + t.address - config_.app_address, data).ok()) {
+    return reply.Negative(kGeneralProgrammingFailure);
+  }
+  Bytes out{0x71, 0x01, 0xFF, 0x03, 0x00};
+  uds::PutBigEndian(out, Crc32(data), 4);
+  reply.Positive(std::move(out));
 }
 
 // 31 01 FF 02: the other bank starts from the next reset, if it holds a valid image (status 00);

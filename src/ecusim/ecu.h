@@ -132,6 +132,7 @@ class Ecu {
   void CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply);
   void CheckDependencies(uds::Responder reply);
   void SwitchBank(uds::Responder reply);
+  void Checksum(const uds::RoutineRequest& rr, uds::Responder reply);
   void RequestDownload(const uds::Request& r, uds::Responder reply);
   void RequestUpload(const uds::Request& r, uds::Responder reply);
   void TransferData(const uds::Request& r, uds::Responder reply);

@@ -95,6 +95,51 @@ TEST(EcuFlash, OneMiB_CanFd_AbBank_SwitchesBanks) {
   EXPECT_EQ(s.boot.banks[0].version, "1.0.0");
 }
 
+// Issue 22, must show 3: a transfer cut at 70 % (the gateway's power goes; the ECU's S3 runs out
+// and it resets) resumes from the first erase block the ECU does not hold (31 01 FF 03 per block)
+// and re-sends at most one erase block's worth; the whole image is checked (31 01 FF 04).
+TEST(EcuFlash, TransferCutAt70Percent_ResumesFromTheLastErasedBlock) {
+  for (BankLayout layout : {BankLayout::kSingle, BankLayout::kAb}) {
+    EcuConfig c = C55(layout);
+    c.erase_block = 64 << 10;
+    Bench bench(c, {500'000}, false);
+    ASSERT_THAT(bench.ecu_->Provision(MakeAppImage("1.0.0", "P1", Body(300'000, 1))), IsOk());
+    const Bytes image = MakeAppImage("2.0.0", "P1", Body((1 << 20) - kAppHeader, 2));
+    uds::FlashPlan plan = bench.Plan(image);
+    uint64_t sent_at_cut = 0;
+    plan.progress = [&](uint64_t sent, uint64_t total) {
+      if (!sent_at_cut && sent * 10 >= total * 7) sent_at_cut = sent;
+    };
+    auto first = std::make_unique<uds::Flasher>(*bench.client_, plan);
+    first->Run([](Result<uds::FlashReport>) {});
+    bench.rig_->loop().RunUntil([&] { return sent_at_cut > 0; }, std::chrono::minutes(5));
+    ASSERT_GT(sent_at_cut, 0u);
+    first.reset();                                        // the gateway is gone
+    bench.rig_->loop().RunFor(std::chrono::seconds(10));  // S3 runs out: the ECU resets
+    EXPECT_NE(bench.ecu_->server().session(), uds::session::kProgramming);
+
+    plan.progress = nullptr;
+    plan.resume_block = c.erase_block;
+    plan.expect_version = "2.0.0";
+    auto report = bench.Flash(plan);
+    ASSERT_THAT(report, IsOk());
+    const uint64_t resent = sent_at_cut - report->resumed_from;
+    std::printf(
+        "resume (%s): cut at %llu of %zu bytes (70 %%); resumed at %llu; re-sent %llu "
+        "bytes (erase block %u)\n",
+        layout == BankLayout::kSingle ? "single bank" : "A/B",
+        static_cast<unsigned long long>(sent_at_cut), image.size(),
+        static_cast<unsigned long long>(report->resumed_from),
+        static_cast<unsigned long long>(resent), c.erase_block);
+    EXPECT_GT(report->resumed_from, 0u);
+    EXPECT_LE(resent, c.erase_block);
+    const EcuStatus s = bench.ecu_->status();
+    EXPECT_TRUE(s.application);
+    EXPECT_EQ(s.version, "2.0.0");
+    EXPECT_EQ(s.boot.banks[s.bank].crc32, Crc32(image));
+  }
+}
+
 // Must show 4: a wrong key, a wrong BSC, a write outside the memory map, an image that fails its
 // check; each refused with the right NRC, and the ECU never starts a partial image.
 TEST(EcuBootloader, WrongKey_Nrc35_ThenAttemptsExceeded36_DelayOverReset37) {

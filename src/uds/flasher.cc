@@ -23,6 +23,8 @@ void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
   report_.bytes = plan_.image.size();
   stage_ = plan_.phases == FlashPhases::kActivate ? 13 : 0;
   sent_ = 0;
+  offset_ = 0;
+  scanned_ = plan_.resume_block == 0;
   bsc_ = 1;
   tries_ = 0;
   start_ = client_.link().loop().Now();
@@ -96,15 +98,20 @@ void Flasher::Step() {
       return Send(std::move(req), next);
     }
     case 9: {
+      if (!scanned_) {
+        --stage_;
+        return Scan(0);
+      }
       download_start_ = client_.link().loop().Now();
       std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x00, 0x44};
-      PutBigEndian(req, plan_.address, 4);
-      PutBigEndian(req, plan_.image.size(), 4);
+      PutBigEndian(req, plan_.address + offset_, 4);
+      PutBigEndian(req, plan_.image.size() - offset_, 4);
       return Send(std::move(req), next);
     }
     case 10:
       return Send(
-          EncodeTransferRequest(0x34, {0x00, plan_.address, plan_.image.size()}),
+          EncodeTransferRequest(0x34,
+                                {0x00, plan_.address + offset_, plan_.image.size() - offset_}),
           [this](const Response& r) {
             if (r.bytes.size() < 3) {
               return Fail(Error(Code::kMalformed, "UDS 34: answer without a block length"));
@@ -115,6 +122,7 @@ void Flasher::Step() {
             }
             report_.max_block_length =
                 static_cast<uint32_t>(BigEndian(std::span(r.bytes).subspan(2, n)));
+            sent_ = offset_;
             if (report_.max_block_length < 3) {
               return Fail(Error(Code::kMalformed, "UDS 34: maxNumberOfBlockLength " +
                                                       std::to_string(report_.max_block_length)));
@@ -128,6 +136,11 @@ void Flasher::Step() {
       });
     case 12: {
       std::vector<uint8_t> req{0x31, 0x01, 0x02, 0x02};
+      if (offset_ > 0) {  // resumed: the whole image's range
+        req = {0x31, 0x01, 0xFF, 0x04};
+        PutBigEndian(req, plan_.address, 4);
+        PutBigEndian(req, plan_.image.size(), 4);
+      }
       PutBigEndian(req, Crc32(plan_.image), 4);
       const Bytes sha = Sha256(plan_.image);
       req.insert(req.end(), sha.begin(), sha.end());
@@ -190,6 +203,33 @@ void Flasher::Step() {
     default:
       return;
   }
+}
+
+// Resuming: the ECU's CRC-32 of erase block `block` of the image against the image's; the first
+// that differs (or the last block) is where the download starts.
+void Flasher::Scan(uint64_t block) {
+  const uint64_t size = plan_.image.size(), unit = plan_.resume_block;
+  const uint64_t at = block * unit;
+  if (size == 0 || at + unit >= size) {  // the last block is always sent again
+    scanned_ = true;
+    offset_ = size == 0 ? 0 : at;
+    report_.resumed_from = offset_;
+    return Step();
+  }
+  std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x03, 0x44};
+  PutBigEndian(req, plan_.address + at, 4);
+  PutBigEndian(req, unit, 4);
+  const uint32_t mine = Crc32(std::span(plan_.image).subspan(at, unit));
+  Send(std::move(req), [this, block, at, mine](const Response& r) {
+    const bool same = r.bytes.size() >= 9 && BigEndian(std::span(r.bytes).subspan(5, 4)) == mine;
+    if (!same) {
+      scanned_ = true;
+      offset_ = at;
+      report_.resumed_from = offset_;
+      return Step();
+    }
+    Scan(block + 1);
+  });
 }
 
 void Flasher::Block() {

@@ -43,6 +43,11 @@ struct FlashPlan {
   std::string expect_version{};
   // Called after each TransferData block with the bytes sent so far.
   std::function<void(uint64_t sent, uint64_t total)> progress{};
+  // Resuming (the ECU's erase block size; 0: off): before erasing, the CRC-32 of each erase block
+  // of the image is asked of the ECU (31 01 FF 03) and compared with the image's; the download
+  // starts at the first block that differs (at most the last one), and the whole image is then
+  // checked with 31 01 FF 04 (02 02 over the image's range) instead of 02 02.
+  uint32_t resume_block = 0;
 };
 
 struct FlashReport {
@@ -52,6 +57,7 @@ struct FlashReport {
   uint32_t max_block_length = 0;
   std::chrono::nanoseconds total{0};     // 10 03 to the last 22 F1 89
   std::chrono::nanoseconds download{0};  // 31 01 FF 00 to the answer of 37
+  uint64_t resumed_from = 0;             // the offset the download started at (resuming)
   std::vector<std::string> steps;        // "10 03 -> 50 03 00 32 01 F4 (12 ms)", ...
 };
 
@@ -65,6 +71,7 @@ class Flasher {
   void Send(std::vector<uint8_t> request, std::function<void(const Response&)> next);
   void Fail(const Status& status);
   void Block();
+  void Scan(uint64_t block);
 
   Client& client_;
   FlashPlan plan_;
@@ -72,6 +79,8 @@ class Flasher {
   FlashReport report_;
   int stage_ = 0;
   uint64_t sent_ = 0;
+  uint64_t offset_ = 0;  // where the download starts (resuming)
+  bool scanned_ = false;
   uint8_t bsc_ = 1;
   EventLoop::TimePoint start_{}, download_start_{};
   int tries_ = 0;

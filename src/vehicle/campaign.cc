@@ -48,13 +48,14 @@ void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
 // caller runs it.
 void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                           const std::string& expect_version) {
-  e.flasher =
-      std::make_unique<uds::Flasher>(*e.job.client, uds::FlashPlan{.phases = phases,
-                                                                   .image = image,
-                                                                   .address = e.job.address,
-                                                                   .key = e.job.key,
-                                                                   .expect_version = expect_version,
-                                                                   .progress = e.job.progress});
+  e.flasher = std::make_unique<uds::Flasher>(*e.job.client,
+                                             uds::FlashPlan{.phases = phases,
+                                                            .image = image,
+                                                            .address = e.job.address,
+                                                            .key = e.job.key,
+                                                            .expect_version = expect_version,
+                                                            .progress = e.job.progress,
+                                                            .resume_block = e.job.erase_block});
 }
 
 bool Campaign::Record() {

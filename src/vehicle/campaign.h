@@ -36,6 +36,8 @@ struct EcuJob {
   std::vector<std::string> after{};
   // Called after each TransferData block.
   std::function<void(uint64_t sent, uint64_t total)> progress{};
+  // The ECU's erase block: a transfer resumes from the first one the ECU does not hold (0: off).
+  uint32_t erase_block = 0;
 };
 
 enum class Outcome { kAllNew, kAllOld, kFailed };

@@ -86,7 +86,8 @@ class Car {
            .version = version,
            .backup = ecusim::MakeAppImage(old, "P", Body(20'000, static_cast<uint32_t>(i))),
            .backup_version = old,
-           .key = [c](std::span<const uint8_t> seed) { return ecusim::SecurityKey(c, seed); }});
+           .key = [c](std::span<const uint8_t> seed) { return ecusim::SecurityKey(c, seed); },
+           .erase_block = c.erase_block});
     }
     return jobs;
   }

@@ -375,7 +375,8 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
         .image = l->images[t.name],
         .version = t.version,
         .key = [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
-        .after = t.after};
+        .after = t.after,
+        .erase_block = network_.ecu(t.name)->config.erase_block};
     if (auto b = l->backups.find(t.name); b != l->backups.end()) {
       j.backup = b->second.first;
       j.backup_version = b->second.second;
