@@ -110,16 +110,21 @@ void Campaign::Run(std::function<void(CampaignReport)> done) {
 void Campaign::NextTransfers() {
   if (dead_) return;
   if (failing_) {
-    if (running_ == 0) Rollback();
+    if (running_ == 0 && activating_ == 0) Rollback();
     return;
   }
   if (paused_) return;
-  phase_ = "transfer";
   bool all_transferred = true;
   for (size_t i = 0; i < ecus_.size(); ++i) {
     Ecu& e = ecus_[i];
-    if (e.state != State::kTransferred && e.state != State::kActivated) all_transferred = false;
-    if (e.state != State::kPending || bus_busy_[e.job.bus] || !Ready(e)) continue;
+    if (e.state != State::kTransferred && e.state != State::kActivated &&
+        e.state != State::kActivating) {
+      all_transferred = false;
+    }
+    if (e.state != State::kPending || bus_busy_[e.job.bus] || !Ready(e, State::kTransferred)) {
+      continue;
+    }
+    phase_ = "transfer";
     e.touched = true;
     if (!Record()) return;  // journaled before its first byte reaches it
     bus_busy_[e.job.bus] = true;
@@ -137,7 +142,7 @@ void Campaign::NextTransfers() {
         Note(ecu.job.name + ": transferred " + ecu.job.version);
         if (paused_ && !failing_) {
           // Paused meanwhile: a single-bank ECU is activated now, to be bootable again.
-          ActivateOne(i, [this] { SafeStep(-1); });
+          ActivateOne(i);
           return;
         }
       } else {
@@ -146,11 +151,14 @@ void Campaign::NextTransfers() {
         report_.first_failure = ecu.job.name + ": " + r.error().message();
         Note(ecu.job.name + ": transfer failed: " + r.error().message());
       }
-      if (paused_ && !ecu.job.ab) SafeStep(-1);  // it failed: the rollback deals with it
+      if (ecu.pause_counted) {  // it failed: the rollback deals with it
+        ecu.pause_counted = false;
+        SafeStep(-1);
+      }
       loop_.Post([this] { NextTransfers(); });
     });
   }
-  if (all_transferred && running_ == 0) Activate(0);
+  if (all_transferred && running_ == 0) Activate();
 }
 
 void Campaign::Pause(const std::string& why, std::function<void()> safe) {
@@ -164,11 +172,17 @@ void Campaign::Pause(const std::string& why, std::function<void()> safe) {
   Note("paused: " + why);
   for (size_t i = 0; i < ecus_.size(); ++i) {
     Ecu& e = ecus_[i];
+    if (e.state == State::kActivating) {  // it finishes: a moment
+      e.pause_counted = true;
+      SafeStep(+1);
+      continue;
+    }
     if (e.state != State::kTransferring && e.state != State::kTransferred) continue;
     if (!e.job.ab) {
+      e.pause_counted = true;
       SafeStep(+1);
       // Its transfer finishes (NextTransfers' callback activates it); or it is activated now.
-      if (e.state == State::kTransferred) ActivateOne(i, [this] { SafeStep(-1); });
+      if (e.state == State::kTransferred) ActivateOne(i);
       continue;
     }
     // An A/B ECU: its old bank still starts. Its transfer stops; a reset takes it there.
@@ -216,52 +230,65 @@ void Campaign::Abort(const std::string& why) {
 }
 
 // Whether every ECU `e` follows is transferred (the jobs come in an order that respects them).
-bool Campaign::Ready(const Ecu& e) const {
+// Whether every ECU `e` follows got as far as `least` (transferred: transferred or further).
+bool Campaign::Ready(const Ecu& e, State least) const {
   for (const std::string& name : e.job.after) {
     for (const Ecu& other : ecus_) {
-      if (other.job.name == name && other.state != State::kTransferred &&
-          other.state != State::kActivated) {
-        return false;
-      }
+      if (other.job.name != name) continue;
+      const bool far = other.state == State::kActivated ||
+                       (least == State::kTransferred &&
+                        (other.state == State::kTransferred || other.state == State::kActivating));
+      if (!far) return false;
     }
   }
   return true;
 }
 
-// Phase 2: every ECU transferred; activate them one after the other, dependencies first.
-void Campaign::Activate(size_t k) {
-  if (dead_ || failing_) return;
-  if (paused_) return;  // Resume goes through NextTransfers, which comes back here
-  if (k == activation_.size()) return Finish(Outcome::kAllNew);
-  const size_t i = activation_[k];
-  if (ecus_[i].state == State::kActivated) return Activate(k + 1);  // activated while paused
-  phase_ = "activate";
-  ActivateOne(i, [this, k] { loop_.Post([this, k] { Activate(k + 1); }); });
+// Phase 2: every ECU transferred; each activated once those it follows run their new version,
+// the others at the same time.
+void Campaign::Activate() {
+  if (dead_ || failing_ || paused_) return;  // Resume goes through NextTransfers, back here
+  size_t done = 0;
+  for (size_t i : activation_) {
+    Ecu& e = ecus_[i];
+    if (e.state == State::kActivated) ++done;
+    if (e.state != State::kTransferred || !Ready(e, State::kActivated)) continue;
+    phase_ = "activate";
+    ActivateOne(i);
+    if (dead_) return;
+  }
+  if (done == ecus_.size()) Finish(Outcome::kAllNew);
 }
 
-void Campaign::ActivateOne(size_t i, std::function<void()> then) {
+void Campaign::ActivateOne(size_t i) {
   if (!Record()) return;
   Ecu& e = ecus_[i];
+  e.state = State::kActivating;
+  ++activating_;
   StartFlash(e, uds::FlashPhases::kActivate, e.job.image, e.job.version);
-  e.flasher->Run([this, i, then = std::move(then)](Result<uds::FlashReport> r) {
+  e.flasher->Run([this, i](Result<uds::FlashReport> r) {
     if (dead_) return;
     Ecu& ecu = ecus_[i];
+    --activating_;
     ecu.job.client->StopTesterPresent();
+    if (ecu.pause_counted) {
+      ecu.pause_counted = false;
+      SafeStep(-1);
+    }
     if (r.ok()) {
       ecu.state = State::kActivated;
       Note(ecu.job.name + ": runs " + ecu.job.version);
-      return then();
+      // Another one may have failed meanwhile: then the rollback waits for this one.
+      loop_.Post([this] { failing_ ? NextTransfers() : Activate(); });
+      return;
     }
     ecu.state = State::kFailed;
     ecu.touched = true;
-    if (report_.first_failure.empty())
+    if (report_.first_failure.empty()) {
       report_.first_failure = ecu.job.name + ": " + r.error().message();
+    }
     Note(ecu.job.name + ": activation failed: " + r.error().message());
     failing_ = true;
-    if (paused_) {
-      paused_ = false;
-      SafeStep(-1);
-    }
     loop_.Post([this] { NextTransfers(); });
   });
 }

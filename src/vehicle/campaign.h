@@ -74,19 +74,18 @@ class Campaign {
   const std::string& phase() const { return phase_; }
 
  private:
-  enum class State { kPending, kTransferring, kTransferred, kActivated, kFailed };
+  enum class State { kPending, kTransferring, kTransferred, kActivating, kActivated, kFailed };
   struct Ecu {
     EcuJob job;
     State state = State::kPending;
-    bool touched = false;  // its transfer began: it may have to go back
-    bool back = false;     // rolled back
+    bool touched = false;        // its transfer began: it may have to go back
+    bool back = false;           // rolled back
+    bool pause_counted = false;  // a pause waits for it to reach a safe point
     std::unique_ptr<uds::Flasher> flasher{};
   };
   void NextTransfers();
-  void Activate(size_t k);
-  // Runs the activation steps of ECU i; `then` after it runs its new version (or failed: the
-  // campaign is failing then).
-  void ActivateOne(size_t i, std::function<void()> then);
+  void Activate();
+  void ActivateOne(size_t i);
   void SafeStep(int delta);
   void Rollback();
   void RollbackNext(size_t i);
@@ -95,7 +94,7 @@ class Campaign {
   void Note(const std::string& line);
   void StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                   const std::string& expect_version);
-  bool Ready(const Ecu& e) const;
+  bool Ready(const Ecu& e, State least) const;
 
   EventLoop& loop_;
   std::vector<Ecu> ecus_;
@@ -104,7 +103,8 @@ class Campaign {
   std::function<void(CampaignReport)> done_;
   CampaignReport report_;
   bool failing_ = false;
-  int running_ = 0;
+  int running_ = 0;     // transfers under way
+  int activating_ = 0;  // activations under way
   CampaignJournal* journal_;
   std::string phase_ = "transfer";
   bool dead_ = false;

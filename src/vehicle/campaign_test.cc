@@ -209,6 +209,7 @@ std::string CampaignWithCut(Car& car, const std::string& version, int cut,
     });
   }
   car.loop().RunUntil([&] { return r.has_value() || first.dead(); }, std::chrono::hours(1));
+  if (!r && !first.dead()) return "unfinished";  // a campaign that hangs fails the run too
   if (first.dead()) {
     car.loop().RunFor(std::chrono::seconds(10));  // the ECUs' sessions run out
     car.RestartGateway();
