@@ -91,23 +91,8 @@ run "$sim" ctl --control "$control" signal speed 0
 run "$sim" ctl --control "$control" signal gear P
 
 step "A vehicle bundle for all fourteen ECUs: aloft bundle $root/examples/demo-car-bundle.toml"
-cp "$root/examples/demo-car-bundle.toml" bundle.toml
-mkdir -p images
-# Each ECU's new image: A/B ECUs 192 KiB, single-bank ones 96 KiB.
-/usr/bin/python3 - bundle.toml >images.txt <<'PY'
-import sys, tomllib
-with open(sys.argv[1], "rb") as f:
-    for e in tomllib.load(f)["ecu"]:
-        size = 196608 if e.get("install") == "uds-ab" else 98304
-        print(e["name"], e["version"], size)
-PY
-while read -r name version size; do
-  "$sim" image --version "$version" --part "${name^^}" --size "$size" --seed "${#name}" \
-    -o "images/$name.bin" >/dev/null
-done <images.txt
-run "$aloft" keygen --out release >/dev/null
+run "$root/scripts/vehicle_bundle.sh" "$build"
 run "$aloft" keygen --out stranger >/dev/null
-run "$aloft" bundle bundle.toml --key release.key -o car.aloft
 run "$aloft" bundle bundle.toml --key stranger.key -o forged.aloft >/dev/null
 
 step "The gateway reads every ECU's identification: aloft-vehicle inventory"

@@ -11,10 +11,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "can/socketcand_bus.h"
@@ -26,6 +28,7 @@
 #include "net/socket.h"
 #include "net/stream.h"
 #include "vehicle/manager.h"
+#include "vehicle/plan.h"
 
 namespace {
 
@@ -43,6 +46,15 @@ struct Options {
   bool quiet = false;
 };
 
+// The CAN buses the gateway reaches through the hub (classic ones: the hub carries no CAN FD).
+std::set<std::string> HubBuses(const ecusim::VehicleSpec& spec) {
+  std::set<std::string> out;
+  for (const auto& b : spec.buses) {
+    if (!b.fd) out.insert(b.name);
+  }
+  return out;
+}
+
 // The gateway's connections, made and dropped on the loop's thread.
 class Gateway {
  public:
@@ -52,7 +64,7 @@ class Gateway {
     if (!o.hub.empty()) {
       ALOFT_ASSIGN_OR_RETURN(net::Endpoint hub, net::ParseEndpoint(o.hub));
       for (const auto& b : spec_.buses) {
-        if (b.fd) continue;  // the hub carries classic frames: CAN FD ECUs through DoIP
+        if (!HubBuses(spec_).count(b.name)) continue;  // CAN FD ECUs: through DoIP
         Result<std::unique_ptr<can::SocketcandBus>> bus = Error(Code::kInternal, "");
         loop_.Run([&] { bus = can::SocketcandBus::Connect(loop_, hub, b.name, b.rates); });
         if (!bus.ok()) return std::move(bus).error().WithContext("bus " + b.name);
@@ -228,6 +240,34 @@ int Install(const Options& o) {
   return r.result == vehicle::InstallResult::kAllNew ? 0 : 1;
 }
 
+int Plan(const Options& o) {
+  auto spec = ecusim::LoadVehicleSpec(o.network);
+  if (!spec.ok()) return Fail(spec.error());
+  crypto::TrustSet trust;
+  for (const std::string& path : o.trust) {
+    auto key = crypto::PublicKey::Load(path);
+    if (!key.ok()) return Fail(key.error());
+    trust.Add(std::move(*key));
+  }
+  trust.set_threshold(o.threshold);
+  auto file = vehicle::ReadBundleFile(o.bundle, o.trust.empty() ? nullptr : &trust);
+  if (!file.ok()) return Fail(file.error());
+  char dir[] = "/tmp/aloft-vehicle-plan-XXXXXX";
+  if (!::mkdtemp(dir)) return Fail(Error(Code::kIo, "cannot create a temporary directory"));
+  auto plan = vehicle::PlanCampaign(file->bundle, file->images, *spec, HubBuses(*spec), dir);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (!plan.ok()) return Fail(plan.error());
+  std::printf(
+      "plan for %s %s on %s%s: each ECU alone, predicted by flashing it in a simulated "
+      "car (bit rates, ISO-TP, DoIP, flash timing); one transfer per medium at a time, "
+      "the longest first\n",
+      file->bundle.name.c_str(), file->bundle.version.c_str(), spec->name.c_str(),
+      o.trust.empty() ? " (signatures not checked: no --trust)" : "");
+  std::printf("%s", plan->Format().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,7 +295,20 @@ int main(int argc, char** argv) {
   install->add_option("--trust", o.trust, "A trusted public key (repeatable)")->required();
   install->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   install->add_flag("-q,--quiet", o.quiet, "No live progress");
+  auto* plan = app.add_subcommand(
+      "plan",
+      "Print the campaign's plan: each ECU's time predicted from the bus and flash "
+      "models, when it would run, the makespan against its lower bound");
+  plan->add_option("bundle", o.bundle, "The vehicle bundle (.aloft)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  plan->add_option("--network", o.network, "The vehicle description (TOML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  plan->add_option("--trust", o.trust, "A trusted public key (repeatable; else not checked)");
+  plan->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (*plan) return Plan(o);
   if (o.hub.empty() && o.doip.empty()) {
     return Fail(
         Error(Code::kInvalidArgument, "give --hub, --doip or both: how the ECUs are reached"));

@@ -130,22 +130,30 @@ void Manager::ReadInventory(std::function<void(Inventory)> done) {
   }
 }
 
+Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust) {
+  BundleFile out;
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
+  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, trust));
+  ALOFT_ASSIGN_OR_RETURN(out.bundle, ReadBundle(reader->manifest(), path));
+  ImageSink sink;
+  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));
+  out.images = std::move(sink.images);
+  return out;
+}
+
 Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
                                                        InstallReport& report) {
   auto l = std::make_shared<Loaded>();
   l->path = path;
-  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
-  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, &config_.trust));
-  ALOFT_ASSIGN_OR_RETURN(l->bundle, ReadBundle(reader->manifest(), path));
+  ALOFT_ASSIGN_OR_RETURN(BundleFile file, ReadBundleFile(path, &config_.trust));
+  l->bundle = std::move(file.bundle);
+  l->images = std::move(file.images);
   report.bundle = l->bundle.name + " " + l->bundle.version;
   if (l->bundle.model != network_.spec().name) {
     return Error(Code::kUnsupported, path + ": the bundle is for vehicle model '" +
                                          l->bundle.model + "'; this vehicle is '" +
                                          network_.spec().name + "'");
   }
-  ImageSink sink;
-  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));
-  l->images = std::move(sink.images);
   return l;
 }
 

@@ -25,6 +25,14 @@
 
 namespace aloft::vehicle {
 
+// A bundle read whole: its signatures checked against `trust` (not when null), each payload
+// streamed and its hashes checked, the images kept.
+struct BundleFile {
+  VehicleBundle bundle;
+  std::map<std::string, Bytes> images;
+};
+Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust);
+
 struct ManagerConfig {
   std::string state_dir{};
   crypto::TrustSet trust{};

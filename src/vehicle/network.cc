@@ -53,7 +53,9 @@ Result<std::unique_ptr<Network>> Network::Create(const ecusim::VehicleSpec& spec
                     e.response_id);
     } else if (doip && e.doip_address) {
       node.link = doip->LinkTo(*e.doip_address);
-      node.medium = "doip";
+      node.via_doip = true;
+      // Its transfers occupy its CAN bus behind the edge node; on Ethernet, only its own flash.
+      node.medium = e.bus == "doip" ? "ethernet:" + e.config.name : e.bus;
       std::snprintf(route, sizeof route, "DoIP 0x%04X", unsigned{*e.doip_address});
     } else {
       return Error(
@@ -77,7 +79,7 @@ void Network::KeepAlive() {
   keepalive_ = doip_loop_->After(keepalive_interval_, [this] {
     keepalive_ = 0;
     for (Node& node : nodes_) {
-      if (node.medium == "doip") node.client->Request({0x3E, 0x80}, nullptr);
+      if (node.via_doip) node.client->Request({0x3E, 0x80}, nullptr);
     }
     KeepAlive();
   });

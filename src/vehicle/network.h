@@ -39,7 +39,8 @@ class Network {
   uds::Client* client(const std::string& ecu);
   // How the ECU is reached: "powertrain 0x7E0/0x7E8" or "DoIP 0x1010".
   std::string route(const std::string& ecu) const;
-  // The bus the ECU's transfers occupy: its CAN bus, or "doip".
+  // What the ECU's transfers occupy, one at a time: its CAN bus (directly or behind the DoIP edge
+  // node), or "ethernet:NAME" for an ECU on Ethernet (whose own flash is the limit).
   std::string medium(const std::string& ecu) const;
   // The functional link of a CAN bus the gateway has (null otherwise), and the physical links of
   // its ECUs that answer functional requests.
@@ -55,6 +56,7 @@ class Network {
  private:
   struct Node {
     std::string name, medium, route;
+    bool via_doip = false;
     std::unique_ptr<isotp::Channel> channel{};
     std::unique_ptr<uds::Link> link{};
     std::unique_ptr<uds::Client> client{};

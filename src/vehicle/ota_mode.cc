@@ -23,8 +23,8 @@ std::vector<uint8_t> Suppressed(std::vector<uint8_t> r) {
 OtaMode::OtaMode(Network& network, std::vector<std::string> ecus) : network_(network) {
   for (const std::string& e : ecus) {
     const std::string medium = network_.medium(e);
-    if (medium == "doip") {
-      ethernet_.push_back(e);
+    if (!network_.functional(medium)) {
+      ethernet_.push_back(e);  // reached through DoIP: addressed one by one
     } else if (std::find(buses_.begin(), buses_.end(), medium) == buses_.end()) {
       buses_.push_back(medium);
     }

@@ -31,7 +31,7 @@ class OtaMode {
   void Send(const std::vector<std::vector<uint8_t>>& requests, std::function<void()> done);
 
   Network& network_;
-  std::vector<std::string> buses_, ethernet_;  // involved CAN buses; ECUs reached over DoIP
+  std::vector<std::string> buses_, ethernet_;  // CAN buses the gateway has; ECUs through DoIP
   std::vector<std::unique_ptr<uds::Client>> functional_;  // one per involved bus with a link
   bool active_ = false;
   std::vector<std::string> sent_;
