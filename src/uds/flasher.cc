@@ -103,6 +103,7 @@ void Flasher::Step() {
         return Scan(0);
       }
       download_start_ = client_.link().loop().Now();
+      if (plan_.on_erase) plan_.on_erase();
       std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x00, 0x44};
       PutBigEndian(req, plan_.address + offset_, 4);
       PutBigEndian(req, plan_.image.size() - offset_, 4);

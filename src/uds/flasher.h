@@ -48,6 +48,8 @@ struct FlashPlan {
   // starts at the first block that differs (at most the last one), and the whole image is then
   // checked with 31 01 FF 04 (02 02 over the image's range) instead of 02 02.
   uint32_t resume_block = 0;
+  // Called as the erase request (31 01 FF 00) goes out: from then on the ECU's flash changes.
+  std::function<void()> on_erase{};
 };
 
 struct FlashReport {

@@ -55,7 +55,8 @@ void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                                                             .key = e.job.key,
                                                             .expect_version = expect_version,
                                                             .progress = e.job.progress,
-                                                            .resume_block = e.job.erase_block});
+                                                            .resume_block = e.job.erase_block,
+                                                            .on_erase = [&e] { e.erased = true; }});
 }
 
 bool Campaign::Record() {
@@ -94,6 +95,7 @@ void Campaign::Recover(std::function<void(CampaignReport)> done) {
     auto it = (*loaded)->ecus.find(e.job.name);
     const std::string st = it == (*loaded)->ecus.end() ? "pending" : it->second;
     e.touched = st == "touched" || st == "activated";
+    e.erased = e.touched;  // not known after a restart: as if it were
     e.back = st == "back";
   }
   Note("recover: an unfinished campaign (" + (*loaded)->phase + "): back to the old images");
@@ -145,6 +147,27 @@ void Campaign::NextTransfers() {
           ActivateOne(i);
           return;
         }
+      } else if (++ecu.attempts < ecu.job.attempts && !failing_ && !paused_) {
+        // A transport hiccup or a fault of the ECU's: it is reset and its transfer resumed
+        // (from the first erase block it does not hold) a while later.
+        Note(ecu.job.name + ": transfer failed (" + r.error().message() + "), attempt " +
+             std::to_string(ecu.attempts + 1) + " of " + std::to_string(ecu.job.attempts) +
+             " follows");
+        ecu.state = State::kRetrying;
+        bus_busy_[ecu.job.bus] = true;
+        ++running_;
+        ecu.job.client->Request({0x11, 0x01}, [this, i](Result<uds::Response>) {
+          if (dead_) return;
+          loop_.After(std::chrono::seconds(1), [this, i] {
+            if (dead_) return;
+            --running_;
+            Ecu& again = ecus_[i];
+            bus_busy_[again.job.bus] = false;
+            again.state = State::kPending;
+            NextTransfers();
+          });
+        });
+        return;
       } else {
         ecu.state = State::kFailed;
         failing_ = true;
@@ -308,7 +331,8 @@ void Campaign::Rollback() {
 void Campaign::RollbackNext(size_t i) {
   if (dead_) return;
   if (i == ecus_.size()) return Finish(rollback_failed_ ? Outcome::kFailed : Outcome::kAllOld);
-  if (!ecus_[i].touched || ecus_[i].back) return RollbackNext(i + 1);
+  // Untouched ones, and ones whose flash never changed (they failed before their erase), stay.
+  if (!ecus_[i].touched || ecus_[i].back || !ecus_[i].erased) return RollbackNext(i + 1);
   RollbackAttempt(i, 1);
 }
 

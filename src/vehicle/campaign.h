@@ -38,6 +38,8 @@ struct EcuJob {
   std::function<void(uint64_t sent, uint64_t total)> progress{};
   // The ECU's erase block: a transfer resumes from the first one the ECU does not hold (0: off).
   uint32_t erase_block = 0;
+  // Transfers tried before the campaign fails (the ECU reset and the transfer resumed between).
+  int attempts = 3;
 };
 
 enum class Outcome { kAllNew, kAllOld, kFailed };
@@ -74,13 +76,23 @@ class Campaign {
   const std::string& phase() const { return phase_; }
 
  private:
-  enum class State { kPending, kTransferring, kTransferred, kActivating, kActivated, kFailed };
+  enum class State {
+    kPending,
+    kTransferring,
+    kRetrying,  // reset after a failed transfer, waiting for the next attempt
+    kTransferred,
+    kActivating,
+    kActivated,
+    kFailed
+  };
   struct Ecu {
     EcuJob job;
     State state = State::kPending;
     bool touched = false;        // its transfer began: it may have to go back
     bool back = false;           // rolled back
     bool pause_counted = false;  // a pause waits for it to reach a safe point
+    int attempts = 0;            // failed transfers so far
+    bool erased = false;         // its erase was asked for: its flash may have changed
     std::unique_ptr<uds::Flasher> flasher{};
   };
   void NextTransfers();

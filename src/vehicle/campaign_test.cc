@@ -87,7 +87,8 @@ class Car {
            .backup = ecusim::MakeAppImage(old, "P", Body(20'000, static_cast<uint32_t>(i))),
            .backup_version = old,
            .key = [c](std::span<const uint8_t> seed) { return ecusim::SecurityKey(c, seed); },
-           .erase_block = c.erase_block});
+           .erase_block = c.erase_block,
+           .attempts = attempts_});
     }
     return jobs;
   }
@@ -128,10 +129,13 @@ class Car {
   }
 
   ecusim::Ecu& ecu(size_t i) { return *nodes_[i].ecu; }
+  // Transfers tried per ECU (1: the first failure fails the campaign).
+  void set_attempts(int n) { attempts_ = n; }
   can::SimPort& port(size_t i) { return *nodes_[i].ecu_port; }
   SimLoop& loop() { return loop_; }
 
  private:
+  int attempts_ = 1;
   struct Node {
     int bus = 0;
     std::unique_ptr<ecusim::Ecu> ecu;
@@ -239,6 +243,23 @@ TEST(Campaign, TransferFails_EveryEcuBackOnItsOldImage) {
   CampaignReport r = car.Run("2.0.0");
   EXPECT_EQ(r.outcome, Outcome::kAllOld) << ::testing::PrintToString(r.log);
   EXPECT_EQ(car.EndState("2.0.0"), "old");
+}
+
+TEST(Campaign, TransientFaults_RetriedFromWhereTheyStopped_AllNew) {
+  for (int kind = 0; kind < 3; ++kind) {
+    testing::TempDir dir;
+    Car car(dir.path());
+    car.set_attempts(3);
+    ecusim::EcuFaults& f = car.ecu(1).faults();
+    if (kind == 0) f.reset_at_block = 9;
+    if (kind == 1) f.hang_at_block = 9;
+    if (kind == 2) f.corrupt_at_block = 9;
+    CampaignReport r = car.Run("2.0.0");
+    EXPECT_EQ(r.outcome, Outcome::kAllNew) << kind << ::testing::PrintToString(r.log);
+    EXPECT_THAT(::testing::PrintToString(r.log), HasSubstr("ecu1: transfer failed ("));
+    EXPECT_THAT(::testing::PrintToString(r.log), HasSubstr("attempt 2 of 3 follows"));
+    EXPECT_EQ(car.EndState("2.0.0"), "new");
+  }
 }
 
 TEST(Campaign, HungEcuAndCorruptBlock_NameTheirFailures_AllOld) {
@@ -402,6 +423,7 @@ TEST(Campaign, SeededAtomicity_GatewayCutsAndEcuFaults) {
   for (int run = 0; run < runs; ++run) {
     testing::TempDir dir;
     Car car(dir.path());
+    car.set_attempts(1 + static_cast<int>(rng() % 3));  // a failed transfer retried, or not
     const size_t victim = rng() % 4;
     const int block = 1 + static_cast<int>(rng() % 14);
     std::optional<std::chrono::milliseconds> pause_at;

@@ -116,6 +116,7 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
         ManagerConfig{.state_dir = dir.path() + "/gateway",
                       .trust = Trust({0}, 1),
                       .key = [this](const std::string& ecu, std::span<const uint8_t> seed) {
+                        if (wrong_key_.count(ecu)) return Bytes(32, 0x00);  // every attempt
                         return ecusim::SecurityKey(car_->ecu(ecu)->config(), seed);
                       }});
     manager_->on_progress = [this](const std::string& ecu, const std::string& stage, uint64_t,
@@ -197,6 +198,7 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
   std::unique_ptr<Manager> manager_;
   std::set<std::string> stages_;
   int bundles_ = 0;
+  std::set<std::string> wrong_key_;  // ECUs the gateway has a wrong security key for
 };
 
 TEST_F(ManagerTest, InstallsABundle_BackingUpSingleBankEcusFirst) {
@@ -273,7 +275,7 @@ TEST_F(ManagerTest, BadBundles_AreRefusedBeforeAnyEcuIsTouched) {
 }
 
 TEST_F(ManagerTest, AFailingEcu_SendsEveryEcuBack) {
-  car_->ecu("hu")->faults().nrc[0x36] = 0x72;
+  wrong_key_.insert("hu");  // it refuses every attempt
   const InstallReport r = Install(Bundle("2.0.0"));
   EXPECT_EQ(r.result, InstallResult::kAllOld) << r.Summary();
   EXPECT_THAT(r.campaign.first_failure, HasSubstr("hu"));
@@ -309,7 +311,7 @@ namespace {
 
 TEST_F(ManagerTest, OtaMode_EnteredAndLeftOnEveryBus_InEveryOutcome) {
   for (bool fail : {false, true}) {
-    if (fail) car_->ecu("tcm")->faults().nrc[0x36] = 0x72;
+    if (fail) wrong_key_.insert("tcm");
     const InstallReport r = Install(Bundle(fail ? "3.0.0" : "2.0.0"));
     EXPECT_EQ(r.result, fail ? InstallResult::kAllOld : InstallResult::kAllNew) << r.Summary();
     const std::vector<std::string> sent = manager_->ota_requests();
