@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -19,6 +21,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/push_link.h"
 #include "can/socketcand_bus.h"
 #include "can/socketcand_server.h"
 #include "core/file.h"
@@ -27,6 +30,7 @@
 #include "ecusim/vehicle_spec.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "vehicle/daemon.h"
 #include "vehicle/manager.h"
 #include "vehicle/plan.h"
 
@@ -105,6 +109,10 @@ class Gateway {
     }
     trust.set_threshold(o.threshold);
     if (Status s = trust.Validate(); !s.ok()) return std::move(s).error().WithContext("--trust");
+    return MakeManager(o, trust);
+  }
+
+  Status MakeManager(const Options& o, const crypto::TrustSet& trust) {
     std::map<std::string, ecusim::EcuConfig> configs;
     for (const auto& e : spec_.ecus) configs[e.config.name] = e.config;
     loop_.Run([&] {
@@ -268,13 +276,76 @@ int Plan(const Options& o) {
   return 0;
 }
 
+std::atomic<bool> g_stop{false};
+
+// The daemon (--config): check in, install what is offered, report; again after the interval
+// the server asks for, or at once when aloftd pushes a command over MQTT.
+int Daemon(const std::string& path, bool once) {
+  auto config = vehicle::LoadDaemonConfig(path);
+  if (!config.ok()) return Fail(config.error());
+  std::error_code ec;
+  std::filesystem::create_directories(config->state_dir, ec);
+  Options o;
+  o.network = config->network;
+  o.hub = config->hub;
+  o.doip = config->doip;
+  o.state = config->state_dir;
+  Gateway g;
+  if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
+  if (Status s = g.MakeManager(o, config->trust); !s.ok()) return Fail(s.error());
+  auto http = agent::MakeHttpUplink(config->server, config->device, config->token, config->ca_file);
+  std::unique_ptr<agent::PushLink> push;
+  std::unique_ptr<agent::Uplink> pushed;
+  if (!config->mqtt_url.empty()) {
+    auto link = agent::PushLink::Start({.url = config->mqtt_url,
+                                        .ca_file = config->mqtt_ca_file,
+                                        .user = config->device,
+                                        .token = config->token},
+                                       std::cerr);
+    if (!link.ok()) return Fail(link.error());
+    push = std::move(*link);
+    pushed = push->UplinkFor(config->device, http.get());
+  }
+  vehicle::VehicleAgent agent(
+      *config, pushed ? *pushed : *http, g.manager(),
+      [&g](const std::function<void()>& fn) { g.loop().Run(fn); }, std::cerr);
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  while (!g_stop) {
+    auto interval = agent.RunOnce();
+    if (!interval.ok()) {
+      std::cerr << "aloft-vehicle: " << interval.error().ToString() << "\n";
+      if (once) return 1;
+      interval = std::chrono::seconds(10);
+    }
+    if (once) return 0;
+    if (push) {
+      push->Wait(std::chrono::duration_cast<std::chrono::milliseconds>(config->push_poll_interval),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(*interval), &g_stop);
+    } else {
+      for (auto waited = std::chrono::seconds(0); waited < *interval && !g_stop;
+           waited += std::chrono::seconds(1)) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "aloft-vehicle: the OTA manager on a car's gateway: installs vehicle bundles on the ECUs, "
       "all or nothing (docs/vehicle-bundle.md)"};
-  app.require_subcommand(1);
+  std::string config;
+  bool once = false;
+  app.add_option("-c,--config", config,
+                 "Run as a daemon from this file (TOML: server, credentials, the vehicle "
+                 "network, state directory; docs/vehicle-bundle.md)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--once", once, "With --config: one check-in (and its update), then exit");
+  app.require_subcommand(0, 1);
   Options o;
   auto connection = [&o](CLI::App* c) {
     c->add_option("--network", o.network, "The vehicle description (TOML, as aloft-ecu-sim reads)")
@@ -308,6 +379,11 @@ int main(int argc, char** argv) {
   plan->add_option("--trust", o.trust, "A trusted public key (repeatable; else not checked)");
   plan->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!config.empty()) return Daemon(config, once);
+  if (app.get_subcommands().empty()) {
+    std::cerr << app.help();
+    return 2;
+  }
   if (*plan) return Plan(o);
   if (o.hub.empty() && o.doip.empty()) {
     return Fail(

@@ -88,6 +88,57 @@ Result<SubDeviceConfig> ReadSubDevice(const std::string& where, const toml::tabl
 
 }  // namespace
 
+Result<std::string> ReadTokenFile(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(std::string token, ReadFile(path, 4096));
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
+}
+
+Status ReadTrustTable(const toml::table& t, const std::string& path, const std::string& doc,
+                      crypto::TrustSet& trust) {
+  const toml::table* table = t["trust"].as_table();
+  if (!table) {
+    return Error(Code::kInvalidArgument,
+                 path + ": key 'trust' must be a table with keys = [public key files]");
+  }
+  TomlReader tr(path + " [trust]", *table);
+  ALOFT_RETURN_IF_ERROR(tr.Known({"keys", "threshold"}, doc));
+  std::vector<std::string> keys;
+  size_t threshold = 1;
+  ALOFT_RETURN_IF_ERROR(tr.StrList("keys", keys));
+  ALOFT_RETURN_IF_ERROR(tr.Int("threshold", threshold));
+  for (const auto& k : keys) {
+    ALOFT_ASSIGN_OR_RETURN(crypto::PublicKey key, crypto::PublicKey::Load(k));
+    trust.Add(std::move(key));
+  }
+  trust.set_threshold(threshold);
+  if (Status s = trust.Validate(); !s.ok()) return s.error().WithContext(path + " [trust]");
+  return OkStatus();
+}
+
+Status ReadDownloadTable(const toml::table& t, const std::string& path, const std::string& doc,
+                         DownloadOptions& download) {
+  const toml::table* d = t["download"].as_table();
+  if (!d) return OkStatus();
+  TomlReader dr(path + " [download]", *d);
+  ALOFT_RETURN_IF_ERROR(dr.Known({"connect_timeout_ms", "stall_timeout_ms", "max_bytes_per_s",
+                                  "backoff_initial_ms", "backoff_max_ms", "max_attempts"},
+                                 doc));
+  int64_t connect = download.connect_timeout.count(), stall = download.stall_timeout.count(),
+          b0 = download.backoff_initial.count(), b1 = download.backoff_max.count();
+  ALOFT_RETURN_IF_ERROR(dr.Int("connect_timeout_ms", connect));
+  ALOFT_RETURN_IF_ERROR(dr.Int("stall_timeout_ms", stall));
+  ALOFT_RETURN_IF_ERROR(dr.Int("max_bytes_per_s", download.max_bytes_per_s));
+  ALOFT_RETURN_IF_ERROR(dr.Int("backoff_initial_ms", b0));
+  ALOFT_RETURN_IF_ERROR(dr.Int("backoff_max_ms", b1));
+  ALOFT_RETURN_IF_ERROR(dr.Int("max_attempts", download.max_attempts));
+  download.connect_timeout = std::chrono::milliseconds(connect);
+  download.stall_timeout = std::chrono::milliseconds(stall);
+  download.backoff_initial = std::chrono::milliseconds(b0);
+  download.backoff_max = std::chrono::milliseconds(b1);
+  return OkStatus();
+}
+
 Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
   TomlReader r(path, t);
@@ -161,46 +212,12 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   c.health_timeout = std::chrono::seconds(health_timeout);
   c.poll_interval = std::chrono::seconds(std::max<int64_t>(1, poll));
   if (!token_file.empty()) {
-    ALOFT_ASSIGN_OR_RETURN(c.token, ReadFile(token_file, 4096));
-    while (!c.token.empty() && (c.token.back() == '\n' || c.token.back() == '\r')) {
-      c.token.pop_back();
-    }
+    ALOFT_ASSIGN_OR_RETURN(c.token, ReadTokenFile(token_file));
   }
   if (c.token.empty()) return r.Bad("token", "set (or token_file)");
 
-  const toml::table* trust = t["trust"].as_table();
-  if (!trust) return r.Bad("trust", "a table with keys = [public key files]");
-  TomlReader tr(path + " [trust]", *trust);
-  ALOFT_RETURN_IF_ERROR(tr.Known({"keys", "threshold"}, "docs/agent.md"));
-  std::vector<std::string> keys;
-  size_t threshold = 1;
-  ALOFT_RETURN_IF_ERROR(tr.StrList("keys", keys));
-  ALOFT_RETURN_IF_ERROR(tr.Int("threshold", threshold));
-  for (const auto& k : keys) {
-    ALOFT_ASSIGN_OR_RETURN(crypto::PublicKey key, crypto::PublicKey::Load(k));
-    c.trust.Add(std::move(key));
-  }
-  c.trust.set_threshold(threshold);
-  if (Status s = c.trust.Validate(); !s.ok()) return s.error().WithContext(path + " [trust]");
-
-  if (const toml::table* d = t["download"].as_table()) {
-    TomlReader dr(path + " [download]", *d);
-    ALOFT_RETURN_IF_ERROR(dr.Known({"connect_timeout_ms", "stall_timeout_ms", "max_bytes_per_s",
-                                    "backoff_initial_ms", "backoff_max_ms", "max_attempts"},
-                                   "docs/agent.md"));
-    int64_t connect = c.download.connect_timeout.count(), stall = c.download.stall_timeout.count(),
-            b0 = c.download.backoff_initial.count(), b1 = c.download.backoff_max.count();
-    ALOFT_RETURN_IF_ERROR(dr.Int("connect_timeout_ms", connect));
-    ALOFT_RETURN_IF_ERROR(dr.Int("stall_timeout_ms", stall));
-    ALOFT_RETURN_IF_ERROR(dr.Int("max_bytes_per_s", c.download.max_bytes_per_s));
-    ALOFT_RETURN_IF_ERROR(dr.Int("backoff_initial_ms", b0));
-    ALOFT_RETURN_IF_ERROR(dr.Int("backoff_max_ms", b1));
-    ALOFT_RETURN_IF_ERROR(dr.Int("max_attempts", c.download.max_attempts));
-    c.download.connect_timeout = std::chrono::milliseconds(connect);
-    c.download.stall_timeout = std::chrono::milliseconds(stall);
-    c.download.backoff_initial = std::chrono::milliseconds(b0);
-    c.download.backoff_max = std::chrono::milliseconds(b1);
-  }
+  ALOFT_RETURN_IF_ERROR(ReadTrustTable(t, path, "docs/agent.md", c.trust));
+  ALOFT_RETURN_IF_ERROR(ReadDownloadTable(t, path, "docs/agent.md", c.download));
   if (const toml::table* a = t["attributes"].as_table()) {
     for (const auto& [k, v] : *a) {
       if (auto s = v.value<std::string>())

@@ -18,6 +18,8 @@
 //   write_unit = 8
 #pragma once
 
+#include <toml++/toml.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +79,15 @@ AgentConfig SubDeviceAgent(const AgentFile& gateway, const SubDeviceConfig& s);
 Status ProvisionSubDevice(const AgentFile& gateway, const SubDeviceConfig& s,
                           const std::string& image, const std::string& version,
                           uint64_t security_counter);
+
+// Pieces of a configuration file that aloft-vehicle's shares: a token file (its line), the
+// [trust] table (keys = [public key files], threshold) and the [download] table. Errors are
+// kInvalidArgument naming `path` and the key; `doc` is the page that lists them.
+Result<std::string> ReadTokenFile(const std::string& path);
+Status ReadTrustTable(const toml::table& t, const std::string& path, const std::string& doc,
+                      crypto::TrustSet& trust);
+Status ReadDownloadTable(const toml::table& t, const std::string& path, const std::string& doc,
+                         DownloadOptions& download);
 
 // Reads and checks the file: required keys, key files loaded into the trust set, geometries valid.
 // Errors are kInvalidArgument naming the file and key.

@@ -1,0 +1,248 @@
+#include "vehicle/daemon.h"
+
+#include <filesystem>
+#include <future>
+
+#include "agent/config.h"
+#include "agent/staging.h"
+#include "core/file.h"
+#include "core/toml_reader.h"
+
+namespace aloft::vehicle {
+
+namespace {
+
+constexpr const char* kDoc = "docs/vehicle-bundle.md";
+
+}  // namespace
+
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
+  TomlReader r(path, t);
+  ALOFT_RETURN_IF_ERROR(
+      r.Known({"server", "device", "token", "token_file", "state_dir", "ca_file", "poll_interval_s",
+               "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "network", "trust", "download"},
+              kDoc));
+  DaemonConfig c;
+  std::string token_file;
+  int64_t poll = c.poll_interval.count(), push_poll = c.push_poll_interval.count();
+  ALOFT_RETURN_IF_ERROR(r.Str("server", c.server));
+  ALOFT_RETURN_IF_ERROR(r.Str("device", c.device));
+  ALOFT_RETURN_IF_ERROR(r.Str("token", c.token));
+  ALOFT_RETURN_IF_ERROR(r.Str("token_file", token_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
+  ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));
+  ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", c.mqtt_ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Int("push_poll_interval_s", push_poll));
+  for (const char* key : {"server", "device", "state_dir"}) {
+    if (!t[key]) return r.Bad(key, "set (it is required)");
+  }
+  c.poll_interval = std::chrono::seconds(std::max<int64_t>(1, poll));
+  c.push_poll_interval = std::chrono::seconds(std::max<int64_t>(1, push_poll));
+  if (!token_file.empty()) {
+    ALOFT_ASSIGN_OR_RETURN(c.token, agent::ReadTokenFile(token_file));
+  }
+  if (c.token.empty()) return r.Bad("token", "set (or token_file)");
+  const toml::table* n = t["network"].as_table();
+  if (!n) return r.Bad("network", "a table with vehicle = the vehicle description, hub, doip");
+  TomlReader nr(path + " [network]", *n);
+  ALOFT_RETURN_IF_ERROR(nr.Known({"vehicle", "hub", "doip"}, kDoc));
+  ALOFT_RETURN_IF_ERROR(nr.Str("vehicle", c.network));
+  ALOFT_RETURN_IF_ERROR(nr.Str("hub", c.hub));
+  ALOFT_RETURN_IF_ERROR(nr.Str("doip", c.doip));
+  if (c.network.empty()) return nr.Bad("vehicle", "set (the vehicle description)");
+  if (c.hub.empty() && c.doip.empty()) return nr.Bad("hub", "set, or doip, or both");
+  ALOFT_RETURN_IF_ERROR(agent::ReadTrustTable(t, path, kDoc, c.trust));
+  ALOFT_RETURN_IF_ERROR(agent::ReadDownloadTable(t, path, kDoc, c.download));
+  c.download.ca_file = c.ca_file;
+  return c;
+}
+
+VehicleAgent::VehicleAgent(DaemonConfig config, agent::Uplink& uplink, Manager& manager,
+                           std::function<void(const std::function<void()>&)> on_loop,
+                           std::ostream& log)
+    : config_(std::move(config)),
+      uplink_(uplink),
+      manager_(manager),
+      on_loop_(std::move(on_loop)),
+      log_(log) {}
+
+Inventory VehicleAgent::ReadInventory() {
+  std::promise<Inventory> got;
+  on_loop_([&] { manager_.ReadInventory([&](Inventory inv) { got.set_value(std::move(inv)); }); });
+  return got.get_future().get();
+}
+
+void VehicleAgent::Feedback(int64_t action, const nlohmann::json& body) {
+  if (Status s = uplink_.Feedback(action, body); !s.ok()) {
+    log_ << "aloft-vehicle: feedback on action " << action << ": " << s.error().message() << "\n";
+  }
+}
+
+nlohmann::json VehicleAgent::Details(const InstallReport* report) {
+  nlohmann::json lines = nlohmann::json::array();
+  if (report) {
+    for (const auto& p : report->problems) lines.push_back("refused: " + p);
+    if (!report->campaign.first_failure.empty()) {
+      lines.push_back("first failure: " + report->campaign.first_failure);
+    }
+    for (const auto& [name, id] : report->after) {
+      auto b = report->before.find(name);
+      const std::string was = b == report->before.end() ? "?" : b->second.software;
+      lines.push_back(name + ": " + was +
+                      (was == id.software ? " (unchanged)" : " -> " + id.software));
+    }
+    return lines;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, line] : progress_) lines.push_back(name + ": " + line);
+  return lines;
+}
+
+InstallReport VehicleAgent::Install(int64_t action, const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    progress_.clear();
+    done_.clear();
+    total_.clear();
+  }
+  std::promise<InstallReport> got;
+  auto future = got.get_future();
+  on_loop_([&] {
+    manager_.on_progress = [this](const std::string& ecu, const std::string& stage, uint64_t done,
+                                  uint64_t total) {
+      std::lock_guard<std::mutex> lock(mu_);
+      progress_[ecu] = stage + " " + std::to_string(total ? 100 * done / total : 0) + " %";
+      if (stage == "transfer") {
+        done_[ecu] = done;
+        total_[ecu] = total;
+      }
+    };
+    manager_.Install(path, [&](InstallReport r) { got.set_value(std::move(r)); });
+  });
+  // Progress on the action every few seconds: the bytes transferred of all ECUs so far.
+  while (future.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+    uint64_t done = 0, total = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [ecu, d] : done_) done += d;
+      for (const auto& [ecu, t] : total_) total += t;
+    }
+    Feedback(action, {{"status", "installing"},
+                      {"progress", total ? static_cast<int>(99 * done / total) : 0},
+                      {"details", Details(nullptr)}});
+  }
+  on_loop_([&] { manager_.on_progress = nullptr; });
+  return future.get();
+}
+
+// A campaign a restart cut short: it converges first, and its action hears how it ended.
+Status VehicleAgent::Recover() {
+  const std::string marker = config_.state_dir + "/action.json";
+  auto text = ReadFile(marker, 1 << 16);
+  std::promise<InstallReport> got;
+  on_loop_([&] { manager_.Recover([&](InstallReport r) { got.set_value(std::move(r)); }); });
+  InstallReport r = got.get_future().get();
+  if (!text.ok()) return OkStatus();
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_object() && j.contains("id") && j["id"].is_number_integer()) {
+    const int64_t id = j["id"];
+    const bool ok = r.result == InstallResult::kAllNew;
+    log_ << "aloft-vehicle: action " << id << " was cut short by a restart: " << ToString(r.result)
+         << "\n";
+    nlohmann::json details = Details(&r);
+    details.push_back("the gateway restarted during the campaign; it ended " +
+                      std::string(ToString(r.result)));
+    Feedback(id, {{"status", ok ? "success" : "failure"}, {"details", details}});
+  }
+  std::error_code ec;
+  std::filesystem::remove(marker, ec);
+  return OkStatus();
+}
+
+Status VehicleAgent::Handle(const nlohmann::json& action) {
+  const int64_t id = action.value("id", int64_t{0});
+  if (action.value("cancel", false)) {
+    Feedback(id, {{"status", "canceled"}});
+    return OkStatus();
+  }
+  if (!action.value("install", true)) return OkStatus();  // later: its window is closed
+  if (!action.contains("download") || !action["download"].is_object()) {
+    Feedback(id, {{"status", "failure"}, {"details", "the action has no download"}});
+    return OkStatus();
+  }
+  const nlohmann::json& d = action["download"];
+  log_ << "aloft-vehicle: action " << id << ": " << action.value("release", "?") << " "
+       << action.value("version", "?") << ", downloading\n";
+  Feedback(id, {{"status", "downloading"}, {"progress", 0}});
+  const std::string part = config_.state_dir + "/download.part";
+  ALOFT_ASSIGN_OR_RETURN(auto staging, agent::MakeFileStaging(part));
+  agent::DownloadRequest req{.url = d.value("url", ""),
+                             .headers = {"Authorization: Bearer " + config_.token},
+                             .size = d.value("size", uint64_t{0}),
+                             .sha256 = d.value("sha256", ""),
+                             .etag = ""};
+  int last = 0;
+  auto got = agent::Download(
+      req, config_.download, *staging, 0, [](uint64_t) { return OkStatus(); },
+      [&](uint64_t done, uint64_t total) {
+        const int pct = total ? static_cast<int>(100 * done / total) : 0;
+        if (pct >= last + 25) {
+          last = pct;
+          Feedback(id, {{"status", "downloading"}, {"progress", pct}});
+        }
+      });
+  if (!got.ok()) {
+    Feedback(id, {{"status", "failure"}, {"details", "download: " + got.error().message()}});
+    return OkStatus();
+  }
+  Feedback(id, {{"status", "downloaded"}});
+  if (Status s = uplink_.StartInstall(id); !s.ok()) {
+    if (s.error().code() == Code::kAlreadyExists) {
+      log_ << "aloft-vehicle: action " << id << ": not now: " << s.error().message() << "\n";
+      return OkStatus();
+    }
+    return s;
+  }
+  const std::string bundle = config_.state_dir + "/incoming.aloft";
+  std::error_code ec;
+  std::filesystem::rename(part, bundle, ec);
+  if (ec) return Error(Code::kIo, "cannot move " + part + " to " + bundle + ": " + ec.message());
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(config_.state_dir + "/action.json",
+                                        nlohmann::json{{"id", id}}.dump() + "\n", 0600));
+  log_ << "aloft-vehicle: action " << id << ": installing\n";
+  const InstallReport r = Install(id, bundle);
+  const bool ok = r.result == InstallResult::kAllNew;
+  log_ << "aloft-vehicle: action " << id << ": " << r.Summary();
+  Feedback(id, {{"status", ok ? "success" : "failure"},
+                {"code", static_cast<int>(r.result)},
+                {"details", Details(&r)}});
+  std::filesystem::remove(config_.state_dir + "/action.json", ec);
+  std::filesystem::remove(bundle, ec);
+  return OkStatus();
+}
+
+Result<std::chrono::seconds> VehicleAgent::RunOnce() {
+  ALOFT_RETURN_IF_ERROR(Recover());
+  std::chrono::seconds interval = config_.poll_interval;
+  for (int round = 0; round < 2; ++round) {  // after an action, the new versions at once
+    const Inventory inv = ReadInventory();
+    nlohmann::json versions = nlohmann::json::object(), attributes = nlohmann::json::object();
+    for (const auto& [name, id] : inv) {
+      if (id.answered && !id.software.empty()) versions[name] = id.software;
+      if (id.answered && !id.vin.empty()) attributes["vin"] = id.vin;
+    }
+    ALOFT_ASSIGN_OR_RETURN(nlohmann::json answer,
+                           uplink_.CheckIn({{"versions", versions}, {"attributes", attributes}}));
+    if (answer.contains("poll_interval_s") && answer["poll_interval_s"].is_number_integer()) {
+      interval = std::chrono::seconds(answer["poll_interval_s"].get<int64_t>());
+    }
+    if (round == 1 || !answer.contains("action") || !answer["action"].is_object()) break;
+    ALOFT_RETURN_IF_ERROR(Handle(answer["action"]));
+  }
+  return interval;
+}
+
+}  // namespace aloft::vehicle

@@ -1,0 +1,73 @@
+// aloft-vehicle as a daemon (`aloft-vehicle --config FILE`): the vehicle is a device of aloftd
+// whose modules are its ECUs. Each cycle checks in with every ECU's version (read over UDS) and
+// the VIN, downloads an offered vehicle bundle with the agent's downloader (resumable, verified),
+// installs it with the Manager, and reports progress and the result per ECU on the action, over
+// the agent's uplinks (HTTP, or MQTT push with HTTP as fallback): one implementation, not a copy.
+// A campaign cut short by a restart is recovered first and its result reported on its action.
+//
+//   server = "http://127.0.0.1:8080"
+//   device = "WALOFTDEMO0000001"      # the vehicle's name at the server (its VIN, typically)
+//   token_file = "/etc/aloft/vehicle.token"
+//   state_dir = "/var/lib/aloft-vehicle"
+//   poll_interval_s = 300
+//   [network]
+//   vehicle = "/etc/aloft/car.toml"   # the vehicle description
+//   hub = "127.0.0.1:29536"
+//   doip = "127.0.0.1:13400"
+//   [trust]
+//   keys = ["/etc/aloft/release.pub"]
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <ostream>
+#include <string>
+
+#include "agent/downloader.h"
+#include "agent/uplink.h"
+#include "vehicle/manager.h"
+
+namespace aloft::vehicle {
+
+struct DaemonConfig {
+  std::string server, device, token, state_dir, ca_file;
+  std::string network, hub, doip;  // [network]
+  crypto::TrustSet trust;
+  std::chrono::seconds poll_interval{300};
+  agent::DownloadOptions download;
+  std::string mqtt_url, mqtt_ca_file;
+  std::chrono::seconds push_poll_interval{3600};
+};
+
+// kInvalidArgument naming the file and key (docs/vehicle-bundle.md lists them).
+Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
+
+class VehicleAgent {
+ public:
+  // `on_loop(fn)` runs `fn` on the thread of the Manager's event loop and waits for it.
+  VehicleAgent(DaemonConfig config, agent::Uplink& uplink, Manager& manager,
+               std::function<void(const std::function<void()>&)> on_loop, std::ostream& log);
+
+  // One cycle; the interval until the next one, as the server asked (or the configured one).
+  Result<std::chrono::seconds> RunOnce();
+
+ private:
+  Status Recover();
+  Inventory ReadInventory();
+  Status Handle(const nlohmann::json& action);
+  InstallReport Install(int64_t action, const std::string& path);
+  nlohmann::json Details(const InstallReport* report);
+  void Feedback(int64_t action, const nlohmann::json& body);
+
+  DaemonConfig config_;
+  agent::Uplink& uplink_;
+  Manager& manager_;
+  std::function<void(const std::function<void()>&)> on_loop_;
+  std::ostream& log_;
+  std::mutex mu_;                                // guards progress_ (written on the loop's thread)
+  std::map<std::string, std::string> progress_;  // per ECU: "transfer 40 %"
+  std::map<std::string, uint64_t> done_, total_;
+};
+
+}  // namespace aloft::vehicle
