@@ -202,13 +202,10 @@ class ProgressView {
 int Inventory(const Options& o) {
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
+  if (Status s = g.MakeManager(o, crypto::TrustSet{}); !s.ok()) return Fail(s.error());
   std::promise<vehicle::Inventory> got;
   g.loop().Run([&] {
-    auto* m = new vehicle::Manager(g.loop(), g.network(), {.state_dir = o.state});
-    m->ReadInventory([&, m](vehicle::Inventory inv) {
-      got.set_value(std::move(inv));
-      g.loop().Post([m] { delete m; });
-    });
+    g.manager().ReadInventory([&](vehicle::Inventory inv) { got.set_value(std::move(inv)); });
   });
   const vehicle::Inventory inv = got.get_future().get();
   int missing = 0;

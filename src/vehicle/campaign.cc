@@ -143,8 +143,11 @@ void Campaign::NextTransfers() {
         ecu.job.client->StartTesterPresent();  // its session must last until it is activated
         Note(ecu.job.name + ": transferred " + ecu.job.version);
         if (paused_ && !failing_) {
-          // Paused meanwhile: a single-bank ECU is activated now, to be bootable again.
-          ActivateOne(i);
+          // Paused meanwhile: a single-bank ECU is activated now, to be bootable again (once
+          // this flasher's callback has returned: activating replaces it).
+          loop_.Post([this, i] {
+            if (!dead_) ActivateOne(i);
+          });
           return;
         }
       } else if (++ecu.attempts < ecu.job.attempts && !failing_ && !paused_) {

@@ -130,9 +130,14 @@ InstallReport VehicleAgent::Install(int64_t action, const std::string& path) {
       for (const auto& [ecu, d] : done_) done += d;
       for (const auto& [ecu, t] : total_) total += t;
     }
+    const nlohmann::json details = Details(nullptr);
     Feedback(action, {{"status", "installing"},
                       {"progress", total ? static_cast<int>(99 * done / total) : 0},
-                      {"details", Details(nullptr)}});
+                      {"details", details}});
+    // The live view: one line per ECU and stage.
+    std::string line;
+    for (const auto& d : details) line += (line.empty() ? "" : " | ") + d.get<std::string>();
+    log_ << "aloft-vehicle: action " << action << ": " << line << "\n";
   }
   on_loop_([&] { manager_.on_progress = nullptr; });
   return future.get();

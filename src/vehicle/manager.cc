@@ -267,8 +267,12 @@ void Manager::End(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> 
   if (watcher_) watcher_->on_change = nullptr;
   started_ = {};
   auto finish = [this, l, done] {
-    if (ota_) ota_sent_ = ota_->sent();
-    ota_.reset();
+    if (ota_) {
+      ota_sent_ = ota_->sent();
+      // Called from inside its clients' callbacks: it goes once they have returned.
+      std::shared_ptr<OtaMode> dying(ota_.release());
+      loop_.Post([dying] {});
+    }
     activity_ = "idle";
     driver_.Close(l->report.problems.empty() && l->report.result == InstallResult::kAllNew
                       ? "update " + l->report.bundle + " installed"
