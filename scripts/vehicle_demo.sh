@@ -171,5 +171,18 @@ done <images-1.txt
 state=$(api "actions?device=$vin" | json '(d["items"] if "items" in d else d)[0]["state"]')
 echo "the action: $state"
 [[ $state == succeeded ]] || fail "the action is $state"
+
+step "A bad bundle through the server (the previous release again: a downgrade): refused in the car, before any ECU is touched, and reported on its action"
+srv upload car.aloft
+srv deploy demo-car@2026.12.0 --device "$vin"
+run "$vehicle" --config vehicle.toml --once 2>&1 | tee bad.txt
+grep -q "refused: ecm: a downgrade" bad.txt || fail "the downgrade was not refused"
+id=$(api "actions?device=$vin" | json '(d["items"] if "items" in d else d)[0]["id"]')
+api "actions/$id" >bad-action.json
+json '"the action: %s" % d["state"]' <bad-action.json
+grep -o '"refused: ecm: a downgrade[^"]*"' bad-action.json | head -n1 |
+  sed 's/^/the server has: /'
+[[ $(json 'd["state"]' <bad-action.json) == failed ]] || fail "the action did not fail"
+grep -q "refused: ecm: a downgrade" bad-action.json || fail "the server does not have the reason"
 echo
 echo "vehicle demo: done"
