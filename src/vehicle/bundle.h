@@ -39,6 +39,10 @@ struct Preconditions {
   std::optional<double> min_low_voltage;  // Vehicle.LowVoltageBattery.CurrentVoltage at least
   std::optional<double> min_soc;  // Vehicle.Powertrain.TractionBattery.StateOfCharge.Current
   bool not_charging = false;      // Vehicle.Powertrain.TractionBattery.Charging.IsCharging false
+  bool any() const {
+    return max_speed_kph || !gears.empty() || !power_modes.empty() || min_low_voltage || min_soc ||
+           not_charging;
+  }
 };
 
 struct CampaignPolicy {

@@ -88,12 +88,7 @@ nlohmann::json VehicleAgent::Details(const InstallReport* report) {
     if (!report->campaign.first_failure.empty()) {
       lines.push_back("first failure: " + report->campaign.first_failure);
     }
-    for (const auto& [name, id] : report->after) {
-      auto b = report->before.find(name);
-      const std::string was = b == report->before.end() ? "?" : b->second.software;
-      lines.push_back(name + ": " + was +
-                      (was == id.software ? " (unchanged)" : " -> " + id.software));
-    }
+    for (const std::string& line : report->EcuLines()) lines.push_back(line);
     return lines;
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -35,7 +35,6 @@ class DriverPrompt {
   std::string Screen() const;
   bool asking() const { return asking_; }
   int deferrals() const { return deferrals_; }
-  void set_screen(std::string text) { text_ = std::move(text); }
 
  private:
   EventLoop& loop_;

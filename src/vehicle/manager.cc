@@ -74,13 +74,19 @@ std::string InstallReport::Summary() const {
                   vehicle::ToString(result) + "\n";
   for (const auto& p : problems) s += "  refused: " + p + "\n";
   if (!campaign.first_failure.empty()) s += "  first failure: " + campaign.first_failure + "\n";
+  for (const std::string& line : EcuLines()) s += "  " + line + "\n";
+  return s;
+}
+
+std::vector<std::string> InstallReport::EcuLines() const {
+  std::vector<std::string> lines;
   for (const auto& [name, id] : after) {
     auto b = before.find(name);
     const std::string was = b == before.end() ? "?" : b->second.software;
-    s += "  " + name + ": " + was + (was == id.software ? " (unchanged)" : " -> " + id.software) +
-         "\n";
+    lines.push_back(name + ": " + was +
+                    (was == id.software ? " (unchanged)" : " -> " + id.software));
   }
-  return s;
+  return lines;
 }
 
 struct Manager::Loaded {
@@ -105,6 +111,23 @@ Manager::~Manager() {
   *alive_ = false;
   if (watch_timer_) loop_.Cancel(watch_timer_);
   if (deadline_timer_) loop_.Cancel(deadline_timer_);
+}
+
+// The store's copy of an ECU's image and its version, when its SHA-256 still matches.
+std::optional<std::pair<Bytes, std::string>> Manager::LoadBackup(const std::string& ecu) const {
+  auto text = ReadFile(Path("backup/" + ecu + ".json"), 1 << 16);
+  auto image = ReadFile(Path("backup/" + ecu + ".bin"), kMaxImage);
+  if (!text.ok() || !image.ok()) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || Sha256Hex(AsBytes(*image)) != j.value("sha256", "")) return std::nullopt;
+  return std::make_pair(Bytes(image->begin(), image->end()), j.value("version", ""));
+}
+
+Status Manager::SaveBackup(const std::string& ecu, ByteSpan image, const std::string& version) {
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(Path("backup/" + ecu + ".bin"), AsChars(image), 0600));
+  return WriteFileAtomic(
+      Path("backup/" + ecu + ".json"),
+      nlohmann::json{{"version", version}, {"sha256", Sha256Hex(image)}}.dump() + "\n", 0600);
 }
 
 Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const {
@@ -185,9 +208,7 @@ void Manager::Install(const std::string& path, std::function<void(InstallReport)
 std::vector<std::string> Manager::Unmet(const std::shared_ptr<Loaded>& l) const {
   const Preconditions& p = l->bundle.policy.preconditions;
   if (!watcher_) {
-    const bool any = p.max_speed_kph || !p.gears.empty() || !p.power_modes.empty() ||
-                     p.min_low_voltage || p.min_soc || p.not_charging;
-    if (!any) return {};
+    if (!p.any()) return {};
     return {"the gateway does not see the vehicle signals' bus"};
   }
   return vehicle::Unmet(p, watcher_->state(), loop_.Now());
@@ -317,16 +338,9 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
     BackupChain(l, std::move(chain), k + 1, std::move(joined));
   };
   const std::string running = l->report.before[t.name].software;
-  const std::string bin = Path("backup/" + t.name + ".bin");
-  const std::string meta = Path("backup/" + t.name + ".json");
-  if (auto text = ReadFile(meta, 1 << 16); text.ok()) {
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    auto image = ReadFile(bin, kMaxImage);
-    if (j.is_object() && j.value("version", "") == running && image.ok() &&
-        Sha256Hex(AsBytes(*image)) == j.value("sha256", "")) {
-      l->backups[t.name] = {Bytes(image->begin(), image->end()), running};
-      return next();
-    }
+  if (auto kept = LoadBackup(t.name); kept && kept->second == running) {
+    l->backups[t.name] = std::move(*kept);
+    return next();
   }
   const ecusim::EcuSpec* spec = network_.ecu(t.name);
   if (on_progress) on_progress(t.name, "backup", 0, 1);
@@ -334,7 +348,7 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
       *network_.client(t.name), t.address, spec->config.app_size,
       [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
       spec->config.write_unit,
-      [this, l, name = t.name, next, running, bin, meta,
+      [this, l, name = t.name, next, running,
        alive = std::weak_ptr<bool>(alive_)](Result<Bytes> image) mutable {
         if (alive.expired()) return;
         if (!image.ok() || image->empty()) {
@@ -344,13 +358,7 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
               "): a single-bank ECU is not erased without one");
           return next();
         }
-        const std::string hash = Sha256Hex(*image);
-        Status saved = WriteFileAtomic(bin, AsChars(*image), 0600);
-        if (saved.ok()) {
-          saved = WriteFileAtomic(
-              meta, nlohmann::json{{"version", running}, {"sha256", hash}}.dump() + "\n", 0600);
-        }
-        if (!saved.ok()) {
+        if (Status saved = SaveBackup(name, *image, running); !saved.ok()) {
           l->report.problems.push_back(name +
                                        ": its backup cannot be kept: " + saved.error().message());
           return next();
@@ -419,12 +427,7 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       for (const EcuTarget& t : l->bundle.ecus) {
         cj[t.name] = std::max<uint64_t>(counters[t.name], t.security_counter);
         if (t.method != InstallMethod::kUds) continue;
-        const Bytes& image = l->images[t.name];
-        (void)WriteFileAtomic(Path("backup/" + t.name + ".bin"), AsChars(image), 0600);
-        (void)WriteFileAtomic(
-            Path("backup/" + t.name + ".json"),
-            nlohmann::json{{"version", t.version}, {"sha256", Sha256Hex(image)}}.dump() + "\n",
-            0600);
+        (void)SaveBackup(t.name, l->images[t.name], t.version);
       }
       (void)WriteFileAtomic(Path("counters.json"), cj.dump(2) + "\n", 0600);
     }
@@ -460,13 +463,7 @@ void Manager::Recover(std::function<void(InstallReport)> done) {
   l->report = std::move(report);
   for (const EcuTarget& t : l->bundle.ecus) {
     if (t.method != InstallMethod::kUds) continue;
-    auto meta = ReadFile(Path("backup/" + t.name + ".json"), 1 << 16);
-    auto image = ReadFile(Path("backup/" + t.name + ".bin"), kMaxImage);
-    if (meta.ok() && image.ok()) {
-      auto j = nlohmann::json::parse(*meta, nullptr, false);
-      l->backups[t.name] = {Bytes(image->begin(), image->end()),
-                            j.is_object() ? j.value("version", "") : ""};
-    }
+    if (auto kept = LoadBackup(t.name)) l->backups[t.name] = std::move(*kept);
   }
   ReadInventory([this, l, done](Inventory inv) {
     l->report.before = std::move(inv);

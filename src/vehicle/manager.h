@@ -52,6 +52,8 @@ struct InstallReport {
   CampaignReport campaign;
   Inventory before, after;
   std::string Summary() const;  // several lines
+  // Per ECU, "tcm: 2.0.7 -> 2.1.0" or "tcm: 2.0.7 (unchanged)".
+  std::vector<std::string> EcuLines() const;
 };
 
 // Progress of one ECU: "transfer" with bytes, "activate", "rollback", "backup" with bytes.
@@ -96,6 +98,9 @@ class Manager {
                    std::function<void(InstallReport)> done);
   Result<std::shared_ptr<Loaded>> Load(const std::string& path, InstallReport& report);
   Bytes Key(const std::string& ecu, std::span<const uint8_t> seed) const;
+  // The gateway's store of single-bank images: backup/ECU.bin and backup/ECU.json.
+  std::optional<std::pair<Bytes, std::string>> LoadBackup(const std::string& ecu) const;
+  Status SaveBackup(const std::string& ecu, ByteSpan image, const std::string& version);
   std::string Path(const std::string& name) const { return config_.state_dir + "/" + name; }
 
   EventLoop& loop_;

@@ -1,7 +1,6 @@
 // The campaign plan: the schedule of ECUs whose times alone are known (media one at a time, in
-// parallel with each other, the longest first, dependencies respected) and its lower bound; and
-// the times predicted by flashing each ECU alone in a simulated car, against a whole campaign run
-// in that car.
+// parallel with each other, the longest first, dependencies respected) and its lower bound.
+// bench/vehicle.sh holds the predicted times against a whole campaign in the simulated car.
 #include "vehicle/plan.h"
 
 #include <gmock/gmock.h>

@@ -55,9 +55,7 @@ std::string GearName(int gear) {
 std::vector<std::string> Unmet(const Preconditions& p, const VehicleState& s,
                                EventLoop::TimePoint now, std::chrono::milliseconds stale) {
   std::vector<std::string> out;
-  const bool any = p.max_speed_kph || !p.gears.empty() || !p.power_modes.empty() ||
-                   p.min_low_voltage || p.min_soc || p.not_charging;
-  if (!any) return out;
+  if (!p.any()) return out;
   if (!s.seen || now - s.at > stale) {
     out.push_back(
         s.seen
