@@ -236,6 +236,11 @@ void Ecu::Boot() {
   if (on_boot) on_boot(status());
 }
 
+bool Ecu::Bootable() {
+  if (config_.layout == BankLayout::kSingle) return Intact(0);
+  return Intact(0) || Intact(1);
+}
+
 bool Ecu::Intact(int bank) {
   const Bank& b = boot_.banks[bank];
   if (!b.valid || b.size == 0 || b.size > config_.app_size) return false;

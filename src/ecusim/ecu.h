@@ -100,6 +100,9 @@ class Ecu {
   // Writes an application straight into the active bank and marks it valid (a factory image).
   Status Provision(ByteSpan image);
   EcuStatus status() const;
+  // Whether a reset now would start an application: a bank whose boot record is valid and whose
+  // flash matches it (what the bootloader checks as it starts).
+  bool Bootable();
   const EcuConfig& config() const { return config_; }
   EcuFaults& faults() { return config_.faults; }
   uds::Server& server() { return server_; }

@@ -169,6 +169,10 @@ void Flasher::Step() {
     case 14:
       return Send({0x11, 0x01}, [this](const Response&) {
         std::weak_ptr<bool> alive = alive_;
+        if (plan_.on_reset) {
+          plan_.on_reset();
+          if (alive.expired()) return;
+        }
         client_.link().loop().After(plan_.restart_wait, [this, alive] {
           if (!alive.expired()) Step();
         });

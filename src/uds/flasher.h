@@ -50,6 +50,8 @@ struct FlashPlan {
   uint32_t resume_block = 0;
   // Called as the erase request (31 01 FF 00) goes out: from then on the ECU's flash changes.
   std::function<void()> on_erase{};
+  // Called as the answer to 11 01 arrives: the ECU leaves the programming session and starts.
+  std::function<void()> on_reset{};
 };
 
 struct FlashReport {

@@ -48,15 +48,20 @@ void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
 // caller runs it.
 void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
                           const std::string& expect_version) {
-  e.flasher = std::make_unique<uds::Flasher>(*e.job.client,
-                                             uds::FlashPlan{.phases = phases,
-                                                            .image = image,
-                                                            .address = e.job.address,
-                                                            .key = e.job.key,
-                                                            .expect_version = expect_version,
-                                                            .progress = e.job.progress,
-                                                            .resume_block = e.job.erase_block,
-                                                            .on_erase = [&e] { e.erased = true; }});
+  uds::FlashPlan plan{.phases = phases,
+                      .image = image,
+                      .address = e.job.address,
+                      .key = e.job.key,
+                      .expect_version = expect_version,
+                      .progress = e.job.progress,
+                      .resume_block = e.job.erase_block};
+  plan.on_erase = [&e] { e.erased = true; };
+  plan.on_reset = [this, &e] {
+    if (!e.pause_counted) return;
+    e.pause_counted = false;  // paused: it leaves the programming session for its new image
+    SafeStep(-1);
+  };
+  e.flasher = std::make_unique<uds::Flasher>(*e.job.client, std::move(plan));
 }
 
 bool Campaign::Record() {
@@ -222,9 +227,10 @@ void Campaign::Pause(const std::string& why, std::function<void()> safe) {
     SafeStep(+1);
     e.job.client->Request({0x11, 0x01}, [this, i](Result<uds::Response>) {
       if (dead_) return;
+      // Acknowledged: it leaves the programming session and starts its old bank, which it
+      // never stopped holding.
       Note(ecus_[i].job.name + ": reset onto its old bank (paused)");
-      // It starts again before it counts as safe.
-      loop_.After(std::chrono::milliseconds(200), [this] { SafeStep(-1); });
+      SafeStep(-1);
     });
   }
   SafeStep(-1);

@@ -65,7 +65,9 @@ class Campaign {
   // Stops at a safe point (a precondition was lost): no transfer or activation starts; an A/B ECU
   // whose transfer is under way or done is reset onto its old bank (its transfer starts again
   // later); a single-bank ECU that was erased finishes its transfer and is activated, since it
-  // must not stay without a bootable image. `safe` once no ECU is left in the programming session.
+  // must not stay without a bootable image. `safe` once no ECU is left in the programming session
+  // and every ECU holds a bootable image: each ECU that was in it acknowledged its reset (an A/B
+  // one onto its old bank, a single-bank one onto its new, checked image).
   void Pause(const std::string& why, std::function<void()> safe);
   // Goes on from where Pause left it.
   void Resume();

@@ -183,6 +183,24 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     return s;
   }
 
+  // From the simulator: how long after `since` the car first stood at a safe point (no ECU in the
+  // programming session, every ECU holding an image its bootloader starts); nullopt past a minute.
+  std::optional<std::chrono::milliseconds> UntilSafePoint(EventLoop::TimePoint since) {
+    auto safe = [&] {
+      for (const Target& t : kTargets) {
+        ecusim::Ecu& e = *car_->ecu(t.name);
+        if (!e.Bootable()) return false;
+        if (e.online() && e.server().session() == uds::session::kProgramming) return false;
+      }
+      return true;
+    };
+    while (!safe()) {
+      if (loop_.Now() - since > std::chrono::minutes(1)) return std::nullopt;
+      loop_.RunFor(std::chrono::milliseconds(1));
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - since);
+  }
+
   uint64_t FlashOperations() {
     uint64_t n = 0;
     for (const Target& t : kTargets) n += car_->ecu(t.name)->flash().operations();
@@ -417,9 +435,9 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
   std::optional<InstallReport> report;
   manager_->Install(WithPolicy("2.0.0", {{"preconditions", {{"max_speed_kph", 0}}}}),
                     [&](InstallReport r) { report = std::move(r); });
-  // A third of the way through ecm's transfer on the classic bus (A/B; hu's, over DoIP, is done
-  // and waits to be activated; adas, single bank, is being programmed on the CAN FD bus). An A/B
-  // ECU whose 37 waits for its flash to catch up leaves once that answer came (in one run, 141 ms).
+  // A third of the way through ecm's transfer on the classic bus (A/B); hu's, over DoIP, is done
+  // and waits to be activated; so is adas's (single bank, on the CAN FD bus), which is activated
+  // at once: reset into its new, checked image. The A/B ones are reset onto their old banks.
   uint64_t ecm_sent = 0;
   manager_->on_progress = [&](const std::string& ecu, const std::string& stage, uint64_t sent,
                               uint64_t) {
@@ -431,28 +449,16 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
   loop_.RunUntil([&] { return manager_->signals()->state().speed_kph > 0; },
                  std::chrono::seconds(1));
   const auto frame = loop_.Now();  // the first frame with the speed above 0
-  // The A/B ECUs leave the programming session; the single-bank ones are finished and activated.
-  std::optional<std::chrono::milliseconds> ab_out;
-  while (!ab_out && loop_.Now() - frame < std::chrono::seconds(1)) {
-    loop_.RunFor(std::chrono::milliseconds(1));
-    // Resetting (off, on its way to its old bank) or out of the programming session.
-    auto out = [&](const char* name) {
-      ecusim::Ecu& e = *car_->ecu(name);
-      return !e.online() || e.server().session() != uds::session::kProgramming;
-    };
-    if (out("ecm") && out("hu")) {
-      ab_out = std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - frame);
-    }
-  }
+  const std::optional<std::chrono::milliseconds> safe = UntilSafePoint(frame);
   loop_.RunUntil([&] { return !manager_->pauses().empty(); }, std::chrono::minutes(1));
   ASSERT_EQ(manager_->pauses().size(), 1u);
-  ASSERT_TRUE(ab_out.has_value());
+  ASSERT_TRUE(safe.has_value());
   std::printf(
-      "speed above 0: A/B ECUs out of the programming session %lld ms after the frame; "
-      "the whole car at a safe point after %lld ms\n",
-      static_cast<long long>(ab_out->count()),
-      static_cast<long long>(manager_->pauses()[0].count()));
-  EXPECT_LE(*ab_out, std::chrono::milliseconds(100));
+      "speed above 0: the car at a safe point (the simulator: no ECU programming, every one "
+      "bootable) %lld ms after the frame; the manager paused after %lld ms\n",
+      static_cast<long long>(safe->count()), static_cast<long long>(manager_->pauses()[0].count()));
+  EXPECT_LE(*safe, std::chrono::milliseconds(100));
+  EXPECT_LE(manager_->pauses()[0], std::chrono::milliseconds(100));
   EXPECT_THAT(manager_->Activity(), HasSubstr("paused: Vehicle.Speed is 8.00 km/h"));
   // Parked a minute: nobody programming, every ECU running something.
   loop_.RunFor(std::chrono::minutes(1));
@@ -465,6 +471,62 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
   EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
   EXPECT_THAT(report->campaign.log, Contains("resumed"));
+}
+
+// The one case a safe point takes longer: a single-bank ECU whose flash was erased has no bootable
+// image until its transfer ends, so it is finished and activated; the A/B ECUs still leave the
+// programming session at once.
+TEST_F(ManagerTest, SpeedWhileASingleBankEcuIsErased_ItIsFinished_TheOthersStopAtOnce) {
+  std::optional<InstallReport> report;
+  manager_->Install(WithPolicy("2.0.0", {{"preconditions", {{"max_speed_kph", 0}}}}),
+                    [&](InstallReport r) { report = std::move(r); });
+  // The car starts moving a quarter of the way through tcm's transfer.
+  uint64_t tcm_sent = 0;
+  bool erased = false;
+  manager_->on_progress = [&](const std::string& ecu, const std::string& stage, uint64_t sent,
+                              uint64_t) {
+    if (ecu != "tcm" || stage != "transfer" || sent < 10'000 || tcm_sent) return;
+    tcm_sent = sent;
+    erased = !car_->ecu("tcm")->Bootable();
+    car_->signals().speed_kph = 30;
+  };
+  loop_.RunUntil([&] { return tcm_sent > 0; }, std::chrono::minutes(10));
+  ASSERT_GT(tcm_sent, 0u);
+  EXPECT_TRUE(erased) << "tcm's only image is erased";
+  loop_.RunUntil([&] { return manager_->signals()->state().speed_kph > 0; },
+                 std::chrono::seconds(1));
+  const auto frame = loop_.Now();
+  std::optional<std::chrono::milliseconds> ab_out;
+  while (!ab_out && loop_.Now() - frame < std::chrono::seconds(1)) {
+    loop_.RunFor(std::chrono::milliseconds(1));
+    bool out = true;
+    for (const char* name : {"ecm", "hu"}) {
+      ecusim::Ecu& e = *car_->ecu(name);
+      out = out && (!e.online() || e.server().session() != uds::session::kProgramming);
+    }
+    if (out) ab_out = std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - frame);
+  }
+  const std::optional<std::chrono::milliseconds> safe = UntilSafePoint(frame);
+  ASSERT_TRUE(ab_out.has_value());
+  ASSERT_TRUE(safe.has_value());
+  loop_.RunUntil([&] { return !manager_->pauses().empty(); }, std::chrono::minutes(1));
+  std::printf(
+      "speed above 0 with tcm (single bank) erased, %llu bytes sent: A/B ECUs out of the "
+      "programming session after %lld ms; tcm finished and started, the car at a safe point "
+      "after %lld ms\n",
+      static_cast<unsigned long long>(tcm_sent), static_cast<long long>(ab_out->count()),
+      static_cast<long long>(safe->count()));
+  EXPECT_LE(*ab_out, std::chrono::milliseconds(100));
+  EXPECT_EQ(car_->ecu("tcm")->status().version, "2.0.0");
+  EXPECT_THAT(Versions(), Not(HasSubstr("-")));
+  loop_.RunFor(std::chrono::seconds(30));
+  EXPECT_FALSE(AnyProgramming());
+  EXPECT_FALSE(report.has_value());
+  car_->signals().speed_kph = 0;
+  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ASSERT_TRUE(report.has_value());
+  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
 }
 
 TEST_F(ManagerTest, PreconditionLostPastTheDeadline_EveryEcuGoesBack) {
