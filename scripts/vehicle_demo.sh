@@ -35,6 +35,7 @@ free_port() {
 hub=127.0.0.1:$(free_port 29536)
 control=127.0.0.1:$(free_port 29600)
 doip=127.0.0.1:$(free_port 13400)
+hmi=127.0.0.1:$(free_port 8469)
 
 step "A simulated car: aloft-ecu-sim run $root/examples/demo-car.toml"
 "$sim" run "$root/examples/demo-car.toml" --state state --hub "$hub" --doip "$doip" \
@@ -136,6 +137,8 @@ server = "$srv_URL"
 device = "$vin"
 token_file = "$PWD/vehicle.token"
 state_dir = "$PWD/gateway"
+hmi = "$hmi"
+defer_interval_s = 3
 [network]
 vehicle = "$root/examples/demo-car.toml"
 hub = "$hub"
@@ -147,20 +150,63 @@ run "$vehicle" --config vehicle.toml --once
 echo "the server's vehicle manifest:"
 api "devices/$vin" | json '"\n".join("  %s %s" % kv for kv in sorted(d["versions"].items()))'
 
-step "The next release of the car (every ECU one patch up): uploaded, rolled out, installed"
+step "The next release of the car (every ECU one patch up, mode confirm, one deferral): uploaded, rolled out"
 run "$root/scripts/vehicle_bundle.sh" "$build" 1 >bundle-1.txt
 grep "^wrote" bundle-1.txt
+sed -i 's/^mode = "silent"$/mode = "confirm"/; s/^max_deferrals = 3$/max_deferrals = 1/' bundle-1.toml
+grep -q '^mode = "confirm"' bundle-1.toml || fail "bundle-1.toml has no confirm mode"
+run "$aloft" bundle bundle-1.toml --key release.key -o car-1.aloft
 srv upload car-1.aloft
 srv rollout create car-2026-12-1 --release demo-car@2026.12.1 --device-type demo-car \
   --device "$vin"
-# One daemon cycle at a time (check in; with the action the rollout gives it: download, install
-# with a live line per ECU, report, check in again) until the rollout has reached the car.
+# One daemon cycle at a time (check in; with the action the rollout gives it: download, ask the
+# driver, install with a live line per ECU, report, check in again) until the rollout has reached
+# the car; in the background, while the driver answers.
+daemon_cycles() {
+  for _ in $(seq 60); do
+    echo "\$ aloft-vehicle --config vehicle.toml --once"
+    "$vehicle" --config vehicle.toml --once 2>&1 || true
+    grep -q "all-new\|all-old\|refused\|failed" daemon.txt && break
+    sleep 1
+  done
+}
 : >daemon.txt
-for _ in $(seq 60); do
-  run "$vehicle" --config vehicle.toml --once 2>&1 | tee -a daemon.txt
-  grep -q "all-new\|all-old\|refused\|failed" daemon.txt && break
-  sleep 1
-done
+daemon_cycles >>daemon.txt 2>&1 &
+cycles_pid=$!
+trap 'kill $sim_pid ${srv_PID:-} $cycles_pid 2>/dev/null || true' EXIT
+# asked WHAT: waits (up to 2 min) until the driver's screen asks.
+asked() {
+  for _ in $(seq 240); do
+    "$vehicle" prompt --hmi "$hmi" 2>/dev/null | grep -q "ready: accept" && return 0
+    sleep 0.5
+  done
+  cat daemon.txt
+  fail "the driver was not asked $1"
+}
+
+step "The driver's screen (the head unit's HMI): the update asks; deferred once; asked again; accepted"
+asked "about the update"
+run "$vehicle" prompt --hmi "$hmi" | tee prompt.txt
+grep -q "(1 of 1 deferrals left)" prompt.txt || fail "the screen does not offer one deferral"
+run "$vehicle" defer --hmi "$hmi"
+sleep 3.5  # the action's feedback comes every 3 s
+id=$(api "actions?device=$vin" | json '(d["items"] if "items" in d else d)[0]["id"]')
+api "actions/$id" | grep -o '"waiting for the driver"' | head -n1 |
+  sed 's/^/the server sees: /' | tee waiting.txt
+[[ -s waiting.txt ]] || fail "the server does not see the campaign waiting for the driver"
+asked "again after the deferral"
+if "$vehicle" defer --hmi "$hmi" >defer2.txt 2>&1; then
+  cat defer2.txt
+  fail "a second deferral was accepted (the bundle allows one)"
+fi
+printf '$ aloft-vehicle defer --hmi %s\n' "$hmi"
+cat defer2.txt
+grep -q "cannot be deferred again" defer2.txt || fail "no clear refusal of the second deferral"
+run "$vehicle" accept --hmi "$hmi"
+
+step "The daemon installs it: a live line per ECU, the result on the action"
+tail -n +1 --pid="$cycles_pid" -f daemon.txt
+wait "$cycles_pid" || true
 grep -q "bundle demo-car 2026.12.1: all-new" daemon.txt || fail "the daemon's campaign did not end all-new"
 echo "the server's vehicle manifest:"
 api "devices/$vin" | json '"\n".join("  %s %s" % kv for kv in sorted(d["versions"].items()))' |

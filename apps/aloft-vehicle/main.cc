@@ -5,6 +5,7 @@
 //
 //   aloft-vehicle inventory --network car.toml --hub 127.0.0.1:29536 --doip 127.0.0.1:13400
 //   aloft-vehicle install car-2.0.aloft --trust release.pub --state /var/lib/aloft-vehicle ...
+//   aloft-vehicle prompt | accept | defer     (the driver's screen, as the head unit shows it)
 //
 // Exit status: 0 done (all-new), 1 refused or rolled back or failed, 2 usage.
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "net/socket.h"
 #include "net/stream.h"
 #include "vehicle/daemon.h"
+#include "vehicle/hmi.h"
 #include "vehicle/manager.h"
 #include "vehicle/plan.h"
 
@@ -45,6 +47,8 @@ int Fail(const Error& e) {
 
 struct Options {
   std::string network, hub, doip, state = "aloft-vehicle-state", bundle;
+  std::string hmi = "127.0.0.1:8469";  // the driver's screen API; "off": none
+  int64_t defer_interval_s = 3600;
   std::vector<std::string> trust;
   size_t threshold = 1;
   bool quiet = false;
@@ -122,21 +126,32 @@ class Gateway {
               .state_dir = o.state,
               .trust = trust,
               // The ECUs' security access secrets come with the vehicle description.
-              .key = [configs](const std::string& ecu, std::span<const uint8_t> seed) {
-                auto it = configs.find(ecu);
-                return it == configs.end() ? Bytes{} : ecusim::SecurityKey(it->second, seed);
-              }});
+              .key =
+                  [configs](const std::string& ecu, std::span<const uint8_t> seed) {
+                    auto it = configs.find(ecu);
+                    return it == configs.end() ? Bytes{} : ecusim::SecurityKey(it->second, seed);
+                  },
+              .defer_interval = std::chrono::seconds(o.defer_interval_s)});
     });
     return OkStatus();
   }
 
   ~Gateway() {
+    hmi_.reset();  // its requests run on the loop, against the manager
     loop_.Run([&] {
       manager_.reset();
       network_.reset();
       doip_.reset();
       hub_buses_.clear();
     });
+  }
+
+  // The driver's screen API on `o.hmi` (none for "off" or "").
+  Status StartHmi(const Options& o) {
+    if (o.hmi.empty() || o.hmi == "off") return OkStatus();
+    hmi_ = std::make_unique<vehicle::HmiServer>(
+        *manager_, [this](const std::function<void()>& fn) { loop_.Run(fn); });
+    return hmi_->Start(o.hmi);
   }
 
   RealLoop& loop() { return loop_; }
@@ -150,6 +165,7 @@ class Gateway {
   std::unique_ptr<doip::Client> doip_;
   std::unique_ptr<vehicle::Network> network_;
   std::unique_ptr<vehicle::Manager> manager_;
+  std::unique_ptr<vehicle::HmiServer> hmi_;
 };
 
 // A line per ECU, redrawn in place on a terminal; elsewhere a line at each quarter.
@@ -166,6 +182,11 @@ class ProgressView {
       std::printf("  %-8s %-9s %3d%%\n", ecu.c_str(), stage.c_str(), Percent(r));
       std::fflush(stdout);
     }
+  }
+  // Something else was printed: the next Draw starts below it.
+  void Break() {
+    std::lock_guard<std::mutex> lock(mu_);
+    drawn_ = false;
   }
   void Draw(bool final = false) {
     if (!tty_) return;
@@ -221,6 +242,7 @@ int Install(const Options& o) {
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
   if (Status s = g.MakeManager(o); !s.ok()) return Fail(s.error());
+  if (Status s = g.StartHmi(o); !s.ok()) return Fail(s.error());
   ProgressView view(g.network().ecus());
   std::promise<vehicle::InstallReport> got;
   auto future = got.get_future();
@@ -236,7 +258,21 @@ int Install(const Options& o) {
       g.manager().Install(o.bundle, [&](vehicle::InstallReport r) { got.set_value(std::move(r)); });
     });
   });
+  std::string shown;
   while (future.wait_for(std::chrono::milliseconds(500)) != std::future_status::ready) {
+    // The driver's screen as it changes: a question, a deferral, the update installing.
+    std::string screen;
+    bool asking = false;
+    g.loop().Run([&] {
+      screen = g.manager().driver().Screen();
+      asking = g.manager().driver().asking();
+    });
+    if (screen != shown && !screen.empty()) {
+      view.Break();
+      std::printf("driver's screen: %s%s\n", screen.c_str(),
+                  asking ? " (aloft-vehicle accept | defer)" : "");
+    }
+    shown = screen;
     if (!o.quiet) view.Draw();
   }
   const vehicle::InstallReport r = future.get();
@@ -273,6 +309,21 @@ int Plan(const Options& o) {
   return 0;
 }
 
+// prompt, accept, defer: the driver's screen, through the running aloft-vehicle's local API.
+int Driver(const std::string& verb, const std::string& endpoint) {
+  auto r = vehicle::CallHmi(endpoint, verb);
+  if (!r.ok()) return Fail(r.error());
+  const std::string screen = r->value("screen", "");
+  if (verb == "screen") {
+    std::printf("%s\n", screen.empty() ? "(nothing on the screen)" : screen.c_str());
+    std::printf("aloft-vehicle: %s\n", r->value("activity", "").c_str());
+  } else {
+    std::printf("%s: %s\n", verb == "accept" ? "accepted" : "deferred",
+                screen.empty() ? "asked again later" : screen.c_str());
+  }
+  return 0;
+}
+
 std::atomic<bool> g_stop{false};
 
 // The daemon (--config): check in, install what is offered, report; again after the interval
@@ -287,9 +338,12 @@ int Daemon(const std::string& path, bool once) {
   o.hub = config->hub;
   o.doip = config->doip;
   o.state = config->state_dir;
+  o.hmi = config->hmi;
+  o.defer_interval_s = config->defer_interval.count();
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
   if (Status s = g.MakeManager(o, config->trust); !s.ok()) return Fail(s.error());
+  if (Status s = g.StartHmi(o); !s.ok()) return Fail(s.error());
   auto http = agent::MakeHttpUplink(config->server, config->device, config->token, config->ca_file);
   std::unique_ptr<agent::PushLink> push;
   std::unique_ptr<agent::Uplink> pushed;
@@ -352,6 +406,9 @@ int main(int argc, char** argv) {
     c->add_option("--doip", o.doip, "The DoIP edge node, HOST:PORT");
     c->add_option("--state", o.state, "The manager's state directory")->capture_default_str();
   };
+  auto hmi = [&o](CLI::App* c, const char* what) {
+    c->add_option("--hmi", o.hmi, what)->capture_default_str();
+  };
   auto* inventory = app.add_subcommand("inventory", "Read every ECU's identification over UDS");
   connection(inventory);
   auto* install = app.add_subcommand(
@@ -363,6 +420,20 @@ int main(int argc, char** argv) {
   install->add_option("--trust", o.trust, "A trusted public key (repeatable)")->required();
   install->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   install->add_flag("-q,--quiet", o.quiet, "No live progress");
+  hmi(install, "Serve the driver's screen API here (HOST:PORT; \"off\": none)");
+  install
+      ->add_option("--defer-interval", o.defer_interval_s,
+                   "Seconds until a deferred update is asked about again")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  std::map<std::string, CLI::App*> driver;
+  for (auto [verb, help] :
+       {std::pair{"prompt", "Show the driver's screen: what the update asks"},
+        std::pair{"accept", "Accept the update the driver is asked about"},
+        std::pair{"defer", "Defer it (until the bundle's deferrals run out)"}}) {
+    driver[verb] = app.add_subcommand(verb, help);
+    hmi(driver[verb], "The running aloft-vehicle's driver's screen API, HOST:PORT");
+  }
   auto* plan = app.add_subcommand(
       "plan",
       "Print the campaign's plan: each ECU's time predicted from the bus and flash "
@@ -382,6 +453,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*plan) return Plan(o);
+  if (*driver["prompt"]) return Driver("screen", o.hmi);
+  if (*driver["accept"]) return Driver("accept", o.hmi);
+  if (*driver["defer"]) return Driver("defer", o.hmi);
   if (o.hub.empty() && o.doip.empty()) {
     return Fail(
         Error(Code::kInvalidArgument, "give --hub, --doip or both: how the ECUs are reached"));

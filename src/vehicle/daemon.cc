@@ -21,11 +21,13 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   TomlReader r(path, t);
   ALOFT_RETURN_IF_ERROR(
       r.Known({"server", "device", "token", "token_file", "state_dir", "ca_file", "poll_interval_s",
-               "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "network", "trust", "download"},
+               "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "hmi", "defer_interval_s",
+               "network", "trust", "download"},
               kDoc));
   DaemonConfig c;
   std::string token_file;
   int64_t poll = c.poll_interval.count(), push_poll = c.push_poll_interval.count();
+  int64_t defer = c.defer_interval.count();
   ALOFT_RETURN_IF_ERROR(r.Str("server", c.server));
   ALOFT_RETURN_IF_ERROR(r.Str("device", c.device));
   ALOFT_RETURN_IF_ERROR(r.Str("token", c.token));
@@ -36,6 +38,11 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", c.mqtt_ca_file));
   ALOFT_RETURN_IF_ERROR(r.Int("push_poll_interval_s", push_poll));
+  ALOFT_RETURN_IF_ERROR(r.Str("hmi", c.hmi));
+  ALOFT_RETURN_IF_ERROR(r.Int("defer_interval_s", defer));
+  if (c.hmi == "off") c.hmi.clear();
+  if (defer < 1) return r.Bad("defer_interval_s", "at least 1");
+  c.defer_interval = std::chrono::seconds(defer);
   for (const char* key : {"server", "device", "state_dir"}) {
     if (!t[key]) return r.Bad(key, "set (it is required)");
   }
@@ -125,7 +132,17 @@ InstallReport VehicleAgent::Install(int64_t action, const std::string& path) {
       for (const auto& [ecu, d] : done_) done += d;
       for (const auto& [ecu, t] : total_) total += t;
     }
-    const nlohmann::json details = Details(nullptr);
+    nlohmann::json details = Details(nullptr);
+    // Before the first transfer: what the manager waits for (the driver, the preconditions).
+    std::string activity, screen;
+    on_loop_([&] {
+      activity = manager_.Activity();
+      screen = manager_.driver().Screen();
+    });
+    if (details.empty()) {
+      details.push_back(activity);
+      if (!screen.empty()) details.push_back("the driver's screen: " + screen);
+    }
     Feedback(action, {{"status", "installing"},
                       {"progress", total ? static_cast<int>(99 * done / total) : 0},
                       {"details", details}});

@@ -10,6 +10,8 @@
 //   token_file = "/etc/aloft/vehicle.token"
 //   state_dir = "/var/lib/aloft-vehicle"
 //   poll_interval_s = 300
+//   hmi = "127.0.0.1:8469"            # the driver's screen API ("off": none)
+//   defer_interval_s = 3600           # a deferred update is asked about again after this
 //   [network]
 //   vehicle = "/etc/aloft/car.toml"   # the vehicle description
 //   hub = "127.0.0.1:29536"
@@ -38,6 +40,8 @@ struct DaemonConfig {
   agent::DownloadOptions download;
   std::string mqtt_url, mqtt_ca_file;
   std::chrono::seconds push_poll_interval{3600};
+  std::string hmi = "127.0.0.1:8469";         // the driver's screen API (hmi.h); "" or "off": none
+  std::chrono::seconds defer_interval{3600};  // a deferred question is asked again after this
 };
 
 // kInvalidArgument naming the file and key (docs/vehicle-bundle.md lists them).

@@ -1,0 +1,128 @@
+#include "vehicle/hmi.h"
+
+#include <thread>
+
+#include "client/http_client.h"
+#include "http/router.h"
+#include "http/server.h"
+
+namespace aloft::vehicle {
+namespace {
+
+enum Route { kScreen, kAccept, kDefer };
+
+nlohmann::json Screen(Manager& m) {
+  const DriverPrompt& d = m.driver();
+  return {{"screen", d.Screen()},
+          {"asking", d.asking()},
+          {"deferrals", d.deferrals()},
+          {"activity", m.Activity()}};
+}
+
+}  // namespace
+
+struct HmiServer::Impl : http::Handler {
+  Manager& manager;
+  std::function<void(const std::function<void()>&)> on_loop;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> server;
+  std::thread thread;
+
+  Impl(Manager& m, std::function<void(const std::function<void()>&)> run)
+      : manager(m), on_loop(std::move(run)) {
+    router.Add("GET", "/v1/screen", kScreen);
+    router.Add("POST", "/v1/accept", kAccept);
+    router.Add("POST", "/v1/defer", kDefer);
+  }
+
+  std::variant<http::BodyPlan, http::Response> OnHeaders(http::Request& head) override {
+    if (auto refused = http::RefuseRequestHead(head)) return *refused;
+    const http::RouteMatch m = router.Match(head.method, head.path);
+    if (m.kind == http::RouteMatch::kNoPath) {
+      return http::Response::Error(404, "not-found",
+                                   "no " + head.path + " here: /v1/screen, /v1/accept, /v1/defer");
+    }
+    if (m.kind == http::RouteMatch::kWrongMethod) {
+      http::Response r =
+          http::Response::Error(405, "method-not-allowed", head.path + " takes " + m.allowed);
+      r.headers.Set("Allow", m.allowed);
+      return r;
+    }
+    head.route = m.id;
+    http::BodyPlan plan;
+    plan.max_size = 4096;
+    return plan;
+  }
+
+  http::Response Handle(http::Request& request) override {
+    Status status = OkStatus();
+    nlohmann::json screen;
+    on_loop([&] {
+      if (request.route == kAccept) status = manager.driver().Accept();
+      if (request.route == kDefer) status = manager.driver().Defer();
+      screen = Screen(manager);
+    });
+    if (!status.ok()) {
+      const bool none_left = status.error().code() == Code::kOutOfRange;
+      return http::Response::Error(409, none_left ? "no-deferrals-left" : "not-asking",
+                                   status.error().message());
+    }
+    return http::Response::Json(200, screen.dump());
+  }
+};
+
+HmiServer::HmiServer(Manager& manager, std::function<void(const std::function<void()>&)> on_loop)
+    : impl_(std::make_unique<Impl>(manager, std::move(on_loop))) {}
+
+HmiServer::~HmiServer() { Stop(); }
+
+Status HmiServer::Start(const std::string& listen) {
+  http::ServerOptions options;
+  options.listen = listen;
+  options.threads = 1;
+  options.max_connections = 64;
+  impl_->server = std::make_unique<http::HttpServer>(options, *impl_);
+  if (Status s = impl_->server->Bind(); !s.ok()) {
+    impl_->server.reset();
+    return std::move(s).error().WithContext("the driver's screen API (" + listen + ")");
+  }
+  impl_->thread = std::thread([this] { impl_->server->Run(); });
+  return OkStatus();
+}
+
+uint16_t HmiServer::port() const { return impl_->server ? impl_->server->port() : 0; }
+
+void HmiServer::Stop() {
+  if (!impl_->server) return;
+  impl_->server->Stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->server.reset();
+}
+
+Result<nlohmann::json> CallHmi(const std::string& endpoint, const std::string& verb) {
+  const bool get = verb == "screen";
+  if (!get && verb != "accept" && verb != "defer") {
+    return Error(Code::kInvalidArgument, "no such request: " + verb);
+  }
+  const std::string url = "http://" + endpoint + "/v1/" + verb;
+  client::HttpRequest request;
+  request.method = get ? "GET" : "POST";
+  request.url = url;
+  request.timeout_s = 10;
+  Result<client::HttpResponse> sent = client::Send(request);
+  if (!sent.ok()) {
+    return std::move(sent).error().WithContext("the driver's screen API at " + endpoint +
+                                               " (is aloft-vehicle running?)");
+  }
+  const client::HttpResponse& r = *sent;
+  nlohmann::json body = nlohmann::json::parse(r.body, nullptr, false);
+  if (r.status == 200 && body.is_object()) return body;
+  if (body.is_object() && body.contains("message")) {
+    return Error(r.status == 409 ? Code::kUnavailable : Code::kInternal,
+                 body["message"].get<std::string>());
+  }
+  return Error(Code::kMalformed,
+               url + " answered " + std::to_string(r.status) + ": " + r.body.substr(0, 200));
+}
+
+}  // namespace aloft::vehicle
