@@ -5,7 +5,8 @@
 # car.aloft. Prints "ECU VERSION SIZE" per ECU into images.txt. Used by scripts/vehicle_demo.sh and bench/vehicle.sh.
 #
 # With N (default 0), every ECU's patch number and the bundle's grow by N: bundle-N.toml,
-# images-N/, images-N.txt and car-N.aloft instead (a later release of the same car).
+# images-N/, images-N.txt and car-N.aloft instead (a later release of the same car: the same
+# image bodies under new versions, so that a delta between releases is small).
 #
 # Usage: scripts/vehicle_bundle.sh BUILD_DIR [N]
 set -euo pipefail
@@ -29,7 +30,7 @@ for e in tomllib.loads(text)["ecu"]:
 PY
 while read -r name version size; do
   "$build/apps/aloft-ecu-sim/aloft-ecu-sim" image --version "$version" --part "${name^^}" \
-    --size "$size" --seed "$((${#name} + n))" -o "images$sfx/$name.bin" >/dev/null
+    --size "$size" --seed "${#name}" -o "images$sfx/$name.bin" >/dev/null
 done <"images$sfx.txt"
 [[ -f release.key ]] || "$build/apps/aloft/aloft" keygen --out release >/dev/null
 "$build/apps/aloft/aloft" bundle "bundle$sfx.toml" --key release.key -o "car$sfx.aloft"

@@ -24,6 +24,26 @@ class ByteSink {
   virtual Status Write(ByteSpan data) = 0;
 };
 
+// Bytes read by offset: an image in memory, a file, an image rebuilt from a delta as it is read.
+class RandomAccessSource {
+ public:
+  virtual ~RandomAccessSource() = default;
+  virtual uint64_t size() const = 0;
+  // Fills `out` from `offset`; kOutOfRange past the end.
+  virtual Status ReadAt(uint64_t offset, std::span<uint8_t> out) = 0;
+};
+
+// Over bytes owned by someone else.
+class MemoryRandomSource final : public RandomAccessSource {
+ public:
+  explicit MemoryRandomSource(ByteSpan data) : data_(data) {}
+  uint64_t size() const override { return data_.size(); }
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out) override;
+
+ private:
+  ByteSpan data_;
+};
+
 // A source over bytes owned by someone else (tests, fuzzing).
 class MemorySource final : public ByteSource {
  public:

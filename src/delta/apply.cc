@@ -11,14 +11,6 @@ constexpr size_t kMaxSegmentHead = 4 * 10;
 
 }  // namespace
 
-Status MemoryBase::ReadAt(uint64_t offset, std::span<uint8_t> out) {
-  if (offset > data_.size() || out.size() > data_.size() - offset) {
-    return Error(Code::kOutOfRange, "read beyond the base");
-  }
-  std::memcpy(out.data(), data_.data() + offset, out.size());
-  return OkStatus();
-}
-
 Patcher::Patcher(Base& base, ByteSink& out, const ApplyOptions& options)
     : base_(base), out_(out), options_(options), buf_a_(kChunk), buf_b_(kChunk) {}
 

@@ -24,22 +24,8 @@
 namespace aloft::delta {
 
 // The base image, read by offset.
-class Base {
- public:
-  virtual ~Base() = default;
-  virtual uint64_t size() const = 0;
-  virtual Status ReadAt(uint64_t offset, std::span<uint8_t> out) = 0;
-};
-
-class MemoryBase final : public Base {
- public:
-  explicit MemoryBase(ByteSpan data) : data_(data) {}
-  uint64_t size() const override { return data_.size(); }
-  Status ReadAt(uint64_t offset, std::span<uint8_t> out) override;
-
- private:
-  ByteSpan data_;
-};
+using Base = RandomAccessSource;
+using MemoryBase = MemoryRandomSource;
 
 class FileBase final : public Base {
  public:

@@ -78,6 +78,7 @@ Result<std::vector<DeltaComponentReport>> MakeDeltaPackage(const DeltaPackageOpt
   }
 
   Manifest m;
+  m.signed_json = to.manifest.signed_json;  // members of its own (a vehicle bundle's) carry over
   m.name = to.manifest.name;
   m.version = to.manifest.version;
   m.hardware = to.manifest.hardware;

@@ -15,12 +15,26 @@ std::string Ascii(std::span<const uint8_t> bytes) {
 
 }  // namespace
 
-Flasher::Flasher(Client& client, FlashPlan plan) : client_(client), plan_(std::move(plan)) {}
+Flasher::Flasher(Client& client, FlashPlan plan) : client_(client), plan_(std::move(plan)) {
+  source_ = plan_.source ? plan_.source : std::make_shared<MemoryRandomSource>(plan_.image);
+}
+
+Result<uint32_t> Flasher::Crc(uint64_t at, uint64_t n) {
+  Bytes chunk(std::min<uint64_t>(n, 64 * 1024));
+  uint32_t crc = 0;
+  for (uint64_t done = 0; done < n;) {
+    const auto part = std::span(chunk).first(std::min<uint64_t>(chunk.size(), n - done));
+    ALOFT_RETURN_IF_ERROR(source_->ReadAt(at + done, part));
+    crc = Crc32(part, crc);
+    done += part.size();
+  }
+  return crc;
+}
 
 void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
   done_ = std::move(done);
   report_ = FlashReport{};
-  report_.bytes = plan_.image.size();
+  report_.bytes = Size();
   stage_ = plan_.phases == FlashPhases::kActivate ? 13 : 0;
   sent_ = 0;
   offset_ = 0;
@@ -106,13 +120,12 @@ void Flasher::Step() {
       if (plan_.on_erase) plan_.on_erase();
       std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x00, 0x44};
       PutBigEndian(req, plan_.address + offset_, 4);
-      PutBigEndian(req, plan_.image.size() - offset_, 4);
+      PutBigEndian(req, Size() - offset_, 4);
       return Send(std::move(req), next);
     }
     case 10:
       return Send(
-          EncodeTransferRequest(0x34,
-                                {0x00, plan_.address + offset_, plan_.image.size() - offset_}),
+          EncodeTransferRequest(0x34, {0x00, plan_.address + offset_, Size() - offset_}),
           [this](const Response& r) {
             if (r.bytes.size() < 3) {
               return Fail(Error(Code::kMalformed, "UDS 34: answer without a block length"));
@@ -140,11 +153,22 @@ void Flasher::Step() {
       if (offset_ > 0) {  // resumed: the whole image's range
         req = {0x31, 0x01, 0xFF, 0x04};
         PutBigEndian(req, plan_.address, 4);
-        PutBigEndian(req, plan_.image.size(), 4);
+        PutBigEndian(req, Size(), 4);
       }
-      PutBigEndian(req, Crc32(plan_.image), 4);
-      const Bytes sha = Sha256(plan_.image);
-      req.insert(req.end(), sha.begin(), sha.end());
+      // One pass over the image for its CRC-32 (and its SHA-256, unless the signed one is given).
+      Hasher sha(HashAlgorithm::kSha256);
+      Bytes chunk(std::min<uint64_t>(Size(), 64 * 1024));
+      uint32_t crc = 0;
+      for (uint64_t at = 0; at < Size();) {
+        const auto part = std::span(chunk).first(std::min<uint64_t>(chunk.size(), Size() - at));
+        if (Status s = source_->ReadAt(at, part); !s.ok()) return Fail(s);
+        crc = Crc32(part, crc);
+        if (plan_.sha256.empty()) sha.Update(part);
+        at += part.size();
+      }
+      PutBigEndian(req, crc, 4);
+      const Bytes digest = plan_.sha256.empty() ? sha.Finish() : plan_.sha256;
+      req.insert(req.end(), digest.begin(), digest.end());
       req.insert(req.end(), plan_.signature.begin(), plan_.signature.end());
       return Send(std::move(req), [this](const Response& r) {
         if (r.bytes.size() < 5 || r.bytes[4] != 0x00) {
@@ -213,7 +237,7 @@ void Flasher::Step() {
 // Resuming: the ECU's CRC-32 of erase block `block` of the image against the image's; the first
 // that differs (or the last block) is where the download starts.
 void Flasher::Scan(uint64_t block) {
-  const uint64_t size = plan_.image.size(), unit = plan_.resume_block;
+  const uint64_t size = Size(), unit = plan_.resume_block;
   const uint64_t at = block * unit;
   if (size == 0 || at + unit >= size) {  // the last block is always sent again
     scanned_ = true;
@@ -224,7 +248,9 @@ void Flasher::Scan(uint64_t block) {
   std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x03, 0x44};
   PutBigEndian(req, plan_.address + at, 4);
   PutBigEndian(req, unit, 4);
-  const uint32_t mine = Crc32(std::span(plan_.image).subspan(at, unit));
+  const Result<uint32_t> crc = Crc(at, unit);
+  if (!crc.ok()) return Fail(crc.error());
+  const uint32_t mine = *crc;
   Send(std::move(req), [this, block, at, mine](const Response& r) {
     const bool same = r.bytes.size() >= 9 && BigEndian(std::span(r.bytes).subspan(5, 4)) == mine;
     if (!same) {
@@ -238,14 +264,12 @@ void Flasher::Scan(uint64_t block) {
 }
 
 void Flasher::Block() {
-  if (sent_ >= plan_.image.size()) return Step();  // 37
-  const uint64_t n = std::min<uint64_t>(report_.max_block_length - 2, plan_.image.size() - sent_);
-  std::vector<uint8_t> req;
-  req.reserve(2 + n);
-  req.push_back(0x36);
-  req.push_back(bsc_);
-  req.insert(req.end(), plan_.image.begin() + static_cast<ptrdiff_t>(sent_),
-             plan_.image.begin() + static_cast<ptrdiff_t>(sent_ + n));
+  if (sent_ >= Size()) return Step();  // 37
+  const uint64_t n = std::min<uint64_t>(report_.max_block_length - 2, Size() - sent_);
+  std::vector<uint8_t> req(2 + n);
+  req[0] = 0x36;
+  req[1] = bsc_;
+  if (Status s = source_->ReadAt(sent_, std::span(req).subspan(2)); !s.ok()) return Fail(s);
   Send(std::move(req), [this, n](const Response& r) {
     if (r.bytes.size() < 2 || r.bytes[1] != bsc_) {
       return Fail(Error(Code::kMalformed, "UDS 36: the answer names block " +
@@ -254,7 +278,7 @@ void Flasher::Block() {
     }
     sent_ += n;
     bsc_ = static_cast<uint8_t>(bsc_ + 1);  // wraps FF -> 00
-    if (plan_.progress) plan_.progress(sent_, plan_.image.size());
+    if (plan_.progress) plan_.progress(sent_, Size());
     Block();
   });
 }

@@ -11,10 +11,12 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/encoding.h"
+#include "core/io.h"
 #include "uds/client.h"
 
 namespace aloft::uds {
@@ -28,6 +30,12 @@ enum class FlashPhases { kAll, kTransfer, kActivate };
 struct FlashPlan {
   FlashPhases phases = FlashPhases::kAll;
   Bytes image{};
+  // When set, the image is read from here a block at a time instead of from `image` (an image
+  // rebuilt from a delta as it goes out, never whole in memory).
+  std::shared_ptr<RandomAccessSource> source{};
+  // The image's SHA-256 as it was signed, sent to the check routine (empty: computed from the
+  // image). With it, the ECU checks what the release engineer signed, not what was read.
+  Bytes sha256{};
   uint64_t address = 0;
   // The key for a seed (security access level `security_level`).
   std::function<Bytes(std::span<const uint8_t> seed)> key{};
@@ -76,9 +84,13 @@ class Flasher {
   void Fail(const Status& status);
   void Block();
   void Scan(uint64_t block);
+  uint64_t Size() const { return source_->size(); }
+  // The CRC-32 of [at, at + n) of the image, read a chunk at a time.
+  Result<uint32_t> Crc(uint64_t at, uint64_t n);
 
   Client& client_;
   FlashPlan plan_;
+  std::shared_ptr<RandomAccessSource> source_;  // plan_.source, or one over plan_.image
   std::function<void(Result<FlashReport>)> done_;
   FlashReport report_;
   int stage_ = 0;

@@ -145,9 +145,9 @@ Result<EcuTarget> ReadTarget(const pkg::Component& c, const std::string& where) 
   t.security_counter = c.security_counter;
   t.size = c.image.size;
   t.sha256 = c.image.sha256;
-  if (c.type != pkg::ComponentType::kFull) {
-    return Error(Code::kUnsupported,
-                 where + ": a delta component (this manager flashes full images)");
+  if (c.type == pkg::ComponentType::kDelta) {
+    if (!c.base) return Error(Code::kMalformed, where + ".base: missing (a delta component)");
+    t.base = c.base;
   }
   if (!c.install.is_object()) return Error(Code::kMalformed, where + ".install: missing");
   JsonReader r(c.install, where + ".install");

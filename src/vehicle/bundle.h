@@ -75,6 +75,8 @@ struct EcuTarget {
   uint64_t security_counter = 0;
   uint64_t size = 0;
   std::string sha256;  // of the image, from the signed manifest
+  // A delta component: the payload is a patch against this image, which the ECU must run.
+  std::optional<pkg::BaseInfo> base{};
 };
 
 struct VehicleBundle {

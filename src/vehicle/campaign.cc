@@ -44,17 +44,22 @@ Campaign::Campaign(EventLoop& loop, std::vector<EcuJob> jobs, CampaignJournal* j
 
 void Campaign::Note(const std::string& line) { report_.log.push_back(line); }
 
-// The ECU's flasher for `phases` of `image` (its version checked afterwards when not empty); the
-// caller runs it.
-void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
-                          const std::string& expect_version) {
+// The ECU's flasher for `phases` of its new image or its backup (the version it then reports
+// checked, except after a transfer alone); the caller runs it.
+void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, bool backup) {
   uds::FlashPlan plan{.phases = phases,
-                      .image = image,
+                      .image = backup ? e.job.backup : e.job.image,
                       .address = e.job.address,
                       .key = e.job.key,
-                      .expect_version = expect_version,
+                      .expect_version = backup ? e.job.backup_version
+                                        : phases == uds::FlashPhases::kTransfer ? ""
+                                                                                : e.job.version,
                       .progress = e.job.progress,
                       .resume_block = e.job.erase_block};
+  if (!backup) {
+    plan.source = e.job.source;
+    plan.sha256 = e.job.sha256;
+  }
   plan.on_erase = [&e] { e.erased = true; };
   plan.on_reset = [this, &e] {
     if (!e.pause_counted) return;
@@ -137,7 +142,7 @@ void Campaign::NextTransfers() {
     bus_busy_[e.job.bus] = true;
     e.state = State::kTransferring;
     ++running_;
-    StartFlash(e, uds::FlashPhases::kTransfer, e.job.image, "");
+    StartFlash(e, uds::FlashPhases::kTransfer, false);
     e.flasher->Run([this, i](Result<uds::FlashReport> r) {
       if (dead_) return;
       Ecu& ecu = ecus_[i];
@@ -297,7 +302,7 @@ void Campaign::ActivateOne(size_t i) {
   Ecu& e = ecus_[i];
   e.state = State::kActivating;
   ++activating_;
-  StartFlash(e, uds::FlashPhases::kActivate, e.job.image, e.job.version);
+  StartFlash(e, uds::FlashPhases::kActivate, false);
   e.flasher->Run([this, i](Result<uds::FlashReport> r) {
     if (dead_) return;
     Ecu& ecu = ecus_[i];
@@ -385,7 +390,7 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
                 });
     return;
   }
-  StartFlash(ecu, uds::FlashPhases::kAll, ecu.job.backup, ecu.job.backup_version);
+  StartFlash(ecu, uds::FlashPhases::kAll, true);
   ecu.flasher->Run([next](Result<uds::FlashReport> r) {
     next(r.ok() ? OkStatus() : Status(std::move(r).error()));
   });

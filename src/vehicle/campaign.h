@@ -28,6 +28,10 @@ struct EcuJob {
   uint64_t address = 0;
   Bytes image;  // the new image, and the version it reports
   std::string version;
+  // When set, the new image is read from here instead (rebuilt from a delta as it goes out).
+  std::shared_ptr<RandomAccessSource> source{};
+  Bytes sha256{};  // the new image's, as signed: what the ECU's check routine is given
+  uint64_t size() const { return source ? source->size() : image.size(); }
   Bytes backup{};  // single bank: the current image, held before its erase
   std::string backup_version{};
   std::function<Bytes(std::span<const uint8_t> seed)> key;
@@ -106,8 +110,8 @@ class Campaign {
   void RollbackAttempt(size_t i, int tries);
   void Finish(Outcome o);
   void Note(const std::string& line);
-  void StartFlash(Ecu& e, uds::FlashPhases phases, const Bytes& image,
-                  const std::string& expect_version);
+  // The new image (`backup` false) or the backup.
+  void StartFlash(Ecu& e, uds::FlashPhases phases, bool backup);
   bool Ready(const Ecu& e, State least) const;
 
   EventLoop& loop_;

@@ -87,6 +87,10 @@ std::vector<std::string> CheckBundle(const VehicleBundle& b, const Inventory& in
       problems.push_back(t.name + ": a downgrade (" + t.version + " is older than the running " +
                          id.software + ")");
     }
+    if (t.base && id.software != t.base->version) {
+      problems.push_back(t.name + ": the delta applies to " + t.base->version + "; the ECU runs " +
+                         id.software + " (it needs a full image)");
+    }
     if (auto c = counters.find(t.name); c != counters.end() && t.security_counter < c->second) {
       problems.push_back(t.name + ": security counter " + std::to_string(t.security_counter) +
                          " is below the recorded " + std::to_string(c->second) +

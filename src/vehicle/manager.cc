@@ -6,6 +6,7 @@
 
 #include "core/file.h"
 #include "core/hash.h"
+#include "vehicle/delta_image.h"
 #include "vehicle/uds_steps.h"
 
 namespace aloft::vehicle {
@@ -14,7 +15,8 @@ namespace {
 
 constexpr uint64_t kMaxImage = 64 << 20;
 
-// Keeps each component's image in memory (the ECUs' images are small next to the gateway's RAM).
+// Keeps each component's payload in memory: a full image (the ECUs' images are small next to the
+// gateway's RAM), or a delta's patch (its image is rebuilt as it is flashed, never whole).
 class ImageSink final : public pkg::PayloadSink {
  public:
   Status Begin(const pkg::Component& c) override {
@@ -23,7 +25,7 @@ class ImageSink final : public pkg::PayloadSink {
                                           " bytes is above the gateway's limit");
     }
     current_.clear();
-    current_.reserve(c.image.size);
+    current_.reserve(c.type == pkg::ComponentType::kDelta ? c.payload.size : c.image.size);
     return OkStatus();
   }
   Status Write(ByteSpan data) override {
@@ -94,6 +96,7 @@ struct Manager::Loaded {
   VehicleBundle bundle;
   std::map<std::string, Bytes> images;
   std::map<std::string, std::pair<Bytes, std::string>> backups;  // single bank: image, version
+  std::map<std::string, std::shared_ptr<const Bytes>> bases;     // delta components' bases
   InstallReport report;
 };
 
@@ -123,11 +126,50 @@ std::optional<std::pair<Bytes, std::string>> Manager::LoadBackup(const std::stri
   return std::make_pair(Bytes(image->begin(), image->end()), j.value("version", ""));
 }
 
-Status Manager::SaveBackup(const std::string& ecu, ByteSpan image, const std::string& version) {
-  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(Path("backup/" + ecu + ".bin"), AsChars(image), 0600));
+Status Manager::SaveBackup(const std::string& ecu, RandomAccessSource& image,
+                           const std::string& version) {
+  const std::string path = Path("backup/" + ecu + ".bin");
+  ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path, 0600));
+  Hasher sha(HashAlgorithm::kSha256);
+  Bytes chunk(64 * 1024);
+  for (uint64_t at = 0; at < image.size();) {
+    const auto part = std::span(chunk).first(std::min<uint64_t>(chunk.size(), image.size() - at));
+    ALOFT_RETURN_IF_ERROR(image.ReadAt(at, part));
+    sha.Update(part);
+    ALOFT_RETURN_IF_ERROR(out.Write(part));
+    at += part.size();
+  }
+  ALOFT_RETURN_IF_ERROR(out.Commit());
   return WriteFileAtomic(
       Path("backup/" + ecu + ".json"),
-      nlohmann::json{{"version", version}, {"sha256", Sha256Hex(image)}}.dump() + "\n", 0600);
+      nlohmann::json{{"version", version}, {"sha256", sha.FinishHex()}}.dump() + "\n", 0600);
+}
+
+void Manager::Bases(Loaded& l) {
+  for (const EcuTarget& t : l.bundle.ecus) {
+    if (!t.base) continue;
+    std::optional<std::pair<Bytes, std::string>> copy;
+    if (auto b = l.backups.find(t.name); b != l.backups.end()) {
+      copy = b->second;
+    } else {
+      copy = LoadBackup(t.name);
+    }
+    if (!copy || copy->second != t.base->version) {
+      l.report.problems.push_back(t.name + ": the gateway holds no copy of its " + t.base->version +
+                                  " image for the delta to apply to (it needs a full image)");
+      continue;
+    }
+    // A read-back copy spans the ECU's whole application area: the base is its start.
+    Bytes& image = copy->first;
+    if (image.size() < t.base->size ||
+        Sha256Hex(std::span(image).first(t.base->size)) != t.base->sha256) {
+      l.report.problems.push_back(t.name + ": its current image is not the delta's base (SHA-256 " +
+                                  t.base->sha256.substr(0, 12) + "...): it needs a full image");
+      continue;
+    }
+    image.resize(t.base->size);
+    l.bases[t.name] = std::make_shared<const Bytes>(std::move(image));
+  }
 }
 
 Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const {
@@ -320,6 +362,7 @@ void Manager::Backups(std::shared_ptr<Loaded> l, std::function<void(InstallRepor
   auto left = std::make_shared<size_t>(chains.size());
   auto joined = [this, l, left, done]() {
     if (--*left > 0) return;
+    Bases(*l);
     if (!l->report.problems.empty()) return End(l, done);
     RunCampaign(l, false, done);
   };
@@ -358,7 +401,8 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
               "): a single-bank ECU is not erased without one");
           return next();
         }
-        if (Status saved = SaveBackup(name, *image, running); !saved.ok()) {
+        MemoryRandomSource read(*image);
+        if (Status saved = SaveBackup(name, read, running); !saved.ok()) {
           l->report.problems.push_back(name +
                                        ": its backup cannot be kept: " + saved.error().message());
           return next();
@@ -401,6 +445,15 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       j.backup = b->second.first;
       j.backup_version = b->second.second;
     }
+    if (auto sha = HexDecode(t.sha256); sha.ok()) j.sha256 = std::move(*sha);
+    if (t.base) {
+      // Rebuilt from its base as it goes out (none when recovering: only going back remains).
+      j.image.clear();
+      auto patch = std::make_shared<const Bytes>(l->images[t.name]);
+      auto base = l->bases.find(t.name);
+      j.source = std::make_shared<DeltaImage>(
+          base == l->bases.end() ? std::make_shared<const Bytes>() : base->second, patch, t.size);
+    }
     if (on_progress) {
       j.progress = [this, name = t.name](uint64_t sent, uint64_t total) {
         if (on_progress) on_progress(name, "transfer", sent, total);
@@ -409,9 +462,8 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
     jobs.push_back(std::move(j));
   }
   // Longest first: the transfers that decide when a bus is done start first.
-  std::stable_sort(jobs.begin(), jobs.end(), [](const EcuJob& a, const EcuJob& b) {
-    return a.image.size() > b.image.size();
-  });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const EcuJob& a, const EcuJob& b) { return a.size() > b.size(); });
   campaign_ = std::make_unique<Campaign>(loop_, std::move(jobs), journal_.get());
   auto finished = [this, l, done, alive = std::weak_ptr<bool>(alive_)](CampaignReport r) {
     if (alive.expired()) return;
@@ -426,8 +478,15 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       for (const auto& [k, v] : counters) cj[k] = v;
       for (const EcuTarget& t : l->bundle.ecus) {
         cj[t.name] = std::max<uint64_t>(counters[t.name], t.security_counter);
-        if (t.method != InstallMethod::kUds) continue;
-        (void)SaveBackup(t.name, l->images[t.name], t.version);
+        // Every ECU's (the next delta's base; for a single-bank ECU its next backup too).
+        if (t.base) {
+          DeltaImage image(l->bases[t.name], std::make_shared<const Bytes>(l->images[t.name]),
+                           t.size);
+          (void)SaveBackup(t.name, image, t.version);
+        } else {
+          MemoryRandomSource image(l->images[t.name]);
+          (void)SaveBackup(t.name, image, t.version);
+        }
       }
       (void)WriteFileAtomic(Path("counters.json"), cj.dump(2) + "\n", 0600);
     }

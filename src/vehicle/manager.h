@@ -92,6 +92,9 @@ class Manager {
   void End(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
   std::vector<std::string> Unmet(const std::shared_ptr<Loaded>& l) const;
   void Backups(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> done);
+  // Each delta component's base: the copy of the ECU's current image the gateway holds (its
+  // backup), of the base's version, size and SHA-256; a problem for each one missing.
+  void Bases(Loaded& l);
   void BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
                    std::function<void()> joined);
   void RunCampaign(std::shared_ptr<Loaded> l, bool recover,
@@ -100,7 +103,8 @@ class Manager {
   Bytes Key(const std::string& ecu, std::span<const uint8_t> seed) const;
   // The gateway's store of single-bank images: backup/ECU.bin and backup/ECU.json.
   std::optional<std::pair<Bytes, std::string>> LoadBackup(const std::string& ecu) const;
-  Status SaveBackup(const std::string& ecu, ByteSpan image, const std::string& version);
+  // Written a chunk at a time from `image` (an image rebuilt from a delta is never whole).
+  Status SaveBackup(const std::string& ecu, RandomAccessSource& image, const std::string& version);
   std::string Path(const std::string& name) const { return config_.state_dir + "/" + name; }
 
   EventLoop& loop_;

@@ -10,6 +10,7 @@
 #include "core/file.h"
 #include "ecusim/vehicle.h"
 #include "net/stream.h"
+#include "pkg/delta_package.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
 
@@ -17,6 +18,7 @@ namespace aloft::vehicle {
 namespace {
 
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -250,6 +252,54 @@ TEST_F(ManagerTest, InstallsABundle_BackingUpSingleBankEcusFirst) {
   EXPECT_EQ(again.result, InstallResult::kAllNew) << again.Summary();
   EXPECT_FALSE(stages_.count("tcm backup"));
   EXPECT_EQ(Versions(), "ecm=2.1.0 tcm=2.1.0 adas=2.1.0 hu=2.1.0 ");
+}
+
+// A delta bundle: each ECU's image is rebuilt from the gateway's copy of what it runs while it is
+// flashed; the ECU's check routine gets the signed SHA-256. A delta whose base an ECU no longer
+// runs, or whose base the gateway has no copy of, is refused before any ECU is touched.
+TEST_F(ManagerTest, DeltaBundle_ImagesRebuiltAsTheyGoOut_FromTheGatewaysCopies) {
+  const std::string full = Bundle("2.0.0");
+  ASSERT_EQ(Install(full).result, InstallResult::kAllNew);
+  pkg::DeltaPackageOptions d;
+  d.from = full;
+  d.to = Bundle("2.1.0");
+  d.keys = {&keys[0]};
+  d.output = dir.path() + "/car-2.1.0-delta.aloft";
+  ManualClock clock;
+  auto made = pkg::MakeDeltaPackage(d, clock);
+  ASSERT_THAT(made, IsOk());
+  uint64_t images = 0, patches = 0;
+  for (const auto& c : *made) images += c.image_size, patches += c.patch_size;
+  std::printf("delta bundle: %llu bytes of patches for %llu bytes of images\n",
+              static_cast<unsigned long long>(patches), static_cast<unsigned long long>(images));
+  EXPECT_LT(patches * 10, images);
+
+  const InstallReport r = Install(d.output);
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(Versions(), "ecm=2.1.0 tcm=2.1.0 adas=2.1.0 hu=2.1.0 ");
+
+  // Again: every ECU runs 2.1.0 now, not the delta's base.
+  const uint64_t ops = FlashOperations();
+  const InstallReport again = Install(d.output);
+  EXPECT_EQ(again.result, InstallResult::kRefused);
+  EXPECT_THAT(again.problems,
+              Contains("ecm: the delta applies to 2.0.0; the ECU runs 2.1.0 (it needs a full "
+                       "image)"));
+  EXPECT_EQ(FlashOperations(), ops);
+
+  // A delta from 2.1.0 while the gateway lost its copy of hu's image (an A/B ECU: nothing to
+  // read back from).
+  pkg::DeltaPackageOptions e = d;
+  e.from = d.to;
+  e.to = Bundle("2.2.0");
+  e.output = dir.path() + "/car-2.2.0-delta.aloft";
+  ASSERT_THAT(pkg::MakeDeltaPackage(e, clock), IsOk());
+  std::filesystem::remove(dir.path() + "/gateway/backup/hu.bin");
+  const InstallReport lost = Install(e.output);
+  EXPECT_EQ(lost.result, InstallResult::kRefused);
+  EXPECT_THAT(lost.problems, ElementsAre("hu: the gateway holds no copy of its 2.1.0 image for "
+                                         "the delta to apply to (it needs a full image)"));
+  EXPECT_EQ(FlashOperations(), ops);
 }
 
 TEST_F(ManagerTest, BadBundles_AreRefusedBeforeAnyEcuIsTouched) {

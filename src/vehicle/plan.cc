@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 
+#include "ecusim/boot_record.h"
 #include "uds/flasher.h"
 #include "vehicle/sim_car.h"
 
@@ -133,9 +134,15 @@ Result<CampaignPlan> PlanCampaign(const VehicleBundle& b,
     if (!client || !es || image == images.end()) {
       return Error(Code::kInvalidArgument, t.name + ": not in the vehicle description");
     }
+    Bytes bytes = image->second;
+    if (t.base) {
+      // A delta's payload is a patch: an image of the target's size flashes in the same time.
+      const size_t header = ecusim::MakeAppImage(t.version, "PLAN", {}).size();
+      bytes = ecusim::MakeAppImage(t.version, "PLAN", Bytes(t.size > header ? t.size - header : 0));
+    }
     uds::Flasher flasher(
         *client,
-        {.image = image->second,
+        {.image = bytes,
          .address = t.address,
          .key = [&keys, name = t.name](std::span<const uint8_t> seed) { return keys(name, seed); },
          .expect_version = t.version});
@@ -146,7 +153,7 @@ Result<CampaignPlan> PlanCampaign(const VehicleBundle& b,
     if (!r->ok()) return r->error().WithContext(t.name + ": its simulated flash");
     ecus.push_back({.name = t.name,
                     .medium = net.medium(t.name),
-                    .bytes = image->second.size(),
+                    .bytes = bytes.size(),
                     .alone = (*r)->total});
     car->loop().RunFor(std::chrono::seconds(1));
   }
