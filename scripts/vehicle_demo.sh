@@ -218,11 +218,12 @@ state=$(api "actions?device=$vin" | json '(d["items"] if "items" in d else d)[0]
 echo "the action: $state"
 [[ $state == succeeded ]] || fail "the action is $state"
 
-step "A bad bundle through the server (the previous release again: a downgrade): refused in the car, before any ECU is touched, and reported on its action"
+step "A bad bundle through the server (the previous release again: a downgrade): refused in the car from its manifest alone, before its download, and reported on its action"
 srv upload car.aloft
 srv deploy demo-car@2026.12.0 --device "$vin"
 run "$vehicle" --config vehicle.toml --once 2>&1 | tee bad.txt
 grep -q "refused: ecm: a downgrade" bad.txt || fail "the downgrade was not refused"
+grep -q "refused before its download" bad.txt || fail "the downgrade was downloaded first"
 id=$(api "actions?device=$vin" | json '(d["items"] if "items" in d else d)[0]["id"]')
 api "actions/$id" >bad-action.json
 json '"the action: %s" % d["state"]' <bad-action.json

@@ -105,7 +105,14 @@ Result<std::vector<DeltaComponentReport>> MakeDeltaPackage(const DeltaPackageOpt
     c.security_counter = tc.security_counter;
     c.install = tc.install;
     c.image = tc.image;
-    c.base = BaseInfo{from.manifest.version.ToString(), fc->image.size, fc->image.sha256};
+    // A component with a version of its own (a vehicle bundle's ECU: install.version) names it as
+    // the base's; otherwise the base is the package's version.
+    std::string base_version = from.manifest.version.ToString();
+    if (fc->install.is_object() && fc->install.contains("version") &&
+        fc->install["version"].is_string()) {
+      base_version = fc->install["version"].get<std::string>();
+    }
+    c.base = BaseInfo{base_version, fc->image.size, fc->image.sha256};
     c.payload.file = tc.name + ".delta";
     c.payload.compression = Compression::kNone;  // the patch's streams are compressed inside
     c.payload.size = patch->size();

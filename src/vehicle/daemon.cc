@@ -5,14 +5,19 @@
 
 #include "agent/config.h"
 #include "agent/staging.h"
+#include "client/http_client.h"
 #include "core/file.h"
+#include "core/io.h"
 #include "core/toml_reader.h"
+#include "pkg/package.h"
 
 namespace aloft::vehicle {
 
 namespace {
 
 constexpr const char* kDoc = "docs/vehicle-bundle.md";
+// A bundle's manifest (its first tar entry) is read from at most this many first bytes.
+constexpr uint64_t kManifestBytes = 256 * 1024;
 
 }  // namespace
 
@@ -179,7 +184,25 @@ Status VehicleAgent::Recover() {
   return OkStatus();
 }
 
-Status VehicleAgent::Handle(const nlohmann::json& action) {
+std::optional<std::vector<std::string>> VehicleAgent::Precheck(const std::string& url,
+                                                               const Inventory& inventory) {
+  client::HttpRequest req;
+  req.url = url;
+  req.headers = {"Authorization: Bearer " + config_.token,
+                 "Range: bytes=0-" + std::to_string(kManifestBytes - 1)};
+  req.ca_file = config_.ca_file;
+  req.timeout_s = 60;
+  auto r = client::Send(req);
+  if (!r.ok() || (r->status != 206 && r->status != 200)) return std::nullopt;
+  MemorySource head(AsBytes(r->body));
+  auto reader = pkg::PackageReader::Open(head, "the offered bundle", nullptr);
+  if (!reader.ok()) return std::nullopt;
+  std::vector<std::string> problems;
+  on_loop_([&] { problems = manager_.Check((*reader)->envelope(), inventory); });
+  return problems;
+}
+
+Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inventory) {
   const int64_t id = action.value("id", int64_t{0});
   if (action.value("cancel", false)) {
     Feedback(id, {{"status", "canceled"}});
@@ -191,6 +214,19 @@ Status VehicleAgent::Handle(const nlohmann::json& action) {
     return OkStatus();
   }
   const nlohmann::json& d = action["download"];
+  if (auto problems = Precheck(d.value("url", ""), inventory); problems && !problems->empty()) {
+    InstallReport refused;
+    refused.result = InstallResult::kRefused;
+    refused.problems = std::move(*problems);
+    refused.before = refused.after = inventory;
+    log_ << "aloft-vehicle: action " << id << ": " << action.value("release", "?") << " "
+         << action.value("version", "?") << " refused before its download:\n";
+    for (const std::string& p : refused.problems) log_ << "  refused: " << p << "\n";
+    Feedback(id, {{"status", "failure"},
+                  {"code", static_cast<int>(refused.result)},
+                  {"details", Details(&refused)}});
+    return OkStatus();
+  }
   log_ << "aloft-vehicle: action " << id << ": " << action.value("release", "?") << " "
        << action.value("version", "?") << ", downloading\n";
   Feedback(id, {{"status", "downloading"}, {"progress", 0}});
@@ -257,7 +293,7 @@ Result<std::chrono::seconds> VehicleAgent::RunOnce() {
       interval = std::chrono::seconds(answer["poll_interval_s"].get<int64_t>());
     }
     if (round == 1 || !answer.contains("action") || !answer["action"].is_object()) break;
-    ALOFT_RETURN_IF_ERROR(Handle(answer["action"]));
+    ALOFT_RETURN_IF_ERROR(Handle(answer["action"], inv));
   }
   return interval;
 }

@@ -59,7 +59,12 @@ class VehicleAgent {
  private:
   Status Recover();
   Inventory ReadInventory();
-  Status Handle(const nlohmann::json& action);
+  Status Handle(const nlohmann::json& action, const Inventory& inventory);
+  // The offered bundle's manifest alone, from the first bytes of its download (an HTTP Range
+  // request), checked as Install checks it (Manager::Check) before the rest is fetched. nullopt
+  // when the manifest cannot be read that way: the checks then come after the download.
+  std::optional<std::vector<std::string>> Precheck(const std::string& url,
+                                                   const Inventory& inventory);
   InstallReport Install(int64_t action, const std::string& path);
   nlohmann::json Details(const InstallReport* report);
   void Feedback(int64_t action, const nlohmann::json& body);

@@ -206,6 +206,20 @@ Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSe
   return out;
 }
 
+std::vector<std::string> Manager::Check(const pkg::Envelope& envelope,
+                                        const Inventory& inventory) const {
+  if (Status s = pkg::VerifySignatures(envelope, config_.trust); !s.ok()) {
+    return {s.error().message()};
+  }
+  auto bundle = ReadBundle(envelope.manifest, "the bundle");
+  if (!bundle.ok()) return {bundle.error().message()};
+  if (bundle->model != network_.spec().name) {
+    return {"the bundle is for vehicle model '" + bundle->model + "'; this vehicle is '" +
+            network_.spec().name + "'"};
+  }
+  return CheckBundle(*bundle, inventory, LoadCounters(Path("counters.json")));
+}
+
 Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
                                                        InstallReport& report) {
   auto l = std::make_shared<Loaded>();

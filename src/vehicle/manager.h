@@ -68,6 +68,11 @@ class Manager {
   void ReadInventory(std::function<void(Inventory)> done);
   // Verifies the bundle at `path`, then installs it.
   void Install(const std::string& path, std::function<void(InstallReport)> done);
+  // What refuses `manifest` for this car, given its inventory: signatures and threshold, the
+  // vehicle members, the model, then CheckBundle's problems (empty: it may be installed). What
+  // Install checks before any ECU is touched, for a manifest alone (the daemon's check before
+  // a download).
+  std::vector<std::string> Check(const pkg::Envelope& envelope, const Inventory& inventory) const;
   // At start-up: a campaign the journal shows unfinished converges (to all-old) first.
   void Recover(std::function<void(InstallReport)> done);
   ProgressFn on_progress;

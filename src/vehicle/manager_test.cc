@@ -258,11 +258,15 @@ TEST_F(ManagerTest, InstallsABundle_BackingUpSingleBankEcusFirst) {
 // flashed; the ECU's check routine gets the signed SHA-256. A delta whose base an ECU no longer
 // runs, or whose base the gateway has no copy of, is refused before any ECU is touched.
 TEST_F(ManagerTest, DeltaBundle_ImagesRebuiltAsTheyGoOut_FromTheGatewaysCopies) {
-  const std::string full = Bundle("2.0.0");
+  // The bundles' own versions are not the ECUs'.
+  auto release = [this](const std::string& ecus, const std::string& bundle) {
+    return Bundle(ecus, [bundle](pkg::PackOptions& o) { o.version = bundle; });
+  };
+  const std::string full = release("2.0.0", "2026.1.0");
   ASSERT_EQ(Install(full).result, InstallResult::kAllNew);
   pkg::DeltaPackageOptions d;
   d.from = full;
-  d.to = Bundle("2.1.0");
+  d.to = release("2.1.0", "2026.2.0");
   d.keys = {&keys[0]};
   d.output = dir.path() + "/car-2.1.0-delta.aloft";
   ManualClock clock;
@@ -291,7 +295,7 @@ TEST_F(ManagerTest, DeltaBundle_ImagesRebuiltAsTheyGoOut_FromTheGatewaysCopies) 
   // read back from).
   pkg::DeltaPackageOptions e = d;
   e.from = d.to;
-  e.to = Bundle("2.2.0");
+  e.to = release("2.2.0", "2026.3.0");
   e.output = dir.path() + "/car-2.2.0-delta.aloft";
   ASSERT_THAT(pkg::MakeDeltaPackage(e, clock), IsOk());
   std::filesystem::remove(dir.path() + "/gateway/backup/hu.bin");
