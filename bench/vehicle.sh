@@ -5,7 +5,9 @@
 #     largest, over buses and dependency chains, of the summed times alone), the planned and the
 #     measured campaign makespan against it, and one ECU after another;
 #  2. in real time, aloft-vehicle against aloft-ecu-sim through the bus hub and DoIP with the demo
-#     bundle: the gateway process's wall time, CPU time and peak RSS (GNU time).
+#     bundle: the gateway process's wall time, CPU time and peak RSS (GNU time);
+#  3. the next release as a delta bundle installed on the same car: its size against the full
+#     bundle's, and the gateway's wall time, CPU time and peak RSS while it rebuilds the images.
 #
 # Usage: bench/vehicle.sh
 set -euo pipefail
@@ -46,6 +48,23 @@ grep -q "all-new" install.txt || { cat install.txt; echo "the campaign did not e
 read -r wall user sys rss <time.txt
 printf "%-44s %12s\n" "images" "$(awk -v b="$bytes" 'BEGIN {printf "%.2f MiB", b / 1048576}')"
 printf "%-44s %12s\n" "wall time (backups read back, then flashed)" "$wall s"
+printf "%-44s %12s\n" "gateway CPU time (user + system)" \
+  "$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f s", u + s}')"
+printf "%-44s %12s\n" "gateway peak RSS" "$(awk -v k="$rss" 'BEGIN {printf "%.1f MiB", k / 1024}')"
+
+echo
+echo "== 3. The next release as a delta bundle: each image rebuilt from the gateway's copy as it goes out"
+"$root/scripts/vehicle_bundle.sh" "$build" 1 >/dev/null
+"$build/apps/aloft/aloft" diff --from car.aloft --to car-1.aloft --key release.key \
+  -o car-1-delta.aloft >/dev/null
+/usr/bin/time -f "%e %U %S %M" -o time-delta.txt "$build/apps/aloft-vehicle/aloft-vehicle" \
+  install car-1-delta.aloft --trust release.pub -q "${net[@]}" >install-delta.txt
+grep -q "all-new" install-delta.txt ||
+  { cat install-delta.txt; echo "the delta campaign did not end all-new"; exit 1; }
+read -r wall user sys rss <time-delta.txt
+printf "%-44s %12s\n" "full bundle" "$(stat -c %s car-1.aloft) B"
+printf "%-44s %12s\n" "delta bundle (what the car downloads)" "$(stat -c %s car-1-delta.aloft) B"
+printf "%-44s %12s\n" "wall time (backups from the store)" "$wall s"
 printf "%-44s %12s\n" "gateway CPU time (user + system)" \
   "$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f s", u + s}')"
 printf "%-44s %12s\n" "gateway peak RSS" "$(awk -v k="$rss" 'BEGIN {printf "%.1f MiB", k / 1024}')"

@@ -120,12 +120,11 @@ void Campaign::Run(std::function<void(CampaignReport)> done) {
 
 // Phase 1: one transfer per bus at a time, buses in parallel.
 void Campaign::NextTransfers() {
-  if (dead_) return;
+  if (dead_ || paused_) return;  // paused: not even a rollback resets or flashes an ECU
   if (failing_) {
     if (running_ == 0 && activating_ == 0) Rollback();
     return;
   }
-  if (paused_) return;
   bool all_transferred = true;
   for (size_t i = 0; i < ecus_.size(); ++i) {
     Ecu& e = ecus_[i];
@@ -259,10 +258,9 @@ void Campaign::Resume() {
 
 void Campaign::Abort(const std::string& why) {
   if (dead_ || failing_ || phase_ == "done") return;
-  paused_ = false;
   failing_ = true;
   if (report_.first_failure.empty()) report_.first_failure = why;
-  Note("aborted: " + why);
+  Note("aborted: " + why + (paused_ ? "; going back once resumed" : ""));
   loop_.Post([this] { NextTransfers(); });
 }
 

@@ -73,9 +73,10 @@ class Campaign {
   // and every ECU holds a bootable image: each ECU that was in it acknowledged its reset (an A/B
   // one onto its old bank, a single-bank one onto its new, checked image).
   void Pause(const std::string& why, std::function<void()> safe);
-  // Goes on from where Pause left it.
+  // Goes on from where Pause left it (or goes back, when it failed or was aborted meanwhile).
   void Resume();
-  // Gives up (the deadline passed): every ECU goes back.
+  // Gives up (the deadline passed): every ECU goes back; a paused campaign goes back once
+  // resumed, since going back resets and re-flashes ECUs too.
   void Abort(const std::string& why);
   bool paused() const { return paused_; }
   // Whether the campaign began activating (the point from which it no longer pauses mid-way).

@@ -190,7 +190,8 @@ struct Tally {
 // ECUs' sessions run out, the gateway starts again and recovers from the journal. Returns the
 // end state the ECU simulator reports ("unrecovered" when the recovery never ended).
 // With `pause_at`, a precondition is lost then (the campaign pauses at a safe point) and comes
-// back 3 s later, or never (`give_up`: the deadline passes and the campaign goes back).
+// back 3 s later, or not in time (`give_up`: the deadline passes; the campaign goes back once
+// the precondition returns, 2 s after that).
 std::string CampaignWithCut(Car& car, const std::string& version, int cut,
                             std::optional<std::chrono::milliseconds> pause_at = std::nullopt,
                             bool give_up = false) {
@@ -202,10 +203,13 @@ std::string CampaignWithCut(Car& car, const std::string& version, int cut,
     car.loop().After(*pause_at, [&first, &car, give_up] {
       if (first.dead()) return;
       first.Pause("Vehicle.Speed is 5.00 km/h, above 0.00", nullptr);
-      car.loop().After(std::chrono::seconds(3), [&first, give_up] {
+      car.loop().After(std::chrono::seconds(3), [&first, &car, give_up] {
         if (first.dead()) return;
         if (give_up) {
           first.Abort("the preconditions did not return before the deadline");
+          car.loop().After(std::chrono::seconds(2), [&first] {
+            if (!first.dead()) first.Resume();
+          });
         } else {
           first.Resume();
         }

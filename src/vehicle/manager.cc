@@ -316,14 +316,29 @@ void Manager::Watch(std::shared_ptr<Loaded> l) {
     if (!unmet.empty() && !campaign_->paused()) {
       activity_ = "paused: " + unmet.front();
       const auto at = watcher_ && watcher_->state().seen ? watcher_->state().at : loop_.Now();
-      campaign_->Pause(unmet.front(), [this, at] {
+      campaign_->Pause(unmet.front(), [this, at, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
         pauses_.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - at));
+        // At the safe point the car runs as usual: communication, DTCs and sessions restored.
+        if (ota_ && ota_->active()) ota_->Leave([] {});
       });
-    } else if (unmet.empty() && campaign_->paused()) {
-      activity_ = "installing " + l->report.bundle;
-      campaign_->Resume();
+    } else if (unmet.empty() && campaign_->paused() && !resuming_) {
+      activity_ = aborted_ ? "going back to the old software" : "installing " + l->report.bundle;
+      resuming_ = true;
+      auto resume = [this, alive = std::weak_ptr<bool>(alive_)] {
+        if (alive.expired()) return;
+        resuming_ = false;
+        if (campaign_) campaign_->Resume();
+      };
+      if (ota_ && !ota_->active()) return ota_->Enter(resume);
+      return resume();
     }
-    if (campaign_->paused() && loop_.Now() - started_ >= l->bundle.policy.max_duration) {
+    if (campaign_->paused() && !aborted_ &&
+        loop_.Now() - started_ >= l->bundle.policy.max_duration) {
+      // Going back resets and re-flashes ECUs too: it starts once the preconditions hold again.
+      aborted_ = true;
+      activity_ =
+          "the deadline passed: going back once the preconditions hold (" + unmet.front() + ")";
       campaign_->Abort("the preconditions did not return before the campaign's deadline (" +
                        std::to_string(l->bundle.policy.max_duration.count()) + " s)");
     }
@@ -343,6 +358,8 @@ void Manager::End(std::shared_ptr<Loaded> l, std::function<void(InstallReport)> 
   watch_timer_ = 0;
   if (watcher_) watcher_->on_change = nullptr;
   started_ = {};
+  aborted_ = false;
+  resuming_ = false;
   auto finish = [this, l, done] {
     if (ota_) {
       ota_sent_ = ota_->sent();

@@ -123,6 +123,8 @@ class Manager {
   std::vector<std::string> ota_sent_;
   std::vector<std::chrono::milliseconds> pauses_;
   std::string activity_ = "idle";
+  bool aborted_ = false;   // past the deadline while paused
+  bool resuming_ = false;  // OTA mode being entered again before the campaign resumes
   TimerId watch_timer_ = 0, deadline_timer_ = 0;
   EventLoop::TimePoint started_{};
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

@@ -514,10 +514,16 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
   EXPECT_LE(*safe, std::chrono::milliseconds(100));
   EXPECT_LE(manager_->pauses()[0], std::chrono::milliseconds(100));
   EXPECT_THAT(manager_->Activity(), HasSubstr("paused: Vehicle.Speed is 8.00 km/h"));
-  // Parked a minute: nobody programming, every ECU running something.
+  // Driving a minute: nobody programming, every ECU running something, and OTA mode left (the
+  // default session, normal communication on) so the car runs as usual.
   loop_.RunFor(std::chrono::minutes(1));
   EXPECT_FALSE(AnyProgramming());
   EXPECT_THAT(Versions(), Not(HasSubstr("-")));
+  for (const Target& t : kTargets) {
+    const uds::Server& s = car_->ecu(t.name)->server();
+    EXPECT_EQ(s.session(), uds::session::kDefault) << t.name;
+    EXPECT_TRUE(s.tx_enabled() && s.rx_enabled()) << t.name;
+  }
   EXPECT_FALSE(report.has_value());
   car_->signals().speed_kph = 0;
   loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
@@ -525,6 +531,10 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
   EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
   EXPECT_THAT(report->campaign.log, Contains("resumed"));
+  // OTA mode entered, left at the safe point, entered again to go on, left at the end.
+  const auto sent = manager_->ota_requests();
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), "pt: 28 83 01"), 2);
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), "pt: 28 80 01"), 2);
 }
 
 // The one case a safe point takes longer: a single-bank ECU whose flash was erased has no bootable
@@ -591,6 +601,17 @@ TEST_F(ManagerTest, PreconditionLostPastTheDeadline_EveryEcuGoesBack) {
   loop_.RunUntil([&] { return stages_.count("hu transfer") > 0; }, std::chrono::minutes(10));
   loop_.RunFor(std::chrono::milliseconds(300));
   car_->signals().speed_kph = 50;
+  // Past the deadline, still driving: nothing is reset or flashed (going back would do both).
+  loop_.RunFor(std::chrono::seconds(5));
+  const uint64_t parked = FlashOperations();
+  loop_.RunFor(std::chrono::minutes(3));
+  EXPECT_THAT(manager_->Activity(), HasSubstr("the deadline passed: going back once the "
+                                              "preconditions hold (Vehicle.Speed is 50.00"));
+  EXPECT_EQ(FlashOperations(), parked);
+  EXPECT_FALSE(AnyProgramming());
+  EXPECT_THAT(Versions(), Not(HasSubstr("-")));
+  EXPECT_FALSE(report.has_value());
+  car_->signals().speed_kph = 0;  // parked: now the ECUs go back
   loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
   ASSERT_TRUE(report.has_value());
   EXPECT_EQ(report->result, InstallResult::kAllOld) << report->Summary();
