@@ -150,7 +150,8 @@ class Gateway {
   Status StartHmi(const Options& o) {
     if (o.hmi.empty() || o.hmi == "off") return OkStatus();
     hmi_ = std::make_unique<vehicle::HmiServer>(
-        *manager_, [this](const std::function<void()>& fn) { loop_.Run(fn); });
+        manager_->driver(), [this] { return manager_->Activity(); },
+        [this](const std::function<void()>& fn) { loop_.Run(fn); });
     return hmi_->Start(o.hmi);
   }
 

@@ -24,10 +24,10 @@ namespace aloft::client {
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
-  std::vector<std::string> headers;  // "Name: value"
-  std::string body;
-  std::string upload_file;       // when set, the body is streamed from this file
-  std::string ca_file;           // trust this CA for https (tests with a self-signed server)
+  std::vector<std::string> headers{};  // "Name: value"
+  std::string body{};
+  std::string upload_file{};     // when set, the body is streamed from this file
+  std::string ca_file{};         // trust this CA for https (tests with a self-signed server)
   Progress* progress = nullptr;  // told of upload bytes
   long timeout_s = 0;            // 0: none
 };

@@ -11,25 +11,26 @@ namespace {
 
 enum Route { kScreen, kAccept, kDefer };
 
-nlohmann::json Screen(Manager& m) {
-  const DriverPrompt& d = m.driver();
+nlohmann::json Screen(const DriverPrompt& d, const std::string& activity) {
   return {{"screen", d.Screen()},
           {"asking", d.asking()},
           {"deferrals", d.deferrals()},
-          {"activity", m.Activity()}};
+          {"activity", activity}};
 }
 
 }  // namespace
 
 struct HmiServer::Impl : http::Handler {
-  Manager& manager;
+  DriverPrompt& driver;
+  std::function<std::string()> activity;
   std::function<void(const std::function<void()>&)> on_loop;
   http::Router router;
   std::unique_ptr<http::HttpServer> server;
   std::thread thread;
 
-  Impl(Manager& m, std::function<void(const std::function<void()>&)> run)
-      : manager(m), on_loop(std::move(run)) {
+  Impl(DriverPrompt& d, std::function<std::string()> doing,
+       std::function<void(const std::function<void()>&)> run)
+      : driver(d), activity(std::move(doing)), on_loop(std::move(run)) {
     router.Add("GET", "/v1/screen", kScreen);
     router.Add("POST", "/v1/accept", kAccept);
     router.Add("POST", "/v1/defer", kDefer);
@@ -58,9 +59,9 @@ struct HmiServer::Impl : http::Handler {
     Status status = OkStatus();
     nlohmann::json screen;
     on_loop([&] {
-      if (request.route == kAccept) status = manager.driver().Accept();
-      if (request.route == kDefer) status = manager.driver().Defer();
-      screen = Screen(manager);
+      if (request.route == kAccept) status = driver.Accept();
+      if (request.route == kDefer) status = driver.Defer();
+      screen = Screen(driver, activity ? activity() : "");
     });
     if (!status.ok()) {
       const bool none_left = status.error().code() == Code::kOutOfRange;
@@ -71,8 +72,9 @@ struct HmiServer::Impl : http::Handler {
   }
 };
 
-HmiServer::HmiServer(Manager& manager, std::function<void(const std::function<void()>&)> on_loop)
-    : impl_(std::make_unique<Impl>(manager, std::move(on_loop))) {}
+HmiServer::HmiServer(DriverPrompt& driver, std::function<std::string()> activity,
+                     std::function<void(const std::function<void()>&)> on_loop)
+    : impl_(std::make_unique<Impl>(driver, std::move(activity), std::move(on_loop))) {}
 
 HmiServer::~HmiServer() { Stop(); }
 

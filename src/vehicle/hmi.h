@@ -17,14 +17,16 @@
 #include <string>
 
 #include "core/error.h"
-#include "vehicle/manager.h"
+#include "vehicle/driver.h"
 
 namespace aloft::vehicle {
 
 class HmiServer {
  public:
-  // `on_loop(fn)` runs `fn` on the thread of the Manager's event loop and waits for it.
-  HmiServer(Manager& manager, std::function<void(const std::function<void()>&)> on_loop);
+  // `driver` and `activity` (what the manager is doing, one line) are read on the thread of the
+  // Manager's event loop: `on_loop(fn)` runs `fn` there and waits for it.
+  HmiServer(DriverPrompt& driver, std::function<std::string()> activity,
+            std::function<void(const std::function<void()>&)> on_loop);
   ~HmiServer();
   // Binds `listen` ("127.0.0.1:8469"; port 0 picks one) and serves on a thread of its own.
   // kInvalidArgument for a bad address, kIo when the port is taken.

@@ -203,6 +203,16 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     return std::chrono::duration_cast<std::chrono::milliseconds>(loop_.Now() - since);
   }
 
+  // Installs 2.0.0 in `mode`, noting in screen_seen_ what the driver's screen showed as the
+  // first ECU's backup or transfer moved.
+  InstallReport InstallInMode(const char* mode) {
+    screen_seen_ = "(nothing moved)";
+    manager_->on_progress = [this](const std::string&, const std::string&, uint64_t, uint64_t) {
+      if (screen_seen_ == "(nothing moved)") screen_seen_ = manager_->driver().Screen();
+    };
+    return Install(WithPolicy("2.0.0", {{"mode", mode}}));
+  }
+
   uint64_t FlashOperations() {
     uint64_t n = 0;
     for (const Target& t : kTargets) n += car_->ecu(t.name)->flash().operations();
@@ -219,6 +229,7 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
   std::set<std::string> stages_;
   int bundles_ = 0;
   std::set<std::string> wrong_key_;  // ECUs the gateway has a wrong security key for
+  std::string screen_seen_;
 };
 
 TEST_F(ManagerTest, InstallsABundle_BackingUpSingleBankEcusFirst) {
@@ -404,23 +415,26 @@ TEST_F(ManagerTest, OtaMode_EnteredAndLeftOnEveryBus_InEveryOutcome) {
   }
 }
 
-TEST_F(ManagerTest, Modes_SilentNotifyForced_DoNotAsk) {
-  int n = 0;
-  for (const char* mode : {"silent", "notify", "forced"}) {
-    std::string seen;
-    manager_->on_progress = [&](const std::string&, const std::string&, uint64_t, uint64_t) {
-      if (seen.empty()) seen = manager_->driver().Screen();
-    };
-    const std::string version = "2.0." + std::to_string(n++);
-    const InstallReport r = Install(WithPolicy(version, {{"mode", mode}}));
-    EXPECT_EQ(r.result, InstallResult::kAllNew) << mode << "\n" << r.Summary();
-    if (std::string(mode) == "silent") {
-      EXPECT_EQ(seen, "") << mode;
-    } else {
-      EXPECT_THAT(seen, HasSubstr("installing update car " + version)) << mode;
-    }
-    EXPECT_THAT(manager_->driver().Screen(), HasSubstr("installed")) << mode;
-  }
+TEST_F(ManagerTest, Mode_Silent_InstallsWithoutAWord) {
+  const InstallReport r = InstallInMode("silent");
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(screen_seen_, "");
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
+TEST_F(ManagerTest, Mode_Notify_TellsTheDriver_DoesNotAsk) {
+  const InstallReport r = InstallInMode("notify");
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(screen_seen_, "installing update car 2.0.0: the vehicle must stay parked");
+  EXPECT_EQ(manager_->driver().Screen(), "update car 2.0.0 installed");
+}
+
+TEST_F(ManagerTest, Mode_Forced_TellsTheDriverItIsRequired_CannotBeDeferred) {
+  const InstallReport r = InstallInMode("forced");
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(screen_seen_, "installing update car 2.0.0 (required): the vehicle must stay parked");
+  EXPECT_THAT(manager_->driver().Defer(), IsError(Code::kUnavailable, HasSubstr("no update")));
+  EXPECT_EQ(manager_->driver().Screen(), "update car 2.0.0 installed");
 }
 
 TEST_F(ManagerTest, Mode_Confirm_WaitsForTheDriver_DeferralsHaveALimit) {
