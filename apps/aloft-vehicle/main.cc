@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "agent/config.h"
 #include "agent/push_link.h"
 #include "can/socketcand_bus.h"
 #include "can/socketcand_server.h"
@@ -31,6 +32,7 @@
 #include "ecusim/vehicle_spec.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "vehicle/agent_ecus.h"
 #include "vehicle/daemon.h"
 #include "vehicle/hmi.h"
 #include "vehicle/manager.h"
@@ -48,6 +50,9 @@ int Fail(const Error& e) {
 struct Options {
   std::string network, hub, doip, state = "aloft-vehicle-state", bundle;
   std::string hmi = "127.0.0.1:8469";  // the driver's screen API; "off": none
+  // ECUs that run aloft-agent: "NAME=TOKEN_FILE", served the in-car device API on agent_listen.
+  std::vector<std::string> agent_ecus;
+  std::string agent_listen = "127.0.0.1:8470";
   int64_t defer_interval_s = 3600;
   std::vector<std::string> trust;
   size_t threshold = 1;
@@ -117,6 +122,20 @@ class Gateway {
   }
 
   Status MakeManager(const Options& o, const crypto::TrustSet& trust) {
+    if (!o.agent_ecus.empty()) {
+      std::vector<vehicle::AgentEcuServer::Ecu> ecus;
+      for (const std::string& spec : o.agent_ecus) {
+        const size_t eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0) {
+          return Error(Code::kInvalidArgument,
+                       "--agent-ecu " + spec + ": expected NAME=TOKEN_FILE");
+        }
+        ALOFT_ASSIGN_OR_RETURN(std::string token, agent::ReadTokenFile(spec.substr(eq + 1)));
+        ecus.push_back({.name = spec.substr(0, eq), .token = std::move(token)});
+      }
+      agent_ecus_ = std::make_unique<vehicle::AgentEcuServer>(std::move(ecus));
+      ALOFT_RETURN_IF_ERROR(agent_ecus_->Start(o.agent_listen));
+    }
     std::map<std::string, ecusim::EcuConfig> configs;
     for (const auto& e : spec_.ecus) configs[e.config.name] = e.config;
     loop_.Run([&] {
@@ -131,7 +150,8 @@ class Gateway {
                     auto it = configs.find(ecu);
                     return it == configs.end() ? Bytes{} : ecusim::SecurityKey(it->second, seed);
                   },
-              .defer_interval = std::chrono::seconds(o.defer_interval_s)});
+              .defer_interval = std::chrono::seconds(o.defer_interval_s),
+              .agent_ecus = agent_ecus_.get()});
     });
     return OkStatus();
   }
@@ -140,6 +160,7 @@ class Gateway {
     hmi_.reset();  // its requests run on the loop, against the manager
     loop_.Run([&] {
       manager_.reset();
+      agent_ecus_.reset();
       network_.reset();
       doip_.reset();
       hub_buses_.clear();
@@ -167,6 +188,7 @@ class Gateway {
   std::unique_ptr<vehicle::Network> network_;
   std::unique_ptr<vehicle::Manager> manager_;
   std::unique_ptr<vehicle::HmiServer> hmi_;
+  std::unique_ptr<vehicle::AgentEcuServer> agent_ecus_;
 };
 
 // A line per ECU, redrawn in place on a terminal; elsewhere a line at each quarter.
@@ -340,6 +362,8 @@ int Daemon(const std::string& path, bool once) {
   o.doip = config->doip;
   o.state = config->state_dir;
   o.hmi = config->hmi;
+  o.agent_listen = config->agent_listen;
+  o.agent_ecus = config->agent_ecus;
   o.defer_interval_s = config->defer_interval.count();
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
@@ -422,6 +446,13 @@ int main(int argc, char** argv) {
   install->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   install->add_flag("-q,--quiet", o.quiet, "No live progress");
   hmi(install, "Serve the driver's screen API here (HOST:PORT; \"off\": none)");
+  install->add_option("--agent-ecu", o.agent_ecus,
+                      "An ECU that runs aloft-agent itself, NAME=TOKEN_FILE (repeatable): its "
+                      "agent uses the gateway as its server");
+  install
+      ->add_option("--agent-listen", o.agent_listen,
+                   "Where the in-car device API for --agent-ecu ECUs listens")
+      ->capture_default_str();
   install
       ->add_option("--defer-interval", o.defer_interval_s,
                    "Seconds until a deferred update is asked about again")

@@ -45,7 +45,9 @@ int RunBundle(const BundleArgs& a, bool quiet, const Clock& clock) {
               "ADDRESS", "IMAGE", "AFTER");
   for (const auto& e : b->ecus) {
     char where[48];
-    if (e.bus == "doip") {
+    if (e.method == vehicle::InstallMethod::kAgent) {
+      std::snprintf(where, sizeof where, "its own agent");
+    } else if (e.bus == "doip") {
       std::snprintf(where, sizeof where, "doip/0x%04X", unsigned{*e.doip_address});
     } else {
       std::snprintf(where, sizeof where, "%s/0x%X", e.bus.c_str(), e.request_id);

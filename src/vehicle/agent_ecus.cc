@@ -296,6 +296,13 @@ void AgentEcuServer::Withdraw(const std::string& ecu) {
   }
 }
 
+std::vector<std::string> AgentEcuServer::names() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<std::string> out;
+  for (const auto& [name, e] : impl_->ecus) out.push_back(name);
+  return out;
+}
+
 AgentEcuServer::State AgentEcuServer::state(const std::string& ecu) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   auto it = impl_->ecus.find(ecu);

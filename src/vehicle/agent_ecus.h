@@ -56,6 +56,7 @@ class AgentEcuServer {
   // The offer is gone: the agent drops what it holds (an install under way reports its end).
   void Withdraw(const std::string& ecu);
   State state(const std::string& ecu) const;
+  std::vector<std::string> names() const;
 
   // Each feedback as it arrives (on a thread of the server): the ECU and the body.
   std::function<void(const std::string& ecu, const nlohmann::json& feedback)> on_feedback;

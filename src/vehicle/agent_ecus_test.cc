@@ -9,14 +9,11 @@
 
 #include <filesystem>
 
-#include "agent/agent.h"
-#include "agent/test_device.h"
-#include "boot/boot_model.h"
 #include "client/http_client.h"
-#include "flash/sim_flash.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
 #include "support/temp_dir.h"
+#include "vehicle/test_agent_ecu.h"
 
 namespace aloft::vehicle {
 namespace {
@@ -24,41 +21,11 @@ namespace {
 using agent::Agent;
 using ::testing::HasSubstr;
 
-constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
-
 class AgentEcusTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_THAT(server_.Start("127.0.0.1:0"), IsOk());
-    layout_ = boot::Layout::Compute(boot::LayoutKind::kAb, kGeometry).value();
-    std::filesystem::create_directories(dir_ / "state");
-    auto f = flash::SimFlash::Create(dir_ / "flash", kGeometry);
-    ASSERT_THAT(boot::Provision(*f, layout_, testing::RandomBytes(40000, 1), "1.0.0", 0), IsOk());
-    Boot();
-  }
-
-  // The head unit starts (again): its bootloader picks a slot, its agent begins from its journal.
-  void Boot() {
-    agent_.reset();
-    staging_.reset();
-    storage_.reset();
-    flash_.reset();
-    auto opened = flash::SimFlash::Open(dir_ / "flash", kGeometry);
-    ASSERT_THAT(opened, IsOk());
-    flash_.emplace(std::move(opened).value());
-    auto booted = boot::Boot(*flash_, layout_);
-    ASSERT_THAT(booted, IsOk());
-    storage_ = agent::MakeFlashStorage(*flash_, layout_, booted->slot);
-    staging_ = testing::StagingFor(*flash_, layout_, dir_ / "state");
-    agent::AgentConfig c;
-    c.server = "http://127.0.0.1:" + std::to_string(server_.port());
-    c.device = "hu";
-    c.token = "hu-token";
-    c.device_type = "board-a";
-    c.state_dir = dir_ / "state";
-    c.boot_id = "boot-" + std::to_string(++boots_);
-    c.trust = pkgs_.Trust({0}, 1);
-    agent_.emplace(c, std::vector<agent::Module>{{"main", storage_.get()}}, staging_.get());
+    device_.emplace(dir_.path(), server_.port(), "hu", "hu-token", pkgs_.Trust({0}, 1));
   }
 
   std::shared_ptr<const Bytes> Package(const std::string& version) {
@@ -69,12 +36,7 @@ class AgentEcusTest : public ::testing::Test {
   testing::TempDir dir_;
   testing::PackageFixture pkgs_;
   AgentEcuServer server_{{{.name = "hu", .token = "hu-token"}}};
-  boot::Layout layout_;
-  std::optional<flash::SimFlash> flash_;
-  std::unique_ptr<agent::Storage> storage_;
-  std::unique_ptr<agent::Staging> staging_;
-  std::optional<Agent> agent_;
-  int boots_ = 0;
+  std::optional<testing::AgentEcuDevice> device_;
 };
 
 TEST_F(AgentEcusTest, HeldUntilAllowed_ThenInstalledCommittedAndReported) {
@@ -85,26 +47,25 @@ TEST_F(AgentEcusTest, HeldUntilAllowed_ThenInstalledCommittedAndReported) {
     feedback.push_back(ecu + " " + f.value("status", ""));
   };
   // Idle: the gateway learns what the head unit runs.
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));
   EXPECT_TRUE(server_.state("hu").seen);
   EXPECT_EQ(server_.state("hu").versions.at("main"), "1.0.0");
 
   // Phase 1: offered download-only; the agent downloads, verifies and holds it.
   ASSERT_THAT(server_.Offer("hu", Package("2.0.0"), 41), IsOk());
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
-  EXPECT_EQ(agent_->journal().state, agent::State::kHold);
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(device_->agent().journal().state, agent::State::kHold);
   EXPECT_EQ(server_.state("hu").status, "downloaded");
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle)) << "still held at the next poll";
-  EXPECT_EQ(agent_->journal().state, agent::State::kHold);
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle)) << "still held at the next poll";
+  EXPECT_EQ(device_->agent().journal().state, agent::State::kHold);
 
   // Phase 2: allowed; it installs into its other slot and restarts into it, then commits.
   server_.Allow("hu");
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kReboot));
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kReboot));  // and it restarts
   EXPECT_EQ(server_.state("hu").status, "installed");
-  Boot();
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));
   EXPECT_EQ(server_.state("hu").status, "success");
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));  // its next check-in
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));  // its next check-in
   EXPECT_EQ(server_.state("hu").versions.at("main"), "2.0.0");
   EXPECT_EQ(server_.state("hu").action, 41);
   std::lock_guard<std::mutex> lock(mu);
@@ -114,11 +75,11 @@ TEST_F(AgentEcusTest, HeldUntilAllowed_ThenInstalledCommittedAndReported) {
 
 TEST_F(AgentEcusTest, AWithdrawnOfferIsDropped_NothingInstalled) {
   ASSERT_THAT(server_.Offer("hu", Package("2.0.0"), 42), IsOk());
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
-  ASSERT_EQ(agent_->journal().state, agent::State::kHold);
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));
+  ASSERT_EQ(device_->agent().journal().state, agent::State::kHold);
   server_.Withdraw("hu");
-  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
-  EXPECT_EQ(agent_->journal().state, agent::State::kIdle);
+  EXPECT_THAT(device_->Step(), IsOkAndHolds(Agent::Step::kIdle));
+  EXPECT_EQ(device_->agent().journal().state, agent::State::kIdle);
   EXPECT_EQ(server_.state("hu").status, "canceled");
   EXPECT_EQ(server_.state("hu").versions.at("main"), "1.0.0");
 }

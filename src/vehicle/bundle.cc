@@ -159,7 +159,8 @@ Result<EcuTarget> ReadTarget(const pkg::Component& c, const std::string& where) 
   ALOFT_RETURN_IF_ERROR(r.Str("version", t.version, true));
   if (auto v = SemVer::Parse(t.version); !v.ok()) return r.Bad("version", v.error().message());
   ALOFT_RETURN_IF_ERROR(r.Str("hardware", t.hardware, true));
-  ALOFT_RETURN_IF_ERROR(r.Str("bus", t.bus, true));
+  const bool agent = t.method == InstallMethod::kAgent;  // reached through its own agent
+  ALOFT_RETURN_IF_ERROR(r.Str("bus", t.bus, !agent));
   ALOFT_RETURN_IF_ERROR(r.Uint("request_id", t.request_id, 0x1FFFFFFF));
   ALOFT_RETURN_IF_ERROR(r.Uint("response_id", t.response_id, 0x1FFFFFFF));
   if (c.install.contains("doip_address")) {
@@ -168,7 +169,7 @@ Result<EcuTarget> ReadTarget(const pkg::Component& c, const std::string& where) 
     t.doip_address = a;
   }
   ALOFT_RETURN_IF_ERROR(r.Uint("address", t.address, 0xFFFFFFFF));
-  if (t.bus == "doip" ? !t.doip_address : (t.request_id == 0 || t.response_id == 0)) {
+  if (!agent && (t.bus == "doip" ? !t.doip_address : (t.request_id == 0 || t.response_id == 0))) {
     return Error(Code::kMalformed, where +
                                        ".install: an ECU on a CAN bus needs request_id and "
                                        "response_id; one on \"doip\" a doip_address");
@@ -382,9 +383,11 @@ Result<pkg::PackOptions> LoadBundleDescription(const std::string& path) {
     ALOFT_RETURN_IF_ERROR(er.Str("hardware", hardware));
     ALOFT_RETURN_IF_ERROR(er.Str("install", method));
     ALOFT_RETURN_IF_ERROR(er.Str("bus", bus));
-    if (c.name.empty() || image.empty() || version.empty() || hardware.empty() || bus.empty()) {
+    if (c.name.empty() || image.empty() || version.empty() || hardware.empty() ||
+        (bus.empty() && method != "agent")) {
       return Error(Code::kInvalidArgument,
-                   ew + ": name, image, version, hardware and bus are required");
+                   ew + ": name, image, version, hardware and bus are required (an 'agent' ECU "
+                        "needs no bus: its image is its own signed package)");
     }
     if (!ParseMethod(method)) {
       return Error(Code::kInvalidArgument,
@@ -394,7 +397,8 @@ Result<pkg::PackOptions> LoadBundleDescription(const std::string& path) {
       return Error(Code::kInvalidArgument, ew + ": version: " + v.error().message());
     }
     c.path = std::filesystem::path(image).is_absolute() ? image : (dir / image).string();
-    json install = {{"method", method}, {"version", version}, {"hardware", hardware}, {"bus", bus}};
+    json install = {{"method", method}, {"version", version}, {"hardware", hardware}};
+    if (!bus.empty()) install["bus"] = bus;
     for (const char* key : {"request_id", "response_id", "doip_address", "address"}) {
       if (!(*et)[key]) continue;
       uint64_t v = 0;

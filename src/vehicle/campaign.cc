@@ -75,15 +75,20 @@ bool Campaign::Record() {
   JournalState s;
   s.phase = phase_;
   for (const Ecu& e : ecus_) {
+    const bool allowed = e.job.agent && e.state == State::kActivating;
     s.ecus[e.job.name] = e.back                         ? "back"
                          : e.state == State::kActivated ? "activated"
+                         : allowed                      ? "allowed"
                          : e.touched                    ? "touched"
                                                         : "pending";
+    if (e.job.agent) s.actions[e.job.name] = e.job.action;
   }
   if (phase_ == "done") s.outcome = ToString(report_.outcome);
   if (!journal_->Save(s).ok()) {
     dead_ = true;  // the gateway's power is gone: nothing more happens
-    for (auto& e : ecus_) e.job.client->StopTesterPresent();
+    for (auto& e : ecus_) {
+      if (e.job.client) e.job.client->StopTesterPresent();
+    }
     return false;
   }
   return true;
@@ -101,12 +106,47 @@ void Campaign::Recover(std::function<void(CampaignReport)> done) {
     if (d) d(std::move(report_));
     return;
   }
-  for (Ecu& e : ecus_) {
+  std::vector<size_t> allowed;
+  bool others_activated = true;
+  for (size_t i = 0; i < ecus_.size(); ++i) {
+    Ecu& e = ecus_[i];
     auto it = (*loaded)->ecus.find(e.job.name);
     const std::string st = it == (*loaded)->ecus.end() ? "pending" : it->second;
-    e.touched = st == "touched" || st == "activated";
-    e.erased = e.touched;  // not known after a restart: as if it were
+    e.touched = st == "touched" || st == "activated" || st == "allowed";
+    e.erased = e.touched && !e.job.agent;  // not known after a restart: as if it were
     e.back = st == "back";
+    if (auto a = (*loaded)->actions.find(e.job.name); a != (*loaded)->actions.end()) {
+      e.job.action = a->second;
+    }
+    if (st == "allowed" && e.job.agent) allowed.push_back(i);  // at least one was let install
+    if (!e.job.agent && st != "activated") others_activated = false;
+  }
+  if (!allowed.empty() && others_activated && (*loaded)->phase == "activate") {
+    // Every other ECU runs its new version, and an ECU with its own agent was let install: it
+    // commits by itself, so its outcome decides. Its action is offered again, allowed; its
+    // success (or a check-in with the new version) ends the campaign all-new, its failure
+    // sends the others back.
+    phase_ = "activate";
+    for (size_t i = 0; i < ecus_.size(); ++i) {
+      Ecu& e = ecus_[i];
+      const std::string& st = (*loaded)->ecus[e.job.name];
+      if (!e.job.agent || st == "activated") {
+        e.state = State::kActivated;
+        continue;
+      }
+      // An ECU with its own agent, let install or about to be (the last wave goes at once).
+      Note("recover: " + e.job.name + " goes on installing " + e.job.version +
+           ": its outcome decides");
+      e.state = State::kActivating;
+      ++activating_;
+      if (Status s = e.job.agent->Offer(e.job.name, e.job.package, e.job.action); !s.ok()) {
+        loop_.Post([this, i, s] { ActivationDone(i, s); });
+        continue;
+      }
+      e.job.agent->Allow(e.job.name);
+      WatchAgent(i, [this, i](Status s) { ActivationDone(i, std::move(s)); });
+    }
+    return;
   }
   Note("recover: an unfinished campaign (" + (*loaded)->phase + "): back to the old images");
   failing_ = true;
@@ -141,59 +181,68 @@ void Campaign::NextTransfers() {
     bus_busy_[e.job.bus] = true;
     e.state = State::kTransferring;
     ++running_;
+    if (e.job.agent) {
+      StartAgentTransfer(i);
+      continue;
+    }
     StartFlash(e, uds::FlashPhases::kTransfer, false);
     e.flasher->Run([this, i](Result<uds::FlashReport> r) {
-      if (dead_) return;
-      Ecu& ecu = ecus_[i];
-      --running_;
-      bus_busy_[ecu.job.bus] = false;
-      if (r.ok()) {
-        ecu.state = State::kTransferred;
-        ecu.job.client->StartTesterPresent();  // its session must last until it is activated
-        Note(ecu.job.name + ": transferred " + ecu.job.version);
-        if (paused_ && !failing_) {
-          // Paused meanwhile: a single-bank ECU is activated now, to be bootable again (once
-          // this flasher's callback has returned: activating replaces it).
-          loop_.Post([this, i] {
-            if (!dead_) ActivateOne(i);
-          });
-          return;
-        }
-      } else if (++ecu.attempts < ecu.job.attempts && !failing_ && !paused_) {
-        // A transport hiccup or a fault of the ECU's: it is reset and its transfer resumed
-        // (from the first erase block it does not hold) a while later.
-        Note(ecu.job.name + ": transfer failed (" + r.error().message() + "), attempt " +
-             std::to_string(ecu.attempts + 1) + " of " + std::to_string(ecu.job.attempts) +
-             " follows");
-        ecu.state = State::kRetrying;
-        bus_busy_[ecu.job.bus] = true;
-        ++running_;
-        ecu.job.client->Request({0x11, 0x01}, [this, i](Result<uds::Response>) {
-          if (dead_) return;
-          loop_.After(std::chrono::seconds(1), [this, i] {
-            if (dead_) return;
-            --running_;
-            Ecu& again = ecus_[i];
-            bus_busy_[again.job.bus] = false;
-            again.state = State::kPending;
-            NextTransfers();
-          });
-        });
-        return;
-      } else {
-        ecu.state = State::kFailed;
-        failing_ = true;
-        report_.first_failure = ecu.job.name + ": " + r.error().message();
-        Note(ecu.job.name + ": transfer failed: " + r.error().message());
-      }
-      if (ecu.pause_counted) {  // it failed: the rollback deals with it
-        ecu.pause_counted = false;
-        SafeStep(-1);
-      }
-      loop_.Post([this] { NextTransfers(); });
+      TransferDone(i, r.ok() ? OkStatus() : Status(std::move(r).error()));
     });
   }
   if (all_transferred && running_ == 0) Activate();
+}
+
+// A transfer ended (`r`): transferred, retried (a UDS ECU: reset, then resumed), or failed.
+void Campaign::TransferDone(size_t i, Status r) {
+  if (dead_) return;
+  Ecu& ecu = ecus_[i];
+  --running_;
+  bus_busy_[ecu.job.bus] = false;
+  if (r.ok()) {
+    ecu.state = State::kTransferred;
+    // Its session must last until it is activated.
+    if (ecu.job.client) ecu.job.client->StartTesterPresent();
+    Note(ecu.job.name + ": transferred " + ecu.job.version);
+    if (paused_ && !failing_ && !ecu.job.agent) {
+      // Paused meanwhile: a single-bank ECU is activated now, to be bootable again (once
+      // this flasher's callback has returned: activating replaces it).
+      loop_.Post([this, i] {
+        if (!dead_) ActivateOne(i);
+      });
+      return;
+    }
+  } else if (!ecu.job.agent && ++ecu.attempts < ecu.job.attempts && !failing_ && !paused_) {
+    // A transport hiccup or a fault of the ECU's: it is reset and its transfer resumed
+    // (from the first erase block it does not hold) a while later.
+    Note(ecu.job.name + ": transfer failed (" + r.error().message() + "), attempt " +
+         std::to_string(ecu.attempts + 1) + " of " + std::to_string(ecu.job.attempts) + " follows");
+    ecu.state = State::kRetrying;
+    bus_busy_[ecu.job.bus] = true;
+    ++running_;
+    ecu.job.client->Request({0x11, 0x01}, [this, i, alive = Alive()](Result<uds::Response>) {
+      if (alive.expired() || dead_) return;
+      loop_.After(std::chrono::seconds(1), [this, i, alive] {
+        if (alive.expired() || dead_) return;
+        --running_;
+        Ecu& again = ecus_[i];
+        bus_busy_[again.job.bus] = false;
+        again.state = State::kPending;
+        NextTransfers();
+      });
+    });
+    return;
+  } else {
+    ecu.state = State::kFailed;
+    failing_ = true;
+    report_.first_failure = ecu.job.name + ": " + r.error().message();
+    Note(ecu.job.name + ": transfer failed: " + r.error().message());
+  }
+  if (ecu.pause_counted) {  // it failed: the rollback deals with it
+    ecu.pause_counted = false;
+    SafeStep(-1);
+  }
+  loop_.Post([this] { NextTransfers(); });
 }
 
 void Campaign::Pause(const std::string& why, std::function<void()> safe) {
@@ -213,6 +262,7 @@ void Campaign::Pause(const std::string& why, std::function<void()> safe) {
       continue;
     }
     if (e.state != State::kTransferring && e.state != State::kTransferred) continue;
+    if (e.job.agent) continue;  // its download touches nothing that runs
     if (!e.job.ab) {
       e.pause_counted = true;
       SafeStep(+1);
@@ -229,8 +279,8 @@ void Campaign::Pause(const std::string& why, std::function<void()> safe) {
     e.job.client->StopTesterPresent();
     e.state = State::kPending;
     SafeStep(+1);
-    e.job.client->Request({0x11, 0x01}, [this, i](Result<uds::Response>) {
-      if (dead_) return;
+    e.job.client->Request({0x11, 0x01}, [this, i, alive = Alive()](Result<uds::Response>) {
+      if (alive.expired() || dead_) return;
       // Acknowledged: it leaves the programming session and starts its old bank, which it
       // never stopped holding.
       Note(ecus_[i].job.name + ": reset onto its old bank (paused)");
@@ -284,10 +334,16 @@ bool Campaign::Ready(const Ecu& e, State least) const {
 void Campaign::Activate() {
   if (dead_ || failing_ || paused_) return;  // Resume goes through NextTransfers, back here
   size_t done = 0;
+  // ECUs with their own agent go last, once every other one runs its new version: they commit
+  // by themselves, so nothing may fail after them.
+  bool others_done = true;
+  for (const Ecu& e : ecus_)
+    others_done = others_done && (e.job.agent || e.state == State::kActivated);
   for (size_t i : activation_) {
     Ecu& e = ecus_[i];
     if (e.state == State::kActivated) ++done;
     if (e.state != State::kTransferred || !Ready(e, State::kActivated)) continue;
+    if (e.job.agent && !others_done) continue;
     phase_ = "activate";
     ActivateOne(i);
     if (dead_) return;
@@ -296,42 +352,112 @@ void Campaign::Activate() {
 }
 
 void Campaign::ActivateOne(size_t i) {
-  if (!Record()) return;
   Ecu& e = ecus_[i];
+  if (e.job.agent) e.state = State::kActivating;  // journaled as allowed before it is
+  if (!Record()) return;
   e.state = State::kActivating;
   ++activating_;
+  if (e.job.agent) {
+    // Its agent installs, restarts into the new image, checks its health and commits, or goes
+    // back by itself.
+    e.job.agent->Allow(e.job.name);
+    Note(e.job.name + ": its agent may install " + e.job.version);
+    WatchAgent(i, [this, i](Status s) { ActivationDone(i, std::move(s)); });
+    return;
+  }
   StartFlash(e, uds::FlashPhases::kActivate, false);
   e.flasher->Run([this, i](Result<uds::FlashReport> r) {
-    if (dead_) return;
-    Ecu& ecu = ecus_[i];
-    --activating_;
-    ecu.job.client->StopTesterPresent();
-    if (ecu.pause_counted) {
-      ecu.pause_counted = false;
-      SafeStep(-1);
-    }
-    if (r.ok()) {
-      ecu.state = State::kActivated;
-      Note(ecu.job.name + ": runs " + ecu.job.version);
-      // Another one may have failed meanwhile: then the rollback waits for this one.
-      loop_.Post([this] { failing_ ? NextTransfers() : Activate(); });
-      return;
-    }
-    ecu.state = State::kFailed;
-    ecu.touched = true;
-    if (report_.first_failure.empty()) {
-      report_.first_failure = ecu.job.name + ": " + r.error().message();
-    }
-    Note(ecu.job.name + ": activation failed: " + r.error().message());
-    failing_ = true;
-    loop_.Post([this] { NextTransfers(); });
+    ActivationDone(i, r.ok() ? OkStatus() : Status(std::move(r).error()));
   });
+}
+
+void Campaign::ActivationDone(size_t i, Status r) {
+  if (dead_) return;
+  Ecu& ecu = ecus_[i];
+  --activating_;
+  if (ecu.job.client) ecu.job.client->StopTesterPresent();
+  if (ecu.pause_counted) {
+    ecu.pause_counted = false;
+    SafeStep(-1);
+  }
+  if (r.ok()) {
+    ecu.state = State::kActivated;
+    Note(ecu.job.name + ": runs " + ecu.job.version);
+    // Another one may have failed meanwhile: then the rollback waits for this one.
+    loop_.Post([this] { failing_ ? NextTransfers() : Activate(); });
+    return;
+  }
+  ecu.state = State::kFailed;
+  ecu.touched = true;
+  if (report_.first_failure.empty()) {
+    report_.first_failure = ecu.job.name + ": " + r.error().message();
+  }
+  Note(ecu.job.name + ": activation failed: " + r.error().message());
+  failing_ = true;
+  loop_.Post([this] { NextTransfers(); });
+}
+
+// An agent ECU's transfer: its package offered download-only; its agent downloads, verifies and
+// holds it ("downloaded"), or refuses it ("failure", with its reason).
+void Campaign::StartAgentTransfer(size_t i) {
+  Ecu& e = ecus_[i];
+  if (Status s = e.job.agent->Offer(e.job.name, e.job.package, e.job.action); !s.ok()) {
+    loop_.Post([this, i, s] { TransferDone(i, s); });
+    return;
+  }
+  WatchAgent(i, [this, i](Status s) { TransferDone(i, std::move(s)); });
+}
+
+// Until the agent's feedback on the offer is "downloaded" (a transfer) or "success" (an
+// activation), or "failure": `then` gets the outcome; its silence past the job's agent_timeout
+// is a failure too.
+void Campaign::WatchAgent(size_t i, std::function<void(Status)> then) {
+  const auto until = loop_.Now() + ecus_[i].job.agent_timeout;
+  auto tick = std::make_shared<std::function<void()>>();
+  std::weak_ptr<std::function<void()>> self = tick;
+  *tick = [this, i, then, until, self, alive = Alive()] {
+    if (alive.expired() || dead_) return;
+    const Ecu& e = ecus_[i];
+    const AgentEcuServer::State s = e.job.agent->state(e.job.name);
+    const bool activating = e.state == State::kActivating;
+    if (s.action == e.job.action && s.status == (activating ? "success" : "downloaded")) {
+      return then(OkStatus());
+    }
+    // Committed before the gateway's restart: its agent does not take the same action again,
+    // and its check-in says what it runs.
+    if (activating && s.seen && !s.versions.empty() &&
+        s.versions.begin()->second == e.job.version) {
+      return then(OkStatus());
+    }
+    if (s.action == e.job.action && s.status == "failure") {
+      std::string why = s.details.is_string() ? s.details.get<std::string>() : s.details.dump();
+      if (s.details.is_array() && !s.details.empty() && s.details[0].is_string()) {
+        why = s.details[0].get<std::string>();
+      }
+      return then(Error(Code::kUnavailable, "its agent reports a failure: " + why));
+    }
+    if (loop_.Now() >= until) {
+      return then(Error(
+          Code::kUnavailable,
+          "no word from its agent within " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(e.job.agent_timeout).count()) +
+              " s (last: " + (s.status.empty() ? "nothing" : s.status) + ")"));
+    }
+    if (auto again = self.lock())
+      loop_.After(std::chrono::milliseconds(250), [again] { (*again)(); });
+  };
+  loop_.Post([tick] { (*tick)(); });
 }
 
 void Campaign::Rollback() {
   if (dead_ || rolling_) return;
   rolling_ = true;
-  for (auto& e : ecus_) e.job.client->StopTesterPresent();
+  for (auto& e : ecus_) {
+    if (e.job.client) e.job.client->StopTesterPresent();
+    // An agent ECU holding its package drops it (one that failed went back by itself).
+    if (e.job.agent && e.touched && e.state != State::kActivated) e.job.agent->Withdraw(e.job.name);
+  }
   phase_ = "rollback";
   if (!Record()) return;
   Note("rolling back every ECU");
@@ -368,8 +494,8 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
       loop_.Post([this, i] { RollbackNext(i + 1); });
       return;
     }
-    loop_.After(std::chrono::seconds(1), [this, i, tries] {
-      if (!dead_) RollbackAttempt(i, tries + 1);
+    loop_.After(std::chrono::seconds(1), [this, i, tries, alive = Alive()] {
+      if (!alive.expired() && !dead_) RollbackAttempt(i, tries + 1);
     });
   };
   if (ecu.job.ab) {

@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "uds/client.h"
 #include "uds/flasher.h"
+#include "vehicle/agent_ecus.h"
 #include "vehicle/journal.h"
 
 namespace aloft::vehicle {
@@ -44,6 +45,12 @@ struct EcuJob {
   uint32_t erase_block = 0;
   // Transfers tried before the campaign fails (the ECU reset and the transfer resumed between).
   int attempts = 3;
+  // An ECU that runs aloft-agent itself (the `agent` install method): its own signed package,
+  // offered as action `action` through the gateway's in-car device API; no client.
+  AgentEcuServer* agent = nullptr;
+  std::shared_ptr<const Bytes> package{};
+  int64_t action = 0;
+  std::chrono::seconds agent_timeout{1800};  // its agent's silence before the job fails
 };
 
 enum class Outcome { kAllNew, kAllOld, kFailed };
@@ -105,6 +112,10 @@ class Campaign {
   void NextTransfers();
   void Activate();
   void ActivateOne(size_t i);
+  void ActivationDone(size_t i, Status r);
+  void TransferDone(size_t i, Status r);
+  void StartAgentTransfer(size_t i);
+  void WatchAgent(size_t i, std::function<void(Status)> then);
   void SafeStep(int delta);
   void Rollback();
   void RollbackNext(size_t i);
@@ -132,6 +143,9 @@ class Campaign {
   bool rollback_failed_ = false;  // an ECU could not go back
   int unsafe_ = 0;                // pausing: ECUs still on their way to a safe point
   std::function<void()> safe_;
+  // For the callbacks of timers and of the ECUs' clients, which may outlive the campaign.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::weak_ptr<bool> Alive() const { return alive_; }
   bool Record();
 };
 

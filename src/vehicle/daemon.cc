@@ -27,7 +27,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(
       r.Known({"server", "device", "token", "token_file", "state_dir", "ca_file", "poll_interval_s",
                "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "hmi", "defer_interval_s",
-               "network", "trust", "download"},
+               "agent_listen", "agent_ecu", "network", "trust", "download"},
               kDoc));
   DaemonConfig c;
   std::string token_file;
@@ -45,6 +45,23 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Int("push_poll_interval_s", push_poll));
   ALOFT_RETURN_IF_ERROR(r.Str("hmi", c.hmi));
   ALOFT_RETURN_IF_ERROR(r.Int("defer_interval_s", defer));
+  ALOFT_RETURN_IF_ERROR(r.Str("agent_listen", c.agent_listen));
+  if (const toml::node* list = t.get("agent_ecu")) {
+    const toml::array* a = list->as_array();
+    if (!a) return r.Bad("agent_ecu", "an array of tables ([[agent_ecu]] name, token_file)");
+    for (size_t i = 0; i < a->size(); ++i) {
+      const toml::table* e = (*a)[i].as_table();
+      const std::string where = path + " [[agent_ecu]] #" + std::to_string(i + 1);
+      if (!e) return Error(Code::kInvalidArgument, where + ": expected a table");
+      TomlReader er(where, *e);
+      ALOFT_RETURN_IF_ERROR(er.Known({"name", "token_file"}, kDoc));
+      std::string name, its_token;
+      ALOFT_RETURN_IF_ERROR(er.Str("name", name));
+      ALOFT_RETURN_IF_ERROR(er.Str("token_file", its_token));
+      if (name.empty() || its_token.empty()) return er.Bad("name", "set, and token_file");
+      c.agent_ecus.push_back(name + "=" + its_token);
+    }
+  }
   if (c.hmi == "off") c.hmi.clear();
   if (defer < 1) return r.Bad("defer_interval_s", "at least 1");
   c.defer_interval = std::chrono::seconds(defer);

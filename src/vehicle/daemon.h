@@ -42,6 +42,10 @@ struct DaemonConfig {
   std::chrono::seconds push_poll_interval{3600};
   std::string hmi = "127.0.0.1:8469";         // the driver's screen API (hmi.h); "" or "off": none
   std::chrono::seconds defer_interval{3600};  // a deferred question is asked again after this
+  // ECUs that run aloft-agent: "NAME=TOKEN_FILE" ([[agent_ecu]] name, token_file), served the
+  // in-car device API (agent_ecus.h) on agent_listen.
+  std::vector<std::string> agent_ecus;
+  std::string agent_listen = "127.0.0.1:8470";
 };
 
 // kInvalidArgument naming the file and key (docs/vehicle-bundle.md lists them).

@@ -76,10 +76,8 @@ std::vector<std::string> CheckBundle(const VehicleBundle& b, const Inventory& in
       problems.push_back(t.name + ": does not answer (" + id.error + ")");
       continue;
     }
-    if (t.method == InstallMethod::kAgent) {
-      problems.push_back(t.name + ": install method 'agent' is not handled by this manager yet");
-    }
-    if (id.hardware != t.hardware) {
+    // An agent ECU's own agent checks its package's hardware against its device type.
+    if (t.method != InstallMethod::kAgent && id.hardware != t.hardware) {
       problems.push_back(t.name + ": wrong hardware: the image is for '" + t.hardware +
                          "', the ECU is '" + id.hardware + "'");
     }

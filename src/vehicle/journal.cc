@@ -11,6 +11,7 @@ std::string JournalState::ToJson() const {
   nlohmann::json j;
   j["phase"] = phase;
   j["ecus"] = ecus;
+  if (!actions.empty()) j["actions"] = actions;
   j["outcome"] = outcome;
   return j.dump(2) + "\n";
 }
@@ -34,6 +35,13 @@ Result<JournalState> JournalState::FromJson(const std::string& text, const std::
     s.ecus[name] = state;
   }
   if (j.contains("outcome") && j["outcome"].is_string()) s.outcome = j["outcome"];
+  if (j.contains("actions")) {
+    if (!j["actions"].is_object()) return bad("actions is not an object");
+    for (const auto& [name, id] : j["actions"].items()) {
+      if (!id.is_number_integer()) return bad("action of " + name + " is not an integer");
+      s.actions[name] = id.get<int64_t>();
+    }
+  }
   return s;
 }
 

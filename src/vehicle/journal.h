@@ -15,8 +15,11 @@ namespace aloft::vehicle {
 
 struct JournalState {
   std::string phase = "transfer";  // transfer, activate, rollback, done
-  // Per ECU: pending (untouched), touched (its transfer began), activated, back (rolled back).
+  // Per ECU: pending (untouched), touched (its transfer began), allowed (an ECU with its own
+  // agent was let install: it commits by itself), activated, back (rolled back).
   std::map<std::string, std::string> ecus;
+  // Per ECU with its own agent: the action its package was offered as.
+  std::map<std::string, int64_t> actions;
   std::string outcome;  // when done: all-new, all-old, failed
   std::string ToJson() const;
   // kMalformed naming `origin` for anything else.

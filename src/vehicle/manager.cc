@@ -6,6 +6,8 @@
 
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/io.h"
+#include "pkg/package.h"
 #include "vehicle/delta_image.h"
 #include "vehicle/uds_steps.h"
 
@@ -178,10 +180,20 @@ Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const 
 
 void Manager::ReadInventory(std::function<void(Inventory)> done) {
   auto inv = std::make_shared<Inventory>();
+  // ECUs with their own agent: what their last check-in with the gateway said.
+  if (config_.agent_ecus) {
+    for (const std::string& name : config_.agent_ecus->names()) {
+      const AgentEcuServer::State s = config_.agent_ecus->state(name);
+      EcuIdentity id{.name = name, .answered = s.seen};
+      if (!s.seen) id.error = "its agent has not checked in with the gateway";
+      if (!s.versions.empty()) id.software = s.versions.begin()->second;
+      (*inv)[name] = std::move(id);
+    }
+  }
   auto names = std::make_shared<std::vector<std::string>>(network_.ecus());
   auto left = std::make_shared<size_t>(names->size());
   if (names->empty()) {
-    loop_.Post([done] { done({}); });
+    loop_.Post([done, inv] { done(*inv); });
     return;
   }
   // Every ECU at once: each has its own client, and the buses interleave the requests.
@@ -232,6 +244,17 @@ Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
     return Error(Code::kUnsupported, path + ": the bundle is for vehicle model '" +
                                          l->bundle.model + "'; this vehicle is '" +
                                          network_.spec().name + "'");
+  }
+  // An ECU with its own agent gets its own package: it must read as one (its agent checks the
+  // signatures with its own keys).
+  for (const EcuTarget& t : l->bundle.ecus) {
+    if (t.method != InstallMethod::kAgent) continue;
+    MemorySource payload(l->images[t.name]);
+    if (auto r = pkg::PackageReader::Open(payload, t.name, nullptr); !r.ok()) {
+      return Error(Code::kMalformed, path + ": " + t.name +
+                                         ": its image is not a package for its agent (" +
+                                         r.error().message() + ")");
+    }
   }
   return l;
 }
@@ -297,7 +320,9 @@ void Manager::EnterOtaMode(std::shared_ptr<Loaded> l, bool recover,
                            std::function<void(InstallReport)> done) {
   if (started_ == EventLoop::TimePoint{}) started_ = loop_.Now();
   std::vector<std::string> names;
-  for (const EcuTarget& t : l->bundle.ecus) names.push_back(t.name);
+  for (const EcuTarget& t : l->bundle.ecus) {
+    if (t.method != InstallMethod::kAgent) names.push_back(t.name);
+  }
   ota_ = std::make_unique<OtaMode>(network_, names);
   activity_ = recover ? "recovering an unfinished campaign" : "installing " + l->report.bundle;
   ota_->Enter([this, l, recover, done] {
@@ -445,6 +470,33 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
       });
 }
 
+// An ECU with its own agent: its package (the component's payload, a signed .aloft of its own)
+// offered through the gateway's in-car device API under a new action id.
+EcuJob Manager::AgentJob(const Loaded& l, const EcuTarget& t) {
+  int64_t id = 1;
+  if (auto last = ReadFile(Path("agent_action"), 64); last.ok()) {
+    try {
+      id = std::stoll(*last) + 1;
+    } catch (...) {
+    }
+  }
+  (void)WriteFileAtomic(Path("agent_action"), std::to_string(id) + "\n", 0600);
+  EcuJob j{.name = t.name,
+           .bus = "agent:" + t.name,
+           .client = nullptr,
+           .ab = true,
+           .address = 0,
+           .image = {},
+           .version = t.version,
+           .key = nullptr,
+           .after = t.after};
+  j.agent = config_.agent_ecus;
+  auto payload = l.images.find(t.name);
+  j.package = std::make_shared<const Bytes>(payload == l.images.end() ? Bytes{} : payload->second);
+  j.action = id;
+  return j;
+}
+
 void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
                           std::function<void(InstallReport)> done) {
   if (!recover && l->path != Path("bundle.aloft")) {
@@ -461,6 +513,10 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
   }
   std::vector<EcuJob> jobs;
   for (const EcuTarget& t : l->bundle.ecus) {
+    if (t.method == InstallMethod::kAgent) {
+      jobs.push_back(AgentJob(*l, t));
+      continue;
+    }
     EcuJob j{
         .name = t.name,
         .bus = network_.medium(t.name),
@@ -509,7 +565,9 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       for (const auto& [k, v] : counters) cj[k] = v;
       for (const EcuTarget& t : l->bundle.ecus) {
         cj[t.name] = std::max<uint64_t>(counters[t.name], t.security_counter);
-        // Every ECU's (the next delta's base; for a single-bank ECU its next backup too).
+        // Every ECU's (the next delta's base; for a single-bank ECU its next backup too); an
+        // agent ECU keeps its own.
+        if (t.method == InstallMethod::kAgent) continue;
         if (t.base) {
           DeltaImage image(l->bases[t.name], std::make_shared<const Bytes>(l->images[t.name]),
                            t.size);

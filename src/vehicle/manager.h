@@ -40,6 +40,8 @@ struct ManagerConfig {
   std::function<Bytes(const std::string& ecu, std::span<const uint8_t> seed)> key{};
   // A deferred campaign is asked about again after this long.
   std::chrono::seconds defer_interval{3600};
+  // The in-car device API of the ECUs that run aloft-agent (the `agent` install method).
+  AgentEcuServer* agent_ecus = nullptr;
 };
 
 enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };
@@ -100,6 +102,7 @@ class Manager {
   // Each delta component's base: the copy of the ECU's current image the gateway holds (its
   // backup), of the base's version, size and SHA-256; a problem for each one missing.
   void Bases(Loaded& l);
+  EcuJob AgentJob(const Loaded& l, const EcuTarget& t);
   void BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
                    std::function<void()> joined);
   void RunCampaign(std::shared_ptr<Loaded> l, bool recover,
