@@ -13,52 +13,6 @@
 
 namespace aloft::vehicle {
 
-namespace {
-
-constexpr uint64_t kMaxImage = 64 << 20;
-
-// Keeps each component's payload in memory: a full image (the ECUs' images are small next to the
-// gateway's RAM), or a delta's patch (its image is rebuilt as it is flashed, never whole).
-class ImageSink final : public pkg::PayloadSink {
- public:
-  Status Begin(const pkg::Component& c) override {
-    if (c.image.size > kMaxImage) {
-      return Error(Code::kOutOfRange, c.name + ": an image of " + std::to_string(c.image.size) +
-                                          " bytes is above the gateway's limit");
-    }
-    current_.clear();
-    current_.reserve(c.type == pkg::ComponentType::kDelta ? c.payload.size : c.image.size);
-    return OkStatus();
-  }
-  Status Write(ByteSpan data) override {
-    current_.insert(current_.end(), data.begin(), data.end());
-    return OkStatus();
-  }
-  Status End(const pkg::Component& c) override {
-    images[c.name] = std::move(current_);
-    current_ = {};
-    return OkStatus();
-  }
-  std::map<std::string, Bytes> images;
-
- private:
-  Bytes current_;
-};
-
-Counters LoadCounters(const std::string& path) {
-  Counters c;
-  auto text = ReadFile(path, 1 << 20);
-  if (!text.ok()) return c;
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (!j.is_object()) return c;
-  for (const auto& [k, v] : j.items()) {
-    if (v.is_number_unsigned()) c[k] = v.get<uint64_t>();
-  }
-  return c;
-}
-
-}  // namespace
-
 const char* ToString(InstallResult r) {
   switch (r) {
     case InstallResult::kRefused:
@@ -103,7 +57,11 @@ struct Manager::Loaded {
 };
 
 Manager::Manager(EventLoop& loop, Network& network, ManagerConfig config)
-    : loop_(loop), network_(network), config_(std::move(config)), driver_(loop) {
+    : loop_(loop),
+      network_(network),
+      config_(std::move(config)),
+      driver_(loop),
+      store_(config_.state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(Path("backup"), ec);
   journal_ = std::make_unique<FileJournal>(Path("campaign.json"));
@@ -118,35 +76,6 @@ Manager::~Manager() {
   if (deadline_timer_) loop_.Cancel(deadline_timer_);
 }
 
-// The store's copy of an ECU's image and its version, when its SHA-256 still matches.
-std::optional<std::pair<Bytes, std::string>> Manager::LoadBackup(const std::string& ecu) const {
-  auto text = ReadFile(Path("backup/" + ecu + ".json"), 1 << 16);
-  auto image = ReadFile(Path("backup/" + ecu + ".bin"), kMaxImage);
-  if (!text.ok() || !image.ok()) return std::nullopt;
-  auto j = nlohmann::json::parse(*text, nullptr, false);
-  if (!j.is_object() || Sha256Hex(AsBytes(*image)) != j.value("sha256", "")) return std::nullopt;
-  return std::make_pair(Bytes(image->begin(), image->end()), j.value("version", ""));
-}
-
-Status Manager::SaveBackup(const std::string& ecu, RandomAccessSource& image,
-                           const std::string& version) {
-  const std::string path = Path("backup/" + ecu + ".bin");
-  ALOFT_ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(path, 0600));
-  Hasher sha(HashAlgorithm::kSha256);
-  Bytes chunk(64 * 1024);
-  for (uint64_t at = 0; at < image.size();) {
-    const auto part = std::span(chunk).first(std::min<uint64_t>(chunk.size(), image.size() - at));
-    ALOFT_RETURN_IF_ERROR(image.ReadAt(at, part));
-    sha.Update(part);
-    ALOFT_RETURN_IF_ERROR(out.Write(part));
-    at += part.size();
-  }
-  ALOFT_RETURN_IF_ERROR(out.Commit());
-  return WriteFileAtomic(
-      Path("backup/" + ecu + ".json"),
-      nlohmann::json{{"version", version}, {"sha256", sha.FinishHex()}}.dump() + "\n", 0600);
-}
-
 void Manager::Bases(Loaded& l) {
   for (const EcuTarget& t : l.bundle.ecus) {
     if (!t.base) continue;
@@ -154,7 +83,7 @@ void Manager::Bases(Loaded& l) {
     if (auto b = l.backups.find(t.name); b != l.backups.end()) {
       copy = b->second;
     } else {
-      copy = LoadBackup(t.name);
+      copy = store_.Load(t.name);
     }
     if (!copy || copy->second != t.base->version) {
       l.report.problems.push_back(t.name + ": the gateway holds no copy of its " + t.base->version +
@@ -207,17 +136,6 @@ void Manager::ReadInventory(std::function<void(Inventory)> done) {
   }
 }
 
-Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust) {
-  BundleFile out;
-  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
-  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, trust));
-  ALOFT_ASSIGN_OR_RETURN(out.bundle, ReadBundle(reader->manifest(), path));
-  ImageSink sink;
-  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));
-  out.images = std::move(sink.images);
-  return out;
-}
-
 std::vector<std::string> Manager::Check(const pkg::Envelope& envelope,
                                         const Inventory& inventory) const {
   if (Status s = pkg::VerifySignatures(envelope, config_.trust); !s.ok()) {
@@ -229,7 +147,7 @@ std::vector<std::string> Manager::Check(const pkg::Envelope& envelope,
     return {"the bundle is for vehicle model '" + bundle->model + "'; this vehicle is '" +
             network_.spec().name + "'"};
   }
-  return CheckBundle(*bundle, inventory, LoadCounters(Path("counters.json")));
+  return CheckBundle(*bundle, inventory, store_.LoadCounters());
 }
 
 Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
@@ -271,7 +189,7 @@ void Manager::Install(const std::string& path, std::function<void(InstallReport)
   l->report = std::move(report);
   ReadInventory([this, l, done](Inventory inv) {
     l->report.before = inv;
-    l->report.problems = CheckBundle(l->bundle, inv, LoadCounters(Path("counters.json")));
+    l->report.problems = CheckBundle(l->bundle, inv, store_.LoadCounters());
     if (!l->report.problems.empty()) {
       l->report.after = inv;
       return done(l->report);
@@ -437,7 +355,7 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
     BackupChain(l, std::move(chain), k + 1, std::move(joined));
   };
   const std::string running = l->report.before[t.name].software;
-  if (auto kept = LoadBackup(t.name); kept && kept->second == running) {
+  if (auto kept = store_.Load(t.name); kept && kept->second == running) {
     l->backups[t.name] = std::move(*kept);
     return next();
   }
@@ -458,7 +376,7 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
           return next();
         }
         MemoryRandomSource read(*image);
-        if (Status saved = SaveBackup(name, read, running); !saved.ok()) {
+        if (Status saved = store_.Save(name, read, running); !saved.ok()) {
           l->report.problems.push_back(name +
                                        ": its backup cannot be kept: " + saved.error().message());
           return next();
@@ -560,24 +478,22 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
                                                                         : InstallResult::kFailed;
     if (l->report.result == InstallResult::kAllNew) {
       // The new images are the next campaign's backups; their counters are the floor now.
-      Counters counters = LoadCounters(Path("counters.json"));
-      nlohmann::json cj = nlohmann::json::object();
-      for (const auto& [k, v] : counters) cj[k] = v;
+      Counters updated;
       for (const EcuTarget& t : l->bundle.ecus) {
-        cj[t.name] = std::max<uint64_t>(counters[t.name], t.security_counter);
+        updated[t.name] = t.security_counter;
         // Every ECU's (the next delta's base; for a single-bank ECU its next backup too); an
         // agent ECU keeps its own.
         if (t.method == InstallMethod::kAgent) continue;
         if (t.base) {
           DeltaImage image(l->bases[t.name], std::make_shared<const Bytes>(l->images[t.name]),
                            t.size);
-          (void)SaveBackup(t.name, image, t.version);
+          (void)store_.Save(t.name, image, t.version);
         } else {
           MemoryRandomSource image(l->images[t.name]);
-          (void)SaveBackup(t.name, image, t.version);
+          (void)store_.Save(t.name, image, t.version);
         }
       }
-      (void)WriteFileAtomic(Path("counters.json"), cj.dump(2) + "\n", 0600);
+      (void)store_.RaiseCounters(updated);
     }
     End(l, done);
   };
@@ -611,7 +527,7 @@ void Manager::Recover(std::function<void(InstallReport)> done) {
   l->report = std::move(report);
   for (const EcuTarget& t : l->bundle.ecus) {
     if (t.method != InstallMethod::kUds) continue;
-    if (auto kept = LoadBackup(t.name)) l->backups[t.name] = std::move(*kept);
+    if (auto kept = store_.Load(t.name)) l->backups[t.name] = std::move(*kept);
   }
   ReadInventory([this, l, done](Inventory inv) {
     l->report.before = std::move(inv);

@@ -22,16 +22,9 @@
 #include "vehicle/network.h"
 #include "vehicle/ota_mode.h"
 #include "vehicle/signals.h"
+#include "vehicle/store.h"
 
 namespace aloft::vehicle {
-
-// A bundle read whole: its signatures checked against `trust` (not when null), each payload
-// streamed and its hashes checked, the images kept.
-struct BundleFile {
-  VehicleBundle bundle;
-  std::map<std::string, Bytes> images;
-};
-Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust);
 
 struct ManagerConfig {
   std::string state_dir{};
@@ -109,10 +102,6 @@ class Manager {
                    std::function<void(InstallReport)> done);
   Result<std::shared_ptr<Loaded>> Load(const std::string& path, InstallReport& report);
   Bytes Key(const std::string& ecu, std::span<const uint8_t> seed) const;
-  // The gateway's store of single-bank images: backup/ECU.bin and backup/ECU.json.
-  std::optional<std::pair<Bytes, std::string>> LoadBackup(const std::string& ecu) const;
-  // Written a chunk at a time from `image` (an image rebuilt from a delta is never whole).
-  Status SaveBackup(const std::string& ecu, RandomAccessSource& image, const std::string& version);
   std::string Path(const std::string& name) const { return config_.state_dir + "/" + name; }
 
   EventLoop& loop_;
@@ -121,6 +110,7 @@ class Manager {
   std::unique_ptr<FileJournal> journal_;
   std::unique_ptr<Campaign> campaign_;
   DriverPrompt driver_;
+  ImageStore store_;
   std::unique_ptr<SignalWatcher> watcher_;
   std::unique_ptr<OtaMode> ota_;
   std::vector<std::string> ota_sent_;

@@ -1,0 +1,47 @@
+// What the gateway keeps besides the campaign's journal, in its state directory: each ECU's image
+// as it runs (backup/ECU.bin and backup/ECU.json: a single-bank ECU's backup, any ECU's next
+// delta base) and the anti-rollback counters each ECU was updated with (counters.json); and a
+// bundle file read whole.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/encoding.h"
+#include "core/error.h"
+#include "core/io.h"
+#include "crypto/trust.h"
+#include "vehicle/bundle.h"
+#include "vehicle/inventory.h"
+
+namespace aloft::vehicle {
+
+// A bundle read whole: its signatures checked against `trust` (not when null), each payload
+// streamed and its hashes checked, the payloads kept (an image, or a delta's patch).
+struct BundleFile {
+  VehicleBundle bundle;
+  std::map<std::string, Bytes> images;
+};
+Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust);
+
+class ImageStore {
+ public:
+  explicit ImageStore(std::string state_dir) : dir_(std::move(state_dir)) {}
+
+  // The copy of an ECU's image and its version, when its SHA-256 still matches.
+  std::optional<std::pair<Bytes, std::string>> Load(const std::string& ecu) const;
+  // Written a chunk at a time from `image` (an image rebuilt from a delta is never whole).
+  Status Save(const std::string& ecu, RandomAccessSource& image, const std::string& version);
+
+  Counters LoadCounters() const;
+  // Each ECU's counter raised to `updated`'s where that is higher.
+  Status RaiseCounters(const Counters& updated);
+
+ private:
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string dir_;
+};
+
+}  // namespace aloft::vehicle
