@@ -55,4 +55,17 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   return out;
 }
 
+std::optional<Response> Unrouted(const RouteMatch& m, const Request& head,
+                                 const std::string& hint) {
+  if (m.kind == RouteMatch::kNoPath) {
+    return Response::Error(404, "not-found", "no " + head.path + (hint.empty() ? "" : hint));
+  }
+  if (m.kind == RouteMatch::kWrongMethod) {
+    Response r = Response::Error(405, "method-not-allowed", head.path + " takes " + m.allowed);
+    r.headers.Set("Allow", m.allowed);
+    return r;
+  }
+  return std::nullopt;
+}
+
 }  // namespace aloft::http

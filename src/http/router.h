@@ -4,8 +4,11 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "http/message.h"
 
 namespace aloft::http {
 
@@ -30,5 +33,11 @@ class Router {
   };
   std::vector<Route> routes_;
 };
+
+// A request that did not route, answered in the server's one error shape: 404 "no PATH" and
+// `hint` when given, or 405 naming the methods the path takes (and an Allow field). nullopt
+// when `m` found a route.
+std::optional<Response> Unrouted(const RouteMatch& m, const Request& head,
+                                 const std::string& hint = "");
 
 }  // namespace aloft::http

@@ -5,8 +5,8 @@
 
 #include "core/hash.h"
 #include "core/io.h"
+#include "http/background_server.h"
 #include "http/router.h"
-#include "http/server.h"
 #include "pkg/package.h"
 
 namespace aloft::vehicle {
@@ -59,8 +59,7 @@ struct AgentEcuServer::Impl : http::Handler {
   mutable std::mutex mu;
   std::map<std::string, Entry> ecus;
   http::Router router;
-  std::unique_ptr<http::HttpServer> server;
-  std::thread thread;
+  http::BackgroundServer server;
 
   explicit Impl(AgentEcuServer& o) : owner(o) {
     router.Add("POST", "/device/v1/{device}/check-in", kCheckIn);
@@ -71,15 +70,7 @@ struct AgentEcuServer::Impl : http::Handler {
   std::variant<http::BodyPlan, http::Response> OnHeaders(http::Request& head) override {
     if (auto refused = http::RefuseRequestHead(head)) return *refused;
     const http::RouteMatch m = router.Match(head.method, head.path);
-    if (m.kind == http::RouteMatch::kNoPath) {
-      return http::Response::Error(404, "not-found", "no " + head.path + " on the gateway");
-    }
-    if (m.kind == http::RouteMatch::kWrongMethod) {
-      http::Response r =
-          http::Response::Error(405, "method-not-allowed", head.path + " takes " + m.allowed);
-      r.headers.Set("Allow", m.allowed);
-      return r;
-    }
+    if (auto r = http::Unrouted(m, head, " on the gateway")) return *r;
     head.route = m.id;
     head.params = m.params;
     const std::string& device = head.params["device"];
@@ -239,27 +230,12 @@ AgentEcuServer::AgentEcuServer(std::vector<Ecu> ecus) : impl_(std::make_unique<I
 AgentEcuServer::~AgentEcuServer() { Stop(); }
 
 Status AgentEcuServer::Start(const std::string& listen) {
-  http::ServerOptions options;
-  options.listen = listen;
-  options.threads = 1;
-  options.max_connections = 64;
-  impl_->server = std::make_unique<http::HttpServer>(options, *impl_);
-  if (Status s = impl_->server->Bind(); !s.ok()) {
-    impl_->server.reset();
-    return std::move(s).error().WithContext("the in-car device API (" + listen + ")");
-  }
-  impl_->thread = std::thread([this] { impl_->server->Run(); });
-  return OkStatus();
+  return impl_->server.Start(http::SmallApi(listen), *impl_, "the in-car device API");
 }
 
-uint16_t AgentEcuServer::port() const { return impl_->server ? impl_->server->port() : 0; }
+uint16_t AgentEcuServer::port() const { return impl_->server.port(); }
 
-void AgentEcuServer::Stop() {
-  if (!impl_->server) return;
-  impl_->server->Stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->server.reset();
-}
+void AgentEcuServer::Stop() { impl_->server.Stop(); }
 
 Status AgentEcuServer::Offer(const std::string& ecu, std::shared_ptr<const Bytes> package,
                              int64_t id) {

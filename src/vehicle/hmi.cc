@@ -3,8 +3,8 @@
 #include <thread>
 
 #include "client/http_client.h"
+#include "http/background_server.h"
 #include "http/router.h"
-#include "http/server.h"
 
 namespace aloft::vehicle {
 namespace {
@@ -25,8 +25,7 @@ struct HmiServer::Impl : http::Handler {
   std::function<std::string()> activity;
   std::function<void(const std::function<void()>&)> on_loop;
   http::Router router;
-  std::unique_ptr<http::HttpServer> server;
-  std::thread thread;
+  http::BackgroundServer server;
 
   Impl(DriverPrompt& d, std::function<std::string()> doing,
        std::function<void(const std::function<void()>&)> run)
@@ -39,16 +38,7 @@ struct HmiServer::Impl : http::Handler {
   std::variant<http::BodyPlan, http::Response> OnHeaders(http::Request& head) override {
     if (auto refused = http::RefuseRequestHead(head)) return *refused;
     const http::RouteMatch m = router.Match(head.method, head.path);
-    if (m.kind == http::RouteMatch::kNoPath) {
-      return http::Response::Error(404, "not-found",
-                                   "no " + head.path + " here: /v1/screen, /v1/accept, /v1/defer");
-    }
-    if (m.kind == http::RouteMatch::kWrongMethod) {
-      http::Response r =
-          http::Response::Error(405, "method-not-allowed", head.path + " takes " + m.allowed);
-      r.headers.Set("Allow", m.allowed);
-      return r;
-    }
+    if (auto r = http::Unrouted(m, head, " here: /v1/screen, /v1/accept, /v1/defer")) return *r;
     head.route = m.id;
     http::BodyPlan plan;
     plan.max_size = 4096;
@@ -79,27 +69,12 @@ HmiServer::HmiServer(DriverPrompt& driver, std::function<std::string()> activity
 HmiServer::~HmiServer() { Stop(); }
 
 Status HmiServer::Start(const std::string& listen) {
-  http::ServerOptions options;
-  options.listen = listen;
-  options.threads = 1;
-  options.max_connections = 64;
-  impl_->server = std::make_unique<http::HttpServer>(options, *impl_);
-  if (Status s = impl_->server->Bind(); !s.ok()) {
-    impl_->server.reset();
-    return std::move(s).error().WithContext("the driver's screen API (" + listen + ")");
-  }
-  impl_->thread = std::thread([this] { impl_->server->Run(); });
-  return OkStatus();
+  return impl_->server.Start(http::SmallApi(listen), *impl_, "the driver's screen API");
 }
 
-uint16_t HmiServer::port() const { return impl_->server ? impl_->server->port() : 0; }
+uint16_t HmiServer::port() const { return impl_->server.port(); }
 
-void HmiServer::Stop() {
-  if (!impl_->server) return;
-  impl_->server->Stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-  impl_->server.reset();
-}
+void HmiServer::Stop() { impl_->server.Stop(); }
 
 Result<nlohmann::json> CallHmi(const std::string& endpoint, const std::string& verb) {
   const bool get = verb == "screen";

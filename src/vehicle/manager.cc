@@ -136,6 +136,12 @@ void Manager::ReadInventory(std::function<void(Inventory)> done) {
   }
 }
 
+std::optional<std::string> Manager::WrongModel(const VehicleBundle& b) const {
+  if (b.model == network_.spec().name) return std::nullopt;
+  return "the bundle is for vehicle model '" + b.model + "'; this vehicle is '" +
+         network_.spec().name + "'";
+}
+
 std::vector<std::string> Manager::Check(const pkg::Envelope& envelope,
                                         const Inventory& inventory) const {
   if (Status s = pkg::VerifySignatures(envelope, config_.trust); !s.ok()) {
@@ -143,10 +149,7 @@ std::vector<std::string> Manager::Check(const pkg::Envelope& envelope,
   }
   auto bundle = ReadBundle(envelope.manifest, "the bundle");
   if (!bundle.ok()) return {bundle.error().message()};
-  if (bundle->model != network_.spec().name) {
-    return {"the bundle is for vehicle model '" + bundle->model + "'; this vehicle is '" +
-            network_.spec().name + "'"};
-  }
+  if (auto wrong = WrongModel(*bundle)) return {*wrong};
   return CheckBundle(*bundle, inventory, store_.LoadCounters());
 }
 
@@ -158,11 +161,7 @@ Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
   l->bundle = std::move(file.bundle);
   l->images = std::move(file.images);
   report.bundle = l->bundle.name + " " + l->bundle.version;
-  if (l->bundle.model != network_.spec().name) {
-    return Error(Code::kUnsupported, path + ": the bundle is for vehicle model '" +
-                                         l->bundle.model + "'; this vehicle is '" +
-                                         network_.spec().name + "'");
-  }
+  if (auto wrong = WrongModel(l->bundle)) return Error(Code::kUnsupported, path + ": " + *wrong);
   // An ECU with its own agent gets its own package: it must read as one (its agent checks the
   // signatures with its own keys).
   for (const EcuTarget& t : l->bundle.ecus) {

@@ -95,6 +95,7 @@ class Manager {
   // Each delta component's base: the copy of the ECU's current image the gateway holds (its
   // backup), of the base's version, size and SHA-256; a problem for each one missing.
   void Bases(Loaded& l);
+  std::optional<std::string> WrongModel(const VehicleBundle& b) const;
   EcuJob AgentJob(const Loaded& l, const EcuTarget& t);
   void BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, size_t k,
                    std::function<void()> joined);

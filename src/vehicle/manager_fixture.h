@@ -244,6 +244,15 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     return report.value_or(InstallReport{});
   }
 
+  // The car parks again: the campaign behind `report` goes on and ends all-new on 2.0.0.
+  void ParkUntilAllNew(std::optional<InstallReport>& report) {
+    car_->signals().speed_kph = 0;
+    loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+    ASSERT_TRUE(report.has_value());
+    EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
+    EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  }
+
   uint64_t FlashOperations() {
     uint64_t n = 0;
     for (const Target& t : kTargets) n += car_->ecu(t.name)->flash().operations();

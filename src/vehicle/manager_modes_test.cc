@@ -158,11 +158,8 @@ TEST_F(ManagerTest, SpeedMidCampaign_StopsAtASafePoint_ThenTheCampaignFinishes) 
     EXPECT_TRUE(s.tx_enabled() && s.rx_enabled()) << t.name;
   }
   EXPECT_FALSE(report.has_value());
-  car_->signals().speed_kph = 0;
-  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
+  ParkUntilAllNew(report);
   ASSERT_TRUE(report.has_value());
-  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
-  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
   EXPECT_THAT(report->campaign.log, Contains("resumed"));
   // OTA mode entered, left at the safe point, entered again to go on, left at the end.
   const auto sent = manager_->ota_requests();
@@ -219,11 +216,7 @@ TEST_F(ManagerTest, SpeedWhileASingleBankEcuIsErased_ItIsFinished_TheOthersStopA
   loop_.RunFor(std::chrono::seconds(30));
   EXPECT_FALSE(AnyProgramming());
   EXPECT_FALSE(report.has_value());
-  car_->signals().speed_kph = 0;
-  loop_.RunUntil([&] { return report.has_value(); }, std::chrono::hours(1));
-  ASSERT_TRUE(report.has_value());
-  EXPECT_EQ(report->result, InstallResult::kAllNew) << report->Summary();
-  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  ParkUntilAllNew(report);
 }
 
 TEST_F(ManagerTest, PreconditionLostPastTheDeadline_EveryEcuGoesBack) {
