@@ -211,4 +211,59 @@ std::map<std::string, std::string> ParseQuery(std::string_view q) {
   return out;
 }
 
+bool Stream::Push(std::string_view text) {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mu_);
+    if (gone_ || ended_) return false;
+    if (queued_.size() + text.size() > kMaxQueued) {
+      gone_ = true;  // the server closes it at its next look
+      ended_ = true;
+    } else {
+      queued_.append(text);
+    }
+    wake = wake_;
+  }
+  if (wake) wake();
+  return !gone();
+}
+
+void Stream::End() {
+  std::function<void()> wake;
+  {
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    wake = wake_;
+  }
+  if (wake) wake();
+}
+
+bool Stream::gone() const {
+  std::lock_guard lock(mu_);
+  return gone_;
+}
+
+void Stream::SetWaker(std::function<void()> wake) {
+  std::lock_guard lock(mu_);
+  wake_ = std::move(wake);
+}
+
+std::string Stream::Take(bool& ended) {
+  std::lock_guard lock(mu_);
+  ended = ended_;
+  if (gone_) {
+    queued_.clear();
+    return {};
+  }
+  return std::exchange(queued_, {});
+}
+
+void Stream::Disconnected() {
+  std::lock_guard lock(mu_);
+  gone_ = true;
+  queued_.clear();
+  queued_.shrink_to_fit();
+  wake_ = nullptr;
+}
+
 }  // namespace aloft::http

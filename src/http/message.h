@@ -3,6 +3,8 @@
 #pragma once
 
 #include <any>
+#include <functional>
+#include <mutex>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -90,11 +92,40 @@ struct FileBody {
   uint64_t Size() const;
 };
 
+// A response body sent while it is produced (server-sent events): the server sends the head
+// with `Transfer-Encoding: chunked`, then what producers push, as it comes, until a producer
+// ends it or the client goes away; the connection then closes. Producers push from any thread.
+class Stream {
+ public:
+  // Queues `text` for the client; false when the client is gone (or the client reads so slowly
+  // that more than max_queued bytes wait: it is then disconnected), so that the producer can
+  // drop the stream.
+  bool Push(std::string_view text);
+  // Ends the response once what is queued was sent.
+  void End();
+  bool gone() const;
+
+  // For the server: `wake` is called (on the pushing thread) when text is queued or the stream
+  // ended; Take returns what is queued and whether it ended; Disconnected marks the client gone.
+  void SetWaker(std::function<void()> wake);
+  std::string Take(bool& ended);
+  void Disconnected();
+
+  static constexpr size_t kMaxQueued = 1 << 20;
+
+ private:
+  mutable std::mutex mu_;
+  std::string queued_;
+  bool ended_ = false, gone_ = false;
+  std::function<void()> wake_;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
   std::shared_ptr<FileBody> file;  // when set, replaces `body`
+  std::shared_ptr<Stream> stream;  // when set, replaces `body` and `file`
   bool close = false;              // close the connection after this response
 
   static Response Json(int status, std::string json);

@@ -143,7 +143,8 @@ void SerializeHead(const Response& r, uint64_t length, bool keep_alive, std::str
   out += "\r\n";
   for (const auto& [name, value] : r.headers.fields()) {
     if (strcasecmp(name.c_str(), "Content-Length") == 0 ||
-        strcasecmp(name.c_str(), "Connection") == 0) {
+        strcasecmp(name.c_str(), "Connection") == 0 ||
+        strcasecmp(name.c_str(), "Transfer-Encoding") == 0) {
       continue;
     }
     AppendField(out, name, value);
@@ -151,7 +152,9 @@ void SerializeHead(const Response& r, uint64_t length, bool keep_alive, std::str
   // RFC 9110 8.6: none on 1xx and 204; a 304 carries the selected representation's header, where
   // a length of 0 would mislead.
   const bool no_length = r.status < 200 || r.status == 204 || r.status == 304;
-  if (!no_length) {
+  if (r.stream && !no_length) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else if (!no_length) {
     out += "Content-Length: ";
     out += std::to_string(length);
     out += "\r\n";
@@ -386,11 +389,31 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     file_parser_.reset();
     string_parser_.reset();
     head_parser_.reset();
-    const bool keep = keep_alive_ && !res_.close && !server_.stopping;
+    const bool keep = keep_alive_ && !res_.close && !server_.stopping && !res_.stream;
     const bool head_only = req_.method == "HEAD";
     Lowest().expires_after(server_.options.io_timeout);
     keep_ = keep;
     SerializeHead(res_, res_.file ? res_.file->Size() : res_.body.size(), keep, head_);
+    if (res_.stream) {
+      if (head_only) res_.stream->Disconnected();
+      // The header; then the stream's text as it comes, each piece one chunk.
+      // While it waits, no operation holds the session: the stream's waker does (the cycle
+      // ends when the session closes: Disconnected drops the waker).
+      res_.stream->SetWaker([self = this->shared_from_this()] {
+        net::post(self->stream_.get_executor(), [self] {
+          if (!self->stream_waiting_ || self->closed_) return;
+          self->stream_waiting_ = false;
+          self->idle_ = false;
+          self->StreamNext();
+        });
+      });
+      net::async_write(stream_, net::buffer(head_),
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                         if (ec || self->req_.method == "HEAD") return self->OnWritten(ec);
+                         self->StreamNext();
+                       });
+      return;
+    }
     if (res_.file || head_only) {
       // The header alone; then, unless this is HEAD, the file's parts.
       net::async_write(stream_, net::buffer(head_),
@@ -410,6 +433,32 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     net::async_write(stream_, out, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->OnWritten(ec);
     });
+  }
+
+  // Sends what the stream has queued as one chunk, or waits for it (an idle connection then:
+  // Stop closes it); the end of the stream is the last chunk, and the connection closes.
+  void StreamNext() {
+    bool ended = false;
+    std::string text = res_.stream->Take(ended);
+    if (text.empty() && !ended) {
+      stream_waiting_ = true;
+      idle_ = true;
+      if (server_.stopping) Close();
+      return;
+    }
+    chunk_text_.clear();
+    if (!text.empty()) {
+      char size[20];
+      std::snprintf(size, sizeof size, "%zx\r\n", text.size());
+      chunk_text_.append(size).append(text).append("\r\n");
+    }
+    if (ended) chunk_text_.append("0\r\n\r\n");
+    Lowest().expires_after(server_.options.io_timeout);
+    net::async_write(stream_, net::buffer(chunk_text_),
+                     [self = this->shared_from_this(), ended](beast::error_code ec, size_t) {
+                       if (ec || ended) return self->OnWritten(ec);
+                       self->StreamNext();
+                     });
   }
 
   void WritePart() {
@@ -524,6 +573,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (!kTls) {
       Cork(false);  // sends the last partial segment now
     }
+    if (res_.stream) res_.stream->Disconnected();
     res_ = Response{};
     chunk_.clear();
     chunk_.shrink_to_fit();
@@ -540,6 +590,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void Close() {
     if (closed_) return;
     closed_ = true;
+    if (res_.stream) res_.stream->Disconnected();
     beast::error_code ec;
     wait_timer_.cancel();
     if constexpr (kTls) {
@@ -570,6 +621,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::string upload_path_;
   std::string remote_;
   std::vector<uint8_t> chunk_;
+  std::string chunk_text_;       // a stream's chunk being written
+  bool stream_waiting_ = false;  // a stream's response waits for text
   size_t part_index_ = 0;
   uint64_t part_sent_ = 0;
   bool keep_alive_ = false, keep_ = false, idle_ = false, first_ = true, closed_ = false;

@@ -9,7 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <mutex>
 #include <string>
+#include <vector>
 #include <thread>
 
 namespace aloft::http {
@@ -41,8 +44,29 @@ class EchoHandler final : public Handler {
       r.headers.Add("Connection", "upgrade");
       return r;
     }
+    if (req.path == "/stream") {
+      Response r;
+      r.headers.Add("Content-Type", "text/event-stream");
+      r.stream = std::make_shared<Stream>();
+      std::lock_guard lock(mu);
+      streams.push_back(r.stream);
+      return r;
+    }
     return Response::Text(200, "body:" + req.body);
   }
+  // The streams handed out, for the test to push to.
+  std::shared_ptr<Stream> WaitForStream(size_t i) {
+    for (int tries = 0; tries < 200; ++tries) {
+      {
+        std::lock_guard lock(mu);
+        if (streams.size() > i) return streams[i];
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return nullptr;
+  }
+  std::mutex mu;
+  std::vector<std::shared_ptr<Stream>> streams;
 };
 
 class RawServer : public ::testing::Test {
@@ -56,6 +80,7 @@ class RawServer : public ::testing::Test {
     thread_ = std::thread([this] { server_->Run(); });
   }
   void TearDown() override {
+    if (!server_) return;
     server_->Stop();
     thread_.join();
   }
@@ -127,6 +152,58 @@ TEST_F(RawServer, Http10_ClosesAfterTheAnswer) {
   EXPECT_EQ(out,
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n"
             "Connection: close\r\n\r\nbody:");
+}
+
+TEST_F(RawServer, Stream_SendsEachPushAsAChunkUntilItEnds) {
+  std::thread producer([this] {
+    auto st = handler_.WaitForStream(0);
+    ASSERT_NE(st, nullptr);
+    EXPECT_TRUE(st->Push("data: 1\n\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the server waits meanwhile
+    EXPECT_TRUE(st->Push("data: 22\n\n"));
+    st->End();
+  });
+  std::string out = Exchange("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  producer.join();
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+            "chunked\r\nConnection: close\r\n\r\n"
+            "9\r\ndata: 1\n\n\r\n"
+            "a\r\ndata: 22\n\n\r\n"
+            "0\r\n\r\n");
+}
+
+TEST_F(RawServer, Stream_IsGoneOnceTheClientLeft_AndStopEndsAWaitingOne) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  auto st = handler_.WaitForStream(0);
+  ASSERT_NE(st, nullptr);
+  ::close(fd);
+  // The server learns it from a failed write: pushes go on being accepted until then.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = !st->Push(": ping\n\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(gone);
+
+  // A second stream, waiting for text: Stop closes it at once (it is idle), not after the grace.
+  std::thread client([this] { Exchange("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"); });
+  auto second = handler_.WaitForStream(1);
+  ASSERT_NE(second, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->Stop();
+  thread_.join();
+  client.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_TRUE(second->gone());
+  server_ = nullptr;
 }
 
 }  // namespace

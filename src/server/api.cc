@@ -1,5 +1,7 @@
 #include "server/api.h"
 
+#include <strings.h>
+
 #include <charconv>
 #include <cstdlib>
 
@@ -60,6 +62,24 @@ Response AuthErrorResponse(const Error& e, Access access) {
     res.headers.Set("WWW-Authenticate", access == Access::kDdi ? "TargetToken" : "Bearer");
   }
   return res;
+}
+
+std::string_view CookieValue(const Request& req, std::string_view name) {
+  for (const auto& [field, value] : req.headers.fields()) {
+    if (field.size() != 6 || strncasecmp(field.c_str(), "cookie", 6) != 0) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      size_t end = rest.find(';');
+      std::string_view pair = rest.substr(0, end);
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
+          pair[name.size()] == '=') {
+        return pair.substr(name.size() + 1);
+      }
+    }
+  }
+  return {};
 }
 
 Response JsonResponse(int status, const json& j) { return Response::Json(status, DumpJson(j)); }

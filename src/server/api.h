@@ -51,7 +51,16 @@ struct Caller {
   // an open action then. A check-in needs nothing fresher.
   std::optional<bool> open_action_now;
   std::optional<RegistrationToken> reg_token;  // kRegistration
+  // kOperator signed in through the dashboard (a session cookie, not a Bearer token): the
+  // session's CSRF token, which every request but GET and HEAD must echo in X-CSRF-Token.
+  bool session = false;
+  std::string csrf;
 };
+
+// The name of the session cookie (docs/dashboard.md).
+inline constexpr std::string_view kSessionCookie = "aloft_session";
+// The value of cookie `name` in the request's Cookie header(s), or "".
+std::string_view CookieValue(const Request& req, std::string_view name);
 
 // Who may call a route. kDdi: a device through the hawkBit DDI API (`Authorization: TargetToken
 // <device token>` or `GatewayToken <ddi_gateway_token>`).

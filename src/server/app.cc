@@ -18,8 +18,10 @@
 #include "server/auth.h"
 #include "server/context.h"
 #include "server/device_api.h"
+#include "server/events.h"
 #include "server/housekeeping.h"
 #include "server/routes.h"
+#include "server/web.h"
 
 namespace aloft::server {
 
@@ -58,6 +60,7 @@ class AppImpl final : public App, public http::Handler {
   ~AppImpl() override {
     if (ctx_.push) ctx_.push->Stop();
     engine_.Stop();
+    feed_.Stop();
     delta_worker_.Stop();
     flusher_.Stop();
     if (ctx_.contacts) ctx_.contacts->Flush();
@@ -81,6 +84,10 @@ class AppImpl final : public App, public http::Handler {
   // server exists).
   Status InitState();
   Status StartPush();
+  // The dashboard's files (web.h); only an explicit web_dir that cannot be read is an error.
+  Status LoadWeb();
+  // Whether an unrouted GET of `path` is the dashboard's (not an API's).
+  bool DashboardPath(const std::string& path) const;
   // The MQTT bridge's hooks (push.h): a device-API request made as `device`, and the device's
   // offer.
   PushBridge::Call CallAsDevice(const std::string& device, const std::string& method,
@@ -97,7 +104,7 @@ class AppImpl final : public App, public http::Handler {
   std::unique_ptr<http::HttpServer> server_;
   File sqlite_lock_;                 // held while this server runs on an SQLite database
   std::atomic<bool> leader_{false};  // as the engine last found; for the log
-  PeriodicTask engine_, delta_worker_, flusher_;
+  PeriodicTask engine_, delta_worker_, flusher_, feed_;
 };
 
 Status AppImpl::InitState() {
@@ -164,6 +171,7 @@ Status AppImpl::Init() {
   AddStatusRoutes(routes_, ctx_);
   AddDeviceTypeRoutes(routes_, ctx_);
   AddTokenRoutes(routes_, ctx_);
+  AddSessionRoutes(routes_, ctx_);
   AddReleaseRoutes(routes_, ctx_);
   AddDeviceRoutes(routes_, ctx_);
   AddActionRoutes(routes_, ctx_);
@@ -193,8 +201,31 @@ Status AppImpl::Init() {
                   /*run_first=*/true);
   }
   ALOFT_RETURN_IF_ERROR(StartPush());
+  ctx_.events = std::make_unique<EventHub>(*ctx_.store, ctx_.log);
+  feed_.Start([this] { ctx_.events->Tick(ctx_.Now()); }, std::chrono::milliseconds(500),
+              /*run_first=*/false);
+  ALOFT_RETURN_IF_ERROR(LoadWeb());
   flusher_.Start([this] { ctx_.contacts->Flush(); }, std::chrono::seconds(1),
                  /*run_first=*/false);
+  return OkStatus();
+}
+
+Status AppImpl::LoadWeb() {
+  const std::string dir =
+      ctx_.config.web_dir.empty() ? WebAssets::DefaultDir() : ctx_.config.web_dir;
+  if (dir.empty()) {
+    ctx_.log << "aloftd: no dashboard found (build it with scripts/web.sh, or set web_dir); "
+                "the API is served"
+             << std::endl;
+    return OkStatus();
+  }
+  auto web = WebAssets::Load(dir);
+  if (!web.ok()) {
+    if (!ctx_.config.web_dir.empty()) return std::move(web).error().WithContext("web_dir");
+    ctx_.log << "aloftd: dashboard not served: " << web.error().message() << std::endl;
+    return OkStatus();
+  }
+  ctx_.web = std::make_unique<WebAssets>(std::move(web).value());
   return OkStatus();
 }
 
@@ -249,8 +280,22 @@ Result<bool> AppImpl::TickRollouts() {
   return leader;
 }
 
+bool AppImpl::DashboardPath(const std::string& path) const {
+  for (std::string_view api : {"/api/", "/device/", "/metrics", "/healthz"}) {
+    if (path.starts_with(api)) return false;
+  }
+  return !path.starts_with("/" + ctx_.config.ddi_tenant + "/controller/");
+}
+
 std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
   auto m = routes_.Match(head.method, head.path);
+  if (m.kind == http::RouteMatch::kNoPath && (head.method == "GET" || head.method == "HEAD") &&
+      DashboardPath(head.path)) {
+    if (!head.headers.Get("Content-Length").empty() && head.headers.Get("Content-Length") != "0") {
+      return Response::Error(400, "invalid-argument", head.method + " takes no request body");
+    }
+    return ctx_.web ? ctx_.web->Serve(head) : NoDashboard();
+  }
   if (m.kind == http::RouteMatch::kNoPath) {
     return Response::Error(404, "not-found", "no route " + head.path);
   }

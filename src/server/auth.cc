@@ -25,9 +25,16 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
     if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
       token = auth.substr(7);
     }
+    const bool operator_route = access == Access::kViewer || access == Access::kRelease ||
+                                access == Access::kApprover || access == Access::kAdmin;
+    if (token.empty() && operator_route) {
+      std::string_view cookie = CookieValue(req, kSessionCookie);
+      if (!cookie.empty()) return AuthenticateSession(cookie);
+    }
     if (token.empty()) {
       return Error(Code::kPermissionDenied,
-                   "missing credentials: send 'Authorization: Bearer <token>'");
+                   "missing credentials: send 'Authorization: Bearer <token>'" +
+                       std::string(operator_route ? ", or sign in (POST /api/v1/session)" : ""));
     }
   }
   // The cache is keyed by the token itself, so a hit costs no SHA-256; the database only ever sees
@@ -116,6 +123,42 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   }
   fresh.hints = c.hints;
   return fresh;
+}
+
+Result<Caller> Auth::AuthenticateSession(std::string_view cookie) {
+  // Keyed apart from tokens: a cookie's value is never taken for a token, nor a token for one.
+  const std::string key = "session " + std::string(cookie);
+  const auto now = clock_.Monotonic();
+  Shard& shard = ShardFor(key);
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.map.find(key);
+    if (it != shard.map.end() && it->second.expires > now) return it->second.caller;
+  }
+  const int64_t wall = ToMs(clock_.Wall());
+  std::optional<Session> found;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(found, tx.FindSession(Sha256Hex(AsBytes(cookie)), wall));
+    return OkStatus();
+  }));
+  if (!found) {
+    return Error(Code::kPermissionDenied, "the sign-in expired or was ended: sign in again");
+  }
+  Caller c;
+  c.kind = Caller::kOperator;
+  c.actor = found->actor;
+  c.role = found->role;
+  c.session = true;
+  c.csrf = found->csrf;
+  c.cache_key = key;
+  if (config_.auth_cache_s > 0) {
+    auto keep = std::chrono::milliseconds(
+        std::min(config_.auth_cache_s * 1000, std::max<int64_t>(0, found->expires_ms - wall)));
+    std::lock_guard lock(shard.mu);
+    if (shard.map.size() >= kCacheMax) shard.map.clear();
+    shard.map[key] = {c, now + keep};
+  }
+  return c;
 }
 
 Result<Caller> Auth::AuthenticateGateway(const Request& req, std::string_view token) {
@@ -213,18 +256,45 @@ void Auth::UpdateCachedDevice(const std::string& cache_key, const Device& d) {
   }
 }
 
+Status Auth::CheckCsrf(const Caller& c, const Request& req) {
+  if (!c.session || req.method == "GET" || req.method == "HEAD") return OkStatus();
+  // A browser sends the cookie with any site's request to this server; only this server's own
+  // pages know the session's CSRF token (it is in no cookie), and only they send it.
+  std::string_view sent = req.headers.Get("X-CSRF-Token");
+  if (sent.size() != c.csrf.size() || c.csrf.empty() ||
+      CRYPTO_memcmp(sent.data(), c.csrf.data(), c.csrf.size()) != 0) {
+    return Error(Code::kPermissionDenied,
+                 std::string(sent.empty() ? "missing" : "wrong") +
+                     " X-CSRF-Token: a signed-in browser must send the token its sign-in "
+                     "returned (GET /api/v1/session) with every " +
+                     req.method + " request");
+  }
+  // Defence in depth: a browser names the page's origin on such requests; it must be this server.
+  std::string_view origin = req.headers.Get("Origin");
+  if (!origin.empty()) {
+    auto scheme = origin.find("://");
+    std::string_view host = scheme == std::string_view::npos ? "" : origin.substr(scheme + 3);
+    if (host != req.headers.Get("Host")) {
+      return Error(Code::kPermissionDenied, "request from origin '" + std::string(origin) +
+                                                "' refused: only this server's own pages may "
+                                                "act with a signed-in browser's session");
+    }
+  }
+  return OkStatus();
+}
+
 Status Auth::Authorize(Caller& c, Access access, const Request& req) {
   auto need = [&](Role r) -> Status {
     if (c.kind != Caller::kOperator) {
       return Error(Code::kPermissionDenied, "this route needs an operator token");
     }
     if (c.role < r) {
-      return Error(Code::kPermissionDenied, "token '" + c.actor.substr(6) + "' has role '" +
+      return Error(Code::kPermissionDenied, "'" + c.actor + "' has role '" +
                                                 std::string(RoleName(c.role)) + "'; " + req.method +
                                                 " " + req.path + " needs '" +
                                                 std::string(RoleName(r)) + "'");
     }
-    return OkStatus();
+    return CheckCsrf(c, req);
   };
   switch (access) {
     case Access::kPublic:

@@ -44,6 +44,11 @@ class Auth {
   void UpdateCachedDevice(const std::string& cache_key, const Device& d);
 
  private:
+  // The dashboard's session cookie: the session's user or token, with its CSRF token.
+  Result<Caller> AuthenticateSession(std::string_view cookie);
+  // A session's unsafe request (not GET or HEAD) must carry its CSRF token, and come from no
+  // other origin.
+  static Status CheckCsrf(const Caller& c, const Request& req);
   // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
   // configured ddi_gateway_token.
   Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);

@@ -32,6 +32,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "max_connections",
                                  "max_connections_per_address",
                                  "auth_cache_s",
+                                 "web_dir",
+                                 "session_ttl_s",
                                  "rollout_tick_ms",
                                  "rollout_lease_s",
                                  "rollout_approval",
@@ -74,6 +76,12 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("max_connections", c.max_connections));
   ALOFT_RETURN_IF_ERROR(r.Int("max_connections_per_address", c.max_connections_per_address));
   ALOFT_RETURN_IF_ERROR(r.Int("auth_cache_s", c.auth_cache_s));
+  ALOFT_RETURN_IF_ERROR(r.Str("web_dir", c.web_dir));
+  ALOFT_RETURN_IF_ERROR(r.Int("session_ttl_s", c.session_ttl_s));
+  if (c.session_ttl_s < 60 || c.session_ttl_s > 30 * 86400) {
+    return Error(Code::kInvalidArgument,
+                 path + ": session_ttl_s must be from 60 (a minute) to 2592000 (30 days)");
+  }
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_tick_ms", c.rollout_tick_ms));
   ALOFT_RETURN_IF_ERROR(r.Int("rollout_lease_s", c.rollout_lease_s));
   ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));

@@ -43,6 +43,11 @@ struct ServerConfig {
   // How long a token's owner (device or operator) is remembered without asking the database. A
   // token revoked or a device deleted through another server stops working within this time.
   int64_t auth_cache_s = 10;
+  // The dashboard (docs/dashboard.md): the directory of its built files ("" = the one installed
+  // beside aloftd, share/aloft/web, or the source tree's web/dist in a build tree), and how long a
+  // browser's sign-in lasts.
+  std::string web_dir;
+  int64_t session_ttl_s = 12 * 3600;
   // The rollout engine (docs/rollouts.md): how often it runs, how long its leader lease lasts (a
   // server that dies is replaced after this), whether every rollout needs an approver.
   // rollout_tick_ms = 0 stops the engine (tests drive App::TickRollouts themselves).

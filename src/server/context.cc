@@ -1,7 +1,9 @@
 #include "server/context.h"
 
 #include "server/auth.h"
+#include "server/events.h"
 #include "server/housekeeping.h"
+#include "server/web.h"
 
 namespace aloft::server {
 

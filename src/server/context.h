@@ -30,6 +30,8 @@ namespace aloft::server {
 
 class Auth;
 class ContactRecorder;
+class EventHub;
+class WebAssets;
 
 struct Context {
   Context(ServerConfig config, const Clock& clock, std::ostream& log);
@@ -48,6 +50,8 @@ struct Context {
   std::unique_ptr<RolloutEngine> rollouts;
   std::unique_ptr<DeltaService> deltas;
   std::unique_ptr<PushBridge> push;            // when mqtt_url is set
+  std::unique_ptr<EventHub> events;            // the dashboard's live feed
+  std::unique_ptr<WebAssets> web;              // the dashboard's files, when found
   const http::ServerCounters* http = nullptr;  // the HTTP server's, for /metrics
 
   int64_t Now() const { return ToMs(clock.Wall()); }

@@ -22,6 +22,8 @@ void AddActionRoutes(RouteTable& routes, Context& ctx);
 void AddRolloutRoutes(RouteTable& routes, Context& ctx);
 // routes_tokens.cc: /api/v1/tokens and the device types' registration tokens.
 void AddTokenRoutes(RouteTable& routes, Context& ctx);
+// routes_session.cc: /api/v1/session (a browser's sign-in) and /api/v1/users.
+void AddSessionRoutes(RouteTable& routes, Context& ctx);
 // device_api.cc: the native device API, /device/v1/{device}/... (docs/device-api.md).
 void AddDeviceApiRoutes(RouteTable& routes, Context& ctx);
 // ddi_api.cc: the hawkBit DDI API, /{tenant}/controller/v1/{device}/... (docs/ddi.md).

@@ -1,5 +1,6 @@
 // Health, metrics, fleet statistics and the audit log.
 #include "core/clock.h"
+#include "server/events.h"
 #include "server/metrics.h"
 #include "server/routes.h"
 
@@ -86,6 +87,15 @@ void AddStatusRoutes(RouteTable& routes, Context& ctx) {
         return r;
       });
 
+  routes.Add("GET", "/api/v1/events", A::kViewer, B::kNone,
+             [&ctx](Request&, Caller& c) -> Result<Response> {
+               Response r;
+               r.headers.Set("Content-Type", "text/event-stream");
+               r.headers.Set("Cache-Control", "no-store");
+               r.headers.Set("X-Accel-Buffering", "no");  // nginx: pass each event on at once
+               r.stream = ctx.events->Subscribe(c.role == Role::kAdmin);
+               return r;
+             });
   routes.Add("GET", "/api/v1/stats", A::kViewer, B::kNone,
              [&ctx](Request&, Caller&) { return ShowStats(ctx); });
   routes.Add("GET", "/api/v1/audit", A::kAdmin, B::kNone,

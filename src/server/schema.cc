@@ -142,6 +142,23 @@ DROP INDEX action_events_action;
 CREATE TABLE mqtt_bridges (
   username TEXT PRIMARY KEY, password_hash TEXT NOT NULL, updated_ms BIGINT NOT NULL);
 )sql"},
+      // The dashboard (docs/dashboard.md): people who sign in with a password, the sessions of
+      // people and tokens signed in through a browser, and what its live feed and device list
+      // look up by time.
+      {9, "users, sessions, dashboard indexes", R"sql(
+CREATE TABLE users (
+  id {{id}}, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, password_hash TEXT NOT NULL,
+  created_ms BIGINT NOT NULL, created_by TEXT NOT NULL);
+CREATE TABLE sessions (
+  token_hash TEXT PRIMARY KEY, actor TEXT NOT NULL, role TEXT NOT NULL, csrf TEXT NOT NULL,
+  user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
+  token_id BIGINT REFERENCES api_tokens(id) ON DELETE CASCADE,
+  created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL);
+CREATE INDEX sessions_expires ON sessions (expires_ms);
+CREATE INDEX actions_updated ON actions (updated_ms);
+CREATE INDEX rollouts_updated ON rollouts (updated_ms);
+CREATE INDEX devices_seen ON devices (last_seen_ms);
+)sql"},
   };
   return kMigrations;
 }

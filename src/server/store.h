@@ -44,6 +44,24 @@ struct ApiToken {
   int64_t created_ms = 0;
 };
 
+// A person who signs in to the dashboard with a password (docs/dashboard.md).
+struct User {
+  int64_t id = 0;
+  std::string name;
+  Role role = Role::kViewer;
+  std::string password_hash;  // crypto's PHC string ("$scrypt$...")
+  int64_t created_ms = 0;
+  std::string created_by;
+};
+
+// A browser's sign-in: a user's or an API token's, found by the hash of its cookie.
+struct Session {
+  std::string actor;  // "user:<name>" / "token:<name>"
+  Role role = Role::kViewer;
+  std::string csrf;  // what unsafe requests must echo in X-CSRF-Token
+  int64_t expires_ms = 0;
+};
+
 // A token that registers devices of one type at their first check-in (docs/device-api.md).
 struct RegistrationToken {
   int64_t id = 0;
@@ -204,6 +222,34 @@ struct Stats {
   int64_t devices = 0, releases = 0;
 };
 
+// The dashboard's live feed (events.h): how far it has looked, per kind of change, and what
+// changed beyond that.
+struct ChangeMarks {
+  int64_t actions_ms = 0, rollouts_ms = 0, deltas_ms = 0, seen_ms = 0;
+  int64_t device_id = 0, release_id = 0, audit_id = 0;
+};
+struct Changes {
+  struct Rollout {
+    int64_t id = 0, wave = 0, updated_ms = 0;
+    std::string name, state;
+  };
+  struct Action {
+    int64_t id = 0, updated_ms = 0;
+    std::string device, state;
+    std::optional<std::string> rollout;
+  };
+  struct Delta {
+    int64_t id = 0, updated_ms = 0;
+    std::string release, base, state;
+  };
+  std::vector<Rollout> rollouts;
+  std::vector<Action> actions;
+  std::vector<Delta> deltas;
+  int64_t devices_seen = 0;  // devices whose last contact is newer than seen_ms
+  bool new_devices = false, new_releases = false, new_audit = false;
+  ChangeMarks marks;  // the newest of each kind seen now (at least the marks given)
+};
+
 // One transaction's view of the store.
 class Tx {
  public:
@@ -218,6 +264,22 @@ class Tx {
   Result<std::vector<ApiToken>> ListApiTokens();
   Status DeleteApiToken(int64_t id);
   Result<int64_t> CountApiTokens();
+
+  // Users (names are unique) and their sessions; deleting a user or an API token ends its
+  // sessions. ChangeUser also ends the user's sessions (its role or password changed).
+  Result<User> CreateUser(const User& u);
+  Result<std::optional<User>> FindUser(const std::string& name);
+  Result<std::vector<User>> ListUsers();
+  Status ChangeUser(const std::string& name, std::optional<Role> role,
+                    const std::optional<std::string>& password_hash);
+  Status DeleteUser(const std::string& name);
+  // `owner`: the user's id or the API token's id, by `s.actor`'s kind.
+  Status CreateSession(const std::string& hash, const Session& s, int64_t owner, int64_t now);
+  // The unexpired session of cookie hash `hash`.
+  Result<std::optional<Session>> FindSession(const std::string& hash, int64_t now);
+  Status DeleteSession(const std::string& hash);
+  // Deletes the sessions that expired before `now`; how many.
+  Result<int64_t> PruneSessions(int64_t now);
 
   Result<DeviceType> CreateDeviceType(const std::string& name, const std::string& description,
                                       int64_t now);
@@ -327,6 +389,12 @@ class Tx {
   Result<std::vector<AuditEntry>> ListAudit(int64_t limit, int64_t offset);
 
   Result<Stats> GetStats();
+  // What changed after `since` (times less `overlap_ms`: servers' clocks differ, and a
+  // transaction may commit a time older than one already seen); at most `limit` actions and
+  // rollouts, the oldest first. The caller drops what it already saw.
+  Result<Changes> ChangesSince(const ChangeMarks& since, int64_t overlap_ms, int64_t limit);
+  // The marks of now: the newest time or id of each kind.
+  Result<ChangeMarks> ChangeMarksNow();
 
   // Makes concurrent transactions that call Serialize(key) run one after another (servers on one
   // PostgreSQL racing to create the first admin token, to elect a leader, ...).
