@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   cli.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
   cli.add_option("--public-url", public_url,
                  "base URL devices reach this server at (default: from the Host header)");
+  std::string web_dir;
+  cli.add_option("--web", web_dir,
+                 "directory of the built dashboard (web_dir; default: share/aloft/web beside "
+                 "aloftd, or the source tree's web/dist)");
   cli.add_flag("--require-signed-releases", require_signed,
                "accept only signed .aloft packages as releases (require_signed_releases)");
   CLI11_PARSE(cli, argc, argv);
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
   if (!tls_key.empty()) config.tls_key = tls_key;
   if (!public_url.empty()) config.public_url = public_url;
   if (require_signed) config.require_signed_releases = true;
+  if (!web_dir.empty()) config.web_dir = web_dir;
   if (config.data_dir.empty()) {
     std::cerr << "aloftd: no data directory: pass --data DIR (or data_dir in --config)\n";
     return 2;

@@ -36,10 +36,10 @@ TEST(Password, MalformedOrHostileStoredHashesAreRefused) {
   const std::string salt_and_hash = good.substr(good.find("$", 8));
   for (const std::string& bad :
        {std::string(""), std::string("plain"), std::string("$argon2id$v=19$m=1,t=1,p=1$a$b"),
-        "$scrypt$ln=10,r=8$" + salt_and_hash.substr(1),
-        "$scrypt$ln=10,r=8,p=1,x=2" + salt_and_hash, "$scrypt$ln=30,r=8,p=1" + salt_and_hash,
-        "$scrypt$ln=20,r=64,p=1" + salt_and_hash, "$scrypt$ln=a,r=8,p=1" + salt_and_hash,
-        std::string("$scrypt$ln=10,r=8,p=1$!!!$AAAA"), good + "$extra"}) {
+        "$scrypt$ln=10,r=8$" + salt_and_hash.substr(1), "$scrypt$ln=10,r=8,p=1,x=2" + salt_and_hash,
+        "$scrypt$ln=30,r=8,p=1" + salt_and_hash, "$scrypt$ln=20,r=64,p=1" + salt_and_hash,
+        "$scrypt$ln=a,r=8,p=1" + salt_and_hash, std::string("$scrypt$ln=10,r=8,p=1$!!!$AAAA"),
+        good + "$extra"}) {
     auto r = VerifyPassword("pw", bad);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {

@@ -3,12 +3,12 @@
 #pragma once
 
 #include <any>
-#include <functional>
-#include <mutex>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>

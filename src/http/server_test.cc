@@ -12,8 +12,8 @@
 #include <chrono>
 #include <mutex>
 #include <string>
-#include <vector>
 #include <thread>
+#include <vector>
 
 namespace aloft::http {
 namespace {

@@ -289,10 +289,9 @@ Status Auth::Authorize(Caller& c, Access access, const Request& req) {
       return Error(Code::kPermissionDenied, "this route needs an operator token");
     }
     if (c.role < r) {
-      return Error(Code::kPermissionDenied, "'" + c.actor + "' has role '" +
-                                                std::string(RoleName(c.role)) + "'; " + req.method +
-                                                " " + req.path + " needs '" +
-                                                std::string(RoleName(r)) + "'");
+      return Error(Code::kPermissionDenied,
+                   "'" + c.actor + "' has role '" + std::string(RoleName(c.role)) + "'; " +
+                       req.method + " " + req.path + " needs '" + std::string(RoleName(r)) + "'");
     }
     return CheckCsrf(c, req);
   };

@@ -26,9 +26,9 @@ class DashboardTest : public ServerTest {
   // Signs `user` in with `password`; the cookie's "aloft_session=..." and the CSRF token.
   std::pair<std::string, std::string> SignIn(const std::string& user,
                                              const std::string& password = kPassword) {
-    auto r = Call("POST", "/api/v1/session", "",
-                  json({{"user", user}, {"password", password}}).dump(),
-                  {"Content-Type: application/json"});
+    auto r =
+        Call("POST", "/api/v1/session", "", json({{"user", user}, {"password", password}}).dump(),
+             {"Content-Type: application/json"});
     EXPECT_EQ(r.status, 201) << r.body;
     const std::string cookie = r.headers["set-cookie"];
     EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
@@ -91,7 +91,8 @@ TEST_P(DashboardTest, UsersSignInWithAPasswordAndActInTheirOwnName) {
   EXPECT_EQ(done.status, 201) << done.body;
   json audit = CallJson("GET", "/api/v1/audit", admin_, nullptr, 200);
   bool named = false;
-  for (const auto& e : audit) named |= e["actor"] == "user:alice" && e["action"] == "deployment.create";
+  for (const auto& e : audit)
+    named |= e["actor"] == "user:alice" && e["action"] == "deployment.create";
   EXPECT_TRUE(named) << audit.dump(1);
 }
 
@@ -160,8 +161,8 @@ TEST_P(DashboardTest, RepeatedWrongPasswordsMakeTheAccountWait) {
   AddUser("dave", "viewer");
   const std::string wrong = json({{"user", "dave"}, {"password", "wrong password!"}}).dump();
   for (int i = 0; i < 6; ++i) EXPECT_EQ(Call("POST", "/api/v1/session", "", wrong).status, 401);
-  auto r = Call("POST", "/api/v1/session", "",
-                json({{"user", "dave"}, {"password", kPassword}}).dump());
+  auto r =
+      Call("POST", "/api/v1/session", "", json({{"user", "dave"}, {"password", kPassword}}).dump());
   EXPECT_EQ(r.status, 429) << r.body;
   EXPECT_FALSE(r.headers["retry-after"].empty());
   // Another account is not held up.
@@ -191,9 +192,9 @@ class EventReader {
     while (got_.find(text, from_) == std::string::npos) {
       const auto left = end - std::chrono::steady_clock::now();
       if (left <= std::chrono::milliseconds(0)) return false;
-      timeval tv{0, static_cast<suseconds_t>(
-                        std::chrono::duration_cast<std::chrono::microseconds>(left).count() %
-                        1000000)};
+      timeval tv{
+          0, static_cast<suseconds_t>(
+                 std::chrono::duration_cast<std::chrono::microseconds>(left).count() % 1000000)};
       tv.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(left).count();
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       char buf[4096];
@@ -231,8 +232,7 @@ TEST_P(DashboardTest, TheLiveFeedNamesWhatChangedWithinTwoSeconds) {
   CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
            201);
   ASSERT_TRUE(feed.WaitFor("event: actions", std::chrono::seconds(2))) << feed.got();
-  EXPECT_TRUE(feed.WaitFor("\"devices\":[\"dev-1\"]", std::chrono::milliseconds(10)))
-      << feed.got();
+  EXPECT_TRUE(feed.WaitFor("\"devices\":[\"dev-1\"]", std::chrono::milliseconds(10))) << feed.got();
   // Sent once, not again at the next looks (the overlap of times is deduplicated).
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_FALSE(feed.WaitFor("event: actions", std::chrono::milliseconds(100))) << feed.got();
@@ -267,9 +267,9 @@ TEST_P(DashboardTest, ServesTheDashboardsFilesWithSecurityHeaders) {
   EXPECT_EQ(js.status, 200);
   EXPECT_THAT(js.headers["content-type"], HasSubstr("text/javascript"));
   EXPECT_THAT(js.headers["cache-control"], HasSubstr("immutable"));
-  EXPECT_EQ(Call("GET", "/assets/app-ABC123.js", "", "", {"If-None-Match: " + js.headers["etag"]})
-                .status,
-            304);
+  EXPECT_EQ(
+      Call("GET", "/assets/app-ABC123.js", "", "", {"If-None-Match: " + js.headers["etag"]}).status,
+      304);
   EXPECT_EQ(Call("GET", "/assets/missing.js", "").status, 404);
   EXPECT_EQ(Call("GET", "/../etc/passwd.txt", "").status, 404);
   // The APIs keep their own answers.

@@ -62,6 +62,18 @@ Result<Delta> DeltaService::Get(int64_t id) {
   return *d;
 }
 
+Result<std::vector<Delta>> DeltaService::ListFor(Tx& tx, int64_t release_id) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows, tx.connection().Query("SELECT " + std::string(kDeltaColumns) +
+                                           " FROM deltas x LEFT JOIN artifacts a ON a.sha256 = "
+                                           "x.artifact_sha256 WHERE x.release_id = ? ORDER BY "
+                                           "x.base_version",
+                                       {release_id}));
+  std::vector<Delta> out;
+  for (const auto& r : rows) out.push_back(FromRow(r));
+  return out;
+}
+
 Result<std::optional<Delta>> DeltaService::ForAction(const Action& action, const Release& release,
                                                      const Device& device, int64_t now) {
   if (action.delta_id) {

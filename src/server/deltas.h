@@ -18,6 +18,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
 #include "crypto/keys.h"
@@ -49,6 +50,8 @@ class DeltaService {
   Result<std::optional<Delta>> ForAction(const Action& action, const Release& release,
                                          const Device& device, int64_t now);
   Result<Delta> Get(int64_t id);
+  // Every delta of `release_id` (any state), by base version.
+  Result<std::vector<Delta>> ListFor(Tx& tx, int64_t release_id);
 
   // Records an uploaded delta package (already verified by the caller) of `release` from
   // `base_version`, stored as `artifact`, with its audit entry by `actor`.

@@ -295,6 +295,42 @@ Result<std::vector<Rollout>> RolloutEngine::List() {
   return out;
 }
 
+namespace {
+
+// The rollout's results counted in steps of time, grouped by the database (one row per step and
+// state, however many devices): cumulative counts at the end of each step.
+aloft::Status Timeline(Tx& tx, int64_t rollout_id, std::vector<RolloutStatus::Point>& out) {
+  constexpr const char* kDone = "rollout_id = ? AND state IN ('succeeded', 'failed')";
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows span,
+      tx.connection().Query(
+          std::string("SELECT MIN(updated_ms), MAX(updated_ms) FROM actions WHERE ") + kDone,
+          {rollout_id}));
+  if (span.empty() || span[0].IsNull(0)) return OkStatus();
+  const int64_t first = span[0].Int(0), last = span[0].Int(1);
+  const int64_t step = std::max<int64_t>(1000, (last - first) / 100 + 1);
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      tx.connection().Query(std::string("SELECT (updated_ms - ?) / ?, state, COUNT(*) FROM actions "
+                                        "WHERE ") +
+                                kDone + " GROUP BY 1, 2 ORDER BY 1",
+                            {first, step, rollout_id}));
+  RolloutStatus::Point p;
+  int64_t bucket = -1;
+  for (const auto& r : rows) {
+    if (r.Int(0) != bucket) {
+      if (bucket >= 0) out.push_back(p);
+      bucket = r.Int(0);
+      p.at_ms = first + (bucket + 1) * step;
+    }
+    (r.Text(1) == "succeeded" ? p.succeeded : p.failed) += r.Int(2);
+  }
+  if (bucket >= 0) out.push_back(p);
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<RolloutStatus> RolloutEngine::StatusOf(const std::string& name) {
   RolloutStatus st;
   ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> aloft::Status {
@@ -333,6 +369,7 @@ Result<RolloutStatus> RolloutEngine::StatusOf(const std::string& name) {
         tx.connection().Query("SELECT updated_ms - created_ms FROM actions WHERE rollout_id = ? "
                               "AND state = 'succeeded' ORDER BY 1",
                               {id}));
+    ALOFT_RETURN_IF_ERROR(Timeline(tx, id, st.timeline));
     if (!durations.empty()) {
       auto at = [&](double q) {
         size_t i = static_cast<size_t>(std::ceil(q * static_cast<double>(durations.size()))) - 1;
@@ -348,6 +385,7 @@ Result<RolloutStatus> RolloutEngine::StatusOf(const std::string& name) {
 
 Result<Rollout> RolloutEngine::Change(const std::string& name, const std::string& actor,
                                       int64_t now, const char* audit_action,
+                                      const std::string& remark,
                                       const std::function<aloft::Status(Tx&, Rollout&)>& change) {
   Rollout out;
   ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> aloft::Status {
@@ -355,14 +393,16 @@ Result<Rollout> RolloutEngine::Change(const std::string& name, const std::string
     ALOFT_ASSIGN_OR_RETURN(out, GetRollout(tx, name));
     ALOFT_RETURN_IF_ERROR(change(tx, out));
     ALOFT_RETURN_IF_ERROR(Save(tx, out, now));
-    return tx.Audit(actor, audit_action, name,
-                    DumpJson(json({{"state", RolloutStateName(out.state)}, {"wave", out.wave}})),
-                    now);
+    json details = {{"state", RolloutStateName(out.state)}, {"wave", out.wave}};
+    if (!remark.empty()) details["remark"] = remark;
+    return tx.Audit(actor, audit_action, name, DumpJson(details), now);
   }));
   return out;
 }
 
 namespace {
+std::string Remark(const std::string& remark) { return remark.empty() ? "" : ": " + remark; }
+
 Error WrongState(const Rollout& r, std::string_view verb) {
   return Error(Code::kAlreadyExists, "rollout '" + r.spec.name + "' is " +
                                          std::string(RolloutStateName(r.state)) +
@@ -371,8 +411,8 @@ Error WrongState(const Rollout& r, std::string_view verb) {
 }  // namespace
 
 Result<Rollout> RolloutEngine::Approve(const std::string& name, const std::string& actor,
-                                       int64_t now) {
-  return Change(name, actor, now, "rollout.approve", [&](Tx&, Rollout& r) -> aloft::Status {
+                                       int64_t now, const std::string& remark) {
+  return Change(name, actor, now, "rollout.approve", remark, [&](Tx&, Rollout& r) -> aloft::Status {
     if (r.state != RolloutState::kAwaitingApproval) return WrongState(r, "approved");
     if (r.created_by == actor) {
       return Error(Code::kPermissionDenied, "rollout '" + r.spec.name + "' was created by " +
@@ -381,54 +421,66 @@ Result<Rollout> RolloutEngine::Approve(const std::string& name, const std::strin
     r.state = RolloutState::kScheduled;
     r.approved_by = actor;
     r.approved_ms = now;
-    r.reason.clear();
+    r.reason = remark.empty() ? "" : "approved by " + actor + Remark(remark);
     return OkStatus();
   });
 }
 
-Result<Rollout> RolloutEngine::Pause(const std::string& name, const std::string& actor,
-                                     int64_t now) {
-  return Change(name, actor, now, "rollout.pause", [&](Tx&, Rollout& r) -> aloft::Status {
+Result<Rollout> RolloutEngine::Deny(const std::string& name, const std::string& actor, int64_t now,
+                                    const std::string& remark) {
+  return Change(name, actor, now, "rollout.deny", remark, [&](Tx& tx, Rollout& r) -> aloft::Status {
+    if (r.state != RolloutState::kAwaitingApproval) return WrongState(r, "denied");
+    r.state = RolloutState::kCanceled;
+    r.reason = "denied by " + actor + Remark(remark);
+    return CancelActions(tx, r, r.reason, now);
+  });
+}
+
+Result<Rollout> RolloutEngine::Pause(const std::string& name, const std::string& actor, int64_t now,
+                                     const std::string& remark) {
+  return Change(name, actor, now, "rollout.pause", remark, [&](Tx&, Rollout& r) -> aloft::Status {
     if (r.state != RolloutState::kRunning && r.state != RolloutState::kScheduled &&
         r.state != RolloutState::kAwaitingConfirmation) {
       return WrongState(r, "paused");
     }
     r.state = RolloutState::kPaused;
-    r.reason = "paused by " + actor;
+    r.reason = "paused by " + actor + Remark(remark);
     return OkStatus();
   });
 }
 
 Result<Rollout> RolloutEngine::Resume(const std::string& name, const std::string& actor,
-                                      int64_t now) {
-  return Change(name, actor, now, "rollout.resume", [&](Tx&, Rollout& r) -> aloft::Status {
+                                      int64_t now, const std::string& remark) {
+  return Change(name, actor, now, "rollout.resume", remark, [&](Tx&, Rollout& r) -> aloft::Status {
     if (r.state != RolloutState::kPaused) return WrongState(r, "resumed");
     r.state = r.wave == 0 ? RolloutState::kScheduled : RolloutState::kRunning;
     r.errors_accepted_wave = r.wave;  // the errors seen so far in this wave are accepted
-    r.reason = "resumed by " + actor;
+    r.reason = "resumed by " + actor + Remark(remark);
     return OkStatus();
   });
 }
 
 Result<Rollout> RolloutEngine::Confirm(const std::string& name, const std::string& actor,
-                                       int64_t now) {
-  return Change(name, actor, now, "rollout.confirm", [&](Tx& tx, Rollout& r) -> aloft::Status {
-    if (r.state != RolloutState::kAwaitingConfirmation) return WrongState(r, "confirmed");
-    ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(r.release_id));
-    r.state = RolloutState::kRunning;
-    r.reason = "wave " + std::to_string(r.wave + 1) + " confirmed by " + actor;
-    return AdvanceWave(tx, r, rel, now);
-  });
+                                       int64_t now, const std::string& remark) {
+  return Change(
+      name, actor, now, "rollout.confirm", remark, [&](Tx& tx, Rollout& r) -> aloft::Status {
+        if (r.state != RolloutState::kAwaitingConfirmation) return WrongState(r, "confirmed");
+        ALOFT_ASSIGN_OR_RETURN(Release rel, tx.GetReleaseById(r.release_id));
+        r.state = RolloutState::kRunning;
+        r.reason = "wave " + std::to_string(r.wave + 1) + " confirmed by " + actor + Remark(remark);
+        return AdvanceWave(tx, r, rel, now);
+      });
 }
 
 Result<Rollout> RolloutEngine::Cancel(const std::string& name, const std::string& actor,
-                                      int64_t now) {
-  return Change(name, actor, now, "rollout.cancel", [&](Tx& tx, Rollout& r) -> aloft::Status {
-    if (IsTerminal(r.state)) return WrongState(r, "canceled");
-    r.state = RolloutState::kCanceled;
-    r.reason = "canceled by " + actor;
-    return CancelActions(tx, r, r.reason, now);
-  });
+                                      int64_t now, const std::string& remark) {
+  return Change(name, actor, now, "rollout.cancel", remark,
+                [&](Tx& tx, Rollout& r) -> aloft::Status {
+                  if (IsTerminal(r.state)) return WrongState(r, "canceled");
+                  r.state = RolloutState::kCanceled;
+                  r.reason = "canceled by " + actor + Remark(remark);
+                  return CancelActions(tx, r, r.reason, now);
+                });
 }
 
 aloft::Status RolloutEngine::Save(Tx& tx, const Rollout& r, int64_t now) {

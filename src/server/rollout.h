@@ -124,6 +124,12 @@ struct RolloutStatus {
   int64_t download_bytes = 0;  // what those downloads were offered (delta or full image)
   int64_t bytes_saved = 0;     // full image size minus delta size, summed over delta downloads
   std::optional<int64_t> median_ms, p95_ms;  // created to succeeded
+  // Progress over time: the devices succeeded and failed by the end of each of at most about 100
+  // equal steps from the first result to the last (the dashboard's chart).
+  struct Point {
+    int64_t at_ms = 0, succeeded = 0, failed = 0;
+  };
+  std::vector<Point> timeline;
 };
 
 // The management API's JSON for a rollout (its spec, state and history), and for its status
@@ -146,12 +152,21 @@ class RolloutEngine {
   Result<std::vector<Rollout>> List();
   Result<RolloutStatus> StatusOf(const std::string& name);
 
-  Result<Rollout> Approve(const std::string& name, const std::string& actor, int64_t now);
-  Result<Rollout> Pause(const std::string& name, const std::string& actor, int64_t now);
-  Result<Rollout> Resume(const std::string& name, const std::string& actor, int64_t now);
-  Result<Rollout> Confirm(const std::string& name, const std::string& actor, int64_t now);
+  // The operator's changes; `remark` (may be "") is kept in the rollout's reason and the audit.
+  Result<Rollout> Approve(const std::string& name, const std::string& actor, int64_t now,
+                          const std::string& remark = "");
+  // Refuses a rollout awaiting approval: it ends canceled, "denied by <actor>: <remark>".
+  Result<Rollout> Deny(const std::string& name, const std::string& actor, int64_t now,
+                       const std::string& remark = "");
+  Result<Rollout> Pause(const std::string& name, const std::string& actor, int64_t now,
+                        const std::string& remark = "");
+  Result<Rollout> Resume(const std::string& name, const std::string& actor, int64_t now,
+                         const std::string& remark = "");
+  Result<Rollout> Confirm(const std::string& name, const std::string& actor, int64_t now,
+                          const std::string& remark = "");
   // Cancels the rollout and its actions that have not started installing.
-  Result<Rollout> Cancel(const std::string& name, const std::string& actor, int64_t now);
+  Result<Rollout> Cancel(const std::string& name, const std::string& actor, int64_t now,
+                         const std::string& remark = "");
 
   // Takes or renews the lease; when this server holds it, moves every live rollout on. Returns
   // whether this server is the leader. A rollout whose step fails is left as it was and the others
@@ -192,7 +207,7 @@ class RolloutEngine {
   Status Save(Tx& tx, const Rollout& r, int64_t now);
   // Runs `change` on the named rollout in one transaction with an audit entry.
   Result<Rollout> Change(const std::string& name, const std::string& actor, int64_t now,
-                         const char* audit_action,
+                         const char* audit_action, const std::string& remark,
                          const std::function<Status(Tx&, Rollout&)>& change);
 
   Store& store_;

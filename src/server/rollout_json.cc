@@ -341,6 +341,12 @@ std::string RolloutStatusJson(const RolloutStatus& s) {
   j["bytes_saved"] = s.bytes_saved;
   j["duration_median_s"] = s.median_ms ? json(*s.median_ms / 1000.0) : json(nullptr);
   j["duration_p95_s"] = s.p95_ms ? json(*s.p95_ms / 1000.0) : json(nullptr);
+  json timeline = json::array();
+  for (const auto& p : s.timeline) {
+    timeline.push_back(
+        {{"at", FormatRfc3339Ms(p.at_ms)}, {"succeeded", p.succeeded}, {"failed", p.failed}});
+  }
+  j["timeline"] = std::move(timeline);
   return DumpJson(j);
 }
 

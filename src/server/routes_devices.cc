@@ -163,6 +163,27 @@ void AddDeviceRoutes(RouteTable& routes, Context& ctx) {
                f.device_type = QueryStr(r, "type");
                f.group = QueryStr(r, "group");
                f.tag = QueryStr(r, "tag");
+               f.name_prefix = QueryStr(r, "q");
+               f.version = QueryStr(r, "version");
+               f.module = QueryStr(r, "module");
+               if (f.module && !f.version) {
+                 return Invalid("query parameter 'module' needs 'version'");
+               }
+               f.attribute = QueryStr(r, "attribute");
+               if (f.attribute) ALOFT_RETURN_IF_ERROR(CheckName("attribute", *f.attribute));
+               f.state = QueryStr(r, "state");
+               if (f.state && *f.state != "idle" && *f.state != "updating" &&
+                   *f.state != "never-seen" && *f.state != "failing") {
+                 return Invalid(
+                     "query parameter 'state' must be idle, updating, never-seen or "
+                     "failing, not '" +
+                     *f.state + "'");
+               }
+               if (QueryStr(r, "seen_within_s")) {
+                 ALOFT_ASSIGN_OR_RETURN(int64_t within,
+                                        QueryInt(r, "seen_within_s", 0, 3650LL * 86400));
+                 f.seen_after_ms = ctx.Now() - within * 1000;
+               }
                ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
                ALOFT_ASSIGN_OR_RETURN(f.offset, QueryInt(r, "offset", 0, INT64_MAX));
                return ctx.ReadJson([&](Tx& tx) -> Result<json> {
@@ -199,9 +220,19 @@ void AddDeviceRoutes(RouteTable& routes, Context& ctx) {
                ActionFilter f;
                f.device = r.params["device"];
                ALOFT_ASSIGN_OR_RETURN(f.limit, QueryInt(r, "limit", 100, 1000));
+               // events=1: each action with the device's feedback (the dashboard's history).
+               const auto events = QueryStr(r, "events");
+               if (events && *events != "0" && *events != "1") {
+                 return Invalid("query parameter 'events' must be 0 or 1");
+               }
                return ctx.ReadJson([&](Tx& tx) -> Result<json> {
                  ALOFT_RETURN_IF_ERROR(tx.GetDevice(r.params["device"]));
                  ALOFT_ASSIGN_OR_RETURN(auto list, tx.ListActions(f));
+                 if (events == "1") {
+                   for (auto& a : list) {
+                     ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(a.id));
+                   }
+                 }
                  return JsonList(list);
                });
              });

@@ -269,6 +269,19 @@ void AddReleaseRoutes(RouteTable& routes, Context& ctx) {
                                         tx.GetRelease(r.params["name"], r.params["version"]));
                  json out = ToJson(rel);
                  if (rel.manifest) out["manifest"] = json::parse(*rel.manifest, nullptr, false);
+                 ALOFT_ASSIGN_OR_RETURN(auto deltas, ctx.deltas->ListFor(tx, rel.id));
+                 out["deltas"] = json::array();
+                 for (const auto& d : deltas) {
+                   json j = {{"base_version", d.base_version},
+                             {"source", d.source},
+                             {"state", d.state},
+                             {"error", d.error}};
+                   if (d.state == "ready") {
+                     j["size"] = d.artifact.size;
+                     j["sha256"] = d.artifact.sha256;
+                   }
+                   out["deltas"].push_back(std::move(j));
+                 }
                  return out;
                });
              });

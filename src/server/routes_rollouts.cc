@@ -6,14 +6,25 @@ namespace aloft::server {
 
 namespace {
 
-// A rollout route that changes the rollout named in the path and answers with it.
+// A rollout route that changes the rollout named in the path and answers with it. The body may
+// carry a remark ({"remark": "..."}, at most 500 characters) for the reason and the audit.
 void AddRolloutChange(RouteTable& routes, Context& ctx, const std::string& verb, Access access,
                       Result<Rollout> (RolloutEngine::*change)(const std::string&,
-                                                               const std::string&, int64_t)) {
-  routes.Add("POST", "/api/v1/rollouts/{rollout}/" + verb, access, BodyKind::kNone,
+                                                               const std::string&, int64_t,
+                                                               const std::string&)) {
+  routes.Add("POST", "/api/v1/rollouts/{rollout}/" + verb, access, BodyKind::kJson,
              [&ctx, change](Request& r, Caller& c) -> Result<Response> {
+               ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, true));
+               for (const auto& [k, v] : body.items()) {
+                 if (k != "remark") return Invalid("unknown field '" + k + "' (known: remark)");
+               }
+               ALOFT_ASSIGN_OR_RETURN(auto remark, OptString(body, "remark"));
+               if (remark && remark->size() > 500) {
+                 return Invalid("field 'remark' is longer than 500 characters");
+               }
                ALOFT_ASSIGN_OR_RETURN(
-                   Rollout out, ((*ctx.rollouts).*change)(r.params["rollout"], c.actor, ctx.Now()));
+                   Rollout out, ((*ctx.rollouts).*change)(r.params["rollout"], c.actor, ctx.Now(),
+                                                          remark.value_or("")));
                return Response::Json(200, RolloutJson(out));
              });
 }
@@ -45,6 +56,7 @@ void AddRolloutRoutes(RouteTable& routes, Context& ctx) {
                return Response::Json(200, RolloutStatusJson(st));
              });
   AddRolloutChange(routes, ctx, "approve", A::kApprover, &RolloutEngine::Approve);
+  AddRolloutChange(routes, ctx, "deny", A::kApprover, &RolloutEngine::Deny);
   AddRolloutChange(routes, ctx, "pause", A::kRelease, &RolloutEngine::Pause);
   AddRolloutChange(routes, ctx, "resume", A::kRelease, &RolloutEngine::Resume);
   AddRolloutChange(routes, ctx, "confirm", A::kRelease, &RolloutEngine::Confirm);

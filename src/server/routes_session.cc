@@ -99,8 +99,9 @@ json UserJson(const User& u) {
 
 std::string SessionCookie(const Request& req, const std::string& value, int64_t max_age_s) {
   // HttpOnly: page scripts never see it; SameSite=Strict: other sites' pages never send it.
-  return std::string(kSessionCookie) + "=" + value + "; Path=/; Max-Age=" +
-         std::to_string(max_age_s) + "; HttpOnly; SameSite=Strict" + (req.tls ? "; Secure" : "");
+  return std::string(kSessionCookie) + "=" + value +
+         "; Path=/; Max-Age=" + std::to_string(max_age_s) + "; HttpOnly; SameSite=Strict" +
+         (req.tls ? "; Secure" : "");
 }
 
 json SessionJson(const Caller& c, std::optional<int64_t> expires_ms) {
@@ -129,9 +130,9 @@ Result<Response> SignIn(Context& ctx, SignInThrottle& throttle, Request& req) {
   // anyone lock every token out. Passwords are what people choose.
   const std::string throttle_key = token ? "" : *user_name;
   if (int64_t wait = token ? 0 : throttle.WaitFor(throttle_key, now); wait > 0) {
-    Response r = Response::Error(429, "too-many-requests",
-                                 "too many failed sign-ins for this account: wait " +
-                                     std::to_string(wait) + " s");
+    Response r = Response::Error(
+        429, "too-many-requests",
+        "too many failed sign-ins for this account: wait " + std::to_string(wait) + " s");
     r.headers.Set("Retry-After", std::to_string(wait));
     return r;
   }

@@ -11,7 +11,7 @@ namespace {
 Result<Response> ShowStats(Context& ctx) {
   server::Stats s;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
-    ALOFT_ASSIGN_OR_RETURN(s, tx.GetStats());
+    ALOFT_ASSIGN_OR_RETURN(s, tx.GetStats(ctx.Now()));
     return OkStatus();
   }));
   json by_version = json::object();
@@ -24,7 +24,10 @@ Result<Response> ShowStats(Context& ctx) {
                             {"devices_by_type", s.devices_by_type},
                             {"devices_by_version", by_version},
                             {"devices_by_state", s.devices_by_state},
-                            {"actions_by_state", s.actions_by_state}});
+                            {"actions_by_state", s.actions_by_state},
+                            {"seen_last_hour", s.seen_hour},
+                            {"seen_last_day", s.seen_day},
+                            {"failing", s.failing}});
 }
 
 }  // namespace

@@ -596,7 +596,7 @@ Result<std::vector<AuditEntry>> Tx::ListAudit(int64_t limit, int64_t offset) {
   return out;
 }
 
-Result<Stats> Tx::GetStats() {
+Result<Stats> Tx::GetStats(int64_t now) {
   Stats s;
   ALOFT_ASSIGN_OR_RETURN(
       Rows rows, c_.Query("SELECT t.name, COUNT(d.id) FROM device_types t LEFT JOIN devices d ON "
@@ -624,6 +624,15 @@ Result<Stats> Tx::GetStats() {
   for (const auto& r : rows) s.actions_by_state[r.Text(0)] = r.Int(1);
   ALOFT_ASSIGN_OR_RETURN(rows, c_.Query("SELECT COUNT(*) FROM releases"));
   s.releases = rows.at(0).Int(0);
+  ALOFT_ASSIGN_OR_RETURN(
+      rows, c_.Query("SELECT (SELECT COUNT(*) FROM devices WHERE last_seen_ms > ?), (SELECT "
+                     "COUNT(*) FROM devices WHERE last_seen_ms > ?), (SELECT COUNT(*) FROM "
+                     "actions a WHERE a.state = 'failed' AND a.id = (SELECT MAX(b.id) FROM "
+                     "actions b WHERE b.device_id = a.device_id))",
+                     {now - 3'600'000, now - 86'400'000}));
+  s.seen_hour = rows.at(0).Int(0);
+  s.seen_day = rows.at(0).Int(1);
+  s.failing = rows.at(0).Int(2);
   return s;
 }
 

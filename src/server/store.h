@@ -149,6 +149,13 @@ struct DuePush {
 struct DeviceFilter {
   std::optional<std::string> device_type, group, tag;
   std::vector<std::string> names;
+  std::optional<std::string> name_prefix;
+  // Devices running `version` (of `module` when given).
+  std::optional<std::string> version, module;
+  // "idle", "updating" (an open action), "never-seen", "failing" (the latest action failed).
+  std::optional<std::string> state;
+  std::optional<int64_t> seen_after_ms;  // last contact after this time
+  std::optional<std::string> attribute;  // devices that report this attribute (e.g. "vin")
   int64_t limit = 100, offset = 0;
 };
 
@@ -220,6 +227,8 @@ struct Stats {
   std::map<std::string, int64_t> devices_by_state;  // "idle" | "updating" | "never-seen"
   std::map<std::string, int64_t> actions_by_state;
   int64_t devices = 0, releases = 0;
+  int64_t seen_hour = 0, seen_day = 0;  // devices in contact within the last hour, day
+  int64_t failing = 0;                  // devices whose latest action failed
 };
 
 // The dashboard's live feed (events.h): how far it has looked, per kind of change, and what
@@ -388,7 +397,8 @@ class Tx {
                const std::string& details_json, int64_t now);
   Result<std::vector<AuditEntry>> ListAudit(int64_t limit, int64_t offset);
 
-  Result<Stats> GetStats();
+  // `now`: what "seen in the last hour" counts from.
+  Result<Stats> GetStats(int64_t now);
   // What changed after `since` (times less `overlap_ms`: servers' clocks differ, and a
   // transaction may commit a time older than one already seen); at most `limit` actions and
   // rollouts, the oldest first. The caller drops what it already saw.

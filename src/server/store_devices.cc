@@ -152,7 +152,7 @@ Result<Device> Tx::GetDevice(const std::string& name) {
 }
 
 namespace {
-std::string DeviceWhere(const DeviceFilter& f, Params& params) {
+std::string DeviceWhere(const DeviceFilter& f, Params& params, db::Engine engine) {
   std::string where = " WHERE 1 = 1";
   if (f.device_type) {
     where += " AND t.name = ?";
@@ -165,6 +165,47 @@ std::string DeviceWhere(const DeviceFilter& f, Params& params) {
   if (f.tag) {
     where += " AND EXISTS (SELECT 1 FROM device_tags g WHERE g.device_id = d.id AND g.tag = ?)";
     params.push_back(*f.tag);
+  }
+  if (f.name_prefix) {
+    where += " AND substr(d.name, 1, ?) = ?";
+    params.push_back(static_cast<int64_t>(f.name_prefix->size()));
+    params.push_back(*f.name_prefix);
+  }
+  if (f.version) {
+    where +=
+        " AND EXISTS (SELECT 1 FROM device_versions v WHERE v.device_id = d.id AND "
+        "v.version = ?";
+    params.push_back(*f.version);
+    if (f.module) {
+      where += " AND v.module = ?";
+      params.push_back(*f.module);
+    }
+    where += ")";
+  }
+  if (f.state) {
+    constexpr const char* kOpen =
+        "EXISTS (SELECT 1 FROM actions a WHERE a.device_id = d.id AND a.open = 1)";
+    if (*f.state == "updating") {
+      where += std::string(" AND ") + kOpen;
+    } else if (*f.state == "never-seen") {
+      where += std::string(" AND d.last_seen_ms IS NULL AND NOT ") + kOpen;
+    } else if (*f.state == "idle") {
+      where += std::string(" AND d.last_seen_ms IS NOT NULL AND NOT ") + kOpen;
+    } else {  // failing
+      where +=
+          " AND (SELECT a.state FROM actions a WHERE a.device_id = d.id ORDER BY a.id DESC "
+          "LIMIT 1) = 'failed'";
+    }
+  }
+  if (f.attribute) {
+    // Attributes are a JSON object in text: the engines' own JSON functions read it.
+    where += engine == db::Engine::kPostgres ? " AND jsonb_exists(d.attributes::jsonb, ?)"
+                                             : " AND json_type(d.attributes, ?) IS NOT NULL";
+    params.push_back(engine == db::Engine::kPostgres ? *f.attribute : "$.\"" + *f.attribute + "\"");
+  }
+  if (f.seen_after_ms) {
+    where += " AND d.last_seen_ms > ?";
+    params.push_back(*f.seen_after_ms);
   }
   if (!f.names.empty()) {
     where += " AND d.name IN (";
@@ -180,7 +221,7 @@ std::string DeviceWhere(const DeviceFilter& f, Params& params) {
 
 Result<std::vector<Device>> Tx::ListDevices(const DeviceFilter& f) {
   Params params;
-  std::string where = DeviceWhere(f, params) + " ORDER BY d.name LIMIT ? OFFSET ?";
+  std::string where = DeviceWhere(f, params, c_.engine()) + " ORDER BY d.name LIMIT ? OFFSET ?";
   params.push_back(f.limit);
   params.push_back(f.offset);
   return DevicesWhere(where, params);
@@ -190,7 +231,7 @@ Result<int64_t> Tx::CountDevices(const DeviceFilter& f) {
   Params params;
   std::string sql =
       "SELECT COUNT(*) FROM devices d JOIN device_types t ON t.id = d.device_type_id" +
-      DeviceWhere(f, params);
+      DeviceWhere(f, params, c_.engine());
   ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query(sql, params));
   return rows.at(0).Int(0);
 }

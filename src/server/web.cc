@@ -104,8 +104,7 @@ http::Response WebAssets::Serve(const http::Request& req) const {
   http::Response r;
   SetSecurityHeaders(r);
   r.headers.Set("ETag", a.etag);
-  r.headers.Set("Cache-Control",
-                a.immutable ? "public, max-age=31536000, immutable" : "no-cache");
+  r.headers.Set("Cache-Control", a.immutable ? "public, max-age=31536000, immutable" : "no-cache");
   if (req.headers.Get("If-None-Match") == a.etag) {
     r.status = 304;
     return r;
