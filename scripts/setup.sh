@@ -3,7 +3,7 @@
 # already installed it only runs dpkg-query and returns in well under a second.
 #
 # Usage: scripts/setup.sh [--delta-bench]   (as root, or with sudo available)
-#   --delta-bench  also the other delta tools and npm, for bench/delta.sh
+#   --delta-bench  also the other delta tools, for bench/delta.sh
 set -euo pipefail
 
 packages=(
@@ -25,10 +25,16 @@ packages=(
   python3-can python3-scapy  # independent CAN / ISO-TP / UDS / DoIP peers (seen by /usr/bin/python3 only)
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
+  # the dashboard's browser tests and screenshots: Debian's Chromium (never a downloaded one)
+  # and a font with Chinese glyphs
+  chromium fonts-wqy-microhei
 )
+# The dashboard is built with Node.js and npm (web/, scripts/web.sh): Debian's, unless a newer
+# one is installed (NodeSource's nodejs carries its own npm).
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [[ ${1:-} == --delta-bench ]]; then
   packages+=(bsdiff xdelta3 valgrind)
-  command -v npm >/dev/null || packages+=(npm)  # Debian's, unless one is installed (NodeSource)
 fi
 
 missing=()

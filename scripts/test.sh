@@ -14,6 +14,9 @@ scripts/setup.sh
 echo "== format"
 scripts/check-format.sh
 
+echo "== dashboard (npm ci as the lockfile pins, web/dist)"
+scripts/web.sh build
+
 # Warnings are errors here (ALOFT_WERROR), so that a new one is caught in CI rather than by a
 # packager; users' builds leave them warnings.
 echo "== build (GCC, Release)"

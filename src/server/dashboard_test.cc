@@ -254,7 +254,7 @@ TEST_P(DashboardTest, ServesTheDashboardsFilesWithSecurityHeaders) {
   ASSERT_THAT(WriteFileAtomic(web + "/index.html", "<!doctype html><title>Aloft</title>"), IsOk());
   ASSERT_THAT(WriteFileAtomic(web + "/assets/app-ABC123.js", "console.log(1)"), IsOk());
   Start([&](ServerConfig& c) { c.web_dir = web; });
-  for (const std::string path : {"/", "/devices/dev-1", "/rollouts"}) {
+  for (const std::string path : {"/", "/devices/dev-1", "/rollouts", "/releases/fw/1.2.0"}) {
     auto r = Call("GET", path, "");
     EXPECT_EQ(r.status, 200) << path;
     EXPECT_EQ(r.body, "<!doctype html><title>Aloft</title>") << path;
@@ -271,7 +271,9 @@ TEST_P(DashboardTest, ServesTheDashboardsFilesWithSecurityHeaders) {
       Call("GET", "/assets/app-ABC123.js", "", "", {"If-None-Match: " + js.headers["etag"]}).status,
       304);
   EXPECT_EQ(Call("GET", "/assets/missing.js", "").status, 404);
-  EXPECT_EQ(Call("GET", "/../etc/passwd.txt", "").status, 404);
+  // Only the files read at start are served: no path reaches the file system.
+  EXPECT_EQ(Call("GET", "/etc/passwd", "").body, "<!doctype html><title>Aloft</title>");
+  EXPECT_EQ(Call("GET", "/assets/%2e%2e/%2e%2e/etc/passwd", "").status, 404);
   // The APIs keep their own answers.
   EXPECT_EQ(Call("GET", "/api/v1/nothing", "").status, 404);
   EXPECT_EQ(Call("GET", "/api/v1/stats", "").status, 401);

@@ -90,10 +90,9 @@ std::string WebAssets::DefaultDir() {
 http::Response WebAssets::Serve(const http::Request& req) const {
   auto it = files_.find(req.path == "/" ? "/index.html" : req.path);
   if (it == files_.end()) {
-    // A file that is not there (a name with an extension) is 404; any other path is a page of
-    // the application.
-    const auto slash = req.path.rfind('/');
-    if (req.path.find('.', slash) != std::string::npos) {
+    // A file of the build that is not there is 404; any other path is a page of the application
+    // (/releases/fw/1.2.0 too, whose last part looks like a file name).
+    if (req.path.starts_with("/assets/")) {
       http::Response r = http::Response::Error(404, "not-found", "no file " + req.path);
       SetSecurityHeaders(r);
       return r;

@@ -105,11 +105,12 @@ export function Badge({ state, label }) {
   return <span class={`badge ${stateClass[state] ?? 'muted'}`}>{text}</span>;
 }
 
-export function Table({ caption, columns, rows, empty }) {
+// `captionHidden`: the caption is for screen readers only (a heading above already says it).
+export function Table({ caption, columns, rows, empty, captionHidden }) {
   return (
     <div class="table-wrap">
       <table>
-        <caption>{caption}</caption>
+        <caption class={captionHidden ? 'sr-only' : ''}>{caption}</caption>
         <thead>
           <tr>
             {columns.map((c) => (

@@ -90,6 +90,8 @@ test('every screen shows the fleet and passes axe-core', async () => {
   await page.getByRole('link', { name: 'Releases' }).click();
   await page.getByRole('link', { name: 'fw@1.3.0' }).click();
   await page.getByRole('heading', { name: 'Release fw@1.3.0' }).waitFor();
+  await page.reload(); // a deep link: aloftd answers the page's own path with the application
+  await page.getByRole('heading', { name: 'Release fw@1.3.0' }).waitFor();
   await page.getByText('SHA-256').first().waitFor();
   assert.match(await page.locator('table').first().textContent(), /[0-9a-f]{64}/);
   await noViolations(page, 'release detail');
@@ -129,7 +131,7 @@ test('a rollout created, approved and paused from the pages, and audited in the 
   await rita.getByLabel('Needs an approver').check();
   await rita.getByRole('button', { name: 'Create rollout' }).click();
   await rita.getByRole('heading', { name: /Rollout from-ui/ }).waitFor();
-  await rita.locator('.badge', { hasText: 'awaiting-approval' }).first().waitFor();
+  await rita.locator('.badge', { hasText: 'awaiting approval' }).first().waitFor();
   // The creator may not approve: the page does not offer it to a release user at all.
   assert.equal(await rita.getByRole('button', { name: 'Approve' }).count(), 0);
 
@@ -195,7 +197,7 @@ test('a viewer is not offered approve, pause, upload or the audit log', async ()
   await server.api('POST', '/api/v1/rollouts', { name: 'needs-ok', release: 'fw@1.3.0', filter: { groups: ['lab'] }, approval: true });
   const page = await openPage(browser, server, { user: 'vera' });
   await page.goto(server.base + '/rollouts/needs-ok');
-  await page.locator('.badge', { hasText: 'awaiting-approval' }).first().waitFor();
+  await page.locator('.badge', { hasText: 'awaiting approval' }).first().waitFor();
   for (const name of ['Approve', 'Deny', 'Pause', 'Cancel rollout']) {
     assert.equal(await page.getByRole('button', { name }).count(), 0, name);
   }

@@ -7,7 +7,7 @@
 //
 // Environment: ALOFT_BUILD (default ../build/dev), CHROMIUM (default /usr/bin/chromium).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,28 +39,37 @@ export async function freePort() {
 }
 
 export class Server {
-  constructor() {
-    this.dir = mkdtempSync(join(tmpdir(), 'aloft-web-'));
+  // `dir`: where its keys, database and packages go (default: a new temporary directory, removed
+  // by stop()).
+  constructor(dir) {
+    this.temporary = !dir;
+    this.dir = dir ?? mkdtempSync(join(tmpdir(), 'aloft-web-'));
     this.proc = null;
     this.log = '';
   }
 
-  async start({ webDir = join(webRoot, 'dist'), extraArgs = [] } = {}) {
+  // `detached`: aloftd outlives this process (the demo leaves it running), its log in DIR/aloftd.log.
+  async start({ webDir = join(webRoot, 'dist'), extraArgs = [], port, detached = false } = {}) {
     for (const [what, path] of [['aloftd', aloftd], ['aloft', aloft], ['the dashboard (node build.mjs)', join(webDir, 'index.html')]]) {
       if (!existsSync(path)) throw new Error(`${what} not found at ${path} (set ALOFT_BUILD, build first)`);
     }
     if (!existsSync(join(this.dir, 'keys/release.key'))) {
       execFileSync(aloft, ['keygen', '--out', join(this.dir, 'keys/release')], { stdio: 'ignore' });
     }
-    this.port = await freePort();
+    this.port = port ?? (await freePort());
     this.base = `http://127.0.0.1:${this.port}`;
-    this.proc = spawn(
-      aloftd,
-      ['--data', join(this.dir, 'data'), '--listen', `127.0.0.1:${this.port}`, '--trust', join(this.dir, 'keys/release.pub'), '--web', webDir, ...extraArgs],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    this.proc.stderr.on('data', (d) => (this.log += d));
+    const args = ['--data', join(this.dir, 'data'), '--listen', `127.0.0.1:${this.port}`, '--trust', join(this.dir, 'keys/release.pub'), '--web', webDir, ...extraArgs];
+    const logFile = join(this.dir, 'aloftd.log');
+    if (detached) {
+      const fd = openSync(logFile, 'w');
+      this.proc = spawn(aloftd, args, { stdio: ['ignore', fd, fd], detached: true });
+      this.proc.unref();
+    } else {
+      this.proc = spawn(aloftd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      this.proc.stderr.on('data', (d) => (this.log += d));
+    }
     for (let i = 0; i < 100; i++) {
+      if (detached) this.log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
       if (this.log.includes('listening')) break;
       if (this.proc.exitCode !== null) throw new Error(`aloftd exited: ${this.log}`);
       await new Promise((r) => setTimeout(r, 50));
@@ -75,7 +84,7 @@ export class Server {
       this.proc.kill('SIGTERM');
       await exited;
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.temporary) rmSync(this.dir, { recursive: true, force: true });
   }
 
   // The API as the CLI uses it: a Bearer token (the admin's unless given).
@@ -163,9 +172,9 @@ export class Server {
     await this.api('POST', '/api/v1/rollouts', { name: 'spring', release: 'fw@1.3.0', filter: { groups: ['field'] }, waves: [{ percent: 50 }, {}] });
   }
 
-  // A user of `role` named `name`, with the harness's password.
-  async user(name, role) {
-    return this.api('POST', '/api/v1/users', { name, role, password });
+  // A user of `role` named `name`, with the harness's password unless given.
+  async user(name, role, pw = password) {
+    return this.api('POST', '/api/v1/users', { name, role, password: pw });
   }
 }
 

@@ -137,7 +137,7 @@ function History({ actions }) {
         return (
           <li key={a.id} class="card" data-action={a.id}>
             <h3>
-              {t('action.id')} {a.id} · {a.release} <Badge state={rolledBack ? 'rolled-back' : a.state} label={rolledBack ? t('device.rolled_back') : a.state} />
+              {t('action.id')} {a.id} · {a.release} <Badge state={rolledBack ? 'rolled-back' : a.state} label={rolledBack ? t('device.rolled_back') : undefined} />
             </h3>
             <p class="muted">
               {t('action.created_by')} {a.created_by} · <time dateTime={a.updated}>{fmtTime(a.updated)}</time>
@@ -182,7 +182,7 @@ export function DeviceDetail({ name }) {
     match: (k, d) => d.more || (d.devices ?? []).includes(name),
   });
   const d = device.data;
-  const modules = Object.entries(d?.versions ?? {});
+  const modules = Object.entries(d?.versions ?? {}).sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
   const vehicle = modules.length > 3;
   return (
     <>

@@ -63,7 +63,7 @@ function ActiveRollouts() {
         {active.map((r) => (
           <li class="card" key={r.name} data-rollout={r.name}>
             <h3>
-              <Link href={`/rollouts/${enc(r.name)}`}>{r.name}</Link> <Badge state={r.state} label={r.state} />
+              <Link href={`/rollouts/${enc(r.name)}`}>{r.name}</Link> <Badge state={r.state} />
             </h3>
             <p class="muted">
               {r.release} · {t('rollouts.wave')} {r.wave}/{r.waves.length}
@@ -85,6 +85,7 @@ function RecentFailures() {
       <h2 id="recent-failures">{t('overview.recent_failures')}</h2>
       <ErrorBox error={failures.error} />
       <Table
+        captionHidden
         caption={t('overview.recent_failures')}
         empty={t('overview.no_failures')}
         columns={[
@@ -103,10 +104,18 @@ export function Overview() {
   const stats = useFetch('/api/v1/stats', version);
   useLive(['actions', 'devices', 'releases'], () => setVersion((v) => v + 1), { minMs: 2000 });
   const s = stats.data;
+  // A chart per module; a type of many modules (a vehicle's ECUs) is one table instead: ECU,
+  // its versions and how many devices run each.
   const charts = [];
+  const manyModules = [];
   if (s) {
     for (const [type, modules] of Object.entries(s.devices_by_version ?? {})) {
-      for (const [module, versions] of Object.entries(modules)) {
+      const list = Object.entries(modules).sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
+      if (list.length > 4) {
+        manyModules.push({ type, rows: list.map(([module, versions]) => ({ key: module, module, versions })) });
+        continue;
+      }
+      for (const [module, versions] of list) {
         const entries = Object.entries(versions).sort((a, b) => b[1] - a[1]).slice(0, 12);
         charts.push({ key: `${type}/${module}`, labels: entries.map((e) => e[0]), values: entries.map((e) => e[1]) });
       }
@@ -142,6 +151,25 @@ export function Overview() {
             </div>
           ))}
         </div>
+        {manyModules.map((m) => (
+          <Table
+            key={m.type}
+            caption={m.type}
+            columns={[
+              { key: 'module', label: t('device.module') },
+              {
+                key: 'versions',
+                label: t('devices.versions'),
+                render: (r) =>
+                  Object.entries(r.versions)
+                    .sort((a, b) => b[1] - a[1])
+                    .map(([v, n]) => `${v} (${fmtNum(n)})`)
+                    .join(', '),
+              },
+            ]}
+            rows={m.rows}
+          />
+        ))}
       </section>
       <RecentFailures />
     </>

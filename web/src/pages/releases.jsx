@@ -125,7 +125,7 @@ export function ReleaseDetail({ name, version: ver }) {
             empty={t('release.no_deltas')}
             columns={[
               { key: 'base_version', label: t('release.delta_base') },
-              { key: 'state', label: t('action.state'), render: (d) => <Badge state={d.state === 'ready' ? 'succeeded' : d.state} label={d.state} /> },
+              { key: 'state', label: t('action.state'), render: (d) => <Badge state={d.state === 'ready' ? 'succeeded' : d.state} label={t(`state.${d.state}`)} /> },
               { key: 'size', label: t('release.delta_size'), num: true, render: (d) => fmtBytes(d.size) },
               {
                 key: 'saving',

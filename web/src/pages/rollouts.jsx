@@ -27,7 +27,7 @@ export function Rollouts({ session }) {
         columns={[
           { key: 'name', label: t('rollouts.name'), render: (r) => <Link href={`/rollouts/${enc(r.name)}`}>{r.name}</Link> },
           { key: 'release', label: t('rollouts.release') },
-          { key: 'state', label: t('rollouts.state'), render: (r) => <Badge state={r.state} label={r.state} /> },
+          { key: 'state', label: t('rollouts.state'), render: (r) => <Badge state={r.state} /> },
           { key: 'wave', label: t('rollouts.wave'), render: (r) => `${r.wave}/${r.waves.length}` },
           { key: 'created_by', label: t('rollouts.created_by') },
           { key: 'updated', label: t('action.updated'), render: (r) => fmtTime(r.updated) },
@@ -104,11 +104,12 @@ export function RolloutDetail({ name, session }) {
     match: (k, d) => (k === 'rollout' ? d.name === name : d.more || (d.rollouts ?? []).includes(name)),
   });
   const s = st.data;
-  const tl = s?.timeline ?? [];
+  // From zero at the start, then the server's steps.
+  const tl = s?.timeline?.length ? [{ at: s.created, succeeded: 0, failed: 0 }, ...s.timeline] : [];
   return (
     <>
       <h1>
-        {t('rollout.title', { name })} {s ? <Badge state={s.state} label={s.state} /> : null}
+        {t('rollout.title', { name })} {s ? <Badge state={s.state} /> : null}
       </h1>
       <ErrorBox error={st.error} />
       <Loading when={!s && st.loading} />
@@ -162,8 +163,9 @@ export function RolloutDetail({ name, session }) {
               { key: 'devices', label: t('rollout.devices'), num: true, render: (w) => fmtNum(w.devices) },
               { key: 'ok', label: t('rollout.succeeded'), num: true, render: (w) => fmtNum(w.states?.succeeded ?? 0) },
               { key: 'bad', label: t('rollout.failed'), num: true, render: (w) => fmtNum(w.states?.failed ?? 0) },
-              { key: 'sr', label: t('rollout.success_rate'), num: true, render: (w) => `${Math.round(w.success_rate * 1000) / 10} %` },
-              { key: 'er', label: t('rollout.error_rate'), num: true, render: (w) => `${Math.round(w.error_rate * 1000) / 10} %` },
+              // The server's rates are percentages already.
+              { key: 'sr', label: t('rollout.success_rate'), num: true, render: (w) => `${fmtNum(Math.round(w.success_rate * 10) / 10)} %` },
+              { key: 'er', label: t('rollout.error_rate'), num: true, render: (w) => `${fmtNum(Math.round(w.error_rate * 10) / 10)} %` },
               { key: 'th', label: '', render: (w) => t('rollout.thresholds', { s: w.success_threshold, e: w.error_threshold }) },
             ]}
             rows={s.waves.map((w) => ({ ...w, key: w.wave }))}

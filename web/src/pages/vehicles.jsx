@@ -10,7 +10,7 @@ const kPage = 20;
 // A vehicle is a device that reports its VIN (aloft-vehicle does, with a version per ECU as its
 // modules); its campaign is its open action, whose feedback carries a line per ECU.
 function Vehicle({ v, action }) {
-  const ecus = Object.entries(v.versions ?? {});
+  const ecus = Object.entries(v.versions ?? {}).sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
   const last = action?.events?.[action.events.length - 1];
   return (
     <li class="card vehicle" data-vehicle={v.name}>
@@ -40,7 +40,7 @@ function Vehicle({ v, action }) {
       {action ? (
         <section aria-label={t('vehicles.campaign')}>
           <h3>
-            {t('vehicles.campaign')}: {action.release} <Badge state={action.state} label={action.state} />
+            {t('vehicles.campaign')}: {action.release} <Badge state={action.state} />
           </h3>
           <Progress value={(action.progress ?? 0) / 100} label={t('vehicles.campaign')} />
           {last?.details ? <pre class="feedback">{last.details}</pre> : null}
