@@ -6,7 +6,8 @@
 # succeeds, one whose health check fails and rolls back), then the push walk-through (a Mosquitto
 # broker, agents told of a rollout over MQTT, the broker restarted mid-rollout, a gateway updating
 # two sub-devices), then the vehicle walk-through (aloft-ecu-sim: a simulated car on three CAN
-# buses, CAN FD and DoIP answering an identification scan through the bus hub and DoIP).
+# buses, CAN FD and DoIP answering an identification scan through the bus hub and DoIP), and
+# finally the dashboard: aloftd left running on a demo fleet, its address and a sign-in printed.
 #
 # Usage: scripts/demo.sh [WORK_DIRECTORY]     (default: ./demo-work)
 set -euo pipefail
@@ -20,3 +21,4 @@ scripts/server_demo.sh build/release "$work/server"
 scripts/agent_demo.sh build/release "$work/agent"
 scripts/push_demo.sh build/release "$work/push"
 scripts/vehicle_demo.sh build/release "$work/vehicle"
+scripts/dashboard_demo.sh build/release "$work/dashboard"

@@ -1,12 +1,15 @@
 // The dashboard demo (scripts/dashboard_demo.sh): aloftd on a demo fleet (devices of a board on
 // several versions, a failure that rolled back, a vehicle with 14 ECUs, rollouts), left running
 // with the dashboard at its address, and a user to sign in with. Then devices of the running
-// rollout check in and report, a few each second for a minute, so that the open pages move.
+// rollout check in and report, a few each second for a minute (tools/demo-devices.mjs, in the
+// background), so that the open pages move.
 //
 // Usage: node tools/demo.mjs WORK_DIRECTORY [PORT]
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Server, freePort } from '../test/harness.mjs';
 
 const work = resolve(process.argv[2] ?? 'demo-work/dashboard');
@@ -35,20 +38,11 @@ console.log(`dashboard: ${server.base}/`);
 console.log(`sign in:   user operator (admin) or viewer (viewer), password ${pw}`);
 console.log(`           (also in ${join(work, 'sign-in.txt')}; stop it with: kill $(cat ${join(work, 'aloftd.pid')}))`);
 
-// The rollout 'spring' moves: its devices check in, download and report, one in ten fails.
-const started = Date.now();
-while (Date.now() - started < 60_000) {
-  let moved = 0;
-  for (const [name, token] of Object.entries(server.tokens)) {
-    const r = await server.device(name, token, { path: 'check-in', json: { versions: { main: '1.0.0', bms: '1.0.0' } } }).catch(() => null);
-    const id = r?.action?.id;
-    if (!id) continue;
-    const fb = (json) => server.device(name, token, { path: `actions/${id}/feedback`, json }).catch(() => null);
-    await fb({ status: 'downloading', progress: 100 });
-    const n = Number(name.slice(-3));
-    await fb(n % 10 === 7 ? { status: 'failure', details: 'health check failed; rolled back: running 1.0.0' } : { status: 'success', details: 'rebooted into 1.3.0' });
-    if (++moved >= 3) break;
-  }
-  await new Promise((r) => setTimeout(r, 1000));
-}
-console.log('dashboard: the demo devices finished; aloftd keeps running');
+// The rollout 'spring' moves for a minute, in a process of its own so that the demo returns.
+writeFileSync(join(work, 'devices.json'), JSON.stringify({ base: server.base, tokens: server.tokens }), { mode: 0o600 });
+const mover = spawn(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'demo-devices.mjs'), join(work, 'devices.json')], {
+  detached: true,
+  stdio: 'ignore',
+});
+mover.unref();
+console.log('           devices of the rollout "spring" report for the next minute: watch it move');
