@@ -219,16 +219,19 @@ void AddRolloutCommands(CLI::App* s, Commands& cmds) {
                           return print(*r, PrintRolloutStatus);
                         });
   ro_status->add_option("name", o->a1, "Rollout name")->required();
-  for (const char* verb : {"approve", "pause", "resume", "confirm", "cancel"}) {
+  for (const char* verb : {"approve", "deny", "pause", "resume", "confirm", "cancel"}) {
     static const std::map<std::string, std::string> kHelp = {
         {"approve", "Approve a rollout (role approver; not its creator)"},
+        {"deny", "Refuse a rollout awaiting approval (role approver): it ends canceled"},
         {"pause", "Stop starting new actions"},
         {"resume", "Go on after a pause (accepting the errors seen)"},
         {"confirm", "Start the next wave of a rollout awaiting confirmation"},
         {"cancel", "Cancel the rollout and every action not yet installing"}};
     auto* c =
         add(ro, verb, kHelp.at(verb).c_str(), [o, print, v = std::string(verb)](Api& api, bool) {
-          auto r = api.Call("POST", "/api/v1/rollouts/" + Enc(o->a1) + "/" + v);
+          json body = json::object();
+          if (!o->remark.empty()) body["remark"] = o->remark;
+          auto r = api.Call("POST", "/api/v1/rollouts/" + Enc(o->a1) + "/" + v, &body);
           if (!r.ok()) return Fail(r.error());
           return print(*r, [](const json& j) {
             std::printf("rollout %s: %s", Str(j, "name").c_str(), Str(j, "state").c_str());
@@ -238,6 +241,7 @@ void AddRolloutCommands(CLI::App* s, Commands& cmds) {
           });
         });
     c->add_option("name", o->a1, "Rollout name")->required();
+    c->add_option("--remark", o->remark, "Why (kept in the rollout's reason and the audit log)");
   }
 }
 

@@ -38,6 +38,8 @@ struct Options {
   std::string at;                      // push
   std::string expires_in;              // registration tokens
   int64_t max_uses = 0;
+  std::string remark;         // rollout approve / deny / pause / ...
+  std::string password_file;  // user add / set ("-": standard input)
 };
 
 // The management API as the options name it (--url, --token).

@@ -54,7 +54,9 @@ Result<WebAssets> WebAssets::Load(const std::string& dir) {
   for (; it != end; it.increment(ec)) {
     if (ec) return Error(Code::kIo, "reading dashboard directory " + dir + ": " + ec.message());
     if (!it->is_regular_file(ec)) continue;
-    const std::string rel = "/" + fs::relative(it->path(), dir, ec).generic_string();
+    // (operator+ on a one-character literal trips GCC 12's -Wrestrict: append instead)
+    std::string rel = "/";
+    rel.append(fs::relative(it->path(), dir, ec).generic_string());
     ALOFT_ASSIGN_OR_RETURN(std::string body, ReadFile(it->path().string(), kMaxTotal));
     total += body.size();
     if (total > kMaxTotal) {
@@ -62,7 +64,8 @@ Result<WebAssets> WebAssets::Load(const std::string& dir) {
     }
     Asset a;
     a.type = TypeOf(rel);
-    a.etag = "\"" + Sha256Hex(AsBytes(body)).substr(0, 32) + "\"";
+    a.etag = "\"";
+    a.etag.append(Sha256Hex(AsBytes(body)).substr(0, 32)).append("\"");
     a.immutable = rel.starts_with("/assets/");  // the bundler names them by content
     a.body = std::move(body);
     out.files_[rel] = std::move(a);

@@ -2,7 +2,7 @@
 // signs in (a user's password or an API token) into a session cookie, shows what the server's
 // roles allow, and stays current through the server's live feed.
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import './style.css';
 import { api, setCsrf, whenSignedOut } from './api.js';
 import { t, languages, currentLang, setLang } from './i18n.js';
@@ -81,7 +81,22 @@ function App() {
   }, []);
   useEffect(() => {
     if (session) startLive();
+    // After signing in, the keyboard starts again from the top ("skip to content" first).
+    if (session) {
+      // (focusing the body moves the browser's starting point of Tab there)
+      document.body.tabIndex = -1;
+      document.body.focus();
+      document.body.blur();
+      document.body.removeAttribute('tabindex');
+    }
   }, [session]);
+  // A new page moves the focus to its content, as a page load would put a reader there.
+  const firstPath = useRef(path);
+  useEffect(() => {
+    if (path === firstPath.current) return;
+    firstPath.current = null;
+    document.getElementById('main')?.focus();
+  }, [path]);
   useEffect(() => {
     document.title = `${t('app.title')}`;
   });

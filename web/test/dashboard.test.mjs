@@ -238,6 +238,32 @@ test('the Chinese UI: chosen from the browser, switchable, times in the browser\
   await page.context().close();
 });
 
+test('keyboard only: sign in, skip to the content, move through the navigation', async () => {
+  const page = await openPage(browser, server);
+  await page.getByLabel('User name').focus();
+  await page.keyboard.type('ada');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('correct horse battery');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Fleet overview' }).waitFor();
+  await page.keyboard.press('Tab'); // the first stop is "skip to content"
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Tab'); // the brand
+  await page.keyboard.press('Tab'); // Overview
+  await page.keyboard.press('Tab'); // Devices
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Devices');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Devices' }).waitFor();
+  // The new page's content has the focus; the next Tab reaches its first control, whose focus
+  // is visible (an outline).
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.name), 'q');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.equal(outline, 'solid');
+  await page.context().close();
+});
+
 test('hostile text from devices and people renders as text, never as markup', async () => {
   const page = await openPage(browser, server, { user: 'ada' });
   await page.goto(server.base + '/rollouts/needs-ok');
