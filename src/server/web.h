@@ -1,9 +1,9 @@
 // The dashboard's files (docs/dashboard.md), served by aloftd at / from the directory its build
 // wrote (web/dist, installed as share/aloft/web): read once at start into memory (a few hundred
 // KiB), each with its ETag. Paths outside /assets/ that are no file are the single-page
-// application's own (/devices/abc): they get index.html, which the browser's router then reads. Every answer
-// carries the headers that keep pages of this origin to its own scripts (a Content Security
-// Policy without inline scripts), out of frames, and their types unsniffed.
+// application's own (/devices/abc): they get index.html, which the browser's router then reads.
+// Every answer carries the headers that keep pages of this origin to its own scripts (a Content
+// Security Policy without inline scripts), out of frames, and their types unsniffed.
 #pragma once
 
 #include <map>
