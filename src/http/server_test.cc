@@ -173,6 +173,46 @@ TEST_F(RawServer, Stream_SendsEachPushAsAChunkUntilItEnds) {
             "0\r\n\r\n");
 }
 
+// The stream waits without a time limit: the per-write timeout does not close it between pushes.
+TEST(StreamTimeouts, AStreamIdleLongerThanTheWriteTimeoutStillDelivers) {
+  EchoHandler handler;
+  ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.threads = 1;
+  o.io_timeout = std::chrono::seconds(1);
+  o.idle_timeout = std::chrono::seconds(1);
+  HttpServer server(o, handler);
+  ASSERT_TRUE(server.Bind().ok());
+  std::thread run([&] { server.Run(); });
+  std::thread producer([&] {
+    auto st = handler.WaitForStream(0);
+    ASSERT_NE(st, nullptr);
+    EXPECT_TRUE(st->Push("a"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    EXPECT_TRUE(st->Push("b"));
+    st->End();
+  });
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string req = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, n);
+  ::close(fd);
+  producer.join();
+  server.Stop();
+  run.join();
+  EXPECT_NE(out.find("1\r\na\r\n1\r\nb\r\n0\r\n\r\n"), std::string::npos) << out;
+}
+
 TEST_F(RawServer, Stream_IsGoneOnceTheClientLeft_AndStopEndsAWaitingOne) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
