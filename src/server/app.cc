@@ -284,7 +284,10 @@ bool AppImpl::DashboardPath(const std::string& path) const {
   for (std::string_view api : {"/api/", "/device/", "/metrics", "/healthz"}) {
     if (path.starts_with(api)) return false;
   }
-  return !path.starts_with("/" + ctx_.config.ddi_tenant + "/controller/");
+  // hawkBit DDI of any tenant (/<tenant>/controller/...): a client on a wrong tenant gets the
+  // DDI's 404, not a page.
+  const auto second = path.find('/', 1);
+  return second == std::string::npos || !path.substr(second).starts_with("/controller/");
 }
 
 std::variant<http::BodyPlan, Response> AppImpl::OnHeaders(Request& head) {
