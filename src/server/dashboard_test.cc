@@ -170,6 +170,65 @@ TEST_P(DashboardTest, RepeatedWrongPasswordsMakeTheAccountWait) {
   SignIn("erin");
 }
 
+TEST_P(DashboardTest, TheDeviceListFiltersAsTheDashboardAsks) {
+  SetUpFleet();
+  std::map<std::string, std::string> tokens;
+  for (const std::string name : {"dev-a1", "dev-a2", "dev-b1", "car-1", "quiet"}) {
+    tokens[name] = AddDevice(name);
+  }
+  auto check_in = [&](const std::string& name, const json& body) {
+    auto r = Call("POST", "/device/v1/" + name + "/check-in", tokens[name], body.dump(),
+                  {"Content-Type: application/json"});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  check_in("dev-a1", {{"versions", {{"main", "1.0.0"}, {"bms", "2.0.0"}}}});
+  check_in("dev-a2", {{"versions", {{"main", "1.1.0"}}}});
+  check_in("dev-b1", {{"versions", {{"main", "1.0.0"}}}});
+  check_in("car-1", {{"versions", {{"main", "2026.1.0"}}}, {"attributes", {{"vin", "W0L000"}}}});
+  auto names = [&](const std::string& query) {
+    json j = CallJson("GET", "/api/v1/devices?" + query, admin_, nullptr, 200);
+    std::vector<std::string> out;
+    for (const auto& d : j["items"]) out.push_back(d["name"]);
+    EXPECT_EQ(j["total"].get<size_t>(), out.size()) << query;
+    return out;
+  };
+  using ::testing::ElementsAre;
+  EXPECT_THAT(names("q=dev-a"), ElementsAre("dev-a1", "dev-a2"));
+  EXPECT_THAT(names("q=nothing"), ElementsAre());
+  EXPECT_THAT(names("version=1.0.0"), ElementsAre("dev-a1", "dev-b1"));
+  EXPECT_THAT(names("version=2.0.0&module=bms"), ElementsAre("dev-a1"));
+  EXPECT_THAT(names("version=2.0.0&module=main"), ElementsAre());
+  EXPECT_THAT(names("attribute=vin"), ElementsAre("car-1"));
+  EXPECT_THAT(names("state=never-seen"), ElementsAre("quiet"));
+  EXPECT_THAT(names("seen_within_s=3600&q=dev-"), ElementsAre("dev-a1", "dev-a2", "dev-b1"));
+  // Failing: the latest action failed; an older failure followed by a success is not.
+  CallJson("POST", "/api/v1/deployments", admin_,
+           {{"release", "fw@1.2.0"}, {"devices", {"dev-a1", "dev-a2"}}}, 201);
+  EXPECT_THAT(names("state=updating"), ElementsAre("dev-a1", "dev-a2"));
+  json a1 = CallJson("GET", "/api/v1/devices/dev-a1/actions", admin_, nullptr, 200);
+  auto feedback = [&](const std::string& name, int64_t id, const json& body) {
+    auto r = Call("POST", "/device/v1/" + name + "/actions/" + std::to_string(id) + "/feedback",
+                  tokens[name], body.dump(), {"Content-Type: application/json"});
+    ASSERT_EQ(r.status, 200) << r.body;
+  };
+  feedback("dev-a1", a1[0]["id"], {{"status", "failure"}, {"details", "rolled back"}});
+  EXPECT_THAT(names("state=failing"), ElementsAre("dev-a1"));
+  json stats = CallJson("GET", "/api/v1/stats", admin_, nullptr, 200);
+  EXPECT_EQ(stats["failing"], 1);
+  EXPECT_EQ(stats["seen_last_hour"], 4);
+  // The history with the device's feedback.
+  json history = CallJson("GET", "/api/v1/devices/dev-a1/actions?events=1", admin_, nullptr, 200);
+  ASSERT_EQ(history.size(), 1u);
+  EXPECT_THAT(history[0]["events"].dump(), HasSubstr("rolled back"));
+  // Wrong filters are the client's mistake.
+  for (const std::string bad :
+       {"state=broken", "module=main", "seen_within_s=-1", "attribute=a%20b", "events=2"}) {
+    auto path =
+        bad == "events=2" ? "/api/v1/devices/dev-a1/actions?" + bad : "/api/v1/devices?" + bad;
+    EXPECT_EQ(Call("GET", path, admin_).status, 400) << bad;
+  }
+}
+
 // The live feed, read from a raw socket as a browser's EventSource would.
 class EventReader {
  public:
