@@ -171,6 +171,26 @@ export function Progress({ value, label }) {
   );
 }
 
+// A rollout's waves: each one's progress and counts (overview, rollout).
+export function WaveBars({ status }) {
+  return (
+    <ol class="waves">
+      {(status.waves ?? []).map((w) => {
+        const done = (w.states?.succeeded ?? 0) + (w.states?.failed ?? 0);
+        return (
+          <li key={w.wave} class={w.wave === status.wave ? 'current' : ''}>
+            <span>{t('rollout.wave_n', { n: w.wave })}</span>
+            <Progress value={w.devices ? done / w.devices : 0} label={t('rollout.wave_n', { n: w.wave })} />
+            <span class="muted">
+              {fmtNum(w.states?.succeeded ?? 0)} ✓ · {fmtNum(w.states?.failed ?? 0)} ✗ · {fmtNum(w.devices)}
+            </span>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
+
 // ---- charts ----
 
 const palette = ['#1d4ed8', '#b45309', '#047857', '#7c3aed', '#be123c', '#0e7490', '#4d7c0f', '#a21caf'];

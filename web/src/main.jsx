@@ -7,6 +7,7 @@ import './style.css';
 import { api, setCsrf, whenSignedOut } from './api.js';
 import { t, languages, currentLang, setLang } from './i18n.js';
 import { Link, useLocation, navigate } from './components.jsx';
+import { can } from './roles.js';
 import { startLive, stopLive, useLiveState } from './live.js';
 import { SignIn } from './pages/signin.jsx';
 import { Overview } from './pages/overview.jsx';
@@ -16,10 +17,6 @@ import { Rollouts, RolloutDetail, RolloutCreate } from './pages/rollouts.jsx';
 import { Vehicles } from './pages/vehicles.jsx';
 import { Audit } from './pages/audit.jsx';
 
-const roles = ['viewer', 'release', 'approver', 'admin'];
-export function can(session, role) {
-  return session && roles.indexOf(session.role) >= roles.indexOf(role);
-}
 
 function route(path, session) {
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);

@@ -2,8 +2,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { t, fmtNum, fmtAgo } from '../i18n.js';
 import { useLive } from '../live.js';
-import { exportStats } from './audit.jsx';
-import { BarChart, Badge, ErrorBox, Link, Loading, Progress, Table, useFetch } from '../components.jsx';
+import { exportStats } from '../csv.js';
+import { BarChart, Badge, ErrorBox, Link, Loading, Table, WaveBars, useFetch } from '../components.jsx';
 
 const activeStates = ['running', 'paused', 'awaiting-approval', 'awaiting-confirmation', 'scheduled'];
 
@@ -15,25 +15,6 @@ function Tile({ label, value, href, tone }) {
     </>
   );
   return <li class={`tile ${tone ?? ''}`}>{href ? <Link href={href}>{body}</Link> : body}</li>;
-}
-
-export function WaveBars({ status }) {
-  return (
-    <ol class="waves">
-      {(status.waves ?? []).map((w) => {
-        const done = (w.states?.succeeded ?? 0) + (w.states?.failed ?? 0);
-        return (
-          <li key={w.wave} class={w.wave === status.wave ? 'current' : ''}>
-            <span>{t('rollout.wave_n', { n: w.wave })}</span>
-            <Progress value={w.devices ? done / w.devices : 0} label={t('rollout.wave_n', { n: w.wave })} />
-            <span class="muted">
-              {fmtNum(w.states?.succeeded ?? 0)} ✓ · {fmtNum(w.states?.failed ?? 0)} ✗ · {fmtNum(w.devices)}
-            </span>
-          </li>
-        );
-      })}
-    </ol>
-  );
 }
 
 function ActiveRollouts() {

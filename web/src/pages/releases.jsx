@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { enc, upload } from '../api.js';
 import { t, fmtBytes, fmtTime, fmtNum } from '../i18n.js';
 import { useLive } from '../live.js';
-import { can } from '../main.jsx';
+import { can } from '../roles.js';
 import { Badge, ErrorBox, Link, Loading, Progress, Table, useFetch } from '../components.jsx';
 
 function Upload({ onDone }) {

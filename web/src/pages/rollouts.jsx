@@ -2,9 +2,8 @@ import { useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { t, fmtNum, fmtTime } from '../i18n.js';
 import { useLive } from '../live.js';
-import { can } from '../main.jsx';
-import { Badge, ErrorBox, Link, Loading, Table, TimeChart, navigate, useFetch } from '../components.jsx';
-import { WaveBars } from './overview.jsx';
+import { can } from '../roles.js';
+import { Badge, ErrorBox, Link, Loading, Table, TimeChart, WaveBars, navigate, useFetch } from '../components.jsx';
 
 export function Rollouts({ session }) {
   const [version, setVersion] = useState(0);
