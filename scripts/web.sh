@@ -6,6 +6,8 @@
 # Usage: scripts/web.sh build              npm ci when needed, then web/dist
 #        scripts/web.sh test BUILD_DIR     build, then node --test (playwright-core + axe-core)
 set -euo pipefail
+build_dir=""
+[[ -n ${2:-} ]] && build_dir=$(realpath "$2")  # before the cd: relative to where it was called
 cd "$(dirname "$0")/../web"
 
 need() {
@@ -40,9 +42,9 @@ build() {
 case "${1:-build}" in
   build) build ;;
   test)
-    [[ -n ${2:-} ]] || { echo "usage: scripts/web.sh test BUILD_DIR" >&2; exit 2; }
+    [[ -n $build_dir ]] || { echo "usage: scripts/web.sh test BUILD_DIR" >&2; exit 2; }
     build
-    ALOFT_BUILD=$(realpath "$2") node --test --test-concurrency=1 test/*.test.mjs
+    ALOFT_BUILD=$build_dir node --test --test-concurrency=1 test/*.test.mjs
     ;;
   *)
     echo "usage: scripts/web.sh build | test BUILD_DIR" >&2

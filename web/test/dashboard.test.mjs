@@ -272,7 +272,9 @@ test('hostile text from devices and people renders as text, never as markup', as
   await page.getByTestId('reason').filter({ hasText: '<script>' }).waitFor();
   for (const path of ['/', '/devices/probe-1', '/devices?group=probes', '/audit', '/rollouts/needs-ok']) {
     await page.goto(server.base + path);
-    await page.waitForLoadState('networkidle').catch(() => {});
+    // (not 'networkidle': the live feed keeps a request open for as long as the page lives)
+    await page.locator('main h1').first().waitFor();
+    await page.locator('main table tbody tr').first().waitFor();
     await page.waitForTimeout(300);
     assert.equal(await page.evaluate(() => window.__xss), undefined, path);
     assert.equal(await page.locator('main script, main img[src="x"]').count(), 0, path);
