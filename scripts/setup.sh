@@ -23,6 +23,7 @@ packages=(
   swupdate cpio  # a real hawkBit DDI client (suricatta) and what builds its .swu files
   mosquitto mosquitto-clients  # the MQTT broker for push (scripts/mqtt.sh) and its command-line clients
   python3-can python3-scapy  # independent CAN / ISO-TP / UDS / DoIP peers (seen by /usr/bin/python3 only)
+  python3-securesystemslib  # python-tuf's signing library: an independent check of TUF metadata
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
   # the dashboard's browser tests and screenshots: Debian's Chromium (never a downloaded one)
