@@ -1,0 +1,217 @@
+#include "tuf/updater.h"
+
+#include "core/clock.h"
+#include "core/encoding.h"
+#include "core/hash.h"
+
+namespace aloft::tuf {
+
+namespace {
+
+Status NotExpired(const Common& c, int64_t now_ms, const std::string& what) {
+  if (c.expires_ms <= now_ms) {
+    return Error(Code::kUntrusted, what + " expired at " + FormatRfc3339Ms(c.expires_ms) +
+                                       " (freeze attack?): no update is trusted");
+  }
+  return OkStatus();
+}
+
+// The bytes against the length and hashes that trusted metadata gave for them.
+Status MatchesMeta(std::string_view bytes, const MetaFile& meta, const std::string& what) {
+  if (meta.length && static_cast<int64_t>(bytes.size()) != *meta.length) {
+    return Error(Code::kIntegrity, what + ": " + std::to_string(bytes.size()) +
+                                       " bytes where the trusted metadata says " +
+                                       std::to_string(*meta.length));
+  }
+  for (const auto& [algo, hex] : meta.hashes) {
+    std::string got;
+    if (algo == "sha256") {
+      got = Sha256Hex(AsBytes(bytes));
+    } else if (algo == "sha512") {
+      continue;  // no SHA-512 in core: the SHA-256 (always written by aloftd) decides
+    } else {
+      continue;
+    }
+    if (got != hex) {
+      return Error(Code::kIntegrity, what + ": its " + algo +
+                                         " is not the one the trusted metadata gives (a "
+                                         "mix-and-match or a malicious mirror?)");
+    }
+  }
+  return OkStatus();
+}
+
+Status NotOlder(int64_t got, std::optional<int64_t> trusted, const std::string& what) {
+  if (trusted && got < *trusted) {
+    return Error(Code::kIntegrity, what + ": version " + std::to_string(got) +
+                                       " is older than the trusted version " +
+                                       std::to_string(*trusted) + " (rollback attack)");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<MetaFile> MetaOf(const json& envelope, const std::string& name, const std::string& what) {
+  const json& s = envelope.at("signed");
+  if (!s.contains("meta") || !s["meta"].is_object() || !s["meta"].contains(name) ||
+      !s["meta"][name].is_object()) {
+    return Error(Code::kMalformed, what + ": no meta entry for " + name);
+  }
+  const json& m = s["meta"][name];
+  MetaFile out;
+  if (!m.contains("version") || !m["version"].is_number_integer() ||
+      m["version"].get<int64_t>() < 1) {
+    return Error(Code::kMalformed, what + ": meta " + name + " has no version of at least 1");
+  }
+  out.version = m["version"].get<int64_t>();
+  if (m.contains("length")) {
+    if (!m["length"].is_number_integer() || m["length"].get<int64_t>() < 0) {
+      return Error(Code::kMalformed, what + ": meta " + name + " has a bad length");
+    }
+    out.length = m["length"].get<int64_t>();
+  }
+  if (m.contains("hashes")) {
+    if (!m["hashes"].is_object()) return Error(Code::kMalformed, what + ": bad hashes");
+    for (const auto& [algo, hex] : m["hashes"].items()) {
+      if (!hex.is_string()) return Error(Code::kMalformed, what + ": bad hashes");
+      out.hashes[algo] = hex.get<std::string>();
+    }
+  }
+  return out;
+}
+
+Result<Updater::Trusted> Updater::Load(std::string_view bytes, const std::string& role,
+                                       const std::string& what) {
+  ALOFT_ASSIGN_OR_RETURN(json env, ParseEnvelope(bytes, role, what));
+  ALOFT_RETURN_IF_ERROR(root_.VerifyRole(env, role, what));
+  ALOFT_ASSIGN_OR_RETURN(Common c, CommonOf(env, what));
+  return Trusted{std::move(env), c};
+}
+
+Status Updater::UpdateTimestamp(std::string_view bytes, int64_t now_ms) {
+  const std::string what = "timestamp.json";
+  if (static_cast<int64_t>(bytes.size()) > kMaxTimestampBytes) {
+    return Error(Code::kOutOfRange, what + ": larger than " + std::to_string(kMaxTimestampBytes) +
+                                        " bytes (endless data?)");
+  }
+  ALOFT_ASSIGN_OR_RETURN(Trusted t, Load(bytes, "timestamp", what));
+  ALOFT_RETURN_IF_ERROR(NotOlder(t.common.version, timestamp_version(), what));
+  ALOFT_ASSIGN_OR_RETURN(MetaFile snap, MetaOf(t.envelope, "snapshot.json", what));
+  if (timestamp_) {
+    ALOFT_ASSIGN_OR_RETURN(MetaFile was, MetaOf(timestamp_->envelope, "snapshot.json", what));
+    ALOFT_RETURN_IF_ERROR(NotOlder(snap.version, was.version, what + "'s snapshot"));
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(t.common, now_ms, what));
+  if (timestamp_ && t.common.version == timestamp_->common.version) return OkStatus();
+  timestamp_ = std::move(t);
+  return OkStatus();
+}
+
+int64_t Updater::SnapshotLimit() const {
+  if (!timestamp_) return kDefaultMaxBytes;
+  auto m = MetaOf(timestamp_->envelope, "snapshot.json", "timestamp.json");
+  return m.ok() && m->length ? *m->length : kDefaultMaxBytes;
+}
+
+int64_t Updater::TargetsLimit() const {
+  if (!snapshot_) return kDefaultMaxBytes;
+  auto m = MetaOf(snapshot_->envelope, "targets.json", "snapshot.json");
+  return m.ok() && m->length ? *m->length : kDefaultMaxBytes;
+}
+
+Status Updater::UpdateSnapshot(std::string_view bytes, int64_t now_ms) {
+  const std::string what = "snapshot.json";
+  if (!timestamp_) return Error(Code::kInvalidArgument, what + ": no trusted timestamp yet");
+  ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(timestamp_->envelope, what, "timestamp.json"));
+  if (static_cast<int64_t>(bytes.size()) > SnapshotLimit()) {
+    return Error(Code::kOutOfRange, what + ": more bytes than the timestamp allows");
+  }
+  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
+  ALOFT_ASSIGN_OR_RETURN(Trusted s, Load(bytes, "snapshot", what));
+  if (s.common.version != want.version) {
+    return Error(Code::kIntegrity, what + ": version " + std::to_string(s.common.version) +
+                                       " where the timestamp names " +
+                                       std::to_string(want.version) + " (mix-and-match?)");
+  }
+  if (snapshot_) {
+    // No targets file may go back or disappear.
+    for (const auto& [name, _] : snapshot_->envelope["signed"]["meta"].items()) {
+      ALOFT_ASSIGN_OR_RETURN(MetaFile old, MetaOf(snapshot_->envelope, name, what));
+      auto now = MetaOf(s.envelope, name, what);
+      if (!now.ok()) return Error(Code::kIntegrity, what + ": " + name + " was removed");
+      ALOFT_RETURN_IF_ERROR(NotOlder(now->version, old.version, what + "'s " + name));
+    }
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(s.common, now_ms, what));
+  snapshot_ = std::move(s);
+  return OkStatus();
+}
+
+Status Updater::UpdateTargets(std::string_view bytes, int64_t now_ms) {
+  const std::string what = "targets.json";
+  if (!snapshot_) return Error(Code::kInvalidArgument, what + ": no trusted snapshot yet");
+  ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(snapshot_->envelope, what, "snapshot.json"));
+  if (static_cast<int64_t>(bytes.size()) > TargetsLimit()) {
+    return Error(Code::kOutOfRange, what + ": more bytes than the snapshot allows");
+  }
+  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
+  ALOFT_ASSIGN_OR_RETURN(Trusted t, Load(bytes, "targets", what));
+  if (t.common.version != want.version) {
+    return Error(Code::kIntegrity, what + ": version " + std::to_string(t.common.version) +
+                                       " where the snapshot names " + std::to_string(want.version) +
+                                       " (mix-and-match?)");
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(t.common, now_ms, what));
+  targets_ = std::move(t);
+  return OkStatus();
+}
+
+Result<TargetInfo> Updater::Target(const std::string& name) const {
+  if (!targets_) return Error(Code::kInvalidArgument, "no trusted targets metadata yet");
+  const json& s = targets_->envelope["signed"];
+  if (!s.contains("targets") || !s["targets"].is_object() || !s["targets"].contains(name)) {
+    return Error(Code::kNotFound, "target '" + name + "' is not in the trusted targets metadata");
+  }
+  const json& e = s["targets"][name];
+  TargetInfo t;
+  t.name = name;
+  if (!e.is_object() || !e.contains("length") || !e["length"].is_number_integer() ||
+      e["length"].get<int64_t>() < 0 || !e.contains("hashes") || !e["hashes"].is_object()) {
+    return Error(Code::kMalformed, "target '" + name + "': no length and hashes");
+  }
+  t.length = e["length"].get<int64_t>();
+  for (const auto& [algo, hex] : e["hashes"].items()) {
+    if (hex.is_string()) t.hashes[algo] = hex.get<std::string>();
+  }
+  if (!t.hashes.count("sha256")) {
+    return Error(Code::kUnsupported, "target '" + name + "': no sha256 hash");
+  }
+  t.custom = e.value("custom", json::object());
+  return t;
+}
+
+Status Updater::CheckTarget(const TargetInfo& t, int64_t length, const std::string& sha256_hex) {
+  if (length != t.length) {
+    return Error(Code::kIntegrity, "target '" + t.name + "': " + std::to_string(length) +
+                                       " bytes where the trusted metadata says " +
+                                       std::to_string(t.length));
+  }
+  if (t.hashes.at("sha256") != sha256_hex) {
+    return Error(Code::kIntegrity,
+                 "target '" + t.name + "': its SHA-256 is not the trusted metadata's");
+  }
+  return OkStatus();
+}
+
+std::optional<int64_t> Updater::timestamp_version() const {
+  return timestamp_ ? std::optional<int64_t>(timestamp_->common.version) : std::nullopt;
+}
+std::optional<int64_t> Updater::snapshot_version() const {
+  return snapshot_ ? std::optional<int64_t>(snapshot_->common.version) : std::nullopt;
+}
+std::optional<int64_t> Updater::targets_version() const {
+  return targets_ ? std::optional<int64_t>(targets_->common.version) : std::nullopt;
+}
+
+}  // namespace aloft::tuf

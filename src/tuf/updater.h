@@ -1,0 +1,91 @@
+// A TUF client's checks of the top-level roles after the root (TUF 1.0 sections 5.4 to 5.6 and
+// 5.7's target checks), without any network: the caller fetches bytes (with the size limits this
+// gives it) and hands them over; each update either is trusted whole or leaves what was trusted
+// unchanged, with an error that names the file and the attack it stopped.
+//
+//   Updater u(std::move(trusted_root));
+//   ALOFT_RETURN_IF_ERROR(u.root().CheckNotExpired(now));
+//   ALOFT_RETURN_IF_ERROR(u.UpdateTimestamp(bytes, now));   // at most kMaxTimestampBytes
+//   ALOFT_RETURN_IF_ERROR(u.UpdateSnapshot(bytes, now));    // at most u.SnapshotLimit()
+//   ALOFT_RETURN_IF_ERROR(u.UpdateTargets(bytes, now));     // at most u.TargetsLimit()
+//   ALOFT_ASSIGN_OR_RETURN(auto t, u.Target("fw/1.2.0.aloft"));  // then download t.length bytes
+//   ALOFT_RETURN_IF_ERROR(Updater::CheckTarget(t, length, sha256_hex));
+//
+// Delegations are not followed yet (issue 24 goes on).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "tuf/root_chain.h"
+
+namespace aloft::tuf {
+
+// What a role lists for a file: version, and when given its length and hashes.
+struct MetaFile {
+  int64_t version = 0;
+  std::optional<int64_t> length;
+  std::map<std::string, std::string> hashes;  // algorithm -> hex
+};
+
+struct TargetInfo {
+  std::string name;
+  int64_t length = 0;
+  std::map<std::string, std::string> hashes;
+  json custom;
+};
+
+class Updater {
+ public:
+  // Limits for files whose length no trusted metadata gives (endless-data attack).
+  static constexpr int64_t kMaxTimestampBytes = 16 << 10;
+  static constexpr int64_t kDefaultMaxBytes = 4 << 20;
+
+  explicit Updater(TrustedRoot root) : root_(std::move(root)) {}
+
+  // 5.4: signed by the timestamp role; not older than the trusted timestamp (an equal version
+  // changes nothing); its snapshot version not older than the trusted snapshot's; not expired.
+  Status UpdateTimestamp(std::string_view bytes, int64_t now_ms);
+  // 5.5: the length and hashes the timestamp gives; signed by the snapshot role; exactly the
+  // version the timestamp names; no targets file older than or missing from the trusted
+  // snapshot; not expired.
+  Status UpdateSnapshot(std::string_view bytes, int64_t now_ms);
+  // 5.6: the length and hashes the snapshot gives; signed by the targets role; exactly the
+  // version the snapshot names; not expired.
+  Status UpdateTargets(std::string_view bytes, int64_t now_ms);
+
+  // The most bytes to fetch for snapshot.json and targets.json: what the trusted metadata says
+  // they are, else kDefaultMaxBytes.
+  int64_t SnapshotLimit() const;
+  int64_t TargetsLimit() const;
+
+  // 5.7: the trusted targets metadata's entry for `name`; kNotFound when it lists none.
+  Result<TargetInfo> Target(const std::string& name) const;
+  // Whether downloaded bytes of `length` with SHA-256 `sha256_hex` are that target (kIntegrity).
+  static Status CheckTarget(const TargetInfo& t, int64_t length, const std::string& sha256_hex);
+
+  const TrustedRoot& root() const { return root_; }
+  TrustedRoot& root() { return root_; }
+  std::optional<int64_t> timestamp_version() const;
+  std::optional<int64_t> snapshot_version() const;
+  std::optional<int64_t> targets_version() const;
+
+ private:
+  struct Trusted {
+    json envelope;
+    Common common;
+  };
+  // Parses and checks the signatures of a role's file; `what` names it.
+  Result<Trusted> Load(std::string_view bytes, const std::string& role, const std::string& what);
+
+  TrustedRoot root_;
+  std::optional<Trusted> timestamp_, snapshot_, targets_;
+};
+
+// The "meta" entry `name` of a timestamp or snapshot.
+Result<MetaFile> MetaOf(const json& envelope, const std::string& name, const std::string& what);
+
+}  // namespace aloft::tuf
