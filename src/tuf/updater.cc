@@ -145,6 +145,7 @@ Status Updater::UpdateSnapshot(std::string_view bytes, int64_t now_ms) {
   }
   ALOFT_RETURN_IF_ERROR(NotExpired(s.common, now_ms, what));
   snapshot_ = std::move(s);
+  delegated_.clear();
   return OkStatus();
 }
 
@@ -167,11 +168,13 @@ Status Updater::UpdateTargets(std::string_view bytes, int64_t now_ms) {
   return OkStatus();
 }
 
-Result<TargetInfo> Updater::Target(const std::string& name) const {
-  if (!targets_) return Error(Code::kInvalidArgument, "no trusted targets metadata yet");
-  const json& s = targets_->envelope["signed"];
+namespace {
+
+// The entry of `name` in targets metadata `envelope`, or nullopt when it has none.
+Result<std::optional<TargetInfo>> EntryOf(const json& envelope, const std::string& name) {
+  const json& s = envelope.at("signed");
   if (!s.contains("targets") || !s["targets"].is_object() || !s["targets"].contains(name)) {
-    return Error(Code::kNotFound, "target '" + name + "' is not in the trusted targets metadata");
+    return std::optional<TargetInfo>();
   }
   const json& e = s["targets"][name];
   TargetInfo t;
@@ -188,7 +191,149 @@ Result<TargetInfo> Updater::Target(const std::string& name) const {
     return Error(Code::kUnsupported, "target '" + name + "': no sha256 hash");
   }
   t.custom = e.value("custom", json::object());
-  return t;
+  return std::optional<TargetInfo>(std::move(t));
+}
+
+bool SegmentMatches(std::string_view p, std::string_view s) {
+  // Iterative glob with backtracking on the last '*'.
+  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
+  while (si < s.size()) {
+    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
+      ++pi;
+      ++si;
+    } else if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = si;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      si = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+}  // namespace
+
+bool PathMatches(const std::string& pattern, const std::string& name) {
+  size_t pp = 0, np = 0;
+  while (true) {
+    const size_t pe = pattern.find('/', pp), ne = name.find('/', np);
+    if ((pe == std::string::npos) != (ne == std::string::npos)) return false;
+    if (!SegmentMatches(std::string_view(pattern).substr(pp, pe - pp),
+                        std::string_view(name).substr(np, ne - np))) {
+      return false;
+    }
+    if (pe == std::string::npos) return true;
+    pp = pe + 1;
+    np = ne + 1;
+  }
+}
+
+Result<TargetInfo> Updater::Target(const std::string& name) const {
+  if (!targets_) return Error(Code::kInvalidArgument, "no trusted targets metadata yet");
+  ALOFT_ASSIGN_OR_RETURN(auto t, EntryOf(targets_->envelope, name));
+  if (!t) {
+    return Error(Code::kNotFound, "target '" + name + "' is not in the trusted targets metadata");
+  }
+  return std::move(*t);
+}
+
+Result<json> Updater::LoadDelegated(const std::string& role, const json& delegations,
+                                    const json& delegation, const Fetch& fetch, int64_t now_ms) {
+  if (auto it = delegated_.find(role); it != delegated_.end()) return it->second;
+  const std::string what = role + ".json";
+  ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(snapshot_->envelope, what, "snapshot.json"));
+  const int64_t limit = want.length ? *want.length : kDefaultMaxBytes;
+  ALOFT_ASSIGN_OR_RETURN(std::string bytes, fetch(role, want.version, limit));
+  if (static_cast<int64_t>(bytes.size()) > limit) {
+    return Error(Code::kOutOfRange, what + ": more bytes than the snapshot allows");
+  }
+  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
+  ALOFT_ASSIGN_OR_RETURN(json env, ParseEnvelope(bytes, "targets", what));
+  // The delegator's keys for this role.
+  std::map<std::string, Key> keys;
+  if (delegations.contains("keys") && delegations["keys"].is_object()) {
+    for (const auto& [id, object] : delegations["keys"].items()) {
+      auto k = KeyFromObject(id, object);
+      if (!k.ok()) return std::move(k).error().WithContext(what);
+      keys.emplace(id, std::move(k).value());
+    }
+  }
+  RoleKeys rk;
+  if (!delegation.contains("keyids") || !delegation["keyids"].is_array() ||
+      !delegation.contains("threshold") || !delegation["threshold"].is_number_integer()) {
+    return Error(Code::kMalformed, what + ": its delegation has no keyids and threshold");
+  }
+  for (const auto& id : delegation["keyids"]) {
+    if (id.is_string()) rk.keyids.push_back(id.get<std::string>());
+  }
+  rk.threshold = static_cast<int>(delegation["threshold"].get<int64_t>());
+  ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(env, keys, rk, what));
+  ALOFT_ASSIGN_OR_RETURN(Common c, CommonOf(env, what));
+  if (c.version != want.version) {
+    return Error(Code::kIntegrity, what + ": version " + std::to_string(c.version) +
+                                       " where the snapshot names " + std::to_string(want.version) +
+                                       " (mix-and-match?)");
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(c, now_ms, what));
+  delegated_[role] = env;
+  return env;
+}
+
+Result<Updater::Found> Updater::Search(const json& envelope, const std::string& name,
+                                       const Fetch& fetch, int64_t now_ms, int& visited,
+                                       TargetInfo& out) {
+  ALOFT_ASSIGN_OR_RETURN(auto entry, EntryOf(envelope, name));
+  if (entry) {
+    out = std::move(*entry);
+    return Found::kYes;
+  }
+  const json& s = envelope.at("signed");
+  if (!s.contains("delegations") || !s["delegations"].is_object()) return Found::kNo;
+  const json& delegations = s["delegations"];
+  if (!delegations.contains("roles") || !delegations["roles"].is_array()) return Found::kNo;
+  const std::string name_hash = Sha256Hex(AsBytes(name));
+  for (const auto& d : delegations["roles"]) {
+    if (!d.is_object() || !d.contains("name") || !d["name"].is_string()) {
+      return Error(Code::kMalformed, "a delegation without a name");
+    }
+    bool matches = false;
+    if (d.contains("paths") && d["paths"].is_array()) {
+      for (const auto& p : d["paths"])
+        matches |= p.is_string() && PathMatches(p.get<std::string>(), name);
+    } else if (d.contains("path_hash_prefixes") && d["path_hash_prefixes"].is_array()) {
+      for (const auto& p : d["path_hash_prefixes"]) {
+        matches |= p.is_string() && name_hash.starts_with(p.get<std::string>());
+      }
+    }
+    if (!matches) continue;
+    if (++visited > kMaxDelegations) {
+      return Error(Code::kOutOfRange, "target '" + name + "': more than " +
+                                          std::to_string(kMaxDelegations) +
+                                          " delegated roles searched");
+    }
+    const std::string role = d["name"].get<std::string>();
+    ALOFT_ASSIGN_OR_RETURN(json env, LoadDelegated(role, delegations, d, fetch, now_ms));
+    ALOFT_ASSIGN_OR_RETURN(Found f, Search(env, name, fetch, now_ms, visited, out));
+    if (f != Found::kNo) return f;
+    if (d.value("terminating", false)) return Found::kStop;
+  }
+  return Found::kNo;
+}
+
+Result<TargetInfo> Updater::FindTarget(const std::string& name, const Fetch& fetch,
+                                       int64_t now_ms) {
+  if (!targets_) return Error(Code::kInvalidArgument, "no trusted targets metadata yet");
+  int visited = 0;
+  TargetInfo out;
+  ALOFT_ASSIGN_OR_RETURN(Found f, Search(targets_->envelope, name, fetch, now_ms, visited, out));
+  if (f != Found::kYes) {
+    return Error(Code::kNotFound, "target '" + name + "' is not in the trusted targets metadata");
+  }
+  return out;
 }
 
 Status Updater::CheckTarget(const TargetInfo& t, int64_t length, const std::string& sha256_hex) {

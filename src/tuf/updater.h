@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -64,6 +65,19 @@ class Updater {
 
   // 5.7: the trusted targets metadata's entry for `name`; kNotFound when it lists none.
   Result<TargetInfo> Target(const std::string& name) const;
+
+  // Fetches delegated targets metadata `role`.json (version `version`: with consistent
+  // snapshots the file is "<version>.<role>.json") of at most `max_bytes` bytes.
+  using Fetch = std::function<Result<std::string>(const std::string& role, int64_t version,
+                                                  int64_t max_bytes)>;
+  // 5.6.7: `name` in the top-level targets, else searched through the delegations in order,
+  // depth first (at most kMaxDelegations roles): a delegation whose "paths" (shell-style, '*'
+  // and '?' within one path segment) or "path_hash_prefixes" (of the SHA-256 of the name) match
+  // is loaded (the snapshot's version, length and hashes; its delegator's keys and threshold;
+  // not expired); a terminating one that does not list it ends the search. kNotFound when no
+  // trusted role lists it.
+  Result<TargetInfo> FindTarget(const std::string& name, const Fetch& fetch, int64_t now_ms);
+  static constexpr int kMaxDelegations = 32;
   // Whether downloaded bytes of `length` with SHA-256 `sha256_hex` are that target (kIntegrity).
   static Status CheckTarget(const TargetInfo& t, int64_t length, const std::string& sha256_hex);
 
@@ -81,9 +95,21 @@ class Updater {
   // Parses and checks the signatures of a role's file; `what` names it.
   Result<Trusted> Load(std::string_view bytes, const std::string& role, const std::string& what);
 
+  // A delegated role's metadata, loaded and checked (cached by name while the snapshot holds).
+  Result<json> LoadDelegated(const std::string& role, const json& delegations,
+                             const json& delegation, const Fetch& fetch, int64_t now_ms);
+  enum class Found { kYes, kNo, kStop };
+  Result<Found> Search(const json& envelope, const std::string& name, const Fetch& fetch,
+                       int64_t now_ms, int& visited, TargetInfo& out);
+
   TrustedRoot root_;
   std::optional<Trusted> timestamp_, snapshot_, targets_;
+  std::map<std::string, json> delegated_;
 };
+
+// Whether target `name` matches a delegation's shell-style `pattern`: the same number of '/'
+// separated segments, each matching with '*' (any characters) and '?' (one character).
+bool PathMatches(const std::string& pattern, const std::string& name);
 
 // The "meta" entry `name` of a timestamp or snapshot.
 Result<MetaFile> MetaOf(const json& envelope, const std::string& name, const std::string& what);

@@ -203,5 +203,115 @@ TEST_F(TufUpdater, AKeyOutsideTheRoleIsNotTheRole) {
   EXPECT_EQ(u.UpdateSnapshot(snapshot_, kNow).error().code(), Code::kInvalidArgument);
 }
 
+TEST(TufPaths, ShellStylePatternsMatchWithinSegments) {
+  EXPECT_TRUE(PathMatches("fw/*.aloft", "fw/1.2.0.aloft"));
+  EXPECT_TRUE(PathMatches("fw/1.?.0.aloft", "fw/1.2.0.aloft"));
+  EXPECT_TRUE(PathMatches("*", "anything"));
+  EXPECT_FALSE(PathMatches("*", "fw/1.2.0.aloft"));  // '*' stays within one segment
+  EXPECT_FALSE(PathMatches("fw/*.aloft", "fw/x/1.2.0.aloft"));
+  EXPECT_FALSE(PathMatches("fw/*.aloft", "app/1.2.0.aloft"));
+  EXPECT_TRUE(PathMatches("a*b*c", "aXXbYYc"));
+  EXPECT_FALSE(PathMatches("a*b*c", "aXXbYY"));
+}
+
+// Hashed-bin delegations (TUF's "succinct" bins): the top-level targets role delegates to 16 bins
+// by the first hex digit of the SHA-256 of a target's name; each bin is a role of its own key.
+class TufDelegations : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Key bk = *KeyFromPublic(bin_key_.public_key());
+    json roles = json::array();
+    for (int i = 0; i < 16; ++i) {
+      const std::string prefix(1, "0123456789abcdef"[i]);
+      roles.push_back({{"name", "bin-" + prefix},
+                       {"keyids", {bk.id}},
+                       {"threshold", 1},
+                       {"path_hash_prefixes", {prefix}},
+                       {"terminating", true}});
+    }
+    json top = Repo::Envelope("targets", 1, kFuture);
+    top["signed"]["targets"] = json::object();
+    top["signed"]["delegations"] = {{"keys", {{bk.id, bk.object}}}, {"roles", roles}};
+    EXPECT_TRUE(Sign(top, repo_.targets_).ok());
+    // The target goes into its own bin; every bin is published.
+    bin_ = "bin-" + Sha256Hex(AsBytes(kName)).substr(0, 1);
+    json meta = json::object();
+    for (int i = 0; i < 16; ++i) {
+      const std::string role = "bin-" + std::string(1, "0123456789abcdef"[i]);
+      json env = Repo::Envelope("targets", 1, kFuture);
+      env["signed"]["targets"] = json::object();
+      if (role == bin_) {
+        env["signed"]["targets"][kName] = {{"length", 7},
+                                           {"hashes", {{"sha256", Sha256Hex(AsBytes("payload"))}}}};
+      }
+      EXPECT_TRUE(Sign(env, bin_key_).ok());
+      files_[role] = env.dump();
+      meta[role + ".json"] = {{"version", 1}};
+    }
+    const std::string targets = top.dump();
+    meta["targets.json"] = {{"version", 1}};
+    json snap = Repo::Envelope("snapshot", 1, kFuture);
+    snap["signed"]["meta"] = meta;
+    EXPECT_TRUE(Sign(snap, repo_.snapshot_).ok());
+    snapshot_ = snap.dump();
+    targets_ = targets;
+    timestamp_ = repo_.Timestamp(1, snapshot_, 1);
+  }
+  Updater Ready() {
+    Updater u(*TrustedRoot::FromText(repo_.Root(), "1.root.json"));
+    EXPECT_TRUE(u.UpdateTimestamp(timestamp_, kNow).ok());
+    EXPECT_TRUE(u.UpdateSnapshot(snapshot_, kNow).ok());
+    EXPECT_TRUE(u.UpdateTargets(targets_, kNow).ok());
+    return u;
+  }
+  Updater::Fetch Fetcher() {
+    return [this](const std::string& role, int64_t version, int64_t) -> Result<std::string> {
+      fetched_.push_back(role + "@" + std::to_string(version));
+      auto it = files_.find(role);
+      if (it == files_.end()) return Error(Code::kNotFound, role + ".json");
+      return it->second;
+    };
+  }
+  static constexpr char kName[] = "fw/1.2.0.aloft";
+  Repo repo_;
+  crypto::PrivateKey bin_key_ = *crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  crypto::PrivateKey other_key_ = *crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  std::string bin_, targets_, snapshot_, timestamp_;
+  std::map<std::string, std::string> files_;
+  std::vector<std::string> fetched_;
+};
+
+TEST_F(TufDelegations, TheTargetIsFoundInItsBin_FetchingThatBinOnly) {
+  Updater u = Ready();
+  auto t = u.FindTarget(kName, Fetcher(), kNow);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t->length, 7);
+  EXPECT_EQ(fetched_, std::vector<std::string>{bin_ + "@1"});
+  // Another name hashes to another bin, which does not list it: not found (terminating).
+  auto missing = u.FindTarget("fw/9.9.9.aloft", Fetcher(), kNow);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+}
+
+TEST_F(TufDelegations, ABinSignedByAKeyTheDelegationDoesNotNameIsRefused) {
+  json env = json::parse(files_[bin_]);
+  env["signatures"] = json::array();
+  ASSERT_TRUE(Sign(env, other_key_).ok());
+  files_[bin_] = env.dump();
+  Updater u = Ready();
+  auto t = u.FindTarget(kName, Fetcher(), kNow);
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code(), Code::kUntrusted);
+}
+
+TEST_F(TufDelegations, ABinOfAnotherVersionThanTheSnapshotNamesIsRefused) {
+  json env = json::parse(files_[bin_]);
+  env["signed"]["version"] = 2;
+  env["signatures"] = json::array();
+  ASSERT_TRUE(Sign(env, bin_key_).ok());
+  files_[bin_] = env.dump();
+  Updater u = Ready();
+  EXPECT_EQ(u.FindTarget(kName, Fetcher(), kNow).error().code(), Code::kIntegrity);
+}
+
 }  // namespace
 }  // namespace aloft::tuf
