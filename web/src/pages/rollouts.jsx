@@ -128,7 +128,7 @@ export function RolloutDetail({ name, session }) {
             {s.approved_by ? (
               <>
                 <dt>{t('rollout.approved_by')}</dt>
-                <dd>{s.approved_by}</dd>
+                <dd data-testid="approved-by">{s.approved_by}</dd>
               </>
             ) : null}
             {s.reason ? (
