@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "core/clock.h"
@@ -83,12 +84,14 @@ int main(int argc, char** argv) {
     std::cerr << "aloftd: " << bound.error().message() << "\n";
     return 1;
   }
-  std::cerr << "aloftd: listening on " << config.listen << " (port " << (*app)->port() << ", "
-            << (config.tls_cert.empty() ? "http" : "https") << "), data in " << config.data_dir
-            << ", "
-            << (config.trust.empty() ? "no trust keys (signed packages refused)"
-                                     : std::to_string(config.trust.size()) + " trust key(s)")
-            << (config.require_signed_releases ? ", signed releases only" : "") << std::endl;
+  // One write: the server's threads log too, and scripts read the port from this line.
+  std::ostringstream line;
+  line << "aloftd: listening on " << config.listen << " (port " << (*app)->port() << ", "
+       << (config.tls_cert.empty() ? "http" : "https") << "), data in " << config.data_dir << ", "
+       << (config.trust.empty() ? "no trust keys (signed packages refused)"
+                                : std::to_string(config.trust.size()) + " trust key(s)")
+       << (config.require_signed_releases ? ", signed releases only" : "") << "\n";
+  std::cerr << line.str() << std::flush;
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);

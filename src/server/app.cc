@@ -269,9 +269,12 @@ Result<bool> AppImpl::TickRollouts() {
              << std::endl;
   }
   if (leader_.exchange(*leader) != *leader) {
-    ctx_.log << "aloftd: rollout engine: "
-             << (*leader ? "this server leads" : "another server leads") << " ("
-             << ctx_.rollouts->holder() << ")" << std::endl;
+    // One write, so that another thread's line cannot land inside it (aloftd's "listening" line
+    // is read by scripts for the port).
+    ctx_.log << ("aloftd: rollout engine: " +
+                 std::string(*leader ? "this server leads" : "another server leads") + " (" +
+                 ctx_.rollouts->holder() + ")\n")
+             << std::flush;
   }
   if (*leader && ctx_.push) {
     auto pushed = ctx_.push->PushDue(ctx_.Now());
