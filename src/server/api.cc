@@ -64,6 +64,16 @@ Response AuthErrorResponse(const Error& e, Access access) {
   return res;
 }
 
+Caller SessionCaller(const Session& s) {
+  Caller c;
+  c.kind = Caller::kOperator;
+  c.actor = s.actor;
+  c.role = s.role;
+  c.session = true;
+  c.csrf = s.csrf;
+  return c;
+}
+
 std::string_view CookieValue(const Request& req, std::string_view name) {
   for (const auto& [field, value] : req.headers.fields()) {
     if (field.size() != 6 || strncasecmp(field.c_str(), "cookie", 6) != 0) continue;

@@ -57,6 +57,9 @@ struct Caller {
   std::string csrf;
 };
 
+// The caller a dashboard session stands for (an operator, with the session's CSRF token).
+Caller SessionCaller(const Session& s);
+
 // The name of the session cookie (docs/dashboard.md).
 inline constexpr std::string_view kSessionCookie = "aloft_session";
 // The value of cookie `name` in the request's Cookie header(s), or "".

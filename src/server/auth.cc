@@ -144,12 +144,7 @@ Result<Caller> Auth::AuthenticateSession(std::string_view cookie) {
   if (!found) {
     return Error(Code::kPermissionDenied, "the sign-in expired or was ended: sign in again");
   }
-  Caller c;
-  c.kind = Caller::kOperator;
-  c.actor = found->actor;
-  c.role = found->role;
-  c.session = true;
-  c.csrf = found->csrf;
+  Caller c = SessionCaller(*found);
   c.cache_key = key;
   if (config_.auth_cache_s > 0) {
     auto keep = std::chrono::milliseconds(

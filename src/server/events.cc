@@ -72,7 +72,7 @@ std::pair<std::string, std::string> EventHub::Format(const Changes& c) {
     }
     AppendEvent(all, "delta", {{"release", d.release}, {"base", d.base}, {"state", d.state}});
   }
-  if (c.devices_seen > 0 || c.new_devices) {
+  if (c.devices_seen || c.new_devices) {
     AppendEvent(all, "devices", {{"seen", c.devices_seen}, {"added", c.new_devices}});
   }
   if (c.new_releases) AppendEvent(all, "releases", nlohmann::json::object());

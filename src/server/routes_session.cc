@@ -181,13 +181,7 @@ Result<Response> SignIn(Context& ctx, SignInThrottle& throttle, Request& req) {
     return tx.Audit(s.actor, "session.create", s.actor,
                     DumpJson(json({{"address", req.remote_address}})), now);
   }));
-  Caller c;
-  c.kind = Caller::kOperator;
-  c.actor = s.actor;
-  c.role = s.role;
-  c.session = true;
-  c.csrf = s.csrf;
-  Response r = JsonResponse(201, SessionJson(c, s.expires_ms));
+  Response r = JsonResponse(201, SessionJson(SessionCaller(s), s.expires_ms));
   r.headers.Add("Set-Cookie", SessionCookie(req, cookie, ctx.config.session_ttl_s));
   r.headers.Set("Cache-Control", "no-store");
   return r;

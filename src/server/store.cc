@@ -627,8 +627,8 @@ Result<Stats> Tx::GetStats(int64_t now) {
   ALOFT_ASSIGN_OR_RETURN(
       rows, c_.Query("SELECT (SELECT COUNT(*) FROM devices WHERE last_seen_ms > ?), (SELECT "
                      "COUNT(*) FROM devices WHERE last_seen_ms > ?), (SELECT COUNT(*) FROM "
-                     "actions a WHERE a.state = 'failed' AND a.id = (SELECT MAX(b.id) FROM "
-                     "actions b WHERE b.device_id = a.device_id))",
+                     "actions a WHERE " +
+                         std::string(kLatestActionFailed) + ")",
                      {now - 3'600'000, now - 86'400'000}));
   s.seen_hour = rows.at(0).Int(0);
   s.seen_day = rows.at(0).Int(1);

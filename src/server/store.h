@@ -254,10 +254,16 @@ struct Changes {
   std::vector<Rollout> rollouts;
   std::vector<Action> actions;
   std::vector<Delta> deltas;
-  int64_t devices_seen = 0;  // devices whose last contact is newer than seen_ms
+  bool devices_seen = false;  // a device made contact after seen_ms
   bool new_devices = false, new_releases = false, new_audit = false;
   ChangeMarks marks;  // the newest of each kind seen now (at least the marks given)
 };
+
+// SQL the store's files share: action `a` is its device's latest and it failed (the device
+// counts as "failing").
+inline constexpr std::string_view kLatestActionFailed =
+    "a.state = 'failed' AND a.id = (SELECT MAX(b.id) FROM actions b WHERE b.device_id = "
+    "a.device_id)";
 
 // One transaction's view of the store.
 class Tx {

@@ -192,9 +192,9 @@ std::string DeviceWhere(const DeviceFilter& f, Params& params, db::Engine engine
     } else if (*f.state == "idle") {
       where += std::string(" AND d.last_seen_ms IS NOT NULL AND NOT ") + kOpen;
     } else {  // failing
-      where +=
-          " AND (SELECT a.state FROM actions a WHERE a.device_id = d.id ORDER BY a.id DESC "
-          "LIMIT 1) = 'failed'";
+      where += " AND EXISTS (SELECT 1 FROM actions a WHERE a.device_id = d.id AND ";
+      where += kLatestActionFailed;
+      where += ")";
     }
   }
   if (f.attribute) {

@@ -89,6 +89,30 @@ Result<Updater::Trusted> Updater::Load(std::string_view bytes, const std::string
   return Trusted{std::move(env), c};
 }
 
+Result<Updater::Trusted> Updater::LoadListed(std::string_view bytes, const Listed& listed,
+                                             int64_t now_ms) {
+  const std::string& what = listed.what;
+  const int64_t limit = listed.want.length ? *listed.want.length : kDefaultMaxBytes;
+  if (static_cast<int64_t>(bytes.size()) > limit) {
+    return Error(Code::kOutOfRange, what + ": more bytes than the " + listed.lister + " allows");
+  }
+  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, listed.want, what));
+  ALOFT_ASSIGN_OR_RETURN(json env, ParseEnvelope(bytes, listed.type, what));
+  if (listed.keys) {
+    ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(env, *listed.keys, *listed.role_keys, what));
+  } else {
+    ALOFT_RETURN_IF_ERROR(root_.VerifyRole(env, listed.type, what));
+  }
+  ALOFT_ASSIGN_OR_RETURN(Common c, CommonOf(env, what));
+  if (c.version != listed.want.version) {
+    return Error(Code::kIntegrity, what + ": version " + std::to_string(c.version) + " where the " +
+                                       listed.lister + " names " +
+                                       std::to_string(listed.want.version) + " (mix-and-match?)");
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(c, now_ms, what));
+  return Trusted{std::move(env), c};
+}
+
 Status Updater::UpdateTimestamp(std::string_view bytes, int64_t now_ms) {
   const std::string what = "timestamp.json";
   if (static_cast<int64_t>(bytes.size()) > kMaxTimestampBytes) {
@@ -124,16 +148,9 @@ Status Updater::UpdateSnapshot(std::string_view bytes, int64_t now_ms) {
   const std::string what = "snapshot.json";
   if (!timestamp_) return Error(Code::kInvalidArgument, what + ": no trusted timestamp yet");
   ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(timestamp_->envelope, what, "timestamp.json"));
-  if (static_cast<int64_t>(bytes.size()) > SnapshotLimit()) {
-    return Error(Code::kOutOfRange, what + ": more bytes than the timestamp allows");
-  }
-  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
-  ALOFT_ASSIGN_OR_RETURN(Trusted s, Load(bytes, "snapshot", what));
-  if (s.common.version != want.version) {
-    return Error(Code::kIntegrity, what + ": version " + std::to_string(s.common.version) +
-                                       " where the timestamp names " +
-                                       std::to_string(want.version) + " (mix-and-match?)");
-  }
+  ALOFT_ASSIGN_OR_RETURN(
+      Trusted s,
+      LoadListed(bytes, {what, "snapshot", "timestamp", want, nullptr, nullptr}, now_ms));
   if (snapshot_) {
     // No targets file may go back or disappear.
     for (const auto& [name, _] : snapshot_->envelope["signed"]["meta"].items()) {
@@ -143,7 +160,6 @@ Status Updater::UpdateSnapshot(std::string_view bytes, int64_t now_ms) {
       ALOFT_RETURN_IF_ERROR(NotOlder(now->version, old.version, what + "'s " + name));
     }
   }
-  ALOFT_RETURN_IF_ERROR(NotExpired(s.common, now_ms, what));
   snapshot_ = std::move(s);
   delegated_.clear();
   return OkStatus();
@@ -153,17 +169,8 @@ Status Updater::UpdateTargets(std::string_view bytes, int64_t now_ms) {
   const std::string what = "targets.json";
   if (!snapshot_) return Error(Code::kInvalidArgument, what + ": no trusted snapshot yet");
   ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(snapshot_->envelope, what, "snapshot.json"));
-  if (static_cast<int64_t>(bytes.size()) > TargetsLimit()) {
-    return Error(Code::kOutOfRange, what + ": more bytes than the snapshot allows");
-  }
-  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
-  ALOFT_ASSIGN_OR_RETURN(Trusted t, Load(bytes, "targets", what));
-  if (t.common.version != want.version) {
-    return Error(Code::kIntegrity, what + ": version " + std::to_string(t.common.version) +
-                                       " where the snapshot names " + std::to_string(want.version) +
-                                       " (mix-and-match?)");
-  }
-  ALOFT_RETURN_IF_ERROR(NotExpired(t.common, now_ms, what));
+  ALOFT_ASSIGN_OR_RETURN(
+      Trusted t, LoadListed(bytes, {what, "targets", "snapshot", want, nullptr, nullptr}, now_ms));
   targets_ = std::move(t);
   return OkStatus();
 }
@@ -248,11 +255,6 @@ Result<json> Updater::LoadDelegated(const std::string& role, const json& delegat
   ALOFT_ASSIGN_OR_RETURN(MetaFile want, MetaOf(snapshot_->envelope, what, "snapshot.json"));
   const int64_t limit = want.length ? *want.length : kDefaultMaxBytes;
   ALOFT_ASSIGN_OR_RETURN(std::string bytes, fetch(role, want.version, limit));
-  if (static_cast<int64_t>(bytes.size()) > limit) {
-    return Error(Code::kOutOfRange, what + ": more bytes than the snapshot allows");
-  }
-  ALOFT_RETURN_IF_ERROR(MatchesMeta(bytes, want, what));
-  ALOFT_ASSIGN_OR_RETURN(json env, ParseEnvelope(bytes, "targets", what));
   // The delegator's keys for this role.
   std::map<std::string, Key> keys;
   if (delegations.contains("keys") && delegations["keys"].is_object()) {
@@ -271,16 +273,10 @@ Result<json> Updater::LoadDelegated(const std::string& role, const json& delegat
     if (id.is_string()) rk.keyids.push_back(id.get<std::string>());
   }
   rk.threshold = static_cast<int>(delegation["threshold"].get<int64_t>());
-  ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(env, keys, rk, what));
-  ALOFT_ASSIGN_OR_RETURN(Common c, CommonOf(env, what));
-  if (c.version != want.version) {
-    return Error(Code::kIntegrity, what + ": version " + std::to_string(c.version) +
-                                       " where the snapshot names " + std::to_string(want.version) +
-                                       " (mix-and-match?)");
-  }
-  ALOFT_RETURN_IF_ERROR(NotExpired(c, now_ms, what));
-  delegated_[role] = env;
-  return env;
+  ALOFT_ASSIGN_OR_RETURN(
+      Trusted t, LoadListed(bytes, {what, "targets", "snapshot", want, &keys, &rk}, now_ms));
+  delegated_[role] = t.envelope;
+  return std::move(t.envelope);
 }
 
 Result<Updater::Found> Updater::Search(const json& envelope, const std::string& name,

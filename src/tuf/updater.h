@@ -11,7 +11,8 @@
 //   ALOFT_ASSIGN_OR_RETURN(auto t, u.Target("fw/1.2.0.aloft"));  // then download t.length bytes
 //   ALOFT_RETURN_IF_ERROR(Updater::CheckTarget(t, length, sha256_hex));
 //
-// Delegations are not followed yet (issue 24 goes on).
+// A target the top-level targets role does not list is searched through its delegations
+// (FindTarget).
 #pragma once
 
 #include <cstdint>
@@ -94,6 +95,18 @@ class Updater {
   };
   // Parses and checks the signatures of a role's file; `what` names it.
   Result<Trusted> Load(std::string_view bytes, const std::string& role, const std::string& what);
+  // A file another trusted file lists (snapshot by timestamp, targets and delegated targets by
+  // snapshot): at most its listed length, its listed hashes, a threshold of its role's keys (the
+  // root's, or `keys`/`role_keys` for a delegated role), exactly its listed version, not expired.
+  struct Listed {
+    std::string what;    // the file, for errors: "snapshot.json"
+    std::string type;    // its "_type" and, without `keys`, its role in the root
+    std::string lister;  // "timestamp" or "snapshot"
+    MetaFile want;
+    const std::map<std::string, Key>* keys = nullptr;
+    const RoleKeys* role_keys = nullptr;
+  };
+  Result<Trusted> LoadListed(std::string_view bytes, const Listed& listed, int64_t now_ms);
 
   // A delegated role's metadata, loaded and checked (cached by name while the snapshot holds).
   Result<json> LoadDelegated(const std::string& role, const json& delegations,

@@ -42,6 +42,22 @@ export function Link({ href, children, ...rest }) {
   );
 }
 
+// ---- forms ----
+
+// What an input event's element holds: a checkbox's checked, any other input's value.
+export const inputValue = (e) => (e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value);
+
+// A form's fields as one object: [values, field, setValues]; field(k) is the onInput/onChange
+// handler that sets values[k]. `initial` may be a function, as for useState.
+export function useForm(initial) {
+  const [values, setValues] = useState(initial);
+  const field = (k) => (e) => {
+    const v = inputValue(e);
+    setValues((was) => ({ ...was, [k]: v }));
+  };
+  return [values, field, setValues];
+}
+
 // ---- data ----
 
 // GETs `path` (again when `path` or `version` changes); reload() fetches it again.

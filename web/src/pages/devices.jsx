@@ -2,14 +2,13 @@ import { useState } from 'preact/hooks';
 import { enc, query } from '../api.js';
 import { t, fmtAgo, fmtTime } from '../i18n.js';
 import { useLive } from '../live.js';
-import { Badge, ErrorBox, Link, Loading, Pager, Table, navigate, useFetch, useLocation } from '../components.jsx';
+import { Badge, ErrorBox, Link, Loading, Pager, Table, navigate, useFetch, useForm, useLocation } from '../components.jsx';
 
 const kPage = 50;
 const filterKeys = ['q', 'type', 'group', 'tag', 'version', 'state', 'seen'];
 
 function Filters({ params, types }) {
-  const [draft, setDraft] = useState(() => Object.fromEntries(filterKeys.map((k) => [k, params.get(k) ?? ''])));
-  const set = (k) => (e) => setDraft({ ...draft, [k]: e.currentTarget.value });
+  const [draft, set] = useForm(() => Object.fromEntries(filterKeys.map((k) => [k, params.get(k) ?? ''])));
   const apply = (e) => {
     e.preventDefault();
     navigate(`/devices${query(draft)}`);

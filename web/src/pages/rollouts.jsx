@@ -3,7 +3,7 @@ import { api, enc } from '../api.js';
 import { t, fmtNum, fmtTime } from '../i18n.js';
 import { useLive } from '../live.js';
 import { can } from '../roles.js';
-import { Badge, ErrorBox, Link, Loading, Table, TimeChart, WaveBars, navigate, useFetch } from '../components.jsx';
+import { Badge, ErrorBox, Link, Loading, Table, TimeChart, WaveBars, inputValue, navigate, useFetch, useForm } from '../components.jsx';
 
 export function Rollouts({ session }) {
   const [version, setVersion] = useState(0);
@@ -197,7 +197,7 @@ const list = (text) =>
 export function RolloutCreate({ session }) {
   const releases = useFetch('/api/v1/releases');
   const types = useFetch('/api/v1/device-types');
-  const [f, setF] = useState({
+  const [f, set] = useForm({
     name: '',
     release: '',
     device_type: '',
@@ -215,10 +215,9 @@ export function RolloutCreate({ session }) {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   if (!can(session, 'release')) return <p>403</p>;
-  const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
   const setWave = (i, k) => (e) => {
     const next = [...waves];
-    next[i] = { ...next[i], [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value };
+    next[i] = { ...next[i], [k]: inputValue(e) };
     setWaves(next);
   };
   const submit = async (e) => {
