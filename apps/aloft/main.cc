@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "bundle_cmd.h"
+#include "repo_cmd.h"
 #include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
@@ -192,6 +193,7 @@ int main(int argc, char** argv) {
 
   auto run_delta = aloft::cli::AddDeltaCommands(app);
   auto run_bundle = aloft::cli::AddBundleCommands(app, PackClock);
+  auto run_repo = aloft::cli::AddRepoCommands(app, PackClock);
   CLI::App* server_cmd = nullptr;
   auto run_server = aloft::cli::AddServerCommands(app, &server_cmd);
 
@@ -204,6 +206,7 @@ int main(int argc, char** argv) {
   if (*server_cmd) return run_server(quiet);
   if (int rc = run_delta(quiet); rc >= 0) return rc;
   if (int rc = run_bundle(quiet); rc >= 0) return rc;
+  if (int rc = run_repo(quiet); rc >= 0) return rc;
 
   if (*keygen) {
     auto type = aloft::crypto::ParseKeyType(key_type);
