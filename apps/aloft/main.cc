@@ -12,7 +12,6 @@
 #include <string_view>
 
 #include "bundle_cmd.h"
-#include "repo_cmd.h"
 #include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
@@ -21,6 +20,7 @@
 #include "crypto/trust.h"
 #include "delta_cmd.h"
 #include "pkg/package.h"
+#include "repo_cmd.h"
 #include "server_cmd.h"
 
 namespace {
