@@ -30,12 +30,20 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   RouteMatch out;
   auto segments = Split(path);
   for (const auto& r : routes_) {
-    if (r.segments.size() != segments.size()) continue;
+    // A last segment "{name...}" takes one or more segments, joined by '/'.
+    const bool tail = !r.segments.empty() && r.segments.back().ends_with("...}");
+    if (tail ? segments.size() < r.segments.size() : r.segments.size() != segments.size()) {
+      continue;
+    }
     std::map<std::string, std::string> params;
     bool ok = true;
-    for (size_t i = 0; i < segments.size() && ok; ++i) {
+    for (size_t i = 0; i < r.segments.size() && ok; ++i) {
       const auto& p = r.segments[i];
-      if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
+      if (tail && i + 1 == r.segments.size()) {
+        std::string rest = segments[i];
+        for (size_t j = i + 1; j < segments.size(); ++j) rest += "/" + segments[j];
+        params[p.substr(1, p.size() - 5)] = std::move(rest);
+      } else if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
         params[p.substr(1, p.size() - 2)] = segments[i];
       } else {
         ok = p == segments[i];

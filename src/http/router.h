@@ -1,6 +1,8 @@
 // Maps (method, path) to a route: patterns with "{name}" segments, e.g.
-// "/api/v1/devices/{name}/actions". A route carries an opaque id the caller uses for metrics and
-// dispatch. Lookup distinguishes "no such path" (404) from "path exists, other method" (405).
+// "/api/v1/devices/{name}/actions", and a last segment "{name...}" that takes the rest of the
+// path (one or more segments, joined by '/'). A route carries an opaque id the caller uses for
+// metrics and dispatch. Lookup distinguishes "no such path" (404) from "path exists, other method"
+// (405).
 #pragma once
 
 #include <map>

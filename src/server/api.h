@@ -74,6 +74,7 @@ enum class Access {
   kApprover,
   kAdmin,
   kDevice,
+  kAnyDevice,  // any device's own token (a route without a {device}), or an operator's GET
   kDeviceOrRegistration,
   kDdi
 };

@@ -21,6 +21,7 @@
 #include "server/events.h"
 #include "server/housekeeping.h"
 #include "server/routes.h"
+#include "server/tuf_image.h"
 #include "server/web.h"
 
 namespace aloft::server {
@@ -63,6 +64,7 @@ class AppImpl final : public App, public http::Handler {
     feed_.Stop();
     delta_worker_.Stop();
     flusher_.Stop();
+    tuf_refresh_.Stop();
     if (ctx_.contacts) ctx_.contacts->Flush();
   }
 
@@ -84,6 +86,7 @@ class AppImpl final : public App, public http::Handler {
   // server exists).
   Status InitState();
   Status StartPush();
+  Status StartTuf();
   // The dashboard's files (web.h); only an explicit web_dir that cannot be read is an error.
   Status LoadWeb();
   // Whether an unrouted GET of `path` is the dashboard's (not an API's).
@@ -104,7 +107,7 @@ class AppImpl final : public App, public http::Handler {
   std::unique_ptr<http::HttpServer> server_;
   File sqlite_lock_;                 // held while this server runs on an SQLite database
   std::atomic<bool> leader_{false};  // as the engine last found; for the log
-  PeriodicTask engine_, delta_worker_, flusher_, feed_;
+  PeriodicTask engine_, delta_worker_, flusher_, feed_, tuf_refresh_;
 };
 
 Status AppImpl::InitState() {
@@ -178,6 +181,7 @@ Status AppImpl::Init() {
   AddRolloutRoutes(routes_, ctx_);
   AddDeviceApiRoutes(routes_, ctx_);
   AddDdiRoutes(routes_, ctx_);
+  AddTufRoutes(routes_, ctx_);
 
   ctx_.rollouts = std::make_unique<RolloutEngine>(
       *ctx_.store, HostName() + "/" + std::to_string(::getpid()) + "/" + NewToken("").substr(0, 8),
@@ -200,6 +204,7 @@ Status AppImpl::Init() {
                   std::chrono::milliseconds(config.rollout_tick_ms),
                   /*run_first=*/true);
   }
+  ALOFT_RETURN_IF_ERROR(StartTuf());
   ALOFT_RETURN_IF_ERROR(StartPush());
   ctx_.events = std::make_unique<EventHub>(*ctx_.store, ctx_.log);
   feed_.Start([this] { ctx_.events->Tick(ctx_.Now()); }, std::chrono::milliseconds(500),
@@ -226,6 +231,29 @@ Status AppImpl::LoadWeb() {
     return OkStatus();
   }
   ctx_.web = std::make_unique<WebAssets>(std::move(web).value());
+  return OkStatus();
+}
+
+Status AppImpl::StartTuf() {
+  const ServerConfig& c = ctx_.config;
+  if (c.tuf_snapshot_key.empty()) return OkStatus();
+  auto snapshot = crypto::PrivateKey::Load(c.tuf_snapshot_key);
+  if (!snapshot.ok()) return snapshot.error().WithContext("tuf_snapshot_key");
+  auto timestamp = crypto::PrivateKey::Load(c.tuf_timestamp_key);
+  if (!timestamp.ok()) return timestamp.error().WithContext("tuf_timestamp_key");
+  ImageRepository::Options o;
+  o.snapshot_lifetime_ms = c.tuf_snapshot_lifetime_s * 1000;
+  o.timestamp_lifetime_ms = c.tuf_timestamp_lifetime_s * 1000;
+  ALOFT_ASSIGN_OR_RETURN(ctx_.image, ImageRepository::Create(*ctx_.store, std::move(*snapshot),
+                                                             std::move(*timestamp), o));
+  // The online roles are signed again well before they expire (each server looks; one signs).
+  tuf_refresh_.Start(
+      [this] {
+        if (Status s = ctx_.image->Refresh(ctx_.Now()); !s.ok()) {
+          ctx_.log << "aloftd: TUF timestamp not refreshed: " << s.error().message() << std::endl;
+        }
+      },
+      std::chrono::seconds(60), /*run_first=*/true);
   return OkStatus();
 }
 
@@ -284,7 +312,7 @@ Result<bool> AppImpl::TickRollouts() {
 }
 
 bool AppImpl::DashboardPath(const std::string& path) const {
-  for (std::string_view api : {"/api/", "/device/", "/metrics", "/healthz"}) {
+  for (std::string_view api : {"/api/", "/device/", "/tuf/", "/metrics", "/healthz"}) {
     if (path.starts_with(api)) return false;
   }
   // hawkBit DDI of any tenant (/<tenant>/controller/...): a client on a wrong tenant gets the

@@ -41,7 +41,8 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   // the hash.
   const std::string key(token);
   const auto now = clock_.Monotonic();
-  const bool device_route = access == Access::kDevice || access == Access::kDeviceOrRegistration ||
+  const bool device_route = access == Access::kDevice || access == Access::kAnyDevice ||
+                            access == Access::kDeviceOrRegistration ||
                             access == Access::kDdi;
   Shard& shard = ShardFor(key);
   {
@@ -301,6 +302,11 @@ Status Auth::Authorize(Caller& c, Access access, const Request& req) {
       return need(Role::kApprover);
     case Access::kAdmin:
       return need(Role::kAdmin);
+    case Access::kAnyDevice:
+      if (c.kind == Caller::kDevice || (c.kind == Caller::kOperator && req.method == "GET")) {
+        return OkStatus();
+      }
+      return Error(Code::kPermissionDenied, "this route needs a device's token");
     case Access::kDevice:
     case Access::kDeviceOrRegistration:
     case Access::kDdi: {

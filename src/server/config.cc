@@ -39,6 +39,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "rollout_approval",
                                  "require_signed_releases",
                                  "delta_key",
+                                 "tuf_snapshot_key",
+                                 "tuf_timestamp_key",
+                                 "tuf_public_targets",
+                                 "tuf_snapshot_lifetime_s",
+                                 "tuf_timestamp_lifetime_s",
                                  "ddi_tenant",
                                  "ddi_gateway_token",
                                  "mqtt_url",
@@ -87,6 +92,20 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Bool("rollout_approval", c.rollout_approval));
   ALOFT_RETURN_IF_ERROR(r.Bool("require_signed_releases", c.require_signed_releases));
   ALOFT_RETURN_IF_ERROR(r.Str("delta_key", c.delta_key));
+  ALOFT_RETURN_IF_ERROR(r.Str("tuf_snapshot_key", c.tuf_snapshot_key));
+  ALOFT_RETURN_IF_ERROR(r.Str("tuf_timestamp_key", c.tuf_timestamp_key));
+  ALOFT_RETURN_IF_ERROR(r.Bool("tuf_public_targets", c.tuf_public_targets));
+  ALOFT_RETURN_IF_ERROR(r.Int("tuf_snapshot_lifetime_s", c.tuf_snapshot_lifetime_s));
+  ALOFT_RETURN_IF_ERROR(r.Int("tuf_timestamp_lifetime_s", c.tuf_timestamp_lifetime_s));
+  if (c.tuf_snapshot_key.empty() != c.tuf_timestamp_key.empty()) {
+    return Error(Code::kInvalidArgument,
+                 path + ": tuf_snapshot_key and tuf_timestamp_key are set together");
+  }
+  if (c.tuf_timestamp_lifetime_s < 600 || c.tuf_snapshot_lifetime_s < c.tuf_timestamp_lifetime_s) {
+    return Error(Code::kInvalidArgument, path +
+                                             ": tuf_timestamp_lifetime_s must be at least 600 and "
+                                             "tuf_snapshot_lifetime_s at least as long");
+  }
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_tenant", c.ddi_tenant));
   ALOFT_RETURN_IF_ERROR(r.Str("ddi_gateway_token", c.ddi_gateway_token));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));

@@ -60,6 +60,11 @@ struct ServerConfig {
   // PEM private key that signs the deltas this server makes (docs/rollouts.md); "" = it makes
   // none (uploaded deltas are still offered). Devices must trust its public key.
   std::string delta_key;
+  // TUF Image repository (docs/trust.md): the online keys' files; none = no repository.
+  std::string tuf_snapshot_key, tuf_timestamp_key;
+  bool tuf_public_targets = false;  // targets for anyone, not only devices
+  int64_t tuf_snapshot_lifetime_s = 7 * 86400;
+  int64_t tuf_timestamp_lifetime_s = 86400;
   // The hawkBit DDI API (docs/ddi.md): served under /<ddi_tenant>/controller/v1/. A gateway token
   // lets one client speak for every device (`Authorization: GatewayToken ...`); "" = refused.
   std::string ddi_tenant = "default";

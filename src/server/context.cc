@@ -2,6 +2,7 @@
 
 #include "server/auth.h"
 #include "server/events.h"
+#include "server/tuf_image.h"
 #include "server/housekeeping.h"
 #include "server/web.h"
 

@@ -31,6 +31,7 @@ namespace aloft::server {
 class Auth;
 class ContactRecorder;
 class EventHub;
+class ImageRepository;
 class WebAssets;
 
 struct Context {
@@ -52,6 +53,7 @@ struct Context {
   std::unique_ptr<PushBridge> push;            // when mqtt_url is set
   std::unique_ptr<EventHub> events;            // the dashboard's live feed
   std::unique_ptr<WebAssets> web;              // the dashboard's files, when found
+  std::unique_ptr<ImageRepository> image;      // TUF, when its online keys are set
   const http::ServerCounters* http = nullptr;  // the HTTP server's, for /metrics
 
   int64_t Now() const { return ToMs(clock.Wall()); }

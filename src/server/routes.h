@@ -29,6 +29,9 @@ void AddDeviceApiRoutes(RouteTable& routes, Context& ctx);
 // ddi_api.cc: the hawkBit DDI API, /{tenant}/controller/v1/{device}/... (docs/ddi.md).
 void AddDdiRoutes(RouteTable& routes, Context& ctx);
 
+// routes_tuf.cc: the TUF Image repository, /tuf/image/... and /api/v1/tuf/image.
+void AddTufRoutes(RouteTable& routes, Context& ctx);
+
 // routes_tokens.cc: on first start (no API token yet), creates the admin token and writes it to
 // <data_dir>/admin.token (0600). Several servers starting at once on one database create one.
 Status EnsureAdminToken(Context& ctx);

@@ -159,6 +159,18 @@ CREATE INDEX actions_updated ON actions (updated_ms);
 CREATE INDEX rollouts_updated ON rollouts (updated_ms);
 CREATE INDEX devices_seen ON devices (last_seen_ms);
 )sql"},
+      // TUF / Uptane (docs/trust.md): every version of every metadata file a repository served
+      // (kept: a client may ask for any root, and consistent snapshots for their own version),
+      // and the targets the newest targets metadata lists, by name and SHA-256.
+      {10, "TUF repositories", R"sql(
+CREATE TABLE tuf_files (
+  repo TEXT NOT NULL, role TEXT NOT NULL, version BIGINT NOT NULL, body TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL, PRIMARY KEY (repo, role, version));
+CREATE TABLE tuf_targets (
+  repo TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, length BIGINT NOT NULL,
+  PRIMARY KEY (repo, name));
+CREATE INDEX tuf_targets_sha256 ON tuf_targets (sha256);
+)sql"},
   };
   return kMigrations;
 }

@@ -259,6 +259,19 @@ struct Changes {
   ChangeMarks marks;  // the newest of each kind seen now (at least the marks given)
 };
 
+// A TUF metadata file as a repository serves it (docs/trust.md).
+struct TufFile {
+  std::string role;  // "root", "targets", "snapshot", "timestamp", or a delegated role
+  int64_t version = 0;
+  std::string body;
+  int64_t expires_ms = 0;
+};
+// A target the newest targets metadata (and its delegations) lists.
+struct TufTarget {
+  std::string name, sha256;
+  int64_t length = 0;
+};
+
 // SQL the store's files share: action `a` is its device's latest and it failed (the device
 // counts as "failing").
 inline constexpr std::string_view kLatestActionFailed =
@@ -415,6 +428,19 @@ class Tx {
   // Makes concurrent transactions that call Serialize(key) run one after another (servers on one
   // PostgreSQL racing to create the first admin token, to elect a leader, ...).
   Status Serialize(int64_t key);
+
+  // ---- TUF repositories (store_tuf.cc) ----
+  // Version `version` of `role`'s file in repository `repo`, or its newest without a version.
+  Result<std::optional<TufFile>> GetTufFile(const std::string& repo, const std::string& role,
+                                            std::optional<int64_t> version);
+  // The newest version of each role's file.
+  Result<std::vector<TufFile>> NewestTufFiles(const std::string& repo);
+  Status PutTufFile(const std::string& repo, const TufFile& f, int64_t now);
+  // Replaces the list of targets of `repo`.
+  Status SetTufTargets(const std::string& repo, const std::vector<TufTarget>& targets);
+  Result<std::optional<TufTarget>> FindTufTarget(const std::string& repo, const std::string& name);
+  // The targets whose file (an artifact with their SHA-256) the server does not hold.
+  Result<std::vector<std::string>> TufTargetsWithoutFile(const std::string& repo);
 
   db::Connection& connection() { return c_; }
   // Callers that change the actions table with their own SQL say so (see Store::actions_epoch).

@@ -1,0 +1,317 @@
+// aloftd's TUF Image repository over real HTTP on loopback, SQLite and PostgreSQL: what
+// `aloft repo` makes offline is pushed, checked as a client would check it, served with the
+// server's snapshot and timestamp, followed by our client through root rotations, and signed
+// again before it expires. (tuf-js, an independent client, reads it in tests/tuf-js.)
+#include <thread>
+
+#include "core/encoding.h"
+#include "core/hash.h"
+#include "crypto/keys.h"
+#include "server/server_fixture.h"
+#include "tuf/repository.h"
+#include "tuf/updater.h"
+#include "tuf/workspace.h"
+
+namespace aloft::server {
+namespace {
+
+using ::testing::HasSubstr;
+using tuf::Workspace;
+
+crypto::PrivateKey NewKey() { return *crypto::PrivateKey::Generate(crypto::KeyType::kEd25519); }
+tuf::Key KeyOf(const crypto::PrivateKey& k) { return *tuf::KeyFromPublic(k.public_key()); }
+int64_t NowMs(const Clock& c) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(c.Wall().time_since_epoch()).count();
+}
+
+class TufImageTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    database_ = testing::FreshDatabase(GetParam(), dir_.path());
+    if (database_.empty()) GTEST_SKIP() << "no PostgreSQL (set ALOFT_TEST_PG_URL)";
+    ASSERT_THAT(WriteFileAtomic(dir_ / "release.pub", pkgs_.keys[0].public_key().ToPem()), IsOk());
+    ASSERT_THAT(crypto::SaveKeyPair(snapshot_key_, dir_ / "snapshot"), IsOk());
+    ASSERT_THAT(crypto::SaveKeyPair(timestamp_key_, dir_ / "timestamp"), IsOk());
+    StartTuf();
+  }
+  void StartTuf(const Clock* clock = nullptr) {
+    Start(
+        [this](ServerConfig& c) {
+          c.tuf_snapshot_key = dir_ / "snapshot.key";
+          c.tuf_timestamp_key = dir_ / "timestamp.key";
+          c.max_json_bytes = 1 << 20;
+        },
+        clock);
+  }
+  // An Image repository's offline half: root 1 (root keys 2 of 2) and an empty targets.json.
+  Workspace NewWorkspace(int bins = 0) {
+    Workspace::InitOptions o;
+    o.roles["root"] = {{KeyOf(root_keys_[0]), KeyOf(root_keys_[1])}, 2};
+    o.roles["targets"] = {{KeyOf(targets_key_)}, 1};
+    o.roles["snapshot"] = {{KeyOf(snapshot_key_)}, 1};
+    o.roles["timestamp"] = {{KeyOf(timestamp_key_)}, 1};
+    o.bins = bins;
+    auto w = Workspace::Init(dir_ / "repo", o, NowMs(SystemClock::Instance()));
+    EXPECT_TRUE(w.ok());
+    EXPECT_TRUE(w->Sign(root_keys_[0], Now()).ok());
+    EXPECT_TRUE(w->Sign(root_keys_[1], Now()).ok());
+    return std::move(w).value();
+  }
+  int64_t Now() { return NowMs(SystemClock::Instance()); }
+  json PushBody(const Workspace& w) {
+    json body = {{"roots", json::array()}};
+    auto roots = w.RootFiles();  // kept: a range-for over *w.RootFiles() would dangle
+    for (auto& r : *roots) body["roots"].push_back(r);
+    body["targets"] = *w.TargetsFile();
+    body["delegated"] = *w.DelegatedFiles();
+    return body;
+  }
+  client::HttpResponse Push(const json& body) {
+    return Call("POST", "/api/v1/tuf/image", admin_, body.dump(),
+                {"Content-Type: application/json"});
+  }
+  std::string Get(const std::string& file, int expect = 200) {
+    auto r = Call("GET", "/tuf/image/" + file, "");
+    EXPECT_EQ(r.status, expect) << file << ": " << r.body;
+    return r.body;
+  }
+  // A client's refresh over HTTP from the root it trusts (`trusted`: 1.root.json's text).
+  Result<tuf::Updater> Refresh(const std::string& trusted) {
+    ALOFT_ASSIGN_OR_RETURN(auto root, tuf::TrustedRoot::FromText(trusted, "1.root.json"));
+    while (true) {
+      auto r = Call("GET", "/tuf/image/" + std::to_string(root.version() + 1) + ".root.json", "");
+      if (r.status == 404) break;
+      ALOFT_RETURN_IF_ERROR(root.Update(r.body, "next root"));
+    }
+    tuf::Updater u(std::move(root));
+    const int64_t now = Now();
+    ALOFT_RETURN_IF_ERROR(u.root().CheckNotExpired(now));
+    ALOFT_RETURN_IF_ERROR(u.UpdateTimestamp(Get("timestamp.json"), now));
+    ALOFT_RETURN_IF_ERROR(
+        u.UpdateSnapshot(Get(std::to_string(*u.timestamp_version()) + ".snapshot.json"), now));
+    ALOFT_ASSIGN_OR_RETURN(
+        auto meta,
+        tuf::MetaOf(json::parse(Get(std::to_string(*u.snapshot_version()) + ".snapshot.json")),
+                    "targets.json", "snapshot"));
+    ALOFT_RETURN_IF_ERROR(
+        u.UpdateTargets(Get(std::to_string(meta.version) + ".targets.json"), now));
+    return u;
+  }
+  tuf::Updater::Fetch Fetcher() {
+    return [this](const std::string& role, int64_t version, int64_t) -> Result<std::string> {
+      auto r = Call("GET", "/tuf/image/" + std::to_string(version) + "." + role + ".json", "");
+      if (r.status != 200) return Error(Code::kNotFound, role);
+      return r.body;
+    };
+  }
+
+  std::vector<crypto::PrivateKey> root_keys_{NewKey(), NewKey()};
+  crypto::PrivateKey targets_key_ = NewKey(), snapshot_key_ = NewKey(), timestamp_key_ = NewKey();
+};
+
+TEST_P(TufImageTest, APushedRepositoryIsServed_RefreshedByAClient_AndItsTargetDownloaded) {
+  std::string package;
+  SetUpFleet(&package);
+  const std::string token = AddDevice("dev-1");
+  Workspace w = NewWorkspace();
+  auto bytes = *ReadFile(package);
+  ASSERT_TRUE(w.AddTarget("fw/1.2.0.aloft", static_cast<int64_t>(bytes.size()),
+                          Sha256Hex(AsBytes(bytes)), {{"version", "1.2.0"}})
+                  .ok());
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  auto r = Push(PushBody(w));
+  ASSERT_EQ(r.status, 201) << r.body;
+  json answer = json::parse(r.body);
+  EXPECT_EQ(answer["root_version"], 1);
+  EXPECT_EQ(answer["snapshot_version"], 1);
+  EXPECT_EQ(answer["timestamp_version"], 1);
+  EXPECT_EQ(answer["targets_without_file"], json::array());
+  // The same push again changes nothing.
+  r = Push(PushBody(w));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["timestamp_version"], 1);
+
+  auto u = Refresh(Get("1.root.json"));
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  auto t = u->Target("fw/1.2.0.aloft");
+  ASSERT_TRUE(t.ok());
+  const std::string url = "/tuf/image/targets/fw/" + t->hashes["sha256"] + ".1.2.0.aloft";
+  auto file = Call("GET", url, token);
+  ASSERT_EQ(file.status, 200) << file.body;
+  EXPECT_TRUE(tuf::Updater::CheckTarget(*t, static_cast<int64_t>(file.body.size()),
+                                        Sha256Hex(AsBytes(file.body)))
+                  .ok());
+  // Targets are for devices unless tuf_public_targets; metadata is for anyone.
+  EXPECT_EQ(Call("GET", url, "").status, 401);
+  EXPECT_EQ(
+      Call("GET", "/tuf/image/targets/fw/" + std::string(64, 'a') + ".1.2.0.aloft", token).status,
+      404);
+  EXPECT_EQ(Call("GET", "/tuf/image/1.timestamp.json", "").status, 404);
+  EXPECT_EQ(Call("GET", "/tuf/image/../1.root.json", "").status, 404);
+  auto status = CallJson("GET", "/api/v1/tuf/image", admin_, nullptr, 200);
+  EXPECT_EQ(status["files"]["targets"]["version"], 1);
+}
+
+TEST_P(TufImageTest, PushesAreCheckedAsAClientWouldCheckThem_AndARefusedOneChangesNothing) {
+  SetUpFleet();
+  Workspace w = NewWorkspace();
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  json good = PushBody(w);
+  // Targets signed by a key the root does not name for them.
+  json forged = json::parse(good["targets"].get<std::string>());
+  forged["signatures"] = json::array();
+  ASSERT_TRUE(tuf::Sign(forged, NewKey()).ok());
+  json bad = good;
+  bad["targets"] = forged.dump();
+  auto r = Push(bad);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("targets.json"));
+  EXPECT_EQ(Call("GET", "/tuf/image/timestamp.json", "").status, 404);  // nothing was kept
+  // A first root that is not version 1; a root that does not name this server's keys.
+  bad = good;
+  bad["roots"] = json::array();
+  EXPECT_EQ(Push(bad).status, 400);
+  {
+    Workspace::InitOptions o;
+    o.roles["root"] = {{KeyOf(root_keys_[0])}, 1};
+    o.roles["targets"] = {{KeyOf(targets_key_)}, 1};
+    o.roles["snapshot"] = {{KeyOf(NewKey())}, 1};
+    o.roles["timestamp"] = {{KeyOf(timestamp_key_)}, 1};
+    auto other = *Workspace::Init(dir_ / "other", o, Now());
+    ASSERT_TRUE(other.Sign(root_keys_[0], Now()).ok());
+    ASSERT_TRUE(other.Sign(targets_key_, Now()).ok());
+    r = Push(PushBody(other));
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_THAT(r.body, HasSubstr("tuf_snapshot_key"));
+  }
+  ASSERT_EQ(Push(good).status, 201);
+  // Version 1 of targets again but different: refused; an unsigned staged change: refused.
+  ASSERT_TRUE(w.AddTarget("x.bin", 1, Sha256Hex(AsBytes("x")), json::object()).ok());
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  json staged = good;
+  auto staged_text = ReadFile(dir_ / "repo/staged/targets.json");
+  ASSERT_TRUE(staged_text.ok());
+  staged["targets"] = *staged_text;
+  r = Push(staged);
+  EXPECT_EQ(r.status, 400) << r.body;  // no signature
+  json older = json::parse(*staged_text);
+  older["signed"]["version"] = 1;
+  ASSERT_TRUE(tuf::Sign(older, targets_key_).ok());
+  staged["targets"] = older.dump();
+  EXPECT_EQ(Push(staged).status, 409);
+  // Signed: taken, and the listed file the server lacks is named.
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  r = Push(PushBody(w));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["targets_without_file"], json({"x.bin"}));
+  // Then going back to targets version 1 is a rollback.
+  EXPECT_EQ(Push(good).status, 422);
+  // A client's mistakes are 4xx, never 5xx.
+  for (const char* body : {"[]", "{\"roots\": 5}", "{\"roots\": [7]}", "{\"roots\": [\"{\"]}",
+                           "{\"delegated\": []}"}) {
+    auto res = Call("POST", "/api/v1/tuf/image", admin_, body, {"Content-Type: application/json"});
+    EXPECT_GE(res.status, 400) << body;
+    EXPECT_LT(res.status, 500) << body << ": " << res.body;
+  }
+}
+
+TEST_P(TufImageTest, RootRotations_AClientOfflineThroughoutFollowsThreeGenerations) {
+  SetUpFleet();
+  Workspace w = NewWorkspace();
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  ASSERT_EQ(Push(PushBody(w)).status, 201);
+  const std::string first_root = Get("1.root.json");
+  // Two rotations: new root keys each time, and new targets keys.
+  std::vector<crypto::PrivateKey> keys = {root_keys_[0], root_keys_[1]};
+  for (int gen = 0; gen < 2; ++gen) {
+    auto a = NewKey(), b = NewKey(), t = NewKey();
+    ASSERT_TRUE(
+        w.StageRoot({{"root", {{KeyOf(a), KeyOf(b)}, 2}}, {"targets", {{KeyOf(t)}, 1}}}, Now())
+            .ok());
+    for (const auto* k : {&keys[0], &keys[1], &a, &b}) ASSERT_TRUE(w.Sign(*k, Now()).ok());
+    ASSERT_TRUE(w.Sign(t, Now()).ok());
+    keys = {a, b};
+    auto r = Push(PushBody(w));
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  EXPECT_EQ(json::parse(Get("3.root.json"))["signed"]["version"], 3);
+  auto u = Refresh(first_root);
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  EXPECT_EQ(u->root().version(), 3);
+  EXPECT_EQ(u->targets_version(), 3);
+  // Root 2 again, but changed: a root version is never replaced.
+  json two = json::parse(Get("2.root.json"));
+  two["signed"]["expires"] = "2031-01-01T00:00:00Z";
+  EXPECT_EQ(Push({{"roots", {first_root, two.dump()}}}).status, 409);
+}
+
+TEST_P(TufImageTest, HashedBins_AreServedAndFoundThroughTheirDelegation) {
+  std::string package;
+  SetUpFleet(&package);
+  Workspace w = NewWorkspace(16);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(w.AddTarget("fw/" + std::to_string(i) + ".bin", 1,
+                            Sha256Hex(AsBytes(std::to_string(i))), json::object())
+                    .ok());
+  }
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  auto r = Push(PushBody(w));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["targets"], 40);
+  auto u = Refresh(Get("1.root.json"));
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  auto t = u->FindTarget("fw/17.bin", Fetcher(), Now());
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t->hashes["sha256"], Sha256Hex(AsBytes("17")));
+  // A role targets.json does not delegate to, or a bin listing a target not handed to it.
+  json body = PushBody(w);
+  body["delegated"]["bins-x"] = body["delegated"].begin()->get<std::string>();
+  auto res = Push(body);
+  EXPECT_EQ(res.status, 400) << res.body;
+  body = PushBody(w);
+  const std::string bin = body["delegated"].begin().key();
+  json wrong = json::parse(body["delegated"][bin].get<std::string>());
+  wrong["signed"]["version"] = 2;
+  wrong["signed"]["targets"]["not/mine"] = tuf::TargetEntry(1, std::string(64, '0'), {});
+  wrong["signatures"] = json::array();
+  ASSERT_TRUE(tuf::Sign(wrong, targets_key_).ok());
+  body["delegated"][bin] = wrong.dump();
+  res = Push(body);
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("does not hand it"));
+}
+
+TEST_P(TufImageTest, TheTimestampIsSignedAgainBeforeItExpires) {
+  SetUpFleet();
+  Workspace w = NewWorkspace();
+  ASSERT_TRUE(w.Stage(Now()).ok());
+  ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+  ASSERT_EQ(Push(PushBody(w)).status, 201);
+  Stop();
+  // Sixteen hours on: the one-day timestamp is within half its life of expiring.
+  ManualClock clock(SystemClock::Instance().Wall() + std::chrono::hours(16));
+  StartTuf(&clock);
+  // The refresh runs on the server's own task, first when it starts: wait for it.
+  json ts;
+  for (int i = 0; i < 200; ++i) {
+    ts = json::parse(Get("timestamp.json"));
+    if (ts["signed"]["version"] != 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_EQ(ts["signed"]["version"], 2);
+  EXPECT_EQ(ts["signed"]["meta"]["snapshot.json"]["version"], 1);
+  auto expires = ParseRfc3339(ts["signed"]["expires"].get<std::string>());
+  ASSERT_TRUE(expires);
+  EXPECT_GT(*expires, clock.Wall() + std::chrono::hours(23));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TufImageTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& p) { return testing::BackendName(p.param); });
+
+}  // namespace
+}  // namespace aloft::server
