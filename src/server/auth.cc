@@ -42,8 +42,7 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   const std::string key(token);
   const auto now = clock_.Monotonic();
   const bool device_route = access == Access::kDevice || access == Access::kAnyDevice ||
-                            access == Access::kDeviceOrRegistration ||
-                            access == Access::kDdi;
+                            access == Access::kDeviceOrRegistration || access == Access::kDdi;
   Shard& shard = ShardFor(key);
   {
     std::lock_guard lock(shard.mu);

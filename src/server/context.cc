@@ -2,8 +2,8 @@
 
 #include "server/auth.h"
 #include "server/events.h"
-#include "server/tuf_image.h"
 #include "server/housekeeping.h"
+#include "server/tuf_image.h"
 #include "server/web.h"
 
 namespace aloft::server {
