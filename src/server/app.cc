@@ -21,6 +21,7 @@
 #include "server/events.h"
 #include "server/housekeeping.h"
 #include "server/routes.h"
+#include "server/tuf_director.h"
 #include "server/tuf_image.h"
 #include "server/web.h"
 
@@ -236,6 +237,13 @@ Status AppImpl::LoadWeb() {
 
 Status AppImpl::StartTuf() {
   const ServerConfig& c = ctx_.config;
+  if (!c.tuf_director_key.empty()) {
+    auto key = crypto::PrivateKey::Load(c.tuf_director_key);
+    if (!key.ok()) return key.error().WithContext("tuf_director_key");
+    ALOFT_ASSIGN_OR_RETURN(ctx_.director,
+                           Director::Create(*ctx_.store, std::move(*key),
+                                            {.lifetime_ms = c.tuf_director_lifetime_s * 1000}));
+  }
   if (c.tuf_snapshot_key.empty()) return OkStatus();
   auto snapshot = crypto::PrivateKey::Load(c.tuf_snapshot_key);
   if (!snapshot.ok()) return snapshot.error().WithContext("tuf_snapshot_key");

@@ -44,6 +44,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "tuf_public_targets",
                                  "tuf_snapshot_lifetime_s",
                                  "tuf_timestamp_lifetime_s",
+                                 "tuf_director_key",
+                                 "tuf_director_lifetime_s",
                                  "ddi_tenant",
                                  "ddi_gateway_token",
                                  "mqtt_url",
@@ -97,6 +99,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Bool("tuf_public_targets", c.tuf_public_targets));
   ALOFT_RETURN_IF_ERROR(r.Int("tuf_snapshot_lifetime_s", c.tuf_snapshot_lifetime_s));
   ALOFT_RETURN_IF_ERROR(r.Int("tuf_timestamp_lifetime_s", c.tuf_timestamp_lifetime_s));
+  ALOFT_RETURN_IF_ERROR(r.Str("tuf_director_key", c.tuf_director_key));
+  ALOFT_RETURN_IF_ERROR(r.Int("tuf_director_lifetime_s", c.tuf_director_lifetime_s));
+  if (c.tuf_director_lifetime_s < 600) {
+    return Error(Code::kInvalidArgument, path + ": tuf_director_lifetime_s must be at least 600");
+  }
   if (c.tuf_snapshot_key.empty() != c.tuf_timestamp_key.empty()) {
     return Error(Code::kInvalidArgument,
                  path + ": tuf_snapshot_key and tuf_timestamp_key are set together");

@@ -65,6 +65,9 @@ struct ServerConfig {
   bool tuf_public_targets = false;  // targets for anyone, not only devices
   int64_t tuf_snapshot_lifetime_s = 7 * 86400;
   int64_t tuf_timestamp_lifetime_s = 86400;
+  // Uptane Director: the online key of its targets, snapshot and timestamp roles; none = none.
+  std::string tuf_director_key;
+  int64_t tuf_director_lifetime_s = 86400;
   // The hawkBit DDI API (docs/ddi.md): served under /<ddi_tenant>/controller/v1/. A gateway token
   // lets one client speak for every device (`Authorization: GatewayToken ...`); "" = refused.
   std::string ddi_tenant = "default";

@@ -3,6 +3,7 @@
 #include "server/auth.h"
 #include "server/events.h"
 #include "server/housekeeping.h"
+#include "server/tuf_director.h"
 #include "server/tuf_image.h"
 #include "server/web.h"
 

@@ -31,6 +31,7 @@ namespace aloft::server {
 class Auth;
 class ContactRecorder;
 class EventHub;
+class Director;
 class ImageRepository;
 class WebAssets;
 
@@ -54,6 +55,7 @@ struct Context {
   std::unique_ptr<EventHub> events;            // the dashboard's live feed
   std::unique_ptr<WebAssets> web;              // the dashboard's files, when found
   std::unique_ptr<ImageRepository> image;      // TUF, when its online keys are set
+  std::unique_ptr<Director> director;          // Uptane, when its online key is set
   const http::ServerCounters* http = nullptr;  // the HTTP server's, for /metrics
 
   int64_t Now() const { return ToMs(clock.Wall()); }

@@ -11,6 +11,7 @@
 #include "server/app.h"
 #include "server/auth.h"
 #include "server/housekeeping.h"
+#include "server/tuf_director.h"
 
 namespace aloft::server {
 
@@ -86,6 +87,12 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     ALOFT_RETURN_IF_ERROR(CheckVersion(*single_version));
   }
   ALOFT_ASSIGN_OR_RETURN(auto attrs, OptAttributes(body));
+  // Uptane (docs/trust.md): a signed version manifest in, the device's Director metadata out.
+  const json* uptane = body.contains("uptane") ? &body["uptane"] : nullptr;
+  if (uptane && !ctx.director) {
+    return Error(Code::kNotFound,
+                 "this server has no Uptane Director: set tuf_director_key (docs/trust.md)");
+  }
   const std::string& name = req.params["device"];
   std::optional<std::string> new_token;
   std::shared_ptr<const Device> device = c.device;  // not copied unless something changed
@@ -188,7 +195,7 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
   }
   // A disabled release offers nothing new, but a cancel is still told.
   const bool offer = action && (rel.enabled || action->state == ActionState::kCanceling);
-  if (!new_token && !offer) {
+  if (!new_token && !offer && !uptane) {
     // The answer to nearly every check-in, built without a JSON tree.
     return Response::Json(
         200, "{\"action\":null,\"device\":" + http::JsonQuote(d.name) +
@@ -196,7 +203,16 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
   }
   json out = {{"device", d.name}, {"action", nullptr}};
   if (new_token) out["token"] = *new_token;
-  ALOFT_ASSIGN_OR_RETURN(out["action"], OpenActionJson(ctx, req, d, action, rel));
+  // Uptane devices get full images: a delta made online has no offline targets signature.
+  ALOFT_ASSIGN_OR_RETURN(out["action"], OpenActionJson(ctx, req, d, action, rel, !uptane));
+  if (uptane) {
+    std::optional<Director::Offer> o;
+    if (out["action"].is_object() && !out["action"].value("cancel", false)) {
+      o = Director::Offer{action->id, rel.name + "@" + rel.version, rel.artifact.sha256,
+                          static_cast<int64_t>(rel.artifact.size)};
+    }
+    ALOFT_ASSIGN_OR_RETURN(out["director"], ctx.director->CheckIn(d, *uptane, o, ctx.Now()));
+  }
   out["poll_interval_s"] =
       out["action"].is_null() ? ctx.config.poll_interval_s : ctx.config.poll_interval_active_s;
   return JsonResponse(200, out);
@@ -355,7 +371,7 @@ void CountContact(Context& ctx, const Caller& c, int64_t device_id) {
 }
 
 Result<json> OpenActionJson(Context& ctx, const Request& req, const Device& d,
-                            const std::optional<Action>& action, const Release& rel) {
+                            const std::optional<Action>& action, const Release& rel, bool deltas) {
   if (action && action->state == ActionState::kCanceling) {
     // The device is told to stop; its "canceled" feedback closes the action.
     return json{{"id", action->id},
@@ -366,7 +382,10 @@ Result<json> OpenActionJson(Context& ctx, const Request& req, const Device& d,
   }
   if (action && rel.enabled) {
     ALOFT_ASSIGN_OR_RETURN(auto window, ctx.WindowOf(action->rollout_id));
-    ALOFT_ASSIGN_OR_RETURN(auto delta, ctx.deltas->ForAction(*action, rel, d, ctx.Now()));
+    std::optional<Delta> delta;
+    if (deltas) {
+      ALOFT_ASSIGN_OR_RETURN(delta, ctx.deltas->ForAction(*action, rel, d, ctx.Now()));
+    }
     return ActionForDevice(ctx, req, d, *action, rel, window, delta);
   }
   return json(nullptr);

@@ -15,7 +15,8 @@ namespace aloft::server {
 // The check-in's "action" for the device's open action: null, a cancel, or the offer (download
 // links built from `req`'s Host, a delta when one is ready, the maintenance window).
 Result<json> OpenActionJson(Context& ctx, const Request& req, const Device& d,
-                            const std::optional<Action>& action, const Release& rel);
+                            const std::optional<Action>& action, const Release& rel,
+                            bool deltas = true);
 
 // Moves action `a` to `next` with `event` (progress: the device's percentage, when it gave one);
 // a success records the release's versions as the device's, and returns the device so changed.

@@ -2,6 +2,7 @@
 // /tuf/image/, and /api/v1/tuf/image for `aloft repo push` and operators.
 #include "server/app.h"
 #include "server/routes.h"
+#include "server/tuf_director.h"
 #include "server/tuf_image.h"
 
 namespace aloft::server {
@@ -12,6 +13,11 @@ Error NoRepository() {
   return Error(Code::kNotFound,
                "this server has no Image repository: set tuf_snapshot_key and tuf_timestamp_key "
                "(docs/trust.md)");
+}
+
+Error NoDirector() {
+  return Error(Code::kNotFound,
+               "this server has no Uptane Director: set tuf_director_key (docs/trust.md)");
 }
 
 }  // namespace
@@ -59,6 +65,21 @@ void AddTufRoutes(RouteTable& routes, Context& ctx) {
                if (!ctx.image) return NoRepository();
                ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
                ALOFT_ASSIGN_OR_RETURN(json answer, ctx.image->Push(body, c.actor, ctx.Now()));
+               return JsonResponse(answer.value("changed", false) ? 201 : 200, answer);
+             });
+  // The Director: its roots (each device's own metadata comes with its check-in).
+  routes.Add("GET", "/tuf/director/{file}", A::kPublic, B::kNone,
+             [&ctx](Request& r, Caller&) -> Result<Response> {
+               if (!ctx.director) return NoDirector();
+               ALOFT_ASSIGN_OR_RETURN(TufFile f, ctx.director->RootFile(r.params.at("file")));
+               return Response::Json(200, std::move(f.body));
+             });
+  routes.Add("POST", "/api/v1/tuf/director", A::kAdmin, B::kJson,
+             [&ctx](Request& r, Caller& c) -> Result<Response> {
+               if (!ctx.director) return NoDirector();
+               ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(r, false));
+               ALOFT_ASSIGN_OR_RETURN(json answer,
+                                      ctx.director->PushRoots(body, c.actor, ctx.Now()));
                return JsonResponse(answer.value("changed", false) ? 201 : 200, answer);
              });
   routes.Add("GET", "/api/v1/tuf/image", A::kViewer, B::kNone,

@@ -171,6 +171,13 @@ CREATE TABLE tuf_targets (
   PRIMARY KEY (repo, name));
 CREATE INDEX tuf_targets_sha256 ON tuf_targets (sha256);
 )sql"},
+      // Uptane's Director (docs/trust.md): each device's enrolled key, the counter of the last
+      // version manifest it signed (a replayed manifest is refused) and that manifest.
+      {11, "Uptane devices", R"sql(
+CREATE TABLE uptane_devices (
+  device_id BIGINT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE, key_object TEXT NOT NULL,
+  counter BIGINT NOT NULL, manifest TEXT NOT NULL, updated_ms BIGINT NOT NULL);
+)sql"},
   };
   return kMigrations;
 }

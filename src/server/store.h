@@ -272,6 +272,13 @@ struct TufTarget {
   int64_t length = 0;
 };
 
+// A device's Uptane state: its enrolled key and its last version manifest.
+struct UptaneDevice {
+  std::string key_object;  // TUF key object (JSON text)
+  int64_t counter = 0;
+  std::string manifest;  // the last signed version manifest (JSON text)
+};
+
 // SQL the store's files share: action `a` is its device's latest and it failed (the device
 // counts as "failing").
 inline constexpr std::string_view kLatestActionFailed =
@@ -439,6 +446,13 @@ class Tx {
   // Replaces the list of targets of `repo`.
   Status SetTufTargets(const std::string& repo, const std::vector<TufTarget>& targets);
   Result<std::optional<TufTarget>> FindTufTarget(const std::string& repo, const std::string& name);
+  // The name under which `repo` lists the file with `sha256`, if it lists one.
+  Result<std::optional<TufTarget>> FindTufTargetBySha256(const std::string& repo,
+                                                         const std::string& sha256);
+  // Deletes the versions of `role` in `repo` older than `version`.
+  Status PruneTufFiles(const std::string& repo, const std::string& role, int64_t version);
+  Result<std::optional<UptaneDevice>> GetUptaneDevice(int64_t device_id);
+  Status PutUptaneDevice(int64_t device_id, const UptaneDevice& u, int64_t now);
   // The targets whose file (an artifact with their SHA-256) the server does not hold.
   Result<std::vector<std::string>> TufTargetsWithoutFile(const std::string& repo);
 

@@ -72,6 +72,41 @@ Result<std::optional<TufTarget>> Tx::FindTufTarget(const std::string& repo,
       TufTarget{.name = rows[0].Text(0), .sha256 = rows[0].Text(1), .length = rows[0].Int(2)});
 }
 
+Result<std::optional<TufTarget>> Tx::FindTufTargetBySha256(const std::string& repo,
+                                                           const std::string& sha256) {
+  ALOFT_ASSIGN_OR_RETURN(Rows rows, c_.Query("SELECT name, sha256, length FROM tuf_targets WHERE "
+                                             "repo = ? AND sha256 = ? ORDER BY name LIMIT 1",
+                                             {repo, sha256}));
+  if (rows.empty()) return std::optional<TufTarget>();
+  return std::optional<TufTarget>(
+      TufTarget{.name = rows[0].Text(0), .sha256 = rows[0].Text(1), .length = rows[0].Int(2)});
+}
+
+Status Tx::PruneTufFiles(const std::string& repo, const std::string& role, int64_t version) {
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "DELETE FROM tuf_files WHERE repo = ? AND role = ? AND version < ?", {repo, role, version}));
+  return OkStatus();
+}
+
+Result<std::optional<UptaneDevice>> Tx::GetUptaneDevice(int64_t device_id) {
+  ALOFT_ASSIGN_OR_RETURN(
+      Rows rows,
+      c_.Query("SELECT key_object, counter, manifest FROM uptane_devices WHERE device_id = ?",
+               {device_id}));
+  if (rows.empty()) return std::optional<UptaneDevice>();
+  return std::optional<UptaneDevice>(UptaneDevice{
+      .key_object = rows[0].Text(0), .counter = rows[0].Int(1), .manifest = rows[0].Text(2)});
+}
+
+Status Tx::PutUptaneDevice(int64_t device_id, const UptaneDevice& u, int64_t now) {
+  ALOFT_RETURN_IF_ERROR(c_.Query(
+      "INSERT INTO uptane_devices (device_id, key_object, counter, manifest, updated_ms) VALUES "
+      "(?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET key_object = excluded.key_object, "
+      "counter = excluded.counter, manifest = excluded.manifest, updated_ms = excluded.updated_ms",
+      {device_id, u.key_object, u.counter, u.manifest, now}));
+  return OkStatus();
+}
+
 Result<std::vector<std::string>> Tx::TufTargetsWithoutFile(const std::string& repo) {
   ALOFT_ASSIGN_OR_RETURN(
       Rows rows, c_.Query("SELECT t.name FROM tuf_targets t LEFT JOIN artifacts a ON a.sha256 = "

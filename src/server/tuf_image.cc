@@ -95,6 +95,63 @@ Status Collect(const json& env, std::vector<TufTarget>& out, const std::string& 
 
 }  // namespace
 
+Result<tuf::TrustedRoot> AcceptRoots(Tx& tx, const std::string& repo, const json& roots,
+                                     const std::map<std::string, OnlineKey>& online, int64_t now_ms,
+                                     bool& changed) {
+  // Roots, in order, as a client follows them.
+  std::optional<tuf::TrustedRoot> trusted;
+  ALOFT_ASSIGN_OR_RETURN(auto newest_root, tx.GetTufFile(repo, "root", std::nullopt));
+  if (newest_root) {
+    ALOFT_ASSIGN_OR_RETURN(trusted, tuf::TrustedRoot::FromText(newest_root->body, "root.json"));
+  }
+  if (!roots.is_array()) {
+    return Error(Code::kInvalidArgument, "field 'roots' must be an array of root files' text");
+  }
+  for (const auto& item : roots) {
+    ALOFT_ASSIGN_OR_RETURN(std::string text, TextOf(item, "each of 'roots'"));
+    ALOFT_ASSIGN_OR_RETURN(json env, tuf::ParseEnvelope(text, "root", "a pushed root"));
+    ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, "a pushed root"));
+    const std::string what = std::to_string(c.version) + ".root.json";
+    if (trusted && c.version <= trusted->version()) {
+      ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetTufFile(repo, "root", c.version));
+      ALOFT_ASSIGN_OR_RETURN(bool fresh, Newer(c, env, held, what));
+      (void)fresh;
+      continue;
+    }
+    if (!trusted) {
+      if (c.version != 1) {
+        return Error(Code::kInvalidArgument,
+                     what + ": this server holds no root yet; the first must be version 1");
+      }
+      ALOFT_ASSIGN_OR_RETURN(trusted, tuf::TrustedRoot::FromText(text, what));
+    } else {
+      ALOFT_RETURN_IF_ERROR(trusted->Update(text, what));
+    }
+    ALOFT_RETURN_IF_ERROR(tx.PutTufFile(repo, {"root", c.version, text, c.expires_ms}, now_ms));
+    changed = true;
+  }
+  if (!trusted) {
+    return Error(Code::kInvalidArgument,
+                 "this server holds no root yet: push 1.root.json (aloft repo push sends every "
+                 "root)");
+  }
+  const std::string root_name = std::to_string(trusted->version()) + ".root.json";
+  if (Status e = trusted->CheckNotExpired(now_ms); !e.ok()) {
+    return Error(Code::kInvalidArgument, root_name + " has expired: rotate the root");
+  }
+  for (const auto& [role, key] : online) {
+    const tuf::RoleKeys& rk = trusted->root().roles.at(role);
+    if (std::find(rk.keyids.begin(), rk.keyids.end(), key.id) == rk.keyids.end() ||
+        rk.threshold != 1) {
+      return Error(Code::kInvalidArgument,
+                   root_name + " does not make this server's key " + key.id.substr(0, 16) + "… (" +
+                       key.setting + ") its " + role +
+                       " role with threshold 1: what it signs would not verify");
+    }
+  }
+  return std::move(*trusted);
+}
+
 Result<std::unique_ptr<ImageRepository>> ImageRepository::Create(Store& store,
                                                                  crypto::PrivateKey snapshot_key,
                                                                  crypto::PrivateKey timestamp_key,
@@ -120,56 +177,13 @@ Result<json> ImageRepository::Push(const json& body, const std::string& actor, i
   Status s = store_.Write([&](Tx& tx) -> Status {
     ALOFT_RETURN_IF_ERROR(tx.Serialize(kTufLock));
     bool changed = false;
-    // Roots, in order, as a client follows them.
-    std::optional<tuf::TrustedRoot> trusted;
-    ALOFT_ASSIGN_OR_RETURN(auto newest_root, tx.GetTufFile(kRepo, "root", std::nullopt));
-    if (newest_root) {
-      ALOFT_ASSIGN_OR_RETURN(trusted, tuf::TrustedRoot::FromText(newest_root->body, "root.json"));
-    }
-    for (const auto& item : body.value("roots", json::array())) {
-      ALOFT_ASSIGN_OR_RETURN(std::string text, TextOf(item, "each of 'roots'"));
-      ALOFT_ASSIGN_OR_RETURN(json env, tuf::ParseEnvelope(text, "root", "a pushed root"));
-      ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, "a pushed root"));
-      const std::string what = std::to_string(c.version) + ".root.json";
-      if (trusted && c.version <= trusted->version()) {
-        ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetTufFile(kRepo, "root", c.version));
-        ALOFT_ASSIGN_OR_RETURN(bool fresh, Newer(c, env, held, what));
-        (void)fresh;
-        continue;
-      }
-      if (!trusted) {
-        if (c.version != 1) {
-          return Error(Code::kInvalidArgument,
-                       what + ": this server holds no root yet; the first must be version 1");
-        }
-        ALOFT_ASSIGN_OR_RETURN(trusted, tuf::TrustedRoot::FromText(text, what));
-      } else {
-        ALOFT_RETURN_IF_ERROR(trusted->Update(text, what));
-      }
-      ALOFT_RETURN_IF_ERROR(tx.PutTufFile(kRepo, {"root", c.version, text, c.expires_ms}, now_ms));
-      changed = true;
-    }
-    if (!trusted) {
-      return Error(Code::kInvalidArgument,
-                   "this server holds no root yet: push 1.root.json (aloft repo push sends every "
-                   "root)");
-    }
+    ALOFT_ASSIGN_OR_RETURN(tuf::TrustedRoot root,
+                           AcceptRoots(tx, kRepo, body.value("roots", json::array()),
+                                       {{"snapshot", {snapshot_id_, "tuf_snapshot_key"}},
+                                        {"timestamp", {timestamp_id_, "tuf_timestamp_key"}}},
+                                       now_ms, changed));
+    auto* trusted = &root;
     const std::string root_name = std::to_string(trusted->version()) + ".root.json";
-    if (Status e = trusted->CheckNotExpired(now_ms); !e.ok()) {
-      return Error(Code::kInvalidArgument, root_name + " has expired: rotate the root");
-    }
-    for (const auto& [role, id] :
-         {std::pair{"snapshot", snapshot_id_}, {"timestamp", timestamp_id_}}) {
-      const tuf::RoleKeys& rk = trusted->root().roles.at(role);
-      if (std::find(rk.keyids.begin(), rk.keyids.end(), id) == rk.keyids.end() ||
-          rk.threshold != 1) {
-        return Error(Code::kInvalidArgument, root_name + " does not make this server's " + role +
-                                                 " key " + id.substr(0, 16) + "… (tuf_" + role +
-                                                 "_key) its " + role +
-                                                 " role with threshold 1: what it signs would not "
-                                                 "verify");
-      }
-    }
     // Targets: pushed, or the one held, verified under the newest root.
     std::string targets_text;
     ALOFT_ASSIGN_OR_RETURN(auto held_targets, tx.GetTufFile(kRepo, "targets", std::nullopt));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -18,8 +19,22 @@
 #include "crypto/keys.h"
 #include "server/store.h"
 #include "tuf/metadata.h"
+#include "tuf/root_chain.h"
 
 namespace aloft::server {
+
+// The server's key for an online role, and the setting that names its file (for errors).
+struct OnlineKey {
+  std::string id, setting;
+};
+// Roots pushed for `repo` (an array of root files' text), accepted in order as a client would
+// follow them: each chains from the newest held (the first one is version 1, signed by its own
+// threshold); one already held must be that very file. The newest must not be expired and must
+// make each of `online`'s keys its role's only key needed (threshold 1). `changed` is set when a
+// root was stored. The newest root.
+Result<tuf::TrustedRoot> AcceptRoots(Tx& tx, const std::string& repo, const tuf::json& roots,
+                                     const std::map<std::string, OnlineKey>& online, int64_t now_ms,
+                                     bool& changed);
 
 class ImageRepository {
  public:

@@ -104,6 +104,12 @@ Result<Key> KeyFromPublic(const crypto::PublicKey& key) {
   return out;
 }
 
+Result<Key> KeyFromObject(const json& object) {
+  auto id = IdOf(object);
+  if (!id.ok()) return Error(Code::kMalformed, "not a key object: " + id.error().message());
+  return KeyFromObject(*id, object);
+}
+
 Result<Key> KeyFromObject(const std::string& id, const json& object) {
   const std::string what = "key " + id;
   if (!object.is_object() || !object.contains("keyval") || !object["keyval"].is_object() ||

@@ -41,6 +41,8 @@ struct Key {
 Result<Key> KeyFromPublic(const crypto::PublicKey& key);
 // A key object read from metadata; `id` is what the metadata calls it, and must be its id.
 Result<Key> KeyFromObject(const std::string& id, const json& object);
+// A key object whose id is not given: the id is computed.
+Result<Key> KeyFromObject(const json& object);
 
 // A role's keys and threshold ("roles" of root, "delegations" of targets).
 struct RoleKeys {

@@ -1,7 +1,9 @@
-// aloftd's TUF Image repository over real HTTP on loopback, SQLite and PostgreSQL: what
-// `aloft repo` makes offline is pushed, checked as a client would check it, served with the
-// server's snapshot and timestamp, followed by our client through root rotations, and signed
-// again before it expires. (tuf-js, an independent client, reads it in tests/tuf-js.)
+// aloftd's TUF Image repository and Uptane Director over real HTTP on loopback, SQLite and
+// PostgreSQL: what `aloft repo` makes offline is pushed, checked as a client would check it,
+// served with the server's snapshot and timestamp, followed by our client through root rotations,
+// and signed again before it expires; a device's signed version manifest enrols its key, and its
+// Director metadata names what it must install. (tuf-js, an independent client, reads the Image
+// repository in tests/tuf-js.)
 #include <thread>
 
 #include "core/encoding.h"
@@ -32,6 +34,7 @@ class TufImageTest : public ServerTest {
     ASSERT_THAT(WriteFileAtomic(dir_ / "release.pub", pkgs_.keys[0].public_key().ToPem()), IsOk());
     ASSERT_THAT(crypto::SaveKeyPair(snapshot_key_, dir_ / "snapshot"), IsOk());
     ASSERT_THAT(crypto::SaveKeyPair(timestamp_key_, dir_ / "timestamp"), IsOk());
+    ASSERT_THAT(crypto::SaveKeyPair(director_key_, dir_ / "director"), IsOk());
     StartTuf();
   }
   void StartTuf(const Clock* clock = nullptr) {
@@ -39,6 +42,7 @@ class TufImageTest : public ServerTest {
         [this](ServerConfig& c) {
           c.tuf_snapshot_key = dir_ / "snapshot.key";
           c.tuf_timestamp_key = dir_ / "timestamp.key";
+          c.tuf_director_key = dir_ / "director.key";
           c.max_json_bytes = 1 << 20;
         },
         clock);
@@ -106,7 +110,8 @@ class TufImageTest : public ServerTest {
   }
 
   std::vector<crypto::PrivateKey> root_keys_{NewKey(), NewKey()};
-  crypto::PrivateKey targets_key_ = NewKey(), snapshot_key_ = NewKey(), timestamp_key_ = NewKey();
+  crypto::PrivateKey targets_key_ = NewKey(), snapshot_key_ = NewKey(), timestamp_key_ = NewKey(),
+                     director_key_ = NewKey();
 };
 
 TEST_P(TufImageTest, APushedRepositoryIsServed_RefreshedByAClient_AndItsTargetDownloaded) {
@@ -308,6 +313,149 @@ TEST_P(TufImageTest, TheTimestampIsSignedAgainBeforeItExpires) {
   ASSERT_TRUE(expires);
   EXPECT_GT(*expires, clock.Wall() + std::chrono::hours(23));
 }
+
+// ---- the Director ----
+
+class TufDirectorTest : public TufImageTest {
+ protected:
+  // The Image repository listing the fleet's package, and the Director's root pushed.
+  void SetUpRepositories() {
+    std::string package;
+    SetUpFleet(&package);
+    Workspace w = NewWorkspace();
+    auto bytes = *ReadFile(package);
+    ASSERT_TRUE(w.AddTarget("fw/1.2.0.aloft", static_cast<int64_t>(bytes.size()),
+                            Sha256Hex(AsBytes(bytes)), json::object())
+                    .ok());
+    ASSERT_TRUE(w.Stage(Now()).ok());
+    ASSERT_TRUE(w.Sign(targets_key_, Now()).ok());
+    ASSERT_EQ(Push(PushBody(w)).status, 201);
+    Workspace::InitOptions o;
+    o.kind = Workspace::Kind::kDirector;
+    o.roles["root"] = {{KeyOf(director_root_)}, 1};
+    for (const char* role : {"targets", "snapshot", "timestamp"}) {
+      o.roles[role] = {{KeyOf(director_key_)}, 1};
+    }
+    auto d = Workspace::Init(dir_ / "director", o, Now());
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE(d->Sign(director_root_, Now()).ok());
+    auto roots = d->RootFiles();
+    auto r = Call("POST", "/api/v1/tuf/director", admin_, json({{"roots", *roots}}).dump(),
+                  {"Content-Type: application/json"});
+    ASSERT_EQ(r.status, 201) << r.body;
+    director_root_text_ = (*roots)[0];
+    token_ = AddDevice("dev-1");
+  }
+  // The device's signed version manifest.
+  json Manifest(int64_t counter, const crypto::PrivateKey& key, bool with_key = true,
+                const std::string& device = "dev-1") {
+    json ecus = {{"dev-1", {{"hardware_id", "board-a"}, {"installed", {{"main", "1.0.0"}}}}}};
+    json m = {{"signed",
+               {{"_type", "aloft-version-manifest"},
+                {"device", device},
+                {"counter", counter},
+                {"ecus", ecus}}},
+              {"signatures", json::array()}};
+    if (with_key) m["signed"]["public_key"] = KeyOf(key).object;
+    EXPECT_TRUE(tuf::Sign(m, key).ok());
+    return m;
+  }
+  client::HttpResponse CheckIn(const json& manifest, int64_t have_timestamp = 0) {
+    json body = {{"versions", {{"main", "1.0.0"}}},
+                 {"uptane", {{"manifest", manifest}, {"have", {{"timestamp", have_timestamp}}}}}};
+    return Call("POST", "/device/v1/dev-1/check-in", token_, body.dump(),
+                {"Content-Type: application/json"});
+  }
+  // The device's view: its Director metadata checked from the Director's root.
+  Result<tuf::Updater> Verify(const json& director) {
+    ALOFT_ASSIGN_OR_RETURN(auto root, tuf::TrustedRoot::FromText(director_root_text_, "root"));
+    tuf::Updater u(std::move(root));
+    ALOFT_RETURN_IF_ERROR(u.UpdateTimestamp(director["timestamp"].get<std::string>(), Now()));
+    ALOFT_RETURN_IF_ERROR(u.UpdateSnapshot(director["snapshot"].get<std::string>(), Now()));
+    ALOFT_RETURN_IF_ERROR(u.UpdateTargets(director["targets"].get<std::string>(), Now()));
+    return u;
+  }
+  crypto::PrivateKey director_root_ = NewKey(), device_key_ = NewKey();
+  std::string director_root_text_, token_;
+};
+
+TEST_P(TufDirectorTest, ADeviceEnrolsItsKey_AndItsDirectorTargetsNameWhatItMustInstall) {
+  SetUpRepositories();
+  auto r = CheckIn(Manifest(1, device_key_));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json director = json::parse(r.body)["director"];
+  ASSERT_EQ(director["roots"].size(), 1u);
+  auto u = Verify(director);
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  EXPECT_EQ(u->Target("fw/1.2.0.aloft").error().code(), Code::kNotFound);  // nothing to install
+  // Nothing new: the check-in carries no metadata.
+  r = CheckIn(Manifest(2, device_key_, false), *u->timestamp_version());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(json::parse(r.body)["director"].contains("timestamp")) << r.body;
+
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+  r = CheckIn(Manifest(3, device_key_, false), *u->timestamp_version());
+  ASSERT_EQ(r.status, 200) << r.body;
+  json answer = json::parse(r.body);
+  ASSERT_TRUE(answer["director"].contains("targets")) << r.body;
+  u = Verify(answer["director"]);
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  auto t = u->Target("fw/1.2.0.aloft");
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t->custom["action"], answer["action"]["id"]);
+  EXPECT_EQ(t->custom["ecus"]["dev-1"]["hardware_id"], "board-a");
+  EXPECT_EQ(t->hashes["sha256"], answer["action"]["download"]["sha256"]);
+  EXPECT_EQ(t->length, answer["action"]["download"]["size"]);
+  EXPECT_FALSE(answer["action"]["download"].contains("delta"));
+}
+
+TEST_P(TufDirectorTest, ReplayedForeignAndForgedManifestsAreRefused) {
+  SetUpRepositories();
+  ASSERT_EQ(CheckIn(Manifest(5, device_key_)).status, 200);
+  // The same counter again (a replay), a lower one.
+  auto r = CheckIn(Manifest(5, device_key_, false));
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("replayed"));
+  EXPECT_EQ(CheckIn(Manifest(4, device_key_, false)).status, 409);
+  // Signed by another key (its own public_key does not replace the enrolled one).
+  r = CheckIn(Manifest(6, NewKey()));
+  EXPECT_EQ(r.status, 422) << r.body;
+  // Another device's name; no manifest; not an object.
+  EXPECT_EQ(CheckIn(Manifest(7, device_key_, false, "dev-2")).status, 400);
+  for (const char* uptane : {"{}", "{\"manifest\": 5}", "[]"}) {
+    auto res =
+        Call("POST", "/device/v1/dev-1/check-in", token_,
+             std::string("{\"uptane\": ") + uptane + "}", {"Content-Type: application/json"});
+    EXPECT_EQ(res.status, 400) << uptane << ": " << res.body;
+  }
+  // The next honest one is taken.
+  EXPECT_EQ(CheckIn(Manifest(6, device_key_, false)).status, 200);
+}
+
+TEST_P(TufDirectorTest, AReleaseTheImageRepositoryDoesNotListIsNotListedByTheDirector) {
+  SetUpRepositories();
+  // Another package, uploaded but never signed into the Image repository.
+  Bytes other =
+      pkgs_.Pack({{"main", testing::RandomBytes(1000, 9)}}, pkg::Compression::kNone, {0}, "1.3.0");
+  ASSERT_EQ(
+      Upload("?filename=fw-1.3.0.aloft", WritePackage("fw-1.3.0.aloft", other), admin_).status,
+      201);
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.3.0"}, {"devices", {"dev-1"}}},
+           201);
+  auto r = CheckIn(Manifest(1, device_key_));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json director = json::parse(r.body)["director"];
+  EXPECT_THAT(director.value("unlisted", ""), HasSubstr("fw@1.3.0"));
+  auto u = Verify(director);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(json::parse(director["targets"].get<std::string>())["signed"]["targets"],
+            json::object());
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TufDirectorTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const auto& p) { return testing::BackendName(p.param); });
 
 INSTANTIATE_TEST_SUITE_P(Backends, TufImageTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
