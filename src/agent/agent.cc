@@ -1,8 +1,11 @@
 #include "agent/agent.h"
 
+#include <filesystem>
 #include <thread>
 
 #include "agent/command.h"
+#include "client/http_client.h"
+#include "core/file.h"
 #include "core/semver.h"
 #include "delta/apply.h"
 #include "pkg/package.h"
@@ -215,16 +218,78 @@ Status Agent::SendFeedback(const json& body) {
   return uplink_->Feedback(journal_.offer->action, body);
 }
 
+int64_t Agent::NowMs() const {
+  const Clock& c = config_.clock ? *config_.clock : SystemClock::Instance();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(c.Wall().time_since_epoch()).count();
+}
+
+Status Agent::OpenUptane() {
+  if (uptane_ || !config_.uptane) return OkStatus();
+  const auto& u = *config_.uptane;
+  tuf::UptaneClient::Options o;
+  o.state_dir = config_.state_dir + "/uptane";
+  ALOFT_ASSIGN_OR_RETURN(o.director_root, ReadFile(u.director_root, 1 << 20));
+  ALOFT_ASSIGN_OR_RETURN(o.image_root, ReadFile(u.image_root, 1 << 20));
+  // The device's own key pair, made on the device the first time.
+  auto key = crypto::PrivateKey::Load(u.key_file);
+  if (!key.ok()) {
+    if (std::filesystem::exists(u.key_file)) return key.error().WithContext("uptane key");
+    ALOFT_ASSIGN_OR_RETURN(crypto::PrivateKey made,
+                           crypto::PrivateKey::Generate(crypto::KeyType::kEd25519));
+    std::string prefix = u.key_file;
+    if (prefix.ends_with(".key")) prefix.resize(prefix.size() - 4);
+    ALOFT_RETURN_IF_ERROR(crypto::SaveKeyPair(made, prefix));
+    key = std::move(made);
+  }
+  o.key = std::make_shared<crypto::PrivateKey>(std::move(key).value());
+  o.device = config_.device;
+  o.ecus = {{config_.device, {{"hardware_id", config_.device_type}}}};
+  ALOFT_ASSIGN_OR_RETURN(uptane_, tuf::UptaneClient::Open(std::move(o)));
+  return OkStatus();
+}
+
+Result<std::string> Agent::FetchImageFile(const std::string& name, int64_t max_bytes) const {
+  client::HttpRequest req;
+  req.url = config_.server + "/tuf/image/" + name;
+  req.ca_file = config_.ca_file;
+  req.timeout_s = 60;
+  req.max_body = static_cast<uint64_t>(max_bytes);  // endless data is cut off
+  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
+  if (res.status == 404) return Error(Code::kNotFound, "no " + name);
+  if (res.status != 200) {
+    return Error(Code::kUnavailable, "GET /tuf/image/" + name + ": " + std::to_string(res.status));
+  }
+  if (static_cast<int64_t>(res.body.size()) > max_bytes) {
+    return Error(Code::kOutOfRange,
+                 name + ": more than " + std::to_string(max_bytes) + " bytes (endless data?)");
+  }
+  return std::move(res.body);
+}
+
 Result<json> Agent::CheckIn() {
   json versions = json::object();
   for (auto& m : modules_) {
     auto st = m.storage->GetStatus();
     if (st.ok() && !st->confirmed.version.empty()) versions[m.name] = st->confirmed.version;
   }
-  ALOFT_ASSIGN_OR_RETURN(
-      json j, uplink_->CheckIn({{"versions", versions}, {"attributes", config_.attributes}}));
+  json body = {{"versions", versions}, {"attributes", config_.attributes}};
+  ALOFT_RETURN_IF_ERROR(OpenUptane());
+  if (uptane_) {
+    ALOFT_ASSIGN_OR_RETURN(body["uptane"], uptane_->CheckInPart({{config_.device, versions}}));
+  }
+  ALOFT_ASSIGN_OR_RETURN(json j, uplink_->CheckIn(body));
   if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
     poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
+  }
+  if (uptane_) {
+    director_error_.reset();
+    if (!j.contains("director")) {
+      director_error_ = Error(Code::kUntrusted,
+                              "the server sent no Director metadata: this device installs only "
+                              "what Uptane verification admits");
+    } else if (Status s = uptane_->ApplyDirector(j["director"], NowMs()); !s.ok()) {
+      director_error_ = std::move(s).error();
+    }
   }
   return j.contains("action") ? j["action"] : json();
 }
@@ -267,6 +332,18 @@ Status Agent::Check(bool& idle) {
   if (o.manifest.empty()) {
     return Fail(Error(Code::kUnsupported, "release " + o.release + " " + o.version +
                                               " is a plain artifact, not an .aloft package"));
+  }
+  // Uptane: the Director lists it for this device and the Image repository agrees.
+  if (uptane_) {
+    if (director_error_) return Fail(*director_error_);
+    auto fetch = [this](const std::string& name, int64_t max) { return FetchImageFile(name, max); };
+    auto t = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, fetch, NowMs());
+    if (!t.ok()) return Fail(t.error());
+    if (t->length != static_cast<int64_t>(o.size) || t->hashes.at("sha256") != o.sha256) {
+      return Fail(Error(Code::kIntegrity, "the offered download (" + std::to_string(o.size) +
+                                              " bytes) is not the verified target '" + t->name +
+                                              "'"));
+    }
   }
   // Verify what we are offered before downloading a byte.
   auto envelope = pkg::ParseEnvelope(o.manifest);

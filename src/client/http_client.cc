@@ -8,8 +8,19 @@
 namespace aloft::client {
 namespace {
 
+struct BodySink {
+  std::string* body;
+  uint64_t max;  // 0: no limit
+  bool over = false;
+};
+
 size_t OnBody(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  if (sink->max && sink->body->size() + size * n > sink->max) {
+    sink->over = true;
+    return 0;  // libcurl stops the transfer
+  }
+  sink->body->append(data, size * n);
   return size * n;
 }
 
@@ -67,8 +78,9 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   api->easy_setopt(curl, CURLOPT_URL, req.url.c_str());
   api->easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   api->easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  BodySink sink{&res.body, req.max_body};
   api->easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  api->easy_setopt(curl, CURLOPT_WRITEDATA, &res.body);
+  api->easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   api->easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   api->easy_setopt(curl, CURLOPT_HEADERDATA, &res.headers);
   api->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -94,6 +106,11 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   api->easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &res.status);
   api->slist_free_all(headers);
   api->easy_cleanup(curl);
+  if (sink.over) {
+    return Error(Code::kOutOfRange, req.method + " " + req.url + ": the answer is longer than " +
+                                        std::to_string(req.max_body) +
+                                        " bytes: cut off (endless data?)");
+  }
   if (rc != CURLE_OK) {
     return Error(Code::kUnavailable,
                  req.method + " " + req.url + ": " + (errbuf[0] ? errbuf : api->easy_strerror(rc)));

@@ -30,6 +30,7 @@ struct HttpRequest {
   std::string ca_file{};         // trust this CA for https (tests with a self-signed server)
   Progress* progress = nullptr;  // told of upload bytes
   long timeout_s = 0;            // 0: none
+  uint64_t max_body = 0;         // a longer answer is cut off with kOutOfRange; 0: no limit
 };
 
 struct HttpResponse {

@@ -89,7 +89,7 @@ Result<Updater::Trusted> Updater::Load(std::string_view bytes, const std::string
   return Trusted{std::move(env), c};
 }
 
-Result<Updater::Trusted> Updater::LoadListed(std::string_view bytes, const Listed& listed,
+Result<Updater::Trusted> Updater::LoadListed(std::string_view bytes, const ListedFile& listed,
                                              int64_t now_ms) {
   const std::string& what = listed.what;
   const int64_t limit = listed.want.length ? *listed.want.length : kDefaultMaxBytes;
@@ -343,6 +343,50 @@ Status Updater::CheckTarget(const TargetInfo& t, int64_t length, const std::stri
                  "target '" + t.name + "': its SHA-256 is not the trusted metadata's");
   }
   return OkStatus();
+}
+
+Result<std::vector<TargetInfo>> Updater::Targets() const {
+  if (!targets_) return Error(Code::kInvalidArgument, "no trusted targets metadata yet");
+  std::vector<TargetInfo> out;
+  const json& s = targets_->envelope.at("signed");
+  if (!s.contains("targets") || !s["targets"].is_object()) return out;
+  for (const auto& [name, _] : s["targets"].items()) {
+    ALOFT_ASSIGN_OR_RETURN(auto t, EntryOf(targets_->envelope, name));
+    if (t) out.push_back(std::move(*t));
+  }
+  return out;
+}
+
+Result<MetaFile> Updater::Listed(const std::string& file) const {
+  const std::optional<Trusted>& lister = file == "snapshot.json" ? timestamp_ : snapshot_;
+  if (!lister) return Error(Code::kNotFound, "nothing trusted lists " + file + " yet");
+  auto m = MetaOf(lister->envelope, file, file == "snapshot.json" ? "timestamp" : "snapshot");
+  if (!m.ok()) return Error(Code::kNotFound, m.error().message());
+  return m;
+}
+
+Status Updater::CheckFresh(int64_t now_ms) const {
+  ALOFT_RETURN_IF_ERROR(root_.CheckNotExpired(now_ms));
+  for (const auto& [t, what] : {std::pair{&timestamp_, "timestamp.json"},
+                                {&snapshot_, "snapshot.json"},
+                                {&targets_, "targets.json"}}) {
+    if (*t) ALOFT_RETURN_IF_ERROR(NotExpired((*t)->common, now_ms, what));
+  }
+  return OkStatus();
+}
+
+void Updater::AfterRootUpdate(const Root& before) {
+  const Root& now = root_.root();
+  auto same = [&](const char* role) {
+    return before.roles.at(role).keyids == now.roles.at(role).keyids &&
+           before.roles.at(role).threshold == now.roles.at(role).threshold;
+  };
+  if (!same("timestamp") || !same("snapshot")) {
+    timestamp_.reset();
+    snapshot_.reset();
+    targets_.reset();
+    delegated_.clear();
+  }
 }
 
 std::optional<int64_t> Updater::timestamp_version() const {

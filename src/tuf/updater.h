@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tuf/root_chain.h"
 
@@ -82,6 +83,19 @@ class Updater {
   // Whether downloaded bytes of `length` with SHA-256 `sha256_hex` are that target (kIntegrity).
   static Status CheckTarget(const TargetInfo& t, int64_t length, const std::string& sha256_hex);
 
+  // Every top-level target the trusted targets metadata lists (not its delegations').
+  Result<std::vector<TargetInfo>> Targets() const;
+  // What the trusted metadata lists for `file`: "snapshot.json" (the timestamp's entry), or
+  // "targets.json" and delegated roles' files (the snapshot's). kNotFound when nothing does.
+  Result<MetaFile> Listed(const std::string& file) const;
+  // Whether the root and every role trusted are unexpired at `now_ms` (kUntrusted names the
+  // first that expired: no fresh metadata reached the device: a freeze or dropped requests).
+  Status CheckFresh(int64_t now_ms) const;
+  // TUF 5.3.11: after a root rotation that changed the timestamp or snapshot keys, the trusted
+  // timestamp and snapshot are forgotten (recovery from a fast-forward attack), and with them
+  // targets. Call after root().Update; `before` is the root trusted before.
+  void AfterRootUpdate(const Root& before);
+
   const TrustedRoot& root() const { return root_; }
   TrustedRoot& root() { return root_; }
   std::optional<int64_t> timestamp_version() const;
@@ -98,7 +112,7 @@ class Updater {
   // A file another trusted file lists (snapshot by timestamp, targets and delegated targets by
   // snapshot): at most its listed length, its listed hashes, a threshold of its role's keys (the
   // root's, or `keys`/`role_keys` for a delegated role), exactly its listed version, not expired.
-  struct Listed {
+  struct ListedFile {
     std::string what;    // the file, for errors: "snapshot.json"
     std::string type;    // its "_type" and, without `keys`, its role in the root
     std::string lister;  // "timestamp" or "snapshot"
@@ -106,7 +120,7 @@ class Updater {
     const std::map<std::string, Key>* keys = nullptr;
     const RoleKeys* role_keys = nullptr;
   };
-  Result<Trusted> LoadListed(std::string_view bytes, const Listed& listed, int64_t now_ms);
+  Result<Trusted> LoadListed(std::string_view bytes, const ListedFile& listed, int64_t now_ms);
 
   // A delegated role's metadata, loaded and checked (cached by name while the snapshot holds).
   Result<json> LoadDelegated(const std::string& role, const json& delegations,

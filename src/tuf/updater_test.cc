@@ -21,7 +21,7 @@ class Repo {
       *k = *crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
     }
   }
-  std::string Root() const {
+  std::string Root(int64_t version = 1) const {
     json keys = json::object();
     json roles = json::object();
     for (auto [name, key] : {std::pair{"root", &root_},
@@ -32,7 +32,7 @@ class Repo {
       keys[k.id] = k.object;
       roles[name] = {{"keyids", {k.id}}, {"threshold", 1}};
     }
-    json env = Envelope("root", 1, kFuture);
+    json env = Envelope("root", version, kFuture);
     env["signed"]["keys"] = keys;
     env["signed"]["roles"] = roles;
     env["signed"]["consistent_snapshot"] = true;
@@ -201,6 +201,32 @@ TEST_F(TufUpdater, AKeyOutsideTheRoleIsNotTheRole) {
   EXPECT_FALSE(u.timestamp_version());
   // In order: a snapshot before any timestamp is refused.
   EXPECT_EQ(u.UpdateSnapshot(snapshot_, kNow).error().code(), Code::kInvalidArgument);
+}
+
+// Spec 1.5.2 "Fast-forward attacks" (and 5.3.11): an attacker with the timestamp key pushes the
+// timestamp's version far ahead, so that the honest next versions look like rollbacks. Rotating
+// the timestamp key in a new root makes the client forget the fast-forwarded timestamp.
+TEST_F(TufUpdater, FastForward_RecoveredByRotatingTheTimestampKey) {
+  Updater u = Fresh();
+  Publish(1);
+  ASSERT_TRUE(Refresh(u).ok());
+  ASSERT_TRUE(u.UpdateTimestamp(repo_.Timestamp(1000, snapshot_, 1), kNow).ok());
+  Publish(2);
+  EXPECT_EQ(u.UpdateTimestamp(timestamp_, kNow).error().code(), Code::kIntegrity);
+  // Root 2 hands the timestamp role to a new key.
+  const Root before = u.root().root();
+  repo_.timestamp_ = *crypto::PrivateKey::Generate(crypto::KeyType::kEd25519);
+  ASSERT_TRUE(u.root().Update(repo_.Root(2), "2.root.json").ok());
+  u.AfterRootUpdate(before);
+  EXPECT_FALSE(u.timestamp_version()) << "the fast-forwarded timestamp is forgotten";
+  Publish(2);
+  ASSERT_TRUE(Refresh(u).ok());
+  EXPECT_EQ(u.timestamp_version(), 2);
+  // A rotation that keeps the timestamp and snapshot keys forgets nothing.
+  const Root same = u.root().root();
+  ASSERT_TRUE(u.root().Update(repo_.Root(3), "3.root.json").ok());
+  u.AfterRootUpdate(same);
+  EXPECT_EQ(u.timestamp_version(), 2);
 }
 
 TEST(TufPaths, ShellStylePatternsMatchWithinSegments) {

@@ -64,6 +64,21 @@ void FaultServer::SetAction(nlohmann::json action) {
   action_ = std::move(action);
 }
 
+void FaultServer::SetFile(const std::string& path, std::string bytes, bool endless) {
+  std::lock_guard lock(mu_);
+  files_[path] = {std::move(bytes), endless};
+}
+
+void FaultServer::SetCheckInExtra(nlohmann::json extra) {
+  std::lock_guard lock(mu_);
+  check_in_extra_ = std::move(extra);
+}
+
+std::vector<nlohmann::json> FaultServer::check_in_bodies() const {
+  std::lock_guard lock(mu_);
+  return check_in_bodies_;
+}
+
 void FaultServer::QueueFault(Fault f, uint64_t at) {
   std::lock_guard lock(mu_);
   faults_.emplace_back(f, at);
@@ -151,8 +166,37 @@ void FaultServer::Serve(int fd) {
   if (method == "POST" && path.ends_with("/check-in")) {
     ++check_ins_;
     std::lock_guard lock(mu_);
+    check_in_bodies_.push_back(nlohmann::json::parse(body, nullptr, false));
     nlohmann::json j = {{"device", "dev"}, {"poll_interval_s", 30}, {"action", action_}};
+    j.update(check_in_extra_);
     reply(200, "application/json", j.dump());
+    return;
+  }
+  if (method == "GET" && !path.starts_with("/device/")) {
+    std::pair<std::string, bool> file;
+    bool found = false;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = files_.find(path); it != files_.end()) {
+        file = it->second;
+        found = true;
+      }
+    }
+    if (!found) {
+      reply(404, "application/json", R"({"error":"not-found","message":"no such file"})");
+      return;
+    }
+    if (!file.second) {
+      reply(200, "application/json", file.first);
+      return;
+    }
+    // Endless: a response without a length, the same bytes until the client hangs up.
+    const std::string h = "HTTP/1.1 200 X\r\nContent-Type: application/json\r\nConnection: "
+                          "close\r\n\r\n";
+    if (!SendAll(fd, h.data(), h.size())) return;
+    for (int i = 0; i < 1'000'000 && !stop_; ++i) {
+      if (!SendAll(fd, file.first.data(), file.first.size())) return;
+    }
     return;
   }
   if (method == "POST" && path.ends_with("/feedback")) {

@@ -36,6 +36,13 @@ class FaultServer {
   std::string artifact_url() const { return base() + "/device/v1/dev/actions/1/artifact"; }
 
   void SetArtifact(Bytes bytes);
+  // A file served at `path` (GET); other paths outside the device API are 404. `endless`: the
+  // file's bytes sent again and again, without end.
+  void SetFile(const std::string& path, std::string bytes, bool endless = false);
+  // Members added to every check-in answer (Uptane: "director").
+  void SetCheckInExtra(nlohmann::json extra);
+  // The bodies of the check-ins received.
+  std::vector<nlohmann::json> check_in_bodies() const;
   // The "action" of the check-in answer (null: nothing to do).
   void SetAction(nlohmann::json action);
   void QueueFault(Fault f, uint64_t at = 0);
@@ -58,6 +65,9 @@ class FaultServer {
   std::thread thread_;
   std::vector<std::thread> workers_;
   mutable std::mutex mu_;
+  std::map<std::string, std::pair<std::string, bool>> files_;
+  nlohmann::json check_in_extra_ = nlohmann::json::object();
+  std::vector<nlohmann::json> check_in_bodies_;
   Bytes artifact_;
   nlohmann::json action_;
   std::deque<std::pair<Fault, uint64_t>> faults_;
