@@ -191,8 +191,9 @@ void FaultServer::Serve(int fd) {
       return;
     }
     // Endless: a response without a length, the same bytes until the client hangs up.
-    const std::string h = "HTTP/1.1 200 X\r\nContent-Type: application/json\r\nConnection: "
-                          "close\r\n\r\n";
+    const std::string h =
+        "HTTP/1.1 200 X\r\nContent-Type: application/json\r\nConnection: "
+        "close\r\n\r\n";
     if (!SendAll(fd, h.data(), h.size())) return;
     for (int i = 0; i < 1'000'000 && !stop_; ++i) {
       if (!SendAll(fd, file.first.data(), file.first.size())) return;
