@@ -189,6 +189,22 @@ TEST_F(UptaneAttackTest, Honest_BothRepositoriesAgree_TheUpdateIsInstalled) {
   EXPECT_TRUE(bodies[0]["uptane"]["manifest"]["signed"].contains("public_key"));
 }
 
+// The version manifest goes with the first check-in (with the device's public key), then only
+// when what runs changed; the counter rises with each manifest, not with each check-in.
+TEST_F(UptaneAttackTest, TheManifestIsSentWhenTheDirectorHasNotTakenIt) {
+  ServeImage(1);
+  ServeDirector(1, json::object());
+  server_.SetAction(nullptr);
+  ASSERT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  ASSERT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kIdle));
+  auto bodies = server_.check_in_bodies();
+  ASSERT_EQ(bodies.size(), 2u);
+  EXPECT_EQ(bodies[0]["uptane"]["manifest"]["signed"]["counter"], 1);
+  EXPECT_FALSE(bodies[1]["uptane"].contains("manifest")) << bodies[1].dump();
+  EXPECT_EQ(bodies[1]["uptane"]["have"]["timestamp"], 1);
+  EXPECT_EQ(bodies[1]["uptane"]["have"]["root"], 1);
+}
+
 // TUF 1.5.2 "Arbitrary installation attacks": the server offers bytes that are not the target
 // both repositories list.
 TEST_F(UptaneAttackTest, Tuf152_ArbitraryInstallation_AnOfferThatIsNotTheVerifiedTargetIsRefused) {

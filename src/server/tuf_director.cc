@@ -126,23 +126,47 @@ Result<TufFile> Director::RootFile(const std::string& name) {
 
 Result<json> Director::CheckIn(const Device& device, const json& uptane,
                                const std::optional<Offer>& offer, int64_t now_ms) {
-  if (!uptane.is_object() || !uptane.contains("manifest")) {
-    return Error(Code::kInvalidArgument, "field 'uptane' needs a signed 'manifest'");
+  if (!uptane.is_object()) {
+    return Error(Code::kInvalidArgument, "field 'uptane' must be an object");
   }
-  const json& manifest = uptane["manifest"];
-  ALOFT_RETURN_IF_ERROR(CheckManifest(manifest, device));
+  const bool has_manifest = uptane.contains("manifest");
+  static const json kNone = json::object();
+  const json& manifest = has_manifest ? uptane["manifest"] : kNone;
+  if (has_manifest) ALOFT_RETURN_IF_ERROR(CheckManifest(manifest, device));
   const json have = uptane.value("have", json::object());
   auto have_version = [&](const char* role) -> int64_t {
     return have.contains(role) && have[role].is_number_integer() ? have[role].get<int64_t>() : 0;
   };
-  const int64_t counter = manifest["signed"]["counter"].get<int64_t>();
+  const int64_t action = offer ? offer->action : 0;
+  // Nearly every check-in: no manifest (nothing changed on the device), and the device holds
+  // the newest of everything; answered from memory, looked up again at least once a minute.
+  if (!has_manifest) {
+    std::lock_guard lock(mu_);
+    auto it = seen_.find(device.id);
+    if (it != seen_.end() && it->second.action == action &&
+        it->second.root == have_version("root") &&
+        it->second.timestamp == have_version("timestamp") &&
+        it->second.expires_ms - now_ms > o_.lifetime_ms / 2 &&
+        now_ms - it->second.checked_ms < kRecheckMs) {
+      return json::object();
+    }
+  }
+  const int64_t counter = has_manifest ? manifest["signed"]["counter"].get<int64_t>() : 0;
   const std::string repo = DeviceRepo(device);
   json answer = json::object();
+  Seen seen;
   ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
     // The device's key: enrolled with its first manifest (its device token vouches for it).
     ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetUptaneDevice(device.id));
+    if (!has_manifest && !held) {
+      return Error(Code::kInvalidArgument,
+                   "uptane: this device has no key enrolled yet: its first check-in sends its "
+                   "version manifest with its public_key");
+    }
     json key_object;
-    if (held) {
+    if (!has_manifest) {
+      // The ECUs as the last manifest named them.
+    } else if (held) {
       key_object = json::parse(held->key_object, nullptr, false);
     } else if (manifest["signed"].contains("public_key")) {
       key_object = manifest["signed"]["public_key"];
@@ -151,21 +175,27 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
                    "uptane.manifest: this device has no key enrolled yet: the first manifest "
                    "carries its public_key");
     }
-    ALOFT_ASSIGN_OR_RETURN(tuf::Key key, tuf::KeyFromObject(key_object));
-    ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(manifest, {{key.id, key}}, tuf::RoleKeys{{key.id}, 1},
-                                          "the version manifest of '" + device.name + "'"));
-    if (held && counter <= held->counter) {
-      return Error(Code::kAlreadyExists, "uptane.manifest: counter " + std::to_string(counter) +
-                                             " is not above the last one, " +
-                                             std::to_string(held->counter) +
-                                             " (a replayed manifest?)");
+    if (has_manifest) {
+      ALOFT_ASSIGN_OR_RETURN(tuf::Key key, tuf::KeyFromObject(key_object));
+      ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(manifest, {{key.id, key}}, tuf::RoleKeys{{key.id}, 1},
+                                            "the version manifest of '" + device.name + "'"));
+      if (held && counter <= held->counter) {
+        return Error(Code::kAlreadyExists, "uptane.manifest: counter " + std::to_string(counter) +
+                                               " is not above the last one, " +
+                                               std::to_string(held->counter) +
+                                               " (a replayed manifest?)");
+      }
+      ALOFT_RETURN_IF_ERROR(tx.PutUptaneDevice(
+          device.id, {DumpJson(key.object), counter, DumpJson(manifest)}, now_ms));
+      if (!held) {
+        ALOFT_RETURN_IF_ERROR(tx.Audit("device:" + device.name, "uptane.enrol", device.name,
+                                       DumpJson(json({{"keyid", key.id}})), now_ms));
+      }
     }
-    ALOFT_RETURN_IF_ERROR(
-        tx.PutUptaneDevice(device.id, {DumpJson(key.object), counter, DumpJson(manifest)}, now_ms));
-    if (!held) {
-      ALOFT_RETURN_IF_ERROR(tx.Audit("device:" + device.name, "uptane.enrol", device.name,
-                                     DumpJson(json({{"keyid", key.id}})), now_ms));
-    }
+    const json ecus = has_manifest ? manifest["signed"]["ecus"]
+                                   : json::parse(held->manifest, nullptr, false)
+                                         .value("signed", json::object())
+                                         .value("ecus", json::object());
     // The device's Director metadata: new when what it should install changed, or when it is
     // within half its life of expiring.
     std::optional<TufTarget> image;
@@ -178,7 +208,7 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
                              "push): the device will refuse it";
       }
     }
-    const json wanted = WantedTargets(offer, image, manifest["signed"]["ecus"]);
+    const json wanted = WantedTargets(offer, image, ecus);
     ALOFT_ASSIGN_OR_RETURN(auto targets, tx.GetTufFile(repo, "targets", std::nullopt));
     ALOFT_ASSIGN_OR_RETURN(auto timestamp, tx.GetTufFile(repo, "timestamp", std::nullopt));
     const bool stale = !targets || !timestamp || ContentOf(targets->body) != wanted ||
@@ -225,8 +255,14 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
       answer["snapshot"] = snapshot->body;
       answer["targets"] = targets->body;
     }
+    seen = {root->version, timestamp->version, timestamp->expires_ms, action, now_ms};
     return OkStatus();
   }));
+  {
+    std::lock_guard lock(mu_);
+    if (seen_.size() >= kMaxSeen) seen_.clear();
+    seen_[device.id] = seen;
+  }
   return answer;
 }
 

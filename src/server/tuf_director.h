@@ -10,8 +10,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "crypto/keys.h"
@@ -43,10 +45,13 @@ class Director {
     int64_t length = 0;
   };
   // A check-in's "uptane" part, {"manifest": envelope, "have": {"root": N, "timestamp": M}},
-  // from `device` with `offer` open: the manifest is checked (enrolling its key the first time),
-  // the device's Director metadata brought up to date, and the answer's "director" part given:
-  // the roots above N and, when newer than M, timestamp, snapshot and targets. kInvalidArgument
-  // for a bad manifest, kUntrusted for a bad signature, kAlreadyExists for a replayed counter.
+  // from `device` with `offer` open: the manifest, when sent (the first check-in, and whenever
+  // what the device runs changed), is checked (enrolling its key the first time); the device's
+  // Director metadata is brought up to date, and the answer's "director" part given: the roots
+  // above N and, when newer than M, timestamp, snapshot and targets. A check-in without a
+  // manifest from a device that holds the newest is answered from memory (looked up again at
+  // least every kRecheckMs). kInvalidArgument for a bad manifest or none from a device never
+  // enrolled, kUntrusted for a bad signature, kAlreadyExists for a replayed counter.
   Result<tuf::json> CheckIn(const Device& device, const tuf::json& uptane,
                             const std::optional<Offer>& offer, int64_t now_ms);
 
@@ -55,10 +60,18 @@ class Director {
  private:
   Director(Store& store, crypto::PrivateKey key, Options o)
       : store_(store), key_(std::move(key)), o_(o) {}
+  static constexpr int64_t kRecheckMs = 60'000;
+  static constexpr size_t kMaxSeen = 1 << 20;
+  // What a device was last answered: the versions it then held, and for which open action.
+  struct Seen {
+    int64_t root = 0, timestamp = 0, expires_ms = 0, action = 0, checked_ms = 0;
+  };
   Store& store_;
   crypto::PrivateKey key_;
   std::string key_id_;
   Options o_;
+  std::mutex mu_;
+  std::unordered_map<int64_t, Seen> seen_;  // by device id
 };
 
 }  // namespace aloft::server

@@ -360,9 +360,12 @@ class TufDirectorTest : public TufImageTest {
     EXPECT_TRUE(tuf::Sign(m, key).ok());
     return m;
   }
+  // A check-in with `manifest` (none when null) and the versions the device holds.
   client::HttpResponse CheckIn(const json& manifest, int64_t have_timestamp = 0) {
-    json body = {{"versions", {{"main", "1.0.0"}}},
-                 {"uptane", {{"manifest", manifest}, {"have", {{"timestamp", have_timestamp}}}}}};
+    json body = {
+        {"versions", {{"main", "1.0.0"}}},
+        {"uptane", {{"have", {{"root", have_timestamp ? 1 : 0}, {"timestamp", have_timestamp}}}}}};
+    if (!manifest.is_null()) body["uptane"]["manifest"] = manifest;
     return Call("POST", "/device/v1/dev-1/check-in", token_, body.dump(),
                 {"Content-Type: application/json"});
   }
@@ -388,7 +391,13 @@ TEST_P(TufDirectorTest, ADeviceEnrolsItsKey_AndItsDirectorTargetsNameWhatItMustI
   auto u = Verify(director);
   ASSERT_TRUE(u.ok()) << u.error().ToString();
   EXPECT_EQ(u->Target("fw/1.2.0.aloft").error().code(), Code::kNotFound);  // nothing to install
-  // Nothing new: the check-in carries no metadata.
+  // Nothing new, and nothing changed on the device (no manifest): the answer carries no
+  // metadata, from memory or from the database alike.
+  for (int i = 0; i < 2; ++i) {
+    r = CheckIn(json(), *u->timestamp_version());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["director"], json::object()) << r.body;
+  }
   r = CheckIn(Manifest(2, device_key_, false), *u->timestamp_version());
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(json::parse(r.body)["director"].contains("timestamp")) << r.body;
@@ -421,14 +430,20 @@ TEST_P(TufDirectorTest, ReplayedForeignAndForgedManifestsAreRefused) {
   // Signed by another key (its own public_key does not replace the enrolled one).
   r = CheckIn(Manifest(6, NewKey()));
   EXPECT_EQ(r.status, 422) << r.body;
-  // Another device's name; no manifest; not an object.
+  // Another device's name; a manifest that is no envelope; not an object.
   EXPECT_EQ(CheckIn(Manifest(7, device_key_, false, "dev-2")).status, 400);
-  for (const char* uptane : {"{}", "{\"manifest\": 5}", "[]"}) {
+  for (const char* uptane : {"{\"manifest\": 5}", "[]", "{\"manifest\": {}}"}) {
     auto res =
         Call("POST", "/device/v1/dev-1/check-in", token_,
              std::string("{\"uptane\": ") + uptane + "}", {"Content-Type: application/json"});
     EXPECT_EQ(res.status, 400) << uptane << ": " << res.body;
   }
+  // A device that never enrolled must send its manifest.
+  const std::string other = AddDevice("dev-2");
+  auto res = Call("POST", "/device/v1/dev-2/check-in", other, R"({"uptane": {}})",
+                  {"Content-Type: application/json"});
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_THAT(res.body, HasSubstr("no key enrolled"));
   // The next honest one is taken.
   EXPECT_EQ(CheckIn(Manifest(6, device_key_, false)).status, 200);
 }

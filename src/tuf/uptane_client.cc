@@ -77,15 +77,22 @@ Status UptaneClient::Persist(const std::string& repo, const std::string& role,
 }
 
 Result<json> UptaneClient::CheckInPart(const json& installed) {
+  json ecus = o_.ecus;
+  for (auto& [serial, e] : ecus.items()) {
+    if (installed.contains(serial)) e["installed"] = installed[serial];
+  }
+  json out = {{"have",
+               {{"root", director_->root().version()},
+                {"timestamp", director_->timestamp_version().value_or(0)}}}};
+  // The manifest goes when the Director has not taken this one: the first check-in after a
+  // start, and whenever what runs changed.
+  const std::string text = ecus.dump();
+  if (enrolled_ && text == last_sent_) return out;
   // The counter is kept before it is used: a manifest is never signed twice with one counter.
   const int64_t counter = counter_ + 1;
   ALOFT_RETURN_IF_ERROR(
       WriteFileAtomic(o_.state_dir + "/counter", std::to_string(counter) + "\n", 0600));
   counter_ = counter;
-  json ecus = o_.ecus;
-  for (auto& [serial, e] : ecus.items()) {
-    if (installed.contains(serial)) e["installed"] = installed[serial];
-  }
   json m = {{"signed",
              {{"_type", "aloft-version-manifest"},
               {"device", o_.device},
@@ -97,10 +104,9 @@ Result<json> UptaneClient::CheckInPart(const json& installed) {
     m["signed"]["public_key"] = k.object;
   }
   ALOFT_RETURN_IF_ERROR(Sign(m, *o_.key));
-  return json{{"manifest", m},
-              {"have",
-               {{"root", director_->root().version()},
-                {"timestamp", director_->timestamp_version().value_or(0)}}}};
+  out["manifest"] = std::move(m);
+  pending_ = text;
+  return out;
 }
 
 Status UptaneClient::ApplyDirector(const json& director, int64_t now_ms) {
@@ -120,6 +126,7 @@ Status UptaneClient::ApplyDirector(const json& director, int64_t now_ms) {
   ALOFT_RETURN_IF_ERROR(director_->root().CheckNotExpired(now_ms));
   if (!director.contains("timestamp")) {
     enrolled_ = true;
+    last_sent_ = pending_;
     return WriteFileAtomic(o_.state_dir + "/enrolled", "", 0600);
   }
   ALOFT_ASSIGN_OR_RETURN(std::string timestamp, Member(director, "timestamp"));
@@ -135,6 +142,7 @@ Status UptaneClient::ApplyDirector(const json& director, int64_t now_ms) {
   ALOFT_RETURN_IF_ERROR(Persist("director", "snapshot", snapshot));
   ALOFT_RETURN_IF_ERROR(Persist("director", "targets", targets));
   enrolled_ = true;
+  last_sent_ = pending_;
   return WriteFileAtomic(o_.state_dir + "/enrolled", "", 0600);
 }
 

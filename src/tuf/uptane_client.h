@@ -36,9 +36,10 @@ class UptaneClient {
   };
   static Result<std::unique_ptr<UptaneClient>> Open(Options o);
 
-  // The check-in's "uptane": {"manifest": the version manifest (its ECUs, each with
-  // `installed`, signed, counter + 1, the public key until the Director acknowledged it),
-  // "have": {"root", "timestamp"} (the Director's versions trusted)}.
+  // The check-in's "uptane": {"have": {"root", "timestamp"} (the Director's versions trusted),
+  // "manifest": the version manifest (its ECUs, each with `installed`, signed, counter + 1, the
+  // public key until the Director acknowledged it), sent only when the Director has not taken
+  // this one yet (after a start, when what runs changed)}.
   Result<json> CheckInPart(const json& installed);
 
   // The check-in answer's "director": its roots in order, then timestamp, snapshot and targets;
@@ -67,8 +68,8 @@ class UptaneClient {
 
   Options o_;
   std::unique_ptr<Updater> director_, image_;
-  std::map<std::string, std::string> director_files_;  // role -> bytes trusted
   int64_t counter_ = 0;
+  std::string last_sent_, pending_;  // the ECUs of the manifest last taken, and last sent
   bool enrolled_ = false;
 };
 
