@@ -1,5 +1,7 @@
 #include "server/tuf_director.h"
 
+#include <algorithm>
+
 #include "core/canonical_json.h"
 #include "core/clock.h"
 #include "server/api.h"
@@ -45,6 +47,9 @@ Status CheckManifest(const json& env, const Device& d) {
         !e["hardware_id"].is_string()) {
       return bad("ECU '" + serial + "' needs a hardware_id");
     }
+    if (e.contains("module") && !e["module"].is_string()) {
+      return bad("ECU '" + serial + "': module must be a string");
+    }
   }
   return OkStatus();
 }
@@ -56,6 +61,11 @@ json WantedTargets(const std::optional<Director::Offer>& offer,
   if (offer && image) {
     json mine = json::object();
     for (const auto& [serial, e] : ecus.items()) {
+      const std::string module = e.value("module", "");
+      if (!module.empty() &&
+          std::find(offer->modules.begin(), offer->modules.end(), module) == offer->modules.end()) {
+        continue;  // an ECU this release does not update
+      }
       mine[serial] = {{"hardware_id", e["hardware_id"]}};
     }
     targets[image->name] =

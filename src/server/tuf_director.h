@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.h"
 #include "crypto/keys.h"
@@ -43,6 +44,9 @@ class Director {
     std::string release;  // "name@version"
     std::string sha256;
     int64_t length = 0;
+    // The modules (a vehicle's ECUs) the release updates: the Director names the manifest's ECUs
+    // whose "module" is one of them (all of them when the manifest names no modules).
+    std::vector<std::string> modules;
   };
   // A check-in's "uptane" part, {"manifest": envelope, "have": {"root": N, "timestamp": M}},
   // from `device` with `offer` open: the manifest, when sent (the first check-in, and whenever

@@ -468,6 +468,34 @@ TEST_P(TufDirectorTest, AReleaseTheImageRepositoryDoesNotListIsNotListedByTheDir
             json::object());
 }
 
+// A vehicle's manifest names every ECU with its module: the Director names for the update only
+// the ECUs whose module the release updates (the gateway then checks the bundle's ECUs are
+// exactly those: Uptane's partial bundle check).
+TEST_P(TufDirectorTest, TheDirectorNamesOnlyTheEcusTheReleaseUpdates) {
+  SetUpRepositories();
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+  json m = {{"signed",
+             {{"_type", "aloft-version-manifest"},
+              {"device", "dev-1"},
+              {"counter", 1},
+              {"public_key", KeyOf(device_key_).object},
+              {"ecus",
+               {{"S-main", {{"hardware_id", "board-a"}, {"module", "main"}}},
+                {"S-bms", {{"hardware_id", "bms-7"}, {"module", "bms"}}},
+                {"S-gps", {{"hardware_id", "gps-2"}, {"module", "gps"}}}}}}},
+            {"signatures", json::array()}};
+  ASSERT_TRUE(tuf::Sign(m, device_key_).ok());
+  auto r = CheckIn(m);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto u = Verify(json::parse(r.body)["director"]);
+  ASSERT_TRUE(u.ok()) << u.error().ToString();
+  auto t = u->Target("fw/1.2.0.aloft");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->custom["ecus"], json({{"S-main", {{"hardware_id", "board-a"}}},
+                                     {"S-bms", {{"hardware_id", "bms-7"}}}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, TufDirectorTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });

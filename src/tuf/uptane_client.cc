@@ -184,6 +184,38 @@ Status UptaneClient::RefreshImage(const Fetch& fetch, int64_t now_ms) {
   return in(image_->CheckFresh(now_ms));
 }
 
+Status UptaneClient::CheckEcus(int64_t action,
+                               const std::map<std::string, std::string>& bundle) const {
+  const std::string what = "action " + std::to_string(action);
+  ALOFT_ASSIGN_OR_RETURN(auto listed, director_->Targets());
+  const TargetInfo* mine = nullptr;
+  for (const auto& t : listed) {
+    if (t.custom.contains("action") && t.custom["action"] == action) mine = &t;
+  }
+  if (!mine) return Error(Code::kUntrusted, what + " is not in the Director's targets");
+  const json ecus = mine->custom.value("ecus", json::object());
+  for (const auto& [serial, e] : ecus.items()) {
+    auto it = bundle.find(serial);
+    if (it == bundle.end()) {
+      return Error(Code::kUntrusted, what + ": the Director names ECU '" + serial +
+                                         "', which the bundle does not update (partial bundle "
+                                         "installation attack?): nothing is installed");
+    }
+    if (e.value("hardware_id", "") != it->second) {
+      return Error(Code::kUntrusted, what + ": ECU '" + serial + "' is hardware '" + it->second +
+                                         "' in the bundle, '" + e.value("hardware_id", "") +
+                                         "' for the Director (wrong software installation?)");
+    }
+  }
+  for (const auto& [serial, hardware] : bundle) {
+    if (!ecus.contains(serial)) {
+      return Error(Code::kUntrusted, what + ": the bundle updates ECU '" + serial +
+                                         "', which the Director does not name for it");
+    }
+  }
+  return OkStatus();
+}
+
 Result<TargetInfo> UptaneClient::VerifyOffer(int64_t action, const std::string& serial,
                                              const std::string& hardware_id, const Fetch& fetch,
                                              int64_t now_ms) {
@@ -203,13 +235,15 @@ Result<TargetInfo> UptaneClient::VerifyOffer(int64_t action, const std::string& 
     return Error(Code::kUntrusted,
                  what + " is not in the Director's targets for this device: not installed");
   }
-  // Uptane 5.4.4.2: the Director's target must be for this ECU and its hardware.
+  // Uptane 5.4.4.2: the Director's target must be for this ECU and its hardware (a gateway
+  // checks its ECUs with CheckEcus once it read the bundle).
   const json ecus = mine->custom.value("ecus", json::object());
-  if (!ecus.contains(serial)) {
+  if (serial.empty()) {
+    // checked later, per ECU
+  } else if (!ecus.contains(serial)) {
     return Error(Code::kUntrusted, what + ": the Director lists '" + mine->name +
                                        "' for other ECUs, not '" + serial + "'");
-  }
-  if (ecus[serial].value("hardware_id", "") != hardware_id) {
+  } else if (ecus[serial].value("hardware_id", "") != hardware_id) {
     return Error(Code::kUntrusted, what + ": the Director lists '" + mine->name +
                                        "' for hardware '" + ecus[serial].value("hardware_id", "") +
                                        "', this ECU is '" + hardware_id +

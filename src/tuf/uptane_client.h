@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,13 +51,21 @@ class UptaneClient {
   // "3.targets.json", "4.bins-a.json") of at most `max_bytes`; kNotFound when there is none.
   using Fetch = std::function<Result<std::string>(const std::string& name, int64_t max_bytes)>;
 
-  // Full verification of offered action `action` for ECU `serial` of hardware `hardware_id`:
+  // Full verification of offered action `action` for ECU `serial` of hardware `hardware_id`
+  // (an empty `serial`: a gateway, whose ECUs CheckEcus checks once it read the bundle):
   // the Director's metadata fresh (drop-request and freeze attacks) and listing a target for the
   // action that names this ECU and hardware; the Image repository refreshed and listing that
   // target with the same length and SHA-256. The verified target.
   Result<TargetInfo> VerifyOffer(int64_t action, const std::string& serial,
                                  const std::string& hardware_id, const Fetch& fetch,
                                  int64_t now_ms);
+
+  // Uptane's partial-bundle check, once the verified bundle is read: the ECUs it updates
+  // (`bundle`: serial -> hardware id) must be exactly those the Director's target for `action`
+  // names, each with its hardware id. kUntrusted names the ECU left out or added.
+  Status CheckEcus(int64_t action, const std::map<std::string, std::string>& bundle) const;
+  // The ECUs the manifest reports (a vehicle's change as its inventory is read).
+  void SetEcus(json ecus) { o_.ecus = std::move(ecus); }
 
   const Updater& director() const { return *director_; }
   const Updater& image() const { return *image_; }
