@@ -225,45 +225,10 @@ int64_t Agent::NowMs() const {
 
 Status Agent::OpenUptane() {
   if (uptane_ || !config_.uptane) return OkStatus();
-  const auto& u = *config_.uptane;
-  tuf::UptaneClient::Options o;
-  o.state_dir = config_.state_dir + "/uptane";
-  ALOFT_ASSIGN_OR_RETURN(o.director_root, ReadFile(u.director_root, 1 << 20));
-  ALOFT_ASSIGN_OR_RETURN(o.image_root, ReadFile(u.image_root, 1 << 20));
-  // The device's own key pair, made on the device the first time.
-  auto key = crypto::PrivateKey::Load(u.key_file);
-  if (!key.ok()) {
-    if (std::filesystem::exists(u.key_file)) return key.error().WithContext("uptane key");
-    ALOFT_ASSIGN_OR_RETURN(crypto::PrivateKey made,
-                           crypto::PrivateKey::Generate(crypto::KeyType::kEd25519));
-    std::string prefix = u.key_file;
-    if (prefix.ends_with(".key")) prefix.resize(prefix.size() - 4);
-    ALOFT_RETURN_IF_ERROR(crypto::SaveKeyPair(made, prefix));
-    key = std::move(made);
-  }
-  o.key = std::make_shared<crypto::PrivateKey>(std::move(key).value());
-  o.device = config_.device;
-  o.ecus = {{config_.device, {{"hardware_id", config_.device_type}}}};
-  ALOFT_ASSIGN_OR_RETURN(uptane_, tuf::UptaneClient::Open(std::move(o)));
+  ALOFT_ASSIGN_OR_RETURN(
+      uptane_, OpenUptaneClient(*config_.uptane, config_.state_dir, config_.device,
+                                {{config_.device, {{"hardware_id", config_.device_type}}}}));
   return OkStatus();
-}
-
-Result<std::string> Agent::FetchImageFile(const std::string& name, int64_t max_bytes) const {
-  client::HttpRequest req;
-  req.url = config_.server + "/tuf/image/" + name;
-  req.ca_file = config_.ca_file;
-  req.timeout_s = 60;
-  req.max_body = static_cast<uint64_t>(max_bytes);  // endless data is cut off
-  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
-  if (res.status == 404) return Error(Code::kNotFound, "no " + name);
-  if (res.status != 200) {
-    return Error(Code::kUnavailable, "GET /tuf/image/" + name + ": " + std::to_string(res.status));
-  }
-  if (static_cast<int64_t>(res.body.size()) > max_bytes) {
-    return Error(Code::kOutOfRange,
-                 name + ": more than " + std::to_string(max_bytes) + " bytes (endless data?)");
-  }
-  return std::move(res.body);
 }
 
 Result<json> Agent::CheckIn() {
@@ -336,7 +301,9 @@ Status Agent::Check(bool& idle) {
   // Uptane: the Director lists it for this device and the Image repository agrees.
   if (uptane_) {
     if (director_error_) return Fail(*director_error_);
-    auto fetch = [this](const std::string& name, int64_t max) { return FetchImageFile(name, max); };
+    auto fetch = [this](const std::string& name, int64_t max) {
+      return FetchImageFile(config_.server, config_.ca_file, name, max);
+    };
     auto t = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, fetch, NowMs());
     if (!t.ok()) return Fail(t.error());
     if (t->length != static_cast<int64_t>(o.size) || t->hashes.at("sha256") != o.sha256) {

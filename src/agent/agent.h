@@ -22,6 +22,7 @@
 #include "agent/staging.h"
 #include "agent/storage.h"
 #include "agent/uplink.h"
+#include "agent/uptane_link.h"
 #include "core/clock.h"
 #include "crypto/trust.h"
 #include "pkg/manifest.h"
@@ -52,11 +53,7 @@ struct AgentConfig {
   nlohmann::json attributes = nlohmann::json::object();
   // Uptane full verification (docs/trust.md): with these set, an offer is installed only when
   // the Director lists it for this device and the Image repository agrees.
-  struct Uptane {
-    std::string director_root, image_root;  // the roots shipped (files)
-    std::string key_file;                   // the device's key; made when missing
-  };
-  std::optional<Uptane> uptane;
+  std::optional<UptaneSettings> uptane;
   const Clock* clock = nullptr;  // the wall clock metadata expiry is read against; null: system
 };
 
@@ -135,7 +132,6 @@ class Agent {
   // Uptane: the client (opened at the first check-in) and why the last Director answer was
   // refused (an offer is then refused too).
   Status OpenUptane();
-  Result<std::string> FetchImageFile(const std::string& name, int64_t max_bytes) const;
   int64_t NowMs() const;
   std::unique_ptr<tuf::UptaneClient> uptane_;
   std::optional<Error> director_error_;

@@ -219,21 +219,7 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
 
   ALOFT_RETURN_IF_ERROR(ReadTrustTable(t, path, "docs/agent.md", c.trust));
   ALOFT_RETURN_IF_ERROR(ReadDownloadTable(t, path, "docs/agent.md", c.download));
-  if (t.contains("uptane")) {
-    const toml::table* u = t["uptane"].as_table();
-    if (!u) return r.Bad("uptane", "a table ([uptane]: director_root, image_root, key_file)");
-    TomlReader ur(path + " [uptane]", *u);
-    ALOFT_RETURN_IF_ERROR(ur.Known({"director_root", "image_root", "key_file"}, "docs/trust.md"));
-    AgentConfig::Uptane up;
-    ALOFT_RETURN_IF_ERROR(ur.Str("director_root", up.director_root));
-    ALOFT_RETURN_IF_ERROR(ur.Str("image_root", up.image_root));
-    ALOFT_RETURN_IF_ERROR(ur.Str("key_file", up.key_file));
-    for (const char* key : {"director_root", "image_root"}) {
-      if (!(*u)[key]) return ur.Bad(key, "set: the root this device ships with");
-    }
-    if (up.key_file.empty()) up.key_file = c.state_dir + "/uptane.key";
-    c.uptane = up;
-  }
+  ALOFT_ASSIGN_OR_RETURN(c.uptane, ReadUptaneTable(t, path, c.state_dir));
   if (const toml::table* a = t["attributes"].as_table()) {
     for (const auto& [k, v] : *a) {
       if (auto s = v.value<std::string>())

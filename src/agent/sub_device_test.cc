@@ -180,5 +180,25 @@ TEST_F(AgentConfigTest, BadPushKeysAndSubDevices_AreRefusedNamingTheKey) {
   }
 }
 
+// [uptane] (docs/trust.md): both roots required, key_file defaulting to the state directory;
+// unknown keys refused by name.
+TEST_F(AgentConfigTest, UptaneSettings_AreReadAndBadOnesRefused) {
+  auto none = Load("");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_FALSE(none->agent.uptane);
+  auto loaded = Load("[uptane]\ndirector_root = \"/d.json\"\nimage_root = \"/i.json\"");
+  ASSERT_THAT(loaded, IsOk());
+  ASSERT_TRUE(loaded->agent.uptane);
+  EXPECT_EQ(loaded->agent.uptane->director_root, "/d.json");
+  EXPECT_EQ(loaded->agent.uptane->key_file, dir_ / "state" + "/uptane.key");
+  auto missing = Load("[uptane]\ndirector_root = \"/d.json\"");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message(), ::testing::HasSubstr("image_root"));
+  auto unknown = Load("[uptane]\ndirector_root = \"/d\"\nimage_root = \"/i\"\nroot = 1");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_THAT(unknown.error().message(), ::testing::HasSubstr("root"));
+  EXPECT_FALSE(Load("uptane = 5").ok());
+}
+
 }  // namespace
 }  // namespace aloft::agent

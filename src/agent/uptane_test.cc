@@ -62,8 +62,8 @@ class UptaneAttackTest : public ::testing::Test {
         IsOk());
     server_.SetFile("/tuf/image/1.root.json", tuf::FileBytes(image_repo_.Root(1, Now())));
     AgentConfig c = testing::DeviceConfig(server_, dir_ / "state", pkgs_.Trust({0}, 1));
-    c.uptane = AgentConfig::Uptane{dir_ / "director.root.json", dir_ / "image.root.json",
-                                   dir_ / "state/device.key"};
+    c.uptane = UptaneSettings{dir_ / "director.root.json", dir_ / "image.root.json",
+                              dir_ / "state/device.key"};
     c.clock = &clock_;
     agent_.emplace(std::move(c), std::vector<Module>{{"main", storage_.get()}}, staging_.get());
   }
