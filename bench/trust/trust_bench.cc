@@ -303,13 +303,9 @@ int main(int argc, char** argv) {
   }
   json answer = json::parse(out);
   const size_t director = answer["director"].dump().size();
-  size_t image = 0;
-  json ts;
-  for (const std::string file : {"timestamp.json"}) {
-    c.Call("GET", "/tuf/image/" + file, "", "", out);
-    image += out.size();
-    ts = json::parse(out);
-  }
+  c.Call("GET", "/tuf/image/timestamp.json", "", "", out);
+  size_t image = out.size();
+  const json ts = json::parse(out);
   const int64_t snap = ts["signed"]["meta"]["snapshot.json"]["version"];
   c.Call("GET", "/tuf/image/" + std::to_string(snap) + ".snapshot.json", "", "", out);
   image += out.size();

@@ -173,19 +173,17 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
                    "uptane: this device has no key enrolled yet: its first check-in sends its "
                    "version manifest with its public_key");
     }
-    json key_object;
-    if (!has_manifest) {
-      // The ECUs as the last manifest named them.
-    } else if (held) {
-      key_object = json::parse(held->key_object, nullptr, false);
-    } else if (manifest["signed"].contains("public_key")) {
-      key_object = manifest["signed"]["public_key"];
-    } else {
-      return Error(Code::kInvalidArgument,
-                   "uptane.manifest: this device has no key enrolled yet: the first manifest "
-                   "carries its public_key");
-    }
     if (has_manifest) {
+      json key_object;
+      if (held) {
+        key_object = json::parse(held->key_object, nullptr, false);
+      } else if (manifest["signed"].contains("public_key")) {
+        key_object = manifest["signed"]["public_key"];
+      } else {
+        return Error(Code::kInvalidArgument,
+                     "uptane.manifest: this device has no key enrolled yet: the first manifest "
+                     "carries its public_key");
+      }
       ALOFT_ASSIGN_OR_RETURN(tuf::Key key, tuf::KeyFromObject(key_object));
       ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(manifest, {{key.id, key}}, tuf::RoleKeys{{key.id}, 1},
                                             "the version manifest of '" + device.name + "'"));

@@ -177,13 +177,12 @@ Result<json> ImageRepository::Push(const json& body, const std::string& actor, i
   Status s = store_.Write([&](Tx& tx) -> Status {
     ALOFT_RETURN_IF_ERROR(tx.Serialize(kTufLock));
     bool changed = false;
-    ALOFT_ASSIGN_OR_RETURN(tuf::TrustedRoot root,
+    ALOFT_ASSIGN_OR_RETURN(tuf::TrustedRoot trusted,
                            AcceptRoots(tx, kRepo, body.value("roots", json::array()),
                                        {{"snapshot", {snapshot_id_, "tuf_snapshot_key"}},
                                         {"timestamp", {timestamp_id_, "tuf_timestamp_key"}}},
                                        now_ms, changed));
-    auto* trusted = &root;
-    const std::string root_name = std::to_string(trusted->version()) + ".root.json";
+    const std::string root_name = std::to_string(trusted.version()) + ".root.json";
     // Targets: pushed, or the one held, verified under the newest root.
     std::string targets_text;
     ALOFT_ASSIGN_OR_RETURN(auto held_targets, tx.GetTufFile(kRepo, "targets", std::nullopt));
@@ -197,7 +196,7 @@ Result<json> ImageRepository::Push(const json& body, const std::string& actor, i
     ALOFT_ASSIGN_OR_RETURN(json targets,
                            tuf::ParseEnvelope(targets_text, "targets", "targets.json"));
     ALOFT_ASSIGN_OR_RETURN(tuf::Common tc, tuf::CommonOf(targets, "targets.json"));
-    if (Status v = trusted->VerifyRole(targets, "targets", "targets.json"); !v.ok()) {
+    if (Status v = trusted.VerifyRole(targets, "targets", "targets.json"); !v.ok()) {
       return Error(Code::kInvalidArgument, v.error().message() + " under " + root_name +
                                                ": sign it with the targets keys "
                                                "that root names");
@@ -289,14 +288,14 @@ Result<json> ImageRepository::Push(const json& body, const std::string& actor, i
       ALOFT_RETURN_IF_ERROR(tx.Audit(
           actor, "tuf.push", kRepo,
           DumpJson(json(
-              {{"root", trusted->version()}, {"targets", tc.version}, {"listed", listed.size()}})),
+              {{"root", trusted.version()}, {"targets", tc.version}, {"listed", listed.size()}})),
           now_ms));
     }
     ALOFT_ASSIGN_OR_RETURN(auto without, tx.TufTargetsWithoutFile(kRepo));
     ALOFT_ASSIGN_OR_RETURN(auto snapshot, tx.GetTufFile(kRepo, "snapshot", std::nullopt));
     ALOFT_ASSIGN_OR_RETURN(auto timestamp, tx.GetTufFile(kRepo, "timestamp", std::nullopt));
     answer = {{"changed", changed},
-              {"root_version", trusted->version()},
+              {"root_version", trusted.version()},
               {"targets_version", tc.version},
               {"snapshot_version", snapshot ? snapshot->version : 0},
               {"timestamp_version", timestamp ? timestamp->version : 0},

@@ -184,16 +184,21 @@ Status UptaneClient::RefreshImage(const Fetch& fetch, int64_t now_ms) {
   return in(image_->CheckFresh(now_ms));
 }
 
+Result<TargetInfo> UptaneClient::DirectorTargetFor(int64_t action) const {
+  ALOFT_ASSIGN_OR_RETURN(auto listed, director_->Targets());
+  for (auto& t : listed) {
+    if (t.custom.contains("action") && t.custom["action"] == action) return std::move(t);
+  }
+  return Error(Code::kUntrusted, "action " + std::to_string(action) +
+                                     " is not in the Director's targets for this device: not "
+                                     "installed");
+}
+
 Status UptaneClient::CheckEcus(int64_t action,
                                const std::map<std::string, std::string>& bundle) const {
   const std::string what = "action " + std::to_string(action);
-  ALOFT_ASSIGN_OR_RETURN(auto listed, director_->Targets());
-  const TargetInfo* mine = nullptr;
-  for (const auto& t : listed) {
-    if (t.custom.contains("action") && t.custom["action"] == action) mine = &t;
-  }
-  if (!mine) return Error(Code::kUntrusted, what + " is not in the Director's targets");
-  const json ecus = mine->custom.value("ecus", json::object());
+  ALOFT_ASSIGN_OR_RETURN(TargetInfo mine, DirectorTargetFor(action));
+  const json ecus = mine.custom.value("ecus", json::object());
   for (const auto& [serial, e] : ecus.items()) {
     auto it = bundle.find(serial);
     if (it == bundle.end()) {
@@ -226,15 +231,8 @@ Result<TargetInfo> UptaneClient::VerifyOffer(int64_t action, const std::string& 
     return Error(Code::kUntrusted, what + ": the Director's metadata is not fresh (" +
                                        s.error().message() + "): drop-request or freeze attack?");
   }
-  ALOFT_ASSIGN_OR_RETURN(auto listed, director_->Targets());
-  const TargetInfo* mine = nullptr;
-  for (const auto& t : listed) {
-    if (t.custom.contains("action") && t.custom["action"] == action) mine = &t;
-  }
-  if (!mine) {
-    return Error(Code::kUntrusted,
-                 what + " is not in the Director's targets for this device: not installed");
-  }
+  ALOFT_ASSIGN_OR_RETURN(const TargetInfo found, DirectorTargetFor(action));
+  const TargetInfo* mine = &found;
   // Uptane 5.4.4.2: the Director's target must be for this ECU and its hardware (a gateway
   // checks its ECUs with CheckEcus once it read the bundle).
   const json ecus = mine->custom.value("ecus", json::object());

@@ -74,6 +74,8 @@ class UptaneClient {
   explicit UptaneClient(Options o) : o_(std::move(o)) {}
   Status Persist(const std::string& repo, const std::string& role, std::string_view bytes);
   Status RefreshImage(const Fetch& fetch, int64_t now_ms);
+  // The Director's target naming `action` in its custom; kUntrusted when none does.
+  Result<TargetInfo> DirectorTargetFor(int64_t action) const;
 
   Options o_;
   std::unique_ptr<Updater> director_, image_;
