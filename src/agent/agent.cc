@@ -226,8 +226,9 @@ int64_t Agent::NowMs() const {
 Status Agent::OpenUptane() {
   if (uptane_ || !config_.uptane) return OkStatus();
   ALOFT_ASSIGN_OR_RETURN(
-      uptane_, OpenUptaneClient(*config_.uptane, config_.state_dir, config_.device,
-                                {{config_.device, {{"hardware_id", config_.device_type}}}}));
+      uptane_, UptaneLink::Open(*config_.uptane, config_.state_dir, config_.device,
+                                {{config_.device, {{"hardware_id", config_.device_type}}}},
+                                config_.server, config_.ca_file));
   return OkStatus();
 }
 
@@ -240,22 +241,14 @@ Result<json> Agent::CheckIn() {
   json body = {{"versions", versions}, {"attributes", config_.attributes}};
   ALOFT_RETURN_IF_ERROR(OpenUptane());
   if (uptane_) {
-    ALOFT_ASSIGN_OR_RETURN(body["uptane"], uptane_->CheckInPart({{config_.device, versions}}));
+    ALOFT_ASSIGN_OR_RETURN(body["uptane"],
+                           uptane_->client().CheckInPart({{config_.device, versions}}));
   }
   ALOFT_ASSIGN_OR_RETURN(json j, uplink_->CheckIn(body));
   if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
     poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
   }
-  if (uptane_) {
-    director_error_.reset();
-    if (!j.contains("director")) {
-      director_error_ = Error(Code::kUntrusted,
-                              "the server sent no Director metadata: this device installs only "
-                              "what Uptane verification admits");
-    } else if (Status s = uptane_->ApplyDirector(j["director"], NowMs()); !s.ok()) {
-      director_error_ = std::move(s).error();
-    }
-  }
+  if (uptane_) uptane_->Answer(j, NowMs());
   return j.contains("action") ? j["action"] : json();
 }
 
@@ -300,17 +293,9 @@ Status Agent::Check(bool& idle) {
   }
   // Uptane: the Director lists it for this device and the Image repository agrees.
   if (uptane_) {
-    if (director_error_) return Fail(*director_error_);
-    auto fetch = [this](const std::string& name, int64_t max) {
-      return FetchImageFile(config_.server, config_.ca_file, name, max);
-    };
-    auto t = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, fetch, NowMs());
-    if (!t.ok()) return Fail(t.error());
-    if (t->length != static_cast<int64_t>(o.size) || t->hashes.at("sha256") != o.sha256) {
-      return Fail(Error(Code::kIntegrity, "the offered download (" + std::to_string(o.size) +
-                                              " bytes) is not the verified target '" + t->name +
-                                              "'"));
-    }
+    Status s = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, o.size, o.sha256,
+                                    NowMs());
+    if (!s.ok()) return Fail(s.error());
   }
   // Verify what we are offered before downloading a byte.
   auto envelope = pkg::ParseEnvelope(o.manifest);

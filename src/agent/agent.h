@@ -129,12 +129,10 @@ class Agent {
   int last_progress_ = -1;
   std::optional<Outcome> last_outcome_;
   std::string held_reason_;
-  // Uptane: the client (opened at the first check-in) and why the last Director answer was
-  // refused (an offer is then refused too).
+  // Uptane: opened at the first check-in.
   Status OpenUptane();
   int64_t NowMs() const;
-  std::unique_ptr<tuf::UptaneClient> uptane_;
-  std::optional<Error> director_error_;
+  std::unique_ptr<UptaneLink> uptane_;
 };
 
 }  // namespace aloft::agent

@@ -55,6 +55,42 @@ Result<std::unique_ptr<tuf::UptaneClient>> OpenUptaneClient(const UptaneSettings
   return tuf::UptaneClient::Open(std::move(o));
 }
 
+Result<std::unique_ptr<UptaneLink>> UptaneLink::Open(const UptaneSettings& u,
+                                                     const std::string& state_dir,
+                                                     const std::string& device, nlohmann::json ecus,
+                                                     std::string server, std::string ca_file) {
+  ALOFT_ASSIGN_OR_RETURN(auto client, OpenUptaneClient(u, state_dir, device, std::move(ecus)));
+  return std::unique_ptr<UptaneLink>(
+      new UptaneLink(std::move(client), std::move(server), std::move(ca_file)));
+}
+
+void UptaneLink::Answer(const nlohmann::json& answer, int64_t now_ms) {
+  director_error_.reset();
+  if (!answer.contains("director")) {
+    director_error_ = Error(Code::kUntrusted,
+                            "the server sent no Director metadata: this device installs only "
+                            "what Uptane verification admits");
+  } else if (Status s = client_->ApplyDirector(answer["director"], now_ms); !s.ok()) {
+    director_error_ = std::move(s).error();
+  }
+}
+
+Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
+                               const std::string& hardware, uint64_t size,
+                               const std::string& sha256, int64_t now_ms) {
+  if (director_error_) return *director_error_;
+  auto fetch = [this](const std::string& name, int64_t max) {
+    return FetchImageFile(server_, ca_file_, name, max);
+  };
+  ALOFT_ASSIGN_OR_RETURN(tuf::TargetInfo t,
+                         client_->VerifyOffer(action, serial, hardware, fetch, now_ms));
+  if (t.length != static_cast<int64_t>(size) || t.hashes.at("sha256") != sha256) {
+    return Error(Code::kIntegrity, "the offered download (" + std::to_string(size) +
+                                       " bytes) is not the verified target '" + t.name + "'");
+  }
+  return OkStatus();
+}
+
 Result<std::string> FetchImageFile(const std::string& server, const std::string& ca_file,
                                    const std::string& name, int64_t max_bytes) {
   client::HttpRequest req;

@@ -33,6 +33,37 @@ Result<std::unique_ptr<tuf::UptaneClient>> OpenUptaneClient(const UptaneSettings
                                                             const std::string& device,
                                                             nlohmann::json ecus);
 
+// A device's Uptane between its check-ins (aloft-agent's, and aloft-vehicle's for the whole car):
+// the client, the Image repository on the device's server, and what the last answer's Director
+// metadata left: until a check-in brings metadata that verifies, every offer is refused.
+class UptaneLink {
+ public:
+  // The client as OpenUptaneClient opens it; the Image repository at `server` (its TLS checked
+  // against `ca_file`).
+  static Result<std::unique_ptr<UptaneLink>> Open(const UptaneSettings& u,
+                                                  const std::string& state_dir,
+                                                  const std::string& device, nlohmann::json ecus,
+                                                  std::string server, std::string ca_file);
+
+  tuf::UptaneClient& client() { return *client_; }
+  // A check-in's answer: its "director" part applied (missing or refused: the reason every offer
+  // is refused with until the next check-in).
+  void Answer(const nlohmann::json& answer, int64_t now_ms);
+  // The offer `action`, before any download: the Director lists it for `serial` and `hardware`
+  // ("" for a gateway, whose bundle CheckEcus checks), the Image repository agrees, and the
+  // offered download (`size` bytes, `sha256`) is that very target.
+  Status VerifyOffer(int64_t action, const std::string& serial, const std::string& hardware,
+                     uint64_t size, const std::string& sha256, int64_t now_ms);
+
+ private:
+  UptaneLink(std::unique_ptr<tuf::UptaneClient> client, std::string server, std::string ca_file)
+      : client_(std::move(client)), server_(std::move(server)), ca_file_(std::move(ca_file)) {}
+
+  std::unique_ptr<tuf::UptaneClient> client_;
+  std::string server_, ca_file_;
+  std::optional<Error> director_error_;
+};
+
 // GET SERVER/tuf/image/NAME of at most `max_bytes` (a longer answer is cut off); kNotFound for 404.
 Result<std::string> FetchImageFile(const std::string& server, const std::string& ca_file,
                                    const std::string& name, int64_t max_bytes);

@@ -27,7 +27,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(
       r.Known({"server", "device", "token", "token_file", "state_dir", "ca_file", "poll_interval_s",
                "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "hmi", "defer_interval_s",
-               "agent_listen", "agent_ecu", "network", "trust", "download"},
+               "agent_listen", "agent_ecu", "network", "trust", "download", "uptane"},
               kDoc));
   DaemonConfig c;
   std::string token_file;
@@ -86,6 +86,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(agent::ReadTrustTable(t, path, kDoc, c.trust));
   ALOFT_RETURN_IF_ERROR(agent::ReadDownloadTable(t, path, kDoc, c.download));
   c.download.ca_file = c.ca_file;
+  ALOFT_ASSIGN_OR_RETURN(c.uptane, agent::ReadUptaneTable(t, path, c.state_dir));
   return c;
 }
 
@@ -97,6 +98,65 @@ VehicleAgent::VehicleAgent(DaemonConfig config, agent::Uplink& uplink, Manager& 
       manager_(manager),
       on_loop_(std::move(on_loop)),
       log_(log) {}
+
+namespace {
+
+// Each ECU's identifier as the Director knows it: its serial number (22 F18C) where that is its
+// own, else (none, or one another ECU of this car reports too) its name in the vehicle.
+std::map<std::string, std::string> UptaneSerials(const Inventory& inventory) {
+  std::map<std::string, int> seen;
+  for (const auto& [name, id] : inventory) {
+    if (id.answered && !id.serial.empty()) ++seen[id.serial];
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [name, id] : inventory) {
+    const bool own = id.answered && !id.serial.empty() && seen[id.serial] == 1;
+    out[name] = own ? id.serial : name;
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t VehicleAgent::NowMs() const {
+  const Clock& c = config_.clock ? *config_.clock : SystemClock::Instance();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(c.Wall().time_since_epoch()).count();
+}
+
+Status VehicleAgent::UptaneCheckIn(const Inventory& inventory, nlohmann::json& body) {
+  if (!config_.uptane) return OkStatus();
+  nlohmann::json ecus = nlohmann::json::object(), installed = nlohmann::json::object();
+  const auto serials = UptaneSerials(inventory);
+  for (const auto& [name, id] : inventory) {
+    if (!id.answered) continue;
+    const std::string& serial = serials.at(name);
+    ecus[serial] = {{"hardware_id", id.hardware}, {"module", name}};
+    installed[serial] = {{name, id.software}};  // as a device's: module and version
+  }
+  if (!uptane_) {
+    ALOFT_ASSIGN_OR_RETURN(
+        uptane_, agent::UptaneLink::Open(*config_.uptane, config_.state_dir, config_.device, ecus,
+                                         config_.server, config_.ca_file));
+  }
+  uptane_->client().SetEcus(ecus);
+  ALOFT_ASSIGN_OR_RETURN(body["uptane"], uptane_->client().CheckInPart(installed));
+  return OkStatus();
+}
+
+Status VehicleAgent::CheckBundleEcus(int64_t action, const std::string& path,
+                                     const Inventory& inventory) {
+  if (!uptane_) return OkStatus();
+  ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
+  ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, nullptr));
+  ALOFT_ASSIGN_OR_RETURN(VehicleBundle b, ReadBundle(reader->manifest(), path));
+  const auto serials = UptaneSerials(inventory);
+  std::map<std::string, std::string> ecus;
+  for (const auto& e : b.ecus) {
+    auto it = serials.find(e.name);
+    ecus[it == serials.end() ? e.name : it->second] = e.hardware;
+  }
+  return uptane_->client().CheckEcus(action, ecus);
+}
 
 Inventory VehicleAgent::ReadInventory() {
   std::promise<Inventory> got;
@@ -219,6 +279,14 @@ std::optional<std::vector<std::string>> VehicleAgent::Precheck(const std::string
   return problems;
 }
 
+Status VehicleAgent::RefuseUntrusted(int64_t action, const Error& e) {
+  log_ << "aloft-vehicle: action " << action << ": refused: " << e.message() << "\n";
+  Feedback(action, {{"status", "failure"},
+                    {"code", static_cast<int>(e.code())},
+                    {"details", {"uptane: " + e.message()}}});
+  return OkStatus();
+}
+
 Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inventory) {
   const int64_t id = action.value("id", int64_t{0});
   if (action.value("cancel", false)) {
@@ -231,6 +299,12 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
     return OkStatus();
   }
   const nlohmann::json& d = action["download"];
+  // Uptane: both repositories agree on this very download before a byte of it is fetched.
+  if (uptane_) {
+    Status s = uptane_->VerifyOffer(id, "", "", d.value("size", uint64_t{0}), d.value("sha256", ""),
+                                    NowMs());
+    if (!s.ok()) return RefuseUntrusted(id, s.error());
+  }
   if (auto problems = Precheck(d.value("url", ""), inventory); problems && !problems->empty()) {
     InstallReport refused;
     refused.result = InstallResult::kRefused;
@@ -269,6 +343,12 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
     return OkStatus();
   }
   Feedback(id, {{"status", "downloaded"}});
+  // Uptane: the bundle updates exactly the ECUs the Director names (no partial bundle).
+  if (Status s = CheckBundleEcus(id, part, inventory); !s.ok()) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    return RefuseUntrusted(id, s.error());
+  }
   if (Status s = uplink_.StartInstall(id); !s.ok()) {
     if (s.error().code() == Code::kAlreadyExists) {
       log_ << "aloft-vehicle: action " << id << ": not now: " << s.error().message() << "\n";
@@ -304,8 +384,10 @@ Result<std::chrono::seconds> VehicleAgent::RunOnce() {
       if (id.answered && !id.software.empty()) versions[name] = id.software;
       if (id.answered && !id.vin.empty()) attributes["vin"] = id.vin;
     }
-    ALOFT_ASSIGN_OR_RETURN(nlohmann::json answer,
-                           uplink_.CheckIn({{"versions", versions}, {"attributes", attributes}}));
+    nlohmann::json body = {{"versions", versions}, {"attributes", attributes}};
+    ALOFT_RETURN_IF_ERROR(UptaneCheckIn(inv, body));
+    ALOFT_ASSIGN_OR_RETURN(nlohmann::json answer, uplink_.CheckIn(body));
+    if (uptane_) uptane_->Answer(answer, NowMs());
     if (answer.contains("poll_interval_s") && answer["poll_interval_s"].is_number_integer()) {
       interval = std::chrono::seconds(answer["poll_interval_s"].get<int64_t>());
     }

@@ -18,6 +18,9 @@
 //   doip = "127.0.0.1:13400"
 //   [trust]
 //   keys = ["/etc/aloft/release.pub"]
+//   [uptane]                          # optional: Uptane full verification (docs/trust.md)
+//   director_root = "/etc/aloft/director.root.json"
+//   image_root = "/etc/aloft/image.root.json"
 #pragma once
 
 #include <chrono>
@@ -28,6 +31,8 @@
 
 #include "agent/downloader.h"
 #include "agent/uplink.h"
+#include "agent/uptane_link.h"
+#include "core/clock.h"
 #include "vehicle/manager.h"
 
 namespace aloft::vehicle {
@@ -46,6 +51,10 @@ struct DaemonConfig {
   // in-car device API (agent_ecus.h) on agent_listen.
   std::vector<std::string> agent_ecus;
   std::string agent_listen = "127.0.0.1:8470";
+  // Uptane: the gateway verifies each offer through the Director and the Image repository, and
+  // checks that the bundle updates exactly the ECUs the Director names.
+  std::optional<agent::UptaneSettings> uptane;
+  const Clock* clock = nullptr;  // the wall clock metadata expiry is read against; null: system
 };
 
 // kInvalidArgument naming the file and key (docs/vehicle-bundle.md lists them).
@@ -70,6 +79,12 @@ class VehicleAgent {
   std::optional<std::vector<std::string>> Precheck(const std::string& url,
                                                    const Inventory& inventory);
   InstallReport Install(int64_t action, const std::string& path);
+  // Uptane: the check-in's part (the link opened the first time); the downloaded bundle's ECUs
+  // against the Director's; an offer refused by either, reported with the reason.
+  Status UptaneCheckIn(const Inventory& inventory, nlohmann::json& body);
+  Status CheckBundleEcus(int64_t action, const std::string& path, const Inventory& inventory);
+  Status RefuseUntrusted(int64_t action, const Error& e);
+  int64_t NowMs() const;
   nlohmann::json Details(const InstallReport* report);
   void Feedback(int64_t action, const nlohmann::json& body);
 
@@ -78,6 +93,7 @@ class VehicleAgent {
   Manager& manager_;
   std::function<void(const std::function<void()>&)> on_loop_;
   std::ostream& log_;
+  std::unique_ptr<agent::UptaneLink> uptane_;
   std::mutex mu_;                                // guards progress_ (written on the loop's thread)
   std::map<std::string, std::string> progress_;  // per ECU: "transfer 40 %"
   std::map<std::string, uint64_t> done_, total_;
