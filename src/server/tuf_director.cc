@@ -134,15 +134,90 @@ Result<TufFile> Director::RootFile(const std::string& name) {
   return std::move(*f);
 }
 
+bool Director::Unchanged(int64_t device, int64_t action, int64_t root, int64_t timestamp,
+                         int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto it = seen_.find(device);
+  return it != seen_.end() && it->second.action == action && it->second.root == root &&
+         it->second.timestamp == timestamp && it->second.expires_ms - now_ms > o_.lifetime_ms / 2 &&
+         now_ms - it->second.checked_ms < kRecheckMs;
+}
+
+Result<json> Director::AcceptManifest(Tx& tx, const Device& device, const json* manifest,
+                                      int64_t now_ms) {
+  ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetUptaneDevice(device.id));
+  if (!manifest) {
+    if (!held) {
+      return Error(Code::kInvalidArgument,
+                   "uptane: this device has no key enrolled yet: its first check-in sends its "
+                   "version manifest with its public_key");
+    }
+    return json::parse(held->manifest, nullptr, false)
+        .value("signed", json::object())
+        .value("ecus", json::object());
+  }
+  // The device's key: enrolled with its first manifest (its device token vouches for it).
+  json key_object;
+  if (held) {
+    key_object = json::parse(held->key_object, nullptr, false);
+  } else if ((*manifest)["signed"].contains("public_key")) {
+    key_object = (*manifest)["signed"]["public_key"];
+  } else {
+    return Error(Code::kInvalidArgument,
+                 "uptane.manifest: this device has no key enrolled yet: the first manifest "
+                 "carries its public_key");
+  }
+  ALOFT_ASSIGN_OR_RETURN(tuf::Key key, tuf::KeyFromObject(key_object));
+  ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(*manifest, {{key.id, key}}, tuf::RoleKeys{{key.id}, 1},
+                                        "the version manifest of '" + device.name + "'"));
+  const int64_t counter = (*manifest)["signed"]["counter"].get<int64_t>();
+  if (held && counter <= held->counter) {
+    return Error(Code::kAlreadyExists, "uptane.manifest: counter " + std::to_string(counter) +
+                                           " is not above the last one, " +
+                                           std::to_string(held->counter) +
+                                           " (a replayed manifest?)");
+  }
+  ALOFT_RETURN_IF_ERROR(
+      tx.PutUptaneDevice(device.id, {DumpJson(key.object), counter, DumpJson(*manifest)}, now_ms));
+  if (!held) {
+    ALOFT_RETURN_IF_ERROR(tx.Audit("device:" + device.name, "uptane.enrol", device.name,
+                                   DumpJson(json({{"keyid", key.id}})), now_ms));
+  }
+  return (*manifest)["signed"]["ecus"];
+}
+
+Status Director::SignSet(Tx& tx, const std::string& repo, const json& wanted, int64_t now_ms,
+                         std::optional<TufFile>& targets, std::optional<TufFile>& timestamp) {
+  const int64_t expires = now_ms + o_.lifetime_ms;
+  auto sign = [&](json env, const std::string& role) -> Result<TufFile> {
+    ALOFT_RETURN_IF_ERROR(tuf::Sign(env, key_));
+    TufFile f{role, env["signed"]["version"].get<int64_t>(), tuf::FileBytes(env), 0};
+    ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, role));
+    f.expires_ms = c.expires_ms;
+    ALOFT_RETURN_IF_ERROR(tx.PutTufFile(repo, f, now_ms));
+    ALOFT_RETURN_IF_ERROR(tx.PruneTufFiles(repo, role, f.version));
+    return f;
+  };
+  ALOFT_ASSIGN_OR_RETURN(auto snapshot, tx.GetTufFile(repo, "snapshot", std::nullopt));
+  json t = tuf::NewEnvelope("targets", targets ? targets->version + 1 : 1, expires);
+  for (auto& [k, v] : wanted.items()) t["signed"][k] = v;
+  ALOFT_ASSIGN_OR_RETURN(targets, sign(t, "targets"));
+  json s = tuf::NewEnvelope("snapshot", snapshot ? snapshot->version + 1 : 1, expires);
+  s["signed"]["meta"]["targets.json"] = tuf::MetaEntry(targets->version, targets->body);
+  ALOFT_ASSIGN_OR_RETURN(TufFile sf, sign(s, "snapshot"));
+  json ts = tuf::NewEnvelope("timestamp", timestamp ? timestamp->version + 1 : 1, expires);
+  ts["signed"]["meta"]["snapshot.json"] = tuf::MetaEntry(sf.version, sf.body);
+  ALOFT_ASSIGN_OR_RETURN(timestamp, sign(ts, "timestamp"));
+  return OkStatus();
+}
+
 Result<json> Director::CheckIn(const Device& device, const json& uptane,
                                const std::optional<Offer>& offer, int64_t now_ms) {
   if (!uptane.is_object()) {
     return Error(Code::kInvalidArgument, "field 'uptane' must be an object");
   }
-  const bool has_manifest = uptane.contains("manifest");
-  static const json kNone = json::object();
-  const json& manifest = has_manifest ? uptane["manifest"] : kNone;
-  if (has_manifest) ALOFT_RETURN_IF_ERROR(CheckManifest(manifest, device));
+  const json* manifest = uptane.contains("manifest") ? &uptane["manifest"] : nullptr;
+  if (manifest) ALOFT_RETURN_IF_ERROR(CheckManifest(*manifest, device));
   const json have = uptane.value("have", json::object());
   auto have_version = [&](const char* role) -> int64_t {
     return have.contains(role) && have[role].is_number_integer() ? have[role].get<int64_t>() : 0;
@@ -150,60 +225,15 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
   const int64_t action = offer ? offer->action : 0;
   // Nearly every check-in: no manifest (nothing changed on the device), and the device holds
   // the newest of everything; answered from memory, looked up again at least once a minute.
-  if (!has_manifest) {
-    std::lock_guard lock(mu_);
-    auto it = seen_.find(device.id);
-    if (it != seen_.end() && it->second.action == action &&
-        it->second.root == have_version("root") &&
-        it->second.timestamp == have_version("timestamp") &&
-        it->second.expires_ms - now_ms > o_.lifetime_ms / 2 &&
-        now_ms - it->second.checked_ms < kRecheckMs) {
-      return json::object();
-    }
+  if (!manifest &&
+      Unchanged(device.id, action, have_version("root"), have_version("timestamp"), now_ms)) {
+    return json::object();
   }
-  const int64_t counter = has_manifest ? manifest["signed"]["counter"].get<int64_t>() : 0;
   const std::string repo = DeviceRepo(device);
   json answer = json::object();
   Seen seen;
   ALOFT_RETURN_IF_ERROR(store_.Write([&](Tx& tx) -> Status {
-    // The device's key: enrolled with its first manifest (its device token vouches for it).
-    ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetUptaneDevice(device.id));
-    if (!has_manifest && !held) {
-      return Error(Code::kInvalidArgument,
-                   "uptane: this device has no key enrolled yet: its first check-in sends its "
-                   "version manifest with its public_key");
-    }
-    if (has_manifest) {
-      json key_object;
-      if (held) {
-        key_object = json::parse(held->key_object, nullptr, false);
-      } else if (manifest["signed"].contains("public_key")) {
-        key_object = manifest["signed"]["public_key"];
-      } else {
-        return Error(Code::kInvalidArgument,
-                     "uptane.manifest: this device has no key enrolled yet: the first manifest "
-                     "carries its public_key");
-      }
-      ALOFT_ASSIGN_OR_RETURN(tuf::Key key, tuf::KeyFromObject(key_object));
-      ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(manifest, {{key.id, key}}, tuf::RoleKeys{{key.id}, 1},
-                                            "the version manifest of '" + device.name + "'"));
-      if (held && counter <= held->counter) {
-        return Error(Code::kAlreadyExists, "uptane.manifest: counter " + std::to_string(counter) +
-                                               " is not above the last one, " +
-                                               std::to_string(held->counter) +
-                                               " (a replayed manifest?)");
-      }
-      ALOFT_RETURN_IF_ERROR(tx.PutUptaneDevice(
-          device.id, {DumpJson(key.object), counter, DumpJson(manifest)}, now_ms));
-      if (!held) {
-        ALOFT_RETURN_IF_ERROR(tx.Audit("device:" + device.name, "uptane.enrol", device.name,
-                                       DumpJson(json({{"keyid", key.id}})), now_ms));
-      }
-    }
-    const json ecus = has_manifest ? manifest["signed"]["ecus"]
-                                   : json::parse(held->manifest, nullptr, false)
-                                         .value("signed", json::object())
-                                         .value("ecus", json::object());
+    ALOFT_ASSIGN_OR_RETURN(const json ecus, AcceptManifest(tx, device, manifest, now_ms));
     // The device's Director metadata: new when what it should install changed, or when it is
     // within half its life of expiring.
     std::optional<TufTarget> image;
@@ -219,31 +249,9 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
     const json wanted = WantedTargets(offer, image, ecus);
     ALOFT_ASSIGN_OR_RETURN(auto targets, tx.GetTufFile(repo, "targets", std::nullopt));
     ALOFT_ASSIGN_OR_RETURN(auto timestamp, tx.GetTufFile(repo, "timestamp", std::nullopt));
-    const bool stale = !targets || !timestamp || ContentOf(targets->body) != wanted ||
-                       timestamp->expires_ms - now_ms < o_.lifetime_ms / 2;
-    if (stale) {
-      const int64_t expires = now_ms + o_.lifetime_ms;
-      auto sign = [&](json env, const std::string& role) -> Result<TufFile> {
-        ALOFT_RETURN_IF_ERROR(tuf::Sign(env, key_));
-        TufFile f{role, env["signed"]["version"].get<int64_t>(), tuf::FileBytes(env), 0};
-        ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, role));
-        f.expires_ms = c.expires_ms;
-        ALOFT_RETURN_IF_ERROR(tx.PutTufFile(repo, f, now_ms));
-        ALOFT_RETURN_IF_ERROR(tx.PruneTufFiles(repo, role, f.version));
-        return f;
-      };
-      ALOFT_ASSIGN_OR_RETURN(auto snapshot, tx.GetTufFile(repo, "snapshot", std::nullopt));
-      json t = tuf::NewEnvelope("targets", targets ? targets->version + 1 : 1, expires);
-      for (auto& [k, v] : wanted.items()) t["signed"][k] = v;
-      ALOFT_ASSIGN_OR_RETURN(TufFile tf, sign(t, "targets"));
-      json s = tuf::NewEnvelope("snapshot", snapshot ? snapshot->version + 1 : 1, expires);
-      s["signed"]["meta"]["targets.json"] = tuf::MetaEntry(tf.version, tf.body);
-      ALOFT_ASSIGN_OR_RETURN(TufFile sf, sign(s, "snapshot"));
-      json ts = tuf::NewEnvelope("timestamp", timestamp ? timestamp->version + 1 : 1, expires);
-      ts["signed"]["meta"]["snapshot.json"] = tuf::MetaEntry(sf.version, sf.body);
-      ALOFT_ASSIGN_OR_RETURN(TufFile tsf, sign(ts, "timestamp"));
-      targets = tf;
-      timestamp = tsf;
+    if (!targets || !timestamp || ContentOf(targets->body) != wanted ||
+        timestamp->expires_ms - now_ms < o_.lifetime_ms / 2) {
+      ALOFT_RETURN_IF_ERROR(SignSet(tx, repo, wanted, now_ms, targets, timestamp));
     }
     // What the device lacks: roots above its own, and the newest set when its timestamp is older.
     ALOFT_ASSIGN_OR_RETURN(auto root, tx.GetTufFile(kRepo, "root", std::nullopt));

@@ -70,6 +70,16 @@ class Director {
   struct Seen {
     int64_t root = 0, timestamp = 0, expires_ms = 0, action = 0, checked_ms = 0;
   };
+  // A check-in without a manifest that the device's last answer still covers (kRecheckMs).
+  bool Unchanged(int64_t device, int64_t action, int64_t root, int64_t timestamp, int64_t now_ms);
+  // The manifest verified with the device's key (enrolled with its first one) and its counter
+  // above the last; the ECUs it names (without one: those of the last).
+  Result<tuf::json> AcceptManifest(Tx& tx, const Device& device, const tuf::json* manifest,
+                                   int64_t now_ms);
+  // A new targets (listing `wanted`), snapshot and timestamp of the device's repository `repo`.
+  Status SignSet(Tx& tx, const std::string& repo, const tuf::json& wanted, int64_t now_ms,
+                 std::optional<TufFile>& targets, std::optional<TufFile>& timestamp);
+
   Store& store_;
   crypto::PrivateKey key_;
   std::string key_id_;

@@ -152,6 +152,127 @@ Result<tuf::TrustedRoot> AcceptRoots(Tx& tx, const std::string& repo, const json
   return std::move(*trusted);
 }
 
+namespace {
+
+// The text of `role` (`what` in errors): pushed in `body[key]`, else the one held.
+Result<std::string> PushedOrHeld(const json& body, const std::string& key,
+                                 const std::optional<TufFile>& held, const std::string& what,
+                                 const std::string& missing) {
+  if (body.contains(key)) return TextOf(body[key], what);
+  if (held) return held->body;
+  return Error(Code::kInvalidArgument, missing);
+}
+
+// targets.json, pushed or held, verified under `trusted` and kept when new; its targets
+// appended to `listed`.
+Result<json> AcceptTargets(Tx& tx, const std::string& repo, const json& body,
+                           const tuf::TrustedRoot& trusted, int64_t now_ms, bool& changed,
+                           std::vector<TufTarget>& listed) {
+  const std::string root_name = std::to_string(trusted.version()) + ".root.json";
+  ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetTufFile(repo, "targets", std::nullopt));
+  ALOFT_ASSIGN_OR_RETURN(std::string text,
+                         PushedOrHeld(body, "targets", held, "field 'targets'",
+                                      "no targets.json: push one (aloft repo push)"));
+  ALOFT_ASSIGN_OR_RETURN(json targets, tuf::ParseEnvelope(text, "targets", "targets.json"));
+  ALOFT_ASSIGN_OR_RETURN(tuf::Common tc, tuf::CommonOf(targets, "targets.json"));
+  if (Status v = trusted.VerifyRole(targets, "targets", "targets.json"); !v.ok()) {
+    return Error(Code::kInvalidArgument, v.error().message() + " under " + root_name +
+                                             ": sign it with the targets keys that root names");
+  }
+  ALOFT_RETURN_IF_ERROR(NotExpired(tc, now_ms, "targets.json"));
+  ALOFT_ASSIGN_OR_RETURN(bool fresh, Newer(tc, targets, held, "targets.json"));
+  if (fresh) {
+    ALOFT_RETURN_IF_ERROR(
+        tx.PutTufFile(repo, {"targets", tc.version, text, tc.expires_ms}, now_ms));
+    changed = true;
+  }
+  ALOFT_RETURN_IF_ERROR(Collect(targets, listed, "targets.json"));
+  return targets;
+}
+
+// One delegated role `d` of targets.json (a hashed bin), pushed or held, verified under its
+// delegation's `keys` and kept when new; its targets, each one the delegation hands it,
+// appended to `listed`.
+Status AcceptDelegatedRole(Tx& tx, const std::string& repo, const json& d,
+                           const std::map<std::string, tuf::Key>& keys, const json& pushed,
+                           int64_t now_ms, bool& changed, std::vector<TufTarget>& listed) {
+  const std::string name = d.value("name", "");
+  const std::string what = name + ".json";
+  ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetTufFile(repo, name, std::nullopt));
+  ALOFT_ASSIGN_OR_RETURN(
+      std::string text,
+      PushedOrHeld(pushed, name, held, "delegated '" + name + "'",
+                   what + ": missing (targets.json delegates to it): push it too"));
+  ALOFT_ASSIGN_OR_RETURN(json env, tuf::ParseEnvelope(text, "targets", what));
+  ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, what));
+  tuf::RoleKeys rk;
+  for (const auto& id : d.value("keyids", json::array())) {
+    if (id.is_string()) rk.keyids.push_back(id.get<std::string>());
+  }
+  rk.threshold = d.value("threshold", 1);
+  ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(env, keys, rk, what));
+  ALOFT_RETURN_IF_ERROR(NotExpired(c, now_ms, what));
+  if (env["signed"].contains("delegations")) {
+    return Error(Code::kUnsupported,
+                 what + ": delegates further; aloftd serves one level of delegation");
+  }
+  ALOFT_ASSIGN_OR_RETURN(bool fresh, Newer(c, env, held, what));
+  if (fresh) {
+    ALOFT_RETURN_IF_ERROR(tx.PutTufFile(repo, {name, c.version, text, c.expires_ms}, now_ms));
+    changed = true;
+  }
+  std::vector<TufTarget> mine;
+  ALOFT_RETURN_IF_ERROR(Collect(env, mine, what));
+  for (const auto& t : mine) {
+    bool handed = false;
+    const std::string hash = Sha256Hex(AsBytes(t.name));
+    for (const auto& p : d.value("path_hash_prefixes", json::array())) {
+      handed |= p.is_string() && hash.starts_with(p.get<std::string>());
+    }
+    for (const auto& p : d.value("paths", json::array())) {
+      handed |= p.is_string() && tuf::PathMatches(p.get<std::string>(), t.name);
+    }
+    if (!handed) {
+      return Error(Code::kInvalidArgument,
+                   what + " lists '" + t.name + "', which its delegation does not hand it");
+    }
+    listed.push_back(t);
+  }
+  return OkStatus();
+}
+
+// Every role `targets` delegates to (hashed bins), each accepted as above; a pushed role it does
+// not delegate to is refused.
+Status AcceptDelegated(Tx& tx, const std::string& repo, const json& targets, const json& pushed,
+                       int64_t now_ms, bool& changed, std::vector<TufTarget>& listed) {
+  const json delegations = targets["signed"].value("delegations", json::object());
+  std::map<std::string, tuf::Key> keys;
+  const json key_objects = delegations.value("keys", json::object());
+  for (const auto& [id, object] : key_objects.items()) {
+    ALOFT_ASSIGN_OR_RETURN(tuf::Key k, tuf::KeyFromObject(id, object));
+    keys.emplace(id, std::move(k));
+  }
+  std::set<std::string> names;
+  for (const auto& d : delegations.value("roles", json::array())) {
+    const std::string name = d.value("name", "");
+    if (!PlainRole(name) || TopLevel(name) || !names.insert(name).second) {
+      return Error(Code::kInvalidArgument, "targets.json: delegated role '" + name +
+                                               "' (names are letters, digits, "
+                                               "'-' and '_', once each, not a top-level role)");
+    }
+    ALOFT_RETURN_IF_ERROR(AcceptDelegatedRole(tx, repo, d, keys, pushed, now_ms, changed, listed));
+  }
+  for (const auto& [name, _] : pushed.items()) {
+    if (!names.count(name)) {
+      return Error(Code::kInvalidArgument,
+                   "delegated '" + name + "': targets.json does not delegate to it");
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<ImageRepository>> ImageRepository::Create(Store& store,
                                                                  crypto::PrivateKey snapshot_key,
                                                                  crypto::PrivateKey timestamp_key,
@@ -182,121 +303,27 @@ Result<json> ImageRepository::Push(const json& body, const std::string& actor, i
                                        {{"snapshot", {snapshot_id_, "tuf_snapshot_key"}},
                                         {"timestamp", {timestamp_id_, "tuf_timestamp_key"}}},
                                        now_ms, changed));
-    const std::string root_name = std::to_string(trusted.version()) + ".root.json";
-    // Targets: pushed, or the one held, verified under the newest root.
-    std::string targets_text;
-    ALOFT_ASSIGN_OR_RETURN(auto held_targets, tx.GetTufFile(kRepo, "targets", std::nullopt));
-    if (body.contains("targets")) {
-      ALOFT_ASSIGN_OR_RETURN(targets_text, TextOf(body["targets"], "field 'targets'"));
-    } else if (held_targets) {
-      targets_text = held_targets->body;
-    } else {
-      return Error(Code::kInvalidArgument, "no targets.json: push one (aloft repo push)");
-    }
-    ALOFT_ASSIGN_OR_RETURN(json targets,
-                           tuf::ParseEnvelope(targets_text, "targets", "targets.json"));
-    ALOFT_ASSIGN_OR_RETURN(tuf::Common tc, tuf::CommonOf(targets, "targets.json"));
-    if (Status v = trusted.VerifyRole(targets, "targets", "targets.json"); !v.ok()) {
-      return Error(Code::kInvalidArgument, v.error().message() + " under " + root_name +
-                                               ": sign it with the targets keys "
-                                               "that root names");
-    }
-    ALOFT_RETURN_IF_ERROR(NotExpired(tc, now_ms, "targets.json"));
-    ALOFT_ASSIGN_OR_RETURN(bool new_targets, Newer(tc, targets, held_targets, "targets.json"));
-    if (new_targets) {
-      ALOFT_RETURN_IF_ERROR(
-          tx.PutTufFile(kRepo, {"targets", tc.version, targets_text, tc.expires_ms}, now_ms));
-      changed = true;
-    }
     std::vector<TufTarget> listed;
-    ALOFT_RETURN_IF_ERROR(Collect(targets, listed, "targets.json"));
-    // Delegated roles (hashed bins): each pushed or held, verified under its delegation.
-    const json& ts = targets["signed"];
-    const json delegations = ts.value("delegations", json::object());
-    std::set<std::string> delegated_names;
-    std::map<std::string, tuf::Key> keys;
-    const json key_objects = delegations.value("keys", json::object());
-    for (const auto& [id, object] : key_objects.items()) {
-      ALOFT_ASSIGN_OR_RETURN(tuf::Key k, tuf::KeyFromObject(id, object));
-      keys.emplace(id, std::move(k));
-    }
-    const json pushed = body.value("delegated", json::object());
-    for (const auto& d : delegations.value("roles", json::array())) {
-      const std::string name = d.value("name", "");
-      if (!PlainRole(name) || TopLevel(name) || !delegated_names.insert(name).second) {
-        return Error(Code::kInvalidArgument, "targets.json: delegated role '" + name +
-                                                 "' (names are letters, digits, "
-                                                 "'-' and '_', once each, not a top-level role)");
-      }
-      const std::string what = name + ".json";
-      ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetTufFile(kRepo, name, std::nullopt));
-      std::string text;
-      if (pushed.contains(name)) {
-        ALOFT_ASSIGN_OR_RETURN(text, TextOf(pushed[name], "delegated '" + name + "'"));
-      } else if (held) {
-        text = held->body;
-      } else {
-        return Error(Code::kInvalidArgument,
-                     what + ": missing (targets.json delegates to it): push it too");
-      }
-      ALOFT_ASSIGN_OR_RETURN(json env, tuf::ParseEnvelope(text, "targets", what));
-      ALOFT_ASSIGN_OR_RETURN(tuf::Common c, tuf::CommonOf(env, what));
-      tuf::RoleKeys rk;
-      for (const auto& id : d.value("keyids", json::array())) {
-        if (id.is_string()) rk.keyids.push_back(id.get<std::string>());
-      }
-      rk.threshold = d.value("threshold", 1);
-      ALOFT_RETURN_IF_ERROR(tuf::VerifyRole(env, keys, rk, what));
-      ALOFT_RETURN_IF_ERROR(NotExpired(c, now_ms, what));
-      if (env["signed"].contains("delegations")) {
-        return Error(Code::kUnsupported,
-                     what + ": delegates further; aloftd serves one level of delegation");
-      }
-      ALOFT_ASSIGN_OR_RETURN(bool fresh, Newer(c, env, held, what));
-      if (fresh) {
-        ALOFT_RETURN_IF_ERROR(tx.PutTufFile(kRepo, {name, c.version, text, c.expires_ms}, now_ms));
-        changed = true;
-      }
-      // Every target it lists must be one its delegation hands it.
-      std::vector<TufTarget> mine;
-      ALOFT_RETURN_IF_ERROR(Collect(env, mine, what));
-      for (const auto& t : mine) {
-        bool handed = false;
-        const std::string hash = Sha256Hex(AsBytes(t.name));
-        for (const auto& p : d.value("path_hash_prefixes", json::array())) {
-          handed |= p.is_string() && hash.starts_with(p.get<std::string>());
-        }
-        for (const auto& p : d.value("paths", json::array())) {
-          handed |= p.is_string() && tuf::PathMatches(p.get<std::string>(), t.name);
-        }
-        if (!handed) {
-          return Error(Code::kInvalidArgument,
-                       what + " lists '" + t.name + "', which its delegation does not hand it");
-        }
-        listed.push_back(t);
-      }
-    }
-    for (const auto& [name, _] : pushed.items()) {
-      if (!delegated_names.count(name)) {
-        return Error(Code::kInvalidArgument,
-                     "delegated '" + name + "': targets.json does not delegate to it");
-      }
-    }
+    ALOFT_ASSIGN_OR_RETURN(const json targets,
+                           AcceptTargets(tx, kRepo, body, trusted, now_ms, changed, listed));
+    ALOFT_RETURN_IF_ERROR(AcceptDelegated(
+        tx, kRepo, targets, body.value("delegated", json::object()), now_ms, changed, listed));
+    const int64_t targets_version = targets["signed"]["version"].get<int64_t>();
     if (changed) {
       ALOFT_RETURN_IF_ERROR(PublishSnapshot(tx, now_ms));
       ALOFT_RETURN_IF_ERROR(tx.SetTufTargets(kRepo, listed));
-      ALOFT_RETURN_IF_ERROR(tx.Audit(
-          actor, "tuf.push", kRepo,
-          DumpJson(json(
-              {{"root", trusted.version()}, {"targets", tc.version}, {"listed", listed.size()}})),
-          now_ms));
+      ALOFT_RETURN_IF_ERROR(tx.Audit(actor, "tuf.push", kRepo,
+                                     DumpJson(json({{"root", trusted.version()},
+                                                    {"targets", targets_version},
+                                                    {"listed", listed.size()}})),
+                                     now_ms));
     }
     ALOFT_ASSIGN_OR_RETURN(auto without, tx.TufTargetsWithoutFile(kRepo));
     ALOFT_ASSIGN_OR_RETURN(auto snapshot, tx.GetTufFile(kRepo, "snapshot", std::nullopt));
     ALOFT_ASSIGN_OR_RETURN(auto timestamp, tx.GetTufFile(kRepo, "timestamp", std::nullopt));
     answer = {{"changed", changed},
               {"root_version", trusted.version()},
-              {"targets_version", tc.version},
+              {"targets_version", targets_version},
               {"snapshot_version", snapshot ? snapshot->version : 0},
               {"timestamp_version", timestamp ? timestamp->version : 0},
               {"targets", listed.size()},
