@@ -122,7 +122,15 @@ step "aloftd: the car is a device (its VIN) of type demo-car whose modules are i
 ALOFTD=$build/apps/aloftd/aloftd
 source "$root/tests/system/server_lib.sh"  # start_aloftd
 trap 'kill $sim_pid ${srv_PID:-} 2>/dev/null || true' EXIT
-start_aloftd srv --data data --trust release.pub
+# Its online Uptane keys (docs/trust.md): the Image repository's snapshot and timestamp, the
+# Director's; used at the end.
+for k in snapshot timestamp director; do "$aloft" -q keygen --out "tuf-$k"; done
+cat >aloftd.toml <<TOML
+tuf_snapshot_key = "$PWD/tuf-snapshot.key"
+tuf_timestamp_key = "$PWD/tuf-timestamp.key"
+tuf_director_key = "$PWD/tuf-director.key"
+TOML
+start_aloftd srv -c aloftd.toml --data data --trust release.pub
 admin=$(cat data/admin.token)
 S=("$aloft" server --url "$srv_URL" --token "$admin")
 srv() { printf '$ aloft server %s\n' "$*"; "${S[@]}" "$@"; }
@@ -231,5 +239,48 @@ grep -o '"refused: ecm: a downgrade[^"]*"' bad-action.json | head -n1 |
   sed 's/^/the server has: /'
 [[ $(json 'd["state"]' <bad-action.json) == failed ]] || fail "the action did not fail"
 grep -q "refused: ecm: a downgrade" bad-action.json || fail "the server does not have the reason"
+
+step "Uptane (docs/trust.md): the Image repository (the release engineers' offline keys) and the Director's root, made with aloft repo and pushed"
+for k in offline-root offline-targets director-root; do "$aloft" -q keygen --out "$k"; done
+run "$aloft" repo init image --root-key offline-root.pub --targets-key offline-targets.pub \
+  --snapshot-key tuf-snapshot.pub --timestamp-key tuf-timestamp.pub
+run "$aloft" repo sign image --key offline-root.key
+run "$aloft" repo add image car-1.aloft
+run "$aloft" repo sign image --key offline-targets.key
+run "$aloft" repo push image --url "$srv_URL" --token "$admin"
+run "$aloft" repo init director --director --root-key director-root.pub \
+  --targets-key tuf-director.pub
+run "$aloft" repo sign director --key director-root.key
+run "$aloft" repo push director --url "$srv_URL" --token "$admin"
+echo "the gateway ships with both roots: vehicle.toml gets"
+tee -a vehicle.toml <<TOML
+[uptane]
+director_root = "$PWD/director/metadata/1.root.json"
+image_root = "$PWD/image/metadata/1.root.json"
+TOML
+
+step "The car's next release, uploaded and deployed but not signed by the release engineers: the car refuses it before its download"
+run "$root/scripts/vehicle_bundle.sh" "$build" 2 >bundle-2.txt
+run "$aloft" bundle bundle-2.toml --key release.key -o car-2.aloft
+srv upload car-2.aloft
+srv deploy demo-car@2026.12.2 --device "$vin"
+run "$vehicle" --config vehicle.toml --once 2>&1 | tee unlisted.txt
+grep -q "refused: .*not a target of the Image repository" unlisted.txt ||
+  fail "the car did not refuse a release the Image repository does not list"
+grep -q "downloading" unlisted.txt && fail "the unlisted release was downloaded"
+
+step "Signed offline and pushed: the car verifies it through the Director and the Image repository, then installs it"
+run "$aloft" repo add image car-2.aloft
+run "$aloft" repo sign image --key offline-targets.key
+run "$aloft" repo push image --url "$srv_URL" --token "$admin"
+srv deploy demo-car@2026.12.2 --device "$vin"
+run "$vehicle" --config vehicle.toml --once 2>&1 | tee uptane.txt
+grep -q "bundle demo-car 2026.12.2: all-new" uptane.txt || fail "the verified release did not end all-new"
+api "devices/$vin" | json '"\n".join("  %s %s" % kv for kv in sorted(d["versions"].items()))' >manifest-2.txt
+while read -r name version size; do
+  grep -q "^  $name $version\$" manifest-2.txt || fail "the server shows $name not at $version"
+done <images-2.txt
+echo "the server shows all $(wc -l <images-2.txt) ECUs at 2026.12.2"
+
 echo
 echo "vehicle demo: done"

@@ -244,7 +244,8 @@ std::function<int(bool quiet)> AddRepoCommands(CLI::App& app, std::function<cons
   init->add_option("--bins", a->bins,
                    "Hand targets to this many hashed bins (a power of two; for many targets)");
   init->add_flag("--director", a->director,
-                 "A Director's root (its targets, snapshot and timestamp keys are online)");
+                 "A Director's root: --targets-key is the server's tuf_director_key (public), "
+                 "which signs snapshot and timestamp too unless their keys are given");
   init->add_option("--root-days", a->root_days, "Lifetime of each root (default 365)");
   init->add_option("--targets-days", a->targets_days, "Lifetime of targets metadata (default 90)");
 
@@ -298,7 +299,12 @@ std::function<int(bool quiet)> AddRepoCommands(CLI::App& app, std::function<cons
       if (a->director && !a->targets_keys.empty() && a->targets_threshold > 1) {
         return Fail(Error(Code::kInvalidArgument, "a Director's targets key is the server's"));
       }
-      auto roles = RolesOf(*a, true);
+      RepoArgs given = *a;
+      if (a->director) {  // one online key (the server's tuf_director_key) signs all three
+        if (given.snapshot_keys.empty()) given.snapshot_keys = given.targets_keys;
+        if (given.timestamp_keys.empty()) given.timestamp_keys = given.targets_keys;
+      }
+      auto roles = RolesOf(given, true);
       if (!roles.ok()) return Fail(roles.error());
       Workspace::InitOptions o;
       o.kind = a->director ? Workspace::Kind::kDirector : Workspace::Kind::kImage;

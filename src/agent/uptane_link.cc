@@ -66,6 +66,10 @@ Result<std::unique_ptr<UptaneLink>> UptaneLink::Open(const UptaneSettings& u,
 
 void UptaneLink::Answer(const nlohmann::json& answer, int64_t now_ms) {
   director_error_.reset();
+  server_note_.clear();
+  if (answer.contains("director") && answer["director"].is_object()) {
+    server_note_ = answer["director"].value("unlisted", "");
+  }
   if (!answer.contains("director")) {
     director_error_ = Error(Code::kUntrusted,
                             "the server sent no Director metadata: this device installs only "
@@ -82,8 +86,12 @@ Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
   auto fetch = [this](const std::string& name, int64_t max) {
     return FetchImageFile(server_, ca_file_, name, max);
   };
-  ALOFT_ASSIGN_OR_RETURN(tuf::TargetInfo t,
-                         client_->VerifyOffer(action, serial, hardware, fetch, now_ms));
+  auto verified = client_->VerifyOffer(action, serial, hardware, fetch, now_ms);
+  if (!verified.ok() && !server_note_.empty()) {
+    return Error(verified.error().code(),
+                 verified.error().message() + " (the server says: " + server_note_ + ")");
+  }
+  ALOFT_ASSIGN_OR_RETURN(tuf::TargetInfo t, std::move(verified));
   if (t.length != static_cast<int64_t>(size) || t.hashes.at("sha256") != sha256) {
     return Error(Code::kIntegrity, "the offered download (" + std::to_string(size) +
                                        " bytes) is not the verified target '" + t.name + "'");

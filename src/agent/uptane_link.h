@@ -62,6 +62,7 @@ class UptaneLink {
   std::unique_ptr<tuf::UptaneClient> client_;
   std::string server_, ca_file_;
   std::optional<Error> director_error_;
+  std::string server_note_;  // why the Director lists nothing for the open action, if it said
 };
 
 // GET SERVER/tuf/image/NAME of at most `max_bytes` (a longer answer is cut off); kNotFound for 404.
