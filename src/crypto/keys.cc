@@ -220,6 +220,11 @@ Result<Bytes> PrivateKey::Sign(ByteSpan message) const {
 }
 
 Status SaveKeyPair(const PrivateKey& key, const std::string& prefix) {
+  return SavePemPair(key.ToPem(), key.public_key().ToPem(), prefix);
+}
+
+Status SavePemPair(std::string private_pem, const std::string& public_pem,
+                   const std::string& prefix) {
   const std::string key_path = prefix + ".key", pub_path = prefix + ".pub";
   if (auto dir = std::filesystem::path(prefix).parent_path(); !dir.empty()) {
     std::error_code ec;
@@ -232,11 +237,10 @@ Status SaveKeyPair(const PrivateKey& key, const std::string& prefix) {
   }
   // The private key is created exclusively (never overwritten), then filled.
   ALOFT_ASSIGN_OR_RETURN(File private_file, File::CreateExclusive(key_path, 0600));
-  std::string pem = key.ToPem();
-  Status written = private_file.Write(AsBytes(pem));
+  Status written = private_file.Write(AsBytes(private_pem));
   if (written.ok()) written = private_file.Sync();
-  OPENSSL_cleanse(pem.data(), pem.size());
-  if (written.ok()) written = WriteFileAtomic(pub_path, key.public_key().ToPem(), 0644);
+  OPENSSL_cleanse(private_pem.data(), private_pem.size());
+  if (written.ok()) written = WriteFileAtomic(pub_path, public_pem, 0644);
   if (!written.ok()) {
     ::unlink(key_path.c_str());
     return written;

@@ -77,6 +77,9 @@ class PrivateKey {
 // Writes "<prefix>.key" (0600, refuses to overwrite) and "<prefix>.pub" (0644). On failure
 // neither file is left behind.
 Status SaveKeyPair(const PrivateKey& key, const std::string& prefix);
+// The same for PEM text of any key pair (the private text is wiped once written).
+Status SavePemPair(std::string private_pem, const std::string& public_pem,
+                   const std::string& prefix);
 
 // "3fa2c0d9e1b47a55…" (the first 16 hex digits): for messages, never for matching.
 std::string ShortKeyId(std::string_view keyid);
