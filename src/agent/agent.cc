@@ -190,7 +190,7 @@ Status Agent::Admit(const pkg::Manifest& m) {
                                           std::to_string(c.image.size) + " bytes, the slot " +
                                           std::to_string(mod->storage->image_capacity()));
     }
-    if (c.encrypted) {
+    if (c.encryption) {
       return Error(Code::kUnsupported, where + ": encrypted payloads are not supported yet");
     }
     if (c.type == pkg::ComponentType::kDelta) {

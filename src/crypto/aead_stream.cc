@@ -47,14 +47,20 @@ Bytes HkdfSha256(ByteSpan ikm, ByteSpan salt, std::string_view info, size_t leng
   EVP_KDF_free(kdf);
   if (!ctx) std::abort();
   char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_octet_string(
-                             OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size()),
-                         OSSL_PARAM_construct_octet_string(
-                             OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size()),
-                         OSSL_PARAM_construct_octet_string(
-                             OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
-                         OSSL_PARAM_construct_end()};
+  // No salt: RFC 5869's default (a hash length of zeros), which OpenSSL applies when the
+  // parameter is absent.
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<uint8_t*>(ikm.data()), ikm.size());
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                    const_cast<uint8_t*>(salt.data()), salt.size());
+  }
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  const_cast<char*>(info.data()), info.size());
+  params[n] = OSSL_PARAM_construct_end();
   Bytes out(length);
   const int ok = EVP_KDF_derive(ctx, out.data(), out.size(), params);
   EVP_KDF_CTX_free(ctx);
@@ -72,6 +78,10 @@ PayloadSalt NewPayloadSalt() {
   PayloadSalt s;
   SecureRandom(s);
   return s;
+}
+
+std::string ContentKeyId(const ContentKey& key) {
+  return HexEncode(HkdfSha256(key, {}, "aloft content key id", 8));
 }
 
 uint64_t SealedSize(uint64_t plain) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "core/encoding.h"
@@ -38,6 +39,10 @@ PayloadSalt NewPayloadSalt();
 
 // RFC 5869 HKDF with SHA-256: `length` bytes (at most 8160) from `ikm`, `salt` and `info`.
 Bytes HkdfSha256(ByteSpan ikm, ByteSpan salt, std::string_view info, size_t length);
+
+// A content key's id (16 hex digits of HKDF(key, info "aloft content key id")): names the key
+// in manifests and on the server without revealing it.
+std::string ContentKeyId(const ContentKey& key);
 
 // The ciphertext length for `plain` bytes of payload.
 uint64_t SealedSize(uint64_t plain);

@@ -188,6 +188,12 @@ TEST(AeadStream, AfterAnErrorNothingMoreIsAccepted) {
   EXPECT_EQ(op.plain_bytes(), 0u);
 }
 
+// The id of the content key 00 01 .. 1f, as Python's `cryptography` derives it (HKDF-SHA256, no
+// salt, info "aloft content key id", 8 bytes).
+TEST(AeadStream, ContentKeyId_KnownAnswer) {
+  EXPECT_EQ(ContentKeyId(TestKey()), "9574730b93fec589");
+}
+
 TEST(AeadStream, ContentKeysAndSaltsAreFresh) {
   EXPECT_NE(NewContentKey(), NewContentKey());
   EXPECT_NE(NewPayloadSalt(), NewPayloadSalt());

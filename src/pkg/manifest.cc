@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/canonical_json.h"
+#include "core/encoding.h"
 
 namespace aloft::pkg {
 namespace {
@@ -114,8 +115,36 @@ Result<Component> ParseComponent(const json& c, const std::string& path) {
                                               " differs from image.size " +
                                               std::to_string(out.image.size) + " of a full image");
   }
-  if (out.payload.compression == Compression::kNone &&
-      out.payload.size != out.payload.uncompressed_size) {
+  if (c.contains("encryption")) {
+    ALOFT_ASSIGN_OR_RETURN(const json* e, GetObject(c, path, "encryption"));
+    const std::string ep = path + ".encryption";
+    ALOFT_ASSIGN_OR_RETURN(std::string method, GetString(*e, ep, "method"));
+    if (method != kEncryptionMethod) {
+      return Error(Code::kUnsupported, ep + ".method: '" + method + "' is not " +
+                                           std::string(kEncryptionMethod) +
+                                           ", the only method this build decrypts");
+    }
+    EncryptionInfo info;
+    ALOFT_ASSIGN_OR_RETURN(std::string salt, GetString(*e, ep, "salt"));
+    auto raw = Base64Decode(salt);
+    if (!raw.ok() || raw->size() != info.salt.size()) {
+      return Bad(ep + ".salt", "expected 16 bytes in base64");
+    }
+    std::copy(raw->begin(), raw->end(), info.salt.begin());
+    ALOFT_ASSIGN_OR_RETURN(info.key_id, GetString(*e, ep, "key_id"));
+    if (auto id = HexDecode(info.key_id); !id.ok() || id->size() != 8) {
+      return Bad(ep + ".key_id", "expected 16 lower-case hex digits");
+    }
+    ALOFT_ASSIGN_OR_RETURN(info.size, GetUint(*e, ep, "size"));
+    if (out.payload.size != crypto::SealedSize(info.size)) {
+      return Bad(pp + ".size", std::to_string(out.payload.size) + " is not what sealing " +
+                                   std::to_string(info.size) + " bytes makes (" +
+                                   std::to_string(crypto::SealedSize(info.size)) + ")");
+    }
+    out.encryption = info;
+  }
+  const uint64_t stored = out.encryption ? out.encryption->size : out.payload.size;
+  if (out.payload.compression == Compression::kNone && stored != out.payload.uncompressed_size) {
     return Bad(pp + ".size", "differs from uncompressed_size with compression none");
   }
 
@@ -132,10 +161,6 @@ Result<Component> ParseComponent(const json& c, const std::string& path) {
     out.base = base;
   } else if (out.type == ComponentType::kDelta) {
     return Bad(path + ".base", "missing (a delta needs its base version and hash)");
-  }
-  if (c.contains("encryption")) {
-    if (!c["encryption"].is_object()) return Bad(path + ".encryption", "expected an object");
-    out.encrypted = true;
   }
   if (c.contains("install")) {
     if (!c["install"].is_object()) return Bad(path + ".install", "expected an object");
@@ -182,6 +207,12 @@ json ToSignedJson(const Manifest& m) {
     if (c.base) {
       j["base"] = {
           {"version", c.base->version}, {"size", c.base->size}, {"sha256", c.base->sha256}};
+    }
+    if (c.encryption) {
+      j["encryption"] = {{"method", kEncryptionMethod},
+                         {"salt", Base64Encode(c.encryption->salt)},
+                         {"key_id", c.encryption->key_id},
+                         {"size", c.encryption->size}};
     }
     if (c.install.is_object()) j["install"] = c.install;
     comps.push_back(std::move(j));

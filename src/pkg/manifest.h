@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/semver.h"
+#include "crypto/aead_stream.h"
 #include "crypto/trust.h"
 #include "pkg/compress.h"
 
@@ -48,6 +49,15 @@ struct BaseInfo {  // delta components only: the image the delta applies to
   std::string sha256;
 };
 
+// An encrypted payload (docs/encryption.md): the archive entry is the payload (compressed as
+// `compression` says) sealed by crypto::ChunkSealer under the package's content key.
+struct EncryptionInfo {
+  crypto::PayloadSalt salt{};  // "salt": base64 of 16 bytes
+  std::string key_id;          // "key_id": crypto::ContentKeyId of the content key
+  uint64_t size = 0;           // "size": the payload's bytes before sealing
+};
+constexpr char kEncryptionMethod[] = "aes-256-gcm-chunked-64k";
+
 enum class ComponentType { kFull, kDelta };
 
 struct Component {
@@ -57,8 +67,8 @@ struct Component {
   ImageInfo image;
   std::optional<BaseInfo> base;
   uint64_t security_counter = 0;  // anti-rollback: devices refuse a lower counter
-  bool encrypted = false;         // an "encryption" object is present
-  nlohmann::json install;         // free-form install hints, or null
+  std::optional<EncryptionInfo> encryption;
+  nlohmann::json install;  // free-form install hints, or null
 };
 
 struct Manifest {

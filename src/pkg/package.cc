@@ -95,6 +95,23 @@ class PayloadFileSink final : public ByteSink {
   uint64_t size_ = 0;
 };
 
+// Seals what it is given (crypto::ChunkSealer) into `out`, counting the bytes before sealing.
+class SealingSink final : public ByteSink {
+ public:
+  SealingSink(const crypto::ContentKey& key, const crypto::PayloadSalt& salt, ByteSink& out)
+      : sealer_(key, salt, [&out](ByteSpan b) { return out.Write(b); }) {}
+  Status Write(ByteSpan data) override {
+    size_ += data.size();
+    return sealer_.Write(data);
+  }
+  Status Finish() { return sealer_.Finish(); }
+  uint64_t size() const { return size_; }
+
+ private:
+  crypto::ChunkSealer sealer_;
+  uint64_t size_ = 0;
+};
+
 Status ValidatePackOptions(const PackOptions& o) {
   if (!IsValidName(o.name)) {
     return Error(
@@ -206,16 +223,34 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
                                        " bytes in the archive; the manifest says " +
                                        std::to_string(c.payload.size));
   }
-  if (c.encrypted && !raw) {
-    return Error(Code::kUnsupported,
-                 PayloadLabel(c) + " is encrypted; this build cannot decrypt it");
+  NullPayloadSink none;
+  PayloadSink* out = &sink;
+  if (c.encryption && !raw && !content_key_ && encrypted_as_stored_) {
+    raw = true;  // its size and hash only
+    out = &none;
   }
-  ALOFT_RETURN_IF_ERROR(sink.Begin(c));
+  if (c.encryption && !raw) {
+    if (!content_key_) {
+      return Error(Code::kUntrusted, PayloadLabel(c) + " is encrypted (content key " +
+                                         c.encryption->key_id + "); no key to decrypt it");
+    }
+    if (crypto::ContentKeyId(*content_key_) != c.encryption->key_id) {
+      return Error(Code::kUntrusted, PayloadLabel(c) + " is encrypted with content key " +
+                                         c.encryption->key_id + ", not with the key given (" +
+                                         crypto::ContentKeyId(*content_key_) + ")");
+    }
+  }
+  ALOFT_RETURN_IF_ERROR(out->Begin(c));
 
-  DecodedStream decoded(sink, raw ? c.payload.size : c.payload.uncompressed_size, !raw);
+  DecodedStream decoded(*out, raw ? c.payload.size : c.payload.uncompressed_size, !raw);
   std::unique_ptr<StreamCodec> decoder;
+  std::unique_ptr<crypto::ChunkOpener> opener;  // decrypts before the decoder
   if (!raw) {
     ALOFT_ASSIGN_OR_RETURN(decoder, MakeDecompressor(c.payload.compression, decoded, max_window_));
+    if (c.encryption) {
+      opener = std::make_unique<crypto::ChunkOpener>(*content_key_, c.encryption->salt,
+                                                     [&](ByteSpan b) { return decoder->Write(b); });
+    }
   }
   Hasher payload_hash(HashAlgorithm::kSha256);
   std::optional<Error> decode_error;
@@ -227,7 +262,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
     payload_hash.Update(chunk);
     if (progress != nullptr) progress->Add(n);
     if (decode_error) continue;  // keep hashing: a hash mismatch is the better explanation
-    Status s = raw ? decoded.Write(chunk) : decoder->Write(chunk);
+    Status s = raw ? decoded.Write(chunk) : opener ? opener->Write(chunk) : decoder->Write(chunk);
     if (!s.ok()) {
       if (decoded.sink_failed()) return s;
       decode_error = std::move(s).error();
@@ -240,7 +275,8 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
                                        got.substr(0, 16) + "\u2026)");
   }
   if (!decode_error && decoder) {
-    Status s = decoder->Finish();
+    Status s = opener ? opener->Finish() : OkStatus();
+    if (s.ok()) s = decoder->Finish();
     if (!s.ok()) {
       if (decoded.sink_failed()) return s;
       decode_error = std::move(s).error();
@@ -261,7 +297,7 @@ Status PackageReader::ReadOne(const Component& c, PayloadSink& sink, bool raw, P
                                          image.substr(0, 16) + "\u2026)");
     }
   }
-  return sink.End(c);
+  return out->End(c);
 }
 
 Status PackageReader::ReadPayloads(PayloadSink& sink, bool raw, Progress* progress) {
@@ -302,10 +338,13 @@ Status Pack(const PackOptions& o, const Clock& clock) {
     ALOFT_ASSIGN_OR_RETURN(uint64_t size, in.Size());
     ALOFT_ASSIGN_OR_RETURN(File tmp, AnonymousTempFile(dir));
     PayloadFileSink payload(tmp);
+    const crypto::PayloadSalt salt = crypto::NewPayloadSalt();
+    std::optional<SealingSink> sealing;
+    if (o.content_key) sealing.emplace(*o.content_key, salt, payload);
     ALOFT_ASSIGN_OR_RETURN(
         auto encoder,
         MakeCompressor(o.compression, {.level = level, .window = o.window, .input_size = size},
-                       payload));
+                       sealing ? static_cast<ByteSink&>(*sealing) : payload));
     Hasher image_hash(HashAlgorithm::kSha256);
     Progress progress("packing " + src.name, size, clock, stderr, o.progress);
     std::vector<uint8_t> buf(kChunk);
@@ -325,8 +364,13 @@ Status Pack(const PackOptions& o, const Clock& clock) {
                                   std::to_string(size) + " then " + std::to_string(read) + ")");
     }
     ALOFT_RETURN_IF_ERROR(encoder->Finish());
+    if (sealing) ALOFT_RETURN_IF_ERROR(sealing->Finish());
     progress.Finish();
     Component c;
+    if (sealing) {
+      c.encryption = EncryptionInfo{
+          .salt = salt, .key_id = crypto::ContentKeyId(*o.content_key), .size = sealing->size()};
+    }
     c.name = src.name;
     c.type = ComponentType::kFull;
     c.security_counter = src.security_counter.value_or(o.security_counter);
@@ -412,13 +456,20 @@ Status AddSignatures(const std::string& path, const std::vector<const crypto::Pr
 }
 
 Result<VerifyResult> VerifyPackage(const std::string& path, const crypto::TrustSet& trust,
-                                   const Clock& clock, Progress::Mode progress_mode) {
+                                   const Clock& clock, Progress::Mode progress_mode,
+                                   const crypto::ContentKey* content_key) {
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, PackageReader::Open(in, path, &trust));
+  if (content_key) reader->set_content_key(*content_key);
+  reader->set_encrypted_as_stored(true);
   Progress progress("verifying", reader->PayloadBytes(), clock, stderr, progress_mode);
   NullPayloadSink sink;
   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink, false, &progress));
-  return VerifyResult{reader->manifest(), reader->signature_report()};
+  VerifyResult r{reader->manifest(), reader->signature_report()};
+  for (const auto& c : r.manifest.components) {
+    if (c.encryption && !content_key) ++r.encrypted_as_stored;
+  }
+  return r;
 }
 
 namespace {
@@ -456,9 +507,11 @@ class ExtractSink final : public PayloadSink {
 Result<std::vector<std::string>> ExtractPackage(const std::string& path,
                                                 const crypto::TrustSet& trust,
                                                 const std::string& outdir, const Clock& clock,
-                                                Progress::Mode progress_mode) {
+                                                Progress::Mode progress_mode,
+                                                const crypto::ContentKey* content_key) {
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, PackageReader::Open(in, path, &trust));
+  if (content_key) reader->set_content_key(*content_key);
   // The directories this call creates (deepest first) go again when it fails: a package that
   // does not verify leaves nothing behind.
   std::vector<std::filesystem::path> created;

@@ -61,6 +61,14 @@ class PackageReader {
   // The largest compression window ReadPayloads will decode (see compress.h); a payload that
   // needs more fails with kOutOfRange before anything of it reaches the sink's data.
   void set_max_window(uint64_t bytes) { max_window_ = bytes; }
+  // The package's content key, for encrypted payloads (docs/encryption.md): decrypted as they
+  // stream, each 64 KiB chunk verified before its bytes go on. Without it (or with another key)
+  // an encrypted payload fails before the sink hears of it.
+  void set_content_key(const crypto::ContentKey& key) { content_key_ = key; }
+  // Without the content key, an encrypted payload is checked as stored (its size and SHA-256,
+  // which the signatures cover: what anyone can verify) and not decoded; the sink gets nothing
+  // of it. (Otherwise it fails.)
+  void set_encrypted_as_stored(bool on) { encrypted_as_stored_ = on; }
 
  private:
   PackageReader(ByteSource& source, std::string origin)
@@ -73,6 +81,8 @@ class PackageReader {
   crypto::SignatureReport report_;
   bool payloads_read_ = false;
   uint64_t max_window_ = kDefaultMaxWindow;
+  std::optional<crypto::ContentKey> content_key_;
+  bool encrypted_as_stored_ = false;
 };
 
 struct ComponentSource {
@@ -92,6 +102,8 @@ struct PackOptions {
   uint64_t window = 0;       // compression window (compress.h); 0: what the level implies
   uint64_t security_counter = 0;
   std::vector<const crypto::PrivateKey*> keys;
+  // Encrypts every payload with this content key (docs/encryption.md); a new salt each.
+  std::optional<crypto::ContentKey> content_key;
   // Members added to the signed object (an object, or null), such as a vehicle bundle's
   // "vehicle"; the package's own members win over them.
   nlohmann::json extra{};
@@ -119,18 +131,24 @@ Status AddSignatures(const std::string& path, const std::vector<const crypto::Pr
 struct VerifyResult {
   Manifest manifest;
   crypto::SignatureReport signatures;
+  size_t encrypted_as_stored = 0;  // encrypted payloads checked without their key
 };
 
-// Full verification: signatures against `trust`, then every payload streamed and checked.
+// Full verification: signatures against `trust`, then every payload streamed and checked. An
+// encrypted payload is decrypted and checked to its image with `content_key`, else checked as
+// stored (VerifyResult::encrypted_as_stored counts those).
 Result<VerifyResult> VerifyPackage(const std::string& path, const crypto::TrustSet& trust,
                                    const Clock& clock,
-                                   Progress::Mode progress = Progress::Mode::kAuto);
+                                   Progress::Mode progress = Progress::Mode::kAuto,
+                                   const crypto::ContentKey* content_key = nullptr);
 
 // Verifies, then writes each component's image to "<outdir>/<component>.bin". All images appear
-// together only after everything verified; on failure none is written.
+// together only after everything verified; on failure none is written. Encrypted payloads need
+// `content_key`.
 Result<std::vector<std::string>> ExtractPackage(const std::string& path,
                                                 const crypto::TrustSet& trust,
                                                 const std::string& outdir, const Clock& clock,
-                                                Progress::Mode progress = Progress::Mode::kAuto);
+                                                Progress::Mode progress = Progress::Mode::kAuto,
+                                                const crypto::ContentKey* content_key = nullptr);
 
 }  // namespace aloft::pkg

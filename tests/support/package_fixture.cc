@@ -89,9 +89,11 @@ Status CollectSink::End(const pkg::Component& c) {
   return OkStatus();
 }
 
-Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust, CollectSink* sink) {
+Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust, CollectSink* sink,
+                   const crypto::ContentKey* content_key) {
   MemorySource src(archive);
   ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(src, "test.aloft", trust));
+  if (content_key) reader->set_content_key(*content_key);
   CollectSink local;
   return reader->ReadPayloads(sink != nullptr ? *sink : local);
 }
@@ -110,6 +112,7 @@ Bytes PackageFixture::Pack(const std::vector<std::pair<std::string, Bytes>>& com
   o.hardware = {"board-a"};
   o.compression = compression;
   o.progress = Progress::Mode::kNever;
+  o.content_key = content_key;
   for (const auto& [name, bytes] : components) {
     std::string path = dir / (name + ".img");
     if (!WriteFileAtomic(path, AsChars(bytes)).ok()) throw std::runtime_error("write image");

@@ -43,8 +43,8 @@ class CollectSink final : public pkg::PayloadSink {
 };
 
 // Opens `archive` with `trust` (or unverified when null) and reads all payloads.
-Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust,
-                   CollectSink* sink = nullptr);
+Status ReadPackage(const Bytes& archive, const crypto::TrustSet* trust, CollectSink* sink = nullptr,
+                   const crypto::ContentKey* content_key = nullptr);
 
 class PackageFixture {
  public:
@@ -57,6 +57,8 @@ class PackageFixture {
   Bytes Delta(const Bytes& from, const Bytes& to, std::vector<int> signers = {0});
   crypto::TrustSet Trust(std::vector<int> keys, size_t threshold) const;
 
+  // Set: Pack encrypts every payload with it (docs/encryption.md).
+  std::optional<crypto::ContentKey> content_key;
   TempDir dir;
   std::vector<crypto::PrivateKey> keys;
 };
