@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/text.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "crypto/trust.h"
 #include "delta_cmd.h"
@@ -69,11 +70,25 @@ void PrintInspect(const aloft::pkg::Envelope& e, const std::string& path) {
                 aloft::HumanSize(c.payload.size).c_str(), aloft::HumanSize(c.image.size).c_str(),
                 c.image.sha256.substr(0, 16).c_str(),
                 static_cast<unsigned long long>(c.security_counter));
+    if (c.encryption) {
+      std::printf("    %-12s encrypted: %s, content key %s\n", "", aloft::pkg::kEncryptionMethod,
+                  c.encryption->key_id.c_str());
+    }
   }
   std::printf("  signatures (%zu)\n", e.signatures.size());
   for (const auto& s : e.signatures) {
     std::printf("    %s  %s\n", s.keyid.c_str(), s.method.c_str());
   }
+}
+
+// The content key in `path`, or a new one saved there (0600).
+aloft::Result<aloft::crypto::ContentKey> LoadOrMakeContentKey(const std::string& path) {
+  if (std::filesystem::exists(path)) return aloft::crypto::LoadContentKey(path);
+  const aloft::crypto::ContentKey key = aloft::crypto::NewContentKey();
+  ALOFT_RETURN_IF_ERROR(aloft::crypto::SaveContentKey(key, path));
+  std::fprintf(stderr, "made content key %s in %s (0600): keep it like a signing key\n",
+               aloft::crypto::ContentKeyId(key).c_str(), path.c_str());
+  return key;
 }
 
 constexpr const char* kAbout =
@@ -128,7 +143,11 @@ int main(int argc, char** argv) {
       app.add_subcommand("keygen", "Create a signing key pair: PREFIX.key (0600) and PREFIX.pub");
   std::string key_out, key_type = "ed25519";
   keygen->add_option("--out", key_out, "Path prefix, e.g. keys/release")->required();
-  keygen->add_option("--type", key_type, "ed25519 (default) or ecdsa-p256")->capture_default_str();
+  keygen
+      ->add_option("--type", key_type,
+                   "ed25519 (default) or ecdsa-p256: signing keys; x25519: a device's "
+                   "encryption key (docs/encryption.md)")
+      ->capture_default_str();
 
   // pack
   auto* pack = app.add_subcommand("pack", "Build a signed full package from image files");
@@ -155,6 +174,11 @@ int main(int argc, char** argv) {
                    "Anti-rollback counter for every component (default 0)");
   pack->add_option("--key", pack_keys, "Private key to sign with (repeatable)")->required();
   pack->add_option("-o,--output", po.output, "The package file to write")->required();
+  std::string encrypt_key;
+  pack->add_option("--encrypt", encrypt_key,
+                   "Encrypt every payload (AES-256-GCM, docs/encryption.md) with the content key "
+                   "in this file; made (random, 0600) when missing. Give it to the server with "
+                   "the release: it wraps it for each device");
 
   // sign
   auto* sign = app.add_subcommand("sign", "Add signatures to a package, in place");
@@ -172,6 +196,10 @@ int main(int argc, char** argv) {
   verify->add_option("package", verify_path, "The .aloft file")->required();
   verify->add_option("--trust", verify_trust, "Trusted public key (repeatable)")->required();
   verify->add_option("--threshold", verify_threshold, "Signatures required (default 1)");
+  std::string verify_content_key, extract_content_key;
+  verify->add_option("--content-key", verify_content_key,
+                     "Decrypt encrypted payloads with this content key and check their images "
+                     "too (without it they are checked as stored)");
 
   // inspect
   auto* inspect = app.add_subcommand("inspect", "Show a package's manifest (does not verify it)");
@@ -190,6 +218,8 @@ int main(int argc, char** argv) {
   extract->add_option("--trust", extract_trust, "Trusted public key (repeatable)")->required();
   extract->add_option("--threshold", extract_threshold, "Signatures required (default 1)");
   extract->add_option("-C,--directory", extract_dir, "Where to write the images")->required();
+  extract->add_option("--content-key", extract_content_key,
+                      "The content key of an encrypted package");
 
   auto run_delta = aloft::cli::AddDeltaCommands(app);
   auto run_bundle = aloft::cli::AddBundleCommands(app, PackClock);
@@ -208,6 +238,14 @@ int main(int argc, char** argv) {
   if (int rc = run_bundle(quiet); rc >= 0) return rc;
   if (int rc = run_repo(quiet); rc >= 0) return rc;
 
+  if (*keygen && key_type == "x25519") {
+    auto key = aloft::crypto::RecipientKey::Generate();
+    if (!key.ok()) return Fail(key.error());
+    if (Status s = key->Save(key_out); !s.ok()) return Fail(s.error());
+    std::printf("wrote %s.key (private, keep it on the device) and %s.pub\npublic %s\n",
+                key_out.c_str(), key_out.c_str(), aloft::Base64Encode(key->PublicRaw()).c_str());
+    return 0;
+  }
   if (*keygen) {
     auto type = aloft::crypto::ParseKeyType(key_type);
     if (!type.ok()) return Fail(type.error());
@@ -242,12 +280,21 @@ int main(int argc, char** argv) {
     if (!keys.ok()) return Fail(keys.error());
     po.keys = Pointers(*keys);
     po.progress = ProgressMode(quiet);
+    if (!encrypt_key.empty()) {
+      auto ck = LoadOrMakeContentKey(encrypt_key);
+      if (!ck.ok()) return Fail(ck.error());
+      po.content_key = *ck;
+    }
     if (Status s = aloft::pkg::Pack(po, PackClock()); !s.ok()) return Fail(s.error());
     std::error_code size_error;
     uint64_t size = std::filesystem::file_size(po.output, size_error);
     std::printf("wrote %s: %s %s, %zu component(s), %s, signed by %zu key(s)\n", po.output.c_str(),
                 po.name.c_str(), po.version.c_str(), po.components.size(),
                 aloft::HumanSize(size_error ? 0 : size).c_str(), po.keys.size());
+    if (po.content_key) {
+      std::printf("encrypted with content key %s (%s)\n",
+                  aloft::crypto::ContentKeyId(*po.content_key).c_str(), encrypt_key.c_str());
+    }
     return 0;
   }
 
@@ -268,9 +315,17 @@ int main(int argc, char** argv) {
     auto trust = LoadTrust(is_verify ? verify_trust : extract_trust,
                            is_verify ? verify_threshold : extract_threshold);
     if (!trust.ok()) return Fail(trust.error());
+    const std::string& key_path = is_verify ? verify_content_key : extract_content_key;
+    std::optional<aloft::crypto::ContentKey> ck;
+    if (!key_path.empty()) {
+      auto loaded = aloft::crypto::LoadContentKey(key_path);
+      if (!loaded.ok()) return Fail(loaded.error());
+      ck = *loaded;
+    }
+    const aloft::crypto::ContentKey* key = ck ? &*ck : nullptr;
     if (is_verify) {
       auto r = aloft::pkg::VerifyPackage(path, *trust, aloft::SystemClock::Instance(),
-                                         ProgressMode(quiet));
+                                         ProgressMode(quiet), key);
       if (!r.ok()) {
         std::fprintf(stderr, "FAILED %s\n", r.error().message().c_str());
         return kExitFailed;
@@ -279,10 +334,16 @@ int main(int argc, char** argv) {
                   path.c_str(), r->manifest.name.c_str(), r->manifest.version.ToString().c_str(),
                   r->manifest.components.size(), r->signatures.valid.size(),
                   r->signatures.threshold);
+      if (r->encrypted_as_stored > 0) {
+        std::printf(
+            "  %zu encrypted payload(s) checked as stored (their images need "
+            "--content-key)\n",
+            r->encrypted_as_stored);
+      }
       return 0;
     }
-    auto written = aloft::pkg::ExtractPackage(path, *trust, extract_dir,
-                                              aloft::SystemClock::Instance(), ProgressMode(quiet));
+    auto written = aloft::pkg::ExtractPackage(
+        path, *trust, extract_dir, aloft::SystemClock::Instance(), ProgressMode(quiet), key);
     if (!written.ok()) {
       std::fprintf(stderr, "FAILED %s\n", written.error().message().c_str());
       return kExitFailed;

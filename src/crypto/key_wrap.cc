@@ -4,7 +4,9 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -170,6 +172,33 @@ Result<Bytes> ParseRecipientPublic(std::string_view text, std::string_view origi
                      ": an X25519 public key is 32 bytes in base64 (44 characters) or PEM");
   }
   return std::move(raw).value();
+}
+
+Status SaveContentKey(const ContentKey& key, const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(File f, File::CreateExclusive(path, 0600));
+  std::string text = Base64Encode(key) + "\n";
+  Status s = f.Write(AsBytes(text));
+  if (s.ok()) s = f.Sync();
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!s.ok()) ::unlink(path.c_str());
+  return s;
+}
+
+Result<ContentKey> LoadContentKey(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 1024));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto raw = Base64Decode(text);
+  OPENSSL_cleanse(text.data(), text.size());
+  ContentKey key{};
+  if (!raw.ok() || raw->size() != key.size()) {
+    return Error(Code::kInvalidArgument,
+                 path +
+                     ": not a content key (one line: 32 bytes in base64, as aloft pack "
+                     "--encrypt writes it)");
+  }
+  std::copy(raw->begin(), raw->end(), key.begin());
+  OPENSSL_cleanse(raw->data(), raw->size());
+  return key;
 }
 
 Result<Bytes> WrapContentKey(const ContentKey& key, ByteSpan recipient) {

@@ -50,6 +50,10 @@ class RecipientKey {
 // A recipient's public key: 32 raw bytes, their base64, or an X25519 PEM public key.
 Result<Bytes> ParseRecipientPublic(std::string_view text, std::string_view origin);
 
+// A content key file: one line, the key in base64; made 0600 and never overwritten.
+Status SaveContentKey(const ContentKey& key, const std::string& path);
+Result<ContentKey> LoadContentKey(const std::string& path);
+
 // `key` wrapped for the device whose public key is `recipient` (32 bytes).
 Result<Bytes> WrapContentKey(const ContentKey& key, ByteSpan recipient);
 
