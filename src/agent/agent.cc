@@ -105,7 +105,9 @@ Agent::Agent(AgentConfig config, std::vector<Module> modules, Staging* staging, 
       modules_(std::move(modules)),
       staging_(staging),
       uplink_(uplink),
-      poll_interval_(config_.poll_interval) {
+      poll_interval_(config_.poll_interval),
+      payload_keys_(config_.encryption_key_file.empty() ? config_.state_dir + "/encryption.key"
+                                                        : config_.encryption_key_file) {
   if (!uplink_) {
     own_uplink_ = MakeHttpUplink(config_.server, config_.device, config_.token, config_.ca_file);
     uplink_ = own_uplink_.get();
@@ -150,6 +152,9 @@ Result<Agent::StagedPackage> Agent::OpenStaged() {
   ALOFT_ASSIGN_OR_RETURN(p.reader,
                          pkg::PackageReader::Open(*p.source, staging_->Describe(), &config_.trust));
   p.reader->set_max_window(config_.max_window);
+  ALOFT_ASSIGN_OR_RETURN(
+      auto key, payload_keys_.ContentKeyFor(p.reader->manifest(), journal_.offer->wrapped_key));
+  if (key) p.reader->set_content_key(*key);  // decrypted while it installs
   return p;
 }
 
@@ -190,9 +195,6 @@ Status Agent::Admit(const pkg::Manifest& m) {
                                           std::to_string(c.image.size) + " bytes, the slot " +
                                           std::to_string(mod->storage->image_capacity()));
     }
-    if (c.encryption) {
-      return Error(Code::kUnsupported, where + ": encrypted payloads are not supported yet");
-    }
     if (c.type == pkg::ComponentType::kDelta) {
       const std::string active = SlotSha256(st.confirmed);
       if (!c.base || c.base->sha256 != active) {
@@ -204,6 +206,9 @@ Status Agent::Admit(const pkg::Manifest& m) {
       }
     }
   }
+  // Encrypted payloads: the key wrapped for this device opens them (known before the download).
+  auto key = payload_keys_.ContentKeyFor(m, journal_.offer ? journal_.offer->wrapped_key : "");
+  if (!key.ok()) return std::move(key).error().WithContext(pkg);
   return OkStatus();
 }
 
@@ -239,12 +244,17 @@ Result<json> Agent::CheckIn() {
     if (st.ok() && !st->confirmed.version.empty()) versions[m.name] = st->confirmed.version;
   }
   json body = {{"versions", versions}, {"attributes", config_.attributes}};
+  // The device's encryption key, enrolled with the first check-in after a start.
+  if (!key_enrolled_) {
+    if (auto pub = payload_keys_.PublicKey(); pub.ok()) body["encryption_key"] = *pub;
+  }
   ALOFT_RETURN_IF_ERROR(OpenUptane());
   if (uptane_) {
     ALOFT_ASSIGN_OR_RETURN(body["uptane"],
                            uptane_->client().CheckInPart({{config_.device, versions}}));
   }
   ALOFT_ASSIGN_OR_RETURN(json j, uplink_->CheckIn(body));
+  if (body.contains("encryption_key")) key_enrolled_ = true;
   if (j.contains("poll_interval_s") && j["poll_interval_s"].is_number_integer()) {
     poll_interval_ = std::chrono::seconds(j["poll_interval_s"].get<int64_t>());
   }
@@ -281,6 +291,9 @@ Status Agent::Check(bool& idle) {
     o.size = d.at("size").get<uint64_t>();
     o.sha256 = d.at("sha256").get<std::string>();
     if (a.contains("manifest") && a["manifest"].is_object()) o.manifest = a["manifest"].dump();
+    if (a.contains("encryption") && a["encryption"].is_object()) {
+      o.wrapped_key = a["encryption"].value("wrapped_key", "");
+    }
   } catch (const json::exception& e) {
     return Error(Code::kUnavailable, std::string("check-in: unexpected answer: ") + e.what());
   }

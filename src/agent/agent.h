@@ -19,6 +19,7 @@
 
 #include "agent/downloader.h"
 #include "agent/journal.h"
+#include "agent/payload_keys.h"
 #include "agent/staging.h"
 #include "agent/storage.h"
 #include "agent/uplink.h"
@@ -54,6 +55,9 @@ struct AgentConfig {
   // Uptane full verification (docs/trust.md): with these set, an offer is installed only when
   // the Director lists it for this device and the Image repository agrees.
   std::optional<UptaneSettings> uptane;
+  // The device's encryption key (docs/encryption.md; made when missing): empty means
+  // STATE_DIR/encryption.key.
+  std::string encryption_key_file;
   const Clock* clock = nullptr;  // the wall clock metadata expiry is read against; null: system
 };
 
@@ -133,6 +137,9 @@ class Agent {
   Status OpenUptane();
   int64_t NowMs() const;
   std::unique_ptr<UptaneLink> uptane_;
+  // Encrypted payloads: the device's key; its public half goes with the first check-in.
+  PayloadKeys payload_keys_;
+  bool key_enrolled_ = false;
 };
 
 }  // namespace aloft::agent

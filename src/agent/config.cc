@@ -166,7 +166,8 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
                                  "push_poll_interval_s",
                                  "mqtt_reply_timeout_ms",
                                  "sub_device",
-                                 "uptane"},
+                                 "uptane",
+                                 "encryption_key_file"},
                                 "docs/agent.md"));
   AgentFile out;
   AgentConfig& c = out.agent;
@@ -179,6 +180,7 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("device_type", c.device_type));
   ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("encryption_key_file", c.encryption_key_file));
   ALOFT_RETURN_IF_ERROR(r.Str("health_check", c.health_check));
   ALOFT_RETURN_IF_ERROR(r.Int("health_timeout_s", health_timeout));
   ALOFT_RETURN_IF_ERROR(r.Int("tries", tries));

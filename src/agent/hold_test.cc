@@ -22,28 +22,14 @@ namespace {
 
 using nlohmann::json;
 
-constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
-
 class HoldTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    layout_ = boot::Layout::Compute(boot::LayoutKind::kAb, kGeometry).value();
-    std::filesystem::create_directories(dir_ / "state");
-    {
-      auto f = flash::SimFlash::Create(dir_ / "flash", kGeometry);
-      ASSERT_THAT(boot::Provision(*f, layout_, factory_, "1.0.0", 0), IsOk());
-    }
+    device_.emplace(dir_.path(), testing::RandomBytes(40000, 1));
     package_ = pkgs_.Pack({{"main", image_}}, pkg::Compression::kZstd);
     testing::OfferPackage(server_, package_, testing::ManifestOf(package_));
-    auto opened = flash::SimFlash::Open(dir_ / "flash", kGeometry);
-    ASSERT_THAT(opened, IsOk());
-    flash_.emplace(std::move(opened).value());
-    auto booted = boot::Boot(*flash_, layout_);
-    ASSERT_THAT(booted, IsOk());
-    storage_ = MakeFlashStorage(*flash_, layout_, booted->slot);
-    staging_ = testing::StagingFor(*flash_, layout_, dir_ / "state");
-    agent_.emplace(testing::DeviceConfig(server_, dir_ / "state", pkgs_.Trust({0}, 1)),
-                   std::vector<Module>{{"main", storage_.get()}}, staging_.get());
+    agent_.emplace(testing::DeviceConfig(server_, dir_.path() + "/state", pkgs_.Trust({0}, 1)),
+                   device_->Modules(), device_->staging.get());
   }
 
   // The offered action with `install` set.
@@ -68,21 +54,14 @@ class HoldTest : public ::testing::Test {
   }
 
   // What a reset starts now: true when it is the factory image, untouched.
-  bool BootsFactoryImage() {
-    auto again = flash::SimFlash::Open(dir_ / "flash", kGeometry);
-    auto reboot = boot::Boot(*again, layout_);
-    return reboot.ok() && !reboot->trial && SlotSha256(reboot->image) == Sha256Hex(factory_);
-  }
+  bool BootsFactoryImage() { return device_->BootsFactoryImage(); }
 
   testing::TempDir dir_;
   testing::PackageFixture pkgs_;
   testing::FaultServer server_;
-  boot::Layout layout_;
-  Bytes factory_ = testing::RandomBytes(40000, 1), image_ = testing::RandomBytes(36000, 2);
+  Bytes image_ = testing::RandomBytes(36000, 2);
   Bytes package_;
-  std::optional<flash::SimFlash> flash_;
-  std::unique_ptr<Storage> storage_;
-  std::unique_ptr<Staging> staging_;
+  std::optional<testing::SimAbDevice> device_;
   std::optional<Agent> agent_;
 };
 

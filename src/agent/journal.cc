@@ -49,7 +49,7 @@ constexpr Transition kTable[] = {
 }  // namespace
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Offer, action, release, version, mode, url, sha256, etag, size,
-                                   manifest, install)
+                                   manifest, install, wrapped_key)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Outcome, success, code, details)
 
 std::string_view StateName(State s) { return kStateNames[static_cast<size_t>(s)]; }
@@ -114,11 +114,12 @@ Result<Journal> LoadJournal(const std::string& path) {
     out.finished = j.value("finished", int64_t{0});
     if (j.contains("offer") && !j["offer"].is_null()) {
       const json& o = j["offer"];
-      out.offer = Offer{o.at("action").get<int64_t>(),       o.at("release").get<std::string>(),
-                        o.at("version").get<std::string>(),  o.at("mode").get<std::string>(),
-                        o.at("url").get<std::string>(),      o.at("sha256").get<std::string>(),
-                        o.at("etag").get<std::string>(),     o.at("size").get<uint64_t>(),
-                        o.at("manifest").get<std::string>(), o.value("install", true)};
+      out.offer = Offer{o.at("action").get<int64_t>(),        o.at("release").get<std::string>(),
+                        o.at("version").get<std::string>(),   o.at("mode").get<std::string>(),
+                        o.at("url").get<std::string>(),       o.at("sha256").get<std::string>(),
+                        o.at("etag").get<std::string>(),      o.at("size").get<uint64_t>(),
+                        o.at("manifest").get<std::string>(),  o.value("install", true),
+                        o.value("wrapped_key", std::string())};
     }
     if (j.contains("outcome") && !j["outcome"].is_null()) {
       const json& r = j["outcome"];

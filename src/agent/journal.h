@@ -60,8 +60,9 @@ struct Offer {
   std::string release, version, mode;
   std::string url, sha256, etag;
   uint64_t size = 0;
-  std::string manifest;  // the signed envelope, canonical JSON text
-  bool install = true;   // the server's word at the last check-in: install now
+  std::string manifest;     // the signed envelope, canonical JSON text
+  bool install = true;      // the server's word at the last check-in: install now
+  std::string wrapped_key;  // an encrypted package's content key, wrapped for this device
 };
 
 struct Outcome {

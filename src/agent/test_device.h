@@ -2,13 +2,18 @@
 // package, an agent configuration for a simulated device, and its staging.
 #pragma once
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "agent/agent.h"
+#include "boot/boot_model.h"
 #include "boot/layout.h"
 #include "core/hash.h"
 #include "flash/flash.h"
+#include "flash/sim_flash.h"
 #include "support/fault_server.h"
 #include "support/package_fixture.h"
 
@@ -57,5 +62,43 @@ inline std::unique_ptr<agent::Staging> StagingFor(flash::Flash& flash, const boo
     return agent::MakeFlashStaging(flash, layout.download);
   return agent::MakeFileStaging(state_dir + "/download.part").value();
 }
+
+// A simulated A/B flash device in `dir`, provisioned with `factory` as version 1.0.0 and booted:
+// its flash, the storage of the booted slot and the staging of downloads (`dir`/state).
+struct SimAbDevice {
+  static constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
+
+  SimAbDevice(const std::string& directory, const Bytes& factory_image,
+              flash::FlashGeometry g = kGeometry)
+      : dir(directory), factory(factory_image), geometry(g) {
+    layout = boot::Layout::Compute(boot::LayoutKind::kAb, geometry).value();
+    std::filesystem::create_directories(dir + "/state");
+    {
+      auto f = flash::SimFlash::Create(dir + "/flash", geometry).value();
+      if (!boot::Provision(f, layout, factory, "1.0.0", 0).ok())
+        throw std::runtime_error("provision");
+    }
+    flash.emplace(flash::SimFlash::Open(dir + "/flash", geometry).value());
+    auto booted = boot::Boot(*flash, layout).value();
+    storage = agent::MakeFlashStorage(*flash, layout, booted.slot);
+    staging = StagingFor(*flash, layout, dir + "/state");
+  }
+  // After a reboot: the factory image runs, committed (no trial of anything else).
+  bool BootsFactoryImage() const {
+    auto again = flash::SimFlash::Open(dir + "/flash", geometry);
+    if (!again.ok()) return false;
+    auto reboot = boot::Boot(*again, layout);
+    return reboot.ok() && !reboot->trial && agent::SlotSha256(reboot->image) == Sha256Hex(factory);
+  }
+  std::vector<agent::Module> Modules() const { return {{"main", storage.get()}}; }
+
+  std::string dir;
+  Bytes factory;
+  flash::FlashGeometry geometry;
+  boot::Layout layout;
+  std::optional<flash::SimFlash> flash;
+  std::unique_ptr<agent::Storage> storage;
+  std::unique_ptr<agent::Staging> staging;
+};
 
 }  // namespace aloft::testing

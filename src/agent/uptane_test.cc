@@ -28,7 +28,6 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-constexpr flash::FlashGeometry kGeometry{256 * 1024, 4096, 8};
 const auto kStart = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
 
 using testing::KeyOf;
@@ -38,21 +37,9 @@ using testing::Repo;
 class UptaneAttackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    layout_ = boot::Layout::Compute(boot::LayoutKind::kAb, kGeometry).value();
-    std::filesystem::create_directories(dir_ / "state");
-    {
-      auto f = flash::SimFlash::Create(dir_ / "flash", kGeometry);
-      ASSERT_THAT(boot::Provision(*f, layout_, factory_, "1.0.0", 0), IsOk());
-    }
+    device_.emplace(dir_.path(), testing::RandomBytes(40000, 1));
     package_ = pkgs_.Pack({{"main", image_}}, pkg::Compression::kZstd);
     testing::OfferPackage(server_, package_, testing::ManifestOf(package_));
-    auto opened = flash::SimFlash::Open(dir_ / "flash", kGeometry);
-    ASSERT_THAT(opened, IsOk());
-    flash_.emplace(std::move(opened).value());
-    auto booted = boot::Boot(*flash_, layout_);
-    ASSERT_THAT(booted, IsOk());
-    storage_ = MakeFlashStorage(*flash_, layout_, booted->slot);
-    staging_ = testing::StagingFor(*flash_, layout_, dir_ / "state");
     // The roots the device ships with.
     ASSERT_THAT(
         WriteFileAtomic(dir_ / "director.root.json", tuf::FileBytes(director_.Root(1, Now()))),
@@ -61,11 +48,11 @@ class UptaneAttackTest : public ::testing::Test {
         WriteFileAtomic(dir_ / "image.root.json", tuf::FileBytes(image_repo_.Root(1, Now()))),
         IsOk());
     server_.SetFile("/tuf/image/1.root.json", tuf::FileBytes(image_repo_.Root(1, Now())));
-    AgentConfig c = testing::DeviceConfig(server_, dir_ / "state", pkgs_.Trust({0}, 1));
+    AgentConfig c = testing::DeviceConfig(server_, dir_.path() + "/state", pkgs_.Trust({0}, 1));
     c.uptane = UptaneSettings{dir_ / "director.root.json", dir_ / "image.root.json",
                               dir_ / "state/device.key"};
     c.clock = &clock_;
-    agent_.emplace(std::move(c), std::vector<Module>{{"main", storage_.get()}}, staging_.get());
+    agent_.emplace(std::move(c), device_->Modules(), device_->staging.get());
   }
 
   int64_t Now() const {
@@ -120,23 +107,16 @@ class UptaneAttackTest : public ::testing::Test {
     EXPECT_EQ(server_.artifact_requests(), 0) << "refused before a byte was downloaded";
     EXPECT_TRUE(BootsFactoryImage());
   }
-  bool BootsFactoryImage() {
-    auto again = flash::SimFlash::Open(dir_ / "flash", kGeometry);
-    auto reboot = boot::Boot(*again, layout_);
-    return reboot.ok() && !reboot->trial && SlotSha256(reboot->image) == Sha256Hex(factory_);
-  }
+  bool BootsFactoryImage() { return device_->BootsFactoryImage(); }
 
   testing::TempDir dir_;
   testing::PackageFixture pkgs_;
   testing::FaultServer server_;
   ManualClock clock_{kStart};
   Repo image_repo_, director_;
-  boot::Layout layout_;
-  Bytes factory_ = testing::RandomBytes(40000, 1), image_ = testing::RandomBytes(36000, 2);
+  Bytes image_ = testing::RandomBytes(36000, 2);
   Bytes package_;
-  std::optional<flash::SimFlash> flash_;
-  std::unique_ptr<Storage> storage_;
-  std::unique_ptr<Staging> staging_;
+  std::optional<testing::SimAbDevice> device_;
   std::optional<Agent> agent_;
 };
 
