@@ -2,6 +2,8 @@
 // they are deployed as.
 #include <cstdio>
 
+#include "core/encoding.h"
+#include "crypto/key_wrap.h"
 #include "server_cmd_support.h"
 
 namespace aloft::cli::server {
@@ -35,11 +37,32 @@ void AddReleaseCommands(CLI::App* s, Commands& cmds) {
             } else {
               path += "?filename=" + Enc(base);
             }
+            std::optional<crypto::ContentKey> key;
+            if (!o->content_key.empty()) {  // read before the upload: a bad file sends nothing
+              auto k = crypto::LoadContentKey(o->content_key);
+              if (!k.ok()) return Fail(k.error());
+              key = *k;
+            }
             auto r = api.Upload(path, file, quiet);
             if (!r.ok()) return Fail(r.error());
+            if (key) {
+              const std::string id = Str(*r, "id");
+              const size_t at = id.rfind('@');
+              const json body = {{"content_key", Base64Encode(*key)}};
+              auto k = api.Call("PUT",
+                                "/api/v1/releases/" + Enc(id.substr(0, at)) + "/" +
+                                    Enc(id.substr(at + 1)) + "/content-key",
+                                &body);
+              if (!k.ok()) return Fail(k.error().WithContext("release " + id + " uploaded"));
+              (*r)["content_key_id"] = (*k)["key_id"];
+            }
             return print(*r, [](const json& j) {
               std::printf("release %s uploaded: %s, %s bytes, sha256 %s\n", Str(j, "id").c_str(),
                           Str(j, "kind").c_str(), Str(j, "size").c_str(), Str(j, "sha256").c_str());
+              if (j.contains("content_key_id")) {
+                std::printf("content key %s kept by the server, wrapped for each device\n",
+                            Str(j, "content_key_id").c_str());
+              }
             });
           });
   up->add_option("file", o->a1, "The .aloft package or artifact file")
@@ -49,6 +72,9 @@ void AddReleaseCommands(CLI::App* s, Commands& cmds) {
   up->add_option("--version", o->version, "Release version (plain artifacts)");
   up->add_option("--device-type", o->device_type, "Device type (plain artifacts)");
   up->add_option("--module", o->module, "Module (plain artifacts; default main)");
+  up->add_option("--content-key", o->content_key,
+                 "An encrypted package's content key file (aloft pack --encrypt): the server "
+                 "keeps it sealed and wraps it for each device (docs/encryption.md)");
 
   auto* rel = s->add_subcommand("release", "Releases: list, show, enable, disable, delete");
   rel->require_subcommand(1);

@@ -40,6 +40,7 @@ struct Options {
   int64_t max_uses = 0;
   std::string remark;         // rollout approve / deny / pause / ...
   std::string password_file;  // user add / set ("-": standard input)
+  std::string content_key;    // upload: an encrypted release's content key file
 };
 
 // The management API as the options name it (--url, --token).

@@ -237,6 +237,9 @@ Status AppImpl::LoadWeb() {
 
 Status AppImpl::StartTuf() {
   const ServerConfig& c = ctx_.config;
+  ALOFT_ASSIGN_OR_RETURN(ctx_.content_keys,
+                         ContentKeys::Open(c.content_key_file.empty() ? c.data_dir + "/content.key"
+                                                                      : c.content_key_file));
   if (!c.tuf_director_key.empty()) {
     auto key = crypto::PrivateKey::Load(c.tuf_director_key);
     if (!key.ok()) return key.error().WithContext("tuf_director_key");

@@ -46,6 +46,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "tuf_timestamp_lifetime_s",
                                  "tuf_director_key",
                                  "tuf_director_lifetime_s",
+                                 "content_key_file",
                                  "ddi_tenant",
                                  "ddi_gateway_token",
                                  "mqtt_url",
@@ -101,6 +102,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("tuf_timestamp_lifetime_s", c.tuf_timestamp_lifetime_s));
   ALOFT_RETURN_IF_ERROR(r.Str("tuf_director_key", c.tuf_director_key));
   ALOFT_RETURN_IF_ERROR(r.Int("tuf_director_lifetime_s", c.tuf_director_lifetime_s));
+  ALOFT_RETURN_IF_ERROR(r.Str("content_key_file", c.content_key_file));
   if (c.tuf_director_lifetime_s < 600) {
     return Error(Code::kInvalidArgument, path + ": tuf_director_lifetime_s must be at least 600");
   }

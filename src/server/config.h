@@ -68,6 +68,9 @@ struct ServerConfig {
   // Uptane Director: the online key of its targets, snapshot and timestamp roles; none = none.
   std::string tuf_director_key;
   int64_t tuf_director_lifetime_s = 86400;
+  // Encrypted releases (docs/encryption.md): the X25519 key content keys are sealed with at rest;
+  // "" = DATA_DIR/content.key, made when missing. Servers sharing a database share this file.
+  std::string content_key_file;
   // The hawkBit DDI API (docs/ddi.md): served under /<ddi_tenant>/controller/v1/. A gateway token
   // lets one client speak for every device (`Authorization: GatewayToken ...`); "" = refused.
   std::string ddi_tenant = "default";

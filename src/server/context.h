@@ -19,6 +19,7 @@
 #include "server/api.h"
 #include "server/artifacts.h"
 #include "server/config.h"
+#include "server/content_keys.h"
 #include "server/deltas.h"
 #include "server/download.h"
 #include "server/metrics.h"
@@ -56,6 +57,7 @@ struct Context {
   std::unique_ptr<WebAssets> web;              // the dashboard's files, when found
   std::unique_ptr<ImageRepository> image;      // TUF, when its online keys are set
   std::unique_ptr<Director> director;          // Uptane, when its online key is set
+  std::unique_ptr<ContentKeys> content_keys;   // encrypted releases (docs/encryption.md)
   const http::ServerCounters* http = nullptr;  // the HTTP server's, for /metrics
 
   int64_t Now() const { return ToMs(clock.Wall()); }

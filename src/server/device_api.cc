@@ -7,6 +7,7 @@
 #include "core/encoding.h"
 #include "core/hash.h"
 #include "core/text.h"
+#include "crypto/key_wrap.h"
 #include "mqtt/client.h"
 #include "server/app.h"
 #include "server/auth.h"
@@ -62,6 +63,15 @@ Result<json> ActionForDevice(Context& ctx, const Request& req, const Device& d, 
          window.next_start ? json(FormatRfc3339(*window.next_start)) : json(nullptr)}};
   }
   j["manifest"] = r.manifest ? json::parse(*r.manifest, nullptr, false) : json(nullptr);
+  // An encrypted release: its content key wrapped for this device (docs/encryption.md).
+  if (!delta && ctx.content_keys) {
+    std::optional<json> enc;
+    ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(enc, ctx.content_keys->ForDevice(tx, full, d.id));
+      return OkStatus();
+    }));
+    if (enc) j["encryption"] = std::move(*enc);
+  }
   return j;
 }
 
@@ -169,6 +179,18 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
     device = std::make_shared<const Device>(std::move(d));
   }
   const Device& d = *device;
+  // The device's encryption key (docs/encryption.md): sent with its first check-in after a start.
+  if (auto it = body.find("encryption_key"); it != body.end() && !it->is_null()) {
+    if (!it->is_string()) return Invalid("field 'encryption_key' must be a string");
+    auto raw = crypto::ParseRecipientPublic(it->get<std::string>(), "field 'encryption_key'");
+    if (!raw.ok()) return Invalid(raw.error().message());
+    const std::string key = Base64Encode(*raw);
+    ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+      ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetDeviceKey(d.id));
+      if (held == key) return OkStatus();
+      return tx.PutDeviceKey(d.id, key, ctx.Now());
+    }));
+  }
   if (!first_contact) ctx.contacts->TouchLater(d.id);
   CountContact(ctx, c, d.id);
 

@@ -1,8 +1,10 @@
 // Releases: uploads of packages and plain artifacts, uploaded deltas, changes, the artifact:
 // /api/v1/releases.
 #include "core/canonical_json.h"
+#include "core/encoding.h"
 #include "core/file.h"
 #include "core/text.h"
+#include "crypto/key_wrap.h"
 #include "pkg/manifest.h"
 #include "pkg/package.h"
 #include "server/routes.h"
@@ -249,6 +251,32 @@ Result<Response> PatchRelease(Context& ctx, Request& req, Caller& c) {
   return JsonResponse(200, out);
 }
 
+// PUT .../content-key {"content_key": "<base64>"}: the key of an encrypted release, kept sealed;
+// from then on each device's action carries it wrapped for the device (docs/encryption.md).
+Result<Response> PutContentKey(Context& ctx, Request& req, Caller& c) {
+  ALOFT_ASSIGN_OR_RETURN(json body, ParseBody(req, false));
+  ALOFT_ASSIGN_OR_RETURN(std::string text, ReqString(body, "content_key"));
+  auto raw = Base64Decode(text);
+  crypto::ContentKey key{};
+  if (!raw.ok() || raw->size() != key.size()) {
+    return Invalid(
+        "field 'content_key' must be 32 bytes in base64 (the file aloft pack "
+        "--encrypt wrote)");
+  }
+  std::copy(raw->begin(), raw->end(), key.begin());
+  json out;
+  ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(Release r, tx.GetRelease(req.params["name"], req.params["version"]));
+    ALOFT_RETURN_IF_ERROR(ctx.content_keys->Accept(tx, r, key, ctx.Now()));
+    const std::string id = crypto::ContentKeyId(key);
+    ALOFT_RETURN_IF_ERROR(tx.Audit(c.actor, "release.content_key", r.Id(),
+                                   DumpJson(json({{"key_id", id}})), ctx.Now()));
+    out = {{"release", r.Id()}, {"key_id", id}};
+    return OkStatus();
+  }));
+  return JsonResponse(200, out);
+}
+
 }  // namespace
 
 void AddReleaseRoutes(RouteTable& routes, Context& ctx) {
@@ -289,6 +317,8 @@ void AddReleaseRoutes(RouteTable& routes, Context& ctx) {
              [&ctx](Request& r, Caller& c) { return UploadDelta(ctx, r, c); });
   routes.Add("PATCH", "/api/v1/releases/{name}/{version}", A::kRelease, B::kJson,
              [&ctx](Request& r, Caller& c) { return PatchRelease(ctx, r, c); });
+  routes.Add("PUT", "/api/v1/releases/{name}/{version}/content-key", A::kRelease, B::kJson,
+             [&ctx](Request& r, Caller& c) { return PutContentKey(ctx, r, c); });
   routes.Add("DELETE", "/api/v1/releases/{name}/{version}", A::kRelease, B::kNone,
              [&ctx](Request& r, Caller& c) -> Result<Response> {
                std::optional<std::string> orphan;

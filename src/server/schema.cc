@@ -178,6 +178,16 @@ CREATE TABLE uptane_devices (
   device_id BIGINT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE, key_object TEXT NOT NULL,
   counter BIGINT NOT NULL, manifest TEXT NOT NULL, updated_ms BIGINT NOT NULL);
 )sql"},
+      // Encrypted releases (docs/encryption.md): each device's X25519 public key (from its
+      // check-in), and each encrypted release's content key, sealed with the server's own key.
+      {12, "encryption keys", R"sql(
+CREATE TABLE device_keys (
+  device_id BIGINT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE, x25519 TEXT NOT NULL,
+  updated_ms BIGINT NOT NULL);
+CREATE TABLE release_keys (
+  release_id BIGINT PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE, key_id TEXT NOT NULL,
+  sealed TEXT NOT NULL, created_ms BIGINT NOT NULL);
+)sql"},
   };
   return kMigrations;
 }

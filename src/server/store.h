@@ -272,6 +272,12 @@ struct TufTarget {
   int64_t length = 0;
 };
 
+// An encrypted release's content key: its id and the key sealed with the server's own key
+// (crypto::WrapContentKey, base64).
+struct ReleaseKey {
+  std::string key_id, sealed;
+};
+
 // A device's Uptane state: its enrolled key and its last version manifest.
 struct UptaneDevice {
   std::string key_object;  // TUF key object (JSON text)
@@ -451,6 +457,11 @@ class Tx {
                                                          const std::string& sha256);
   // Deletes the versions of `role` in `repo` older than `version`.
   Status PruneTufFiles(const std::string& repo, const std::string& role, int64_t version);
+  // Encrypted releases: a device's X25519 public key (base64), a release's sealed content key.
+  Result<std::optional<std::string>> GetDeviceKey(int64_t device_id);
+  Status PutDeviceKey(int64_t device_id, const std::string& x25519, int64_t now);
+  Result<std::optional<ReleaseKey>> GetReleaseKey(int64_t release_id);
+  Status PutReleaseKey(int64_t release_id, const ReleaseKey& k, int64_t now);
   Result<std::optional<UptaneDevice>> GetUptaneDevice(int64_t device_id);
   Status PutUptaneDevice(int64_t device_id, const UptaneDevice& u, int64_t now);
   // The targets whose file (an artifact with their SHA-256) the server does not hold.
