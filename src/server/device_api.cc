@@ -217,10 +217,22 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
   }
   // A disabled release offers nothing new, but a cancel is still told.
   const bool offer = action && (rel.enabled || action->state == ActionState::kCanceling);
-  if (!new_token && !offer && !uptane) {
-    // The answer to nearly every check-in, built without a JSON tree.
+  if (!new_token && !offer) {
+    // The answer to nearly every check-in, built without a JSON tree; for an Uptane device that
+    // holds the Director's newest, the same with an empty "director".
+    std::string director;
+    if (uptane) {
+      ALOFT_ASSIGN_OR_RETURN(json dir, ctx.director->CheckIn(d, *uptane, std::nullopt, ctx.Now()));
+      if (!dir.empty()) {
+        return JsonResponse(200, {{"device", d.name},
+                                  {"action", nullptr},
+                                  {"director", std::move(dir)},
+                                  {"poll_interval_s", ctx.config.poll_interval_s}});
+      }
+      director = ",\"director\":{}";
+    }
     return Response::Json(
-        200, "{\"action\":null,\"device\":" + http::JsonQuote(d.name) +
+        200, "{\"action\":null,\"device\":" + http::JsonQuote(d.name) + director +
                  ",\"poll_interval_s\":" + std::to_string(ctx.config.poll_interval_s) + "}");
   }
   json out = {{"device", d.name}, {"action", nullptr}};
