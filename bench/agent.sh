@@ -5,13 +5,19 @@
 # (simulated), confirms and reports. Prints peak RSS (target, issue 4: under 16 MiB) and the
 # install throughput against the simulated flash's own limit. Two updates: one packed with zstd's
 # default window for level 9 (4 MiB), one packed with `--window 1M`; the decoder's window is the
-# agent's largest allocation.
+# agent's largest allocation. A third update is the same image packed with `--window 1M` and
+# encrypted (docs/encryption.md): the agent opens the content key the server wrapped for it and
+# decrypts while it verifies and installs; its wall time and peak RSS against the plain
+# `--window 1M` update's, in the same run (issue 25: throughput at least 0.95 of plain, RSS
+# within 1 MiB).
 #
-# Usage: bench/agent.sh [SIZE_MIB]     (default 100)
+# Usage: bench/agent.sh [SIZE_MIB]     (default 100)    Environment: ROUNDS (3): plain and
+#        encrypted updates alternate this many times (the agent may go back: allow_downgrade)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 size_mib=${1:-100}
+ROUNDS=${ROUNDS:-3}
 scripts/setup.sh
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release --target aloft aloftd aloft-agent >/dev/null
@@ -27,6 +33,8 @@ head -c 1M /dev/urandom >factory.bin
   --key key.key -o fw-2.0.0.aloft >/dev/null
 "$bin/aloft/aloft" -q pack --name fw --version 3.0.0 --hardware board-a --component main=image.bin \
   --window 1M --key key.key -o fw-3.0.0.aloft >/dev/null
+"$bin/aloft/aloft" -q pack --name fw --version 4.0.0 --hardware board-a --component main=image.bin \
+  --window 1M --key key.key -o fw-4.0.0.aloft --encrypt fw-4.0.0.ck >/dev/null 2>&1
 
 ALOFTD=$bin/aloftd/aloftd work=$PWD
 source "$root/tests/system/server_lib.sh"  # start_aloftd
@@ -36,6 +44,7 @@ S=("$bin/aloft/aloft" server --url "$srv_URL" --token "$(cat data/admin.token)")
 "${S[@]}" device-type add board-a >/dev/null
 "${S[@]}" upload fw-2.0.0.aloft >/dev/null
 "${S[@]}" upload fw-3.0.0.aloft >/dev/null
+"${S[@]}" upload fw-4.0.0.aloft --content-key fw-4.0.0.ck >/dev/null
 "${S[@]}" device add dev --type board-a | tail -n1 >dev.token
 cat >agent.toml <<TOML
 server = "$srv_URL"
@@ -43,6 +52,7 @@ device = "dev"
 token_file = "$PWD/dev.token"
 device_type = "board-a"
 state_dir = "$PWD/state"
+allow_downgrade = true    # plain and encrypted updates alternate
 [trust]
 keys = ["$PWD/key.pub"]
 [[module]]
@@ -84,11 +94,16 @@ update() {
   read -r ops flash_s < <(sed -n 's/^flash (simulated): \([0-9]*\) erase\/program operations, \([0-9.]*\) s$/\1 \2/p' agent.err)
   echo "$1 $rss_kib $anon_kib $wall $ops $flash_s"
 }
-runs=$(update 2.0.0; update 3.0.0)
+runs=$(
+  update 2.0.0
+  for _ in $(seq "$ROUNDS"); do update 3.0.0; update 4.0.0; done
+)
 image_bytes=$(stat -c %s image.bin)
-python3 - "$image_bytes" "$(stat -c %s fw-2.0.0.aloft)" "$(stat -c %s fw-3.0.0.aloft)" "$runs" <<'PY'
+python3 - "$image_bytes" "$(stat -c %s fw-2.0.0.aloft)" "$(stat -c %s fw-3.0.0.aloft)" "$runs" \
+  "$(stat -c %s fw-4.0.0.aloft)" <<'PY'
 import sys
 image, pkg_default, pkg_1m, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+pkg_enc = int(sys.argv[5])
 block = 256 * 1024
 blocks = -(-image // block)
 limit_s = blocks * (0.884 + 0.552)  # erase and program each block of the image once
@@ -98,13 +113,37 @@ print(f"{image / 2**20:.0f} MiB image, ab layout, simulated NOR flash with C55 t
 print()
 print("| package (zstd 9) | package size | peak RSS (VmHWM), target < 16 MiB | of which private (RssAnon) | host wall | flash operations | simulated flash time | install throughput vs the flash's limit |")
 print("|---|---|---|---|---|---|---|---|")
+seen = set()
 for line in runs.splitlines():
     version, rss, anon, wall, ops, flash_s = line.split()
-    label, pkg = ("default window (4 MiB)", pkg_default) if version == "2.0.0" else ("--window 1M", pkg_1m)
+    if version in seen:
+        continue
+    seen.add(version)
+    label, pkg = {"2.0.0": ("default window (4 MiB)", pkg_default),
+                  "3.0.0": ("--window 1M", pkg_1m),
+                  "4.0.0": ("--window 1M, encrypted", pkg_enc)}[version]
     flash_s = float(flash_s)
     print(f"| {label} | {pkg / 2**20:.1f} MiB | **{int(rss) / 1024:.1f} MiB** | {int(anon) / 1024:.1f} MiB "
           f"| {float(wall):.1f} s | {ops} | {flash_s:.1f} s "
           f"| {image / 1024 / flash_s:.1f} KiB/s vs {image / 1024 / limit_s:.1f} KiB/s = **{limit_s / flash_s:.2f}** |")
+def rounds(version):
+    return [l.split() for l in runs.splitlines() if l.split()[0] == version]
+plain, enc = rounds("3.0.0"), rounds("4.0.0")
+def total(rs):
+    return sum(float(r[3]) for r in rs)
+def peak(rs, i):
+    return max(int(r[i]) for r in rs)
+print()
+print(f"| decrypt while installing (same image, --window 1M; {len(plain)} rounds, alternating) "
+      "| host wall per round | image throughput (all rounds) | peak RSS | private |")
+print("|---|---|---|---|---|")
+for name, rs in (("plain", plain), ("encrypted (AES-256-GCM, 64 KiB chunks)", enc)):
+    walls = " / ".join(f"{float(r[3]):.2f}" for r in rs)
+    print(f"| {name} | {walls} s | {len(rs) * image / 2**20 / total(rs):.1f} MiB/s "
+          f"| {peak(rs, 1) / 1024:.1f} MiB | {peak(rs, 2) / 1024:.1f} MiB |")
+print(f"| encrypted / plain | | **{total(plain) / total(enc):.3f}** (goal >= 0.95) "
+      f"| {(peak(enc, 1) - peak(plain, 1)) / 1024:+.2f} MiB (goal within 1 MiB) "
+      f"| {(peak(enc, 2) - peak(plain, 2)) / 1024:+.2f} MiB |")
 print()
 print("RssAnon is heap and stacks; the rest of VmHWM is shared library code (libcurl and its TLS,")
 print("LDAP and Kerberos dependencies as Debian builds it, OpenSSL, libstdc++) in the page cache.")
