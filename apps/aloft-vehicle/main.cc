@@ -27,6 +27,7 @@
 #include "can/socketcand_bus.h"
 #include "can/socketcand_server.h"
 #include "core/file.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "doip/client.h"
 #include "ecusim/vehicle_spec.h"
@@ -57,6 +58,8 @@ struct Options {
   std::vector<std::string> trust;
   size_t threshold = 1;
   bool quiet = false;
+  std::string content_key;                 // install: an encrypted bundle's content key file
+  vehicle::ContentKeyFor content_key_for;  // the daemon: the key wrapped for its action
 };
 
 // The CAN buses the gateway reaches through the hub (classic ones: the hub carries no CAN FD).
@@ -151,7 +154,8 @@ class Gateway {
                     return it == configs.end() ? Bytes{} : ecusim::SecurityKey(it->second, seed);
                   },
               .defer_interval = std::chrono::seconds(o.defer_interval_s),
-              .agent_ecus = agent_ecus_.get()});
+              .agent_ecus = agent_ecus_.get(),
+              .content_key = o.content_key_for});
     });
     return OkStatus();
   }
@@ -261,7 +265,14 @@ int Inventory(const Options& o) {
   return missing ? 1 : 0;
 }
 
-int Install(const Options& o) {
+int Install(Options o) {
+  if (!o.content_key.empty()) {
+    auto key = crypto::LoadContentKey(o.content_key);
+    if (!key.ok()) return Fail(key.error());
+    o.content_key_for = [k = *key](const pkg::Manifest&) {
+      return Result<std::optional<crypto::ContentKey>>(k);
+    };
+  }
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
   if (Status s = g.MakeManager(o); !s.ok()) return Fail(s.error());
@@ -367,6 +378,7 @@ int Daemon(const std::string& path, bool once) {
   o.defer_interval_s = config->defer_interval.count();
   Gateway g;
   if (Status s = g.Open(o); !s.ok()) return Fail(s.error());
+  o.content_key_for = vehicle::ActionContentKey(config->state_dir);
   if (Status s = g.MakeManager(o, config->trust); !s.ok()) return Fail(s.error());
   if (Status s = g.StartHmi(o); !s.ok()) return Fail(s.error());
   auto http = agent::MakeHttpUplink(config->server, config->device, config->token, config->ca_file);
@@ -443,6 +455,8 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   install->add_option("--trust", o.trust, "A trusted public key (repeatable)")->required();
+  install->add_option("--content-key", o.content_key,
+                      "An encrypted bundle's content key file (aloft pack/bundle --encrypt)");
   install->add_option("--threshold", o.threshold, "Signatures required")->capture_default_str();
   install->add_flag("-q,--quiet", o.quiet, "No live progress");
   hmi(install, "Serve the driver's screen API here (HOST:PORT; \"off\": none)");

@@ -97,7 +97,18 @@ VehicleAgent::VehicleAgent(DaemonConfig config, agent::Uplink& uplink, Manager& 
       uplink_(uplink),
       manager_(manager),
       on_loop_(std::move(on_loop)),
-      log_(log) {}
+      log_(log),
+      payload_keys_(config_.state_dir + "/encryption.key") {}
+
+ContentKeyFor ActionContentKey(const std::string& state_dir) {
+  auto keys = std::make_shared<agent::PayloadKeys>(state_dir + "/encryption.key");
+  return [keys, state_dir](const pkg::Manifest& m) -> Result<std::optional<crypto::ContentKey>> {
+    auto text = ReadFile(state_dir + "/action.json", 1 << 16);
+    const nlohmann::json j =
+        text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    return keys->ContentKeyFor(m, j.is_object() ? j.value("wrapped_key", "") : "");
+  };
+}
 
 namespace {
 
@@ -276,6 +287,10 @@ std::optional<std::vector<std::string>> VehicleAgent::Precheck(const std::string
   if (!reader.ok()) return std::nullopt;
   std::vector<std::string> problems;
   on_loop_([&] { problems = manager_.Check((*reader)->envelope(), inventory); });
+  // An encrypted bundle: the key wrapped for this gateway opens it (docs/encryption.md).
+  if (auto key = payload_keys_.ContentKeyFor((*reader)->manifest(), wrapped_key_); !key.ok()) {
+    problems.push_back(key.error().message());
+  }
   return problems;
 }
 
@@ -299,6 +314,10 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
     return OkStatus();
   }
   const nlohmann::json& d = action["download"];
+  wrapped_key_.clear();
+  if (action.contains("encryption") && action["encryption"].is_object()) {
+    wrapped_key_ = action["encryption"].value("wrapped_key", "");
+  }
   // Uptane: both repositories agree on this very download before a byte of it is fetched.
   if (uptane_) {
     Status s = uptane_->VerifyOffer(id, "", "", d.value("size", uint64_t{0}), d.value("sha256", ""),
@@ -360,8 +379,9 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
   std::error_code ec;
   std::filesystem::rename(part, bundle, ec);
   if (ec) return Error(Code::kIo, "cannot move " + part + " to " + bundle + ": " + ec.message());
-  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(config_.state_dir + "/action.json",
-                                        nlohmann::json{{"id", id}}.dump() + "\n", 0600));
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(
+      config_.state_dir + "/action.json",
+      nlohmann::json{{"id", id}, {"wrapped_key", wrapped_key_}}.dump() + "\n", 0600));
   log_ << "aloft-vehicle: action " << id << ": installing\n";
   const InstallReport r = Install(id, bundle);
   const bool ok = r.result == InstallResult::kAllNew;
@@ -385,8 +405,13 @@ Result<std::chrono::seconds> VehicleAgent::RunOnce() {
       if (id.answered && !id.vin.empty()) attributes["vin"] = id.vin;
     }
     nlohmann::json body = {{"versions", versions}, {"attributes", attributes}};
+    // The gateway's encryption key, enrolled with the first check-in after a start.
+    if (!key_enrolled_) {
+      if (auto pub = payload_keys_.PublicKey(); pub.ok()) body["encryption_key"] = *pub;
+    }
     ALOFT_RETURN_IF_ERROR(UptaneCheckIn(inv, body));
     ALOFT_ASSIGN_OR_RETURN(nlohmann::json answer, uplink_.CheckIn(body));
+    if (body.contains("encryption_key")) key_enrolled_ = true;
     if (uptane_) uptane_->Answer(answer, NowMs());
     if (answer.contains("poll_interval_s") && answer["poll_interval_s"].is_number_integer()) {
       interval = std::chrono::seconds(answer["poll_interval_s"].get<int64_t>());

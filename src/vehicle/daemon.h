@@ -30,6 +30,7 @@
 #include <string>
 
 #include "agent/downloader.h"
+#include "agent/payload_keys.h"
 #include "agent/uplink.h"
 #include "agent/uptane_link.h"
 #include "core/clock.h"
@@ -60,6 +61,11 @@ struct DaemonConfig {
 // kInvalidArgument naming the file and key (docs/vehicle-bundle.md lists them).
 Result<DaemonConfig> LoadDaemonConfig(const std::string& path);
 
+// The content key of the bundle of the action being installed (docs/encryption.md): the key
+// wrapped for this gateway (STATE_DIR/action.json), opened with its own key
+// (STATE_DIR/encryption.key). The Manager's ManagerConfig::content_key, also after a restart.
+ContentKeyFor ActionContentKey(const std::string& state_dir);
+
 class VehicleAgent {
  public:
   // `on_loop(fn)` runs `fn` on the thread of the Manager's event loop and waits for it.
@@ -84,6 +90,7 @@ class VehicleAgent {
   Status UptaneCheckIn(const Inventory& inventory, nlohmann::json& body);
   Status CheckBundleEcus(int64_t action, const std::string& path, const Inventory& inventory);
   Status RefuseUntrusted(int64_t action, const Error& e);
+  std::string wrapped_key_;  // the offered action's content key, wrapped for this gateway
   int64_t NowMs() const;
   nlohmann::json Details(const InstallReport* report);
   void Feedback(int64_t action, const nlohmann::json& body);
@@ -94,6 +101,8 @@ class VehicleAgent {
   std::function<void(const std::function<void()>&)> on_loop_;
   std::ostream& log_;
   std::unique_ptr<agent::UptaneLink> uptane_;
+  agent::PayloadKeys payload_keys_;  // encrypted bundles: the gateway's own key
+  bool key_enrolled_ = false;
   std::mutex mu_;                                // guards progress_ (written on the loop's thread)
   std::map<std::string, std::string> progress_;  // per ECU: "transfer 40 %"
   std::map<std::string, uint64_t> done_, total_;

@@ -14,7 +14,9 @@
 #include <sstream>
 #include <thread>
 
+#include "core/encoding.h"
 #include "core/hash.h"
+#include "crypto/key_wrap.h"
 #include "support/fault_server.h"
 #include "support/tuf_fixture.h"
 #include "tuf/repository.h"
@@ -102,16 +104,18 @@ class VehicleUptaneTest : public ManagerTest {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
-  void Offer(const std::string& bytes) {
+  void Offer(const std::string& bytes, const json& encryption = nullptr) {
     server_.SetArtifact(Bytes(bytes.begin(), bytes.end()));
-    server_.SetAction({{"id", 1},
-                       {"release", "car"},
-                       {"version", "2.0.0"},
-                       {"mode", "forced"},
-                       {"download",
-                        {{"url", server_.artifact_url()},
-                         {"size", bytes.size()},
-                         {"sha256", Sha256Hex(AsBytes(bytes))}}}});
+    json a = {{"id", 1},
+              {"release", "car"},
+              {"version", "2.0.0"},
+              {"mode", "forced"},
+              {"download",
+               {{"url", server_.artifact_url()},
+                {"size", bytes.size()},
+                {"sha256", Sha256Hex(AsBytes(bytes))}}}};
+    if (!encryption.is_null()) a["encryption"] = encryption;
+    server_.SetAction(a);
   }
   // Each ECU's identifier at the Director: its serial where it is its own (ecm and tcm have
   // theirs in the test car), else its name (adas and hu both report the simulator's default).
@@ -251,6 +255,55 @@ TEST_F(VehicleUptaneTest, Uptane_DropRequest_NoDirectorMetadataNothingInstalled)
   ASSERT_THAT(RunOnce(), IsOk());
   EXPECT_THAT(Failure(), HasSubstr("the server sent no Director metadata"));
   EXPECT_EQ(server_.artifact_requests(), 0);
+  EXPECT_EQ(Versions(), kOld);
+}
+
+// An encrypted bundle (docs/encryption.md) under Uptane: the gateway enrols its own key, opens
+// the content key the server wrapped for it, and decrypts the bundle before it flashes; a key
+// wrapped for another gateway is refused before the bundle's download, nothing flashed.
+class VehicleEncryptionTest : public VehicleUptaneTest {
+ protected:
+  void SetUp() override {
+    VehicleUptaneTest::SetUp();
+    std::filesystem::create_directories(config_.state_dir);
+    auto k = crypto::RecipientKey::Generate();
+    ASSERT_THAT(k, IsOk());
+    ASSERT_THAT(k->Save(config_.state_dir + "/encryption"), IsOk());
+    gateway_key_.emplace(std::move(k).value());
+    encrypted_ =
+        ReadFile(Bundle("2.0.0", [this](pkg::PackOptions& o) { o.content_key = key_; }), 64 << 20)
+            .value();
+    content_key_for_ = ActionContentKey(config_.state_dir);
+    StartGateway();
+    ServeImage({{"car/2.0.0.aloft", Entry(encrypted_, json::object())}});
+    ServeDirector({{"car/2.0.0.aloft", Entry(encrypted_, Ecus())}});
+  }
+  json WrappedFor(const crypto::RecipientKey& k) {
+    return {{"key_id", crypto::ContentKeyId(key_)},
+            {"wrapped_key", Base64Encode(crypto::WrapContentKey(key_, k.PublicRaw()).value())}};
+  }
+  const crypto::ContentKey key_ = crypto::NewContentKey();
+  std::optional<crypto::RecipientKey> gateway_key_;
+  std::string encrypted_;
+};
+
+TEST_F(VehicleEncryptionTest, TheKeyWrappedForThisGatewayOpensTheBundle) {
+  Offer(encrypted_, WrappedFor(*gateway_key_));
+  ASSERT_THAT(RunOnce(), IsOk());
+  EXPECT_EQ(Failure(), "") << log_.str();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  const auto bodies = server_.check_in_bodies();
+  ASSERT_FALSE(bodies.empty());
+  EXPECT_EQ(bodies[0].value("encryption_key", ""), Base64Encode(gateway_key_->PublicRaw()));
+}
+
+TEST_F(VehicleEncryptionTest, AKeyWrappedForAnotherGatewayIsRefusedBeforeTheDownload) {
+  auto other = crypto::RecipientKey::Generate();
+  ASSERT_THAT(other, IsOk());
+  Offer(encrypted_, WrappedFor(*other));
+  ASSERT_THAT(RunOnce(), IsOk());
+  EXPECT_THAT(Failure(), HasSubstr("not wrapped for this device's key"));
+  EXPECT_THAT(log_.str(), HasSubstr("refused before its download"));
   EXPECT_EQ(Versions(), kOld);
 }
 

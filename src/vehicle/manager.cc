@@ -157,7 +157,8 @@ Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
                                                        InstallReport& report) {
   auto l = std::make_shared<Loaded>();
   l->path = path;
-  ALOFT_ASSIGN_OR_RETURN(BundleFile file, ReadBundleFile(path, &config_.trust));
+  ALOFT_ASSIGN_OR_RETURN(BundleFile file,
+                         ReadBundleFile(path, &config_.trust, config_.content_key));
   l->bundle = std::move(file.bundle);
   l->images = std::move(file.images);
   report.bundle = l->bundle.name + " " + l->bundle.version;

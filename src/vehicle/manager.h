@@ -35,6 +35,9 @@ struct ManagerConfig {
   std::chrono::seconds defer_interval{3600};
   // The in-car device API of the ECUs that run aloft-agent (the `agent` install method).
   AgentEcuServer* agent_ecus = nullptr;
+  // An encrypted bundle's content key (docs/encryption.md): the gateway decrypts it before it
+  // flashes. Unset: an encrypted bundle is refused before any ECU is touched.
+  ContentKeyFor content_key{};
 };
 
 enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };

@@ -126,7 +126,8 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
                             if (wrong_key_.count(ecu)) return Bytes(32, 0x00);  // every attempt
                             return ecusim::SecurityKey(car_->ecu(ecu)->config(), seed);
                           },
-                      .agent_ecus = agent_ecus_.get()});
+                      .agent_ecus = agent_ecus_.get(),
+                      .content_key = content_key_for_});
     manager_->on_progress = [this](const std::string& ecu, const std::string& stage, uint64_t,
                                    uint64_t) { stages_.insert(ecu + " " + stage); };
   }
@@ -261,6 +262,8 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     return n;
   }
 
+  // The gateway's way to an encrypted bundle's content key (none: such bundles are refused).
+  ContentKeyFor content_key_for_;
   SimLoop loop_;
   ecusim::VehicleSpec spec_;
   std::unique_ptr<ecusim::Vehicle> car_;

@@ -136,6 +136,35 @@ TEST_F(ManagerTest, BadBundles_AreRefusedBeforeAnyEcuIsTouched) {
   EXPECT_THAT(stages_, IsEmpty());
 }
 
+// An encrypted bundle (docs/encryption.md): the gateway decrypts it before it flashes, with the
+// key its content_key seam gives; without it, or with another package's key, it is refused
+// before any ECU is touched.
+TEST_F(ManagerTest, EncryptedBundle_DecryptedByTheGatewayBeforeItFlashes) {
+  const crypto::ContentKey key = crypto::NewContentKey();
+  const std::string bundle = Bundle("2.0.0", [&key](pkg::PackOptions& o) { o.content_key = key; });
+  const uint64_t before = FlashOperations();
+  InstallReport none = Install(bundle);
+  EXPECT_EQ(none.result, InstallResult::kRefused);
+  ASSERT_FALSE(none.problems.empty());
+  EXPECT_THAT(none.problems.front(), HasSubstr("no key to decrypt it"));
+  content_key_for_ = [](const pkg::Manifest&) {
+    return Result<std::optional<crypto::ContentKey>>(crypto::NewContentKey());
+  };
+  StartGateway();
+  InstallReport other = Install(bundle);
+  EXPECT_EQ(other.result, InstallResult::kRefused);
+  ASSERT_FALSE(other.problems.empty());
+  EXPECT_THAT(other.problems.front(), HasSubstr("not with the key given"));
+  EXPECT_EQ(FlashOperations(), before);
+  content_key_for_ = [key](const pkg::Manifest&) {
+    return Result<std::optional<crypto::ContentKey>>(key);
+  };
+  StartGateway();
+  const InstallReport r = Install(bundle);
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
 TEST_F(ManagerTest, AFailingEcu_SendsEveryEcuBack) {
   wrong_key_.insert("hu");  // it refuses every attempt
   const InstallReport r = Install(Bundle("2.0.0"));

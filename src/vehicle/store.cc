@@ -54,10 +54,16 @@ Counters ReadCounters(const std::string& path) {
 
 }  // namespace
 
-Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust) {
+Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust,
+                                  const ContentKeyFor& key_for) {
   BundleFile out;
   ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, trust));
+  if (key_for) {
+    auto key = key_for(reader->manifest());
+    if (!key.ok()) return std::move(key).error().WithContext(path);
+    if (*key) reader->set_content_key(**key);
+  }
   ALOFT_ASSIGN_OR_RETURN(out.bundle, ReadBundle(reader->manifest(), path));
   ImageSink sink;
   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));

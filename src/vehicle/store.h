@@ -4,6 +4,7 @@
 // bundle file read whole.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,19 +13,28 @@
 #include "core/encoding.h"
 #include "core/error.h"
 #include "core/io.h"
+#include "crypto/aead_stream.h"
 #include "crypto/trust.h"
+#include "pkg/manifest.h"
 #include "vehicle/bundle.h"
 #include "vehicle/inventory.h"
 
 namespace aloft::vehicle {
 
+// The content key of an encrypted bundle, given its manifest (docs/encryption.md): nullopt when
+// nothing in it is encrypted; an error says why there is no key.
+using ContentKeyFor =
+    std::function<Result<std::optional<crypto::ContentKey>>(const pkg::Manifest& manifest)>;
+
 // A bundle read whole: its signatures checked against `trust` (not when null), each payload
-// streamed and its hashes checked, the payloads kept (an image, or a delta's patch).
+// streamed (decrypted with `key_for`'s key when encrypted) and its hashes checked, the payloads
+// kept (an image, or a delta's patch).
 struct BundleFile {
   VehicleBundle bundle;
   std::map<std::string, Bytes> images;
 };
-Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust);
+Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust,
+                                  const ContentKeyFor& key_for = nullptr);
 
 class ImageStore {
  public:
