@@ -15,6 +15,7 @@ namespace {
 struct BundleArgs {
   std::string description, output;
   std::vector<std::string> keys;
+  std::string encrypt;  // the content key file (docs/encryption.md)
 };
 
 int RunBundle(const BundleArgs& a, bool quiet, const Clock& clock) {
@@ -23,6 +24,11 @@ int RunBundle(const BundleArgs& a, bool quiet, const Clock& clock) {
   auto keys = LoadKeys(a.keys);
   if (!keys.ok()) return Fail(keys.error());
   o->keys = Pointers(*keys);
+  if (!a.encrypt.empty()) {
+    auto ck = LoadOrMakeContentKey(a.encrypt);
+    if (!ck.ok()) return Fail(ck.error());
+    o->content_key = *ck;
+  }
   o->output = a.output;
   o->progress = quiet ? Progress::Mode::kNever : Progress::Mode::kAuto;
   if (Status s = pkg::Pack(*o, clock); !s.ok()) return Fail(s.error());
@@ -75,6 +81,9 @@ std::function<int(bool quiet)> AddBundleCommands(CLI::App& app,
       ->check(CLI::ExistingFile);
   cmd->add_option("--key", args->keys, "Private key to sign with (repeatable)")->required();
   cmd->add_option("-o,--output", args->output, "The bundle file to write (.aloft)")->required();
+  cmd->add_option("--encrypt", args->encrypt,
+                  "Encrypt every ECU's image with the content key in this file (made when "
+                  "missing); the gateway decrypts before it flashes (docs/encryption.md)");
   return [cmd, args, pack_clock](bool quiet) {
     if (!*cmd) return -1;
     return RunBundle(*args, quiet, pack_clock());

@@ -1,6 +1,9 @@
 #include "cli_util.h"
 
 #include <cstdio>
+#include <filesystem>
+
+#include "crypto/key_wrap.h"
 
 namespace aloft::cli {
 
@@ -33,6 +36,15 @@ Result<crypto::TrustSet> LoadTrust(const std::vector<std::string>& paths, size_t
   trust.set_threshold(threshold);
   ALOFT_RETURN_IF_ERROR(trust.Validate());
   return trust;
+}
+
+Result<crypto::ContentKey> LoadOrMakeContentKey(const std::string& path) {
+  if (std::filesystem::exists(path)) return crypto::LoadContentKey(path);
+  const crypto::ContentKey key = crypto::NewContentKey();
+  ALOFT_RETURN_IF_ERROR(crypto::SaveContentKey(key, path));
+  std::fprintf(stderr, "made content key %s in %s (0600): keep it like a signing key\n",
+               crypto::ContentKeyId(key).c_str(), path.c_str());
+  return key;
 }
 
 }  // namespace aloft::cli

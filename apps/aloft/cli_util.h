@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "crypto/aead_stream.h"
 #include "crypto/keys.h"
 #include "crypto/trust.h"
 
@@ -21,5 +22,7 @@ Result<std::vector<crypto::PrivateKey>> LoadKeys(const std::vector<std::string>&
 std::vector<const crypto::PrivateKey*> Pointers(const std::vector<crypto::PrivateKey>& keys);
 // The public keys at `paths`, requiring `threshold` of them.
 Result<crypto::TrustSet> LoadTrust(const std::vector<std::string>& paths, size_t threshold);
+// `--encrypt FILE`: the content key in FILE, or a new one saved there (0600; said on stderr).
+Result<crypto::ContentKey> LoadOrMakeContentKey(const std::string& path);
 
 }  // namespace aloft::cli

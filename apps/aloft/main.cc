@@ -81,16 +81,6 @@ void PrintInspect(const aloft::pkg::Envelope& e, const std::string& path) {
   }
 }
 
-// The content key in `path`, or a new one saved there (0600).
-aloft::Result<aloft::crypto::ContentKey> LoadOrMakeContentKey(const std::string& path) {
-  if (std::filesystem::exists(path)) return aloft::crypto::LoadContentKey(path);
-  const aloft::crypto::ContentKey key = aloft::crypto::NewContentKey();
-  ALOFT_RETURN_IF_ERROR(aloft::crypto::SaveContentKey(key, path));
-  std::fprintf(stderr, "made content key %s in %s (0600): keep it like a signing key\n",
-               aloft::crypto::ContentKeyId(key).c_str(), path.c_str());
-  return key;
-}
-
 constexpr const char* kAbout =
     "aloft: build, sign and check Aloft update packages (.aloft).\n"
     "Exit status: 0 success, 1 failure, 2 usage error.";
@@ -281,7 +271,7 @@ int main(int argc, char** argv) {
     po.keys = Pointers(*keys);
     po.progress = ProgressMode(quiet);
     if (!encrypt_key.empty()) {
-      auto ck = LoadOrMakeContentKey(encrypt_key);
+      auto ck = aloft::cli::LoadOrMakeContentKey(encrypt_key);
       if (!ck.ok()) return Fail(ck.error());
       po.content_key = *ck;
     }
