@@ -135,13 +135,22 @@ json ArtifactJson(const Release& r, const ArtifactLinks& links) {
 }
 
 json DeploymentJson(const Action& a, const Release& r, const ArtifactLinks& links,
-                    const Handling& handling, std::optional<bool> window, const json& history) {
+                    const Handling& handling, std::optional<bool> window, const json& history,
+                    const json& encryption) {
+  json chunk = {{"part", r.FirstModule()},
+                {"version", r.version},
+                {"name", r.name},
+                {"artifacts", ArtifactJson(r, links)}};
+  if (encryption.is_object()) {
+    json metadata = json::array();
+    for (const auto& [k, v] : encryption.items()) {
+      metadata.push_back({{"key", "aloft.encryption." + k}, {"value", v}});
+    }
+    chunk["metadata"] = std::move(metadata);
+  }
   json deployment = {{"download", handling.download},
                      {"update", handling.update},
-                     {"chunks", json::array({{{"part", r.FirstModule()},
-                                              {"version", r.version},
-                                              {"name", r.name},
-                                              {"artifacts", ArtifactJson(r, links)}}})}};
+                     {"chunks", json::array({std::move(chunk)})}};
   if (window) deployment["maintenanceWindow"] = *window ? "available" : "unavailable";
   json out = {{"id", std::to_string(a.id)}, {"deployment", std::move(deployment)}};
   if (!history.is_null()) out["actionHistory"] = history;

@@ -63,10 +63,13 @@ nlohmann::json ArtifactJson(const Release& r, const ArtifactLinks& links);
 
 // The deploymentBase (and installedBase) resource. `window`: nullopt when the action's rollout
 // has no maintenance window, else whether it is open now. `history`: the actionHistory member
-// (null: left out).
+// (null: left out). `encryption`: an encrypted release's {"key_id", "wrapped_key" or "error"}
+// for this device (docs/encryption.md), given as the chunk's metadata
+// "aloft.encryption.key_id" and "aloft.encryption.wrapped_key" (or ".error"); null: none.
 nlohmann::json DeploymentJson(const Action& a, const Release& r, const ArtifactLinks& links,
                               const Handling& handling, std::optional<bool> window,
-                              const nlohmann::json& history);
+                              const nlohmann::json& history,
+                              const nlohmann::json& encryption = nullptr);
 
 // The "c" query value of the deploymentBase link: changes whenever what the device would be told
 // changes (hawkBit clients compare links to notice a changed action).

@@ -2,6 +2,7 @@
 // download and report, mapped onto the native device API's actions.
 #include "core/canonical_json.h"
 #include "core/clock.h"
+#include "crypto/key_wrap.h"
 #include "server/auth.h"
 #include "server/ddi.h"
 #include "server/device_api.h"
@@ -124,6 +125,7 @@ Result<Response> DdiDeployment(Context& ctx, Request& req, Caller& c, bool insta
   }
   Action a;
   Release rel;
+  std::optional<json> encryption;
   ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(a, tx.GetAction(id));
     const std::string what = "action " + std::to_string(id) + " of device '" + c.device->name + "'";
@@ -137,6 +139,9 @@ Result<Response> DdiDeployment(Context& ctx, Request& req, Caller& c, bool insta
                                         "; it is no longer offered");
     }
     ALOFT_ASSIGN_OR_RETURN(rel, tx.GetReleaseById(a.release_id));
+    if (ctx.content_keys && !installed) {
+      ALOFT_ASSIGN_OR_RETURN(encryption, ctx.content_keys->ForDevice(tx, rel, c.device->id));
+    }
     return OkStatus();
   }));
   ALOFT_ASSIGN_OR_RETURN(auto window,
@@ -144,7 +149,8 @@ Result<Response> DdiDeployment(Context& ctx, Request& req, Caller& c, bool insta
   return JsonResponse(
       200,
       ddi::DeploymentJson(a, rel, DdiLinks(ctx, req, c, rel), ddi::HandlingFor(a.mode, window.open),
-                          ShownWindow(window), history ? ddi::HistoryJson(a, history) : json()));
+                          ShownWindow(window), history ? ddi::HistoryJson(a, history) : json(),
+                          encryption ? *encryption : json()));
 }
 
 Result<Response> DdiFeedback(Context& ctx, Request& req, Caller& c, bool cancel) {
@@ -202,9 +208,19 @@ Result<Response> DdiConfigData(Context& ctx, Request& req, Caller& c) {
   }
   ALOFT_ASSIGN_OR_RETURN(auto data, OptAttributes(body, "data"));
   if (!data) return Invalid("missing field 'data' (an object of attribute: value)");
+  // A device's encryption key (docs/encryption.md) is enrolled, not kept as an attribute.
+  std::optional<std::string> encryption_key;
+  if (auto it = data->find("aloft.encryption_key"); it != data->end()) {
+    if (!it->is_string()) return Invalid("data.aloft.encryption_key must be a string");
+    auto raw = crypto::ParseRecipientPublic(it->get<std::string>(), "data.aloft.encryption_key");
+    if (!raw.ok()) return Invalid(raw.error().message());
+    encryption_key = Base64Encode(*raw);
+    data->erase(it);
+  }
   Device d;
   ALOFT_RETURN_IF_ERROR(ctx.store->Write([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(d, tx.GetDevice(c.device->name));
+    if (encryption_key) ALOFT_RETURN_IF_ERROR(tx.PutDeviceKey(d.id, *encryption_key, ctx.Now()));
     json attrs = json::parse(d.attributes, nullptr, false);
     if (!attrs.is_object() || mode == "replace") attrs = json::object();
     for (const auto& [k, v] : data->items()) {

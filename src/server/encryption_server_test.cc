@@ -111,6 +111,41 @@ TEST_P(EncryptionServerTest, BadKeysAreRefusedWithTheirReason) {
               HasSubstr("the server has no content key for release fw@1.2.0"));
 }
 
+// hawkBit DDI: a device enrols its key with configData ("aloft.encryption_key", not kept as an
+// attribute); its deployment's chunk carries the wrapped key as metadata.
+TEST_P(EncryptionServerTest, OverDdi_TheKeyIsEnrolledByConfigDataAndWrappedInTheChunk) {
+  PutKey(key_, 200);
+  const std::string token = AddDevice("ctl-1");
+  auto k = crypto::RecipientKey::Generate();
+  ASSERT_THAT(k, IsOk());
+  const std::string root = "/default/controller/v1/ctl-1";
+  const std::vector<std::string> h = {"Authorization: TargetToken " + token,
+                                      "Content-Type: application/json"};
+  auto bad = srv_.Call("PUT", root + "/configData", "",
+                       json{{"data", {{"aloft.encryption_key", "AAAA"}}}}.dump(), h);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  auto put = srv_.Call(
+      "PUT", root + "/configData", "",
+      json{{"data", {{"aloft.encryption_key", Base64Encode(k->PublicRaw())}, {"hw", "r3"}}}}.dump(),
+      h);
+  ASSERT_EQ(put.status, 200) << put.body;
+  json dev = CallJson("GET", "/api/v1/devices/ctl-1", admin_, nullptr, 200);
+  EXPECT_FALSE(dev["attributes"].contains("aloft.encryption_key")) << dev.dump();
+  EXPECT_EQ(dev["attributes"]["hw"], "r3");
+  json dep = CallJson("POST", "/api/v1/deployments", admin_,
+                      {{"release", "fw@1.2.0"}, {"devices", {"ctl-1"}}}, 201);
+  const int64_t id = dep["actions"][0]["id"];
+  auto res = srv_.Call("GET", root + "/deploymentBase/" + std::to_string(id), "", "", h);
+  ASSERT_EQ(res.status, 200) << res.body;
+  const json chunk = json::parse(res.body)["deployment"]["chunks"][0];
+  std::map<std::string, std::string> meta;
+  for (const auto& m : chunk.value("metadata", json::array())) meta[m["key"]] = m["value"];
+  EXPECT_EQ(meta["aloft.encryption.key_id"], crypto::ContentKeyId(key_));
+  auto wrapped = Base64Decode(meta["aloft.encryption.wrapped_key"]);
+  ASSERT_THAT(wrapped, IsOk());
+  EXPECT_THAT(k->Unwrap(*wrapped), IsOkAndHolds(key_));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, EncryptionServerTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres),
                          [](const auto& p) { return testing::BackendName(p.param); });
