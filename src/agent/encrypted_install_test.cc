@@ -43,16 +43,8 @@ class EncryptedInstallTest : public ::testing::Test {
   // Offers `package` with `wrapped` (base64; "" for none) as its encryption.wrapped_key.
   void Offer(const Bytes& package, const std::string& wrapped) {
     server_.SetArtifact(package);
-    json a = {{"id", 1},
-              {"release", "fw"},
-              {"version", "1.2.0"},
-              {"mode", "forced"},
-              {"download",
-               {{"url", server_.artifact_url()},
-                {"size", package.size()},
-                {"sha256", Sha256Hex(package)}}},
-              {"manifest", testing::ManifestOf(package)},
-              {"encryption", {{"key_id", crypto::ContentKeyId(content_key_)}}}};
+    json a = testing::PackageAction(server_, package, testing::ManifestOf(package));
+    a["encryption"] = {{"key_id", crypto::ContentKeyId(content_key_)}};
     if (!wrapped.empty()) a["encryption"]["wrapped_key"] = wrapped;
     server_.SetAction(a);
   }

@@ -27,18 +27,24 @@ inline nlohmann::json ManifestOf(const Bytes& package) {
   return nullptr;
 }
 
+// The check-in answer's action 1 offering `package` (with `manifest`) from `server`.
+inline nlohmann::json PackageAction(const FaultServer& server, const Bytes& package,
+                                    const nlohmann::json& manifest) {
+  return {
+      {"id", 1},
+      {"release", "fw"},
+      {"version", manifest["signed"].value("version", "?")},
+      {"mode", "forced"},
+      {"download",
+       {{"url", server.artifact_url()}, {"size", package.size()}, {"sha256", Sha256Hex(package)}}},
+      {"manifest", manifest}};
+}
+
 // Makes `server` offer `package` (with `manifest` in the check-in answer) as action 1.
 inline void OfferPackage(FaultServer& server, const Bytes& package,
                          const nlohmann::json& manifest) {
   server.SetArtifact(package);
-  server.SetAction(
-      {{"id", 1},
-       {"release", "fw"},
-       {"version", manifest["signed"].value("version", "?")},
-       {"mode", "forced"},
-       {"download",
-        {{"url", server.artifact_url()}, {"size", package.size()}, {"sha256", Sha256Hex(package)}}},
-       {"manifest", manifest}});
+  server.SetAction(PackageAction(server, package, manifest));
 }
 
 // A board-a device "dev" of `server`, its state in `state_dir`.

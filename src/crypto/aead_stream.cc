@@ -1,6 +1,7 @@
 #include "crypto/aead_stream.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
@@ -34,8 +35,12 @@ std::array<uint8_t, 12> Nonce(uint64_t index, bool last) {
   return n;
 }
 
-Bytes PayloadKey(const ContentKey& key, const PayloadSalt& salt) {
-  return HkdfSha256(key, salt, kPayloadInfo, 32);
+// `c` set up for AES-256-GCM under the payload's key, to seal (`seal`) or open its chunks.
+void StartPayload(CipherCtx& c, const ContentKey& key, const PayloadSalt& salt, bool seal) {
+  Bytes k = HkdfSha256(key, salt, kPayloadInfo, 32);
+  const int ok = EVP_CipherInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, k.data(), nullptr, seal);
+  OPENSSL_cleanse(k.data(), k.size());
+  if (ok != 1) std::abort();
 }
 
 }  // namespace
@@ -118,10 +123,7 @@ ChunkSealer::ChunkSealer(const ContentKey& key, const PayloadSalt& salt, Sink ou
     : impl_(std::make_unique<Impl>()) {
   impl_->out = std::move(out);
   impl_->plain.reserve(kChunkPlain);
-  const Bytes k = PayloadKey(key, salt);
-  if (EVP_EncryptInit_ex(impl_->c.ctx, EVP_aes_256_gcm(), nullptr, k.data(), nullptr) != 1) {
-    std::abort();
-  }
+  StartPayload(impl_->c, key, salt, /*seal=*/true);
 }
 
 ChunkSealer::~ChunkSealer() = default;
@@ -185,10 +187,7 @@ ChunkOpener::ChunkOpener(const ContentKey& key, const PayloadSalt& salt, Sink ou
     : impl_(std::make_unique<Impl>()) {
   impl_->out = std::move(out);
   impl_->sealed.reserve(kChunkSealed);
-  const Bytes k = PayloadKey(key, salt);
-  if (EVP_DecryptInit_ex(impl_->c.ctx, EVP_aes_256_gcm(), nullptr, k.data(), nullptr) != 1) {
-    std::abort();
-  }
+  StartPayload(impl_->c, key, salt, /*seal=*/false);
 }
 
 ChunkOpener::~ChunkOpener() = default;
