@@ -65,6 +65,7 @@ fuzz http_input http_input_fuzz "${HTTP_FUZZ_SECONDS:-20}"
 fuzz isotp_receiver isotp_receiver_fuzz "${FUZZ_SECONDS:-60}"
 fuzz doip_parser doip_parser_fuzz "${FUZZ_SECONDS:-60}"
 fuzz uds_request uds_request_fuzz "${FUZZ_SECONDS:-60}"
+fuzz uds_auth uds_auth_fuzz "${AUTH_FUZZ_SECONDS:-30}"
 
 echo "== all tests (release build)"
 ctest --test-dir build/release -j "$(nproc)" --output-on-failure

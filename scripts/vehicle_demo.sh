@@ -24,14 +24,8 @@ vehicle=$build/apps/aloft-vehicle/aloft-vehicle
 work=$2
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 DEMO="vehicle demo"
-source "$root/scripts/demo_lib.sh"  # step, fail, run
+source "$root/scripts/demo_lib.sh"  # step, fail, run, free_port
 
-# free_port FROM: the first port from FROM on that nothing listens on.
-free_port() {
-  local p=$1
-  while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-  echo "$p"
-}
 hub=127.0.0.1:$(free_port 29536)
 control=127.0.0.1:$(free_port 29600)
 doip=127.0.0.1:$(free_port 13400)

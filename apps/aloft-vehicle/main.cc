@@ -33,6 +33,7 @@
 #include "ecusim/vehicle_spec.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "net/tls.h"
 #include "vehicle/agent_ecus.h"
 #include "vehicle/daemon.h"
 #include "vehicle/hmi.h"
@@ -50,6 +51,11 @@ int Fail(const Error& e) {
 
 struct Options {
   std::string network, hub, doip, state = "aloft-vehicle-state", bundle;
+  // DoIP over TLS (ISO 13400-2:2019, port 3496): the CA that issued the entity's certificate,
+  // and the name to check in it (default: the host of --doip).
+  std::string doip_tls_ca, doip_tls_name;
+  // UDS Authentication (0x29): the gateway's tester certificate chain and key (PEM).
+  std::string tester_cert, tester_key;
   std::string hmi = "127.0.0.1:8469";  // the driver's screen API; "off": none
   // ECUs that run aloft-agent: "NAME=TOKEN_FILE", served the in-car device API on agent_listen.
   std::vector<std::string> agent_ecus;
@@ -92,6 +98,15 @@ class Gateway {
     if (!o.doip.empty()) {
       ALOFT_ASSIGN_OR_RETURN(net::Endpoint at, net::ParseEndpoint(o.doip));
       ALOFT_ASSIGN_OR_RETURN(net::Fd fd, net::ConnectTcp(at, std::chrono::seconds(5)));
+      if (!o.doip_tls_ca.empty()) {
+        ALOFT_ASSIGN_OR_RETURN(
+            tls_, net::TlsEndpoint::Client(o.doip_tls_ca,
+                                           o.doip_tls_name.empty() ? at.host : o.doip_tls_name));
+        Result<net::Fd> plain = tls_->Wrap(std::move(fd));
+        if (!plain.ok())
+          return std::move(plain).error().WithContext("DoIP over TLS at " + at.ToString());
+        fd = std::move(*plain);
+      }
       std::promise<Result<uint16_t>> activated;
       loop_.Run([&] {
         doip_ = std::make_unique<doip::Client>(
@@ -99,7 +114,15 @@ class Gateway {
         doip_->Activate([&](Result<uint16_t> r) { activated.set_value(std::move(r)); });
       });
       auto r = activated.get_future().get();
-      if (!r.ok()) return std::move(r).error().WithContext("DoIP at " + at.ToString());
+      if (!r.ok()) {
+        Error e = std::move(r).error();
+        if (o.doip_tls_ca.empty() && e.message().find("0x07") != std::string::npos) {
+          e = Error(e.code(), e.message() +
+                                  "; the entity takes testers over TLS only: give its TLS port "
+                                  "(3496 by convention) and --doip-tls-ca");
+        }
+        return std::move(e).WithContext("DoIP at " + at.ToString());
+      }
     }
     Result<std::unique_ptr<vehicle::Network>> n = Error(Code::kInternal, "");
     loop_.Run([&] {
@@ -141,6 +164,15 @@ class Gateway {
     }
     std::map<std::string, ecusim::EcuConfig> configs;
     for (const auto& e : spec_.ecus) configs[e.config.name] = e.config;
+    std::shared_ptr<const uds::TesterCredentials> tester;
+    if (!o.tester_cert.empty() || !o.tester_key.empty()) {
+      if (o.tester_cert.empty() || o.tester_key.empty()) {
+        return Error(Code::kInvalidArgument, "--tester-cert and --tester-key go together");
+      }
+      ALOFT_ASSIGN_OR_RETURN(uds::TesterCredentials c,
+                             uds::TesterCredentials::Load(o.tester_cert, o.tester_key));
+      tester = std::make_shared<const uds::TesterCredentials>(std::move(c));
+    }
     loop_.Run([&] {
       manager_ = std::make_unique<vehicle::Manager>(
           loop_, *network_,
@@ -155,7 +187,8 @@ class Gateway {
                   },
               .defer_interval = std::chrono::seconds(o.defer_interval_s),
               .agent_ecus = agent_ecus_.get(),
-              .content_key = o.content_key_for});
+              .content_key = o.content_key_for,
+              .tester = tester});
     });
     return OkStatus();
   }
@@ -188,6 +221,7 @@ class Gateway {
   RealLoop loop_;
   ecusim::VehicleSpec spec_;
   std::vector<std::unique_ptr<can::SocketcandBus>> hub_buses_;
+  std::unique_ptr<net::TlsEndpoint> tls_;  // DoIP over TLS: its connection's thread
   std::unique_ptr<doip::Client> doip_;
   std::unique_ptr<vehicle::Network> network_;
   std::unique_ptr<vehicle::Manager> manager_;
@@ -371,6 +405,10 @@ int Daemon(const std::string& path, bool once) {
   o.network = config->network;
   o.hub = config->hub;
   o.doip = config->doip;
+  o.doip_tls_ca = config->doip_tls_ca;
+  o.doip_tls_name = config->doip_tls_name;
+  o.tester_cert = config->tester_cert;
+  o.tester_key = config->tester_key;
   o.state = config->state_dir;
   o.hmi = config->hmi;
   o.agent_listen = config->agent_listen;
@@ -441,6 +479,18 @@ int main(int argc, char** argv) {
         ->check(CLI::ExistingFile);
     c->add_option("--hub", o.hub, "The bus hub (socketcand rawmode), HOST:PORT");
     c->add_option("--doip", o.doip, "The DoIP edge node, HOST:PORT");
+    c->add_option("--doip-tls-ca", o.doip_tls_ca,
+                  "DoIP over TLS: --doip is the entity's TLS port (3496 by convention) and this "
+                  "CA file issued its certificate")
+        ->check(CLI::ExistingFile);
+    c->add_option("--doip-tls-name", o.doip_tls_name,
+                  "The name the entity's certificate must carry (default: the host of --doip)");
+    c->add_option("--tester-cert", o.tester_cert,
+                  "UDS Authentication (0x29): the gateway's tester certificate chain (PEM, its "
+                  "own first), for ECUs that program only after it")
+        ->check(CLI::ExistingFile);
+    c->add_option("--tester-key", o.tester_key, "The tester certificate's key (PEM, P-256)")
+        ->check(CLI::ExistingFile);
     c->add_option("--state", o.state, "The manager's state directory")->capture_default_str();
   };
   auto hmi = [&o](CLI::App* c, const char* what) {

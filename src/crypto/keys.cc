@@ -122,6 +122,17 @@ Result<PublicKey> PublicKey::FromRawEd25519(ByteSpan raw) {
   return Wrap(pkey, "raw key");
 }
 
+Result<PublicKey> PublicKey::FromDer(ByteSpan der, std::string_view origin) {
+  const unsigned char* p = der.data();
+  EVP_PKEY* pkey = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+  if (pkey == nullptr || p != der.data() + der.size()) {
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return Error(Code::kInvalidArgument, std::string(origin) + ": not a DER SubjectPublicKeyInfo");
+  }
+  return Wrap(pkey, origin);
+}
+
 std::string PublicKey::ToPem() const { return PemOf(pkey_.get(), false); }
 
 Bytes PublicKey::Der() const {

@@ -36,6 +36,8 @@ class PublicKey {
   static Result<PublicKey> FromPem(std::string_view pem, std::string_view origin);
   static Result<PublicKey> Load(const std::string& path);
   static Result<PublicKey> FromRawEd25519(ByteSpan raw);
+  // A DER SubjectPublicKeyInfo (what a certificate holds).
+  static Result<PublicKey> FromDer(ByteSpan der, std::string_view origin);
 
   KeyType type() const { return type_; }
   const std::string& keyid() const { return keyid_; }
@@ -67,6 +69,8 @@ class PrivateKey {
   std::string ToPem() const;
 
   Result<Bytes> Sign(ByteSpan message) const;
+  // The OpenSSL key, for code in this library that signs other structures (certificates).
+  EVP_PKEY* native() const { return pkey_.get(); }
 
  private:
   static Result<PrivateKey> Wrap(EVP_PKEY* pkey, std::string_view origin);

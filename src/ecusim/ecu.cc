@@ -140,9 +140,27 @@ std::optional<uint8_t> Ecu::InjectedNrc(uint8_t sid) {
   return code;
 }
 
+std::optional<uint8_t> Ecu::ProgrammingRefused() const {
+  if (config_.access != ProgrammingAccess::kSecurityAccess &&
+      !server_.Authenticated("programming")) {
+    return uds::nrc::kAuthenticationRequired;
+  }
+  if (config_.access != ProgrammingAccess::kAuthentication && server_.security_level() != 1) {
+    return kSecurityAccessDenied;
+  }
+  return std::nullopt;
+}
+
 void Ecu::Install() {
   using uds::session::kExtended;
   using uds::session::kProgramming;
+  const uint8_t level = config_.access == ProgrammingAccess::kAuthentication ? 0 : 1;
+  const std::string role =
+      config_.access == ProgrammingAccess::kSecurityAccess ? "" : "programming";
+  if (!role.empty()) {
+    server_.SetAuthentication(
+        {.anchors = config_.auth_anchors, .roles = config_.auth_roles, .now = config_.auth_now});
+  }
   server_.SetSecurityLevel(
       1, {.seed_length = config_.seed_length,
           .key = [this](std::span<const uint8_t> seed) { return SecurityKey(config_, seed); },
@@ -161,7 +179,8 @@ void Ecu::Install() {
   server_.SetDid(0xF15B, {.read = [this] { return Text(fingerprint_); },
                           .writable = true,
                           .write_sessions = {kProgramming},
-                          .write_security = 1,
+                          .write_security = level,
+                          .write_role = role,
                           .length = 16});
   server_.intercept = [this](const uds::Request& r) -> std::optional<uint8_t> {
     if (r.sid() == 0x2E && r.bytes.size() == 19 && r.bytes[1] == 0xF1 && r.bytes[2] == 0x5B) {
@@ -186,13 +205,15 @@ void Ecu::Install() {
   server_.Handle(0x31, {.min_length = 4, .subfunction = true, .subfunctions = {1, 2, 3}},
                  [this](const uds::Request& r, uds::Responder reply) { Routine(r, reply); });
   server_.Handle(
-      0x34, {.sessions = programming, .security_level = 1, .min_length = 5},
+      0x34, {.sessions = programming, .security_level = level, .role = role, .min_length = 5},
       [this](const uds::Request& r, uds::Responder reply) { RequestDownload(r, reply); });
-  server_.Handle(0x35, {.sessions = programming, .security_level = 1, .min_length = 5},
+  server_.Handle(0x35,
+                 {.sessions = programming, .security_level = level, .role = role, .min_length = 5},
                  [this](const uds::Request& r, uds::Responder reply) { RequestUpload(r, reply); });
-  server_.Handle(0x36, {.sessions = programming, .security_level = 1, .min_length = 2},
+  server_.Handle(0x36,
+                 {.sessions = programming, .security_level = level, .role = role, .min_length = 2},
                  [this](const uds::Request& r, uds::Responder reply) { TransferData(r, reply); });
-  server_.Handle(0x37, {.sessions = programming, .security_level = 1},
+  server_.Handle(0x37, {.sessions = programming, .security_level = level, .role = role},
                  [this](const uds::Request& r, uds::Responder reply) { TransferExit(r, reply); });
   server_.Handle(0x11, {.min_length = 2, .subfunction = true, .subfunctions = {0x01, 0x03}},
                  [this](const uds::Request& r, uds::Responder reply) {
@@ -321,7 +342,7 @@ void Ecu::Routine(const uds::Request& r, uds::Responder reply) {
     case kRidChecksum:
     case kRidCheckRange:
       if (!programming) return reply.Negative(kRequestOutOfRange);
-      if (server_.security_level() != 1) return reply.Negative(kSecurityAccessDenied);
+      if (auto refused = ProgrammingRefused()) return reply.Negative(*refused);
       if (rr.type != 1) return reply.Negative(uds::nrc::kSubFunctionNotSupported);
       if (rr.id == kRidErase) return EraseMemory(rr, reply);
       if (rr.id == kRidCheckMemory) return CheckMemory(rr, reply);

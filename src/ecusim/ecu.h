@@ -14,6 +14,7 @@
 #include <string>
 
 #include "crypto/keys.h"
+#include "crypto/x509.h"
 #include "ecusim/boot_record.h"
 #include "ecusim/flash_worker.h"
 #include "flash/sim_flash.h"
@@ -27,6 +28,11 @@ enum class BankLayout { kSingle, kAb };
 // its secret (the default), or the seed XORed with the secret (repeated), the toy algorithm many
 // bench ECUs and scapy's UDS_SA_XOR_Enumerator know.
 enum class KeyAlgorithm { kHmacSha256, kXor };
+
+// What unlocks programming (erase, download, the check routines, the fingerprint): security
+// access level 1 (27 01/02, the default), authentication with a certificate granting the role
+// "programming" (29, docs/identity.md), or both.
+enum class ProgrammingAccess { kSecurityAccess, kAuthentication, kBoth };
 
 struct EcuFaults {
   std::optional<int> reset_at_block;       // reset instead of answering this TransferData block
@@ -70,6 +76,13 @@ struct EcuConfig {
   size_t seed_length = 16;
   int max_attempts = 3;
   std::chrono::milliseconds attempt_delay{10000};
+
+  ProgrammingAccess access = ProgrammingAccess::kSecurityAccess;
+  // Authentication (29): the trust anchors of testers' certificate chains, the roles this ECU
+  // grants, and its calendar time for their validity (default: the system's).
+  std::vector<crypto::Certificate> auth_anchors{};
+  std::vector<std::string> auth_roles = {"programming"};
+  std::function<std::chrono::system_clock::time_point()> auth_now{};
 
   std::chrono::milliseconds boot_time{100};  // from reset to answering again
   EcuFaults faults{};
@@ -128,6 +141,8 @@ class Ecu {
   // Whether `bank` holds what the boot record says: valid, its CRC-32 over the recorded size.
   bool Intact(int bank);
   std::optional<uint8_t> InjectedNrc(uint8_t sid);
+  // nullopt when programming is unlocked (access), else the NRC: 0x34 or 0x33.
+  std::optional<uint8_t> ProgrammingRefused() const;
 
   void Routine(const uds::Request& r, uds::Responder reply);
   void EraseMemory(const uds::RoutineRequest& rr, uds::Responder reply);

@@ -11,10 +11,12 @@
 #include <filesystem>
 
 #include "can/socketcand_server.h"
+#include "core/file.h"
 #include "doip/socket_server.h"
 #include "ecusim/vehicle.h"
 #include "support/matchers.h"
 #include "support/temp_dir.h"
+#include "uds/test_pki.h"
 
 namespace aloft::ecusim {
 namespace {
@@ -49,16 +51,7 @@ class Peers : public ::testing::Test {
     auto spec = LoadVehicleSpec(ALOFT_SOURCE_DIR "/examples/demo-car.toml");
     ASSERT_THAT(spec, IsOk());
     spec->doip->answer_gap = std::chrono::milliseconds(20);  // as aloft-ecu-sim runs it
-    Status made = OkStatus();
-    loop_.Run([&] {
-      auto v = Vehicle::Create(loop_, *spec, dir_.path());
-      if (v.ok()) {
-        vehicle_ = std::move(*v);
-      } else {
-        made = std::move(v).error();
-      }
-    });
-    ASSERT_THAT(made, IsOk());
+    ASSERT_THAT(MakeVehicle(*spec, dir_.path()), IsOk());
     hub_ = std::make_unique<can::SocketcandServer>(
         loop_,
         [this](const std::string& name,
@@ -74,6 +67,20 @@ class Peers : public ::testing::Test {
     auto d = doip_->Start({"127.0.0.1", 0});
     ASSERT_THAT(d, IsOk());
     doip_at_ = *d;
+  }
+  // The car of `spec` (its flash in `dir`) in place of the one there.
+  Status MakeVehicle(const VehicleSpec& spec, const std::string& dir) {
+    Status made = OkStatus();
+    loop_.Run([&] {
+      vehicle_.reset();
+      auto v = Vehicle::Create(loop_, spec, dir);
+      if (v.ok()) {
+        vehicle_ = std::move(*v);
+      } else {
+        made = std::move(v).error();
+      }
+    });
+    return made;
   }
   void TearDown() override {
     doip_.reset();
@@ -137,21 +144,11 @@ TEST_F(Peers, DoIpOverTls_PythonSsl_PlainAnswered0x07) {
       key + " -out " + crt + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(make_cert.c_str()), 0) << make_cert;
   doip_.reset();
-  loop_.Run([&] { vehicle_.reset(); });
   auto spec = LoadVehicleSpec(ALOFT_SOURCE_DIR "/examples/demo-car.toml");
   ASSERT_THAT(spec, IsOk());
   spec->doip->require_tls = true;
   std::filesystem::create_directories(dir_ / "tls");
-  Status made = OkStatus();
-  loop_.Run([&] {
-    auto v = Vehicle::Create(loop_, *spec, dir_ / "tls");
-    if (v.ok()) {
-      vehicle_ = std::move(*v);
-    } else {
-      made = std::move(v).error();
-    }
-  });
-  ASSERT_THAT(made, IsOk());
+  ASSERT_THAT(MakeVehicle(*spec, dir_ / "tls"), IsOk());
   doip_ = std::make_unique<doip::SocketServer>(loop_, *vehicle_->entity());
   auto tls_at = doip_->ListenTls({"127.0.0.1", 0}, crt, key);
   ASSERT_THAT(tls_at, IsOk());
@@ -164,6 +161,47 @@ TEST_F(Peers, DoIpOverTls_PythonSsl_PlainAnswered0x07) {
   EXPECT_THAT(out, HasSubstr("tls activation: 0x10\n")) << out;
   EXPECT_THAT(out, HasSubstr("VIN: WALOFTDEMO0000001\n")) << out;
   EXPECT_THAT(out, HasSubstr("tls version: TLSv1.3\n")) << out;
+}
+
+// UDS Authentication (0x29) with scapy's UDS_AUTH packets and python3-cryptography's ECDSA over
+// our DoIP: the engine ECU programs only after 29; a foreign chain is refused with 0x52; the
+// genuine tester's proof of ownership completes it (0x12); the same proof replayed is refused.
+TEST_F(Peers, Scapy_UdsAuth_CertificateAndProofOfOwnership) {
+  testing::TestPki oem("OEM root"), stranger("stranger");
+  const uds::TesterCredentials tester = oem.Tester({"programming"});
+  const std::string chain = dir_ / "tester.der", key = dir_ / "tester.key";
+  const std::string foreign = dir_ / "foreign.der";
+  const Bytes chain_der = tester.ChainDer(), foreign_der = stranger.Tester().ChainDer();
+  ASSERT_THAT(WriteFileAtomic(chain, std::string(chain_der.begin(), chain_der.end())), IsOk());
+  ASSERT_THAT(WriteFileAtomic(key, tester.key.ToPem()), IsOk());
+  ASSERT_THAT(WriteFileAtomic(foreign, std::string(foreign_der.begin(), foreign_der.end())),
+              IsOk());
+  doip_.reset();
+  auto spec = LoadVehicleSpec(ALOFT_SOURCE_DIR "/examples/demo-car.toml");
+  ASSERT_THAT(spec, IsOk());
+  spec->doip->answer_gap = std::chrono::milliseconds(20);
+  for (auto& e : spec->ecus) {
+    if (e.config.name != "ecm") continue;
+    e.config.access = ProgrammingAccess::kAuthentication;
+    e.config.auth_anchors = {oem.root};
+  }
+  std::filesystem::create_directories(dir_ / "auth");
+  ASSERT_THAT(MakeVehicle(*spec, dir_ / "auth"), IsOk());
+  doip_ = std::make_unique<doip::SocketServer>(loop_, *vehicle_->entity());
+  auto at = doip_->Start({"127.0.0.1", 0});
+  ASSERT_THAT(at, IsOk());
+  const std::string out =
+      RunPython(std::string(ALOFT_SOURCE_DIR) + "/src/ecusim/peers/scapy_auth.py 127.0.0.1 " +
+                std::to_string(at->port) + " 0x1001 " + chain + " " + key + " " + foreign);
+  EXPECT_THAT(out, HasSubstr("10 02: 5002\n")) << out;
+  EXPECT_THAT(out, HasSubstr("34 before 29: 7f3434\n")) << out;
+  EXPECT_THAT(out, HasSubstr("29 01 foreign: 7f2952\n")) << out;
+  EXPECT_THAT(out, HasSubstr("29 01 return: 0x11\n")) << out;
+  EXPECT_THAT(out, HasSubstr("challenge bytes: 32\n")) << out;
+  EXPECT_THAT(out, HasSubstr("29 03 return: 0x12\n")) << out;
+  EXPECT_THAT(out, HasSubstr("34 after 29: ")) << out;
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("34 after 29: 7f3434"))) << out;
+  EXPECT_THAT(out, HasSubstr("29 03 replayed: 7f2924\n")) << out;
 }
 
 }  // namespace

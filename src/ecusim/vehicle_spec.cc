@@ -75,7 +75,9 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
                                  "faults",
                                  "boot_time_ms",
                                  "trusted_key",
-                                 "key_algorithm"},
+                                 "key_algorithm",
+                                 "access",
+                                 "auth_anchor"},
                                 "docs/vehicle-network.md"));
   EcuSpec e;
   EcuConfig& c = e.config;
@@ -134,6 +136,29 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
   } else if (algorithm != "hmac-sha256") {
     return Error(Code::kInvalidArgument,
                  where + ": key_algorithm '" + algorithm + "' (hmac-sha256 or xor)");
+  }
+  std::string access = "0x27";
+  ALOFT_RETURN_IF_ERROR(r.Str("access", access));
+  if (access == "0x29") {
+    c.access = ProgrammingAccess::kAuthentication;
+  } else if (access == "0x27+0x29") {
+    c.access = ProgrammingAccess::kBoth;
+  } else if (access != "0x27") {
+    return Error(Code::kInvalidArgument,
+                 where + ": access '" + access + "' (0x27, 0x29 or 0x27+0x29)");
+  }
+  std::string anchor;
+  ALOFT_RETURN_IF_ERROR(r.Str("auth_anchor", anchor));
+  if (!anchor.empty()) {
+    auto certs = crypto::Certificate::Load(anchor);
+    if (!certs.ok()) {
+      return Error(Code::kInvalidArgument, where + ": auth_anchor: " + certs.error().message());
+    }
+    c.auth_anchors = std::move(*certs);
+  }
+  if (c.access != ProgrammingAccess::kSecurityAccess && c.auth_anchors.empty()) {
+    return Error(Code::kInvalidArgument,
+                 where + ": access " + access + " needs auth_anchor (the testers' root CA, PEM)");
   }
   std::string trusted;
   ALOFT_RETURN_IF_ERROR(r.Str("trusted_key", trusted));

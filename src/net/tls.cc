@@ -1,5 +1,6 @@
 #include "net/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -118,8 +119,15 @@ Result<Fd> TlsEndpoint::Wrap(Fd tcp) {
     SSL* ssl = SSL_new(ctx_);
     SSL_set_fd(ssl, tcp.get());
     if (!server_) {
-      SSL_set_tlsext_host_name(ssl, host_.c_str());
-      SSL_set1_host(ssl, host_.c_str());
+      // An address is checked against the certificate's IP SANs, a name against its DNS ones.
+      in6_addr any;
+      if (::inet_pton(AF_INET, host_.c_str(), &any) == 1 ||
+          ::inet_pton(AF_INET6, host_.c_str(), &any) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host_.c_str());
+      } else {
+        SSL_set_tlsext_host_name(ssl, host_.c_str());
+        SSL_set1_host(ssl, host_.c_str());
+      }
     }
     timeval tv{5, 0};  // the handshake's time limit
     ::setsockopt(tcp.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -130,6 +138,9 @@ Result<Fd> TlsEndpoint::Wrap(Fd tcp) {
       *finished = true;
       return;
     }
+    // A TLS 1.3 session ticket after the handshake must not hold the pump in SSL_read (waiting
+    // for application data while the other direction has bytes to send): it returns instead.
+    SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
     timeval none{0, 0};
     ::setsockopt(tcp.get(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     h.set_value(OkStatus());

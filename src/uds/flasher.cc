@@ -39,6 +39,7 @@ void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
   sent_ = 0;
   offset_ = 0;
   scanned_ = plan_.resume_block == 0;
+  authenticated_ = false;
   bsc_ = 1;
   tries_ = 0;
   start_ = client_.link().loop().Now();
@@ -94,6 +95,23 @@ void Flasher::Step() {
     case 6:
       return Send({0x10, 0x02}, next);
     case 7: {
+      if (plan_.credentials && !authenticated_) {
+        --stage_;
+        const auto sent_at = client_.link().loop().Now();
+        std::weak_ptr<bool> alive = alive_;
+        return Authenticate(client_, *plan_.credentials, [this, alive, sent_at](Status s) {
+          if (alive.expired()) return;
+          if (!s.ok()) return Fail(s);
+          authenticated_ = true;
+          const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              client_.link().loop().Now() - sent_at);
+          report_.steps.push_back("29 01, 29 03 -> 69 03 12 as " +
+                                  plan_.credentials->chain[0].Subject() + " (" +
+                                  std::to_string(ms.count()) + " ms)");
+          Step();
+        });
+      }
+      if (plan_.credentials && !plan_.key) return Step();  // 29 instead of 27
       const uint8_t seed_sub = static_cast<uint8_t>(plan_.security_level * 2 - 1);
       return Send({0x27, seed_sub}, [this, seed_sub](const Response& r) {
         std::span<const uint8_t> seed = std::span(r.bytes).subspan(2);

@@ -17,6 +17,7 @@
 
 #include "core/encoding.h"
 #include "core/io.h"
+#include "uds/authentication.h"
 #include "uds/client.h"
 
 namespace aloft::uds {
@@ -39,6 +40,9 @@ struct FlashPlan {
   uint64_t address = 0;
   // The key for a seed (security access level `security_level`).
   std::function<Bytes(std::span<const uint8_t> seed)> key{};
+  // When set, Authentication (29 01, 29 03) with this certificate and key comes first in the
+  // programming session; with `key` unset, instead of security access (docs/identity.md).
+  std::shared_ptr<const TesterCredentials> credentials{};
   uint8_t security_level = 1;
   Bytes fingerprint = Bytes(16, 0x00);  // written to F15B before erasing (empty: not written)
   // After 11 01: how long the ECU takes to start, and how often 10 01 is tried after that.
@@ -97,6 +101,7 @@ class Flasher {
   uint64_t sent_ = 0;
   uint64_t offset_ = 0;  // where the download starts (resuming)
   bool scanned_ = false;
+  bool authenticated_ = false;
   uint8_t bsc_ = 1;
   EventLoop::TimePoint start_{}, download_start_{};
   int tries_ = 0;

@@ -97,6 +97,9 @@ void Server::OnMessage(Link& link, const AttachOptions& options,
   if (!rules.sessions.empty() && !Contains(rules.sessions, session_)) {
     return refuse(nrc::kServiceNotSupportedInActiveSession);
   }
+  if (!rules.role.empty() && !Authenticated(rules.role)) {
+    return refuse(nrc::kAuthenticationRequired);
+  }
   if (rules.security_level && unlocked_ != rules.security_level) {
     return refuse(nrc::kSecurityAccessDenied);
   }
@@ -184,7 +187,8 @@ void Server::ChangeSession(uint8_t to) {
   unlocked_ = 0;  // a session change locks security again
   seed_level_ = 0;
   if (to == session::kDefault) {
-    comm_ctrl_ = 0;  // leaving the non-default sessions ends 28 and 85
+    if (auth_) auth_->Reset();  // the default session is unauthenticated
+    comm_ctrl_ = 0;             // leaving the non-default sessions ends 28 and 85
     dtc_on_ = true;
     if (s3_timer_) loop_.Cancel(s3_timer_);
     s3_timer_ = 0;
@@ -196,6 +200,20 @@ void Server::Reset() {
   if (current_ && current_->pending_timer) loop_.Cancel(current_->pending_timer);
   current_.reset();
   ChangeSession(session::kDefault);
+}
+
+void Server::SetAuthentication(AuthenticationConfig config) {
+  auth_ = std::make_unique<Authenticator>(std::move(config));
+  Handle(sid::kAuthentication, {.min_length = 2, .subfunction = true},
+         [this](const Request& r, Responder reply) {
+           Authenticator::Answer a = auth_->Handle(r.bytes);
+           if (a.nrc) {
+             auth_refusal_ = a.why;
+             return reply.Negative(a.nrc);
+           }
+           auth_refusal_.clear();
+           reply.Positive(std::move(a.positive));
+         });
 }
 
 void Server::InstallBuiltins() {
@@ -338,6 +356,9 @@ void Server::WriteDid(const Request& r, Responder reply) {
   }
   if (d.length && r.bytes.size() - 3 != d.length) {
     return reply.Negative(nrc::kIncorrectMessageLength);
+  }
+  if (!d.write_role.empty() && !Authenticated(d.write_role)) {
+    return reply.Negative(nrc::kAuthenticationRequired);
   }
   if (d.write_security && unlocked_ != d.write_security) {
     return reply.Negative(nrc::kSecurityAccessDenied);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "uds/authentication.h"
 #include "uds/link.h"
 #include "uds/uds.h"
 
@@ -66,6 +67,7 @@ class Responder {
 struct ServiceRules {
   std::vector<uint8_t> sessions{};  // the sessions it is offered in (empty: all)
   uint8_t security_level = 0;       // the level that must be unlocked (0: none)
+  std::string role{};  // the role Authentication (29) must have granted (empty: none), else 0x34
   size_t min_length = 1;
   bool subfunction = false;             // byte 1 is a sub-function, bit 7 its suppress bit
   std::vector<uint8_t> subfunctions{};  // the supported ones (empty: any)
@@ -77,7 +79,8 @@ struct Did {
   bool writable = false;
   std::vector<uint8_t> write_sessions{};  // where 2E may write it (empty: all non-default)
   uint8_t write_security = 0;
-  size_t length = 0;  // the length 2E must give (0: any)
+  std::string write_role{};  // the role 29 must have granted to write it (empty: none)
+  size_t length = 0;         // the length 2E must give (0: any)
 };
 
 struct SecurityLevel {
@@ -117,6 +120,14 @@ class Server {
   // Security access level `level` is sub-functions 2*level-1 (seed) and 2*level (key).
   void SetSecurityLevel(uint8_t level, SecurityLevel s) { levels_[level] = std::move(s); }
   void SetDtcs(std::vector<Dtc> dtcs) { dtcs_ = std::move(dtcs); }
+  // Offers Authentication (29, APCE unidirectional) in every session; the roles it grants last
+  // until 29 00, a reset or the default session.
+  void SetAuthentication(AuthenticationConfig config);
+  // Whether 29 granted `role`.
+  bool Authenticated(const std::string& role) const { return auth_ && auth_->Has(role); }
+  const Authenticator* authentication() const { return auth_.get(); }
+  // Why the last 29 request was refused (for logs and tests).
+  const std::string& last_authentication_refusal() const { return auth_refusal_; }
   const std::vector<Dtc>& dtcs() const { return dtcs_; }
 
   // Refuses a session change with an NRC (say 0x22 before the preconditions routine).
@@ -177,6 +188,8 @@ class Server {
   std::map<uint16_t, Did> dids_;
   std::map<uint8_t, SecurityLevel> levels_;
   std::vector<Dtc> dtcs_;
+  std::unique_ptr<Authenticator> auth_;
+  std::string auth_refusal_;
   std::vector<std::pair<Link*, int>> links_;
   std::unique_ptr<Current> current_;
   uint64_t serial_ = 0;

@@ -38,6 +38,34 @@ const char* NrcName(uint8_t code) {
       return "exceededNumberOfAttempts";
     case 0x37:
       return "requiredTimeDelayNotExpired";
+    case 0x50:
+      return "certificateVerificationFailed-InvalidTimePeriod";
+    case 0x51:
+      return "certificateVerificationFailed-InvalidSignature";
+    case 0x52:
+      return "certificateVerificationFailed-InvalidChainOfTrust";
+    case 0x53:
+      return "certificateVerificationFailed-InvalidType";
+    case 0x54:
+      return "certificateVerificationFailed-InvalidFormat";
+    case 0x55:
+      return "certificateVerificationFailed-InvalidContent";
+    case 0x56:
+      return "certificateVerificationFailed-InvalidScope";
+    case 0x57:
+      return "certificateVerificationFailed-InvalidCertificate";
+    case 0x58:
+      return "ownershipVerificationFailed";
+    case 0x59:
+      return "challengeCalculationFailed";
+    case 0x5A:
+      return "settingAccessRightsFailed";
+    case 0x5B:
+      return "sessionKeyCreationDerivationFailed";
+    case 0x5C:
+      return "configurationDataUsageFailed";
+    case 0x5D:
+      return "deAuthenticationFailed";
     case 0x70:
       return "uploadDownloadNotAccepted";
     case 0x71:

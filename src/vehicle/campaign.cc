@@ -60,6 +60,7 @@ void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, bool backup) {
     plan.source = e.job.source;
     plan.sha256 = e.job.sha256;
   }
+  plan.credentials = e.job.credentials;
   plan.on_erase = [&e] { e.erased = true; };
   plan.on_reset = [this, &e] {
     if (!e.pause_counted) return;
@@ -507,7 +508,7 @@ void Campaign::RollbackAttempt(size_t i, int tries) {
                  {0x27, 0x01},
                  {0x31, 0x01, 0xFF, 0x02},
                  {0x11, 0x01}},
-                ecu.job.key, [this, next](Status s) {
+                {ecu.job.key, ecu.job.credentials}, [this, next](Status s) {
                   if (dead_) return;
                   if (!s.ok()) return next(s);
                   loop_.After(std::chrono::milliseconds(300), [next] { next(OkStatus()); });

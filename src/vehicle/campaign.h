@@ -35,7 +35,9 @@ struct EcuJob {
   uint64_t size() const { return source ? source->size() : image.size(); }
   Bytes backup{};  // single bank: the current image, held before its erase
   std::string backup_version{};
-  std::function<Bytes(std::span<const uint8_t> seed)> key;
+  std::function<Bytes(std::span<const uint8_t> seed)> key{};  // security access (null: none)
+  // Authentication (29) before programming, for an ECU that takes it (null: none).
+  std::shared_ptr<const uds::TesterCredentials> credentials{};
   // ECUs (by name) whose transfer must be done before this one's begins and that are activated
   // before it.
   std::vector<std::string> after{};

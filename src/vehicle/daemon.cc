@@ -77,10 +77,20 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   const toml::table* n = t["network"].as_table();
   if (!n) return r.Bad("network", "a table with vehicle = the vehicle description, hub, doip");
   TomlReader nr(path + " [network]", *n);
-  ALOFT_RETURN_IF_ERROR(nr.Known({"vehicle", "hub", "doip"}, kDoc));
+  ALOFT_RETURN_IF_ERROR(nr.Known(
+      {"vehicle", "hub", "doip", "doip_tls_ca", "doip_tls_name", "tester_cert", "tester_key"},
+      kDoc));
   ALOFT_RETURN_IF_ERROR(nr.Str("vehicle", c.network));
   ALOFT_RETURN_IF_ERROR(nr.Str("hub", c.hub));
   ALOFT_RETURN_IF_ERROR(nr.Str("doip", c.doip));
+  ALOFT_RETURN_IF_ERROR(nr.Str("doip_tls_ca", c.doip_tls_ca));
+  ALOFT_RETURN_IF_ERROR(nr.Str("doip_tls_name", c.doip_tls_name));
+  ALOFT_RETURN_IF_ERROR(nr.Str("tester_cert", c.tester_cert));
+  ALOFT_RETURN_IF_ERROR(nr.Str("tester_key", c.tester_key));
+  if (c.tester_cert.empty() != c.tester_key.empty()) {
+    return nr.Bad("tester_cert", "set with tester_key, or neither");
+  }
+  if (!c.doip_tls_ca.empty() && c.doip.empty()) return nr.Bad("doip_tls_ca", "needs doip");
   if (c.network.empty()) return nr.Bad("vehicle", "set (the vehicle description)");
   if (c.hub.empty() && c.doip.empty()) return nr.Bad("hub", "set, or doip, or both");
   ALOFT_RETURN_IF_ERROR(agent::ReadTrustTable(t, path, kDoc, c.trust));

@@ -16,6 +16,10 @@
 //   vehicle = "/etc/aloft/car.toml"   # the vehicle description
 //   hub = "127.0.0.1:29536"
 //   doip = "127.0.0.1:13400"
+//   doip_tls_ca = "/etc/aloft/doip-ca.crt"  # optional: doip is then the TLS port (3496)
+//   doip_tls_name = "gateway.car"           # optional: the name its certificate carries
+//   tester_cert = "/etc/aloft/tester.crt"   # optional: UDS 0x29 (docs/identity.md)
+//   tester_key = "/etc/aloft/tester.key"
 //   [trust]
 //   keys = ["/etc/aloft/release.pub"]
 //   [uptane]                          # optional: Uptane full verification (docs/trust.md)
@@ -40,7 +44,9 @@ namespace aloft::vehicle {
 
 struct DaemonConfig {
   std::string server, device, token, state_dir, ca_file;
-  std::string network, hub, doip;  // [network]
+  std::string network, hub, doip;          // [network]
+  std::string doip_tls_ca, doip_tls_name;  // [network] DoIP over TLS: the entity's CA, its name
+  std::string tester_cert, tester_key;     // [network] UDS 0x29: the gateway's tester identity
   crypto::TrustSet trust;
   std::chrono::seconds poll_interval{300};
   agent::DownloadOptions download;

@@ -107,6 +107,17 @@ Bytes Manager::Key(const std::string& ecu, std::span<const uint8_t> seed) const 
   return config_.key ? config_.key(ecu, seed) : Bytes{};
 }
 
+Unlock Manager::UnlockFor(const std::string& ecu) {
+  Unlock u;
+  const ecusim::EcuSpec* spec = network_.ecu(ecu);
+  const auto access = spec ? spec->config.access : ecusim::ProgrammingAccess::kSecurityAccess;
+  if (access != ecusim::ProgrammingAccess::kAuthentication) {
+    u.key = [this, ecu](std::span<const uint8_t> seed) { return Key(ecu, seed); };
+  }
+  if (access != ecusim::ProgrammingAccess::kSecurityAccess) u.credentials = config_.tester;
+  return u;
+}
+
 void Manager::ReadInventory(std::function<void(Inventory)> done) {
   auto inv = std::make_shared<Inventory>();
   // ECUs with their own agent: what their last check-in with the gateway said.
@@ -190,6 +201,16 @@ void Manager::Install(const std::string& path, std::function<void(InstallReport)
   ReadInventory([this, l, done](Inventory inv) {
     l->report.before = inv;
     l->report.problems = CheckBundle(l->bundle, inv, store_.LoadCounters());
+    for (const EcuTarget& t : l->bundle.ecus) {
+      const ecusim::EcuSpec* spec = network_.ecu(t.name);
+      if (t.method != InstallMethod::kAgent && spec && !config_.tester &&
+          spec->config.access != ecusim::ProgrammingAccess::kSecurityAccess) {
+        l->report.problems.push_back(
+            t.name +
+            ": it programs only after UDS authentication (0x29), and the gateway has no "
+            "tester certificate (--tester-cert, --tester-key)");
+      }
+    }
     if (!l->report.problems.empty()) {
       l->report.after = inv;
       return done(l->report);
@@ -361,31 +382,29 @@ void Manager::BackupChain(std::shared_ptr<Loaded> l, std::vector<size_t> chain, 
   }
   const ecusim::EcuSpec* spec = network_.ecu(t.name);
   if (on_progress) on_progress(t.name, "backup", 0, 1);
-  ReadBack(
-      *network_.client(t.name), t.address, spec->config.app_size,
-      [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
-      spec->config.write_unit,
-      [this, l, name = t.name, next, running,
-       alive = std::weak_ptr<bool>(alive_)](Result<Bytes> image) mutable {
-        if (alive.expired()) return;
-        if (!image.ok() || image->empty()) {
-          l->report.problems.push_back(
-              name + ": no backup of its current image (" +
-              (image.ok() ? std::string("it reads back empty") : image.error().message()) +
-              "): a single-bank ECU is not erased without one");
-          return next();
-        }
-        MemoryRandomSource read(*image);
-        if (Status saved = store_.Save(name, read, running); !saved.ok()) {
-          l->report.problems.push_back(name +
-                                       ": its backup cannot be kept: " + saved.error().message());
-          return next();
-        }
-        if (on_progress) on_progress(name, "backup", 1, 1);
-        l->backups[name] = {std::move(*image), running};
-        // The read-back ended with a reset: the ECU starts again before the next step.
-        loop_.After(std::chrono::milliseconds(500), next);
-      });
+  ReadBack(*network_.client(t.name), t.address, spec->config.app_size, UnlockFor(t.name),
+           spec->config.write_unit,
+           [this, l, name = t.name, next, running,
+            alive = std::weak_ptr<bool>(alive_)](Result<Bytes> image) mutable {
+             if (alive.expired()) return;
+             if (!image.ok() || image->empty()) {
+               l->report.problems.push_back(
+                   name + ": no backup of its current image (" +
+                   (image.ok() ? std::string("it reads back empty") : image.error().message()) +
+                   "): a single-bank ECU is not erased without one");
+               return next();
+             }
+             MemoryRandomSource read(*image);
+             if (Status saved = store_.Save(name, read, running); !saved.ok()) {
+               l->report.problems.push_back(
+                   name + ": its backup cannot be kept: " + saved.error().message());
+               return next();
+             }
+             if (on_progress) on_progress(name, "backup", 1, 1);
+             l->backups[name] = {std::move(*image), running};
+             // The read-back ended with a reset: the ECU starts again before the next step.
+             loop_.After(std::chrono::milliseconds(500), next);
+           });
 }
 
 // An ECU with its own agent: its package (the component's payload, a signed .aloft of its own)
@@ -435,17 +454,18 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       jobs.push_back(AgentJob(*l, t));
       continue;
     }
-    EcuJob j{
-        .name = t.name,
-        .bus = network_.medium(t.name),
-        .client = network_.client(t.name),
-        .ab = t.method == InstallMethod::kUdsAb,
-        .address = t.address,
-        .image = l->images[t.name],
-        .version = t.version,
-        .key = [this, name = t.name](std::span<const uint8_t> seed) { return Key(name, seed); },
-        .after = t.after,
-        .erase_block = network_.ecu(t.name)->config.erase_block};
+    EcuJob j{.name = t.name,
+             .bus = network_.medium(t.name),
+             .client = network_.client(t.name),
+             .ab = t.method == InstallMethod::kUdsAb,
+             .address = t.address,
+             .image = l->images[t.name],
+             .version = t.version,
+             .after = t.after,
+             .erase_block = network_.ecu(t.name)->config.erase_block};
+    Unlock unlock = UnlockFor(t.name);
+    j.key = std::move(unlock.key);
+    j.credentials = std::move(unlock.credentials);
     if (auto b = l->backups.find(t.name); b != l->backups.end()) {
       j.backup = b->second.first;
       j.backup_version = b->second.second;

@@ -23,6 +23,7 @@
 #include "vehicle/ota_mode.h"
 #include "vehicle/signals.h"
 #include "vehicle/store.h"
+#include "vehicle/uds_steps.h"
 
 namespace aloft::vehicle {
 
@@ -38,6 +39,9 @@ struct ManagerConfig {
   // An encrypted bundle's content key (docs/encryption.md): the gateway decrypts it before it
   // flashes. Unset: an encrypted bundle is refused before any ECU is touched.
   ContentKeyFor content_key{};
+  // The gateway's tester certificate and key for ECUs that program only after UDS
+  // Authentication (0x29, docs/identity.md). Unset: a bundle for such an ECU is refused.
+  std::shared_ptr<const uds::TesterCredentials> tester{};
 };
 
 enum class InstallResult { kRefused, kAllNew, kAllOld, kFailed };
@@ -106,6 +110,8 @@ class Manager {
                    std::function<void(InstallReport)> done);
   Result<std::shared_ptr<Loaded>> Load(const std::string& path, InstallReport& report);
   Bytes Key(const std::string& ecu, std::span<const uint8_t> seed) const;
+  // How the gateway unlocks the programming of `ecu`: as its description says it takes it.
+  Unlock UnlockFor(const std::string& ecu);
   std::string Path(const std::string& name) const { return config_.state_dir + "/" + name; }
 
   EventLoop& loop_;

@@ -127,7 +127,8 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
                             return ecusim::SecurityKey(car_->ecu(ecu)->config(), seed);
                           },
                       .agent_ecus = agent_ecus_.get(),
-                      .content_key = content_key_for_});
+                      .content_key = content_key_for_,
+                      .tester = tester_});
     manager_->on_progress = [this](const std::string& ecu, const std::string& stage, uint64_t,
                                    uint64_t) { stages_.insert(ecu + " " + stage); };
   }
@@ -262,8 +263,25 @@ class ManagerTest : public ::testing::Test, public testing::PackageFixture {
     return n;
   }
 
+  // The car again, its description changed by `edit` (the ECUs keep their flash), and the
+  // gateway restarted.
+  void RebuildCar(std::function<void(ecusim::VehicleSpec&)> edit) {
+    manager_.reset();
+    network_.reset();
+    doip_.reset();
+    ports_.clear();
+    car_.reset();
+    edit(spec_);
+    auto v = ecusim::Vehicle::Create(loop_, spec_, dir.path() + "/ecus");
+    ASSERT_THAT(v, IsOk());
+    car_ = std::move(*v);
+    StartGateway();
+  }
+
   // The gateway's way to an encrypted bundle's content key (none: such bundles are refused).
   ContentKeyFor content_key_for_;
+  // The gateway's tester certificate for UDS 0x29 (none: ECUs that require it are refused).
+  std::shared_ptr<const uds::TesterCredentials> tester_;
   SimLoop loop_;
   ecusim::VehicleSpec spec_;
   std::unique_ptr<ecusim::Vehicle> car_;

@@ -1,6 +1,7 @@
 // The manager against a simulated car (manager_fixture.h): a bundle verified, backed up,
 // installed; a delta bundle rebuilt as it goes out; bad bundles refused before any ECU is touched;
 // a failing ECU sending all back; a gateway restart converging.
+#include "uds/test_pki.h"
 #include "vehicle/manager_fixture.h"
 
 namespace aloft::vehicle {
@@ -192,6 +193,36 @@ TEST_F(ManagerTest, AGatewayRestartMidCampaign_Converges) {
   // And the bundle installs afterwards.
   EXPECT_EQ(Install(bundle).result, InstallResult::kAllNew);
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
+// ECUs that program only after UDS Authentication (0x29): the head unit instead of security
+// access, the transmission control unit as well as it (its backup is read after both). Without
+// a tester certificate the bundle is refused before any ECU is touched; with one, all-new.
+TEST_F(ManagerTest, EcusBehindUdsAuthentication_TheGatewaysTesterCertificate) {
+  testing::TestPki oem("OEM root");
+  RebuildCar([&](ecusim::VehicleSpec& spec) {
+    for (auto& e : spec.ecus) {
+      if (e.config.name == "hu") e.config.access = ecusim::ProgrammingAccess::kAuthentication;
+      if (e.config.name == "tcm") e.config.access = ecusim::ProgrammingAccess::kBoth;
+      e.config.auth_anchors = {oem.root};
+    }
+  });
+  const std::string before = Versions();
+  const uint64_t operations = FlashOperations();
+  const InstallReport refused = Install(Bundle("2.0.0"));
+  EXPECT_EQ(refused.result, InstallResult::kRefused);
+  EXPECT_THAT(refused.problems, Contains(HasSubstr("hu: it programs only after UDS "
+                                                   "authentication (0x29)")));
+  EXPECT_THAT(refused.problems, Contains(HasSubstr("tcm: it programs only after")));
+  EXPECT_EQ(Versions(), before);
+  EXPECT_EQ(FlashOperations(), operations);
+
+  tester_ = std::make_shared<const uds::TesterCredentials>(oem.Tester({"programming"}));
+  StartGateway();
+  const InstallReport r = Install(Bundle("2.0.0"));
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  EXPECT_TRUE(stages_.count("tcm backup"));
 }
 
 }  // namespace

@@ -5,12 +5,31 @@
 
 namespace aloft::vehicle {
 
-void RunSequence(uds::Client& client, std::vector<std::vector<uint8_t>> requests, KeyFunction key,
+void RunSequence(uds::Client& client, std::vector<std::vector<uint8_t>> requests, Unlock unlock,
                  std::function<void(Status)> done) {
   if (requests.empty()) return done(OkStatus());
   std::vector<uint8_t> first = requests.front();
+  if (first.size() == 2 && first[0] == 0x27 && first[1] % 2 == 1) {
+    if (unlock.credentials) {
+      // Authentication first; then the rest, the 27 with it (the credentials used up).
+      auto credentials = std::move(unlock.credentials);
+      unlock.credentials = nullptr;
+      const uds::TesterCredentials& c = *credentials;
+      return uds::Authenticate(
+          client, c,
+          [&client, credentials, requests = std::move(requests), unlock = std::move(unlock),
+           done = std::move(done)](Status s) mutable {
+            if (!s.ok()) return done(s);
+            RunSequence(client, std::move(requests), std::move(unlock), std::move(done));
+          });
+    }
+    if (!unlock.key) {  // the ECU takes no security access
+      requests.erase(requests.begin());
+      return RunSequence(client, std::move(requests), std::move(unlock), std::move(done));
+    }
+  }
   requests.erase(requests.begin());
-  client.Request(first, [&client, first, requests = std::move(requests), key = std::move(key),
+  client.Request(first, [&client, first, requests = std::move(requests), unlock = std::move(unlock),
                          done = std::move(done)](Result<uds::Response> r) mutable {
     if (!r.ok()) return done(std::move(r).error());
     if (!r->positive()) return done(r->ToStatus(first));
@@ -19,12 +38,12 @@ void RunSequence(uds::Client& client, std::vector<std::vector<uint8_t>> requests
       const bool zero = std::all_of(seed.begin(), seed.end(), [](uint8_t b) { return b == 0; });
       if (!zero) {
         std::vector<uint8_t> answer{0x27, static_cast<uint8_t>(first[1] + 1)};
-        const Bytes k = key ? key(seed) : Bytes{};
+        const Bytes k = unlock.key ? unlock.key(seed) : Bytes{};
         answer.insert(answer.end(), k.begin(), k.end());
         requests.insert(requests.begin(), std::move(answer));
       }
     }
-    RunSequence(client, std::move(requests), std::move(key), std::move(done));
+    RunSequence(client, std::move(requests), std::move(unlock), std::move(done));
   });
 }
 
@@ -73,12 +92,12 @@ void NextBlock(std::shared_ptr<Upload> u) {
 
 }  // namespace
 
-void ReadBack(uds::Client& client, uint64_t address, uint64_t size, KeyFunction key, size_t unit,
+void ReadBack(uds::Client& client, uint64_t address, uint64_t size, Unlock unlock, size_t unit,
               std::function<void(Result<Bytes>)> done) {
   auto u = std::make_shared<Upload>(Upload{
       .client = client, .size = size, .unit = std::max<size_t>(unit, 1), .done = std::move(done)});
   RunSequence(client, {{0x10, 0x03}, {0x31, 0x01, 0x02, 0x03}, {0x10, 0x02}, {0x27, 0x01}},
-              std::move(key), [u, address](Status s) {
+              std::move(unlock), [u, address](Status s) {
                 if (!s.ok()) return Finish(u, s);
                 u->client.Request(uds::EncodeTransferRequest(0x35, {0x00, address, u->size}),
                                   [u](Result<uds::Response> r) {
