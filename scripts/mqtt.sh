@@ -3,9 +3,12 @@
 # anonymous clients, the password and ACL files that aloftd writes (mqtt_broker_passwd,
 # mqtt_broker_acl; empty until then) and its pid file (mqtt_broker_pid, for aloftd's SIGHUP),
 # persistence in DIR so that a restart keeps sessions and queued messages. With TLS_PORT, a second
-# listener speaks TLS with DIR/tls/server.{crt,key} (made here, signed by DIR/tls/ca.crt).
+# listener speaks TLS with DIR/tls/server.{crt,key} (made here, signed by DIR/tls/ca.crt). With
+# CERT_PORT and DEVICE_CA (a CA directory of `aloft ca`), a third speaks TLS and takes devices by
+# their certificates: required, checked against DEVICE_CA/ca.crt and its crl.pem, the
+# certificate's CN their user name (use_identity_as_username; docs/identity.md).
 #
-# Usage: scripts/mqtt.sh start DIR PORT [TLS_PORT]  -> prints mqtt://127.0.0.1:PORT
+# Usage: scripts/mqtt.sh start DIR PORT [TLS_PORT [CERT_PORT DEVICE_CA]]  -> mqtt://127.0.0.1:PORT
 #        scripts/mqtt.sh stop DIR
 #        scripts/mqtt.sh restart DIR                 (stop, then start with the same files)
 set -euo pipefail
@@ -43,6 +46,10 @@ case "$cmd" in
   start)
     port=${3:?missing PORT}
     tls_port=${4:-}
+    cert_port=${5:-}
+    device_ca=${6:-}
+    [[ -z $cert_port || ( -n $tls_port && -n $device_ca ) ]] ||
+      { echo "mqtt.sh: CERT_PORT needs TLS_PORT and DEVICE_CA" >&2; exit 2; }
     mkdir -p "$dir"
     touch "$dir/passwd" "$dir/acl"
     {
@@ -65,6 +72,15 @@ case "$cmd" in
         echo "use_username_as_clientid true"
         echo "certfile $dir/tls/server.crt"
         echo "keyfile $dir/tls/server.key"
+      fi
+      if [[ -n $cert_port ]]; then
+        echo "listener $cert_port 127.0.0.1"
+        echo "certfile $dir/tls/server.crt"
+        echo "keyfile $dir/tls/server.key"
+        echo "cafile $device_ca/ca.crt"
+        echo "crlfile $device_ca/crl.pem"
+        echo "require_certificate true"
+        echo "use_identity_as_username true"
       fi
       echo "allow_anonymous false"
       echo "password_file $dir/passwd"

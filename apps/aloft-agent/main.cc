@@ -450,7 +450,7 @@ int main(int argc, char** argv) {
   for (auto& u : units) {
     if (link) {
       u.http = agent::MakeHttpUplink(config->agent.server, u.name, config->agent.token,
-                                     config->agent.ca_file);
+                                     config->agent.tls());
       u.push = link->UplinkFor(u.name, u.http.get());
     }
     u.MakeAgent();

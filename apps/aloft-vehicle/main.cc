@@ -419,7 +419,7 @@ int Daemon(const std::string& path, bool once) {
   o.content_key_for = vehicle::ActionContentKey(config->state_dir);
   if (Status s = g.MakeManager(o, config->trust); !s.ok()) return Fail(s.error());
   if (Status s = g.StartHmi(o); !s.ok()) return Fail(s.error());
-  auto http = agent::MakeHttpUplink(config->server, config->device, config->token, config->ca_file);
+  auto http = agent::MakeHttpUplink(config->server, config->device, config->token, config->tls());
   std::unique_ptr<agent::PushLink> push;
   std::unique_ptr<agent::Uplink> pushed;
   if (!config->mqtt_url.empty()) {

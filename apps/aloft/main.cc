@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "bundle_cmd.h"
+#include "ca_cmd.h"
 #include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
@@ -214,6 +215,7 @@ int main(int argc, char** argv) {
   auto run_delta = aloft::cli::AddDeltaCommands(app);
   auto run_bundle = aloft::cli::AddBundleCommands(app, PackClock);
   auto run_repo = aloft::cli::AddRepoCommands(app, PackClock);
+  auto run_ca = aloft::cli::AddCaCommands(app);
   CLI::App* server_cmd = nullptr;
   auto run_server = aloft::cli::AddServerCommands(app, &server_cmd);
 
@@ -227,6 +229,7 @@ int main(int argc, char** argv) {
   if (int rc = run_delta(quiet); rc >= 0) return rc;
   if (int rc = run_bundle(quiet); rc >= 0) return rc;
   if (int rc = run_repo(quiet); rc >= 0) return rc;
+  if (int rc = run_ca(quiet); rc >= 0) return rc;
 
   if (*keygen && key_type == "x25519") {
     auto key = aloft::crypto::RecipientKey::Generate();

@@ -1,9 +1,31 @@
 // `aloft server device-type | module | device | devices`: the device registry.
 #include <cstdio>
 
+#include "core/file.h"
+#include "crypto/ca_directory.h"
 #include "server_cmd_support.h"
 
 namespace aloft::cli::server {
+
+namespace {
+
+// `device add --csr`: the device's request signed with the CA directory, for TLS client
+// authentication; the request must name the device.
+Result<crypto::Certificate> SignDeviceCsr(const Options& o) {
+  if (o.ca_dir.empty() || o.cert_out.empty()) {
+    return Error(Code::kInvalidArgument, "--csr needs --ca (the CA directory) and --cert-out");
+  }
+  ALOFT_ASSIGN_OR_RETURN(crypto::CertificateRequest csr, crypto::CertificateRequest::Load(o.csr));
+  if (csr.CommonName() != o.a1) {
+    return Error(Code::kInvalidArgument,
+                 o.csr + ": names '" + csr.CommonName() + "', not the device '" + o.a1 + "'");
+  }
+  ALOFT_ASSIGN_OR_RETURN(crypto::CaDirectory ca,
+                         crypto::CaDirectory::Open(o.ca_dir, SystemClock::Instance()));
+  return ca.Sign(csr, {.tls_client = true});
+}
+
+}  // namespace
 
 void AddFleetCommands(CLI::App* s, Commands& cmds) {
   auto o = cmds.o;
@@ -130,6 +152,12 @@ void AddFleetCommands(CLI::App* s, Commands& cmds) {
   dev->require_subcommand(1);
   auto* dev_add =
       add(dev, "add", "Pre-provision a device; prints its token last", [o, print](Api& api, bool) {
+        std::optional<crypto::Certificate> cert;
+        if (!o->csr.empty()) {
+          auto signed_cert = SignDeviceCsr(*o);
+          if (!signed_cert.ok()) return Fail(signed_cert.error());
+          cert = std::move(*signed_cert);
+        }
         json body = {{"name", o->a1}, {"device_type", o->device_type}};
         if (!o->group.empty()) body["group"] = o->group;
         if (o->gateway && !o->gateway->empty()) body["gateway"] = *o->gateway;
@@ -139,6 +167,16 @@ void AddFleetCommands(CLI::App* s, Commands& cmds) {
         if (!attrs->empty()) body["attributes"] = *attrs;
         auto r = api.Call("POST", "/api/v1/devices", &body);
         if (!r.ok()) return Fail(r.error());
+        if (cert) {
+          if (Status w = WriteFileAtomic(o->cert_out, cert->Pem()); !w.ok()) return Fail(w.error());
+          return print(*r, [&](const json& j) {
+            std::printf(
+                "device %s (%s) created; it authenticates with its certificate: wrote %s "
+                "(serial %s)\n",
+                Str(j, "name").c_str(), Str(j, "device_type").c_str(), o->cert_out.c_str(),
+                cert->SerialHex().c_str());
+          });
+        }
         return print(*r, [](const json& j) {
           std::printf("device %s (%s) created; its token:\n%s\n", Str(j, "name").c_str(),
                       Str(j, "device_type").c_str(), Str(j, "token").c_str());
@@ -151,6 +189,13 @@ void AddFleetCommands(CLI::App* s, Commands& cmds) {
   dev_add->add_option("--attribute", o->attributes, "KEY=VALUE (repeatable)");
   dev_add->add_option("--gateway", o->gateway,
                       "The gateway this device is reached through (docs/mqtt.md)");
+  dev_add
+      ->add_option("--csr", o->csr,
+                   "Enrol by certificate: the device's signing request (PEM; its CN must be the "
+                   "device's name), signed here with --ca (docs/identity.md)")
+      ->check(CLI::ExistingFile);
+  dev_add->add_option("--ca", o->ca_dir, "With --csr: the CA directory (aloft ca init)");
+  dev_add->add_option("--cert-out", o->cert_out, "With --csr: where the certificate is written");
   auto* dev_show = add(dev, "show", "Show a device", [o, print](Api& api, bool) {
     auto r = api.Call("GET", "/api/v1/devices/" + Enc(o->a1));
     if (!r.ok()) return Fail(r.error());

@@ -38,9 +38,10 @@ struct Options {
   std::string at;                      // push
   std::string expires_in;              // registration tokens
   int64_t max_uses = 0;
-  std::string remark;         // rollout approve / deny / pause / ...
-  std::string password_file;  // user add / set ("-": standard input)
-  std::string content_key;    // upload: an encrypted release's content key file
+  std::string remark;                 // rollout approve / deny / pause / ...
+  std::string password_file;          // user add / set ("-": standard input)
+  std::string content_key;            // upload: an encrypted release's content key file
+  std::string csr, ca_dir, cert_out;  // device add --csr: enrolment by certificate
 };
 
 // The management API as the options name it (--url, --token).

@@ -109,7 +109,7 @@ Agent::Agent(AgentConfig config, std::vector<Module> modules, Staging* staging, 
       payload_keys_(config_.encryption_key_file.empty() ? config_.state_dir + "/encryption.key"
                                                         : config_.encryption_key_file) {
   if (!uplink_) {
-    own_uplink_ = MakeHttpUplink(config_.server, config_.device, config_.token, config_.ca_file);
+    own_uplink_ = MakeHttpUplink(config_.server, config_.device, config_.token, config_.tls());
     uplink_ = own_uplink_.get();
   }
 }
@@ -121,9 +121,7 @@ Module* Agent::FindModule(const std::string& name) {
   return nullptr;
 }
 
-std::vector<std::string> Agent::AuthHeaders() const {
-  return {"Authorization: Bearer " + config_.token};
-}
+std::vector<std::string> Agent::AuthHeaders() const { return client::BearerHeaders(config_.token); }
 
 Status Agent::Go(Event e) {
   ALOFT_ASSIGN_OR_RETURN(State next, Next(journal_.state, e));
@@ -233,7 +231,7 @@ Status Agent::OpenUptane() {
   ALOFT_ASSIGN_OR_RETURN(
       uptane_, UptaneLink::Open(*config_.uptane, config_.state_dir, config_.device,
                                 {{config_.device, {{"hardware_id", config_.device_type}}}},
-                                config_.server, config_.ca_file));
+                                config_.server, config_.tls()));
   return OkStatus();
 }
 
@@ -329,6 +327,8 @@ Status Agent::DoDownload() {
   req.sha256 = journal_.offer->sha256;
   DownloadOptions o = config_.download;
   o.ca_file = config_.ca_file;
+  o.cert_file = config_.cert_file;
+  o.key_file = config_.key_file;
   auto checkpoint = [this](uint64_t durable) {
     journal_.downloaded = durable;
     return SaveJournal(journal_path(), journal_);

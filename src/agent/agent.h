@@ -51,6 +51,9 @@ struct AgentConfig {
   uint32_t max_state_attempts = 5;  // transient failures in one state before giving up on it
   DownloadOptions download;
   std::string ca_file;
+  // A device certificate and its key (docs/identity.md): the device needs no token.
+  std::string cert_file, key_file;
+  client::TlsFiles tls() const { return {ca_file, cert_file, key_file}; }
   nlohmann::json attributes = nlohmann::json::object();
   // Uptane full verification (docs/trust.md): with these set, an offer is installed only when
   // the Director lists it for this device and the Image repository agrees.

@@ -149,6 +149,8 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
                                  "device_type",
                                  "state_dir",
                                  "ca_file",
+                                 "cert_file",
+                                 "key_file",
                                  "health_check",
                                  "health_timeout_s",
                                  "tries",
@@ -180,6 +182,11 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("device_type", c.device_type));
   ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("cert_file", c.cert_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("key_file", c.key_file));
+  if (c.cert_file.empty() != c.key_file.empty()) {
+    return r.Bad("cert_file", "set with key_file, or neither");
+  }
   ALOFT_RETURN_IF_ERROR(r.Str("encryption_key_file", c.encryption_key_file));
   ALOFT_RETURN_IF_ERROR(r.Str("health_check", c.health_check));
   ALOFT_RETURN_IF_ERROR(r.Int("health_timeout_s", health_timeout));
@@ -217,7 +224,9 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   if (!token_file.empty()) {
     ALOFT_ASSIGN_OR_RETURN(c.token, ReadTokenFile(token_file));
   }
-  if (c.token.empty()) return r.Bad("token", "set (or token_file)");
+  if (c.token.empty() && c.cert_file.empty()) {
+    return r.Bad("token", "set (or token_file, or cert_file and key_file)");
+  }
 
   ALOFT_RETURN_IF_ERROR(ReadTrustTable(t, path, "docs/agent.md", c.trust));
   ALOFT_RETURN_IF_ERROR(ReadDownloadTable(t, path, "docs/agent.md", c.download));

@@ -155,6 +155,11 @@ Status Perform(const DownloadRequest& req, const DownloadOptions& o, Attempt& a)
                      static_cast<curl_off_t>(o.max_bytes_per_s));
   }
   if (!o.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (!o.cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, o.cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEY,
+                     o.key_file.empty() ? o.cert_file.c_str() : o.key_file.c_str());
+  }
   CURLcode rc = curl_easy_perform(curl);
   if (a.status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a.status);
   curl_slist_free_all(headers);

@@ -28,6 +28,7 @@ struct DownloadOptions {
   uint32_t max_attempts = 20;           // consecutive attempts without progress before giving up
   uint64_t checkpoint_bytes = 1 << 20;  // make durable and journal at least this often
   std::string ca_file;
+  std::string cert_file, key_file;  // a device certificate (docs/identity.md)
 };
 
 struct DownloadRequest {

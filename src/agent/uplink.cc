@@ -9,11 +9,11 @@ using json = nlohmann::json;
 
 class HttpUplink final : public Uplink {
  public:
-  HttpUplink(std::string server, std::string device, std::string token, std::string ca_file)
+  HttpUplink(std::string server, std::string device, std::string token, client::TlsFiles tls)
       : server_(std::move(server)),
         device_(std::move(device)),
         token_(std::move(token)),
-        ca_file_(std::move(ca_file)) {}
+        tls_(std::move(tls)) {}
 
   Result<json> CheckIn(const json& body) override {
     ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, Post("/check-in", body));
@@ -55,22 +55,23 @@ class HttpUplink final : public Uplink {
     client::HttpRequest req;
     req.method = "POST";
     req.url = server_ + "/device/v1/" + device_ + path;
-    req.headers = {"Authorization: Bearer " + token_};
+    req.headers = client::BearerHeaders(token_);
     req.body = body.dump();
-    req.ca_file = ca_file_;
+    client::UseTls(req, tls_);
     req.timeout_s = 30;
     return client::Send(req);
   }
 
-  std::string server_, device_, token_, ca_file_;
+  std::string server_, device_, token_;
+  client::TlsFiles tls_;
 };
 
 }  // namespace
 
 std::unique_ptr<Uplink> MakeHttpUplink(std::string server, std::string device, std::string token,
-                                       std::string ca_file) {
+                                       client::TlsFiles tls) {
   return std::make_unique<HttpUplink>(std::move(server), std::move(device), std::move(token),
-                                      std::move(ca_file));
+                                      std::move(tls));
 }
 
 }  // namespace aloft::agent

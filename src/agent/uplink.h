@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "client/http_client.h"
 #include "core/error.h"
 
 namespace aloft::agent {
@@ -33,8 +34,9 @@ class Uplink {
 
 // The native device API at `server` ("http://host:port"), as `device` with its `token`. A
 // gateway's uplink for a sub-device has the sub-device's name and the gateway's token.
+// `token` may be empty for a device that authenticates with the certificate in `tls`.
 std::unique_ptr<Uplink> MakeHttpUplink(std::string server, std::string device, std::string token,
-                                       std::string ca_file);
+                                       client::TlsFiles tls);
 
 // Whether a feedback status closes the action.
 inline bool FinalStatus(const std::string& status) {

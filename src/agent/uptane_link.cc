@@ -58,10 +58,10 @@ Result<std::unique_ptr<tuf::UptaneClient>> OpenUptaneClient(const UptaneSettings
 Result<std::unique_ptr<UptaneLink>> UptaneLink::Open(const UptaneSettings& u,
                                                      const std::string& state_dir,
                                                      const std::string& device, nlohmann::json ecus,
-                                                     std::string server, std::string ca_file) {
+                                                     std::string server, client::TlsFiles tls) {
   ALOFT_ASSIGN_OR_RETURN(auto client, OpenUptaneClient(u, state_dir, device, std::move(ecus)));
   return std::unique_ptr<UptaneLink>(
-      new UptaneLink(std::move(client), std::move(server), std::move(ca_file)));
+      new UptaneLink(std::move(client), std::move(server), std::move(tls)));
 }
 
 void UptaneLink::Answer(const nlohmann::json& answer, int64_t now_ms) {
@@ -84,7 +84,7 @@ Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
                                const std::string& sha256, int64_t now_ms) {
   if (director_error_) return *director_error_;
   auto fetch = [this](const std::string& name, int64_t max) {
-    return FetchImageFile(server_, ca_file_, name, max);
+    return FetchImageFile(server_, tls_, name, max);
   };
   auto verified = client_->VerifyOffer(action, serial, hardware, fetch, now_ms);
   if (!verified.ok() && !server_note_.empty()) {
@@ -99,11 +99,11 @@ Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
   return OkStatus();
 }
 
-Result<std::string> FetchImageFile(const std::string& server, const std::string& ca_file,
+Result<std::string> FetchImageFile(const std::string& server, const client::TlsFiles& tls,
                                    const std::string& name, int64_t max_bytes) {
   client::HttpRequest req;
   req.url = server + "/tuf/image/" + name;
-  req.ca_file = ca_file;
+  client::UseTls(req, tls);
   req.timeout_s = 60;
   req.max_body = static_cast<uint64_t>(max_bytes);  // endless data is cut off
   ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "client/http_client.h"
 #include "core/error.h"
 #include "tuf/uptane_client.h"
 
@@ -38,12 +39,12 @@ Result<std::unique_ptr<tuf::UptaneClient>> OpenUptaneClient(const UptaneSettings
 // metadata left: until a check-in brings metadata that verifies, every offer is refused.
 class UptaneLink {
  public:
-  // The client as OpenUptaneClient opens it; the Image repository at `server` (its TLS checked
-  // against `ca_file`).
+  // The client as OpenUptaneClient opens it; the Image repository at `server` (over TLS with
+  // `tls`).
   static Result<std::unique_ptr<UptaneLink>> Open(const UptaneSettings& u,
                                                   const std::string& state_dir,
                                                   const std::string& device, nlohmann::json ecus,
-                                                  std::string server, std::string ca_file);
+                                                  std::string server, client::TlsFiles tls);
 
   tuf::UptaneClient& client() { return *client_; }
   // A check-in's answer: its "director" part applied (missing or refused: the reason every offer
@@ -56,17 +57,18 @@ class UptaneLink {
                      uint64_t size, const std::string& sha256, int64_t now_ms);
 
  private:
-  UptaneLink(std::unique_ptr<tuf::UptaneClient> client, std::string server, std::string ca_file)
-      : client_(std::move(client)), server_(std::move(server)), ca_file_(std::move(ca_file)) {}
+  UptaneLink(std::unique_ptr<tuf::UptaneClient> client, std::string server, client::TlsFiles tls)
+      : client_(std::move(client)), server_(std::move(server)), tls_(std::move(tls)) {}
 
   std::unique_ptr<tuf::UptaneClient> client_;
-  std::string server_, ca_file_;
+  std::string server_;
+  client::TlsFiles tls_;
   std::optional<Error> director_error_;
   std::string server_note_;  // why the Director lists nothing for the open action, if it said
 };
 
 // GET SERVER/tuf/image/NAME of at most `max_bytes` (a longer answer is cut off); kNotFound for 404.
-Result<std::string> FetchImageFile(const std::string& server, const std::string& ca_file,
+Result<std::string> FetchImageFile(const std::string& server, const client::TlsFiles& tls,
                                    const std::string& name, int64_t max_bytes);
 
 }  // namespace aloft::agent

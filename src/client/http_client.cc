@@ -86,6 +86,11 @@ Result<HttpResponse> Send(const HttpRequest& req) {
   api->easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   if (req.timeout_s > 0) api->easy_setopt(curl, CURLOPT_TIMEOUT, req.timeout_s);
   if (!req.ca_file.empty()) api->easy_setopt(curl, CURLOPT_CAINFO, req.ca_file.c_str());
+  if (!req.cert_file.empty()) {
+    api->easy_setopt(curl, CURLOPT_SSLCERT, req.cert_file.c_str());
+    api->easy_setopt(curl, CURLOPT_SSLKEY,
+                     req.key_file.empty() ? req.cert_file.c_str() : req.key_file.c_str());
+  }
   if (req.method == "HEAD") api->easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (!req.upload_file.empty()) {
     headers = api->slist_append(headers, "Content-Type: application/octet-stream");

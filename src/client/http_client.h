@@ -21,16 +21,24 @@
 
 namespace aloft::client {
 
+// A client's TLS files (docs/identity.md): the CA that signed the server's certificate, and the
+// client's own certificate and key, which identify a device instead of a token.
+struct TlsFiles {
+  std::string ca_file{};
+  std::string cert_file{}, key_file{};
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::string> headers{};  // "Name: value"
   std::string body{};
-  std::string upload_file{};     // when set, the body is streamed from this file
-  std::string ca_file{};         // trust this CA for https (tests with a self-signed server)
-  Progress* progress = nullptr;  // told of upload bytes
-  long timeout_s = 0;            // 0: none
-  uint64_t max_body = 0;         // a longer answer is cut off with kOutOfRange; 0: no limit
+  std::string upload_file{};            // when set, the body is streamed from this file
+  std::string ca_file{};                // trust this CA for https (tests with a self-signed server)
+  std::string cert_file{}, key_file{};  // a TLS client certificate and its key (PEM)
+  Progress* progress = nullptr;         // told of upload bytes
+  long timeout_s = 0;                   // 0: none
+  uint64_t max_body = 0;                // a longer answer is cut off with kOutOfRange; 0: no limit
 };
 
 struct HttpResponse {
@@ -40,6 +48,18 @@ struct HttpResponse {
 };
 
 Result<HttpResponse> Send(const HttpRequest& request);
+
+// `request` with `tls`'s files.
+inline void UseTls(HttpRequest& request, const TlsFiles& tls) {
+  request.ca_file = tls.ca_file;
+  request.cert_file = tls.cert_file;
+  request.key_file = tls.key_file;
+}
+// "Authorization: Bearer TOKEN", or nothing without a token (a device with a certificate).
+inline std::vector<std::string> BearerHeaders(const std::string& token) {
+  if (token.empty()) return {};
+  return {"Authorization: Bearer " + token};
+}
 
 // Splits a header line "Name: value\r\n" into a lower-cased name and a trimmed value; false for
 // a line without a colon (the status line, the blank line).

@@ -27,6 +27,16 @@ std::string SslError() {
   return buf;
 }
 
+// What `write` puts in a memory BIO, as text (PEM writers, name printers).
+template <typename Write>
+std::string MemoryText(Write write) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  write(bio.get());
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
 std::shared_ptr<X509> Own(X509* x) { return std::shared_ptr<X509>(x, X509_free); }
 
 // The role extension's object (created once; OpenSSL keeps its own table).
@@ -57,11 +67,8 @@ std::vector<std::string> SplitRoles(std::string_view text) {
 }
 
 std::string SubjectOf(X509* x) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  X509_NAME_print_ex(bio.get(), X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
+  return MemoryText(
+      [&](BIO* b) { X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253); });
 }
 
 bool IsP256Sha256(X509* x) {
@@ -224,6 +231,11 @@ Result<Certificate> Certificate::Issue(const CertificateSpec& spec, const Public
       add(NID_key_usage, spec.ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature") &&
       add(NID_subject_key_identifier, "hash");
   if (ok && issuer) ok = add(NID_authority_key_identifier, "keyid:always");
+  if (ok && (spec.tls_client || spec.tls_server)) {
+    std::string eku = spec.tls_client ? "clientAuth" : "";
+    if (spec.tls_server) eku += eku.empty() ? "serverAuth" : ",serverAuth";
+    ok = add(NID_ext_key_usage, eku);
+  }
   if (ok && !spec.dns_names.empty()) {
     std::string san;
     for (const auto& d : spec.dns_names) san += (san.empty() ? "DNS:" : ",DNS:") + d;
@@ -263,11 +275,7 @@ Bytes Certificate::Der() const {
 }
 
 std::string Certificate::Pem() const {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  PEM_write_bio_X509(bio.get(), x509_.get());
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
+  return MemoryText([&](BIO* b) { PEM_write_bio_X509(b, x509_.get()); });
 }
 
 std::string Certificate::CommonName() const {
@@ -321,12 +329,176 @@ Result<PublicKey> Certificate::Key() const {
   return PublicKey::FromDer(spki, "certificate " + Subject());
 }
 
+// --- requests ---------------------------------------------------------------------------------
+
+Result<CertificateRequest> CertificateRequest::FromPem(std::string_view pem,
+                                                       std::string_view origin) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())),
+                                                BIO_free);
+  X509_REQ* req = PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr);
+  if (!req) {
+    ERR_clear_error();
+    return Error(Code::kInvalidArgument,
+                 std::string(origin) +
+                     ": not a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)");
+  }
+  CertificateRequest r;
+  r.req_ = std::shared_ptr<X509_REQ>(req, X509_REQ_free);
+  EVP_PKEY* key = X509_REQ_get0_pubkey(req);
+  if (!key || X509_REQ_verify(req, key) != 1) {
+    ERR_clear_error();
+    return Error(Code::kInvalidArgument,
+                 std::string(origin) + ": its signature does not verify with its own key");
+  }
+  if (r.CommonName().empty()) {
+    return Error(Code::kInvalidArgument, std::string(origin) + ": no common name (CN)");
+  }
+  return r;
+}
+
+Result<CertificateRequest> CertificateRequest::Load(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(std::string pem, ReadFile(path, 1 << 20));
+  return FromPem(pem, path);
+}
+
+Result<CertificateRequest> CertificateRequest::Make(const PrivateKey& key,
+                                                    const std::string& common_name) {
+  std::shared_ptr<X509_REQ> req(X509_REQ_new(), X509_REQ_free);
+  X509_REQ_set_version(req.get(), 0);
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
+  const Bytes spki = key.public_key().Der();
+  const unsigned char* p = spki.data();
+  EVP_PKEY* pub = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size()));
+  X509_REQ_set_pubkey(req.get(), pub);
+  EVP_PKEY_free(pub);
+  const EVP_MD* md = key.type() == KeyType::kEd25519 ? nullptr : EVP_sha256();
+  if (X509_REQ_sign(req.get(), key.native(), md) <= 0) {
+    return Error(Code::kInternal, "signing a certificate request: " + SslError());
+  }
+  CertificateRequest r;
+  r.req_ = std::move(req);
+  return r;
+}
+
+std::string CertificateRequest::CommonName() const {
+  char buf[256] = {};
+  X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req_.get()), NID_commonName, buf, sizeof buf);
+  return buf;
+}
+
+Result<PublicKey> CertificateRequest::Key() const {
+  unsigned char* der = nullptr;
+  const int n = i2d_PUBKEY(X509_REQ_get0_pubkey(req_.get()), &der);
+  if (n <= 0) return Error(Code::kMalformed, "certificate request: no public key");
+  Bytes spki(der, der + n);
+  OPENSSL_free(der);
+  return PublicKey::FromDer(spki, "certificate request of " + CommonName());
+}
+
+std::string CertificateRequest::Pem() const {
+  return MemoryText([&](BIO* b) { PEM_write_bio_X509_REQ(b, req_.get()); });
+}
+
+// --- revocation lists -------------------------------------------------------------------------
+
+Result<RevocationList> RevocationList::Issue(const Certificate& ca, const PrivateKey& ca_key,
+                                             const std::vector<std::string>& serials,
+                                             std::chrono::system_clock::time_point this_update,
+                                             std::chrono::system_clock::time_point next_update) {
+  std::shared_ptr<X509_CRL> crl(X509_CRL_new(), X509_CRL_free);
+  X509_CRL_set_version(crl.get(), 1);  // v2
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(ca.native()));
+  std::unique_ptr<ASN1_TIME, decltype(&ASN1_TIME_free)> at(ASN1_TIME_new(), ASN1_TIME_free);
+  ASN1_TIME_set(at.get(), std::chrono::system_clock::to_time_t(this_update));
+  X509_CRL_set1_lastUpdate(crl.get(), at.get());
+  ASN1_TIME_set(at.get(), std::chrono::system_clock::to_time_t(next_update));
+  X509_CRL_set1_nextUpdate(crl.get(), at.get());
+  for (const std::string& hex : serials) {
+    BIGNUM* bn = nullptr;
+    if (hex.empty() || BN_hex2bn(&bn, hex.c_str()) != static_cast<int>(hex.size())) {
+      BN_free(bn);
+      return Error(Code::kInvalidArgument, "serial '" + hex + "' is not hex");
+    }
+    X509_REVOKED* r = X509_REVOKED_new();
+    ASN1_INTEGER* serial = BN_to_ASN1_INTEGER(bn, nullptr);
+    BN_free(bn);
+    X509_REVOKED_set_serialNumber(r, serial);
+    ASN1_INTEGER_free(serial);
+    ASN1_TIME_set(at.get(), std::chrono::system_clock::to_time_t(this_update));
+    X509_REVOKED_set_revocationDate(r, at.get());
+    X509_CRL_add0_revoked(crl.get(), r);
+  }
+  X509_CRL_sort(crl.get());
+  const EVP_MD* md = ca_key.type() == KeyType::kEd25519 ? nullptr : EVP_sha256();
+  if (X509_CRL_sign(crl.get(), ca_key.native(), md) <= 0) {
+    return Error(Code::kInternal, "signing a revocation list: " + SslError());
+  }
+  RevocationList out;
+  out.crl_ = std::move(crl);
+  return out;
+}
+
+Result<RevocationList> RevocationList::FromPem(std::string_view pem, std::string_view origin) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())),
+                                                BIO_free);
+  X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+  if (!crl) {
+    ERR_clear_error();
+    return Error(Code::kInvalidArgument,
+                 std::string(origin) + ": not a PEM revocation list (-----BEGIN X509 CRL-----)");
+  }
+  RevocationList out;
+  out.crl_ = std::shared_ptr<X509_CRL>(crl, X509_CRL_free);
+  return out;
+}
+
+Result<RevocationList> RevocationList::Load(const std::string& path) {
+  ALOFT_ASSIGN_OR_RETURN(std::string pem, ReadFile(path, 64 << 20));
+  return FromPem(pem, path);
+}
+
+Status RevocationList::VerifiedBy(const Certificate& ca) const {
+  EVP_PKEY* key = X509_get0_pubkey(ca.native());
+  if (!key || X509_CRL_verify(crl_.get(), key) != 1) {
+    ERR_clear_error();
+    return Error(Code::kUntrusted, "the revocation list is not signed by " + ca.Subject());
+  }
+  return OkStatus();
+}
+
+std::vector<std::string> RevocationList::Serials() const {
+  std::vector<std::string> out;
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl_.get());
+  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
+    const ASN1_INTEGER* serial = X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i));
+    std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(serial, nullptr), BN_free);
+    char* hex = BN_bn2hex(bn.get());
+    std::string h = hex ? hex : "";
+    OPENSSL_free(hex);
+    std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::chrono::system_clock::time_point RevocationList::NextUpdate() const {
+  return FromAsn1(X509_CRL_get0_nextUpdate(crl_.get()));
+}
+
+std::string RevocationList::Pem() const {
+  return MemoryText([&](BIO* b) { PEM_write_bio_X509_CRL(b, crl_.get()); });
+}
+
 ChainCheck VerifyChain(const std::vector<Certificate>& chain,
                        const std::vector<Certificate>& anchors,
                        std::chrono::system_clock::time_point at,
-                       const std::vector<std::string>& revoked) {
+                       const std::vector<std::string>& revoked, bool p256_only) {
   if (chain.empty()) return {CertProblem::kFormat, "no certificate"};
   for (const auto* set : {&chain, &anchors}) {
+    if (!p256_only) break;
     for (const Certificate& c : *set) {
       if (!IsP256Sha256(c.native())) {
         return {CertProblem::kType, c.Subject() + ": not an ECDSA P-256 key signed with SHA-256"};

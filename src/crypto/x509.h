@@ -28,6 +28,8 @@
 #include "crypto/keys.h"
 
 typedef struct x509_st X509;
+typedef struct X509_req_st X509_REQ;
+typedef struct X509_crl_st X509_CRL;
 
 namespace aloft::crypto {
 
@@ -40,6 +42,8 @@ struct CertificateSpec {
   bool ca = false;                       // basicConstraints CA:TRUE, keyCertSign
   std::vector<std::string> roles{};      // the role extension (empty: none)
   std::vector<std::string> dns_names{};  // subjectAltName DNS entries
+  bool tls_client = false;               // extendedKeyUsage clientAuth (a device's certificate)
+  bool tls_server = false;               // extendedKeyUsage serverAuth
   uint64_t serial = 0;                   // 0: a random one
 };
 
@@ -75,6 +79,46 @@ class Certificate {
   std::shared_ptr<X509> x509_;
 };
 
+// A PKCS#10 certificate signing request: how a device enrols with a key it made itself
+// (docs/identity.md). Its self-signature is checked when it is read.
+class CertificateRequest {
+ public:
+  static Result<CertificateRequest> FromPem(std::string_view pem, std::string_view origin);
+  static Result<CertificateRequest> Load(const std::string& path);
+  // A request for `common_name`, signed by `key`.
+  static Result<CertificateRequest> Make(const PrivateKey& key, const std::string& common_name);
+
+  std::string CommonName() const;
+  Result<PublicKey> Key() const;
+  std::string Pem() const;
+
+ private:
+  std::shared_ptr<X509_REQ> req_;
+};
+
+// A certificate revocation list (X.509 v2 CRL, PEM) signed by the CA whose certificates it
+// revokes: what aloftd reloads and Mosquitto's crlfile reads.
+class RevocationList {
+ public:
+  // Revokes `serials` (SerialHex) of `ca`'s certificates, valid from `this_update` to
+  // `next_update`.
+  static Result<RevocationList> Issue(const Certificate& ca, const PrivateKey& ca_key,
+                                      const std::vector<std::string>& serials,
+                                      std::chrono::system_clock::time_point this_update,
+                                      std::chrono::system_clock::time_point next_update);
+  static Result<RevocationList> FromPem(std::string_view pem, std::string_view origin);
+  static Result<RevocationList> Load(const std::string& path);
+
+  // Ok when `ca` signed it; kUntrusted otherwise.
+  Status VerifiedBy(const Certificate& ca) const;
+  std::vector<std::string> Serials() const;  // lower-case hex, as SerialHex
+  std::chrono::system_clock::time_point NextUpdate() const;
+  std::string Pem() const;
+
+ private:
+  std::shared_ptr<X509_CRL> crl_;
+};
+
 // Why a chain was refused, in the categories ISO 14229-1:2020 gives 0x29's NRCs.
 enum class CertProblem {
   kNone,
@@ -95,11 +139,11 @@ struct ChainCheck {
 };
 
 // Verifies chain[0] through chain[1..] (intermediates) up to one of `anchors` at time `at`;
-// every certificate, the anchors' too, must hold an ECDSA P-256 key and be signed with
-// ecdsa-with-SHA256. `revoked`: serial numbers (SerialHex) refused as revoked.
+// with `p256_only`, every certificate, the anchors' too, must hold an ECDSA P-256 key and be
+// signed with ecdsa-with-SHA256. `revoked`: serial numbers (SerialHex) refused as revoked.
 ChainCheck VerifyChain(const std::vector<Certificate>& chain,
                        const std::vector<Certificate>& anchors,
                        std::chrono::system_clock::time_point at,
-                       const std::vector<std::string>& revoked = {});
+                       const std::vector<std::string>& revoked = {}, bool p256_only = true);
 
 }  // namespace aloft::crypto

@@ -13,6 +13,7 @@ namespace aloft::crypto {
 namespace {
 
 using std::chrono::hours;
+using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -113,6 +114,74 @@ TEST(X509, RoleExtensionFromOpenSslCommandLine) {
   ASSERT_THAT(certs, IsOk());
   EXPECT_THAT((*certs)[0].Roles().value(), ElementsAre("programming"));
   EXPECT_TRUE(VerifyChain(*certs, *certs, std::chrono::system_clock::now()).ok());
+  std::filesystem::remove_all(dir);
+}
+
+// A device's enrolment: its CSR read back (ours and OpenSSL's command line's), a forged one
+// refused, and the certificate issued from it verifying under the CA.
+TEST(X509, CertificateRequests) {
+  Pki p;
+  auto device_key = PrivateKey::Generate(KeyType::kEcdsaP256).value();
+  auto csr = CertificateRequest::Make(device_key, "dev-0001");
+  ASSERT_THAT(csr, IsOk());
+  auto read = CertificateRequest::FromPem(csr->Pem(), "dev.csr");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->CommonName(), "dev-0001");
+  EXPECT_EQ(read->Key()->keyid(), device_key.keyid());
+  std::string forged = csr->Pem();
+  forged[forged.size() / 2] = forged[forged.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_THAT(CertificateRequest::FromPem(forged, "forged.csr"),
+              IsError(Code::kInvalidArgument, HasSubstr("forged.csr")));
+  EXPECT_THAT(CertificateRequest::FromPem("hello", "x.csr"),
+              IsError(Code::kInvalidArgument, HasSubstr("not a PEM certificate request")));
+  auto cert = Certificate::Issue({.common_name = read->CommonName(),
+                                  .not_before = kNow - hours(1),
+                                  .not_after = kNow + hours(24 * 365),
+                                  .tls_client = true},
+                                 read->Key().value(), &p.mid, p.mid_key);
+  ASSERT_THAT(cert, IsOk());
+  EXPECT_TRUE(VerifyChain({*cert, p.mid}, {p.root}, kNow).ok());
+
+  const auto dir = std::filesystem::temp_directory_path() / "aloft-x509-csr-test";
+  std::filesystem::create_directories(dir);
+  const std::string file = dir / "cli.csr";
+  const std::string cmd =
+      "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+      "-subj /CN=dev-cli -keyout " +
+      (dir / "cli.key").string() + " -out " + file + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  auto cli = CertificateRequest::Load(file);
+  ASSERT_THAT(cli, IsOk());
+  EXPECT_EQ(cli->CommonName(), "dev-cli");
+  std::filesystem::remove_all(dir);
+}
+
+// A revocation list: its serials read back, its signature checked against the CA, and OpenSSL's
+// command line agreeing.
+TEST(X509, RevocationLists) {
+  Pki p;
+  Pki other;
+  auto crl = RevocationList::Issue(p.mid, p.mid_key, {p.leaf.SerialHex(), "0a1b2c"}, kNow,
+                                   kNow + hours(24 * 7));
+  ASSERT_THAT(crl, IsOk());
+  auto read = RevocationList::FromPem(crl->Pem(), "crl.pem");
+  ASSERT_THAT(read, IsOk());
+  EXPECT_THAT(read->Serials(), ::testing::UnorderedElementsAre(p.leaf.SerialHex(), "0a1b2c"));
+  EXPECT_THAT(read->VerifiedBy(p.mid), IsOk());
+  EXPECT_THAT(read->VerifiedBy(other.mid), IsError(Code::kUntrusted, _));
+  EXPECT_EQ(read->NextUpdate(), kNow + hours(24 * 7));
+  EXPECT_EQ(VerifyChain({p.leaf, p.mid}, {p.root}, kNow, read->Serials()).problem,
+            CertProblem::kRevoked);
+  EXPECT_THAT(RevocationList::Issue(p.mid, p.mid_key, {"xyz"}, kNow, kNow),
+              IsError(Code::kInvalidArgument, HasSubstr("'xyz' is not hex")));
+
+  const auto dir = std::filesystem::temp_directory_path() / "aloft-x509-crl-test";
+  std::filesystem::create_directories(dir);
+  ASSERT_THAT(WriteFileAtomic((dir / "crl.pem").string(), crl->Pem()), IsOk());
+  ASSERT_THAT(WriteFileAtomic((dir / "ca.pem").string(), p.mid.Pem()), IsOk());
+  const std::string cmd = "openssl crl -in " + (dir / "crl.pem").string() + " -CAfile " +
+                          (dir / "ca.pem").string() + " -noout 2>&1 | grep -q 'verify OK'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::filesystem::remove_all(dir);
 }
 

@@ -34,6 +34,16 @@ class Headers {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
+// The certificate a TLS client presented (docs/identity.md): the server asks for one when it has
+// client CAs, and lets the handshake through either way, so that the application can answer a
+// refused certificate with a clear error.
+struct ClientCertificate {
+  std::string der;           // the client's certificate (DER)
+  int verify_result = 0;     // X509_V_OK (0) when its chain verified against the client CAs
+  std::string verify_error;  // OpenSSL's text for verify_result
+  bool verified() const { return verify_result == 0; }
+};
+
 struct Request {
   std::string method;                        // "GET", "POST", ...
   std::string target;                        // as sent: "/api/v1/devices?limit=5"
@@ -42,6 +52,7 @@ struct Request {
   Headers headers;
   std::string remote_address;
   bool tls = false;
+  std::shared_ptr<const ClientCertificate> client_cert;  // null: none presented
   // The body, unless the handler asked for it to go to a file (then `body_file` names the file;
   // the handler may rename it away, otherwise the server deletes it after the response).
   std::string body;

@@ -3,6 +3,8 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
@@ -223,8 +225,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                               [self = this->shared_from_this()](beast::error_code ec, size_t used) {
                                 if (ec) return self->Close();
                                 self->buffer_.consume(used);
+                                self->TakeClientCertificate();
                                 self->ReadHeader();
                               });
+    }
+  }
+
+  // After the handshake: the client's certificate, if it sent one, and its verification.
+  void TakeClientCertificate() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      X509* peer = SSL_get0_peer_certificate(ssl);
+      if (!peer) return;
+      auto c = std::make_shared<ClientCertificate>();
+      unsigned char* der = nullptr;
+      const int n = i2d_X509(peer, &der);
+      if (n > 0) c->der.assign(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+      OPENSSL_free(der);
+      c->verify_result = static_cast<int>(SSL_get_verify_result(ssl));
+      if (c->verify_result != X509_V_OK) {
+        c->verify_error = X509_verify_cert_error_string(c->verify_result);
+      }
+      client_cert_ = std::move(c);
     }
   }
 
@@ -274,6 +296,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     for (const auto& f : h) req_.headers.Add(std::string(f.name_string()), std::string(f.value()));
     req_.remote_address = remote_;
     req_.tls = kTls;
+    req_.client_cert = client_cert_;
     keep_alive_ = h.keep_alive();
 
     if (auto refused = RefuseRequestHead(req_)) {
@@ -620,6 +643,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   BodyPlan plan_;
   std::string upload_path_;
   std::string remote_;
+  std::shared_ptr<const ClientCertificate> client_cert_;  // TLS: what the handshake brought
   std::vector<uint8_t> chunk_;
   std::string chunk_text_;       // a stream's chunk being written
   bool stream_waiting_ = false;  // a stream's response waits for text
@@ -719,6 +743,21 @@ Status HttpServer::Bind() {
     if (ec) return Error(Code::kInvalidArgument, o.tls_cert + ": " + ec.message());
     impl_->tls->use_private_key_file(o.tls_key, ssl::context::pem, ec);
     if (ec) return Error(Code::kInvalidArgument, o.tls_key + ": " + ec.message());
+    if (!o.tls_client_ca.empty()) {
+      SSL_CTX* ctx = impl_->tls->native_handle();
+      if (SSL_CTX_load_verify_locations(ctx, o.tls_client_ca.c_str(), nullptr) != 1) {
+        ERR_clear_error();
+        return Error(Code::kInvalidArgument,
+                     o.tls_client_ca + ": not a PEM file of CA certificates");
+      }
+      SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(o.tls_client_ca.c_str()));
+      // Asked for, verified, never a reason to break the handshake: the result goes with the
+      // request (a 401 that says why beats a handshake alert).
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+      SSL_CTX_set_verify_depth(ctx, 4);
+    }
+  } else if (!o.tls_client_ca.empty()) {
+    return Error(Code::kInvalidArgument, "client certificates need TLS (tls_cert, tls_key)");
   }
   // Many slow clients need many descriptors: raise the soft limit to the hard one, and keep a
   // fifth of it (at least 128) for what connections open: artifact files, uploads, the database.

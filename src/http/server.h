@@ -44,6 +44,9 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:8080";  // "host:port"; "[::1]:8080"; port 0 picks one
   int threads = 2;
   std::string tls_cert, tls_key;  // PEM files; both set -> HTTPS only
+  // With TLS: the CAs (PEM) whose clients' certificates are asked for and verified; the result
+  // is in Request::client_cert, a client without one still connects (docs/identity.md).
+  std::string tls_client_ca;
   uint32_t max_header_bytes = 16 * 1024;
   std::chrono::seconds header_timeout{30};  // to receive a request header (slowloris)
   std::chrono::seconds idle_timeout{60};    // keep-alive wait for the next request

@@ -130,7 +130,8 @@ Status AppImpl::InitState() {
   auto store = Store::Open(location, pool);
   if (!store.ok()) return std::move(store).error().WithContext("opening the database");
   ctx_.store = std::move(store).value();
-  ctx_.auth = std::make_unique<Auth>(ctx_.config, ctx_.clock, *ctx_.store);
+  ALOFT_ASSIGN_OR_RETURN(ctx_.device_certs, DeviceCertificates::Open(config, ctx_.clock));
+  ctx_.auth = std::make_unique<Auth>(ctx_.config, ctx_.clock, *ctx_.store, ctx_.device_certs.get());
   ctx_.contacts = std::make_unique<ContactRecorder>(*ctx_.store, ctx_.clock, ctx_.log);
   for (const auto& path : config.trust) {
     auto key = crypto::PublicKey::Load(path);
@@ -166,6 +167,8 @@ Status AppImpl::Init() {
   o.threads = config.threads > 0 ? config.threads : postgres ? std::max(32, 8 * cpus) : cpus;
   o.tls_cert = config.tls_cert;
   o.tls_key = config.tls_key;
+  // Behind a proxy without TLS, device certificates come in a header (device_certs.h).
+  if (!config.tls_cert.empty()) o.tls_client_ca = config.device_ca_file;
   o.shutdown_grace = std::chrono::seconds(config.shutdown_grace_s);
   o.max_connections = config.max_connections;
   o.max_connections_per_address = config.max_connections_per_address;

@@ -10,6 +10,14 @@ namespace aloft::server {
 Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   Caller c;
   if (access == Access::kPublic) return c;
+  const bool device_access = access == Access::kDevice || access == Access::kAnyDevice ||
+                             access == Access::kDeviceOrRegistration || access == Access::kDdi;
+  if (certs_ && device_access) {
+    // A certificate presented is checked whatever else comes with it: a refused one is refused.
+    Result<std::string> named = certs_->DeviceOf(req);
+    if (named.ok()) return AuthenticateCertified(*named);
+    if (named.error().code() != Code::kNotFound) return std::move(named).error();
+  }
   std::string_view auth = req.headers.Get("Authorization");
   std::string_view token;
   if (access == Access::kDdi) {
@@ -41,15 +49,13 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   // the hash.
   const std::string key(token);
   const auto now = clock_.Monotonic();
-  const bool device_route = access == Access::kDevice || access == Access::kAnyDevice ||
-                            access == Access::kDeviceOrRegistration || access == Access::kDdi;
   Shard& shard = ShardFor(key);
   {
     std::lock_guard lock(shard.mu);
     auto it = shard.map.find(key);
     if (it != shard.map.end() && it->second.expires > now &&
         (access == Access::kDdi ? it->second.caller.kind == Caller::kDevice
-                                : device_route || it->second.caller.kind == Caller::kOperator)) {
+                                : device_access || it->second.caller.kind == Caller::kOperator)) {
       return it->second.caller;
     }
   }
@@ -65,13 +71,13 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   };
   // On PostgreSQL concurrent first contacts share round trips to the database; the device
   // routes' other credentials (registration tokens) are looked for only when it found no device.
-  const bool shared_lookup = device_route && store_.database().engine() == db::Engine::kPostgres;
+  const bool shared_lookup = device_access && store_.database().engine() == db::Engine::kPostgres;
   if (shared_lookup) {
     ALOFT_ASSIGN_OR_RETURN(auto found, LookUpDevice(hash, mark));
     if (found) become_device(*found);
   }
   Status s = c.kind != Caller::kNone ? OkStatus() : store_.Read([&](Tx& tx) -> Status {
-    if (device_route) {
+    if (device_access) {
       if (!shared_lookup) {
         ALOFT_ASSIGN_OR_RETURN(auto found, tx.AuthenticateDevice(hash));
         if (found) {
@@ -105,6 +111,10 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
   });
   ALOFT_RETURN_IF_ERROR(s);
   if (c.kind == Caller::kNone) return Error(Code::kPermissionDenied, "unknown or revoked token");
+  return Keep(std::move(c), key, open_action, mark);
+}
+
+Caller Auth::Keep(Caller c, const std::string& key, bool open_action, uint64_t mark) {
   c.cache_key = key;
   Caller fresh = c;  // what this request knows; the cache keeps what later ones may trust
   if (c.kind == Caller::kDevice) fresh.open_action_now = open_action;
@@ -117,12 +127,42 @@ Result<Caller> Auth::Authenticate(const Request& req, Access access) {
         }
       }
     }
+    Shard& shard = ShardFor(key);
     std::lock_guard lock(shard.mu);
     if (shard.map.size() >= kCacheMax) shard.map.clear();
-    shard.map[key] = {c, now + std::chrono::seconds(config_.auth_cache_s)};
+    shard.map[key] = {c, clock_.Monotonic() + std::chrono::seconds(config_.auth_cache_s)};
   }
   fresh.hints = c.hints;
   return fresh;
+}
+
+Result<Caller> Auth::AuthenticateCertified(const std::string& name) {
+  // Keyed apart from tokens; the certificate itself (its chain, the CRL) was checked before.
+  const std::string key = "cert " + name;
+  Shard& shard = ShardFor(key);
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.map.find(key);
+    if (it != shard.map.end() && it->second.expires > clock_.Monotonic()) {
+      return it->second.caller;
+    }
+  }
+  const uint64_t mark = store_.EpochMark();
+  std::optional<std::pair<Device, bool>> found;
+  ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
+    ALOFT_ASSIGN_OR_RETURN(found, tx.AuthenticateDeviceNamed(name));
+    return OkStatus();
+  }));
+  if (!found) {
+    return Error(Code::kPermissionDenied, "the client certificate names device '" + name +
+                                              "', which is not registered (aloft server device "
+                                              "add --csr)");
+  }
+  Caller c;
+  c.kind = Caller::kDevice;
+  c.actor = "device:" + found->first.name;
+  c.device = std::make_shared<const Device>(std::move(found->first));
+  return Keep(std::move(c), key, found->second, mark);
 }
 
 Result<Caller> Auth::AuthenticateSession(std::string_view cookie) {

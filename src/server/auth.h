@@ -23,14 +23,17 @@
 #include "core/clock.h"
 #include "server/api.h"
 #include "server/config.h"
+#include "server/device_certs.h"
 #include "server/store.h"
 
 namespace aloft::server {
 
 class Auth {
  public:
-  Auth(const ServerConfig& config, const Clock& clock, Store& store)
-      : config_(config), clock_(clock), store_(store) {}
+  // `certs` (may be null): devices that authenticate with a certificate (docs/identity.md).
+  Auth(const ServerConfig& config, const Clock& clock, Store& store,
+       DeviceCertificates* certs = nullptr)
+      : config_(config), clock_(clock), store_(store), certs_(certs) {}
 
   // The caller behind the request's credentials for a route with `access`. kPermissionDenied for
   // missing, unknown or revoked credentials; the store's error when it cannot be asked.
@@ -52,6 +55,10 @@ class Auth {
   // `Authorization: GatewayToken <token>`: the device named in the path, when the token is the
   // configured ddi_gateway_token.
   Result<Caller> AuthenticateGateway(const Request& req, std::string_view token);
+  // The device a verified certificate names (cached under "cert <name>").
+  Result<Caller> AuthenticateCertified(const std::string& name);
+  // Caches `c` under `key` (not a registration) and returns what this request knows of it.
+  Caller Keep(Caller c, const std::string& key, bool open_action, uint64_t mark);
   // The device of a token hash and whether it has an open action (PostgreSQL): concurrent
   // lookups are answered by a few shared queries (at most kMaxLookupQueries at once, each for up
   // to kMaxLookupBatch hashes), so that a burst of first contacts costs few round trips. `mark`:
@@ -89,6 +96,7 @@ class Auth {
   const ServerConfig& config_;
   const Clock& clock_;
   Store& store_;
+  DeviceCertificates* certs_;
   std::array<Shard, kShards> cache_;
 };
 

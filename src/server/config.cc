@@ -17,6 +17,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
                                  "trust_threshold",
                                  "tls_cert",
                                  "tls_key",
+                                 "device_ca_file",
+                                 "device_crl_file",
+                                 "trusted_proxies",
+                                 "client_cert_header",
                                  "public_url",
                                  "external_base_url",
                                  "secure_link_secret",
@@ -66,6 +70,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   ALOFT_RETURN_IF_ERROR(r.Int("db_pool", c.db_pool));
   ALOFT_RETURN_IF_ERROR(r.Int("threads", c.threads));
   ALOFT_RETURN_IF_ERROR(r.StrList("trust", c.trust));
+  ALOFT_RETURN_IF_ERROR(r.Str("device_ca_file", c.device_ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("device_crl_file", c.device_crl_file));
+  ALOFT_RETURN_IF_ERROR(r.StrList("trusted_proxies", c.trusted_proxies));
+  ALOFT_RETURN_IF_ERROR(r.Str("client_cert_header", c.client_cert_header));
   ALOFT_RETURN_IF_ERROR(r.Int("trust_threshold", c.trust_threshold));
   ALOFT_RETURN_IF_ERROR(r.Str("tls_cert", c.tls_cert));
   ALOFT_RETURN_IF_ERROR(r.Str("tls_key", c.tls_key));

@@ -22,6 +22,13 @@ struct ServerConfig {
   std::vector<std::string> trust;  // public key files accepted on packages
   int trust_threshold = 1;
   std::string tls_cert, tls_key;
+  // Devices by certificate (docs/identity.md): the CA(s) that issue devices' certificates (PEM;
+  // "" = none: tokens only), its CRL (PEM, read again when it changes), and the proxies (exact
+  // client addresses) whose client_cert_header, the certificate as nginx's
+  // $ssl_client_escaped_cert, is believed.
+  std::string device_ca_file, device_crl_file;
+  std::vector<std::string> trusted_proxies;
+  std::string client_cert_header = "X-SSL-Client-Cert";
   std::string public_url;  // base of download URLs; "" = from the Host header
   // Downloads through nginx or a CDN with secure_link-signed URLs (docs/server.md).
   std::string external_base_url;

@@ -30,6 +30,7 @@
 namespace aloft::server {
 
 class Auth;
+class DeviceCertificates;
 class ContactRecorder;
 class EventHub;
 class Director;
@@ -48,6 +49,7 @@ struct Context {
   Metrics metrics;
   OpenFiles open_files;
   std::unique_ptr<Store> store;
+  std::unique_ptr<DeviceCertificates> device_certs;  // devices by certificate (null: none)
   std::unique_ptr<Auth> auth;
   std::unique_ptr<ContactRecorder> contacts;
   std::unique_ptr<RolloutEngine> rollouts;

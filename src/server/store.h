@@ -381,6 +381,8 @@ class Tx {
   // The device whose token hashes to `token_hash` and whether it has an open action (in the same
   // query: a check-in's first contact costs one round trip), or nullopt.
   Result<std::optional<std::pair<Device, bool>>> AuthenticateDevice(const std::string& token_hash);
+  // The same for a device named by its certificate (docs/identity.md).
+  Result<std::optional<std::pair<Device, bool>>> AuthenticateDeviceNamed(const std::string& name);
   // The same for several token hashes in one query: token hash -> (device, open action). Unknown
   // hashes are absent.
   Result<std::map<std::string, std::pair<Device, bool>>> AuthenticateDevices(

@@ -331,6 +331,19 @@ Result<std::optional<std::pair<Device, bool>>> Tx::AuthenticateDevice(
   return std::optional<std::pair<Device, bool>>(std::move(found.begin()->second));
 }
 
+Result<std::optional<std::pair<Device, bool>>> Tx::AuthenticateDeviceNamed(
+    const std::string& name) {
+  Rows rows;
+  ALOFT_ASSIGN_OR_RETURN(
+      auto devices,
+      DevicesWhere("WHERE d.name = ?", {name}, &rows,
+                   ", CASE WHEN EXISTS (SELECT 1 FROM actions a WHERE a.device_id = d.id AND "
+                   "a.open = 1) THEN 1 ELSE 0 END"));
+  if (devices.empty()) return std::optional<std::pair<Device, bool>>();
+  return std::optional<std::pair<Device, bool>>(
+      std::make_pair(std::move(devices[0]), rows[0].Int(kDeviceColumnCount) != 0));
+}
+
 Result<std::map<std::string, std::pair<Device, bool>>> Tx::AuthenticateDevices(
     const std::vector<std::string>& token_hashes) {
   std::map<std::string, std::pair<Device, bool>> out;

@@ -24,11 +24,27 @@ constexpr uint64_t kManifestBytes = 256 * 1024;
 Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_ASSIGN_OR_RETURN(toml::table t, ParseToml(path));
   TomlReader r(path, t);
-  ALOFT_RETURN_IF_ERROR(
-      r.Known({"server", "device", "token", "token_file", "state_dir", "ca_file", "poll_interval_s",
-               "mqtt_url", "mqtt_ca_file", "push_poll_interval_s", "hmi", "defer_interval_s",
-               "agent_listen", "agent_ecu", "network", "trust", "download", "uptane"},
-              kDoc));
+  ALOFT_RETURN_IF_ERROR(r.Known({"server",
+                                 "device",
+                                 "token",
+                                 "token_file",
+                                 "state_dir",
+                                 "ca_file",
+                                 "cert_file",
+                                 "key_file",
+                                 "poll_interval_s",
+                                 "mqtt_url",
+                                 "mqtt_ca_file",
+                                 "push_poll_interval_s",
+                                 "hmi",
+                                 "defer_interval_s",
+                                 "agent_listen",
+                                 "agent_ecu",
+                                 "network",
+                                 "trust",
+                                 "download",
+                                 "uptane"},
+                                kDoc));
   DaemonConfig c;
   std::string token_file;
   int64_t poll = c.poll_interval.count(), push_poll = c.push_poll_interval.count();
@@ -39,6 +55,11 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("token_file", token_file));
   ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("cert_file", c.cert_file));
+  ALOFT_RETURN_IF_ERROR(r.Str("key_file", c.key_file));
+  if (c.cert_file.empty() != c.key_file.empty()) {
+    return r.Bad("cert_file", "set with key_file, or neither");
+  }
   ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", c.mqtt_ca_file));
@@ -73,7 +94,9 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   if (!token_file.empty()) {
     ALOFT_ASSIGN_OR_RETURN(c.token, agent::ReadTokenFile(token_file));
   }
-  if (c.token.empty()) return r.Bad("token", "set (or token_file)");
+  if (c.token.empty() && c.cert_file.empty()) {
+    return r.Bad("token", "set (or token_file, or cert_file and key_file)");
+  }
   const toml::table* n = t["network"].as_table();
   if (!n) return r.Bad("network", "a table with vehicle = the vehicle description, hub, doip");
   TomlReader nr(path + " [network]", *n);
@@ -96,6 +119,8 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(agent::ReadTrustTable(t, path, kDoc, c.trust));
   ALOFT_RETURN_IF_ERROR(agent::ReadDownloadTable(t, path, kDoc, c.download));
   c.download.ca_file = c.ca_file;
+  c.download.cert_file = c.cert_file;
+  c.download.key_file = c.key_file;
   ALOFT_ASSIGN_OR_RETURN(c.uptane, agent::ReadUptaneTable(t, path, c.state_dir));
   return c;
 }
@@ -157,7 +182,7 @@ Status VehicleAgent::UptaneCheckIn(const Inventory& inventory, nlohmann::json& b
   if (!uptane_) {
     ALOFT_ASSIGN_OR_RETURN(
         uptane_, agent::UptaneLink::Open(*config_.uptane, config_.state_dir, config_.device, ecus,
-                                         config_.server, config_.ca_file));
+                                         config_.server, config_.tls()));
   }
   uptane_->client().SetEcus(ecus);
   ALOFT_ASSIGN_OR_RETURN(body["uptane"], uptane_->client().CheckInPart(installed));
@@ -286,9 +311,9 @@ std::optional<std::vector<std::string>> VehicleAgent::Precheck(const std::string
                                                                const Inventory& inventory) {
   client::HttpRequest req;
   req.url = url;
-  req.headers = {"Authorization: Bearer " + config_.token,
-                 "Range: bytes=0-" + std::to_string(kManifestBytes - 1)};
-  req.ca_file = config_.ca_file;
+  req.headers = client::BearerHeaders(config_.token);
+  req.headers.push_back("Range: bytes=0-" + std::to_string(kManifestBytes - 1));
+  client::UseTls(req, config_.tls());
   req.timeout_s = 60;
   auto r = client::Send(req);
   if (!r.ok() || (r->status != 206 && r->status != 200)) return std::nullopt;
@@ -353,7 +378,7 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
   const std::string part = config_.state_dir + "/download.part";
   ALOFT_ASSIGN_OR_RETURN(auto staging, agent::MakeFileStaging(part));
   agent::DownloadRequest req{.url = d.value("url", ""),
-                             .headers = {"Authorization: Bearer " + config_.token},
+                             .headers = client::BearerHeaders(config_.token),
                              .size = d.value("size", uint64_t{0}),
                              .sha256 = d.value("sha256", ""),
                              .etag = ""};

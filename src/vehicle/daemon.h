@@ -44,6 +44,8 @@ namespace aloft::vehicle {
 
 struct DaemonConfig {
   std::string server, device, token, state_dir, ca_file;
+  std::string cert_file, key_file;  // the vehicle's certificate instead of a token
+  client::TlsFiles tls() const { return {ca_file, cert_file, key_file}; }
   std::string network, hub, doip;          // [network]
   std::string doip_tls_ca, doip_tls_name;  // [network] DoIP over TLS: the entity's CA, its name
   std::string tester_cert, tester_key;     // [network] UDS 0x29: the gateway's tester identity

@@ -96,7 +96,7 @@ class VehicleUptaneTest : public ManagerTest {
     config_.trust = Trust({0}, 1);
     config_.uptane = agent::UptaneSettings{roots + "/director.json", roots + "/image.json",
                                            config_.state_dir + "/uptane.key"};
-    uplink_ = agent::MakeHttpUplink(config_.server, config_.device, config_.token, "");
+    uplink_ = agent::MakeHttpUplink(config_.server, config_.device, config_.token, {});
   }
 
   static int64_t Now() {
