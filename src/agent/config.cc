@@ -182,11 +182,7 @@ Result<AgentFile> LoadAgentConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("device_type", c.device_type));
   ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
-  ALOFT_RETURN_IF_ERROR(r.Str("cert_file", c.cert_file));
-  ALOFT_RETURN_IF_ERROR(r.Str("key_file", c.key_file));
-  if (c.cert_file.empty() != c.key_file.empty()) {
-    return r.Bad("cert_file", "set with key_file, or neither");
-  }
+  ALOFT_RETURN_IF_ERROR(r.StrPair("cert_file", "key_file", c.cert_file, c.key_file));
   ALOFT_RETURN_IF_ERROR(r.Str("encryption_key_file", c.encryption_key_file));
   ALOFT_RETURN_IF_ERROR(r.Str("health_check", c.health_check));
   ALOFT_RETURN_IF_ERROR(r.Int("health_timeout_s", health_timeout));

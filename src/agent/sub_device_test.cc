@@ -182,6 +182,16 @@ TEST_F(AgentConfigTest, BadPushKeysAndSubDevices_AreRefusedNamingTheKey) {
 
 // [uptane] (docs/trust.md): both roots required, key_file defaulting to the state directory;
 // unknown keys refused by name.
+// A device certificate and its key (docs/identity.md): both, or neither.
+TEST_F(AgentConfigTest, CertificateFiles_TogetherOrNotAtAll) {
+  auto loaded = Load("cert_file = \"/etc/aloft/gw.crt\"\nkey_file = \"/etc/aloft/gw.key\"");
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded->agent.tls().cert_file, "/etc/aloft/gw.crt");
+  EXPECT_EQ(loaded->agent.tls().key_file, "/etc/aloft/gw.key");
+  EXPECT_THAT(Load("cert_file = \"/etc/aloft/gw.crt\""),
+              IsError(Code::kInvalidArgument, HasSubstr("'cert_file' goes with 'key_file'")));
+}
+
 TEST_F(AgentConfigTest, UptaneSettings_AreReadAndBadOnesRefused) {
   auto none = Load("");
   ASSERT_THAT(none, IsOk());

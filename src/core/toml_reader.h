@@ -52,6 +52,17 @@ class TomlReader {
     out = *node.value<std::string>();
     return OkStatus();
   }
+  // Two strings that come together or not at all (a certificate and its key).
+  Status StrPair(const char* key, const char* other, std::string& out,
+                 std::string& other_out) const {
+    ALOFT_RETURN_IF_ERROR(Str(key, out));
+    ALOFT_RETURN_IF_ERROR(Str(other, other_out));
+    if (out.empty() != other_out.empty()) {
+      return Error(Code::kInvalidArgument,
+                   where_ + ": key '" + key + "' goes with '" + other + "': set both, or neither");
+    }
+    return OkStatus();
+  }
   Status Bool(const char* key, bool& out) const {
     auto node = t_[key];
     if (!node) return OkStatus();

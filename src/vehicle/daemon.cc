@@ -55,11 +55,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(r.Str("token_file", token_file));
   ALOFT_RETURN_IF_ERROR(r.Str("state_dir", c.state_dir));
   ALOFT_RETURN_IF_ERROR(r.Str("ca_file", c.ca_file));
-  ALOFT_RETURN_IF_ERROR(r.Str("cert_file", c.cert_file));
-  ALOFT_RETURN_IF_ERROR(r.Str("key_file", c.key_file));
-  if (c.cert_file.empty() != c.key_file.empty()) {
-    return r.Bad("cert_file", "set with key_file, or neither");
-  }
+  ALOFT_RETURN_IF_ERROR(r.StrPair("cert_file", "key_file", c.cert_file, c.key_file));
   ALOFT_RETURN_IF_ERROR(r.Int("poll_interval_s", poll));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_url", c.mqtt_url));
   ALOFT_RETURN_IF_ERROR(r.Str("mqtt_ca_file", c.mqtt_ca_file));
@@ -108,11 +104,7 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& path) {
   ALOFT_RETURN_IF_ERROR(nr.Str("doip", c.doip));
   ALOFT_RETURN_IF_ERROR(nr.Str("doip_tls_ca", c.doip_tls_ca));
   ALOFT_RETURN_IF_ERROR(nr.Str("doip_tls_name", c.doip_tls_name));
-  ALOFT_RETURN_IF_ERROR(nr.Str("tester_cert", c.tester_cert));
-  ALOFT_RETURN_IF_ERROR(nr.Str("tester_key", c.tester_key));
-  if (c.tester_cert.empty() != c.tester_key.empty()) {
-    return nr.Bad("tester_cert", "set with tester_key, or neither");
-  }
+  ALOFT_RETURN_IF_ERROR(nr.StrPair("tester_cert", "tester_key", c.tester_cert, c.tester_key));
   if (!c.doip_tls_ca.empty() && c.doip.empty()) return nr.Bad("doip_tls_ca", "needs doip");
   if (c.network.empty()) return nr.Bad("vehicle", "set (the vehicle description)");
   if (c.hub.empty() && c.doip.empty()) return nr.Bad("hub", "set, or doip, or both");
