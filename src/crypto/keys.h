@@ -46,6 +46,8 @@ class PublicKey {
 
   // OkStatus if `signature` is this key's signature of `message`; kUntrusted otherwise.
   Status Verify(ByteSpan message, ByteSpan signature) const;
+  // The OpenSSL key, for code in this library that puts it in other structures (certificates).
+  EVP_PKEY* native() const { return pkey_.get(); }
 
  private:
   friend class PrivateKey;

@@ -71,6 +71,26 @@ std::string SubjectOf(X509* x) {
       [&](BIO* b) { X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_RFC2253); });
 }
 
+// A serial number as SerialHex gives it: lower-case hex.
+std::string SerialHexOf(const ASN1_INTEGER* serial) {
+  std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(serial, nullptr), BN_free);
+  char* hex = bn ? BN_bn2hex(bn.get()) : nullptr;
+  std::string out = hex ? hex : "";
+  OPENSSL_free(hex);
+  std::transform(out.begin(), out.end(), out.begin(), ::tolower);
+  return out;
+}
+
+// A key held by a certificate or a request, as our PublicKey (through its DER).
+Result<PublicKey> PublicKeyOf(EVP_PKEY* key, const std::string& origin) {
+  unsigned char* der = nullptr;
+  const int n = key ? i2d_PUBKEY(key, &der) : 0;
+  if (n <= 0) return Error(Code::kMalformed, origin + ": no public key");
+  Bytes spki(der, der + n);
+  OPENSSL_free(der);
+  return PublicKey::FromDer(spki, origin);
+}
+
 bool IsP256Sha256(X509* x) {
   if (X509_get_signature_nid(x) != NID_ecdsa_with_SHA256) return false;
   EVP_PKEY* key = X509_get0_pubkey(x);
@@ -209,12 +229,7 @@ Result<Certificate> Certificate::Issue(const CertificateSpec& spec, const Public
                              reinterpret_cast<const unsigned char*>(spec.common_name.c_str()), -1,
                              -1, 0);
   X509_set_issuer_name(x.get(), issuer ? X509_get_subject_name(issuer->x509_.get()) : name);
-  const Bytes spki = subject.Der();
-  const unsigned char* p = spki.data();
-  EVP_PKEY* key = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size()));
-  if (!key) return fail("subject key");
-  X509_set_pubkey(x.get(), key);
-  EVP_PKEY_free(key);
+  if (X509_set_pubkey(x.get(), subject.native()) != 1) return fail("subject key");
 
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -287,13 +302,7 @@ std::string Certificate::CommonName() const {
 std::string Certificate::Subject() const { return SubjectOf(x509_.get()); }
 
 std::string Certificate::SerialHex() const {
-  std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(
-      ASN1_INTEGER_to_BN(X509_get0_serialNumber(x509_.get()), nullptr), BN_free);
-  char* hex = BN_bn2hex(bn.get());
-  std::string out = hex ? hex : "";
-  OPENSSL_free(hex);
-  std::transform(out.begin(), out.end(), out.begin(), ::tolower);
-  return out;
+  return SerialHexOf(X509_get0_serialNumber(x509_.get()));
 }
 
 std::chrono::system_clock::time_point Certificate::NotBefore() const {
@@ -321,12 +330,7 @@ std::optional<std::vector<std::string>> Certificate::Roles() const {
 }
 
 Result<PublicKey> Certificate::Key() const {
-  unsigned char* der = nullptr;
-  const int n = i2d_PUBKEY(X509_get0_pubkey(x509_.get()), &der);
-  if (n <= 0) return Error(Code::kMalformed, "certificate " + Subject() + ": no public key");
-  Bytes spki(der, der + n);
-  OPENSSL_free(der);
-  return PublicKey::FromDer(spki, "certificate " + Subject());
+  return PublicKeyOf(X509_get0_pubkey(x509_.get()), "certificate " + Subject());
 }
 
 // --- requests ---------------------------------------------------------------------------------
@@ -369,11 +373,7 @@ Result<CertificateRequest> CertificateRequest::Make(const PrivateKey& key,
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
                              0);
-  const Bytes spki = key.public_key().Der();
-  const unsigned char* p = spki.data();
-  EVP_PKEY* pub = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki.size()));
-  X509_REQ_set_pubkey(req.get(), pub);
-  EVP_PKEY_free(pub);
+  X509_REQ_set_pubkey(req.get(), key.public_key().native());
   const EVP_MD* md = key.type() == KeyType::kEd25519 ? nullptr : EVP_sha256();
   if (X509_REQ_sign(req.get(), key.native(), md) <= 0) {
     return Error(Code::kInternal, "signing a certificate request: " + SslError());
@@ -390,12 +390,7 @@ std::string CertificateRequest::CommonName() const {
 }
 
 Result<PublicKey> CertificateRequest::Key() const {
-  unsigned char* der = nullptr;
-  const int n = i2d_PUBKEY(X509_REQ_get0_pubkey(req_.get()), &der);
-  if (n <= 0) return Error(Code::kMalformed, "certificate request: no public key");
-  Bytes spki(der, der + n);
-  OPENSSL_free(der);
-  return PublicKey::FromDer(spki, "certificate request of " + CommonName());
+  return PublicKeyOf(X509_REQ_get0_pubkey(req_.get()), "certificate request of " + CommonName());
 }
 
 std::string CertificateRequest::Pem() const {
@@ -473,13 +468,7 @@ std::vector<std::string> RevocationList::Serials() const {
   std::vector<std::string> out;
   STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl_.get());
   for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i) {
-    const ASN1_INTEGER* serial = X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i));
-    std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(serial, nullptr), BN_free);
-    char* hex = BN_bn2hex(bn.get());
-    std::string h = hex ? hex : "";
-    OPENSSL_free(hex);
-    std::transform(h.begin(), h.end(), h.begin(), ::tolower);
-    out.push_back(std::move(h));
+    out.push_back(SerialHexOf(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))));
   }
   return out;
 }
@@ -498,9 +487,8 @@ ChainCheck VerifyChain(const std::vector<Certificate>& chain,
                        const std::vector<std::string>& revoked, bool p256_only) {
   if (chain.empty()) return {CertProblem::kFormat, "no certificate"};
   for (const auto* set : {&chain, &anchors}) {
-    if (!p256_only) break;
     for (const Certificate& c : *set) {
-      if (!IsP256Sha256(c.native())) {
+      if (p256_only && !IsP256Sha256(c.native())) {
         return {CertProblem::kType, c.Subject() + ": not an ECDSA P-256 key signed with SHA-256"};
       }
     }

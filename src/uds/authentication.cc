@@ -135,11 +135,15 @@ Authenticator::Authenticator(AuthenticationConfig config) : config_(std::move(co
   if (!config_.now) config_.now = [] { return std::chrono::system_clock::now(); };
 }
 
-void Authenticator::Reset() {
+void Authenticator::ForgetChallenge() {
   pending_key_.reset();
   challenge_.clear();
   pending_roles_.clear();
   pending_subject_.clear();
+}
+
+void Authenticator::Reset() {
+  ForgetChallenge();
   roles_.clear();
   subject_.clear();
 }
@@ -165,8 +169,7 @@ Authenticator::Answer Authenticator::Handle(std::span<const uint8_t> r) {
 
 Authenticator::Answer Authenticator::VerifyCertificate(std::span<const uint8_t> r) {
   // A new attempt forgets any challenge handed out before (it cannot be answered any more).
-  pending_key_.reset();
-  challenge_.clear();
+  ForgetChallenge();
   VerifyCertificateRequest req;
   if (auto bad = ParseVerifyCertificate(r, &req)) return {{}, bad->nrc, bad->why};
   if (req.communication_configuration != 0) {
@@ -221,17 +224,17 @@ Authenticator::Answer Authenticator::ProveOwnership(std::span<const uint8_t> r) 
   }
   // One answer per challenge, right or wrong: a proof is never checked twice against it.
   const crypto::PublicKey key = std::move(*pending_key_);
-  pending_key_.reset();
   const Bytes challenge = std::move(challenge_);
-  challenge_.clear();
+  std::set<std::string> roles = std::move(pending_roles_);
+  std::string subject = std::move(pending_subject_);
+  ForgetChallenge();
   if (!key.Verify(ProofMessage(challenge), req.proof).ok()) {
     return {{},
             nrc::kOwnershipVerificationFailed,
-            pending_subject_ + ": the proof of ownership does not verify"};
+            subject + ": the proof of ownership does not verify"};
   }
-  roles_ = std::move(pending_roles_);
-  subject_ = std::move(pending_subject_);
-  pending_roles_.clear();
+  roles_ = std::move(roles);
+  subject_ = std::move(subject);
   std::vector<uint8_t> out{0x69, auth::kProofOfOwnership,
                            auth::kOwnershipVerifiedAuthenticationComplete};
   PutField(out, {});  // no session key info

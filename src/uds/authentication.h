@@ -112,6 +112,8 @@ class Authenticator {
  private:
   Answer VerifyCertificate(std::span<const uint8_t> request);
   Answer ProveOwnership(std::span<const uint8_t> request);
+  // Drops the challenge handed out and what its certificate would grant.
+  void ForgetChallenge();
 
   AuthenticationConfig config_;
   // Between 29 01 and 29 03: the challenge handed out and what the certificate would grant.
