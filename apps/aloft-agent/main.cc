@@ -442,6 +442,8 @@ int main(int argc, char** argv) {
     o.ca_file = config->mqtt_ca_file;
     o.user = config->agent.device;
     o.token = config->agent.token;
+    o.cert_file = config->agent.cert_file;
+    o.key_file = config->agent.key_file;
     o.reply_timeout = config->mqtt_reply_timeout;
     auto started = agent::PushLink::Start(o, std::cerr);
     if (!started.ok()) return Fail(started.error().WithContext("mqtt_url"));

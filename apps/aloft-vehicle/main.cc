@@ -426,7 +426,9 @@ int Daemon(const std::string& path, bool once) {
     auto link = agent::PushLink::Start({.url = config->mqtt_url,
                                         .ca_file = config->mqtt_ca_file,
                                         .user = config->device,
-                                        .token = config->token},
+                                        .token = config->token,
+                                        .cert_file = config->cert_file,
+                                        .key_file = config->key_file},
                                        std::cerr);
     if (!link.ok()) return Fail(link.error());
     push = std::move(*link);

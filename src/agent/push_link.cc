@@ -113,6 +113,8 @@ Result<std::unique_ptr<PushLink>> PushLink::Start(PushLinkOptions options, std::
   mqtt::ClientOptions c;
   c.url = self->o_.url;
   c.ca_file = self->o_.ca_file;
+  c.cert_file = self->o_.cert_file;
+  c.key_file = self->o_.key_file;
   c.client_id = self->o_.user;  // one persistent session per device
   c.username = self->o_.user;
   c.password = self->o_.token;

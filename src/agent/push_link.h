@@ -35,6 +35,8 @@ struct PushLinkOptions {
   std::string ca_file;  // mqtts: the CA of the broker's certificate
   std::string user;     // this device's name (a gateway's, in gateway mode)
   std::string token;    // its device token: the broker password
+  // Or its certificate and key (mqtts to a listener that takes certificates; docs/identity.md).
+  std::string cert_file, key_file;
   // How long a check-in over MQTT waits for aloftd's answer before it goes over HTTP instead,
   // and how long a final report waits for the broker's acknowledgement.
   std::chrono::milliseconds reply_timeout{10000};

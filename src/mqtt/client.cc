@@ -47,11 +47,14 @@ class MosquittoClient final : public Client {
     }
     if (url.tls) {
       int rc = mosquitto_tls_set(mosq_, o_.ca_file.empty() ? nullptr : o_.ca_file.c_str(),
-                                 o_.ca_file.empty() ? "/etc/ssl/certs" : nullptr, nullptr, nullptr,
-                                 nullptr);
+                                 o_.ca_file.empty() ? "/etc/ssl/certs" : nullptr,
+                                 o_.cert_file.empty() ? nullptr : o_.cert_file.c_str(),
+                                 o_.key_file.empty() ? nullptr : o_.key_file.c_str(), nullptr);
       if (rc != MOSQ_ERR_SUCCESS) {
         Destroy();
-        return Invalid("MQTT TLS with CA file '" + o_.ca_file + "': " + MosqError(rc));
+        return Invalid("MQTT TLS with CA file '" + o_.ca_file + "'" +
+                       (o_.cert_file.empty() ? "" : ", certificate '" + o_.cert_file + "'") + ": " +
+                       MosqError(rc));
       }
     }
     mosquitto_reconnect_delay_set(mosq_, static_cast<unsigned>(o_.reconnect_min.count()),

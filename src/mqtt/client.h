@@ -36,6 +36,9 @@ struct ClientOptions {
   std::string client_id;  // empty: the broker picks one (clean sessions only)
   std::string username, password;
   std::string ca_file;  // mqtts: the CA that signed the broker's certificate
+  // mqtts: the client's certificate and key (a device by certificate: the broker takes its CN
+  // for the user name; docs/identity.md).
+  std::string cert_file, key_file;
   // false: a persistent session; the broker keeps subscriptions and queues QoS 1 messages while
   // the client is away, and in-flight messages are resent after a reconnect.
   bool clean_session = true;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/file.h"
+#include "crypto/ca_directory.h"
 #include "mqtt/topics.h"
 #include "support/matchers.h"
 #include "support/temp_dir.h"
@@ -208,6 +209,69 @@ TEST(MqttTls, TrustedCaConnects_UnknownCaDoesNot) {
   };
   EXPECT_TRUE(connect(broker.ca_file()));
   EXPECT_FALSE(connect(""));  // the system's CAs do not know the test CA
+}
+
+// A device by certificate (docs/identity.md): on the listener that requires certificates of the
+// device CA, its certificate is its user name (no password), under the ACL aloftd writes: it
+// receives its own down topic; once revoked (the broker reloaded), it no longer connects.
+TEST(MqttTls, DeviceCertificate_IsTheUserName_RevokedOneRefused) {
+  aloft::testing::TempDir dir;
+  const std::string ca_dir = dir / "ca";
+  auto ca = crypto::CaDirectory::Init(ca_dir, "Fleet devices CA", 30, SystemClock::Instance());
+  ASSERT_THAT(ca, IsOk());
+  auto issue = [&](const std::string& name) {
+    auto key = crypto::PrivateKey::Generate(crypto::KeyType::kEcdsaP256).value();
+    auto cert = ca->Issue({.common_name = name, .tls_client = true}, key.public_key());
+    EXPECT_THAT(cert, IsOk());
+    EXPECT_THAT(WriteFileAtomic(dir / (name + ".key"), key.ToPem(), 0600), IsOk());
+    EXPECT_THAT(WriteFileAtomic(dir / (name + ".crt"), cert->Pem()), IsOk());
+    return cert->SerialHex();
+  };
+  const std::string serial = issue("dev-1");
+  TestBroker broker(dir / "broker");
+  ASSERT_THAT(broker.Start(/*tls=*/true, ca_dir), IsOk());
+  ASSERT_THAT(broker.SetAcl(BrokerAcl({"aloftd"})), IsOk());
+  ASSERT_THAT(broker.AddUser("aloftd", "pw-aloftd"), IsOk());
+  std::atomic<int> got{0};
+  std::atomic<bool> subscribed{false};
+  auto device = [&] {
+    ClientOptions o;
+    o.url = broker.cert_url();
+    o.client_id = "dev-1";
+    o.username = "dev-1";
+    o.ca_file = broker.ca_file();
+    o.cert_file = dir / "dev-1.crt";
+    o.key_file = dir / "dev-1.key";
+    o.subscriptions = {DownTopic("dev-1", "#")};
+    Handlers h;
+    h.on_message = [&](const Message&) { ++got; };
+    h.on_subscribed = [&] { subscribed = true; };
+    return NewClient(o, h);
+  };
+  auto dev = device();
+  ASSERT_THAT(dev->Start(), IsOk());
+  for (int i = 0; i < 100 && !subscribed; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(subscribed) << dev->last_error();
+  ClientOptions s;
+  s.url = broker.url();
+  s.username = "aloftd";
+  s.password = "pw-aloftd";
+  auto server = NewClient(s, {});
+  ASSERT_THAT(server->Start(), IsOk());
+  for (int i = 0; i < 100 && !server->connected(); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_THAT(server->Publish(DownTopic("dev-1", "command"), "check-in", 1), IsOk());
+  for (int i = 0; i < 100 && got == 0; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(got, 1);
+  dev->Stop();
+
+  ASSERT_THAT(ca->Revoke(serial), IsOk());
+  ASSERT_THAT(broker.Reload(), IsOk());
+  auto again = device();
+  ASSERT_THAT(again->Start(), IsOk());
+  std::this_thread::sleep_for(2s);
+  EXPECT_FALSE(again->connected());
+  again->Stop();
+  server->Stop();
 }
 
 TEST(MqttClient, BadOptionsAreRefusedAtStart) {

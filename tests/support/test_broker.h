@@ -29,7 +29,9 @@ class TestBroker {
   TestBroker(const TestBroker&) = delete;
   TestBroker& operator=(const TestBroker&) = delete;
 
-  Status Start(bool tls = false);
+  // `device_ca` (a CA directory of `aloft ca`, needs `tls`): a third listener takes devices by
+  // their certificates (cert_url()).
+  Status Start(bool tls = false, const std::string& device_ca = "");
   // Stops the broker (SIGTERM: it saves its persistence file), then starts it again on the same
   // port with the same files.
   Status Restart();
@@ -40,6 +42,7 @@ class TestBroker {
 
   const std::string& url() const { return url_; }
   const std::string& tls_url() const { return tls_url_; }
+  const std::string& cert_url() const { return cert_url_; }
   std::string ca_file() const { return dir_ + "/tls/ca.crt"; }
   std::string passwd_file() const { return dir_ + "/passwd"; }
   std::string acl_file() const { return dir_ + "/acl"; }
@@ -58,7 +61,7 @@ class TestBroker {
 
  private:
   std::string dir_;
-  std::string url_, tls_url_;
+  std::string url_, tls_url_, cert_url_;
   uint16_t port_ = 0;
   bool running_ = false;
 };
