@@ -304,9 +304,10 @@ Status Agent::Check(bool& idle) {
   }
   // Uptane: the Director lists it for this device and the Image repository agrees.
   if (uptane_) {
-    Status s = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, o.size, o.sha256,
-                                    NowMs());
-    if (!s.ok()) return Fail(s.error());
+    auto wrapped = uptane_->VerifyOffer(o.action, config_.device, config_.device_type, o.size,
+                                        o.sha256, NowMs());
+    if (!wrapped.ok()) return Fail(wrapped.error());
+    if (!wrapped->empty()) journal_.offer->wrapped_key = *wrapped;  // the Director's, signed
   }
   // Verify what we are offered before downloading a byte.
   auto envelope = pkg::ParseEnvelope(o.manifest);

@@ -79,9 +79,9 @@ void UptaneLink::Answer(const nlohmann::json& answer, int64_t now_ms) {
   }
 }
 
-Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
-                               const std::string& hardware, uint64_t size,
-                               const std::string& sha256, int64_t now_ms) {
+Result<std::string> UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
+                                            const std::string& hardware, uint64_t size,
+                                            const std::string& sha256, int64_t now_ms) {
   if (director_error_) return *director_error_;
   auto fetch = [this](const std::string& name, int64_t max) {
     return FetchImageFile(server_, tls_, name, max);
@@ -96,7 +96,14 @@ Status UptaneLink::VerifyOffer(int64_t action, const std::string& serial,
     return Error(Code::kIntegrity, "the offered download (" + std::to_string(size) +
                                        " bytes) is not the verified target '" + t.name + "'");
   }
-  return OkStatus();
+  const nlohmann::json enc =
+      t.custom.is_object() ? t.custom.value("encryption", nlohmann::json()) : nlohmann::json();
+  if (!enc.is_object() || !enc.contains("wrapped_key")) return std::string();
+  if (!enc["wrapped_key"].is_string()) {
+    return Error(Code::kUntrusted, "the Director's target '" + t.name +
+                                       "': custom.encryption.wrapped_key is not a string");
+  }
+  return enc["wrapped_key"].get<std::string>();
 }
 
 Result<std::string> FetchImageFile(const std::string& server, const client::TlsFiles& tls,

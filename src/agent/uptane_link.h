@@ -52,9 +52,12 @@ class UptaneLink {
   void Answer(const nlohmann::json& answer, int64_t now_ms);
   // The offer `action`, before any download: the Director lists it for `serial` and `hardware`
   // ("" for a gateway, whose bundle CheckEcus checks), the Image repository agrees, and the
-  // offered download (`size` bytes, `sha256`) is that very target.
-  Status VerifyOffer(int64_t action, const std::string& serial, const std::string& hardware,
-                     uint64_t size, const std::string& sha256, int64_t now_ms);
+  // offered download (`size` bytes, `sha256`) is that very target. The answer: the content key
+  // wrapped for this device that the Director signed into the target (docs/encryption.md), ""
+  // when it carries none; it takes precedence over the action's.
+  Result<std::string> VerifyOffer(int64_t action, const std::string& serial,
+                                  const std::string& hardware, uint64_t size,
+                                  const std::string& sha256, int64_t now_ms);
 
  private:
   UptaneLink(std::unique_ptr<tuf::UptaneClient> client, std::string server, client::TlsFiles tls)

@@ -13,7 +13,9 @@
 #include "agent/test_device.h"
 #include "boot/boot_model.h"
 #include "core/clock.h"
+#include "core/encoding.h"
 #include "core/hash.h"
+#include "crypto/key_wrap.h"
 #include "flash/sim_flash.h"
 #include "support/fault_server.h"
 #include "support/matchers.h"
@@ -256,6 +258,36 @@ TEST_F(UptaneAttackTest,
 TEST_F(UptaneAttackTest, Uptane_DropRequest_AnAnswerWithoutDirectorMetadataIsRefused) {
   ServeImage(1);
   ExpectRefused("sent no Director metadata");
+}
+
+// An encrypted package (docs/encryption.md): the content key wrapped for this device is signed
+// into its Director target; that one is used, whatever the (unsigned) action carries.
+TEST_F(UptaneAttackTest, AnEncryptedPackage_OpensWithTheWrapTheDirectorSigned) {
+  const crypto::ContentKey content = crypto::NewContentKey();
+  pkgs_.content_key = content;
+  package_ = pkgs_.Pack({{"main", image_}}, pkg::Compression::kZstd);
+  pkgs_.content_key.reset();
+  auto mine = crypto::RecipientKey::Generate(), other = crypto::RecipientKey::Generate();
+  ASSERT_THAT(mine, IsOk());
+  ASSERT_THAT(other, IsOk());
+  std::filesystem::create_directories(dir_ / "state");
+  ASSERT_THAT(mine->Save(dir_ / "state/encryption"), IsOk());
+  auto wrap = [&](const crypto::RecipientKey& k) {
+    return json{
+        {"key_id", crypto::ContentKeyId(content)},
+        {"wrapped_key", Base64Encode(crypto::WrapContentKey(content, k.PublicRaw()).value())}};
+  };
+  json action = testing::PackageAction(server_, package_, testing::ManifestOf(package_));
+  action["encryption"] = wrap(*other);  // not this device's: the Director's is taken
+  server_.SetArtifact(package_);
+  server_.SetAction(action);
+  ServeImage(1);
+  json entry = Entry(1);
+  entry["custom"]["encryption"] = wrap(*mine);
+  ServeDirector(1, {{"fw/1.2.0.aloft", entry}});
+  EXPECT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kReboot));
+  EXPECT_EQ(Failure(), "");
+  EXPECT_FALSE(BootsFactoryImage());
 }
 
 }  // namespace

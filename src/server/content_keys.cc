@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/encoding.h"
+#include "core/hash.h"
 #include "pkg/manifest.h"
 
 namespace aloft::server {
@@ -68,6 +69,7 @@ Result<std::optional<json>> ContentKeys::ForDevice(Tx& tx, const Release& r, int
     }
     ALOFT_ASSIGN_OR_RETURN(Bytes pub, Base64Decode(*device));
     ALOFT_ASSIGN_OR_RETURN(Bytes wrapped, crypto::WrapContentKey(*key, pub));
+    out["recipient"] = Sha256Hex(pub).substr(0, 16);
     out["wrapped_key"] = Base64Encode(wrapped);
   }
   return std::optional<json>(std::move(out));

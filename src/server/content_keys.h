@@ -24,7 +24,8 @@ class ContentKeys {
   // names another key.
   Status Accept(Tx& tx, const Release& r, const crypto::ContentKey& key, int64_t now_ms);
   // The "encryption" member of an action of release `r` for device `device_id`: nullopt when `r`
-  // is not encrypted; else {"key_id", "wrapped_key"} (base64, for the device's enrolled key), or
+  // is not encrypted; else {"key_id", "recipient", "wrapped_key"} (base64, for the device's
+  // enrolled key, whose SHA-256's first 8 bytes in hex are the recipient), or
   // {"key_id", "error"} saying why there is none.
   Result<std::optional<nlohmann::json>> ForDevice(Tx& tx, const Release& r, int64_t device_id);
 

@@ -242,8 +242,9 @@ Result<Response> CheckIn(Context& ctx, Request& req, Caller& c) {
   if (uptane) {
     std::optional<Director::Offer> o;
     if (out["action"].is_object() && !out["action"].value("cancel", false)) {
-      o = Director::Offer{action->id, rel.name + "@" + rel.version, rel.artifact.sha256,
-                          static_cast<int64_t>(rel.artifact.size), rel.Modules()};
+      o = Director::Offer{action->id,          rel.name + "@" + rel.version,
+                          rel.artifact.sha256, static_cast<int64_t>(rel.artifact.size),
+                          rel.Modules(),       out["action"].value("encryption", json())};
     }
     ALOFT_ASSIGN_OR_RETURN(out["director"], ctx.director->CheckIn(d, *uptane, o, ctx.Now()));
   }

@@ -68,9 +68,9 @@ json WantedTargets(const std::optional<Director::Offer>& offer,
       }
       mine[serial] = {{"hardware_id", e["hardware_id"]}};
     }
-    targets[image->name] =
-        tuf::TargetEntry(image->length, image->sha256,
-                         {{"action", offer->action}, {"release", offer->release}, {"ecus", mine}});
+    json custom = {{"action", offer->action}, {"release", offer->release}, {"ecus", mine}};
+    if (offer->encryption.is_object()) custom["encryption"] = offer->encryption;
+    targets[image->name] = tuf::TargetEntry(image->length, image->sha256, custom);
   }
   return {{"targets", targets}};
 }
@@ -81,6 +81,27 @@ json ContentOf(const std::string& body) {
   c = c["signed"];
   for (const char* k : {"_type", "spec_version", "version", "expires"}) c.erase(k);
   return c;
+}
+
+// A wrapped content key is new at every wrap (a new ephemeral key): the one `held` (the signed
+// content) already has for the same content key and the same device key stays in `wanted`.
+void KeepSignedWrap(const json& held, json& wanted) {
+  for (auto& [name, target] : wanted["targets"].items()) {
+    json* enc = target.contains("custom") && target["custom"].contains("encryption")
+                    ? &target["custom"]["encryption"]
+                    : nullptr;
+    if (!enc || !enc->contains("wrapped_key")) continue;
+    const json old = held.is_object() ? held.value("targets", json::object())
+                                            .value(name, json::object())
+                                            .value("custom", json::object())
+                                            .value("encryption", json())
+                                      : json();
+    if (old.is_object() && old.contains("wrapped_key") &&
+        old.value("key_id", "") == enc->value("key_id", "") &&
+        old.value("recipient", "") == enc->value("recipient", "")) {
+      (*enc)["wrapped_key"] = old["wrapped_key"];
+    }
+  }
 }
 
 }  // namespace
@@ -246,10 +267,12 @@ Result<json> Director::CheckIn(const Device& device, const json& uptane,
                              "push): the device will refuse it";
       }
     }
-    const json wanted = WantedTargets(offer, image, ecus);
+    json wanted = WantedTargets(offer, image, ecus);
     ALOFT_ASSIGN_OR_RETURN(auto targets, tx.GetTufFile(repo, "targets", std::nullopt));
     ALOFT_ASSIGN_OR_RETURN(auto timestamp, tx.GetTufFile(repo, "timestamp", std::nullopt));
-    if (!targets || !timestamp || ContentOf(targets->body) != wanted ||
+    const json held = targets ? ContentOf(targets->body) : json();
+    KeepSignedWrap(held, wanted);
+    if (!targets || !timestamp || held != wanted ||
         timestamp->expires_ms - now_ms < o_.lifetime_ms / 2) {
       ALOFT_RETURN_IF_ERROR(SignSet(tx, repo, wanted, now_ms, targets, timestamp));
     }

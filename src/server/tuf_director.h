@@ -47,6 +47,11 @@ class Director {
     // The modules (a vehicle's ECUs) the release updates: the Director names the manifest's ECUs
     // whose "module" is one of them (all of them when the manifest names no modules).
     std::vector<std::string> modules;
+    // An encrypted release: its content key wrapped for this device, the action's "encryption"
+    // ({"key_id", "recipient", "wrapped_key"} or {"key_id", "error"}; docs/encryption.md). It
+    // goes into the target's custom, signed with the rest; a wrap already signed for the same
+    // key and the same device key is kept, so that a check-in does not re-sign the metadata.
+    tuf::json encryption;
   };
   // A check-in's "uptane" part, {"manifest": envelope, "have": {"root": N, "timestamp": M}},
   // from `device` with `offer` open: the manifest, when sent (the first check-in, and whenever

@@ -8,6 +8,7 @@
 
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "server/server_fixture.h"
 #include "tuf/repository.h"
@@ -361,10 +362,12 @@ class TufDirectorTest : public TufImageTest {
     return m;
   }
   // A check-in with `manifest` (none when null) and the versions the device holds.
-  client::HttpResponse CheckIn(const json& manifest, int64_t have_timestamp = 0) {
+  client::HttpResponse CheckIn(const json& manifest, int64_t have_timestamp = 0,
+                               const json& extra = json::object()) {
     json body = {
         {"versions", {{"main", "1.0.0"}}},
         {"uptane", {{"have", {{"root", have_timestamp ? 1 : 0}, {"timestamp", have_timestamp}}}}}};
+    body.update(extra);
     if (!manifest.is_null()) body["uptane"]["manifest"] = manifest;
     return Call("POST", "/device/v1/dev-1/check-in", token_, body.dump(),
                 {"Content-Type: application/json"});
@@ -494,6 +497,68 @@ TEST_P(TufDirectorTest, TheDirectorNamesOnlyTheEcusTheReleaseUpdates) {
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->custom["ecus"], json({{"S-main", {{"hardware_id", "board-a"}}},
                                      {"S-bms", {{"hardware_id", "bms-7"}}}}));
+}
+
+// An encrypted release (docs/encryption.md): the content key wrapped for the device's own key is
+// in its Director target, signed with the rest. A wrap is new each time (a new ephemeral key), so
+// the one signed is kept while the content key and the device key stay: check-ins do not
+// re-sign the metadata. A device whose key changed gets a wrap for its new key.
+TEST_P(TufDirectorTest, TheWrappedContentKeyIsSignedIntoTheTarget_AndKeptAcrossCheckIns) {
+  const crypto::ContentKey content = crypto::NewContentKey();
+  pkgs_.content_key = content;
+  SetUpRepositories();
+  pkgs_.content_key.reset();
+  CallJson("PUT", "/api/v1/releases/fw/1.2.0/content-key", admin_,
+           {{"content_key", Base64Encode(content)}}, 200);
+  auto k1 = crypto::RecipientKey::Generate(), k2 = crypto::RecipientKey::Generate();
+  ASSERT_THAT(k1, IsOk());
+  ASSERT_THAT(k2, IsOk());
+  auto enrol = [](const crypto::RecipientKey& k) {
+    return json{{"encryption_key", Base64Encode(k.PublicRaw())}};
+  };
+  ASSERT_EQ(CheckIn(Manifest(1, device_key_), 0, enrol(*k1)).status, 200);
+  CallJson("POST", "/api/v1/deployments", admin_, {{"release", "fw@1.2.0"}, {"devices", {"dev-1"}}},
+           201);
+  // The target's wrap, verified from the Director's root.
+  auto signed_wrap = [&](const json& director) -> json {
+    auto u = Verify(director);
+    EXPECT_TRUE(u.ok()) << u.error().ToString();
+    if (!u.ok()) return json();
+    auto t = u->Target("fw/1.2.0.aloft");
+    EXPECT_TRUE(t.ok());
+    return t.ok() ? t->custom.value("encryption", json()) : json();
+  };
+  auto r = CheckIn(Manifest(2, device_key_, false));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json answer = json::parse(r.body);
+  const json enc = signed_wrap(answer["director"]);
+  ASSERT_TRUE(enc.is_object()) << r.body;
+  EXPECT_EQ(enc["key_id"], crypto::ContentKeyId(content));
+  EXPECT_EQ(enc["recipient"], Sha256Hex(k1->PublicRaw()).substr(0, 16));
+  auto wrapped = Base64Decode(enc.value("wrapped_key", ""));
+  ASSERT_THAT(wrapped, IsOk());
+  EXPECT_THAT(k1->Unwrap(*wrapped), IsOkAndHolds(content));
+  EXPECT_THAT(k2->Unwrap(*wrapped), IsError(Code::kUntrusted, ::testing::_));
+  const int64_t timestamp = *Verify(answer["director"])->timestamp_version();
+
+  // Again, with a manifest (so not answered from memory): the action's wrap is a new one, the
+  // Director's metadata is unchanged.
+  r = CheckIn(Manifest(3, device_key_, false), timestamp);
+  ASSERT_EQ(r.status, 200) << r.body;
+  answer = json::parse(r.body);
+  EXPECT_FALSE(answer["director"].contains("timestamp")) << r.body;
+  EXPECT_NE(answer["action"]["encryption"].value("wrapped_key", ""), enc["wrapped_key"]);
+
+  // The device's key changed (its state was lost): a wrap for the new key, signed anew.
+  r = CheckIn(Manifest(4, device_key_, false), timestamp, enrol(*k2));
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = CheckIn(Manifest(5, device_key_, false), timestamp);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json again = signed_wrap(json::parse(r.body)["director"]);
+  ASSERT_TRUE(again.is_object()) << r.body;
+  wrapped = Base64Decode(again.value("wrapped_key", ""));
+  ASSERT_THAT(wrapped, IsOk());
+  EXPECT_THAT(k2->Unwrap(*wrapped), IsOkAndHolds(content));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TufDirectorTest,

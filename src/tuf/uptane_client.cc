@@ -263,7 +263,8 @@ Result<TargetInfo> UptaneClient::VerifyOffer(int64_t action, const std::string& 
                                        mine->name +
                                        "' (its length or SHA-256): a compromised Director?");
   }
-  return *image;
+  return found;  // the Director's entry: its custom is for this device (the same file as the
+                 // image's)
 }
 
 }  // namespace aloft::tuf

@@ -55,7 +55,8 @@ class UptaneClient {
   // (an empty `serial`: a gateway, whose ECUs CheckEcus checks once it read the bundle):
   // the Director's metadata fresh (drop-request and freeze attacks) and listing a target for the
   // action that names this ECU and hardware; the Image repository refreshed and listing that
-  // target with the same length and SHA-256. The verified target.
+  // target with the same length and SHA-256. The verified target, as the Director lists it
+  // (its custom: the action, the ECUs, a content key wrapped for this device).
   Result<TargetInfo> VerifyOffer(int64_t action, const std::string& serial,
                                  const std::string& hardware_id, const Fetch& fetch,
                                  int64_t now_ms);

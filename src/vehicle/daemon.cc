@@ -347,9 +347,10 @@ Status VehicleAgent::Handle(const nlohmann::json& action, const Inventory& inven
   }
   // Uptane: both repositories agree on this very download before a byte of it is fetched.
   if (uptane_) {
-    Status s = uptane_->VerifyOffer(id, "", "", d.value("size", uint64_t{0}), d.value("sha256", ""),
-                                    NowMs());
-    if (!s.ok()) return RefuseUntrusted(id, s.error());
+    auto wrapped = uptane_->VerifyOffer(id, "", "", d.value("size", uint64_t{0}),
+                                        d.value("sha256", ""), NowMs());
+    if (!wrapped.ok()) return RefuseUntrusted(id, wrapped.error());
+    if (!wrapped->empty()) wrapped_key_ = *wrapped;  // the Director's, signed with the target
   }
   if (auto problems = Precheck(d.value("url", ""), inventory); problems && !problems->empty()) {
     InstallReport refused;

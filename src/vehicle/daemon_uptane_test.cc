@@ -278,6 +278,12 @@ class VehicleEncryptionTest : public VehicleUptaneTest {
     ServeImage({{"car/2.0.0.aloft", Entry(encrypted_, json::object())}});
     ServeDirector({{"car/2.0.0.aloft", Entry(encrypted_, Ecus())}});
   }
+  // The Director's target for the encrypted bundle, carrying `encryption` in its custom.
+  void ServeDirectorWith(const json& encryption) {
+    json entry = Entry(encrypted_, Ecus());
+    entry["custom"]["encryption"] = encryption;
+    ServeDirector({{"car/2.0.0.aloft", entry}});
+  }
   json WrappedFor(const crypto::RecipientKey& k) {
     return {{"key_id", crypto::ContentKeyId(key_)},
             {"wrapped_key", Base64Encode(crypto::WrapContentKey(key_, k.PublicRaw()).value())}};
@@ -301,6 +307,30 @@ TEST_F(VehicleEncryptionTest, AKeyWrappedForAnotherGatewayIsRefusedBeforeTheDown
   auto other = crypto::RecipientKey::Generate();
   ASSERT_THAT(other, IsOk());
   Offer(encrypted_, WrappedFor(*other));
+  ASSERT_THAT(RunOnce(), IsOk());
+  EXPECT_THAT(Failure(), HasSubstr("not wrapped for this device's key"));
+  EXPECT_THAT(log_.str(), HasSubstr("refused before its download"));
+  EXPECT_EQ(Versions(), kOld);
+}
+
+// The wrapped key the Director signed into the target is the one used: the action's (unsigned)
+// one for another gateway does not matter, and one for another gateway in the Director's target
+// is refused although the action's would open.
+TEST_F(VehicleEncryptionTest, TheDirectorsSignedWrapTakesPrecedence) {
+  auto other = crypto::RecipientKey::Generate();
+  ASSERT_THAT(other, IsOk());
+  ServeDirectorWith(WrappedFor(*gateway_key_));
+  Offer(encrypted_, WrappedFor(*other));
+  ASSERT_THAT(RunOnce(), IsOk());
+  EXPECT_EQ(Failure(), "") << log_.str();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+}
+
+TEST_F(VehicleEncryptionTest, ADirectorWrapForAnotherGatewayIsRefused) {
+  auto other = crypto::RecipientKey::Generate();
+  ASSERT_THAT(other, IsOk());
+  ServeDirectorWith(WrappedFor(*other));
+  Offer(encrypted_, WrappedFor(*gateway_key_));
   ASSERT_THAT(RunOnce(), IsOk());
   EXPECT_THAT(Failure(), HasSubstr("not wrapped for this device's key"));
   EXPECT_THAT(log_.str(), HasSubstr("refused before its download"));
