@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <tuple>
 
 #include "cli_util.h"
 #include "core/clock.h"
 #include "core/file.h"
 #include "core/progress.h"
 #include "core/text.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "delta/apply.h"
 #include "delta/diff.h"
@@ -34,6 +36,7 @@ struct DiffArgs {
   std::string from, to, output, window, segment;
   std::vector<std::string> keys, trust;
   size_t threshold = 1;
+  std::string from_key, to_key;  // content keys of encrypted packages
 };
 
 struct ApplyArgs {
@@ -77,6 +80,13 @@ int RunPackageDiff(const DiffArgs& a, const delta::DiffOptions& options) {
     trust = std::move(*loaded);
   }
   pkg::DeltaPackageOptions o;
+  for (auto [path, key, option] : {std::tuple{&a.from_key, &o.from_key, "--from-key"},
+                                   std::tuple{&a.to_key, &o.to_key, "--to-key"}}) {
+    if (path->empty()) continue;
+    auto loaded = crypto::LoadContentKey(*path);
+    if (!loaded.ok()) return Fail(loaded.error().WithContext(option));
+    *key = *loaded;
+  }
   o.from = a.from;
   o.to = a.to;
   o.trust = trust ? &*trust : nullptr;
@@ -89,9 +99,10 @@ int RunPackageDiff(const DiffArgs& a, const delta::DiffOptions& options) {
   std::printf("wrote %s: delta package, %zu component(s), signed by %zu key(s), in %.2f s\n",
               a.output.c_str(), report->size(), keys->size(), SecondsSince(start));
   for (const auto& c : *report) {
-    std::printf("  %-12s %10s patch for a %s image (%s)\n", c.name.c_str(),
+    std::printf("  %-12s %10s patch for a %s image (%s)%s\n", c.name.c_str(),
                 HumanSize(c.patch_size).c_str(), HumanSize(c.image_size).c_str(),
-                Percent(c.patch_size, c.image_size).c_str());
+                Percent(c.patch_size, c.image_size).c_str(),
+                c.encrypted ? ", encrypted with the target's content key" : "");
   }
   return 0;
 }
@@ -124,9 +135,11 @@ int RunDiff(const DiffArgs& a) {
     }
     return RunPackageDiff(a, options);
   }
-  if (!a.keys.empty() || !a.trust.empty()) {
+  if (!a.keys.empty() || !a.trust.empty() || !a.from_key.empty() || !a.to_key.empty()) {
     return Fail(Error(Code::kInvalidArgument,
-                      "--key and --trust are for packages; " + a.from + " is a raw image"));
+                      "--key, --trust, --from-key and --to-key are for "
+                      "packages; " +
+                          a.from + " is a raw image"));
   }
   return RunRawDiff(a, options);
 }
@@ -193,6 +206,11 @@ std::function<int(bool quiet)> AddDeltaCommands(CLI::App& app) {
   diff->add_option("--key", diff_args->keys, "Packages: private key to sign with (repeatable)");
   diff->add_option("--trust", diff_args->trust,
                    "Packages: require the inputs to be signed by these keys (repeatable)");
+  diff->add_option("--from-key", diff_args->from_key,
+                   "Packages: the content key of an encrypted base (aloft pack --encrypt)");
+  diff->add_option("--to-key", diff_args->to_key,
+                   "Packages: the content key of an encrypted target; the delta is encrypted "
+                   "with it too");
   diff->add_option("--threshold", diff_args->threshold,
                    "Packages: signatures required with "
                    "--trust (default 1)");

@@ -9,9 +9,12 @@
 
 #include "agent/agent.h"
 #include "agent/test_device.h"
+#include "boot/boot_model.h"
 #include "core/encoding.h"
 #include "core/hash.h"
+#include "crypto/aead_stream.h"
 #include "crypto/key_wrap.h"
+#include "flash/sim_flash.h"
 #include "support/fault_server.h"
 #include "support/matchers.h"
 #include "support/package_fixture.h"
@@ -27,8 +30,7 @@ class EncryptedInstallTest : public ::testing::Test {
  protected:
   void SetUp() override {
     // Room for an image of three chunks.
-    device_.emplace(dir_.path(), testing::RandomBytes(40000, 1),
-                    flash::FlashGeometry{1024 * 1024, 4096, 8});
+    device_.emplace(dir_.path(), factory_, flash::FlashGeometry{1024 * 1024, 4096, 8});
     pkgs_.content_key = content_key_;
     package_ = pkgs_.Pack({{"main", image_}}, pkg::Compression::kZstd);
     // The device's key pair, as the agent would make it on its first start.
@@ -78,6 +80,7 @@ class EncryptedInstallTest : public ::testing::Test {
   testing::PackageFixture pkgs_;
   testing::FaultServer server_;
   const crypto::ContentKey content_key_ = crypto::NewContentKey();
+  const Bytes factory_ = testing::RandomBytes(40000, 1);
   Bytes image_ = testing::RandomBytes(150'000, 2), package_;
   std::optional<crypto::RecipientKey> device_key_;
   std::optional<testing::SimAbDevice> device_;
@@ -114,6 +117,40 @@ TEST_F(EncryptedInstallTest, NoWrappedKeyIsRefusedBeforeTheDownload) {
 TEST_F(EncryptedInstallTest, TheKeyOfAnotherPackageIsRefusedBeforeTheDownload) {
   Offer(package_, WrappedFor(*device_key_, crypto::NewContentKey()));
   ExpectRefused("but the key wrapped for this device is", /*downloaded=*/false);
+}
+
+// A delta of an encrypted release (docs/encryption.md): made from the base's plain image (opened
+// with the old release's key), sealed with the new release's key, so the key wrapped for the
+// device for that release opens it; opened and patched while it installs. The patch is not in
+// the clear in the package.
+TEST_F(EncryptedInstallTest, AnEncryptedDelta_IsOpenedAndPatchedWhileItInstalls) {
+  const crypto::ContentKey old_key = crypto::NewContentKey();
+  pkgs_.content_key = old_key;
+  const Bytes base = pkgs_.Pack({{"main", factory_}}, pkg::Compression::kZstd, {0}, "1.0.0");
+  Bytes next = factory_;
+  for (size_t i = 1000; i < next.size(); i += 4000) next[i] ^= 0x5a;
+  pkgs_.content_key = content_key_;
+  const Bytes target = pkgs_.Pack({{"main", next}}, pkg::Compression::kZstd, {0}, "1.2.0");
+  // Without the keys: refused, naming what is missing.
+  EXPECT_THROW(pkgs_.Delta(base, target), std::runtime_error);
+  const Bytes delta = pkgs_.Delta(base, target, {0}, old_key, content_key_);
+  const json m = testing::ManifestOf(delta);
+  const json& c = m["signed"]["components"][0];
+  EXPECT_EQ(c["type"], "delta");
+  EXPECT_EQ(c["encryption"]["key_id"], crypto::ContentKeyId(content_key_));
+  EXPECT_EQ(c["payload"]["size"], crypto::SealedSize(c["encryption"]["size"].get<uint64_t>()));
+  const auto entries = testing::TarEntries(delta);
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_LT(entries[1].data.size(), 2000u) << "a delta, not the image";
+
+  Offer(delta, WrappedFor(*device_key_, content_key_));
+  ASSERT_THAT(agent_->Run(), IsOkAndHolds(Agent::Step::kReboot));
+  EXPECT_EQ(Failure(), "");
+  auto again = flash::SimFlash::Open(dir_.path() + "/flash", device_->geometry);
+  ASSERT_THAT(again, IsOk());
+  auto booted = boot::Boot(*again, device_->layout);
+  ASSERT_THAT(booted, IsOk());
+  EXPECT_EQ(SlotSha256(booted->image), Sha256Hex(next)) << "the reset starts the patched image";
 }
 
 // A server (or mirror) that serves other bytes under the offer's hash: a chunk changed, two

@@ -5,6 +5,7 @@
 
 #include "core/file.h"
 #include "core/hash.h"
+#include "crypto/aead_stream.h"
 
 namespace aloft::pkg {
 namespace {
@@ -36,7 +37,8 @@ struct LoadedPackage {
   std::map<std::string, Bytes> images;
 };
 
-Result<LoadedPackage> Load(const std::string& path, const crypto::TrustSet* trust) {
+Result<LoadedPackage> Load(const std::string& path, const crypto::TrustSet* trust,
+                           const std::optional<crypto::ContentKey>& key, const char* key_option) {
   ALOFT_ASSIGN_OR_RETURN(File in, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, PackageReader::Open(in, path, trust));
   for (const Component& c : reader->manifest().components) {
@@ -45,9 +47,15 @@ Result<LoadedPackage> Load(const std::string& path, const crypto::TrustSet* trus
                                                "' is a delta; deltas are made between full "
                                                "packages");
     }
+    if (c.encryption && !key) {
+      return Error(Code::kInvalidArgument,
+                   path + ": component '" + c.name + "' is encrypted (content key " +
+                       c.encryption->key_id + "): give its content key (" + key_option + ")");
+    }
   }
+  if (key) reader->set_content_key(*key);
   ImageCollector images;
-  if (Status s = reader->ReadPayloads(images); !s.ok()) return s.error().WithContext(path);
+  ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(images));  // its errors name `path`
   return LoadedPackage{reader->manifest(), std::move(images.images())};
 }
 
@@ -64,8 +72,8 @@ Result<bool> LooksLikePackage(const std::string& path) {
 Result<std::vector<DeltaComponentReport>> MakeDeltaPackage(const DeltaPackageOptions& o,
                                                            const Clock& clock) {
   if (o.keys.empty()) return Error(Code::kInvalidArgument, "at least one --key is needed");
-  ALOFT_ASSIGN_OR_RETURN(LoadedPackage from, Load(o.from, o.trust));
-  ALOFT_ASSIGN_OR_RETURN(LoadedPackage to, Load(o.to, o.trust));
+  ALOFT_ASSIGN_OR_RETURN(LoadedPackage from, Load(o.from, o.trust, o.from_key, "--from-key"));
+  ALOFT_ASSIGN_OR_RETURN(LoadedPackage to, Load(o.to, o.trust, o.to_key, "--to-key"));
   if (from.manifest.name != to.manifest.name) {
     return Error(Code::kInvalidArgument, "the packages are of different software ('" +
                                              from.manifest.name + "' and '" + to.manifest.name +
@@ -115,11 +123,25 @@ Result<std::vector<DeltaComponentReport>> MakeDeltaPackage(const DeltaPackageOpt
     c.base = BaseInfo{base_version, fc->image.size, fc->image.sha256};
     c.payload.file = tc.name + ".delta";
     c.payload.compression = Compression::kNone;  // the patch's streams are compressed inside
+    c.payload.uncompressed_size = patch->size();
+    if (tc.encryption) {  // sealed as the target's payload was: its key, a salt of its own
+      const crypto::PayloadSalt salt = crypto::NewPayloadSalt();
+      Bytes sealed;
+      sealed.reserve(crypto::SealedSize(patch->size()));
+      crypto::ChunkSealer sealer(*o.to_key, salt, [&](ByteSpan b) {
+        sealed.insert(sealed.end(), b.begin(), b.end());
+        return OkStatus();
+      });
+      ALOFT_RETURN_IF_ERROR(sealer.Write(*patch));
+      ALOFT_RETURN_IF_ERROR(sealer.Finish());
+      c.encryption =
+          EncryptionInfo{.salt = salt, .key_id = tc.encryption->key_id, .size = patch->size()};
+      *patch = std::move(sealed);
+    }
     c.payload.size = patch->size();
     c.payload.sha256 = Sha256Hex(*patch);
-    c.payload.uncompressed_size = patch->size();
     m.components.push_back(std::move(c));
-    report.push_back({tc.name, tc.image.size, patch->size()});
+    report.push_back({tc.name, tc.image.size, patch->size(), tc.encryption.has_value()});
     patches.push_back(std::move(*patch));
   }
   ALOFT_RETURN_IF_ERROR(

@@ -4,11 +4,13 @@
 // target image's size and SHA-256, so a device checks both ends.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/clock.h"
 #include "core/progress.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "crypto/trust.h"
 #include "delta/diff.h"
@@ -23,6 +25,11 @@ struct DeltaPackageOptions {
   // checked (they are the release engineer's own files).
   const crypto::TrustSet* trust = nullptr;
   std::vector<const crypto::PrivateKey*> keys;
+  // Encrypted inputs (docs/encryption.md): the content key of `from` and of `to`, needed when
+  // their payloads are encrypted. The delta of an encrypted `to` is sealed with `to`'s key (the
+  // same key id, so the key each device was given for the release opens it too): a delta of an
+  // encrypted release is never written in the clear.
+  std::optional<crypto::ContentKey> from_key, to_key;
   delta::DiffOptions diff;
   std::string output;
 };
@@ -30,7 +37,8 @@ struct DeltaPackageOptions {
 struct DeltaComponentReport {
   std::string name;
   uint64_t image_size = 0;
-  uint64_t patch_size = 0;
+  uint64_t patch_size = 0;  // as stored (sealed, when encrypted)
+  bool encrypted = false;
 };
 
 // Writes the delta package atomically. Both inputs must be full packages with the same name; every

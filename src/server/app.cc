@@ -197,8 +197,11 @@ Status AppImpl::Init() {
     delta_key = std::move(key).value();
   }
   const bool makes_deltas = delta_key.has_value();
-  ctx_.deltas =
-      std::make_unique<DeltaService>(*ctx_.store, ctx_.artifacts, std::move(delta_key), ctx_.log);
+  ALOFT_ASSIGN_OR_RETURN(ctx_.content_keys, ContentKeys::Open(config.content_key_file.empty()
+                                                                  ? config.data_dir + "/content.key"
+                                                                  : config.content_key_file));
+  ctx_.deltas = std::make_unique<DeltaService>(*ctx_.store, ctx_.artifacts, std::move(delta_key),
+                                               ctx_.content_keys.get(), ctx_.log);
   if (makes_deltas && config.rollout_tick_ms > 0) {
     delta_worker_.Start([this] { (void)ctx_.deltas->RunQueue(ctx_.clock); },
                         std::chrono::seconds(1), /*run_first=*/true);
@@ -240,9 +243,6 @@ Status AppImpl::LoadWeb() {
 
 Status AppImpl::StartTuf() {
   const ServerConfig& c = ctx_.config;
-  ALOFT_ASSIGN_OR_RETURN(ctx_.content_keys,
-                         ContentKeys::Open(c.content_key_file.empty() ? c.data_dir + "/content.key"
-                                                                      : c.content_key_file));
   if (!c.tuf_director_key.empty()) {
     auto key = crypto::PrivateKey::Load(c.tuf_director_key);
     if (!key.ok()) return key.error().WithContext("tuf_director_key");

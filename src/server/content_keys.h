@@ -28,6 +28,9 @@ class ContentKeys {
   // enrolled key, whose SHA-256's first 8 bytes in hex are the recipient), or
   // {"key_id", "error"} saying why there is none.
   Result<std::optional<nlohmann::json>> ForDevice(Tx& tx, const Release& r, int64_t device_id);
+  // The content key of release `r`, opened (the delta maker needs it): nullopt when `r` is not
+  // encrypted; kNotFound when the server was not given it.
+  Result<std::optional<crypto::ContentKey>> KeyOf(Tx& tx, const Release& r);
 
  private:
   explicit ContentKeys(crypto::RecipientKey own) : own_(std::move(own)) {}

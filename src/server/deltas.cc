@@ -49,8 +49,23 @@ Result<std::optional<Delta>> DeltaWhere(Tx& tx, const std::string& where, const 
 }  // namespace
 
 DeltaService::DeltaService(Store& store, ArtifactStore& artifacts,
-                           std::optional<crypto::PrivateKey> key, std::ostream& log)
-    : store_(store), artifacts_(artifacts), key_(std::move(key)), log_(log) {}
+                           std::optional<crypto::PrivateKey> key, ContentKeys* content_keys,
+                           std::ostream& log)
+    : store_(store),
+      artifacts_(artifacts),
+      key_(std::move(key)),
+      content_keys_(content_keys),
+      log_(log) {}
+
+Result<bool> DeltaService::KeysHeld(Tx& tx, const Release& base, const Release& target) {
+  for (const Release* r : {&base, &target}) {
+    if (!r->manifest || !EncryptedKeyId(*r->manifest)) continue;
+    if (!content_keys_) return false;
+    ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetReleaseKey(r->id));
+    if (!held) return false;
+  }
+  return true;
+}
 
 Result<Delta> DeltaService::Get(int64_t id) {
   std::optional<Delta> d;
@@ -96,6 +111,10 @@ Result<std::optional<Delta>> DeltaService::ForAction(const Action& action, const
     if (!found && key_) {
       auto base_rel = tx.GetRelease(release.name, base);
       base_is_package = base_rel.ok() && base_rel->kind == "package";
+      // An encrypted release whose key the server lacks: queued once the key is given.
+      if (base_is_package) {
+        ALOFT_ASSIGN_OR_RETURN(base_is_package, KeysHeld(tx, *base_rel, release));
+      }
     }
     return OkStatus();
   }));
@@ -218,12 +237,17 @@ Result<int> DeltaService::RunQueue(const Clock& clock) {
 
 Status DeltaService::Generate(Delta& d, const Clock& clock) {
   Release target, base;
+  pkg::DeltaPackageOptions o;
   ALOFT_RETURN_IF_ERROR(store_.Read([&](Tx& tx) -> Status {
     ALOFT_ASSIGN_OR_RETURN(target, tx.GetReleaseById(d.release_id));
     ALOFT_ASSIGN_OR_RETURN(base, tx.GetRelease(target.name, d.base_version));
+    // Encrypted releases: opened with their keys, the delta sealed with the target's.
+    if (content_keys_) {
+      ALOFT_ASSIGN_OR_RETURN(o.from_key, content_keys_->KeyOf(tx, base));
+      ALOFT_ASSIGN_OR_RETURN(o.to_key, content_keys_->KeyOf(tx, target));
+    }
     return OkStatus();
   }));
-  pkg::DeltaPackageOptions o;
   o.from = artifacts_.PathOf(base.artifact.sha256);
   o.to = artifacts_.PathOf(target.artifact.sha256);
   o.keys = {&*key_};

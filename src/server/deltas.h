@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "crypto/keys.h"
 #include "server/artifacts.h"
+#include "server/content_keys.h"
 #include "server/store.h"
 
 namespace aloft::server {
@@ -40,8 +41,11 @@ struct Delta {
 
 class DeltaService {
  public:
+  // `content_keys`: the keys of encrypted releases (docs/encryption.md); a delta from or to one
+  // is made with them and sealed with the target's key. Without them (or without a release's
+  // key) no delta of an encrypted release is made: its devices get the full package.
   DeltaService(Store& store, ArtifactStore& artifacts, std::optional<crypto::PrivateKey> key,
-               std::ostream& log);
+               ContentKeys* content_keys, std::ostream& log);
 
   // The delta the device gets for `action`: the one already chosen, or, while the action is
   // pending, a ready delta from the version the device runs (its release's first module), which
@@ -67,10 +71,13 @@ class DeltaService {
 
  private:
   Status Generate(Delta& d, const Clock& clock);
+  // Whether a delta between `base` and `target` can be made here: every encrypted one's key held.
+  Result<bool> KeysHeld(Tx& tx, const Release& base, const Release& target);
 
   Store& store_;
   ArtifactStore& artifacts_;
   std::optional<crypto::PrivateKey> key_;
+  ContentKeys* content_keys_;
   std::ostream& log_;
 };
 

@@ -63,8 +63,9 @@ Result<json> ActionForDevice(Context& ctx, const Request& req, const Device& d, 
          window.next_start ? json(FormatRfc3339(*window.next_start)) : json(nullptr)}};
   }
   j["manifest"] = r.manifest ? json::parse(*r.manifest, nullptr, false) : json(nullptr);
-  // An encrypted release: its content key wrapped for this device (docs/encryption.md).
-  if (!delta && ctx.content_keys && full.manifest && EncryptedKeyId(*full.manifest)) {
+  // An encrypted release: its content key wrapped for this device (docs/encryption.md); a delta
+  // of it is sealed with the same key.
+  if (ctx.content_keys && r.manifest && EncryptedKeyId(*r.manifest)) {
     std::optional<json> enc;
     ALOFT_RETURN_IF_ERROR(ctx.store->Read([&](Tx& tx) -> Status {
       ALOFT_ASSIGN_OR_RETURN(enc, ctx.content_keys->ForDevice(tx, full, d.id));

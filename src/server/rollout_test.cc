@@ -12,8 +12,10 @@
 
 #include "client/http_client.h"
 #include "core/clock.h"
+#include "core/encoding.h"
 #include "core/file.h"
 #include "core/hash.h"
+#include "crypto/key_wrap.h"
 #include "pkg/manifest.h"
 #include "server/app.h"
 #include "server/config.h"
@@ -552,6 +554,64 @@ TEST_P(RolloutDeltaTest, OldVersionsGetDeltas_UnknownGetsTheFullImage_BytesSaved
   EXPECT_EQ(st["downloads"], 3);
   EXPECT_EQ(st["download_bytes"], full_size + delta_bytes);
   EXPECT_EQ(st["bytes_saved"], 2 * full_size - delta_bytes);
+}
+
+// Deltas of encrypted releases (docs/encryption.md): none is made while the server lacks a
+// release's content key (the device gets the full package); once it has both, the delta is made
+// from the plain images and sealed with the target's key, so the key wrapped for the device for
+// the release opens it, and the patch never leaves the server in the clear.
+TEST_P(RolloutDeltaTest, AnEncryptedRelease_ItsDeltaIsSealedWithTheReleasesKey) {
+  CallJson("POST", "/api/v1/device-types", admin_, {{"name", "board-a"}}, 201);
+  Bytes v100 = testing::RandomBytes(200000, 7), v120 = v100;
+  for (size_t i = 90000; i < 90300; ++i) v120[i] ^= 0xa5;
+  const crypto::ContentKey k100 = crypto::NewContentKey(), k120 = crypto::NewContentKey();
+  pkgs_.content_key = k100;
+  Upload("/api/v1/releases", pkgs_.Pack({{"main", v100}}, pkg::Compression::kZstd, {0}, "1.0.0"));
+  pkgs_.content_key = k120;
+  json full = Upload("/api/v1/releases",
+                     pkgs_.Pack({{"main", v120}}, pkg::Compression::kZstd, {0}, "1.2.0"));
+  pkgs_.content_key.reset();
+  auto device_key = crypto::RecipientKey::Generate();
+  ASSERT_THAT(device_key, IsOk());
+  AddDevice("old", "field");
+  CallJson("POST", "/device/v1/old/check-in", tokens_["old"],
+           {{"versions", {{"main", "1.0.0"}}},
+            {"encryption_key", Base64Encode(device_key->PublicRaw())}},
+           200);
+  CallJson("POST", "/api/v1/rollouts", admin_,
+           {{"name", "d"}, {"release", "fw@1.2.0"}, {"filter", {{"groups", {"field"}}}}}, 201);
+  Tick();
+  // Without the content keys: the full package, and nothing queued.
+  EXPECT_FALSE(CheckIn("old")["download"].contains("delta"));
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(0));
+  for (const auto& [release, key] : {std::pair{"fw/1.0.0", k100}, std::pair{"fw/1.2.0", k120}}) {
+    CallJson("PUT", std::string("/api/v1/releases/") + release + "/content-key", admin_,
+             {{"content_key", Base64Encode(key)}}, 200);
+  }
+  EXPECT_FALSE(CheckIn("old")["download"].contains("delta"));  // queues it
+  ASSERT_THAT(srv_.app().MakeQueuedDeltas(), IsOkAndHolds(1)) << log_.str();
+
+  const json a = CheckIn("old");
+  ASSERT_TRUE(a.is_object());
+  ASSERT_EQ(a["download"]["delta"]["base_version"], "1.0.0") << a.dump();
+  EXPECT_LT(a["download"]["size"].get<int64_t>() * 10, full["size"].get<int64_t>());
+  EXPECT_EQ(a["encryption"]["key_id"], crypto::ContentKeyId(k120));
+  auto wrapped = Base64Decode(a["encryption"].value("wrapped_key", ""));
+  ASSERT_THAT(wrapped, IsOk());
+  auto opened = device_key->Unwrap(*wrapped);
+  ASSERT_THAT(opened, IsOkAndHolds(k120));
+  const json& c = a["manifest"]["signed"]["components"][0];
+  EXPECT_EQ(c["type"], "delta");
+  EXPECT_EQ(c["encryption"]["key_id"], crypto::ContentKeyId(k120));
+  // The delta downloaded opens with that key only.
+  std::string url = a["download"]["url"];
+  auto body = Call("GET", url.substr(base_.size()), tokens_["old"]);
+  ASSERT_EQ(body.status, 200);
+  const Bytes bytes(body.body.begin(), body.body.end());
+  auto trust = pkgs_.Trust({0, 1}, 1);
+  EXPECT_THAT(testing::ReadPackage(bytes, &trust, nullptr, &*opened), IsOk());
+  EXPECT_THAT(testing::ReadPackage(bytes, &trust, nullptr, &k100),
+              IsError(Code::kUntrusted, HasSubstr("not with the key given")));
 }
 
 // A delta whose worker died mid-way stayed 'generating' for ever; it is queued again once stale.

@@ -127,8 +127,12 @@ Bytes PackageFixture::Pack(const std::vector<std::pair<std::string, Bytes>>& com
   return Bytes(text.begin(), text.end());
 }
 
-Bytes PackageFixture::Delta(const Bytes& from, const Bytes& to, std::vector<int> signers) {
+Bytes PackageFixture::Delta(const Bytes& from, const Bytes& to, std::vector<int> signers,
+                            std::optional<crypto::ContentKey> from_key,
+                            std::optional<crypto::ContentKey> to_key) {
   pkg::DeltaPackageOptions o;
+  o.from_key = from_key;
+  o.to_key = to_key;
   o.from = dir / "from.aloft";
   o.to = dir / "to.aloft";
   o.output = dir / "delta.aloft";

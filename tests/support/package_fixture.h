@@ -54,7 +54,10 @@ class PackageFixture {
              pkg::Compression compression, std::vector<int> signers = {0},
              const std::string& version = "1.2.0");
   // The delta package from package `from` to package `to`, signed by keys_[i] for i in `signers`.
-  Bytes Delta(const Bytes& from, const Bytes& to, std::vector<int> signers = {0});
+  // Encrypted packages need their content keys (the delta is sealed with `to_key`).
+  Bytes Delta(const Bytes& from, const Bytes& to, std::vector<int> signers = {0},
+              std::optional<crypto::ContentKey> from_key = std::nullopt,
+              std::optional<crypto::ContentKey> to_key = std::nullopt);
   crypto::TrustSet Trust(std::vector<int> keys, size_t threshold) const;
 
   // Set: Pack encrypts every payload with it (docs/encryption.md).
