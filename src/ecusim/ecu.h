@@ -13,11 +13,14 @@
 #include <optional>
 #include <string>
 
+#include "crypto/aead_stream.h"
+#include "crypto/key_wrap.h"
 #include "crypto/keys.h"
 #include "crypto/x509.h"
 #include "ecusim/boot_record.h"
 #include "ecusim/flash_worker.h"
 #include "flash/sim_flash.h"
+#include "pkg/compress.h"
 #include "uds/server.h"
 
 namespace aloft::ecusim {
@@ -83,6 +86,14 @@ struct EcuConfig {
   std::vector<crypto::Certificate> auth_anchors{};
   std::vector<std::string> auth_roles = {"programming"};
   std::function<std::chrono::system_clock::time_point()> auth_now{};
+
+  // Decrypting downloads (docs/encryption.md, "ECUs that decrypt"): the ECU's own X25519 key.
+  // It reports the public half (22 F1 A0), takes the content key wrapped for it with the
+  // payload's salt (31 01 02 10), then a download whose data format names encryption method 1
+  // (aloft's chunked AES-256-GCM) and, in the high nibble, the compression (0 none, 1 zstd,
+  // 2 xz); each chunk is opened, checked and decompressed as it arrives. Without it, any data
+  // format but 0x00 is refused (0x31).
+  std::shared_ptr<const crypto::RecipientKey> decrypt_key{};
 
   std::chrono::milliseconds boot_time{100};  // from reset to answering again
   EcuFaults faults{};
@@ -150,6 +161,10 @@ class Ecu {
   void CheckMemory(const uds::RoutineRequest& rr, uds::Responder reply);
   void CheckDependencies(uds::Responder reply);
   void SwitchBank(uds::Responder reply);
+  void SetContentKey(const uds::RoutineRequest& rr, uds::Responder reply);
+  // Sets up the opener and decoder of a decrypting download (data format `format`): the NRC
+  // when it cannot be taken.
+  std::optional<uint8_t> StartDecrypting(uint8_t format);
   void Checksum(const uds::RoutineRequest& rr, uds::Responder reply);
   void RequestDownload(const uds::Request& r, uds::Responder reply);
   void RequestUpload(const uds::Request& r, uds::Responder reply);
@@ -190,7 +205,14 @@ class Ecu {
     int blocks = 0;
     Bytes pending;  // received, not yet handed to the flash (less than a write unit or waiting)
     uint64_t written = 0;  // bytes handed to the flash
+    // A decrypting download: what arrives is opened, then decoded, into `pending`; `received`
+    // counts the plain bytes.
+    std::unique_ptr<ByteSink> plain;
+    std::unique_ptr<pkg::StreamCodec> decoder;
+    std::unique_ptr<crypto::ChunkOpener> opener;
   } transfer_;
+  // The content key and salt 31 01 02 10 gave for the next decrypting download.
+  std::optional<std::pair<crypto::ContentKey, crypto::PayloadSalt>> content_key_;
   uint64_t queued_bytes_ = 0;  // handed to the flash, not yet programmed
   bool program_failed_ = false;
   std::optional<uds::Responder> waiting_36_;
@@ -200,8 +222,9 @@ class Ecu {
     bool complete = false;
     uint64_t offset = 0, size = 0;
     bool checked = false;
-    uint32_t crc32 = 0;     // of the programmed image, from the check routine's read-back
-    std::string version{};  // from its header
+    uint32_t crc32 = 0;      // of the programmed image, from the check routine's read-back
+    std::string version{};   // from its header
+    bool decrypted = false;  // it came sealed: every byte was authenticated on arrival
   } image_;
 };
 

@@ -77,7 +77,8 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
                                  "trusted_key",
                                  "key_algorithm",
                                  "access",
-                                 "auth_anchor"},
+                                 "auth_anchor",
+                                 "decrypt_key"},
                                 "docs/vehicle-network.md"));
   EcuSpec e;
   EcuConfig& c = e.config;
@@ -167,6 +168,15 @@ Result<EcuSpec> ParseEcu(const toml::table& t, const std::string& where) {
     if (!key.ok())
       return Error(Code::kInvalidArgument, where + ": trusted_key: " + key.error().message());
     c.trusted_key = *key;
+  }
+  std::string decrypt;
+  ALOFT_RETURN_IF_ERROR(r.Str("decrypt_key", decrypt));
+  if (!decrypt.empty()) {
+    auto key = crypto::RecipientKey::Load(decrypt);
+    if (!key.ok()) {
+      return Error(Code::kInvalidArgument, where + ": decrypt_key: " + key.error().message());
+    }
+    c.decrypt_key = std::make_shared<const crypto::RecipientKey>(std::move(*key));
   }
   ALOFT_RETURN_IF_ERROR(r.Bool("signals", e.signals));
   if (const toml::table* f = t["faults"].as_table()) {

@@ -38,8 +38,9 @@ void Flasher::Run(std::function<void(Result<FlashReport>)> done) {
   stage_ = plan_.phases == FlashPhases::kActivate ? 13 : 0;
   sent_ = 0;
   offset_ = 0;
-  scanned_ = plan_.resume_block == 0;
+  scanned_ = plan_.resume_block == 0 || plan_.sealed.has_value();
   authenticated_ = false;
+  key_sent_ = !plan_.sealed;
   bsc_ = 1;
   tries_ = 0;
   start_ = client_.link().loop().Now();
@@ -134,16 +135,23 @@ void Flasher::Step() {
         --stage_;
         return Scan(0);
       }
+      // A sealed download's key first: an ECU that cannot take it refuses before any erase.
+      if (!key_sent_) {
+        --stage_;
+        return SendContentKey();
+      }
       download_start_ = client_.link().loop().Now();
       if (plan_.on_erase) plan_.on_erase();
       std::vector<uint8_t> req{0x31, 0x01, 0xFF, 0x00, 0x44};
       PutBigEndian(req, plan_.address + offset_, 4);
-      PutBigEndian(req, Size() - offset_, 4);
+      PutBigEndian(req, ImageSize() - offset_, 4);
       return Send(std::move(req), next);
     }
-    case 10:
+    case 10: {
+      const uint8_t format =
+          plan_.sealed ? static_cast<uint8_t>(plan_.sealed->compression << 4 | 0x01) : 0x00;
       return Send(
-          EncodeTransferRequest(0x34, {0x00, plan_.address + offset_, Size() - offset_}),
+          EncodeTransferRequest(0x34, {format, plan_.address + offset_, ImageSize() - offset_}),
           [this](const Response& r) {
             if (r.bytes.size() < 3) {
               return Fail(Error(Code::kMalformed, "UDS 34: answer without a block length"));
@@ -161,6 +169,7 @@ void Flasher::Step() {
             }
             Block();
           });
+    }
     case 11:
       return Send({0x37}, [this](const Response&) {
         report_.download = client_.link().loop().Now() - download_start_;
@@ -174,10 +183,15 @@ void Flasher::Step() {
         PutBigEndian(req, Size(), 4);
       }
       // One pass over the image for its CRC-32 (and its SHA-256, unless the signed one is given).
+      // A sealed download: the signed SHA-256 only.
+      if (plan_.sealed && plan_.sha256.size() != 32) {
+        return Fail(Error(Code::kInvalidArgument,
+                          "a sealed download needs the image's signed SHA-256 for 31 01 02 02"));
+      }
       Hasher sha(HashAlgorithm::kSha256);
       Bytes chunk(std::min<uint64_t>(Size(), 64 * 1024));
       uint32_t crc = 0;
-      for (uint64_t at = 0; at < Size();) {
+      for (uint64_t at = 0; !plan_.sealed && at < Size();) {
         const auto part = std::span(chunk).first(std::min<uint64_t>(chunk.size(), Size() - at));
         if (Status s = source_->ReadAt(at, part); !s.ok()) return Fail(s);
         crc = Crc32(part, crc);
@@ -250,6 +264,27 @@ void Flasher::Step() {
     default:
       return;
   }
+}
+
+// A sealed download: the ECU's key (22 F1 A0), the content key wrapped for it with the payload's
+// salt (31 01 02 10).
+void Flasher::SendContentKey() {
+  Send({0x22, 0xF1, 0xA0}, [this](const Response& r) {
+    if (r.bytes.size() != 3 + 32) {
+      return Fail(Error(Code::kMalformed, "UDS 22 F1 A0: the ECU's encryption key is " +
+                                              std::to_string(r.bytes.size() - 3) +
+                                              " bytes, not 32"));
+    }
+    auto wrapped = plan_.sealed->wrap(std::span(r.bytes).subspan(3));
+    if (!wrapped.ok()) return Fail(std::move(wrapped).error().WithContext("the content key"));
+    std::vector<uint8_t> req{0x31, 0x01, 0x02, 0x10};
+    req.insert(req.end(), wrapped->begin(), wrapped->end());
+    req.insert(req.end(), plan_.sealed->salt.begin(), plan_.sealed->salt.end());
+    Send(std::move(req), [this](const Response&) {
+      key_sent_ = true;
+      Step();
+    });
+  });
 }
 
 // Resuming: the ECU's CRC-32 of erase block `block` of the image against the image's; the first

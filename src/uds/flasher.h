@@ -9,9 +9,11 @@
 //   flasher.Run([](const Result<uds::FlashReport>& r) { ... });
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,19 @@ namespace aloft::uds {
 // session, the new image not yet committed); kActivate starts there: 31 01 FF 01, 11 01, and the
 // post-programming steps.
 enum class FlashPhases { kAll, kTransfer, kActivate };
+
+// A download the ECU decrypts itself (docs/encryption.md, "ECUs that decrypt"): `image` or
+// `source` hold the payload as the package stores it (compressed, then sealed in 64 KiB chunks).
+// Before erasing, the tester reads the ECU's X25519 key (22 F1 A0), has `wrap` wrap the content
+// key for it and sends that with the salt (31 01 02 10); 34 names encryption method 1 and the
+// compression; the check routine carries the signed SHA-256 (the CRC-32 field is 0: the tester
+// never holds the plain image). Not with resuming.
+struct SealedTransfer {
+  uint8_t compression = 0;  // 34's high nibble: 0 none, 1 zstd, 2 xz
+  std::array<uint8_t, 16> salt{};
+  uint64_t image_size = 0;  // the plain image: what is erased and programmed
+  std::function<Result<Bytes>(std::span<const uint8_t> ecu_public_key)> wrap{};
+};
 
 struct FlashPlan {
   FlashPhases phases = FlashPhases::kAll;
@@ -64,6 +79,7 @@ struct FlashPlan {
   std::function<void()> on_erase{};
   // Called as the answer to 11 01 arrives: the ECU leaves the programming session and starts.
   std::function<void()> on_reset{};
+  std::optional<SealedTransfer> sealed{};
 };
 
 struct FlashReport {
@@ -88,7 +104,10 @@ class Flasher {
   void Fail(const Status& status);
   void Block();
   void Scan(uint64_t block);
-  uint64_t Size() const { return source_->size(); }
+  uint64_t Size() const { return source_->size(); }  // the bytes that go out
+  // The image's size on the ECU (the plain one, for a sealed download).
+  uint64_t ImageSize() const { return plan_.sealed ? plan_.sealed->image_size : Size(); }
+  void SendContentKey();
   // The CRC-32 of [at, at + n) of the image, read a chunk at a time.
   Result<uint32_t> Crc(uint64_t at, uint64_t n);
 
@@ -102,6 +121,7 @@ class Flasher {
   uint64_t offset_ = 0;  // where the download starts (resuming)
   bool scanned_ = false;
   bool authenticated_ = false;
+  bool key_sent_ = false;
   uint8_t bsc_ = 1;
   EventLoop::TimePoint start_{}, download_start_{};
   int tries_ = 0;
