@@ -59,6 +59,7 @@ void Campaign::StartFlash(Ecu& e, uds::FlashPhases phases, bool backup) {
   if (!backup) {
     plan.source = e.job.source;
     plan.sha256 = e.job.sha256;
+    plan.sealed = e.job.sealed;
   }
   plan.credentials = e.job.credentials;
   plan.on_erase = [&e] { e.erased = true; };
@@ -204,7 +205,8 @@ void Campaign::TransferDone(size_t i, Status r) {
     ecu.state = State::kTransferred;
     // Its session must last until it is activated.
     if (ecu.job.client) ecu.job.client->StartTesterPresent();
-    Note(ecu.job.name + ": transferred " + ecu.job.version);
+    Note(ecu.job.name + ": transferred " + ecu.job.version +
+         (ecu.job.sealed ? " (sealed: the ECU decrypted it)" : ""));
     if (paused_ && !failing_ && !ecu.job.agent) {
       // Paused meanwhile: a single-bank ECU is activated now, to be bootable again (once
       // this flasher's callback has returned: activating replaces it).

@@ -32,6 +32,9 @@ struct EcuJob {
   // When set, the new image is read from here instead (rebuilt from a delta as it goes out).
   std::shared_ptr<RandomAccessSource> source{};
   Bytes sha256{};  // the new image's, as signed: what the ECU's check routine is given
+  // An ECU that decrypts itself: `image` is the payload as the bundle stores it (sealed), sent
+  // with the content key wrapped for the ECU (docs/encryption.md).
+  std::optional<uds::SealedTransfer> sealed{};
   uint64_t size() const { return source ? source->size() : image.size(); }
   Bytes backup{};  // single bank: the current image, held before its erase
   std::string backup_version{};

@@ -7,6 +7,7 @@
 #include "core/file.h"
 #include "core/hash.h"
 #include "core/io.h"
+#include "crypto/key_wrap.h"
 #include "pkg/package.h"
 #include "vehicle/delta_image.h"
 #include "vehicle/uds_steps.h"
@@ -51,6 +52,8 @@ struct Manager::Loaded {
   std::string path;
   VehicleBundle bundle;
   std::map<std::string, Bytes> images;
+  std::map<std::string, SealedPayload> sealed;  // for the ECUs that decrypt themselves
+  std::optional<crypto::ContentKey> key;
   std::map<std::string, std::pair<Bytes, std::string>> backups;  // single bank: image, version
   std::map<std::string, std::shared_ptr<const Bytes>> bases;     // delta components' bases
   InstallReport report;
@@ -168,10 +171,17 @@ Result<std::shared_ptr<Manager::Loaded>> Manager::Load(const std::string& path,
                                                        InstallReport& report) {
   auto l = std::make_shared<Loaded>();
   l->path = path;
+  // An ECU the vehicle's description says decrypts itself gets its payload sealed, as stored.
+  auto decrypts = [this](const pkg::Component& c) {
+    const ecusim::EcuSpec* spec = network_.ecu(c.name);
+    return spec && spec->config.decrypt_key != nullptr;
+  };
   ALOFT_ASSIGN_OR_RETURN(BundleFile file,
-                         ReadBundleFile(path, &config_.trust, config_.content_key));
+                         ReadBundleFile(path, &config_.trust, config_.content_key, decrypts));
   l->bundle = std::move(file.bundle);
   l->images = std::move(file.images);
+  l->sealed = std::move(file.sealed);
+  l->key = file.key;
   report.bundle = l->bundle.name + " " + l->bundle.version;
   if (auto wrong = WrongModel(l->bundle)) return Error(Code::kUnsupported, path + ": " + *wrong);
   // An ECU with its own agent gets its own package: it must read as one (its agent checks the
@@ -471,6 +481,17 @@ void Manager::RunCampaign(std::shared_ptr<Loaded> l, bool recover,
       j.backup_version = b->second.second;
     }
     if (auto sha = HexDecode(t.sha256); sha.ok()) j.sha256 = std::move(*sha);
+    if (auto sealed = l->sealed.find(t.name); sealed != l->sealed.end() && l->key && !t.base) {
+      // It decrypts itself: the ciphertext goes over the bus, the key wrapped for its own.
+      j.image = sealed->second.bytes;
+      j.sealed = uds::SealedTransfer{.compression = sealed->second.compression,
+                                     .salt = sealed->second.salt,
+                                     .image_size = t.size,
+                                     .wrap = [key = *l->key](std::span<const uint8_t> ecu_public) {
+                                       return crypto::WrapContentKey(
+                                           key, Bytes(ecu_public.begin(), ecu_public.end()));
+                                     }};
+    }
     if (t.base) {
       // Rebuilt from its base as it goes out (none when recovering: only going back remains).
       j.image.clear();

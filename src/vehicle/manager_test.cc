@@ -166,6 +166,33 @@ TEST_F(ManagerTest, EncryptedBundle_DecryptedByTheGatewayBeforeItFlashes) {
   EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
 }
 
+// ECUs that decrypt themselves (docs/encryption.md): the description gives adas and hu a key of
+// their own; the gateway sends them their payloads as the bundle stores them (compressed and
+// sealed), the content key wrapped for each one's key; ecm and tcm get their plain images.
+TEST_F(ManagerTest, EncryptedBundle_EcusThatDecryptGetTheCiphertext) {
+  RebuildCar([](ecusim::VehicleSpec& spec) {
+    for (auto& e : spec.ecus) {
+      if (e.config.name != "adas" && e.config.name != "hu") continue;
+      e.config.decrypt_key =
+          std::make_shared<const crypto::RecipientKey>(crypto::RecipientKey::Generate().value());
+    }
+  });
+  const crypto::ContentKey key = crypto::NewContentKey();
+  content_key_for_ = [key](const pkg::Manifest&) {
+    return Result<std::optional<crypto::ContentKey>>(key);
+  };
+  StartGateway();
+  const InstallReport r =
+      Install(Bundle("2.0.0", [&key](pkg::PackOptions& o) { o.content_key = key; }));
+  EXPECT_EQ(r.result, InstallResult::kAllNew) << r.Summary();
+  EXPECT_EQ(Versions(), "ecm=2.0.0 tcm=2.0.0 adas=2.0.0 hu=2.0.0 ");
+  std::string log;
+  for (const std::string& line : r.campaign.log) log += line + "\n";
+  EXPECT_THAT(log, HasSubstr("adas: transferred 2.0.0 (sealed: the ECU decrypted it)"));
+  EXPECT_THAT(log, HasSubstr("hu: transferred 2.0.0 (sealed: the ECU decrypted it)"));
+  EXPECT_THAT(log, HasSubstr("ecm: transferred 2.0.0\n"));
+}
+
 TEST_F(ManagerTest, AFailingEcu_SendsEveryEcuBack) {
   wrong_key_.insert("hu");  // it refuses every attempt
   const InstallReport r = Install(Bundle("2.0.0"));

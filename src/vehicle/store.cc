@@ -55,19 +55,46 @@ Counters ReadCounters(const std::string& path) {
 }  // namespace
 
 Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust,
-                                  const ContentKeyFor& key_for) {
+                                  const ContentKeyFor& key_for,
+                                  const std::function<bool(const pkg::Component&)>& keep_sealed) {
   BundleFile out;
   ALOFT_ASSIGN_OR_RETURN(File f, File::OpenRead(path));
   ALOFT_ASSIGN_OR_RETURN(auto reader, pkg::PackageReader::Open(f, path, trust));
   if (key_for) {
     auto key = key_for(reader->manifest());
     if (!key.ok()) return std::move(key).error().WithContext(path);
+    out.key = *key;
     if (*key) reader->set_content_key(**key);
   }
   ALOFT_ASSIGN_OR_RETURN(out.bundle, ReadBundle(reader->manifest(), path));
   ImageSink sink;
   ALOFT_RETURN_IF_ERROR(reader->ReadPayloads(sink));
   out.images = std::move(sink.images);
+  // Every image was opened and checked above; the sealed payloads of the ECUs that decrypt
+  // themselves are read again as stored (their size and SHA-256 checked again).
+  std::map<std::string, const pkg::Component*> chosen;
+  for (const pkg::Component& c : reader->manifest().components) {
+    if (out.key && c.encryption && c.type == pkg::ComponentType::kFull && keep_sealed &&
+        keep_sealed(c)) {
+      chosen[c.name] = &c;
+    }
+  }
+  if (chosen.empty()) return out;
+  ALOFT_ASSIGN_OR_RETURN(File again, File::OpenRead(path));
+  ALOFT_ASSIGN_OR_RETURN(auto raw, pkg::PackageReader::Open(again, path, nullptr));
+  if (raw->manifest().signed_json != reader->manifest().signed_json) {
+    return Error(Code::kIntegrity, path + ": changed while it was read");
+  }
+  ImageSink stored;
+  ALOFT_RETURN_IF_ERROR(raw->ReadPayloads(stored, /*raw=*/true));
+  for (const auto& [name, c] : chosen) {
+    SealedPayload& p = out.sealed[name];
+    p.bytes = std::move(stored.images[name]);
+    p.salt = c->encryption->salt;
+    p.compression = c->payload.compression == pkg::Compression::kZstd   ? 1
+                    : c->payload.compression == pkg::Compression::kLzma ? 2
+                                                                        : 0;
+  }
   return out;
 }
 

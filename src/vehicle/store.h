@@ -29,12 +29,22 @@ using ContentKeyFor =
 // A bundle read whole: its signatures checked against `trust` (not when null), each payload
 // streamed (decrypted with `key_for`'s key when encrypted) and its hashes checked, the payloads
 // kept (an image, or a delta's patch).
+// With `keep_sealed` (asked for each encrypted full component), the payloads it chooses are kept
+// as stored too (compressed, sealed), for an ECU that decrypts itself (docs/encryption.md).
+struct SealedPayload {
+  Bytes bytes;
+  crypto::PayloadSalt salt{};
+  uint8_t compression = 0;  // as 34's data format names it: 0 none, 1 zstd, 2 xz
+};
 struct BundleFile {
   VehicleBundle bundle;
   std::map<std::string, Bytes> images;
+  std::map<std::string, SealedPayload> sealed;
+  std::optional<crypto::ContentKey> key;  // the content key, for an encrypted bundle
 };
-Result<BundleFile> ReadBundleFile(const std::string& path, const crypto::TrustSet* trust,
-                                  const ContentKeyFor& key_for = nullptr);
+Result<BundleFile> ReadBundleFile(
+    const std::string& path, const crypto::TrustSet* trust, const ContentKeyFor& key_for = nullptr,
+    const std::function<bool(const pkg::Component&)>& keep_sealed = nullptr);
 
 class ImageStore {
  public:
