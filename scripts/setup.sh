@@ -26,6 +26,7 @@ packages=(
   python3-securesystemslib  # python-tuf's signing library: an independent check of TUF metadata
   # command-line tools the scripts and tests call
   tar zstd xz-utils openssl python3
+  gnuplot-nox  # aloft-fleet-sim's plots (docs/fleet-sim.md)
   # the dashboard's browser tests and screenshots: Debian's Chromium (never a downloaded one)
   # and a font with Chinese glyphs
   chromium fonts-wqy-microhei

@@ -1,0 +1,119 @@
+#include "fleetsim/checks.h"
+
+#include <nlohmann/json.hpp>
+
+#include "client/http_client.h"
+
+namespace aloft::fleetsim {
+
+using nlohmann::json;
+
+namespace {
+
+Result<json> Get(const std::string& base, const std::string& token, const std::string& path) {
+  client::HttpRequest req{.url = base + path};
+  req.headers = client::BearerHeaders(token);
+  req.timeout_s = 120;
+  ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
+  if (res.status != 200) {
+    return Error(Code::kUnavailable, "GET " + path + ": " + std::to_string(res.status) + " " +
+                                         client::ErrorMessage(res));
+  }
+  json j = json::parse(res.body, nullptr, false);
+  if (j.is_discarded()) return Error(Code::kMalformed, "GET " + path + ": not JSON");
+  return j;
+}
+
+}  // namespace
+
+Result<ServerView> ReadServerView(const std::string& base, const std::string& admin_token,
+                                  const std::string& release) {
+  ServerView v;
+  constexpr int kPage = 1000;
+  for (int64_t offset = 0;; offset += kPage) {
+    ALOFT_ASSIGN_OR_RETURN(json page, Get(base, admin_token,
+                                          "/api/v1/actions?limit=" + std::to_string(kPage) +
+                                              "&offset=" + std::to_string(offset)));
+    if (!page.is_array()) return Error(Code::kMalformed, "GET /api/v1/actions: not a list");
+    for (const json& a : page) {
+      if (a.value("release", "") != release) continue;
+      v.actions[a.value("device", "")].push_back({a.value("id", int64_t{0}), a.value("state", "")});
+    }
+    if (page.size() < kPage) break;
+  }
+  for (int64_t offset = 0;; offset += kPage) {
+    ALOFT_ASSIGN_OR_RETURN(json page, Get(base, admin_token,
+                                          "/api/v1/devices?limit=" + std::to_string(kPage) +
+                                              "&offset=" + std::to_string(offset)));
+    const json items = page.value("items", json::array());
+    for (const json& d : items) {
+      const json versions = d.value("versions", json::object());
+      v.versions[d.value("name", "")] =
+          versions.is_object() ? versions.value("main", "") : std::string();
+    }
+    if (items.size() < kPage) break;
+  }
+  return v;
+}
+
+CheckReport Check(const Fleet& fleet, const ServerView& server, uint64_t duplicate_offers) {
+  CheckReport r;
+  r.devices = fleet.size();
+  r.duplicated = duplicate_offers;
+  auto note = [&r](const std::string& line) {
+    if (r.examples.size() < 10) r.examples.push_back(line);
+  };
+  for (size_t i = 0; i < fleet.size(); ++i) {
+    const DeviceRecord d = fleet.Record(i);
+    auto it = server.actions.find(d.name);
+    const std::vector<ServerView::Action> none;
+    const auto& actions = it == server.actions.end() ? none : it->second;
+    for (const auto& a : actions) ++r.server_states[a.state];
+    if (actions.size() > 1 || d.actions > 1) {
+      ++r.duplicated;
+      note(d.name + ": " + std::to_string(actions.size()) + " actions on the server, " +
+           std::to_string(d.actions) + " given to the device");
+    }
+    const ServerView::Action* a = actions.empty() ? nullptr : &actions.back();
+    // What the server must say of what the device did.
+    const char* want = nullptr;
+    switch (d.outcome) {
+      case Outcome::kSucceeded:
+        want = "succeeded";
+        break;
+      case Outcome::kFailed:
+        want = "failed";
+        break;
+      case Outcome::kCanceled:
+        want = "canceled";
+        break;
+      case Outcome::kVanished:
+      case Outcome::kNone:
+        break;
+    }
+    if (want) {
+      if (!a || a->id != d.action || a->state != want) {
+        ++r.lost;
+        note(d.name + ": the device's action " + std::to_string(d.action) + " " + want +
+             "; the server has " + (a ? std::to_string(a->id) + " " + a->state : "none"));
+      }
+    } else if (a && (a->state == "succeeded" || a->state == "failed")) {
+      ++r.lost;
+      note(d.name + ": the server has action " + std::to_string(a->id) + " " + a->state +
+           ", which the device never finished (" + ToString(d.outcome) + ")");
+    } else if (d.outcome == Outcome::kVanished && a) {
+      ++r.vanished_open;
+    }
+    auto v = server.versions.find(d.name);
+    const std::string held = v == server.versions.end() ? "" : v->second;
+    if (d.reported && held != d.version) {
+      ++r.wrong_version;
+      note(d.name + ": runs " + d.version + ", the server says " +
+           (held.empty() ? "nothing" : held));
+    }
+    if (held == d.version && d.outcome == Outcome::kSucceeded) ++r.on_release;
+  }
+  return r;
+}
+
+}  // namespace aloft::fleetsim

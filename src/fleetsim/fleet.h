@@ -1,0 +1,126 @@
+// The simulated fleet (docs/fleet-sim.md): every device of a scenario as a few hundred bytes of
+// state and one timer, talking the native device API to one or several aloftd through one
+// HttpEngine. A device checks in (the first time with the registration token, which registers
+// it), takes its action, reports downloading, downloads the artifact (checking its SHA-256;
+// a dropped download resumes with Range), waits out its bandwidth, reports downloaded and
+// installing, installs for its install time (a power cut restarts it), then reports success
+// (and its new version at the next check-in) or, when its health check fails, failure. What
+// each device did is kept for the end's checks.
+//
+//   Fleet fleet(scenario, {.servers = {"http://127.0.0.1:8080"}, .registration = tok}, http);
+//   fleet.Start(now_ms);
+//   while (...) { fleet.Run(now_ms); http.Poll(fleet.WaitMs(now_ms)); }
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fleetsim/http_engine.h"
+#include "fleetsim/latency.h"
+#include "fleetsim/scenario.h"
+
+namespace aloft::fleetsim {
+
+// What a device did with the actions it was given (the end's checks compare it with the
+// server's records).
+enum class Outcome : uint8_t { kNone, kSucceeded, kFailed, kCanceled, kVanished };
+const char* ToString(Outcome o);
+
+struct DeviceRecord {
+  std::string name;
+  std::string version;  // what it runs now, as it would report it
+  int64_t action = 0;   // the last action it was given
+  int actions = 0;      // distinct actions it was given
+  Outcome outcome = Outcome::kNone;
+  bool registered = false;
+  bool reported = false;  // its current version was sent in a check-in the server answered
+};
+
+struct FleetCounters {
+  uint64_t check_ins = 0, check_in_errors = 0;  // answered 200 / not (transport, 5xx)
+  uint64_t feedbacks = 0, feedback_retries = 0;
+  uint64_t downloads = 0, download_drops = 0, download_bytes = 0, bad_downloads = 0;
+  uint64_t power_cuts = 0;
+  uint64_t registered = 0;
+  uint64_t offered = 0;  // devices that received their first action
+  uint64_t succeeded = 0, failed = 0, canceled = 0, vanished = 0;
+  uint64_t duplicate_offers = 0;  // an action offered again after the device finished it
+};
+
+class Fleet {
+ public:
+  struct Options {
+    std::vector<std::string> servers;  // aloftd base URLs; device i starts on i % n
+    std::string registration;          // a registration token of `device_type`
+    uint64_t seed = 1;
+  };
+  Fleet(const Scenario& scenario, Options options, HttpEngine& http);
+  ~Fleet();
+
+  // The first check-ins, spread over the scenario's register window from `now_ms`.
+  void Start(int64_t now_ms);
+  // Runs every device whose time has come.
+  void Run(int64_t now_ms);
+  // How long until the next device's time (at most `cap_ms`).
+  int WaitMs(int64_t now_ms, int cap_ms = 50) const;
+  // From now on, devices decide their actions' fates with `faults`.
+  void SetFaults(const DeviceFaults& faults);
+  // Check-ins go to servers other than `index` until it answers again (a load balancer's view).
+  void MarkDown(size_t server, int64_t until_ms);
+
+  size_t size() const;
+  DeviceRecord Record(size_t i) const;
+  std::string Name(size_t i) const;
+  const FleetCounters& counters() const { return counters_; }
+  // Check-in latencies since the last call (the window) and over the whole run.
+  LatencyHistogram TakeWindow();
+  const LatencyHistogram& all_latencies() const { return all_; }
+  // Devices busy with an action now (offered, not finished).
+  uint64_t busy() const;
+  // Every device that is not gone has told the server the version it runs now.
+  bool AllReported() const;
+
+ private:
+  struct Device;
+  struct Download;
+  void Schedule(uint32_t i, int64_t at_ms);
+  void Step(uint32_t i, int64_t now_ms);
+  void CheckIn(uint32_t i);
+  void OnCheckIn(uint32_t i, HttpResult&& r);
+  void TakeAction(uint32_t i, const std::string& body);
+  void Feedback(uint32_t i, const char* status);
+  void StartDownload(uint32_t i);
+  void OnDownload(uint32_t i, HttpResult&& r);
+  void Install(uint32_t i);
+  void Finish(uint32_t i, Outcome o);
+  size_t ServerFor(uint32_t i);
+  std::string Base(uint32_t i);
+  int64_t Now() const;
+  int64_t Backoff(uint32_t i);
+
+  const Scenario& scenario_;
+  Options o_;
+  HttpEngine& http_;
+  std::vector<Device> devices_;
+  std::vector<int64_t> down_until_;
+  std::unordered_map<uint32_t, std::unique_ptr<Download>> downloads_;
+  struct Due {
+    int64_t at;
+    uint32_t device, gen;
+    bool operator>(const Due& o) const { return at > o.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> timers_;
+  DeviceFaults faults_;
+  bool faults_set_ = false;
+  std::mt19937_64 rng_;
+  FleetCounters counters_;
+  LatencyHistogram window_, all_;
+  int64_t now_ms_ = 0;
+};
+
+}  // namespace aloft::fleetsim

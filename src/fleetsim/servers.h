@@ -1,0 +1,73 @@
+// The real servers a fleet simulation runs against (docs/fleet-sim.md): a throwaway PostgreSQL
+// (scripts/pg.sh) when the scenario asks for it, and one or several aloftd processes on it (or
+// one on SQLite), sharing one artifacts directory; killed with SIGKILL and started again on
+// demand, sampled for CPU and memory. Everything lives in a work directory of the caller's.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "fleetsim/scenario.h"
+
+namespace aloft::fleetsim {
+
+// A process's CPU time (user + system, ms) and resident memory (KiB), from /proc.
+struct ProcessSample {
+  int64_t cpu_ms = 0;
+  int64_t rss_kib = 0;
+  int64_t peak_rss_kib = 0;  // VmHWM
+};
+ProcessSample SampleProcess(pid_t pid);
+
+class Servers {
+ public:
+  struct Options {
+    std::string work_dir;
+    std::string aloftd;       // the aloftd program
+    std::string scripts_dir;  // where pg.sh lives
+    int rollout_tick_ms = 200;
+  };
+  Servers(const Scenario& scenario, Options options);
+  ~Servers();  // stops everything it started
+
+  // PostgreSQL (if the scenario asks for it), then every aloftd; waits for each to listen.
+  Status Start();
+  // kill -9 of aloftd `k` (and reaping it).
+  Status Kill(int k);
+  Status StartServer(int k);
+  // PostgreSQL stopped (fast) and started on the same port.
+  Status RestartPostgres();
+  void StopAll();
+
+  size_t size() const { return procs_.size(); }
+  const std::string& base(int k) const { return procs_[k].base; }
+  std::vector<std::string> bases() const;
+  pid_t pid(int k) const { return procs_[k].pid; }  // 0 while it is down
+  bool up(int k) const { return procs_[k].pid > 0; }
+  const std::string& admin_token() const { return admin_token_; }
+  const std::string& database() const { return database_; }
+
+ private:
+  struct Proc {
+    std::string dir, log, base;
+    uint16_t port = 0;
+    pid_t pid = 0;
+  };
+  Status StartPostgres();
+
+  const Scenario& scenario_;
+  Options o_;
+  std::vector<Proc> procs_;
+  std::string database_, pg_dir_;
+  uint16_t pg_port_ = 0;
+  std::string admin_token_;
+};
+
+// A TCP port on 127.0.0.1 that nothing listens on now.
+uint16_t FreePort();
+
+}  // namespace aloft::fleetsim

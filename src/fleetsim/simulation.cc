@@ -1,0 +1,267 @@
+#include "fleetsim/simulation.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "client/http_client.h"
+#include "core/file.h"
+#include "fleetsim/fleet.h"
+#include "fleetsim/http_engine.h"
+#include "fleetsim/servers.h"
+
+namespace aloft::fleetsim {
+
+using nlohmann::json;
+
+namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The management API, blocking (set-up, one status read a second, the end's checks).
+class Admin {
+ public:
+  Admin(std::string base, std::string token) : base_(std::move(base)), token_(std::move(token)) {}
+  void Use(std::string base) { base_ = std::move(base); }
+  Result<json> Call(const std::string& method, const std::string& path, const json& body,
+                    int expect, const std::string& upload_file = "") {
+    client::HttpRequest req{.method = method, .url = base_ + path};
+    req.headers = client::BearerHeaders(token_);
+    if (!body.is_null()) {
+      req.body = body.dump();
+      req.headers.push_back("Content-Type: application/json");
+    }
+    req.upload_file = upload_file;
+    req.timeout_s = 60;
+    ALOFT_ASSIGN_OR_RETURN(client::HttpResponse res, client::Send(req));
+    if (res.status != expect) {
+      return Error(Code::kUnavailable, method + " " + path + ": " + std::to_string(res.status) +
+                                           " " + client::ErrorMessage(res));
+    }
+    json j = json::parse(res.body, nullptr, false);
+    return j.is_discarded() ? json() : j;
+  }
+
+ private:
+  std::string base_, token_;
+};
+
+// A call whose answer does not matter, only that it came.
+Status Done(Result<json> r) { return r.ok() ? OkStatus() : Status(std::move(r).error()); }
+
+}  // namespace
+
+Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
+  std::ostream& log = *o.log;
+  std::filesystem::create_directories(o.work_dir);
+  Servers servers(s, {.work_dir = o.work_dir, .aloftd = o.aloftd, .scripts_dir = o.scripts_dir});
+  log << "fleet-sim: " << s.name << ": " << s.devices() << " devices, " << s.servers
+      << " aloftd on " << s.database << std::endl;
+  ALOFT_RETURN_IF_ERROR(servers.Start());
+  Admin admin(servers.base(0), servers.admin_token());
+  // The fleet's type, a registration token for it, the release (random bytes).
+  ALOFT_RETURN_IF_ERROR(
+      Done(admin.Call("POST", "/api/v1/device-types", {{"name", "sim-board"}}, 201)));
+  ALOFT_ASSIGN_OR_RETURN(json reg,
+                         admin.Call("POST", "/api/v1/device-types/sim-board/registration-tokens",
+                                    {{"name", "fleet-sim"}, {"expires_in", "never"}}, 201));
+  const std::string artifact = o.work_dir + "/release.bin";
+  {
+    std::mt19937_64 rng(o.seed);
+    std::string bytes(s.release_size, '\0');
+    for (auto& c : bytes) c = static_cast<char>(rng());
+    ALOFT_RETURN_IF_ERROR(WriteFileAtomic(artifact, bytes));
+  }
+  ALOFT_RETURN_IF_ERROR(
+      Done(admin.Call("POST",
+                      "/api/v1/releases?name=" + s.release_name + "&version=" + s.release_version +
+                          "&device_type=sim-board&module=main&filename=release.bin",
+                      nullptr, 201, artifact)));
+
+  HttpEngine http(static_cast<size_t>(s.connections));
+  Fleet fleet(s,
+              {.servers = servers.bases(), .registration = reg.value("token", ""), .seed = o.seed},
+              http);
+  RunResult out;
+  const int64_t t_start = WallMs();
+  fleet.Start(t_start);
+  const pid_t self = ::getpid();
+  ProcessSample self_before = SampleProcess(self);
+  std::vector<ProcessSample> server_before(servers.size());
+  for (size_t k = 0; k < servers.size(); ++k) server_before[k] = SampleProcess(servers.pid(k));
+  int64_t rollout_at = 0, next_sample = t_start + 1000, next_line = t_start + 5000;
+  std::vector<bool> done_events(s.events.size(), false);
+  std::string state = "registering";
+  int wave = 0;
+  int64_t members = 0;
+  FleetCounters last;
+  for (;;) {
+    const int64_t now = WallMs();
+    fleet.Run(now);
+    http.Poll(fleet.WaitMs(now, 20));
+    const int64_t after = WallMs();
+    // Registration done: every device checked in once. Then the rollout.
+    if (!rollout_at && fleet.counters().registered == fleet.size()) {
+      out.register_s = (after - t_start) / 1000.0;
+      json waves = json::array();
+      for (const Wave& w : s.waves) {
+        waves.push_back({{"percent", w.percent},
+                         {"success_threshold", w.success_threshold},
+                         {"error_threshold", w.error_threshold}});
+      }
+      ALOFT_RETURN_IF_ERROR(Done(admin.Call("POST", "/api/v1/rollouts",
+                                            {{"name", "sim"},
+                                             {"release", s.release_name + "@" + s.release_version},
+                                             {"filter", {{"device_type", "sim-board"}}},
+                                             {"waves", waves}},
+                                            201)));
+      rollout_at = WallMs();
+      log << "fleet-sim: " << fleet.size() << " devices registered in " << out.register_s
+          << " s; rollout started" << std::endl;
+    }
+    if (after < next_sample) continue;
+    next_sample += 1000;
+    // One sample: the rollout's state from any server that answers.
+    Sample smp;
+    smp.t = rollout_at ? (after - rollout_at) / 1000.0 : (after - t_start) / 1000.0 - 1e6;
+    if (rollout_at) {
+      for (size_t k = 0; k < servers.size(); ++k) {
+        if (!servers.up(static_cast<int>(k))) continue;
+        admin.Use(servers.base(static_cast<int>(k)));
+        auto st = admin.Call("GET", "/api/v1/rollouts/sim", nullptr, 200);
+        if (!st.ok()) continue;
+        state = st->value("state", "");
+        wave = st->value("wave", 0);
+        members = st->value("devices", int64_t{0});
+        break;
+      }
+    }
+    smp.state = state;
+    smp.wave = wave;
+    const FleetCounters& c = fleet.counters();
+    smp.check_ins = c.check_ins - last.check_ins;
+    smp.errors = c.check_in_errors - last.check_in_errors;
+    last = c;
+    const LatencyHistogram w = fleet.TakeWindow();
+    smp.p50_ms = w.PercentileMs(50);
+    smp.p99_ms = w.PercentileMs(99);
+    smp.offered = c.offered;
+    smp.succeeded = c.succeeded;
+    smp.failed = c.failed;
+    smp.busy = fleet.busy();
+    for (size_t k = 0; k < servers.size(); ++k) {
+      const ProcessSample p = SampleProcess(servers.pid(static_cast<int>(k)));
+      const bool up = servers.up(static_cast<int>(k));
+      smp.server_cpu.push_back(up && p.cpu_ms >= server_before[k].cpu_ms
+                                   ? (p.cpu_ms - server_before[k].cpu_ms) / 10.0
+                                   : 0);
+      smp.server_rss_mib.push_back(p.rss_kib / 1024.0);
+      if (out.server_peak_rss_mib.size() <= k) out.server_peak_rss_mib.resize(k + 1, 0);
+      if (out.server_cpu_s.size() <= k) out.server_cpu_s.resize(k + 1, 0);
+      out.server_peak_rss_mib[k] = std::max(out.server_peak_rss_mib[k], p.peak_rss_kib / 1024.0);
+      if (up && p.cpu_ms >= server_before[k].cpu_ms) {
+        out.server_cpu_s[k] += (p.cpu_ms - server_before[k].cpu_ms) / 1000.0;
+      }
+      server_before[k] = p;
+    }
+    const ProcessSample me = SampleProcess(self);
+    smp.sim_cpu = (me.cpu_ms - self_before.cpu_ms) / 10.0;
+    smp.sim_rss_mib = me.rss_kib / 1024.0;
+    self_before = me;
+    out.samples.push_back(smp);
+    if (after >= next_line) {
+      next_line += 5000;
+      log << "fleet-sim: " << (rollout_at ? (after - rollout_at) / 1000 : 0) << " s: " << state
+          << " wave " << wave << ", offered " << c.offered << ", succeeded " << c.succeeded
+          << ", failed " << c.failed << ", busy " << smp.busy << ", check-ins/s " << smp.check_ins
+          << ", p99 " << smp.p99_ms << " ms" << std::endl;
+    }
+    if (!rollout_at) {
+      if (after - t_start > s.timeout.count()) {
+        return Error(Code::kUnavailable, "only " + std::to_string(c.registered) + " of " +
+                                             std::to_string(fleet.size()) +
+                                             " devices registered before the timeout");
+      }
+      continue;
+    }
+    // The scenario's events.
+    for (size_t e = 0; e < s.events.size(); ++e) {
+      const Event& ev = s.events[e];
+      if (done_events[e]) continue;
+      const bool due =
+          ev.at ? after - rollout_at >= ev.at->count() : wave >= ev.at_wave.value_or(0);
+      if (!due) continue;
+      done_events[e] = true;
+      Status st = OkStatus();
+      switch (ev.kind) {
+        case Event::Kind::kKillServer:
+          st = servers.Kill(ev.server);
+          fleet.MarkDown(static_cast<size_t>(ev.server), INT64_MAX);
+          break;
+        case Event::Kind::kStartServer:
+          st = servers.StartServer(ev.server);
+          fleet.MarkDown(static_cast<size_t>(ev.server), 0);
+          break;
+        case Event::Kind::kRestartPostgres:
+          st = servers.RestartPostgres();
+          break;
+        case Event::Kind::kFaults:
+          fleet.SetFaults(ev.faults);
+          break;
+      }
+      const std::string line = std::to_string((WallMs() - rollout_at) / 1000.0).substr(0, 5) +
+                               " s: " + ev.Describe() +
+                               (st.ok() ? "" : " FAILED: " + st.error().message());
+      out.events.push_back(line);
+      log << "fleet-sim: " << line << std::endl;
+    }
+    if (!out.dispatch_s && members > 0 && static_cast<int64_t>(c.offered) >= members) {
+      out.dispatch_s = (after - rollout_at) / 1000.0;
+    }
+    // The end: the rollout finished or paused, and no device has anything left to report.
+    if ((state == "finished" || state == "paused") && smp.busy == 0 && fleet.AllReported()) {
+      out.updated_s = (after - rollout_at) / 1000.0;
+      break;
+    }
+    if (after - rollout_at > s.timeout.count()) {
+      out.timed_out = true;
+      out.updated_s = (after - rollout_at) / 1000.0;
+      log << "fleet-sim: timed out in state " << state << ", " << fleet.busy()
+          << " devices still busy" << std::endl;
+      break;
+    }
+  }
+  out.final_state = state;
+  out.final_wave = wave;
+  const FleetCounters& c = fleet.counters();
+  out.check_ins = c.check_ins;
+  out.check_in_errors = c.check_in_errors;
+  out.downloads = c.downloads;
+  out.download_drops = c.download_drops;
+  out.power_cuts = c.power_cuts;
+  out.feedback_retries = c.feedback_retries;
+  out.check_in_p50_ms = fleet.all_latencies().PercentileMs(50);
+  out.check_in_p99_ms = fleet.all_latencies().PercentileMs(99);
+  const ProcessSample me = SampleProcess(self);
+  out.sim_peak_rss_mib = me.peak_rss_kib / 1024.0;
+  out.sim_cpu_s = me.cpu_ms / 1000.0;
+  // The checks, against a server that is up.
+  for (size_t k = 0; k < servers.size(); ++k) {
+    if (!servers.up(static_cast<int>(k))) continue;
+    ALOFT_ASSIGN_OR_RETURN(ServerView view,
+                           ReadServerView(servers.base(static_cast<int>(k)), servers.admin_token(),
+                                          s.release_name + "@" + s.release_version));
+    out.checks = Check(fleet, view, c.duplicate_offers);
+    break;
+  }
+  return out;
+}
+
+}  // namespace aloft::fleetsim
