@@ -126,7 +126,11 @@ void Fleet::SetFaults(const DeviceFaults& faults) {
 }
 
 void Fleet::MarkDown(size_t server, int64_t until_ms) {
-  if (server < down_until_.size()) down_until_[server] = until_ms;
+  if (server < down_until_.size()) down_until_[server] = std::max(down_until_[server], until_ms);
+}
+
+void Fleet::MarkUp(size_t server) {
+  if (server < down_until_.size()) down_until_[server] = 0;
 }
 
 int64_t Fleet::Now() const { return now_ms_; }

@@ -70,8 +70,10 @@ class Fleet {
   int WaitMs(int64_t now_ms, int cap_ms = 50) const;
   // From now on, devices decide their actions' fates with `faults`.
   void SetFaults(const DeviceFaults& faults);
-  // Check-ins go to servers other than `index` until it answers again (a load balancer's view).
+  // Requests go to servers other than `server` until `until_ms` (a load balancer's view: a
+  // server that did not answer is left alone for a while; one known dead until MarkUp).
   void MarkDown(size_t server, int64_t until_ms);
+  void MarkUp(size_t server);
 
   size_t size() const;
   DeviceRecord Record(size_t i) const;

@@ -53,6 +53,9 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
     t << Row("aloftd " + std::to_string(k) + " CPU / peak RSS",
              Fixed(r.server_cpu_s[k]) + " s / " + Fixed(r.server_peak_rss_mib[k]) + " MiB");
   }
+  if (s.database == "postgres") {
+    t << Row("PostgreSQL CPU (all its processes)", Fixed(r.pg_cpu_s) + " s");
+  }
   t << Row("simulator CPU / peak RSS",
            Fixed(r.sim_cpu_s) + " s / " + Fixed(r.sim_peak_rss_mib) + " MiB");
   std::string states;
@@ -77,14 +80,16 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
   std::filesystem::create_directories(dir);
   const size_t servers = r.server_cpu_s.size();
   std::ostringstream csv;
-  csv << "t,check_ins,errors,p50_ms,p99_ms,offered,succeeded,failed,busy,wave,sim_cpu,sim_rss_mib";
+  csv << "t,check_ins,errors,p50_ms,p99_ms,offered,succeeded,failed,busy,wave,sim_cpu,sim_rss_mib,"
+         "pg_cpu,pg_rss_mib";
   for (size_t k = 0; k < servers; ++k) csv << ",cpu" << k << ",rss" << k;
   csv << "\n";
   for (const Sample& p : r.samples) {
     if (p.t < -1000) continue;  // registration
     csv << Fixed(p.t, 1) << "," << p.check_ins << "," << p.errors << "," << Fixed(p.p50_ms, 3)
         << "," << Fixed(p.p99_ms, 3) << "," << p.offered << "," << p.succeeded << "," << p.failed
-        << "," << p.busy << "," << p.wave << "," << Fixed(p.sim_cpu) << "," << Fixed(p.sim_rss_mib);
+        << "," << p.busy << "," << p.wave << "," << Fixed(p.sim_cpu) << "," << Fixed(p.sim_rss_mib)
+        << "," << Fixed(p.pg_cpu) << "," << Fixed(p.pg_rss_mib);
     for (size_t k = 0; k < servers; ++k) {
       csv << "," << Fixed(k < p.server_cpu.size() ? p.server_cpu[k] : 0) << ","
           << Fixed(k < p.server_rss_mib.size() ? p.server_rss_mib[k] : 0);
@@ -108,10 +113,13 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
      << "set key outside right top\nset grid\nset xlabel 'seconds since the rollout started'\n"
      << marks.str();
   gp << "set output '" << base << "-progress.svg'\nset title '" << s.name << ": rollout to "
-     << s.devices() << " devices'\nset ylabel 'devices'\n"
+     << s.devices() << " devices'\nset ylabel 'devices'\nset y2label 'wave'\nset y2tics 1\n"
+     << "set y2range [0:" << s.waves.size() + 1 << "]\n"
      << "plot '" << data << "' every ::1 using 1:6 with lines lw 2 title 'offered', '' every ::1 "
      << "using 1:7 with lines lw 2 title 'succeeded', '' every ::1 using 1:8 with lines lw 2 "
-     << "title 'failed', '' every ::1 using 1:9 with lines title 'busy'\n";
+     << "title 'failed', '' every ::1 using 1:9 with lines title 'busy', '' every ::1 using "
+     << "1:10 axes x1y2 with steps dt 2 lc rgb '#666666' title 'wave'\n"
+     << "unset y2tics\nunset y2label\nset autoscale y2\n";
   gp << "set output '" << base << "-latency.svg'\nset title '" << s.name
      << ": check-in latency (per second)'\nset ylabel 'ms'\nset logscale y\n"
      << "plot '" << data << "' every ::1 using 1:($4>0?$4:1/0) with lines title 'p50', '' every "
@@ -119,13 +127,18 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
   gp << "set output '" << base << "-servers.svg'\nset title '" << s.name
      << ": CPU (% of one core) and memory'\nset ylabel 'CPU %'\nset y2label 'RSS MiB'\n"
      << "set y2tics\nplot ";
+  // Each process one colour: CPU solid, RSS dotted (right axis).
   for (size_t k = 0; k < servers; ++k) {
-    gp << "'" << data << "' every ::1 using 1:" << 13 + 2 * k << " with lines title 'aloftd " << k
-       << " CPU', '' every ::1 using 1:" << 14 + 2 * k << " axes x1y2 with lines dt 3 title "
-       << "'aloftd " << k << " RSS', ";
+    gp << "'" << data << "' every ::1 using 1:" << 15 + 2 * k << " with lines lw 2 lc " << k + 1
+       << " title 'aloftd " << k << " CPU', '' every ::1 using 1:" << 16 + 2 * k
+       << " axes x1y2 with lines dt 3 lc " << k + 1 << " title 'aloftd " << k << " RSS', ";
   }
-  gp << "'' every ::1 using 1:11 with lines title 'simulator CPU', '' every ::1 using 1:12 axes "
-        "x1y2 with lines dt 3 title 'simulator RSS'\n";
+  if (s.database == "postgres") {
+    gp << "'' every ::1 using 1:13 with lines lw 2 lc 6 title 'PostgreSQL CPU', '' every ::1 "
+          "using 1:14 axes x1y2 with lines dt 3 lc 6 title 'PostgreSQL RSS', ";
+  }
+  gp << "'' every ::1 using 1:11 with lines lw 2 lc 7 title 'simulator CPU', '' every ::1 using "
+        "1:12 axes x1y2 with lines dt 3 lc 7 title 'simulator RSS'\n";
   const std::string script = base + ".gp";
   ALOFT_RETURN_IF_ERROR(WriteFileAtomic(script, gp.str()));
   std::vector<std::string> written;

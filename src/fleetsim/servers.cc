@@ -81,6 +81,38 @@ ProcessSample SampleProcess(pid_t pid) {
   return s;
 }
 
+ProcessSample Servers::SamplePostgres() const {
+  ProcessSample total;
+  if (pg_dir_.empty()) return total;
+  std::ifstream pid_file(pg_dir_ + "/data/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) return total;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::atoll(name.c_str()));
+    bool ours = pid == postmaster;
+    if (!ours) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+      const size_t close = text.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream in(text.substr(close + 2));
+      std::string state;
+      pid_t ppid = 0;
+      in >> state >> ppid;
+      ours = ppid == postmaster;
+    }
+    if (!ours) continue;
+    const ProcessSample p = SampleProcess(pid);
+    total.cpu_ms += p.cpu_ms;
+    total.rss_kib += p.rss_kib;
+    total.peak_rss_kib += p.peak_rss_kib;
+  }
+  return total;
+}
+
 Servers::Servers(const Scenario& scenario, Options options)
     : scenario_(scenario), o_(std::move(options)) {}
 

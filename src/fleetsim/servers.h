@@ -49,6 +49,8 @@ class Servers {
   pid_t pid(int k) const { return procs_[k].pid; }  // 0 while it is down
   bool up(int k) const { return procs_[k].pid > 0; }
   const std::string& admin_token() const { return admin_token_; }
+  // PostgreSQL's processes together (the postmaster and its children); zero without it.
+  ProcessSample SamplePostgres() const;
   const std::string& database() const { return database_; }
 
  private:

@@ -93,7 +93,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   const int64_t t_start = WallMs();
   fleet.Start(t_start);
   const pid_t self = ::getpid();
-  ProcessSample self_before = SampleProcess(self);
+  ProcessSample self_before = SampleProcess(self), pg_before = servers.SamplePostgres();
   std::vector<ProcessSample> server_before(servers.size());
   for (size_t k = 0; k < servers.size(); ++k) server_before[k] = SampleProcess(servers.pid(k));
   int64_t rollout_at = 0, next_sample = t_start + 1000, next_line = t_start + 5000;
@@ -171,6 +171,13 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
       }
       server_before[k] = p;
     }
+    const ProcessSample pg = servers.SamplePostgres();
+    if (pg.cpu_ms >= pg_before.cpu_ms) {  // not across a restart
+      smp.pg_cpu = (pg.cpu_ms - pg_before.cpu_ms) / 10.0;
+      out.pg_cpu_s += (pg.cpu_ms - pg_before.cpu_ms) / 1000.0;
+    }
+    smp.pg_rss_mib = pg.rss_kib / 1024.0;
+    pg_before = pg;
     const ProcessSample me = SampleProcess(self);
     smp.sim_cpu = (me.cpu_ms - self_before.cpu_ms) / 10.0;
     smp.sim_rss_mib = me.rss_kib / 1024.0;
@@ -207,7 +214,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
           break;
         case Event::Kind::kStartServer:
           st = servers.StartServer(ev.server);
-          fleet.MarkDown(static_cast<size_t>(ev.server), 0);
+          fleet.MarkUp(static_cast<size_t>(ev.server));
           break;
         case Event::Kind::kRestartPostgres:
           st = servers.RestartPostgres();

@@ -28,6 +28,7 @@ struct Sample {
   std::vector<double> server_cpu;  // % of one core, each aloftd (0 while down)
   std::vector<double> server_rss_mib;
   double sim_cpu = 0, sim_rss_mib = 0;
+  double pg_cpu = 0, pg_rss_mib = 0;  // PostgreSQL's processes together
 };
 
 struct RunResult {
@@ -40,6 +41,7 @@ struct RunResult {
   uint64_t check_ins = 0, check_in_errors = 0, downloads = 0, download_drops = 0, power_cuts = 0,
            feedback_retries = 0;
   double sim_peak_rss_mib = 0, sim_cpu_s = 0;
+  double pg_cpu_s = 0;
   std::vector<double> server_peak_rss_mib, server_cpu_s;
   std::string final_state;
   int final_wave = 0;
