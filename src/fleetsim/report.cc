@@ -48,7 +48,8 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << Row("downloads", std::to_string(r.downloads) + " (" + std::to_string(r.download_drops) +
                             " dropped and resumed)");
   t << Row("power cuts during install", std::to_string(r.power_cuts));
-  t << Row("reports retried", std::to_string(r.feedback_retries));
+  t << Row("status reports",
+           std::to_string(r.feedbacks) + " (" + std::to_string(r.feedback_retries) + " retried)");
   for (size_t k = 0; k < r.server_cpu_s.size(); ++k) {
     t << Row("aloftd " + std::to_string(k) + " CPU / peak RSS",
              Fixed(r.server_cpu_s[k]) + " s / " + Fixed(r.server_peak_rss_mib[k]) + " MiB");
@@ -81,7 +82,7 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
   const size_t servers = r.server_cpu_s.size();
   std::ostringstream csv;
   csv << "t,check_ins,errors,p50_ms,p99_ms,offered,succeeded,failed,busy,wave,sim_cpu,sim_rss_mib,"
-         "pg_cpu,pg_rss_mib";
+         "pg_cpu,pg_rss_mib,reports";
   for (size_t k = 0; k < servers; ++k) csv << ",cpu" << k << ",rss" << k;
   csv << "\n";
   for (const Sample& p : r.samples) {
@@ -89,7 +90,7 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
     csv << Fixed(p.t, 1) << "," << p.check_ins << "," << p.errors << "," << Fixed(p.p50_ms, 3)
         << "," << Fixed(p.p99_ms, 3) << "," << p.offered << "," << p.succeeded << "," << p.failed
         << "," << p.busy << "," << p.wave << "," << Fixed(p.sim_cpu) << "," << Fixed(p.sim_rss_mib)
-        << "," << Fixed(p.pg_cpu) << "," << Fixed(p.pg_rss_mib);
+        << "," << Fixed(p.pg_cpu) << "," << Fixed(p.pg_rss_mib) << "," << p.reports;
     for (size_t k = 0; k < servers; ++k) {
       csv << "," << Fixed(k < p.server_cpu.size() ? p.server_cpu[k] : 0) << ","
           << Fixed(k < p.server_rss_mib.size() ? p.server_rss_mib[k] : 0);
@@ -121,16 +122,19 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
      << "1:10 axes x1y2 with steps dt 2 lc rgb '#666666' title 'wave'\n"
      << "unset y2tics\nunset y2label\nset autoscale y2\n";
   gp << "set output '" << base << "-latency.svg'\nset title '" << s.name
-     << ": check-in latency (per second)'\nset ylabel 'ms'\nset logscale y\n"
-     << "plot '" << data << "' every ::1 using 1:($4>0?$4:1/0) with lines title 'p50', '' every "
-     << "::1 using 1:($5>0?$5:1/0) with lines title 'p99'\nunset logscale y\n";
+     << ": check-ins and reports per second, check-in latency'\nset ylabel 'ms'\nset logscale y\n"
+     << "set y2label 'per second'\nset y2tics autofreq\n"
+     << "plot '" << data << "' every ::1 using 1:($4>0?$4:1/0) with lines lw 2 title 'p50', '' "
+     << "every ::1 using 1:($5>0?$5:1/0) with lines lw 2 title 'p99', '' every ::1 using 1:2 axes "
+     << "x1y2 with lines dt 3 title 'check-ins/s', '' every ::1 using 1:15 axes x1y2 with lines "
+     << "dt 3 title 'reports/s'\nunset logscale y\n";
   gp << "set output '" << base << "-servers.svg'\nset title '" << s.name
      << ": CPU (% of one core) and memory'\nset ylabel 'CPU %'\nset y2label 'RSS MiB'\n"
-     << "set y2tics\nplot ";
+     << "set y2tics autofreq\nplot ";
   // Each process one colour: CPU solid, RSS dotted (right axis).
   for (size_t k = 0; k < servers; ++k) {
-    gp << "'" << data << "' every ::1 using 1:" << 15 + 2 * k << " with lines lw 2 lc " << k + 1
-       << " title 'aloftd " << k << " CPU', '' every ::1 using 1:" << 16 + 2 * k
+    gp << "'" << data << "' every ::1 using 1:" << 16 + 2 * k << " with lines lw 2 lc " << k + 1
+       << " title 'aloftd " << k << " CPU', '' every ::1 using 1:" << 17 + 2 * k
        << " axes x1y2 with lines dt 3 lc " << k + 1 << " title 'aloftd " << k << " RSS', ";
   }
   if (s.database == "postgres") {

@@ -148,6 +148,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
     const FleetCounters& c = fleet.counters();
     smp.check_ins = c.check_ins - last.check_ins;
     smp.errors = c.check_in_errors - last.check_in_errors;
+    smp.reports = c.feedbacks - last.feedbacks;
     last = c;
     const LatencyHistogram w = fleet.TakeWindow();
     smp.p50_ms = w.PercentileMs(50);
@@ -187,8 +188,9 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
       next_line += 5000;
       log << "fleet-sim: " << (rollout_at ? (after - rollout_at) / 1000 : 0) << " s: " << state
           << " wave " << wave << ", offered " << c.offered << ", succeeded " << c.succeeded
-          << ", failed " << c.failed << ", busy " << smp.busy << ", check-ins/s " << smp.check_ins
-          << ", p99 " << smp.p99_ms << " ms" << std::endl;
+          << ", failed " << c.failed << ", busy " << smp.busy << "; per second: check-ins "
+          << smp.check_ins << " (p99 " << smp.p99_ms << " ms), reports " << smp.reports
+          << std::endl;
     }
     if (!rollout_at) {
       if (after - t_start > s.timeout.count()) {
@@ -253,6 +255,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   out.downloads = c.downloads;
   out.download_drops = c.download_drops;
   out.power_cuts = c.power_cuts;
+  out.feedbacks = c.feedbacks;
   out.feedback_retries = c.feedback_retries;
   out.check_in_p50_ms = fleet.all_latencies().PercentileMs(50);
   out.check_in_p99_ms = fleet.all_latencies().PercentileMs(99);

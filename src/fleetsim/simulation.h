@@ -21,6 +21,7 @@ namespace aloft::fleetsim {
 struct Sample {
   double t = 0;                        // seconds since the rollout started (negative: registration)
   uint64_t check_ins = 0, errors = 0;  // in this second
+  uint64_t reports = 0;                // status reports (feedback) taken in this second
   double p50_ms = 0, p99_ms = 0;       // this second's check-ins
   uint64_t offered = 0, succeeded = 0, failed = 0, busy = 0;  // devices, so far
   int wave = 0;
@@ -39,7 +40,7 @@ struct RunResult {
   double updated_s = 0;             // to the end (finished, or paused with nothing open)
   double check_in_p50_ms = 0, check_in_p99_ms = 0;
   uint64_t check_ins = 0, check_in_errors = 0, downloads = 0, download_drops = 0, power_cuts = 0,
-           feedback_retries = 0;
+           feedbacks = 0, feedback_retries = 0;
   double sim_peak_rss_mib = 0, sim_cpu_s = 0;
   double pg_cpu_s = 0;
   std::vector<double> server_peak_rss_mib, server_cpu_s;
