@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -15,6 +17,9 @@
 #include "fleetsim/simulation.h"
 
 namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
 
 // A program next to this one (build/apps/aloftd/aloftd from build/apps/aloft-fleet-sim/).
 std::string Sibling(const std::string& dir, const std::string& name) {
@@ -84,11 +89,15 @@ int main(int argc, char** argv) {
     }
     work_dir = tmpl;
   }
+  // Ctrl-C or a kill: the run ends and the servers and PostgreSQL it started are stopped.
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
   auto result = aloft::fleetsim::RunScenario(*scenario, {.work_dir = work_dir,
                                                          .aloftd = aloftd,
                                                          .scripts_dir = scripts,
                                                          .seed = seed,
-                                                         .log = &std::cerr});
+                                                         .log = &std::cerr,
+                                                         .stop = &g_stop});
   int rc = 0;
   if (!result.ok()) {
     std::cerr << "aloft-fleet-sim: " << scenario_path << ": " << result.error().message()

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -168,9 +169,13 @@ Status Servers::StartServer(int k) {
   const size_t log_before = std::filesystem::exists(p.log) ? std::filesystem::file_size(p.log) : 0;
   const std::string config = o_.work_dir + "/aloftd.toml";
   const std::string listen = "127.0.0.1:" + std::to_string(p.port);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork", errno);
   if (pid == 0) {
+    // It dies with the simulator, even one killed with SIGKILL.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
     const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 2);

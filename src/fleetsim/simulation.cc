@@ -107,6 +107,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
     fleet.Run(now);
     http.Poll(fleet.WaitMs(now, 20));
     const int64_t after = WallMs();
+    if (o.stop && o.stop->load()) return Error(Code::kUnavailable, "interrupted");
     // Registration done: every device checked in once. Then the rollout.
     if (!rollout_at && fleet.counters().registered == fleet.size()) {
       out.register_s = (after - t_start) / 1000.0;

@@ -6,6 +6,7 @@
 // checks of what the devices did against what the server recorded.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -56,6 +57,8 @@ struct RunOptions {
   std::string scripts_dir;  // scripts/ (pg.sh)
   uint64_t seed = 1;
   std::ostream* log = nullptr;  // progress lines, one every few seconds
+  // Set (by a signal handler): the run ends at once, the servers it started are stopped.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 Result<RunResult> RunScenario(const Scenario& scenario, const RunOptions& options);
