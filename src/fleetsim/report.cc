@@ -139,7 +139,7 @@ Result<std::vector<std::string>> WritePlots(const Scenario& s, const RunResult& 
   }
   if (s.database == "postgres") {
     gp << "'' every ::1 using 1:13 with lines lw 2 lc 6 title 'PostgreSQL CPU', '' every ::1 "
-          "using 1:14 axes x1y2 with lines dt 3 lc 6 title 'PostgreSQL RSS', ";
+          "using 1:14 axes x1y2 with lines dt 3 lc 6 title 'PostgreSQL private RSS', ";
   }
   gp << "'' every ::1 using 1:11 with lines lw 2 lc 7 title 'simulator CPU', '' every ::1 using "
         "1:12 axes x1y2 with lines dt 3 lc 7 title 'simulator RSS'\n";

@@ -78,6 +78,7 @@ ProcessSample SampleProcess(pid_t pid) {
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::atoll(line.c_str() + 6);
     if (line.rfind("VmHWM:", 0) == 0) s.peak_rss_kib = std::atoll(line.c_str() + 6);
+    if (line.rfind("RssAnon:", 0) == 0) s.anon_kib = std::atoll(line.c_str() + 8);
   }
   return s;
 }
@@ -108,8 +109,7 @@ ProcessSample Servers::SamplePostgres() const {
     if (!ours) continue;
     const ProcessSample p = SampleProcess(pid);
     total.cpu_ms += p.cpu_ms;
-    total.rss_kib += p.rss_kib;
-    total.peak_rss_kib += p.peak_rss_kib;
+    total.rss_kib += p.anon_kib;
   }
   return total;
 }

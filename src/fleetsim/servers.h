@@ -20,6 +20,7 @@ struct ProcessSample {
   int64_t cpu_ms = 0;
   int64_t rss_kib = 0;
   int64_t peak_rss_kib = 0;  // VmHWM
+  int64_t anon_kib = 0;      // RssAnon: its own memory, not what it shares
 };
 ProcessSample SampleProcess(pid_t pid);
 
@@ -49,7 +50,9 @@ class Servers {
   pid_t pid(int k) const { return procs_[k].pid; }  // 0 while it is down
   bool up(int k) const { return procs_[k].pid > 0; }
   const std::string& admin_token() const { return admin_token_; }
-  // PostgreSQL's processes together (the postmaster and its children); zero without it.
+  // PostgreSQL's processes together (the postmaster and its children): their CPU time, and in
+  // rss_kib their own memory (RssAnon; their shared buffers would count once per process);
+  // zero without it.
   ProcessSample SamplePostgres() const;
   const std::string& database() const { return database_; }
 
