@@ -268,14 +268,13 @@ void Fleet::OnCheckIn(uint32_t i, HttpResult&& r) {
   }
   d.reported = true;
   const json& action = answer["action"];
-  if (action.is_object()) return TakeAction(i, action.dump());
+  if (action.is_object()) return TakeAction(i, action);
   std::uniform_int_distribution<int64_t> jitter(0, scenario_.groups[d.group].poll.count() / 5);
   Schedule(i, now_ms_ + scenario_.groups[d.group].poll.count() + jitter(rng_));
 }
 
-void Fleet::TakeAction(uint32_t i, const std::string& text) {
+void Fleet::TakeAction(uint32_t i, const json& a) {
   Device& d = devices_[i];
-  const json a = json::parse(text);
   const int64_t id = a.value("id", int64_t{0});
   if (a.value("cancel", false)) {
     d.action = id;

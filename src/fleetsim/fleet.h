@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
 #include <string>
@@ -94,7 +95,7 @@ class Fleet {
   void Step(uint32_t i, int64_t now_ms);
   void CheckIn(uint32_t i);
   void OnCheckIn(uint32_t i, HttpResult&& r);
-  void TakeAction(uint32_t i, const std::string& body);
+  void TakeAction(uint32_t i, const nlohmann::json& action);
   void Feedback(uint32_t i, const char* status);
   void StartDownload(uint32_t i);
   void OnDownload(uint32_t i, HttpResult&& r);

@@ -33,11 +33,9 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << Row("registration (all devices)", Fixed(r.register_s) + " s");
   t << Row("dispatch (every member offered)",
            r.dispatch_s > 0 ? Fixed(r.dispatch_s) + " s" : std::string("-"));
-  const uint64_t members = r.checks.server_states.empty() ? 0 : [&] {
-    uint64_t n = 0;
-    for (const auto& [k, v] : r.checks.server_states) n += v;
-    return n;
-  }();
+  uint64_t members = 0;  // the rollout's actions, whatever their state
+  for (const auto& [state, n] : r.checks.server_states) members += n;
+
   t << Row("devices dispatched per second",
            r.dispatch_s > 0 ? Fixed(static_cast<double>(members) / r.dispatch_s, 0) : "-");
   t << Row("until all updated (rollout's end)", Fixed(r.updated_s) + " s");

@@ -48,8 +48,7 @@ Status ContentKeys::Accept(Tx& tx, const Release& r, const crypto::ContentKey& k
   return tx.PutReleaseKey(r.id, {*id, Base64Encode(sealed)}, now_ms);
 }
 
-Result<std::optional<crypto::ContentKey>> ContentKeys::KeyOf(Tx& tx, const Release& r) {
-  if (!r.manifest || !EncryptedKeyId(*r.manifest)) return std::optional<crypto::ContentKey>();
+Result<crypto::ContentKey> ContentKeys::Unseal(Tx& tx, const Release& r) {
   ALOFT_ASSIGN_OR_RETURN(auto held, tx.GetReleaseKey(r.id));
   if (!held) {
     return Error(Code::kNotFound, "the server has no content key for release " + r.Id() +
@@ -62,14 +61,20 @@ Result<std::optional<crypto::ContentKey>> ContentKeys::KeyOf(Tx& tx, const Relea
                                       ": its content key does not open with this server's "
                                       "content_key_file (servers sharing a database share it)");
   }
-  return std::optional<crypto::ContentKey>(*key);
+  return *key;
+}
+
+Result<std::optional<crypto::ContentKey>> ContentKeys::KeyOf(Tx& tx, const Release& r) {
+  if (!r.manifest || !EncryptedKeyId(*r.manifest)) return std::optional<crypto::ContentKey>();
+  ALOFT_ASSIGN_OR_RETURN(crypto::ContentKey key, Unseal(tx, r));
+  return std::optional<crypto::ContentKey>(key);
 }
 
 Result<std::optional<json>> ContentKeys::ForDevice(Tx& tx, const Release& r, int64_t device_id) {
   const std::optional<std::string> id = r.manifest ? EncryptedKeyId(*r.manifest) : std::nullopt;
   if (!id) return std::optional<json>();
   json out = {{"key_id", *id}};
-  auto key = KeyOf(tx, r);
+  auto key = Unseal(tx, r);  // the manifest was read above
   if (!key.ok() && key.error().code() != Code::kNotFound) return std::move(key).error();
   ALOFT_ASSIGN_OR_RETURN(auto device, tx.GetDeviceKey(device_id));
   if (!key.ok()) {
@@ -78,7 +83,7 @@ Result<std::optional<json>> ContentKeys::ForDevice(Tx& tx, const Release& r, int
     out["error"] = "this device has not enrolled an encryption key (its check-in's encryption_key)";
   } else {
     ALOFT_ASSIGN_OR_RETURN(Bytes pub, Base64Decode(*device));
-    ALOFT_ASSIGN_OR_RETURN(Bytes wrapped, crypto::WrapContentKey(**key, pub));
+    ALOFT_ASSIGN_OR_RETURN(Bytes wrapped, crypto::WrapContentKey(*key, pub));
     out["recipient"] = Sha256Hex(pub).substr(0, 16);
     out["wrapped_key"] = Base64Encode(wrapped);
   }

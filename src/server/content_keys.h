@@ -34,6 +34,8 @@ class ContentKeys {
 
  private:
   explicit ContentKeys(crypto::RecipientKey own) : own_(std::move(own)) {}
+  // The sealed key of encrypted release `r`, opened (kNotFound when none was given).
+  Result<crypto::ContentKey> Unseal(Tx& tx, const Release& r);
   crypto::RecipientKey own_;
 };
 
