@@ -29,15 +29,26 @@ stop() {
   rm -f "$dir/mosquitto.pid"
 }
 
+# Mosquitto forks (-d) before it opens its listeners, and it sets its SIGHUP handler only after
+# the last one is up (TLS files read): a SIGHUP before then (aloftd rewriting the password file,
+# a test's reload) ends it without a word. So the broker is ready when its log says "running",
+# not when its first listener accepts.
+running_lines() { grep -c ' running$' "$dir/mosquitto.log" 2>/dev/null || true; }
+
 run() {
+  local before
+  before=$(running_lines)
   "$mosquitto" -c "$dir/mosquitto.conf" -d 2>>"$dir/mosquitto.log"
   local port
   port=$(sed -n 's/^listener \([0-9]*\) .*/\1/p' "$dir/mosquitto.conf" | head -n1)
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { echo "mqtt://127.0.0.1:$port"; return 0; }
+  for _ in $(seq 200); do
+    if (($(running_lines) > before)); then
+      echo "mqtt://127.0.0.1:$port"
+      return 0
+    fi
     sleep 0.05
   done
-  echo "mqtt.sh: the broker did not start; its log:" >&2
+  echo "mqtt.sh: the broker did not start within 10 s; its log:" >&2
   tail -n 20 "$dir/mosquitto.log" >&2
   exit 1
 }

@@ -72,13 +72,15 @@ Status TestBroker::Start(bool tls, const std::string& device_ca) {
   std::string cmd = Script() + " start '" + dir_ + "' " + std::to_string(port_);
   uint16_t tls_port = 0, cert_port = 0;
   if (tls) {
-    tls_port = FreeLoopbackPort();
+    do {
+      tls_port = FreeLoopbackPort();
+    } while (tls_port == port_);
     cmd += " " + std::to_string(tls_port);
   }
   if (tls && !device_ca.empty()) {
     do {
       cert_port = FreeLoopbackPort();
-    } while (cert_port == tls_port);
+    } while (cert_port == tls_port || cert_port == port_);
     cmd += " " + std::to_string(cert_port) + " '" + device_ca + "'";
   }
   ALOFT_ASSIGN_OR_RETURN(url_, Run(cmd + " 2>&1"));
