@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/hash.h"
+#include "fleetsim/fleet_device.h"
 
 namespace aloft::fleetsim {
 
@@ -25,51 +26,6 @@ const char* ToString(Outcome o) {
   }
   return "?";
 }
-
-namespace {
-
-// Where a device is in its work; each stage says what it does next when its timer fires or the
-// request before it was answered.
-enum Stage : uint8_t {
-  kIdle,           // next: check in
-  kCheckingIn,     // a check-in in flight
-  kFbDownloading,  // next: "downloading"
-  kDownloading,    // next: (resume) the download
-  kFbDownloaded,   // next: "downloaded" (its bandwidth's time is up)
-  kFbInstalling,   // next: "installing"
-  kInstalling,     // installing; next: the health check
-  kPowerCut,       // next: the power goes (half-way through the install)
-  kFbInstalled,    // next: "installed"
-  kFbSuccess,      // next: "success"
-  kFbFailure,      // next: "failure"
-  kFbCanceled,     // next: "canceled"
-  kGone,           // never again
-  kInFlight,       // a feedback or download in flight
-};
-
-// An action's fate, decided when it arrives.
-enum Fate : uint8_t { kDrop = 1, kHealthFail = 2, kPowerCutFate = 4, kVanishFate = 8 };
-
-}  // namespace
-
-struct Fleet::Device {
-  std::string token;
-  std::string path;    // the action's artifact, without the server's origin
-  std::string sha256;  // the artifact's, as offered
-  int64_t action = 0;
-  uint64_t size = 0;
-  int64_t downloaded_ms = 0;  // when the download began (its bandwidth's clock)
-  uint32_t gen = 0;
-  uint16_t group = 0;
-  uint16_t tries = 0;
-  int32_t actions = 0;
-  uint8_t stage = kIdle;
-  uint8_t fate = 0;
-  bool new_version = false;  // runs the release's version
-  bool registered = false, reported = false;
-  bool dropped = false, cut = false;
-  Outcome outcome = Outcome::kNone;
-};
 
 struct Fleet::Download {
   Hasher sha{HashAlgorithm::kSha256};
@@ -141,13 +97,40 @@ void Fleet::Schedule(uint32_t i, int64_t at_ms) {
   timers_.push({at_ms, i, d.gen});
 }
 
-void Fleet::Start(int64_t now_ms) {
+Status Fleet::Start(int64_t now_ms) {
   now_ms_ = now_ms;
+  if (scenario_.Uses(Protocol::kMqtt)) {
+    ALOFT_ASSIGN_OR_RETURN(
+        mqtt_, MqttSessions::New(
+                   o_.mqtt_url,
+                   {.on_ready = [this](uint32_t i) { OnMqttReady(i); },
+                    .on_message = [this](uint32_t i, std::string_view topic,
+                                         std::string_view payload) {
+                      OnMqttMessage(i, topic, payload);
+                    }}));
+  }
   const int64_t window = scenario_.register_window.count();
   std::uniform_int_distribution<int64_t> spread(0, std::max<int64_t>(window, 0));
   for (uint32_t i = 0; i < devices_.size(); ++i) {
     Schedule(i, now_ms + (window > 0 ? spread(rng_) : 0));
   }
+  return OkStatus();
+}
+
+void Fleet::Wait(int64_t now_ms, int cap_ms) {
+  const int wait = WaitMs(now_ms, cap_ms);
+  if (!mqtt_) {
+    http_.Poll(wait);
+    return;
+  }
+  mqtt_->Prepare(fds_, 0);
+  http_.Poll(wait, &fds_);
+  now_ms_ = std::max(now_ms_, now_ms);
+  mqtt_->Process(fds_, 0, now_ms_);
+}
+
+MqttSessions::Counters Fleet::mqtt_counters() const {
+  return mqtt_ ? mqtt_->counters() : MqttSessions::Counters{};
 }
 
 int Fleet::WaitMs(int64_t now_ms, int cap_ms) const {
@@ -188,7 +171,7 @@ void Fleet::Step(uint32_t i, int64_t now_ms) {
   Device& d = devices_[i];
   switch (d.stage) {
     case kIdle:
-      return CheckIn(i);
+      return IsMqtt(i) && d.registered ? MqttCheck(i) : CheckIn(i);
     case kFbDownloading:
       return Feedback(i, "downloading");
     case kDownloading:
@@ -265,10 +248,17 @@ void Fleet::OnCheckIn(uint32_t i, HttpResult&& r) {
     }
     d.registered = true;
     ++counters_.registered;
+    if (IsMqtt(i)) mqtt_->Open(i, Name(i), d.token);
   }
   d.reported = true;
   const json& action = answer["action"];
   if (action.is_object()) return TakeAction(i, action);
+  if (IsMqtt(i)) {
+    // From now on it waits for pushes; an otaCheck once its session is up (OnMqttReady), and
+    // again now and then.
+    Schedule(i, now_ms_ + scenario_.groups[d.group].poll.count());
+    return;
+  }
   std::uniform_int_distribution<int64_t> jitter(0, scenario_.groups[d.group].poll.count() / 5);
   Schedule(i, now_ms_ + scenario_.groups[d.group].poll.count() + jitter(rng_));
 }
@@ -322,6 +312,8 @@ void Fleet::Feedback(uint32_t i, const char* status) {
   Device& d = devices_[i];
   const uint8_t stage = d.stage;
   d.stage = kInFlight;
+  // Over MQTT, all but the report that starts an install (it waits for the server's verdict).
+  if (IsMqtt(i) && stage != kFbInstalling) return MqttReport(i, stage, status);
   HttpCall c{.method = "POST",
              .url = Base(i) + "/device/v1/" + Name(i) + "/actions/" + std::to_string(d.action) +
                     "/feedback",
@@ -329,51 +321,55 @@ void Fleet::Feedback(uint32_t i, const char* status) {
              .body = std::string("{\"status\":\"") + status + "\"}"};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, stage, server](HttpResult&& r) {
-    Device& dev = devices_[i];
     if (r.status == 0 || r.status >= 500) {
       if (r.status == 0) MarkDown(server, now_ms_ + 2000);
       ++counters_.feedback_retries;
-      dev.stage = stage;  // the same report again, later
+      devices_[i].stage = stage;  // the same report again, later
       Schedule(i, Backoff(i));
       return;
     }
     // 2xx taken; 409: the action is already closed (a report whose answer was lost came
     // through): either way this report is done with.
     ++counters_.feedbacks;
-    dev.tries = 0;
-    switch (stage) {
-      case kFbDownloading:
-        dev.stage = kDownloading;
-        return Step(i, now_ms_);
-      case kFbDownloaded:
-        dev.stage = kFbInstalling;
-        return Step(i, now_ms_);
-      case kFbInstalling: {
-        const int64_t install = scenario_.groups[dev.group].install.count();
-        if ((dev.fate & kPowerCutFate) && !dev.cut) {
-          dev.stage = kPowerCut;
-          Schedule(i, now_ms_ + install / 2);
-        } else {
-          dev.stage = kInstalling;
-          Schedule(i, now_ms_ + install);
-        }
-        return;
-      }
-      case kFbInstalled:
-        dev.stage = kFbSuccess;
-        return Step(i, now_ms_);
-      case kFbSuccess:
-        dev.new_version = true;
-        dev.reported = false;
-        return Finish(i, Outcome::kSucceeded);
-      case kFbFailure:
-        return Finish(i, Outcome::kFailed);
-      case kFbCanceled:
-        return Finish(i, Outcome::kCanceled);
-      default:
-        return;
-    }
+    AfterFeedback(i, stage);
   });
+}
+
+void Fleet::AfterFeedback(uint32_t i, uint8_t stage) {
+  Device& dev = devices_[i];
+  dev.tries = 0;
+  switch (stage) {
+    case kFbDownloading:
+      dev.stage = kDownloading;
+      return Step(i, now_ms_);
+    case kFbDownloaded:
+      dev.stage = kFbInstalling;
+      return Step(i, now_ms_);
+    case kFbInstalling: {
+      const int64_t install = scenario_.groups[dev.group].install.count();
+      if ((dev.fate & kPowerCutFate) && !dev.cut) {
+        dev.stage = kPowerCut;
+        Schedule(i, now_ms_ + install / 2);
+      } else {
+        dev.stage = kInstalling;
+        Schedule(i, now_ms_ + install);
+      }
+      return;
+    }
+    case kFbInstalled:
+      dev.stage = kFbSuccess;
+      return Step(i, now_ms_);
+    case kFbSuccess:
+      dev.new_version = true;
+      dev.reported = false;
+      return Finish(i, Outcome::kSucceeded);
+    case kFbFailure:
+      return Finish(i, Outcome::kFailed);
+    case kFbCanceled:
+      return Finish(i, Outcome::kCanceled);
+    default:
+      return;
+  }
 }
 
 void Fleet::StartDownload(uint32_t i) {

@@ -23,6 +23,7 @@
 
 #include "fleetsim/http_engine.h"
 #include "fleetsim/latency.h"
+#include "fleetsim/mqtt_sessions.h"
 #include "fleetsim/scenario.h"
 
 namespace aloft::fleetsim {
@@ -51,6 +52,9 @@ struct FleetCounters {
   uint64_t offered = 0;  // devices that received their first action
   uint64_t succeeded = 0, failed = 0, canceled = 0, vanished = 0;
   uint64_t duplicate_offers = 0;  // an action offered again after the device finished it
+  // MQTT devices: otaCheck events answered, commands pushed to idle devices (not answers), reports
+  // acknowledged by the broker and sent again after a lost connection.
+  uint64_t mqtt_checks = 0, mqtt_pushes = 0, mqtt_reports = 0, mqtt_report_retries = 0;
 };
 
 class Fleet {
@@ -58,15 +62,20 @@ class Fleet {
   struct Options {
     std::vector<std::string> servers;  // aloftd base URLs; device i starts on i % n
     std::string registration;          // a registration token of `device_type`
+    std::string mqtt_url{};            // the broker, for devices of protocol mqtt
     uint64_t seed = 1;
   };
   Fleet(const Scenario& scenario, Options options, HttpEngine& http);
   ~Fleet();
 
-  // The first check-ins, spread over the scenario's register window from `now_ms`.
-  void Start(int64_t now_ms);
+  // The first check-ins, spread over the scenario's register window from `now_ms`. Fails only
+  // for a bad broker URL.
+  Status Start(int64_t now_ms);
   // Runs every device whose time has come.
   void Run(int64_t now_ms);
+  // Waits for the network (HTTP answers, MQTT messages) up to WaitMs(now_ms, cap_ms) and hands
+  // what came to the devices.
+  void Wait(int64_t now_ms, int cap_ms = 20);
   // How long until the next device's time (at most `cap_ms`).
   int WaitMs(int64_t now_ms, int cap_ms = 50) const;
   // From now on, devices decide their actions' fates with `faults`.
@@ -80,6 +89,8 @@ class Fleet {
   DeviceRecord Record(size_t i) const;
   std::string Name(size_t i) const;
   const FleetCounters& counters() const { return counters_; }
+  // The MQTT sessions' own counters (connects, refusals, drops); zero without MQTT devices.
+  MqttSessions::Counters mqtt_counters() const;
   // Check-in latencies since the last call (the window) and over the whole run.
   LatencyHistogram TakeWindow();
   const LatencyHistogram& all_latencies() const { return all_; }
@@ -100,7 +111,14 @@ class Fleet {
   void StartDownload(uint32_t i);
   void OnDownload(uint32_t i, HttpResult&& r);
   void Install(uint32_t i);
+  void AfterFeedback(uint32_t i, uint8_t stage);
   void Finish(uint32_t i, Outcome o);
+  // MQTT devices (fleet_mqtt.cc).
+  bool IsMqtt(uint32_t i) const;
+  void MqttCheck(uint32_t i);
+  void MqttReport(uint32_t i, uint8_t stage, const char* status);
+  void OnMqttReady(uint32_t i);
+  void OnMqttMessage(uint32_t i, std::string_view topic, std::string_view payload);
   size_t ServerFor(uint32_t i);
   std::string Base(uint32_t i);
   int64_t Now() const;
@@ -112,6 +130,8 @@ class Fleet {
   std::vector<Device> devices_;
   std::vector<int64_t> down_until_;
   std::unordered_map<uint32_t, std::unique_ptr<Download>> downloads_;
+  std::unique_ptr<MqttSessions> mqtt_;
+  std::vector<pollfd> fds_;
   struct Due {
     int64_t at;
     uint32_t device, gen;

@@ -59,11 +59,11 @@ class FleetTest : public ::testing::Test {
   }
 
   // Runs `fleet` until `until` holds (or 60 s).
-  bool RunUntil(Fleet& fleet, HttpEngine& http, const std::function<bool()>& until) {
+  bool RunUntil(Fleet& fleet, HttpEngine& /*http*/, const std::function<bool()>& until) {
     const int64_t deadline = NowMs() + 60'000;
     while (NowMs() < deadline) {
       fleet.Run(NowMs());
-      http.Poll(fleet.WaitMs(NowMs(), 20));
+      fleet.Wait(NowMs(), 20);
       if (until()) return true;
     }
     return false;
@@ -83,7 +83,7 @@ TEST_F(FleetTest, ARolloutWithFaults_TheServerAndTheDevicesAgree) {
   const Scenario s = Small();
   HttpEngine http(32);
   Fleet fleet(s, {.servers = {srv_.base()}, .registration = registration_, .seed = 7}, http);
-  fleet.Start(NowMs());
+  ASSERT_THAT(fleet.Start(NowMs()), IsOk());
   ASSERT_TRUE(RunUntil(fleet, http, [&] { return fleet.counters().registered == 300; }));
   srv_.CallJson("POST", "/api/v1/rollouts", srv_.admin(),
                 {{"name", "r"},

@@ -117,14 +117,26 @@ void HttpEngine::StartQueued() {
   }
 }
 
-size_t HttpEngine::Poll(int timeout_ms) {
+size_t HttpEngine::Poll(int timeout_ms, std::vector<pollfd>* extra) {
   CURLM* m = static_cast<CURLM*>(multi_);
   int still = 0;
   curl_multi_perform(m, &still);
-  if (running_ > 0) {
-    curl_multi_poll(m, nullptr, 0, timeout_ms, nullptr);
+  std::vector<curl_waitfd> waits;
+  if (extra) {
+    waits.reserve(extra->size());
+    for (const pollfd& p : *extra) {
+      waits.push_back({p.fd,
+                       static_cast<short>(((p.events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+                                          ((p.events & POLLOUT) ? CURL_WAIT_POLLOUT : 0)),
+                       0});
+    }
+  }
+  if (running_ > 0 || !waits.empty()) {
+    curl_multi_poll(m, waits.data(), static_cast<unsigned>(waits.size()), timeout_ms, nullptr);
     curl_multi_perform(m, &still);
   }
+  // curl_multi_poll wakes for them but does not say which (this libcurl sets no revents).
+  if (extra && !extra->empty()) ::poll(extra->data(), extra->size(), 0);
   size_t ended = 0;
   int left = 0;
   std::vector<std::unique_ptr<Transfer>> finished;

@@ -8,6 +8,8 @@
 //   while (busy) http.Poll(50);   // runs transfers, calls callbacks
 #pragma once
 
+#include <poll.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -50,9 +52,10 @@ class HttpEngine {
   // Queues `call`; `done` runs from Poll once it ended. `on_data`, for a call that does not keep
   // its body, sees each piece as it arrives.
   void Submit(HttpCall call, Done done, std::function<void(const char*, size_t)> on_data = nullptr);
-  // Runs transfers for up to `timeout_ms` (less when one ends); calls the callbacks of those that
-  // ended. Returns how many ended.
-  size_t Poll(int timeout_ms);
+  // Runs transfers for up to `timeout_ms` (less when one ends or one of `extra`'s descriptors is
+  // ready: their revents are set); calls the callbacks of those that ended. Returns how many
+  // ended.
+  size_t Poll(int timeout_ms, std::vector<pollfd>* extra = nullptr);
   size_t in_flight() const { return running_; }
   size_t queued() const { return queue_.size(); }
 

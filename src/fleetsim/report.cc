@@ -48,6 +48,18 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << Row("power cuts during install", std::to_string(r.power_cuts));
   t << Row("status reports",
            std::to_string(r.feedbacks) + " (" + std::to_string(r.feedback_retries) + " retried)");
+  if (s.Uses(Protocol::kMqtt)) {
+    t << Row("MQTT sessions", std::to_string(r.mqtt.connects) + " connects, " +
+                                  std::to_string(r.mqtt.refused) + " refused, " +
+                                  std::to_string(r.mqtt.drops) + " dropped");
+    t << Row("MQTT otaCheck answers / pushes", std::to_string(r.fleet.mqtt_checks) + " / " +
+                                                   std::to_string(r.fleet.mqtt_pushes));
+    t << Row("MQTT reports", std::to_string(r.fleet.mqtt_reports) + " (" +
+                                 std::to_string(r.fleet.mqtt_report_retries) +
+                                 " sent again after a lost connection)");
+    t << Row("Mosquitto CPU / peak RSS",
+             Fixed(r.broker_cpu_s) + " s / " + Fixed(r.broker_peak_rss_mib) + " MiB");
+  }
   for (size_t k = 0; k < r.server_cpu_s.size(); ++k) {
     t << Row("aloftd " + std::to_string(k) + " CPU / peak RSS",
              Fixed(r.server_cpu_s[k]) + " s / " + Fixed(r.server_peak_rss_mib[k]) + " MiB");

@@ -54,10 +54,22 @@ Status Faults(const std::string& where, const toml::table& t, DeviceFaults& f) {
 Result<DeviceGroup> Group(const std::string& where, const toml::table& t) {
   TomlReader r(where, t);
   ALOFT_RETURN_IF_ERROR(r.Known(
-      {"name", "count", "version", "poll_s", "bandwidth_kbps", "install_s", "reboot_s", "faults"},
+      {"name", "count", "protocol", "version", "poll_s", "bandwidth_kbps", "install_s", "reboot_s",
+       "faults"},
       kDoc));
   DeviceGroup g;
   ALOFT_RETURN_IF_ERROR(r.Str("name", g.name));
+  std::string protocol = "native";
+  ALOFT_RETURN_IF_ERROR(r.Str("protocol", protocol));
+  if (protocol == "native") {
+    g.protocol = Protocol::kNative;
+  } else if (protocol == "mqtt") {
+    g.protocol = Protocol::kMqtt;
+  } else if (protocol == "ddi") {
+    g.protocol = Protocol::kDdi;
+  } else {
+    return Bad(where, "protocol", "must be native, mqtt or ddi, not '" + protocol + "'");
+  }
   ALOFT_RETURN_IF_ERROR(r.Int("count", g.count));
   if (g.count == 0) return Bad(where, "count", "must be at least 1");
   ALOFT_RETURN_IF_ERROR(r.Str("version", g.version));
@@ -85,19 +97,30 @@ Result<Event> ParseEvent(const std::string& where, const toml::table& t) {
     e.kind = Event::Kind::kFaults;
     ALOFT_RETURN_IF_ERROR(Faults(where, t, e.faults));
   } else {
-    ALOFT_RETURN_IF_ERROR(r.Known({"do", "at_s", "at_wave", "server"}, kDoc));
+    ALOFT_RETURN_IF_ERROR(r.Known({"do", "at_s", "at_wave", "server", "for_s"}, kDoc));
     if (what == "kill-server") {
       e.kind = Event::Kind::kKillServer;
     } else if (what == "start-server") {
       e.kind = Event::Kind::kStartServer;
     } else if (what == "restart-postgres") {
       e.kind = Event::Kind::kRestartPostgres;
+    } else if (what == "restart-broker") {
+      e.kind = Event::Kind::kRestartBroker;
+    } else if (what == "cut-network") {
+      e.kind = Event::Kind::kCutNetwork;
     } else {
-      return Bad(
-          where, "do",
-          "must be kill-server, start-server, restart-postgres or faults, not '" + what + "'");
+      return Bad(where, "do",
+                 "must be kill-server, start-server, restart-postgres, restart-broker, "
+                 "cut-network or faults, not '" +
+                     what + "'");
     }
     ALOFT_RETURN_IF_ERROR(r.Int("server", e.server));
+    ALOFT_RETURN_IF_ERROR(Seconds(where, t, "for_s", e.duration));
+    if ((e.kind == Event::Kind::kCutNetwork) != (e.duration.count() > 0)) {
+      return Bad(where, "for_s",
+                 e.kind == Event::Kind::kCutNetwork ? "must be given (how long the cut lasts)"
+                                                    : "belongs to cut-network only");
+    }
   }
   std::chrono::milliseconds at{-1};
   ALOFT_RETURN_IF_ERROR(Seconds(where, t, "at_s", at));
@@ -197,6 +220,10 @@ Status Parse(const toml::table& t, const std::string& path, Scenario& s) {
         return Error(Code::kInvalidArgument,
                      where + ": restart-postgres needs database = postgres");
       }
+      if (ev.kind == Event::Kind::kRestartBroker && !s.Uses(Protocol::kMqtt)) {
+        return Error(Code::kInvalidArgument,
+                     where + ": restart-broker needs devices with protocol = \"mqtt\"");
+      }
       s.events.push_back(ev);
     }
   }
@@ -227,11 +254,42 @@ std::string Event::Describe() const {
       return when + ": start aloftd " + std::to_string(server);
     case Kind::kRestartPostgres:
       return when + ": restart PostgreSQL";
+    case Kind::kRestartBroker:
+      return when + ": restart the MQTT broker";
+    case Kind::kCutNetwork:
+      return when + ": cut the network for " + std::to_string(duration.count() / 1000.0).substr(0, 5) +
+             " s";
     case Kind::kFaults:
       return when + ": faults now health_fail " + std::to_string(faults.health_fail) +
              ", power_cut " + std::to_string(faults.power_cut);
   }
   return when;
+}
+
+const char* ToString(Protocol p) {
+  switch (p) {
+    case Protocol::kNative:
+      return "native";
+    case Protocol::kMqtt:
+      return "mqtt";
+    case Protocol::kDdi:
+      return "ddi";
+  }
+  return "?";
+}
+
+bool Scenario::Uses(Protocol p) const {
+  for (const auto& g : groups) {
+    if (g.protocol == p) return true;
+  }
+  return false;
+}
+
+bool Scenario::Proxied() const {
+  for (const auto& e : events) {
+    if (e.kind == Event::Kind::kCutNetwork) return true;
+  }
+  return false;
 }
 
 uint32_t Scenario::devices() const {

@@ -24,10 +24,17 @@ struct DeviceFaults {
   double vanish = 0;         // never heard from again once the action arrived
 };
 
+// How a device talks to the servers: the native device API over HTTP (polling), MQTT push
+// (docs/mqtt.md: a persistent session, otaCheck, reports on up/report; downloads and the
+// installing report over HTTP), or hawkBit DDI over HTTP (docs/ddi.md).
+enum class Protocol : uint8_t { kNative, kMqtt, kDdi };
+const char* ToString(Protocol p);
+
 // A share of the fleet: `count` devices alike.
 struct DeviceGroup {
   std::string name = "devices";
   uint32_t count = 0;
+  Protocol protocol = Protocol::kNative;
   std::string version = "1.0.0";           // what they run at the start
   std::chrono::milliseconds poll{60'000};  // between check-ins without an action (jittered)
   uint64_t bandwidth_bps = 1'000'000;      // download speed, bytes per second
@@ -49,12 +56,15 @@ struct Event {
     kKillServer,       // kill -9 of aloftd `server`
     kStartServer,      // aloftd `server` started again
     kRestartPostgres,  // PostgreSQL stopped and started (fast shutdown)
+    kRestartBroker,    // Mosquitto stopped and started (its persistence kept)
+    kCutNetwork,       // the fault proxy drops every device connection for `duration`
     kFaults,           // every device's fault probabilities become `faults` from now on
   };
   Kind kind = Kind::kFaults;
   std::optional<std::chrono::milliseconds> at{};
   std::optional<int> at_wave{};
   int server = 0;
+  std::chrono::milliseconds duration{0};
   DeviceFaults faults{};
   std::string Describe() const;
 };
@@ -78,6 +88,9 @@ struct Scenario {
   std::vector<Event> events;
   Expectation expect;
   uint32_t devices() const;
+  bool Uses(Protocol p) const;
+  // Devices reach the servers through the fault proxy (a cut-network event needs it).
+  bool Proxied() const;
 };
 
 Result<Scenario> LoadScenario(const std::string& path);

@@ -133,6 +133,29 @@ Status Servers::StartPostgres() {
   return OkStatus();
 }
 
+Status Servers::StartBroker() {
+  broker_dir_ = o_.work_dir + "/broker";
+  if (broker_port_ == 0) broker_port_ = FreePort();
+  ALOFT_ASSIGN_OR_RETURN(broker_url_, Shell("'" + o_.scripts_dir + "/mqtt.sh' start '" +
+                                            broker_dir_ + "' " + std::to_string(broker_port_) +
+                                            " 2>&1"));
+  return OkStatus();
+}
+
+Status Servers::RestartBroker() {
+  if (broker_dir_.empty()) return Error(Code::kInvalidArgument, "no MQTT broker to restart");
+  ALOFT_ASSIGN_OR_RETURN(broker_url_,
+                         Shell("'" + o_.scripts_dir + "/mqtt.sh' restart '" + broker_dir_ + "' 2>&1"));
+  return OkStatus();
+}
+
+pid_t Servers::broker_pid() const {
+  if (broker_dir_.empty()) return 0;
+  std::ifstream in(broker_dir_ + "/mosquitto.pid");
+  pid_t pid = 0;
+  return (in >> pid) ? pid : 0;
+}
+
 Status Servers::Start() {
   // PostgreSQL runs as `postgres` when we are root: it must reach the work directory.
   ::chmod(o_.work_dir.c_str(), 0755);
@@ -141,11 +164,19 @@ Status Servers::Start() {
   } else {
     database_ = o_.work_dir + "/aloft.db";
   }
+  std::string toml = "rollout_tick_ms = " + std::to_string(o_.rollout_tick_ms) +
+                     "\nrollout_lease_s = 3\nartifacts_dir = \"" + o_.work_dir +
+                     "/artifacts\"\npoll_interval_active_s = 5\n";
+  if (scenario_.Uses(Protocol::kMqtt)) {
+    ALOFT_RETURN_IF_ERROR(StartBroker());
+    // Every aloftd keeps the broker's files; with several, they share the devices' messages.
+    toml += "mqtt_url = \"" + broker_url_ + "\"\nmqtt_broker_passwd = \"" + broker_dir_ +
+            "/passwd\"\nmqtt_broker_acl = \"" + broker_dir_ + "/acl\"\nmqtt_broker_pid = \"" +
+            broker_dir_ + "/mosquitto.pid\"\n";
+    if (scenario_.servers > 1) toml += "mqtt_group = \"aloftd\"\n";
+  }
   const std::string config = o_.work_dir + "/aloftd.toml";
-  ALOFT_RETURN_IF_ERROR(
-      WriteFileAtomic(config, "rollout_tick_ms = " + std::to_string(o_.rollout_tick_ms) +
-                                  "\nrollout_lease_s = 3\nartifacts_dir = \"" + o_.work_dir +
-                                  "/artifacts\"\npoll_interval_active_s = 5\n"));
+  ALOFT_RETURN_IF_ERROR(WriteFileAtomic(config, toml));
   procs_.resize(static_cast<size_t>(scenario_.servers));
   for (int k = 0; k < scenario_.servers; ++k) {
     Proc& p = procs_[k];
@@ -235,6 +266,10 @@ void Servers::StopAll() {
   if (!pg_dir_.empty()) {
     (void)Shell("'" + o_.scripts_dir + "/pg.sh' stop '" + pg_dir_ + "' >/dev/null 2>&1");
     pg_dir_.clear();
+  }
+  if (!broker_dir_.empty()) {
+    (void)Shell("'" + o_.scripts_dir + "/mqtt.sh' stop '" + broker_dir_ + "' >/dev/null 2>&1");
+    broker_dir_.clear();
   }
 }
 

@@ -1,5 +1,6 @@
 // The real servers a fleet simulation runs against (docs/fleet-sim.md): a throwaway PostgreSQL
-// (scripts/pg.sh) when the scenario asks for it, and one or several aloftd processes on it (or
+// (scripts/pg.sh) when the scenario asks for it, a Mosquitto broker (scripts/mqtt.sh) for MQTT
+// devices, and one or several aloftd processes on it (or
 // one on SQLite), sharing one artifacts directory; killed with SIGKILL and started again on
 // demand, sampled for CPU and memory. Everything lives in a work directory of the caller's.
 #pragma once
@@ -42,6 +43,8 @@ class Servers {
   Status StartServer(int k);
   // PostgreSQL stopped (fast) and started on the same port.
   Status RestartPostgres();
+  // Mosquitto stopped and started with the same files (sessions and queued messages kept).
+  Status RestartBroker();
   void StopAll();
 
   size_t size() const { return procs_.size(); }
@@ -55,6 +58,9 @@ class Servers {
   // zero without it.
   ProcessSample SamplePostgres() const;
   const std::string& database() const { return database_; }
+  // The MQTT broker (scripts/mqtt.sh) when the scenario has MQTT devices: "" and 0 otherwise.
+  const std::string& broker_url() const { return broker_url_; }
+  pid_t broker_pid() const;
 
  private:
   struct Proc {
@@ -63,12 +69,15 @@ class Servers {
     pid_t pid = 0;
   };
   Status StartPostgres();
+  Status StartBroker();
 
   const Scenario& scenario_;
   Options o_;
   std::vector<Proc> procs_;
   std::string database_, pg_dir_;
   uint16_t pg_port_ = 0;
+  std::string broker_dir_, broker_url_;
+  uint16_t broker_port_ = 0;
   std::string admin_token_;
 };
 

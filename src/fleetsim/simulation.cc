@@ -87,13 +87,17 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
 
   HttpEngine http(static_cast<size_t>(s.connections));
   Fleet fleet(s,
-              {.servers = servers.bases(), .registration = reg.value("token", ""), .seed = o.seed},
+              {.servers = servers.bases(),
+               .registration = reg.value("token", ""),
+               .mqtt_url = servers.broker_url(),
+               .seed = o.seed},
               http);
   RunResult out;
   const int64_t t_start = WallMs();
-  fleet.Start(t_start);
+  ALOFT_RETURN_IF_ERROR(fleet.Start(t_start));
   const pid_t self = ::getpid();
   ProcessSample self_before = SampleProcess(self), pg_before = servers.SamplePostgres();
+  ProcessSample broker_before = SampleProcess(servers.broker_pid());
   std::vector<ProcessSample> server_before(servers.size());
   for (size_t k = 0; k < servers.size(); ++k) server_before[k] = SampleProcess(servers.pid(k));
   int64_t rollout_at = 0, next_sample = t_start + 1000, next_line = t_start + 5000;
@@ -105,7 +109,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   for (;;) {
     const int64_t now = WallMs();
     fleet.Run(now);
-    http.Poll(fleet.WaitMs(now, 20));
+    fleet.Wait(now, 20);
     const int64_t after = WallMs();
     if (o.stop && o.stop->load()) return Error(Code::kUnavailable, "interrupted");
     // Registration done: every device checked in once. Then the rollout.
@@ -121,7 +125,9 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
                                             {{"name", "sim"},
                                              {"release", s.release_name + "@" + s.release_version},
                                              {"filter", {{"device_type", "sim-board"}}},
-                                             {"waves", waves}},
+                                             {"waves", waves},
+                                             // MQTT devices are told as each wave starts.
+                                             {"push", s.Uses(Protocol::kMqtt)}},
                                             201)));
       rollout_at = WallMs();
       log << "fleet-sim: " << fleet.size() << " devices registered in " << out.register_s
@@ -180,6 +186,12 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
     }
     smp.pg_rss_mib = pg.rss_kib / 1024.0;
     pg_before = pg;
+    const ProcessSample broker = SampleProcess(servers.broker_pid());
+    if (broker.cpu_ms >= broker_before.cpu_ms) {  // not across a restart
+      out.broker_cpu_s += (broker.cpu_ms - broker_before.cpu_ms) / 1000.0;
+    }
+    out.broker_peak_rss_mib = std::max(out.broker_peak_rss_mib, broker.peak_rss_kib / 1024.0);
+    broker_before = broker;
     const ProcessSample me = SampleProcess(self);
     smp.sim_cpu = (me.cpu_ms - self_before.cpu_ms) / 10.0;
     smp.sim_rss_mib = me.rss_kib / 1024.0;
@@ -222,6 +234,12 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
         case Event::Kind::kRestartPostgres:
           st = servers.RestartPostgres();
           break;
+        case Event::Kind::kRestartBroker:
+          st = servers.RestartBroker();
+          break;
+        case Event::Kind::kCutNetwork:
+          st = Error(Code::kUnsupported, "the fault proxy is not built yet");
+          break;
         case Event::Kind::kFaults:
           fleet.SetFaults(ev.faults);
           break;
@@ -258,6 +276,8 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   out.power_cuts = c.power_cuts;
   out.feedbacks = c.feedbacks;
   out.feedback_retries = c.feedback_retries;
+  out.fleet = c;
+  out.mqtt = fleet.mqtt_counters();
   out.check_in_p50_ms = fleet.all_latencies().PercentileMs(50);
   out.check_in_p99_ms = fleet.all_latencies().PercentileMs(99);
   const ProcessSample me = SampleProcess(self);

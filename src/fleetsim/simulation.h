@@ -14,6 +14,8 @@
 
 #include "core/error.h"
 #include "fleetsim/checks.h"
+#include "fleetsim/fleet.h"
+#include "fleetsim/mqtt_sessions.h"
 #include "fleetsim/scenario.h"
 
 namespace aloft::fleetsim {
@@ -44,6 +46,9 @@ struct RunResult {
            feedbacks = 0, feedback_retries = 0;
   double sim_peak_rss_mib = 0, sim_cpu_s = 0;
   double pg_cpu_s = 0;
+  double broker_cpu_s = 0, broker_peak_rss_mib = 0;  // Mosquitto, with MQTT devices
+  FleetCounters fleet{};
+  MqttSessions::Counters mqtt{};
   std::vector<double> server_peak_rss_mib, server_cpu_s;
   std::string final_state;
   int final_wave = 0;
