@@ -60,6 +60,11 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
     t << Row("Mosquitto CPU / peak RSS",
              Fixed(r.broker_cpu_s) + " s / " + Fixed(r.broker_peak_rss_mib) + " MiB");
   }
+  if (r.proxied) {
+    t << Row("fault proxy", std::to_string(r.proxy.connections) + " connections, " +
+                                std::to_string(r.proxy.reset) + " reset by cuts, " +
+                                std::to_string(r.proxy.refused) + " refused upstream");
+  }
   for (size_t k = 0; k < r.server_cpu_s.size(); ++k) {
     t << Row("aloftd " + std::to_string(k) + " CPU / peak RSS",
              Fixed(r.server_cpu_s[k]) + " s / " + Fixed(r.server_peak_rss_mib[k]) + " MiB");

@@ -49,6 +49,7 @@ class Servers {
 
   size_t size() const { return procs_.size(); }
   const std::string& base(int k) const { return procs_[k].base; }
+  uint16_t port(int k) const { return procs_[k].port; }
   std::vector<std::string> bases() const;
   pid_t pid(int k) const { return procs_[k].pid; }  // 0 while it is down
   bool up(int k) const { return procs_[k].pid > 0; }
@@ -60,6 +61,7 @@ class Servers {
   const std::string& database() const { return database_; }
   // The MQTT broker (scripts/mqtt.sh) when the scenario has MQTT devices: "" and 0 otherwise.
   const std::string& broker_url() const { return broker_url_; }
+  uint16_t broker_port() const { return broker_port_; }
   pid_t broker_pid() const;
 
  private:

@@ -85,11 +85,28 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
                           "&device_type=sim-board&module=main&filename=release.bin",
                       nullptr, 201, artifact)));
 
+  // The devices' way to the servers: direct, or through the fault proxy.
+  std::vector<std::string> device_bases = servers.bases();
+  std::string device_mqtt = servers.broker_url();
+  std::unique_ptr<FaultProxy> proxy;
+  if (s.Proxied()) {
+    std::vector<uint16_t> upstreams;
+    for (size_t k = 0; k < servers.size(); ++k) upstreams.push_back(servers.port(static_cast<int>(k)));
+    if (!device_mqtt.empty()) upstreams.push_back(servers.broker_port());
+    ALOFT_ASSIGN_OR_RETURN(proxy, FaultProxy::Start(upstreams));
+    for (size_t k = 0; k < servers.size(); ++k) {
+      device_bases[k] = "http://127.0.0.1:" + std::to_string(proxy->port(k));
+    }
+    if (!device_mqtt.empty()) {
+      device_mqtt = "mqtt://127.0.0.1:" + std::to_string(proxy->port(servers.size()));
+    }
+    log << "fleet-sim: devices reach the servers through the fault proxy" << std::endl;
+  }
   HttpEngine http(static_cast<size_t>(s.connections));
   Fleet fleet(s,
-              {.servers = servers.bases(),
+              {.servers = device_bases,
                .registration = reg.value("token", ""),
-               .mqtt_url = servers.broker_url(),
+               .mqtt_url = device_mqtt,
                .seed = o.seed},
               http);
   RunResult out;
@@ -238,7 +255,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
           st = servers.RestartBroker();
           break;
         case Event::Kind::kCutNetwork:
-          st = Error(Code::kUnsupported, "the fault proxy is not built yet");
+          proxy->Cut(ev.duration);
           break;
         case Event::Kind::kFaults:
           fleet.SetFaults(ev.faults);
@@ -278,6 +295,10 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   out.feedback_retries = c.feedback_retries;
   out.fleet = c;
   out.mqtt = fleet.mqtt_counters();
+  if (proxy) {
+    out.proxied = true;
+    out.proxy = proxy->counters();
+  }
   out.check_in_p50_ms = fleet.all_latencies().PercentileMs(50);
   out.check_in_p99_ms = fleet.all_latencies().PercentileMs(99);
   const ProcessSample me = SampleProcess(self);

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "fleetsim/checks.h"
+#include "fleetsim/fault_proxy.h"
 #include "fleetsim/fleet.h"
 #include "fleetsim/mqtt_sessions.h"
 #include "fleetsim/scenario.h"
@@ -49,6 +50,8 @@ struct RunResult {
   double broker_cpu_s = 0, broker_peak_rss_mib = 0;  // Mosquitto, with MQTT devices
   FleetCounters fleet{};
   MqttSessions::Counters mqtt{};
+  FaultProxy::Counters proxy{};
+  bool proxied = false;
   std::vector<double> server_peak_rss_mib, server_cpu_s;
   std::string final_state;
   int final_wave = 0;
