@@ -11,6 +11,13 @@ namespace aloft::fleetsim {
 
 using nlohmann::json;
 
+std::string PathOf(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const size_t path = url.find('/', scheme + 3);
+  return path == std::string::npos ? "/" : url.substr(path);
+}
+
 const char* ToString(Outcome o) {
   switch (o) {
     case Outcome::kNone:
@@ -70,7 +77,10 @@ uint64_t Fleet::busy() const {
 }
 
 bool Fleet::AllReported() const {
-  for (const Device& d : devices_) {
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    const Device& d = devices_[i];
+    // A DDI device tells no version but by closing an action with success.
+    if (IsDdi(i) && !d.new_version) continue;
     if (!d.reported && d.stage != kGone) return false;
   }
   return true;
@@ -171,6 +181,7 @@ void Fleet::Step(uint32_t i, int64_t now_ms) {
   Device& d = devices_[i];
   switch (d.stage) {
     case kIdle:
+      if (IsDdi(i)) return d.registered ? DdiPoll(i) : DdiRegister(i);
       return IsMqtt(i) && d.registered ? MqttCheck(i) : CheckIn(i);
     case kFbDownloading:
       return Feedback(i, "downloading");
@@ -284,8 +295,7 @@ void Fleet::TakeAction(uint32_t i, const json& a) {
   }
   const json& dl = a.value("download", json::object());
   const std::string url = dl.value("url", "");
-  const size_t at = url.find("/device/v1/");
-  d.path = at == std::string::npos ? url : url.substr(at);
+  d.path = PathOf(url);
   d.sha256 = dl.value("sha256", "");
   d.size = dl.value("size", uint64_t{0});
   if (id != d.action) {
@@ -314,6 +324,7 @@ void Fleet::Feedback(uint32_t i, const char* status) {
   d.stage = kInFlight;
   // Over MQTT, all but the report that starts an install (it waits for the server's verdict).
   if (IsMqtt(i) && stage != kFbInstalling) return MqttReport(i, stage, status);
+  if (IsDdi(i)) return DdiFeedback(i, stage, status);
   HttpCall c{.method = "POST",
              .url = Base(i) + "/device/v1/" + Name(i) + "/actions/" + std::to_string(d.action) +
                     "/feedback",
@@ -381,6 +392,7 @@ void Fleet::StartDownload(uint32_t i) {
   }
   d.stage = kInFlight;
   HttpCall c{.method = "GET", .url = Base(i) + d.path, .token = d.token};
+  if (IsDdi(i)) c.scheme = "TargetToken";
   c.keep_body = false;
   c.timeout_ms = 120'000;
   c.range_from = dl->got;

@@ -55,7 +55,12 @@ struct FleetCounters {
   // MQTT devices: otaCheck events answered, commands pushed to idle devices (not answers), reports
   // acknowledged by the broker and sent again after a lost connection.
   uint64_t mqtt_checks = 0, mqtt_pushes = 0, mqtt_reports = 0, mqtt_report_retries = 0;
+  uint64_t ddi_polls = 0, ddi_deployments = 0;  // DDI devices: polls and deploymentBase reads
 };
+
+// "/a/b?c" of "http://host:port/a/b?c" (a URL the server gave, to be asked of the server the
+// device uses now).
+std::string PathOf(const std::string& url);
 
 class Fleet {
  public:
@@ -63,6 +68,7 @@ class Fleet {
     std::vector<std::string> servers;  // aloftd base URLs; device i starts on i % n
     std::string registration;          // a registration token of `device_type`
     std::string mqtt_url{};            // the broker, for devices of protocol mqtt
+    std::string admin_token{};         // adds the devices of protocol ddi (as operators do)
     uint64_t seed = 1;
   };
   Fleet(const Scenario& scenario, Options options, HttpEngine& http);
@@ -119,6 +125,13 @@ class Fleet {
   void MqttReport(uint32_t i, uint8_t stage, const char* status);
   void OnMqttReady(uint32_t i);
   void OnMqttMessage(uint32_t i, std::string_view topic, std::string_view payload);
+  // hawkBit DDI devices (fleet_ddi.cc).
+  bool IsDdi(uint32_t i) const;
+  std::string DdiRoot(uint32_t i);
+  void DdiRegister(uint32_t i);
+  void DdiPoll(uint32_t i);
+  void DdiDeployment(uint32_t i, int64_t action, const std::string& path);
+  void DdiFeedback(uint32_t i, uint8_t stage, const char* status);
   size_t ServerFor(uint32_t i);
   std::string Base(uint32_t i);
   int64_t Now() const;

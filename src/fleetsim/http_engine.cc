@@ -86,7 +86,8 @@ void HttpEngine::Start(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   if (!c.token.empty()) {
-    t->headers = curl_slist_append(t->headers, ("Authorization: Bearer " + c.token).c_str());
+    t->headers = curl_slist_append(
+        t->headers, ("Authorization: " + (c.scheme.empty() ? "Bearer" : c.scheme) + " " + c.token).c_str());
   }
   if (c.method == "POST") {
     t->headers = curl_slist_append(t->headers, "Content-Type: application/json");

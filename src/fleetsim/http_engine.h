@@ -25,7 +25,8 @@ namespace aloft::fleetsim {
 struct HttpCall {
   std::string method = "GET";
   std::string url{};
-  std::string token{};  // "Authorization: Bearer" when not empty
+  std::string token{};   // "Authorization: Bearer" when not empty
+  std::string scheme{};  // instead of Bearer ("TargetToken": hawkBit DDI)
   std::string body{};   // JSON, for POST
   uint64_t range_from = 0;
   uint64_t range_to = 0;     // a Range request when above range_from

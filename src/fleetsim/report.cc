@@ -60,6 +60,10 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
     t << Row("Mosquitto CPU / peak RSS",
              Fixed(r.broker_cpu_s) + " s / " + Fixed(r.broker_peak_rss_mib) + " MiB");
   }
+  if (s.Uses(Protocol::kDdi)) {
+    t << Row("DDI polls / deploymentBase reads", std::to_string(r.fleet.ddi_polls) + " / " +
+                                                     std::to_string(r.fleet.ddi_deployments));
+  }
   if (r.proxied) {
     t << Row("fault proxy", std::to_string(r.proxy.connections) + " connections, " +
                                 std::to_string(r.proxy.reset) + " reset by cuts, " +

@@ -107,6 +107,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
               {.servers = device_bases,
                .registration = reg.value("token", ""),
                .mqtt_url = device_mqtt,
+               .admin_token = servers.admin_token(),
                .seed = o.seed},
               http);
   RunResult out;
