@@ -33,6 +33,7 @@ power_cut = 0.05
 [[devices]]
 name = "flaky"
 count = 100
+protocol = "mqtt"
 version = "1.1.0"
 [devices.faults]
 health_fail = 0.5
@@ -47,6 +48,13 @@ server = 1
 at_wave = 2
 do = "faults"
 health_fail = 0.3
+[[event]]
+at_s = 30
+do = "restart-broker"
+[[event]]
+at_s = 40
+do = "cut-network"
+for_s = 7.5
 [expect]
 rollout = "paused"
 wave = 2
@@ -65,7 +73,15 @@ wave = 2
   ASSERT_EQ(s->waves.size(), 2u);
   EXPECT_EQ(s->waves[0].error_threshold, 20);
   EXPECT_EQ(s->waves[1].success_threshold, 90);
-  ASSERT_EQ(s->events.size(), 2u);
+  EXPECT_EQ(s->groups[0].protocol, Protocol::kNative);
+  EXPECT_EQ(s->groups[1].protocol, Protocol::kMqtt);
+  EXPECT_TRUE(s->Uses(Protocol::kMqtt));
+  EXPECT_FALSE(s->Uses(Protocol::kDdi));
+  EXPECT_TRUE(s->Proxied());
+  ASSERT_EQ(s->events.size(), 4u);
+  EXPECT_EQ(s->events[2].kind, Event::Kind::kRestartBroker);
+  EXPECT_EQ(s->events[3].kind, Event::Kind::kCutNetwork);
+  EXPECT_EQ(s->events[3].duration.count(), 7500);
   EXPECT_EQ(s->events[0].kind, Event::Kind::kKillServer);
   EXPECT_EQ(s->events[0].at->count(), 20000);
   EXPECT_EQ(s->events[1].at_wave, 2);
@@ -91,6 +107,13 @@ TEST(Scenario, BadOnesAreRefusedNamingWhere) {
       {"[[devices]]\ncount = 1\n[[event]]\ndo = \"faults\"", "give at_s or at_wave"},
       {"[[devices]]\ncount = 1\n[[event]]\ndo = \"explode\"\nat_s = 1", "not 'explode'"},
       {"[[devices]]\ncount = 1\n[expect]\nrollout = \"done\"", "must be finished or paused"},
+      {"[[devices]]\ncount = 1\nprotocol = \"coap\"", "must be native, mqtt or ddi, not 'coap'"},
+      {"[[devices]]\ncount = 1\n[[event]]\ndo = \"restart-broker\"\nat_s = 1",
+       "restart-broker needs devices with protocol = \"mqtt\""},
+      {"[[devices]]\ncount = 1\n[[event]]\ndo = \"cut-network\"\nat_s = 1",
+       "key 'for_s' must be given"},
+      {"[[devices]]\ncount = 1\n[[event]]\ndo = \"kill-server\"\nat_s = 1\nfor_s = 2",
+       "key 'for_s' belongs to cut-network only"},
       {"[[devices]]\ncount = [", "x.toml:2"},
   };
   for (const Case& c : cases) {

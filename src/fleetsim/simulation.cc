@@ -151,6 +151,45 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
       log << "fleet-sim: " << fleet.size() << " devices registered in " << out.register_s
           << " s; rollout started" << std::endl;
     }
+    // The scenario's events, on time (a wave's from the last sample).
+    if (rollout_at) {
+      for (size_t e = 0; e < s.events.size(); ++e) {
+        const Event& ev = s.events[e];
+        if (done_events[e]) continue;
+        const bool due =
+            ev.at ? after - rollout_at >= ev.at->count() : wave >= ev.at_wave.value_or(0);
+        if (!due) continue;
+        done_events[e] = true;
+        Status st = OkStatus();
+        switch (ev.kind) {
+          case Event::Kind::kKillServer:
+            st = servers.Kill(ev.server);
+            fleet.MarkDown(static_cast<size_t>(ev.server), INT64_MAX);
+            break;
+          case Event::Kind::kStartServer:
+            st = servers.StartServer(ev.server);
+            fleet.MarkUp(static_cast<size_t>(ev.server));
+            break;
+          case Event::Kind::kRestartPostgres:
+            st = servers.RestartPostgres();
+            break;
+          case Event::Kind::kRestartBroker:
+            st = servers.RestartBroker();
+            break;
+          case Event::Kind::kCutNetwork:
+            proxy->Cut(ev.duration);
+            break;
+          case Event::Kind::kFaults:
+            fleet.SetFaults(ev.faults);
+            break;
+        }
+        const std::string line = std::to_string((WallMs() - rollout_at) / 1000.0).substr(0, 5) +
+                                 " s: " + ev.Describe() +
+                                 (st.ok() ? "" : " FAILED: " + st.error().message());
+        out.events.push_back(line);
+        log << "fleet-sim: " << line << std::endl;
+      }
+    }
     if (after < next_sample) continue;
     next_sample += 1000;
     // One sample: the rollout's state from any server that answers.
@@ -230,43 +269,6 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
                                              " devices registered before the timeout");
       }
       continue;
-    }
-    // The scenario's events.
-    for (size_t e = 0; e < s.events.size(); ++e) {
-      const Event& ev = s.events[e];
-      if (done_events[e]) continue;
-      const bool due =
-          ev.at ? after - rollout_at >= ev.at->count() : wave >= ev.at_wave.value_or(0);
-      if (!due) continue;
-      done_events[e] = true;
-      Status st = OkStatus();
-      switch (ev.kind) {
-        case Event::Kind::kKillServer:
-          st = servers.Kill(ev.server);
-          fleet.MarkDown(static_cast<size_t>(ev.server), INT64_MAX);
-          break;
-        case Event::Kind::kStartServer:
-          st = servers.StartServer(ev.server);
-          fleet.MarkUp(static_cast<size_t>(ev.server));
-          break;
-        case Event::Kind::kRestartPostgres:
-          st = servers.RestartPostgres();
-          break;
-        case Event::Kind::kRestartBroker:
-          st = servers.RestartBroker();
-          break;
-        case Event::Kind::kCutNetwork:
-          proxy->Cut(ev.duration);
-          break;
-        case Event::Kind::kFaults:
-          fleet.SetFaults(ev.faults);
-          break;
-      }
-      const std::string line = std::to_string((WallMs() - rollout_at) / 1000.0).substr(0, 5) +
-                               " s: " + ev.Describe() +
-                               (st.ok() ? "" : " FAILED: " + st.error().message());
-      out.events.push_back(line);
-      log << "fleet-sim: " << line << std::endl;
     }
     if (!out.dispatch_s && members > 0 && static_cast<int64_t>(c.offered) >= members) {
       out.dispatch_s = (after - rollout_at) / 1000.0;
