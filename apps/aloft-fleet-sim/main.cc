@@ -116,18 +116,20 @@ int main(int argc, char** argv) {
     }
     // What the scenario expected.
     const auto& e = scenario->expect;
-    const bool state_ok = result->final_state == e.rollout &&
-                          (!e.wave || result->final_wave == *e.wave) && !result->timed_out;
-    if (!state_ok) {
-      std::cout << "FAILED: the rollout ended " << result->final_state << " at wave "
-                << result->final_wave << "; the scenario expects " << e.rollout
-                << (e.wave ? " at wave " + std::to_string(*e.wave) : "") << "\n";
-      rc = 1;
+    for (const auto& r : result->rollouts) {
+      const bool state_ok =
+          r.state == e.rollout && (!e.wave || r.wave == *e.wave) && !result->timed_out;
+      if (!state_ok) {
+        std::cout << "FAILED: rollout " << r.name << " ended " << r.state << " at wave " << r.wave
+                  << (result->timed_out ? " (timed out)" : "") << "; the scenario expects "
+                  << e.rollout << (e.wave ? " at wave " + std::to_string(*e.wave) : "") << "\n";
+        rc = 1;
+      }
     }
     if (!result->checks.ok()) {
       std::cout << "FAILED: lost " << result->checks.lost << ", duplicated "
                 << result->checks.duplicated << ", wrong version " << result->checks.wrong_version
-                << "\n";
+                << ", mixed " << result->checks.mixed << "\n";
       rc = 1;
     }
     if (rc == 0) std::cout << "OK\n";

@@ -1,5 +1,6 @@
 #include "fleetsim/checks.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "client/http_client.h"
@@ -26,8 +27,27 @@ Result<json> Get(const std::string& base, const std::string& token, const std::s
 
 }  // namespace
 
+namespace {
+
+// The version a device's modules run: one, or "mixed: ..." listing them when they differ.
+std::string ModulesVersion(const json& versions) {
+  if (!versions.is_object()) return "";
+  std::string one, all;
+  bool mixed = false;
+  for (const auto& [module, v] : versions.items()) {
+    if (!v.is_string() || v.get<std::string>().empty()) continue;
+    const std::string text = v.get<std::string>();
+    if (!one.empty() && text != one) mixed = true;
+    if (one.empty()) one = text;
+    all += (all.empty() ? "" : ", ") + module + " " + text;
+  }
+  return mixed ? "mixed: " + all : one;
+}
+
+}  // namespace
+
 Result<ServerView> ReadServerView(const std::string& base, const std::string& admin_token,
-                                  const std::string& release) {
+                                  const std::vector<std::string>& releases) {
   ServerView v;
   constexpr int kPage = 1000;
   for (int64_t offset = 0;; offset += kPage) {
@@ -36,7 +56,8 @@ Result<ServerView> ReadServerView(const std::string& base, const std::string& ad
                                               "&offset=" + std::to_string(offset)));
     if (!page.is_array()) return Error(Code::kMalformed, "GET /api/v1/actions: not a list");
     for (const json& a : page) {
-      if (a.value("release", "") != release) continue;
+      const std::string release = a.value("release", "");
+      if (std::find(releases.begin(), releases.end(), release) == releases.end()) continue;
       v.actions[a.value("device", "")].push_back({a.value("id", int64_t{0}), a.value("state", "")});
     }
     if (page.size() < kPage) break;
@@ -47,9 +68,7 @@ Result<ServerView> ReadServerView(const std::string& base, const std::string& ad
                                               "&offset=" + std::to_string(offset)));
     const json items = page.value("items", json::array());
     for (const json& d : items) {
-      const json versions = d.value("versions", json::object());
-      v.versions[d.value("name", "")] =
-          versions.is_object() ? versions.value("main", "") : std::string();
+      v.versions[d.value("name", "")] = ModulesVersion(d.value("versions", json::object()));
     }
     if (items.size() < kPage) break;
   }
@@ -106,7 +125,10 @@ CheckReport Check(const Fleet& fleet, const ServerView& server, uint64_t duplica
     }
     auto v = server.versions.find(d.name);
     const std::string held = v == server.versions.end() ? "" : v->second;
-    if (d.reported && held != d.version) {
+    if (held.starts_with("mixed")) {
+      ++r.mixed;
+      note(d.name + ": the server has its modules on different versions (" + held + ")");
+    } else if (d.reported && held != d.version) {
       ++r.wrong_version;
       note(d.name + ": runs " + d.version + ", the server says " +
            (held.empty() ? "nothing" : held));

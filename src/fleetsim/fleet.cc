@@ -200,9 +200,16 @@ void Fleet::Step(uint32_t i, int64_t now_ms) {
       return;
     }
     case kInstalling: {
+      // A vehicle flashes its ECUs batch by batch, telling the server after each.
+      if (++d.batch < Batches(i)) {
+        d.stage = kFbProgress;
+        return Step(i, now_ms);
+      }
       d.stage = (d.fate & kHealthFail) ? kFbFailure : kFbInstalled;
       return Step(i, now_ms);
     }
+    case kFbProgress:
+      return Feedback(i, "installing");
     case kFbInstalled:
       return Feedback(i, "installed");
     case kFbSuccess:
@@ -220,11 +227,11 @@ void Fleet::CheckIn(uint32_t i) {
   Device& d = devices_[i];
   d.stage = kCheckingIn;
   const DeviceGroup& g = scenario_.groups[d.group];
-  const std::string version = d.new_version ? scenario_.release_version : g.version;
   HttpCall c{.method = "POST",
              .url = Base(i) + "/device/v1/" + Name(i) + "/check-in",
-             .token = d.registered ? d.token : o_.registration,
-             .body = "{\"versions\":{\"main\":\"" + version + "\"}}"};
+             .token = d.registered ? d.token
+                                   : (g.vehicle() ? o_.vehicle_registration : o_.registration),
+             .body = json{{"versions", Versions(i)}}.dump()};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, server](HttpResult&& r) {
     if (r.status == 0) MarkDown(server, now_ms_ + 2000);
@@ -325,11 +332,13 @@ void Fleet::Feedback(uint32_t i, const char* status) {
   // Over MQTT, all but the report that starts an install (it waits for the server's verdict).
   if (IsMqtt(i) && stage != kFbInstalling) return MqttReport(i, stage, status);
   if (IsDdi(i)) return DdiFeedback(i, stage, status);
+  json report = {{"status", status}};
+  Describe(i, stage, report);
   HttpCall c{.method = "POST",
              .url = Base(i) + "/device/v1/" + Name(i) + "/actions/" + std::to_string(d.action) +
                     "/feedback",
              .token = d.token,
-             .body = std::string("{\"status\":\"") + status + "\"}"};
+             .body = report.dump()};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, stage, server](HttpResult&& r) {
     if (r.status == 0 || r.status >= 500) {
@@ -358,6 +367,7 @@ void Fleet::AfterFeedback(uint32_t i, uint8_t stage) {
       return Step(i, now_ms_);
     case kFbInstalling: {
       const int64_t install = scenario_.groups[dev.group].install.count();
+      dev.batch = 0;
       if ((dev.fate & kPowerCutFate) && !dev.cut) {
         dev.stage = kPowerCut;
         Schedule(i, now_ms_ + install / 2);
@@ -367,6 +377,10 @@ void Fleet::AfterFeedback(uint32_t i, uint8_t stage) {
       }
       return;
     }
+    case kFbProgress:
+      dev.stage = kInstalling;
+      Schedule(i, now_ms_ + scenario_.groups[dev.group].install.count());
+      return;
     case kFbInstalled:
       dev.stage = kFbSuccess;
       return Step(i, now_ms_);
@@ -478,6 +492,57 @@ void Fleet::Finish(uint32_t i, Outcome o) {
   // As the agent does: a check-in at once, with what it runs now.
   d.stage = kIdle;
   Schedule(i, now_ms_ + 100);
+}
+
+json Fleet::Versions(uint32_t i) const {
+  const Device& d = devices_[i];
+  const DeviceGroup& g = scenario_.groups[d.group];
+  const std::string& version = d.new_version ? scenario_.release_version : g.version;
+  if (!g.vehicle()) return {{"main", version}};
+  json v = json::object();
+  for (const std::string& ecu : g.ecus) v[ecu] = version;  // all-new or all-old, never mixed
+  return v;
+}
+
+int Fleet::Batches(uint32_t i) const {
+  const DeviceGroup& g = scenario_.groups[devices_[i].group];
+  if (!g.vehicle()) return 1;
+  const int n = static_cast<int>(g.ecus.size());
+  const int at_once = g.parallel_ecus > 0 ? std::min(g.parallel_ecus, n) : n;
+  return (n + at_once - 1) / at_once;
+}
+
+void Fleet::Describe(uint32_t i, uint8_t stage, json& report) const {
+  const Device& d = devices_[i];
+  const DeviceGroup& g = scenario_.groups[d.group];
+  if (!g.vehicle()) return;
+  const int n = static_cast<int>(g.ecus.size());
+  const int at_once = g.parallel_ecus > 0 ? std::min(g.parallel_ecus, n) : n;
+  std::string details;
+  auto line = [&details](const std::string& text) {
+    details += (details.empty() ? "" : "\n") + text;
+  };
+  switch (stage) {
+    case kFbProgress:
+      // As aloft-vehicle tells it: one line per ECU.
+      for (int k = 0; k < n; ++k) {
+        line(g.ecus[k] + ": " + (k < d.batch * at_once ? "flashed" : "waiting"));
+      }
+      report["progress"] = 100 * d.batch / Batches(i);
+      break;
+    case kFbSuccess:
+      for (const std::string& ecu : g.ecus) {
+        line(ecu + ": " + g.version + " -> " + scenario_.release_version);
+      }
+      break;
+    case kFbFailure:
+      line(g.ecus[i % n] + ": flash check failed (31 01 02 02: 0x72); every ECU back on " +
+           g.version);
+      break;
+    default:
+      return;
+  }
+  report["details"] = details;
 }
 
 LatencyHistogram Fleet::TakeWindow() {

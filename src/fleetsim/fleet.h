@@ -69,6 +69,7 @@ class Fleet {
     std::string registration;          // a registration token of `device_type`
     std::string mqtt_url{};            // the broker, for devices of protocol mqtt
     std::string admin_token{};         // adds the devices of protocol ddi (as operators do)
+    std::string vehicle_registration{};  // a registration token of the vehicles' type
     uint64_t seed = 1;
   };
   Fleet(const Scenario& scenario, Options options, HttpEngine& http);
@@ -118,6 +119,11 @@ class Fleet {
   void OnDownload(uint32_t i, HttpResult&& r);
   void Install(uint32_t i);
   void AfterFeedback(uint32_t i, uint8_t stage);
+  // What it runs, as a check-in's "versions": {"main": v}, or a vehicle's {"ecm": v, ...}.
+  nlohmann::json Versions(uint32_t i) const;
+  // A report's progress and details (a vehicle's ECUs); empty for other devices.
+  void Describe(uint32_t i, uint8_t stage, nlohmann::json& report) const;
+  int Batches(uint32_t i) const;
   void Finish(uint32_t i, Outcome o);
   // MQTT devices (fleet_mqtt.cc).
   bool IsMqtt(uint32_t i) const;

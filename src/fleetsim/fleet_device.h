@@ -26,6 +26,7 @@ enum Stage : uint8_t {
   kFbCanceled,     // next: "canceled"
   kGone,           // never again
   kInFlight,       // a feedback or download in flight
+  kFbProgress,     // a vehicle: next: "installing" with the ECUs flashed so far
 };
 
 // An action's fate, decided when it arrives.
@@ -48,6 +49,7 @@ struct Fleet::Device {
   bool registered = false, reported = false;
   bool dropped = false, cut = false;
   uint16_t check_id = 0;  // MQTT: the last otaCheck's id (its answer's reply_to)
+  uint8_t batch = 0;      // a vehicle: the ECU batches flashed in this install
   Outcome outcome = Outcome::kNone;
 };
 

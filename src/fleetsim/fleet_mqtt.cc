@@ -30,12 +30,9 @@ void Fleet::MqttCheck(uint32_t i) {
     Schedule(i, now_ms_ + 1000);  // OnMqttReady sends it sooner
     return;
   }
-  const DeviceGroup& g = scenario_.groups[d.group];
   ++d.check_id;
   const json event = {
-      {"method", "otaCheck"},
-      {"id", d.check_id},
-      {"params", {{"versions", {{"main", d.new_version ? scenario_.release_version : g.version}}}}}};
+      {"method", "otaCheck"}, {"id", d.check_id}, {"params", {{"versions", Versions(i)}}}};
   mqtt_->Publish(i, mqtt::UpTopic(Name(i), "event"), event.dump(), [](bool) {});
   // Unanswered (lost with its connection, or by the server): asked again.
   Schedule(i, now_ms_ + kCheckAnswerMs);
@@ -43,7 +40,8 @@ void Fleet::MqttCheck(uint32_t i) {
 
 void Fleet::MqttReport(uint32_t i, uint8_t stage, const char* status) {
   Device& d = devices_[i];
-  const json report = {{"id", d.action}, {"status", status}};
+  json report = {{"id", d.action}, {"status", status}};
+  Describe(i, stage, report);
   const uint32_t gen = d.gen;
   mqtt_->Publish(i, mqtt::UpTopic(Name(i), "report"), report.dump(), [this, i, stage, gen](bool acked) {
     Device& dev = devices_[i];

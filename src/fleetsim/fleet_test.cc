@@ -114,7 +114,7 @@ TEST_F(FleetTest, ARolloutWithFaults_TheServerAndTheDevicesAgree) {
   EXPECT_EQ(c.succeeded + c.failed + c.vanished, 300u);
   EXPECT_EQ(c.bad_downloads, 0u);
 
-  auto view = ReadServerView(srv_.base(), srv_.admin(), "fw@2.0.0");
+  auto view = ReadServerView(srv_.base(), srv_.admin(), {"fw@2.0.0"});
   ASSERT_THAT(view, IsOk());
   CheckReport r = Check(fleet, *view, c.duplicate_offers);
   EXPECT_TRUE(r.ok()) << r.lost << " " << r.duplicated << " " << r.wrong_version << ": "
@@ -127,18 +127,25 @@ TEST_F(FleetTest, ARolloutWithFaults_TheServerAndTheDevicesAgree) {
   // The checks can fail: a succeeded action the server holds as failed is lost; a second
   // action for a device is a duplicate; a version the device never reported is wrong.
   ServerView bent = *view;
+  std::string changed;
   for (auto& [name, actions] : bent.actions) {
     if (actions.back().state == "succeeded") {
+      changed = name;
       actions.back().state = "failed";
       bent.versions[name] = "9.9.9";
       actions.push_back({actions.back().id + 100000, "pending"});
       break;
     }
   }
+  // A device whose modules the server shows on two versions (a car half-updated) is mixed.
+  bent.versions[changed == fleet.Name(0) ? fleet.Name(1) : fleet.Name(0)] =
+      "mixed: ecm 2.0.0, tcm 1.0.0";
   CheckReport bad = Check(fleet, bent, 0);
   EXPECT_EQ(bad.lost, 1u);
   EXPECT_EQ(bad.duplicated, 1u);
   EXPECT_EQ(bad.wrong_version, 1u);
+  EXPECT_EQ(bad.mixed, 1u);
+  EXPECT_FALSE(bad.ok());
 }
 
 }  // namespace

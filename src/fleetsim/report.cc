@@ -28,8 +28,10 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   std::ostringstream t;
   t << "\nscenario " << s.name << ": " << s.devices() << " devices, " << s.servers << " aloftd on "
     << s.database << "\n";
-  t << Row("rollout", r.final_state + " at wave " + std::to_string(r.final_wave) +
-                          (r.timed_out ? " (TIMED OUT)" : ""));
+  for (const auto& ro : r.rollouts) {
+    t << Row("rollout " + ro.name + " (" + ro.release + ")",
+             ro.state + " at wave " + std::to_string(ro.wave) + (r.timed_out ? " (TIMED OUT)" : ""));
+  }
   t << Row("registration (all devices)", Fixed(r.register_s) + " s");
   t << Row("dispatch (every member offered)",
            r.dispatch_s > 0 ? Fixed(r.dispatch_s) + " s" : std::string("-"));
@@ -86,7 +88,8 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << Row("devices on the new version", std::to_string(r.checks.on_release));
   t << Row("checks", "lost: " + std::to_string(r.checks.lost) +
                          ", duplicated: " + std::to_string(r.checks.duplicated) +
-                         ", wrong version: " + std::to_string(r.checks.wrong_version));
+                         ", wrong version: " + std::to_string(r.checks.wrong_version) +
+                         (s.HasVehicles() ? ", mixed: " + std::to_string(r.checks.mixed) : ""));
   for (const std::string& e : r.checks.examples) t << "    " << e << "\n";
   if (!r.events.empty()) {
     t << "  events:\n";

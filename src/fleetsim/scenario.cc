@@ -1,5 +1,7 @@
 #include "fleetsim/scenario.h"
 
+#include <algorithm>
+
 #include "core/toml_reader.h"
 
 namespace aloft::fleetsim {
@@ -55,7 +57,7 @@ Result<DeviceGroup> Group(const std::string& where, const toml::table& t) {
   TomlReader r(where, t);
   ALOFT_RETURN_IF_ERROR(r.Known(
       {"name", "count", "protocol", "version", "poll_s", "bandwidth_kbps", "install_s", "reboot_s",
-       "faults"},
+       "faults", "ecus", "parallel_ecus"},
       kDoc));
   DeviceGroup g;
   ALOFT_RETURN_IF_ERROR(r.Str("name", g.name));
@@ -80,6 +82,23 @@ Result<DeviceGroup> Group(const std::string& where, const toml::table& t) {
   if (kbps > 0) g.bandwidth_bps = static_cast<uint64_t>(kbps * 1000 / 8);
   ALOFT_RETURN_IF_ERROR(Seconds(where, t, "install_s", g.install));
   ALOFT_RETURN_IF_ERROR(Seconds(where, t, "reboot_s", g.reboot));
+  ALOFT_RETURN_IF_ERROR(r.StrList("ecus", g.ecus));
+  for (const std::string& ecu : g.ecus) {
+    const bool good = !ecu.empty() && ecu.size() <= 32 && ecu != "main" &&
+                      ecu.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+                          std::string::npos;
+    if (!good) {
+      return Bad(where, "ecus",
+                 "'" + ecu + "' is not a module name (a-z, 0-9, _ and -, up to 32, not main)");
+    }
+  }
+  ALOFT_RETURN_IF_ERROR(r.Int("parallel_ecus", g.parallel_ecus));
+  if (g.parallel_ecus < 0 || (g.parallel_ecus > 0 && g.ecus.empty())) {
+    return Bad(where, "parallel_ecus", "needs ecus, and must be 1 or more");
+  }
+  if (g.vehicle() && g.protocol == Protocol::kDdi) {
+    return Bad(where, "ecus", "vehicles speak native or mqtt (aloft-vehicle's uplinks), not ddi");
+  }
   if (auto f = t["faults"].as_table()) {
     ALOFT_RETURN_IF_ERROR(Faults(where + " [faults]", *f, g.faults));
   } else if (t["faults"]) {
@@ -283,6 +302,30 @@ bool Scenario::Uses(Protocol p) const {
     if (g.protocol == p) return true;
   }
   return false;
+}
+
+bool Scenario::HasVehicles() const {
+  for (const auto& g : groups) {
+    if (g.vehicle()) return true;
+  }
+  return false;
+}
+
+bool Scenario::HasBoards() const {
+  for (const auto& g : groups) {
+    if (!g.vehicle()) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> Scenario::Ecus() const {
+  std::vector<std::string> out;
+  for (const auto& g : groups) {
+    for (const std::string& e : g.ecus) {
+      if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
+    }
+  }
+  return out;
 }
 
 bool Scenario::Proxied() const {

@@ -38,9 +38,14 @@ struct DeviceGroup {
   std::string version = "1.0.0";           // what they run at the start
   std::chrono::milliseconds poll{60'000};  // between check-ins without an action (jittered)
   uint64_t bandwidth_bps = 1'000'000;      // download speed, bytes per second
-  std::chrono::milliseconds install{5'000};
-  std::chrono::milliseconds reboot{2'000};  // a power cut's restart
+  std::chrono::milliseconds install{5'000};  // a vehicle: per ECU
+  std::chrono::milliseconds reboot{2'000};   // a power cut's restart
   DeviceFaults faults{};
+  // Vehicles (docs/vehicle-bundle.md): one module per ECU, as aloft-vehicle reports them; the
+  // bundle's ECUs flashed `parallel_ecus` at a time; a failed one takes the whole car back.
+  std::vector<std::string> ecus{};
+  int parallel_ecus = 0;  // 0: all at once
+  bool vehicle() const { return !ecus.empty(); }
 };
 
 struct Wave {
@@ -89,6 +94,10 @@ struct Scenario {
   Expectation expect;
   uint32_t devices() const;
   bool Uses(Protocol p) const;
+  bool HasVehicles() const;
+  bool HasBoards() const;  // devices that are not vehicles
+  // Every vehicle group's ECUs, each once, in order of appearance.
+  std::vector<std::string> Ecus() const;
   // Devices reach the servers through the fault proxy (a cut-network event needs it).
   bool Proxied() const;
 };

@@ -35,6 +35,8 @@ name = "flaky"
 count = 100
 protocol = "mqtt"
 version = "1.1.0"
+ecus = ["ecm", "tcm", "adas"]
+parallel_ecus = 2
 [devices.faults]
 health_fail = 0.5
 vanish = 0.01
@@ -78,6 +80,12 @@ wave = 2
   EXPECT_TRUE(s->Uses(Protocol::kMqtt));
   EXPECT_FALSE(s->Uses(Protocol::kDdi));
   EXPECT_TRUE(s->Proxied());
+  EXPECT_FALSE(s->groups[0].vehicle());
+  EXPECT_TRUE(s->groups[1].vehicle());
+  EXPECT_EQ(s->groups[1].parallel_ecus, 2);
+  EXPECT_THAT(s->Ecus(), ::testing::ElementsAre("ecm", "tcm", "adas"));
+  EXPECT_TRUE(s->HasBoards());
+  EXPECT_TRUE(s->HasVehicles());
   ASSERT_EQ(s->events.size(), 4u);
   EXPECT_EQ(s->events[2].kind, Event::Kind::kRestartBroker);
   EXPECT_EQ(s->events[3].kind, Event::Kind::kCutNetwork);
@@ -108,6 +116,10 @@ TEST(Scenario, BadOnesAreRefusedNamingWhere) {
       {"[[devices]]\ncount = 1\n[[event]]\ndo = \"explode\"\nat_s = 1", "not 'explode'"},
       {"[[devices]]\ncount = 1\n[expect]\nrollout = \"done\"", "must be finished or paused"},
       {"[[devices]]\ncount = 1\nprotocol = \"coap\"", "must be native, mqtt or ddi, not 'coap'"},
+      {"[[devices]]\ncount = 1\necus = [\"main\"]", "'main' is not a module name"},
+      {"[[devices]]\ncount = 1\necus = [\"E CM\"]", "'E CM' is not a module name"},
+      {"[[devices]]\ncount = 1\nparallel_ecus = 2", "key 'parallel_ecus' needs ecus"},
+      {"[[devices]]\ncount = 1\nprotocol = \"ddi\"\necus = [\"ecm\"]", "not ddi"},
       {"[[devices]]\ncount = 1\n[[event]]\ndo = \"restart-broker\"\nat_s = 1",
        "restart-broker needs devices with protocol = \"mqtt\""},
       {"[[devices]]\ncount = 1\n[[event]]\ndo = \"cut-network\"\nat_s = 1",

@@ -166,7 +166,7 @@ Status Servers::Start() {
   }
   std::string toml = "rollout_tick_ms = " + std::to_string(o_.rollout_tick_ms) +
                      "\nrollout_lease_s = 3\nartifacts_dir = \"" + o_.work_dir +
-                     "/artifacts\"\npoll_interval_active_s = 5\n";
+                     "/artifacts\"\npoll_interval_active_s = 5\n" + o_.extra_config;
   if (scenario_.Uses(Protocol::kMqtt)) {
     ALOFT_RETURN_IF_ERROR(StartBroker());
     // Every aloftd keeps the broker's files; with several, they share the devices' messages.

@@ -32,6 +32,7 @@ class Servers {
     std::string aloftd;       // the aloftd program
     std::string scripts_dir;  // where pg.sh lives
     int rollout_tick_ms = 200;
+    std::string extra_config{};  // more of aloftd.toml (the trusted release key)
   };
   Servers(const Scenario& scenario, Options options);
   ~Servers();  // stops everything it started

@@ -12,6 +12,10 @@
 #include "fleetsim/fleet.h"
 #include "fleetsim/http_engine.h"
 #include "fleetsim/servers.h"
+#include "pkg/package.h"
+#include "core/clock.h"
+#include "crypto/keys.h"
+#include "core/progress.h"
 
 namespace aloft::fleetsim {
 
@@ -56,34 +60,108 @@ class Admin {
 // A call whose answer does not matter, only that it came.
 Status Done(Result<json> r) { return r.ok() ? OkStatus() : Status(std::move(r).error()); }
 
+// One device type of the fleet, its release and its rollout: the boards (module main, the
+// release a plain artifact), and the vehicles (one module per ECU, the release a signed package
+// with one component per ECU, as a vehicle bundle has).
+struct Target {
+  std::string type{}, release{}, rollout{}, registration{};
+  std::string state = "registering";
+  int wave = 0;
+  int64_t members = 0;
+};
+
+// Random bytes, `size` of them, into `path`.
+Status RandomFile(const std::string& path, uint64_t size, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string bytes(size, '\0');
+  for (auto& c : bytes) c = static_cast<char>(rng());
+  return WriteFileAtomic(path, bytes);
+}
+
+// The vehicles' release: a signed package, one component per ECU (random images).
+Result<std::string> PackVehicleRelease(const Scenario& s, const RunOptions& o,
+                                       const crypto::PrivateKey& key) {
+  pkg::PackOptions p;
+  p.name = s.release_name + "-car";
+  p.version = s.release_version;
+  p.hardware = {"sim-car"};
+  p.compression = pkg::Compression::kNone;
+  p.progress = Progress::Mode::kNever;
+  p.keys = {&key};
+  uint64_t seed = o.seed;
+  for (const std::string& ecu : s.Ecus()) {
+    const std::string image = o.work_dir + "/" + ecu + ".img";
+    ALOFT_RETURN_IF_ERROR(RandomFile(image, s.release_size, ++seed));
+    p.components.push_back({ecu, image});
+  }
+  p.output = o.work_dir + "/car.aloft";
+  ALOFT_RETURN_IF_ERROR(pkg::Pack(p, SystemClock::Instance()));
+  return p.output;
+}
+
 }  // namespace
 
 Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   std::ostream& log = *o.log;
   std::filesystem::create_directories(o.work_dir);
-  Servers servers(s, {.work_dir = o.work_dir, .aloftd = o.aloftd, .scripts_dir = o.scripts_dir});
+  // Vehicles' releases are signed packages: aloftd trusts a key made for this run.
+  std::optional<crypto::PrivateKey> release_key;
+  std::string extra_config;
+  if (s.HasVehicles()) {
+    ALOFT_ASSIGN_OR_RETURN(release_key, crypto::PrivateKey::Generate(crypto::KeyType::kEd25519));
+    const std::string pub = o.work_dir + "/release.pub";
+    ALOFT_RETURN_IF_ERROR(WriteFileAtomic(pub, release_key->public_key().ToPem()));
+    extra_config = "trust = [\"" + pub + "\"]\n";
+  }
+  Servers servers(s, {.work_dir = o.work_dir,
+                      .aloftd = o.aloftd,
+                      .scripts_dir = o.scripts_dir,
+                      .extra_config = extra_config});
   log << "fleet-sim: " << s.name << ": " << s.devices() << " devices, " << s.servers
       << " aloftd on " << s.database << std::endl;
   ALOFT_RETURN_IF_ERROR(servers.Start());
   Admin admin(servers.base(0), servers.admin_token());
-  // The fleet's type, a registration token for it, the release (random bytes).
-  ALOFT_RETURN_IF_ERROR(
-      Done(admin.Call("POST", "/api/v1/device-types", {{"name", "sim-board"}}, 201)));
-  ALOFT_ASSIGN_OR_RETURN(json reg,
-                         admin.Call("POST", "/api/v1/device-types/sim-board/registration-tokens",
-                                    {{"name", "fleet-sim"}, {"expires_in", "never"}}, 201));
-  const std::string artifact = o.work_dir + "/release.bin";
-  {
-    std::mt19937_64 rng(o.seed);
-    std::string bytes(s.release_size, '\0');
-    for (auto& c : bytes) c = static_cast<char>(rng());
-    ALOFT_RETURN_IF_ERROR(WriteFileAtomic(artifact, bytes));
+  // Each device type, a registration token for it, its release.
+  std::vector<Target> targets;
+  if (s.HasBoards()) {
+    targets.push_back({.type = "sim-board",
+                       .release = s.release_name + "@" + s.release_version,
+                       .rollout = "sim"});
   }
-  ALOFT_RETURN_IF_ERROR(
-      Done(admin.Call("POST",
-                      "/api/v1/releases?name=" + s.release_name + "&version=" + s.release_version +
-                          "&device_type=sim-board&module=main&filename=release.bin",
-                      nullptr, 201, artifact)));
+  if (s.HasVehicles()) {
+    targets.push_back({.type = "sim-car",
+                       .release = s.release_name + "-car@" + s.release_version,
+                       .rollout = "sim-car"});
+  }
+  for (Target& t : targets) {
+    json type = {{"name", t.type}};
+    if (t.type == "sim-car") type["modules"] = s.Ecus();
+    ALOFT_RETURN_IF_ERROR(Done(admin.Call("POST", "/api/v1/device-types", type, 201)));
+    ALOFT_ASSIGN_OR_RETURN(
+        json reg, admin.Call("POST", "/api/v1/device-types/" + t.type + "/registration-tokens",
+                             {{"name", "fleet-sim"}, {"expires_in", "never"}}, 201));
+    t.registration = reg.value("token", "");
+    if (t.type == "sim-car") {
+      ALOFT_ASSIGN_OR_RETURN(std::string package, PackVehicleRelease(s, o, *release_key));
+      ALOFT_RETURN_IF_ERROR(
+          Done(admin.Call("POST", "/api/v1/releases?filename=car.aloft", nullptr, 201, package)));
+      continue;
+    }
+    const std::string artifact = o.work_dir + "/release.bin";
+    ALOFT_RETURN_IF_ERROR(RandomFile(artifact, s.release_size, o.seed));
+    ALOFT_RETURN_IF_ERROR(
+        Done(admin.Call("POST",
+                        "/api/v1/releases?name=" + s.release_name + "&version=" +
+                            s.release_version +
+                            "&device_type=sim-board&module=main&filename=release.bin",
+                        nullptr, 201, artifact)));
+  }
+  auto registration = [&targets](const std::string& type) {
+    for (const Target& t : targets) {
+      if (t.type == type) return t.registration;
+    }
+    return std::string();
+  };
 
   // The devices' way to the servers: direct, or through the fault proxy.
   std::vector<std::string> device_bases = servers.bases();
@@ -105,9 +183,10 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   HttpEngine http(static_cast<size_t>(s.connections));
   Fleet fleet(s,
               {.servers = device_bases,
-               .registration = reg.value("token", ""),
+               .registration = registration("sim-board"),
                .mqtt_url = device_mqtt,
                .admin_token = servers.admin_token(),
+               .vehicle_registration = registration("sim-car"),
                .seed = o.seed},
               http);
   RunResult out;
@@ -139,14 +218,16 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
                          {"success_threshold", w.success_threshold},
                          {"error_threshold", w.error_threshold}});
       }
-      ALOFT_RETURN_IF_ERROR(Done(admin.Call("POST", "/api/v1/rollouts",
-                                            {{"name", "sim"},
-                                             {"release", s.release_name + "@" + s.release_version},
-                                             {"filter", {{"device_type", "sim-board"}}},
-                                             {"waves", waves},
-                                             // MQTT devices are told as each wave starts.
-                                             {"push", s.Uses(Protocol::kMqtt)}},
-                                            201)));
+      for (const Target& t : targets) {
+        ALOFT_RETURN_IF_ERROR(Done(admin.Call("POST", "/api/v1/rollouts",
+                                              {{"name", t.rollout},
+                                               {"release", t.release},
+                                               {"filter", {{"device_type", t.type}}},
+                                               {"waves", waves},
+                                               // MQTT devices are told as each wave starts.
+                                               {"push", s.Uses(Protocol::kMqtt)}},
+                                              201)));
+      }
       rollout_at = WallMs();
       log << "fleet-sim: " << fleet.size() << " devices registered in " << out.register_s
           << " s; rollout started" << std::endl;
@@ -199,11 +280,26 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
       for (size_t k = 0; k < servers.size(); ++k) {
         if (!servers.up(static_cast<int>(k))) continue;
         admin.Use(servers.base(static_cast<int>(k)));
-        auto st = admin.Call("GET", "/api/v1/rollouts/sim", nullptr, 200);
-        if (!st.ok()) continue;
-        state = st->value("state", "");
-        wave = st->value("wave", 0);
-        members = st->value("devices", int64_t{0});
+        bool all = true;
+        for (Target& t : targets) {
+          auto st = admin.Call("GET", "/api/v1/rollouts/" + t.rollout, nullptr, 200);
+          if (!st.ok()) {
+            all = false;
+            break;
+          }
+          t.state = st->value("state", "");
+          t.wave = st->value("wave", 0);
+          t.members = st->value("devices", int64_t{0});
+        }
+        if (!all) continue;
+        // One line for all: the first rollout's wave; the state when they agree.
+        state = targets[0].state;
+        wave = targets[0].wave;
+        members = 0;
+        for (const Target& t : targets) {
+          members += t.members;
+          if (t.state != state) state += " / " + t.state;
+        }
         break;
       }
     }
@@ -274,7 +370,9 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
       out.dispatch_s = (after - rollout_at) / 1000.0;
     }
     // The end: the rollout finished or paused, and no device has anything left to report.
-    if ((state == "finished" || state == "paused") && smp.busy == 0 && fleet.AllReported()) {
+    bool ended = true;
+    for (const Target& t : targets) ended = ended && (t.state == "finished" || t.state == "paused");
+    if (ended && smp.busy == 0 && fleet.AllReported()) {
       out.updated_s = (after - rollout_at) / 1000.0;
       break;
     }
@@ -288,6 +386,11 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   }
   out.final_state = state;
   out.final_wave = wave;
+  std::vector<std::string> releases;
+  for (const Target& t : targets) {
+    out.rollouts.push_back({t.rollout, t.release, t.state, t.wave});
+    releases.push_back(t.release);
+  }
   const FleetCounters& c = fleet.counters();
   out.check_ins = c.check_ins;
   out.check_in_errors = c.check_in_errors;
@@ -312,7 +415,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
     if (!servers.up(static_cast<int>(k))) continue;
     ALOFT_ASSIGN_OR_RETURN(ServerView view,
                            ReadServerView(servers.base(static_cast<int>(k)), servers.admin_token(),
-                                          s.release_name + "@" + s.release_version));
+                                          releases));
     out.checks = Check(fleet, view, c.duplicate_offers);
     break;
   }

@@ -53,8 +53,13 @@ struct RunResult {
   FaultProxy::Counters proxy{};
   bool proxied = false;
   std::vector<double> server_peak_rss_mib, server_cpu_s;
-  std::string final_state;
+  std::string final_state;  // the first rollout's (the boards', else the vehicles')
   int final_wave = 0;
+  struct Rollout {
+    std::string name, release, state;
+    int wave = 0;
+  };
+  std::vector<Rollout> rollouts;  // "sim" (boards) and "sim-car" (vehicles), as they ended
   bool timed_out = false;
   CheckReport checks;
 };
