@@ -3,6 +3,7 @@
 //
 //   aloft-fleet-sim bench/scenarios/smoke.toml --out fleet-out
 //   aloft-fleet-sim scenario.toml --devices 1000   # the scenario, scaled to 1,000 devices
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -90,6 +91,13 @@ int main(int argc, char** argv) {
     work_dir = tmpl;
   }
   // Ctrl-C or a kill: the run ends and the servers and PostgreSQL it started are stopped.
+  // Each MQTT device holds three descriptors, the fault proxy two per connection: take all the
+  // descriptors the system allows this process.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   auto result = aloft::fleetsim::RunScenario(*scenario, {.work_dir = work_dir,

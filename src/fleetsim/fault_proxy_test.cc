@@ -3,13 +3,12 @@
 #include "fleetsim/fault_proxy.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <string>
 #include <thread>
@@ -45,7 +44,8 @@ class Echo {
         std::thread([c] {
           char buf[4096];
           ssize_t n;
-          while ((n = ::read(c, buf, sizeof buf)) > 0) (void)!::write(c, buf, static_cast<size_t>(n));
+          while ((n = ::read(c, buf, sizeof buf)) > 0)
+            (void)!::write(c, buf, static_cast<size_t>(n));
           ::close(c);
         }).detach();
       }

@@ -111,13 +111,12 @@ Status Fleet::Start(int64_t now_ms) {
   now_ms_ = now_ms;
   if (scenario_.Uses(Protocol::kMqtt)) {
     ALOFT_ASSIGN_OR_RETURN(
-        mqtt_, MqttSessions::New(
-                   o_.mqtt_url,
-                   {.on_ready = [this](uint32_t i) { OnMqttReady(i); },
-                    .on_message = [this](uint32_t i, std::string_view topic,
-                                         std::string_view payload) {
-                      OnMqttMessage(i, topic, payload);
-                    }}));
+        mqtt_, MqttSessions::New(o_.mqtt_url, {.on_ready = [this](uint32_t i) { OnMqttReady(i); },
+                                               .on_message =
+                                                   [this](uint32_t i, std::string_view topic,
+                                                          std::string_view payload) {
+                                                     OnMqttMessage(i, topic, payload);
+                                                   }}));
   }
   const int64_t window = scenario_.register_window.count();
   std::uniform_int_distribution<int64_t> spread(0, std::max<int64_t>(window, 0));
@@ -227,11 +226,11 @@ void Fleet::CheckIn(uint32_t i) {
   Device& d = devices_[i];
   d.stage = kCheckingIn;
   const DeviceGroup& g = scenario_.groups[d.group];
-  HttpCall c{.method = "POST",
-             .url = Base(i) + "/device/v1/" + Name(i) + "/check-in",
-             .token = d.registered ? d.token
-                                   : (g.vehicle() ? o_.vehicle_registration : o_.registration),
-             .body = json{{"versions", Versions(i)}}.dump()};
+  HttpCall c{
+      .method = "POST",
+      .url = Base(i) + "/device/v1/" + Name(i) + "/check-in",
+      .token = d.registered ? d.token : (g.vehicle() ? o_.vehicle_registration : o_.registration),
+      .body = json{{"versions", Versions(i)}}.dump()};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, server](HttpResult&& r) {
     if (r.status == 0) MarkDown(server, now_ms_ + 2000);
@@ -290,9 +289,18 @@ void Fleet::TakeAction(uint32_t i, const json& a) {
     return Step(i, now_ms_);
   }
   if (id == d.action && d.outcome != Outcome::kNone) {
-    // Offered again after it was finished here: the server lost the final report (or kept the
-    // action open twice). Told again.
-    ++counters_.duplicate_offers;
+    // Offered again after it was finished here. Over HTTP the server had answered the final
+    // report: it lost it (or kept the action open twice). Over MQTT the broker took the report,
+    // but the server may not have handled it yet (with several aloftd in a shared subscription
+    // a device's report and its next otaCheck may go to different servers). Told again either
+    // way (a report of a closed action is refused, changing nothing).
+    if (IsMqtt(i)) {
+      ++counters_.mqtt_reoffers;
+    } else {
+      ++counters_.duplicate_offers;
+      Note(Name(i) + " (" + ToString(scenario_.groups[d.group].protocol) + "): action " +
+           std::to_string(id) + " offered again after it " + ToString(d.outcome));
+    }
     d.stage = d.outcome == Outcome::kSucceeded ? kFbSuccess : kFbFailure;
     return Step(i, now_ms_);
   }
@@ -454,6 +462,8 @@ void Fleet::OnDownload(uint32_t i, HttpResult&& r) {
   downloads_.erase(i);
   if (!good) {
     ++counters_.bad_downloads;
+    Note(Name(i) + ": download of action " + std::to_string(d.action) + " failed its check (" +
+         std::to_string(dl.got) + " of " + std::to_string(d.size) + " bytes)");
     d.stage = kFbFailure;
     return Step(i, now_ms_);
   }
@@ -464,15 +474,20 @@ void Fleet::OnDownload(uint32_t i, HttpResult&& r) {
   Schedule(i, now_ms_ + std::max<int64_t>(transfer_ms - took, 0));
 }
 
+void Fleet::Note(const std::string& line) {
+  if (notes_.size() < 10) notes_.push_back(line);
+}
+
 void Fleet::Finish(uint32_t i, Outcome o) {
   Device& d = devices_[i];
+  const bool again = d.outcome == o;  // its final report told again (TakeAction)
   d.outcome = o;
   d.path.clear();
   d.path.shrink_to_fit();
   d.sha256.clear();
   d.sha256.shrink_to_fit();
   downloads_.erase(i);
-  switch (o) {
+  switch (again ? Outcome::kNone : o) {
     case Outcome::kSucceeded:
       ++counters_.succeeded;
       break;

@@ -55,6 +55,9 @@ struct FleetCounters {
   // MQTT devices: otaCheck events answered, commands pushed to idle devices (not answers), reports
   // acknowledged by the broker and sent again after a lost connection.
   uint64_t mqtt_checks = 0, mqtt_pushes = 0, mqtt_reports = 0, mqtt_report_retries = 0;
+  // MQTT devices offered their finished action again in an otaCheck answer: their final report
+  // (taken by the broker) not yet handled by a server; told again.
+  uint64_t mqtt_reoffers = 0;
   uint64_t ddi_polls = 0, ddi_deployments = 0;  // DDI devices: polls and deploymentBase reads
 };
 
@@ -65,10 +68,10 @@ std::string PathOf(const std::string& url);
 class Fleet {
  public:
   struct Options {
-    std::vector<std::string> servers;  // aloftd base URLs; device i starts on i % n
-    std::string registration;          // a registration token of `device_type`
-    std::string mqtt_url{};            // the broker, for devices of protocol mqtt
-    std::string admin_token{};         // adds the devices of protocol ddi (as operators do)
+    std::vector<std::string> servers;    // aloftd base URLs; device i starts on i % n
+    std::string registration;            // a registration token of `device_type`
+    std::string mqtt_url{};              // the broker, for devices of protocol mqtt
+    std::string admin_token{};           // adds the devices of protocol ddi (as operators do)
     std::string vehicle_registration{};  // a registration token of the vehicles' type
     uint64_t seed = 1;
   };
@@ -96,6 +99,8 @@ class Fleet {
   DeviceRecord Record(size_t i) const;
   std::string Name(size_t i) const;
   const FleetCounters& counters() const { return counters_; }
+  // The first few oddities seen (a download that failed its hash, an action offered again).
+  const std::vector<std::string>& notes() const { return notes_; }
   // The MQTT sessions' own counters (connects, refusals, drops); zero without MQTT devices.
   MqttSessions::Counters mqtt_counters() const;
   // Check-in latencies since the last call (the window) and over the whole run.
@@ -119,6 +124,7 @@ class Fleet {
   void OnDownload(uint32_t i, HttpResult&& r);
   void Install(uint32_t i);
   void AfterFeedback(uint32_t i, uint8_t stage);
+  void Note(const std::string& line);
   // What it runs, as a check-in's "versions": {"main": v}, or a vehicle's {"ecm": v, ...}.
   nlohmann::json Versions(uint32_t i) const;
   // A report's progress and details (a vehicle's ECUs); empty for other devices.
@@ -151,6 +157,7 @@ class Fleet {
   std::unordered_map<uint32_t, std::unique_ptr<Download>> downloads_;
   std::unique_ptr<MqttSessions> mqtt_;
   std::vector<pollfd> fds_;
+  std::vector<std::string> notes_;
   struct Due {
     int64_t at;
     uint32_t device, gen;

@@ -122,12 +122,11 @@ void Fleet::DdiDeployment(uint32_t i, int64_t action, const std::string& path) {
     }
     json a = {{"id", action}, {"install", deployment.value("update", "") != "skip"}};
     if (artifact.is_object()) {
-      a["download"] = {
-          {"url", artifact.value("_links", json::object())
-                      .value("download-http", json::object())
-                      .value("href", "")},
-          {"sha256", artifact.value("hashes", json::object()).value("sha256", "")},
-          {"size", artifact.value("size", uint64_t{0})}};
+      a["download"] = {{"url", artifact.value("_links", json::object())
+                                   .value("download-http", json::object())
+                                   .value("href", "")},
+                       {"sha256", artifact.value("hashes", json::object()).value("sha256", "")},
+                       {"size", artifact.value("size", uint64_t{0})}};
     }
     TakeAction(i, a);
   });

@@ -43,19 +43,20 @@ void Fleet::MqttReport(uint32_t i, uint8_t stage, const char* status) {
   json report = {{"id", d.action}, {"status", status}};
   Describe(i, stage, report);
   const uint32_t gen = d.gen;
-  mqtt_->Publish(i, mqtt::UpTopic(Name(i), "report"), report.dump(), [this, i, stage, gen](bool acked) {
-    Device& dev = devices_[i];
-    if (dev.gen != gen || dev.stage != kInFlight) return;  // overtaken
-    if (!acked) {
-      ++counters_.mqtt_report_retries;
-      dev.stage = stage;  // the same report again once the session is back
-      Schedule(i, Backoff(i));
-      return;
-    }
-    ++counters_.mqtt_reports;
-    ++counters_.feedbacks;
-    AfterFeedback(i, stage);
-  });
+  mqtt_->Publish(i, mqtt::UpTopic(Name(i), "report"), report.dump(),
+                 [this, i, stage, gen](bool acked) {
+                   Device& dev = devices_[i];
+                   if (dev.gen != gen || dev.stage != kInFlight) return;  // overtaken
+                   if (!acked) {
+                     ++counters_.mqtt_report_retries;
+                     dev.stage = stage;  // the same report again once the session is back
+                     Schedule(i, Backoff(i));
+                     return;
+                   }
+                   ++counters_.mqtt_reports;
+                   ++counters_.feedbacks;
+                   AfterFeedback(i, stage);
+                 });
 }
 
 void Fleet::OnMqttReady(uint32_t i) {

@@ -26,7 +26,15 @@ size_t OnBody(char* data, size_t size, size_t n, void* p) {
   if (t->call.keep_body) {
     t->result.body.append(data, len);
   } else if (t->on_data) {
-    t->on_data(data, len);
+    // Only a successful answer's body is the resource: an error's (503 while the database
+    // restarts, say) must not reach a download's hash.
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status / 100 == 2) {
+      t->on_data(data, len);
+    } else {
+      t->result.bytes -= len;
+    }
   }
   return len;
 }
@@ -87,7 +95,8 @@ void HttpEngine::Start(std::unique_ptr<Transfer> t) {
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   if (!c.token.empty()) {
     t->headers = curl_slist_append(
-        t->headers, ("Authorization: " + (c.scheme.empty() ? "Bearer" : c.scheme) + " " + c.token).c_str());
+        t->headers,
+        ("Authorization: " + (c.scheme.empty() ? "Bearer" : c.scheme) + " " + c.token).c_str());
   }
   if (c.method == "POST") {
     t->headers = curl_slist_append(t->headers, "Content-Type: application/json");

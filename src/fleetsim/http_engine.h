@@ -27,7 +27,7 @@ struct HttpCall {
   std::string url{};
   std::string token{};   // "Authorization: Bearer" when not empty
   std::string scheme{};  // instead of Bearer ("TargetToken": hawkBit DDI)
-  std::string body{};   // JSON, for POST
+  std::string body{};    // JSON, for POST
   uint64_t range_from = 0;
   uint64_t range_to = 0;     // a Range request when above range_from
   bool keep_body = true;     // false: only its length and SHA-256 (downloads)

@@ -32,8 +32,7 @@ struct MqttSessions::Session {
   std::unordered_map<int, std::function<void(bool)>> pending;  // by message id
 };
 
-Result<std::unique_ptr<MqttSessions>> MqttSessions::New(const std::string& url,
-                                                        Handlers handlers) {
+Result<std::unique_ptr<MqttSessions>> MqttSessions::New(const std::string& url, Handlers handlers) {
   ALOFT_ASSIGN_OR_RETURN(mqtt::Url u, mqtt::ParseUrl(url));
   if (u.tls) return Error(Code::kInvalidArgument, url + ": the simulator's devices speak mqtt://");
   static std::once_flag init;
@@ -163,9 +162,9 @@ void MqttSessions::OnPublish(mosquitto*, void* p, int mid) {
 void MqttSessions::OnMessage(mosquitto*, void* p, const mosquitto_message* msg) {
   auto& s = *static_cast<Session*>(p);
   if (!s.owner->h_.on_message) return;
-  s.owner->h_.on_message(
-      s.id, msg->topic,
-      std::string_view(static_cast<const char*>(msg->payload), static_cast<size_t>(msg->payloadlen)));
+  s.owner->h_.on_message(s.id, msg->topic,
+                         std::string_view(static_cast<const char*>(msg->payload),
+                                          static_cast<size_t>(msg->payloadlen)));
 }
 
 void MqttSessions::OnDisconnect(mosquitto*, void* p, int) {

@@ -35,7 +35,7 @@ class MqttSessions {
     std::function<void(uint32_t id, std::string_view topic, std::string_view payload)> on_message;
   };
   struct Counters {
-    uint64_t connects = 0, refused = 0, drops = 0;  // accepted, refused, lost connections
+    uint64_t connects = 0, refused = 0, drops = 0;   // accepted, refused, lost connections
     uint64_t published = 0, acked = 0, unacked = 0;  // unacked: lost with their connection
   };
   // `url`: mqtt://host:port.

@@ -29,8 +29,9 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << "\nscenario " << s.name << ": " << s.devices() << " devices, " << s.servers << " aloftd on "
     << s.database << "\n";
   for (const auto& ro : r.rollouts) {
-    t << Row("rollout " + ro.name + " (" + ro.release + ")",
-             ro.state + " at wave " + std::to_string(ro.wave) + (r.timed_out ? " (TIMED OUT)" : ""));
+    t << Row(
+        "rollout " + ro.name + " (" + ro.release + ")",
+        ro.state + " at wave " + std::to_string(ro.wave) + (r.timed_out ? " (TIMED OUT)" : ""));
   }
   t << Row("registration (all devices)", Fixed(r.register_s) + " s");
   t << Row("dispatch (every member offered)",
@@ -46,7 +47,8 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
   t << Row("check-in latency p50 / p99",
            Fixed(r.check_in_p50_ms, 2) + " / " + Fixed(r.check_in_p99_ms, 2) + " ms");
   t << Row("downloads", std::to_string(r.downloads) + " (" + std::to_string(r.download_drops) +
-                            " dropped and resumed)");
+                            " dropped and resumed, " + std::to_string(r.fleet.bad_downloads) +
+                            " failed their hash)");
   t << Row("power cuts during install", std::to_string(r.power_cuts));
   t << Row("status reports",
            std::to_string(r.feedbacks) + " (" + std::to_string(r.feedback_retries) + " retried)");
@@ -54,17 +56,20 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
     t << Row("MQTT sessions", std::to_string(r.mqtt.connects) + " connects, " +
                                   std::to_string(r.mqtt.refused) + " refused, " +
                                   std::to_string(r.mqtt.drops) + " dropped");
-    t << Row("MQTT otaCheck answers / pushes", std::to_string(r.fleet.mqtt_checks) + " / " +
-                                                   std::to_string(r.fleet.mqtt_pushes));
+    t << Row("MQTT otaCheck answers / pushes",
+             std::to_string(r.fleet.mqtt_checks) + " / " + std::to_string(r.fleet.mqtt_pushes));
     t << Row("MQTT reports", std::to_string(r.fleet.mqtt_reports) + " (" +
                                  std::to_string(r.fleet.mqtt_report_retries) +
                                  " sent again after a lost connection)");
+    t << Row("MQTT final reports told again",
+             std::to_string(r.fleet.mqtt_reoffers) +
+                 " (an otaCheck answered before a server handled the report)");
     t << Row("Mosquitto CPU / peak RSS",
              Fixed(r.broker_cpu_s) + " s / " + Fixed(r.broker_peak_rss_mib) + " MiB");
   }
   if (s.Uses(Protocol::kDdi)) {
-    t << Row("DDI polls / deploymentBase reads", std::to_string(r.fleet.ddi_polls) + " / " +
-                                                     std::to_string(r.fleet.ddi_deployments));
+    t << Row("DDI polls / deploymentBase reads",
+             std::to_string(r.fleet.ddi_polls) + " / " + std::to_string(r.fleet.ddi_deployments));
   }
   if (r.proxied) {
     t << Row("fault proxy", std::to_string(r.proxy.connections) + " connections, " +
@@ -91,6 +96,10 @@ void PrintSummary(const Scenario& s, const RunResult& r, std::ostream& out) {
                          ", wrong version: " + std::to_string(r.checks.wrong_version) +
                          (s.HasVehicles() ? ", mixed: " + std::to_string(r.checks.mixed) : ""));
   for (const std::string& e : r.checks.examples) t << "    " << e << "\n";
+  if (!r.notes.empty()) {
+    t << "  noted:\n";
+    for (const std::string& n : r.notes) t << "    " << n << "\n";
+  }
   if (!r.events.empty()) {
     t << "  events:\n";
     for (const std::string& e : r.events) t << "    " << e << "\n";

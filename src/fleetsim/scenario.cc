@@ -55,10 +55,9 @@ Status Faults(const std::string& where, const toml::table& t, DeviceFaults& f) {
 
 Result<DeviceGroup> Group(const std::string& where, const toml::table& t) {
   TomlReader r(where, t);
-  ALOFT_RETURN_IF_ERROR(r.Known(
-      {"name", "count", "protocol", "version", "poll_s", "bandwidth_kbps", "install_s", "reboot_s",
-       "faults", "ecus", "parallel_ecus"},
-      kDoc));
+  ALOFT_RETURN_IF_ERROR(r.Known({"name", "count", "protocol", "version", "poll_s", "bandwidth_kbps",
+                                 "install_s", "reboot_s", "faults", "ecus", "parallel_ecus"},
+                                kDoc));
   DeviceGroup g;
   ALOFT_RETURN_IF_ERROR(r.Str("name", g.name));
   std::string protocol = "native";
@@ -84,9 +83,9 @@ Result<DeviceGroup> Group(const std::string& where, const toml::table& t) {
   ALOFT_RETURN_IF_ERROR(Seconds(where, t, "reboot_s", g.reboot));
   ALOFT_RETURN_IF_ERROR(r.StrList("ecus", g.ecus));
   for (const std::string& ecu : g.ecus) {
-    const bool good = !ecu.empty() && ecu.size() <= 32 && ecu != "main" &&
-                      ecu.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
-                          std::string::npos;
+    const bool good =
+        !ecu.empty() && ecu.size() <= 32 && ecu != "main" &&
+        ecu.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
     if (!good) {
       return Bad(where, "ecus",
                  "'" + ecu + "' is not a module name (a-z, 0-9, _ and -, up to 32, not main)");
@@ -276,8 +275,8 @@ std::string Event::Describe() const {
     case Kind::kRestartBroker:
       return when + ": restart the MQTT broker";
     case Kind::kCutNetwork:
-      return when + ": cut the network for " + std::to_string(duration.count() / 1000.0).substr(0, 5) +
-             " s";
+      return when + ": cut the network for " +
+             std::to_string(duration.count() / 1000.0).substr(0, 5) + " s";
     case Kind::kFaults:
       return when + ": faults now health_fail " + std::to_string(faults.health_fail) +
              ", power_cut " + std::to_string(faults.power_cut);

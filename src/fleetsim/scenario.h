@@ -35,9 +35,9 @@ struct DeviceGroup {
   std::string name = "devices";
   uint32_t count = 0;
   Protocol protocol = Protocol::kNative;
-  std::string version = "1.0.0";           // what they run at the start
-  std::chrono::milliseconds poll{60'000};  // between check-ins without an action (jittered)
-  uint64_t bandwidth_bps = 1'000'000;      // download speed, bytes per second
+  std::string version = "1.0.0";             // what they run at the start
+  std::chrono::milliseconds poll{60'000};    // between check-ins without an action (jittered)
+  uint64_t bandwidth_bps = 1'000'000;        // download speed, bytes per second
   std::chrono::milliseconds install{5'000};  // a vehicle: per ECU
   std::chrono::milliseconds reboot{2'000};   // a power cut's restart
   DeviceFaults faults{};

@@ -24,17 +24,44 @@ namespace aloft::fleetsim {
 
 namespace {
 
-// Runs `command` through the shell; its standard output (trimmed), or why it failed.
+// Runs `command` through the shell; its standard output (trimmed), or why it failed. Not
+// popen: the child must not inherit the simulator's descriptors (thousands of device sockets),
+// or a broker it starts keeps them, and their limit, for its whole life.
 Result<std::string> Shell(const std::string& command) {
-  FILE* p = ::popen(command.c_str(), "r");
-  if (!p) return Error(Code::kUnavailable, "cannot run: " + command);
-  std::string out;
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return ErrnoError("fork", errno);
+  }
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::close_range(3, ~0U, 0);
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
   char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (status != 0) return Error(Code::kUnavailable, command + " failed: " + out);
-  return out;
+  for (;;) {
+    const ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Error(Code::kUnavailable, command + " failed: " + text);
+  }
+  return text;
 }
 
 }  // namespace
@@ -136,16 +163,16 @@ Status Servers::StartPostgres() {
 Status Servers::StartBroker() {
   broker_dir_ = o_.work_dir + "/broker";
   if (broker_port_ == 0) broker_port_ = FreePort();
-  ALOFT_ASSIGN_OR_RETURN(broker_url_, Shell("'" + o_.scripts_dir + "/mqtt.sh' start '" +
-                                            broker_dir_ + "' " + std::to_string(broker_port_) +
-                                            " 2>&1"));
+  ALOFT_ASSIGN_OR_RETURN(broker_url_,
+                         Shell("'" + o_.scripts_dir + "/mqtt.sh' start '" + broker_dir_ + "' " +
+                               std::to_string(broker_port_) + " 2>&1"));
   return OkStatus();
 }
 
 Status Servers::RestartBroker() {
   if (broker_dir_.empty()) return Error(Code::kInvalidArgument, "no MQTT broker to restart");
-  ALOFT_ASSIGN_OR_RETURN(broker_url_,
-                         Shell("'" + o_.scripts_dir + "/mqtt.sh' restart '" + broker_dir_ + "' 2>&1"));
+  ALOFT_ASSIGN_OR_RETURN(
+      broker_url_, Shell("'" + o_.scripts_dir + "/mqtt.sh' restart '" + broker_dir_ + "' 2>&1"));
   return OkStatus();
 }
 
@@ -207,6 +234,8 @@ Status Servers::StartServer(int k) {
     // It dies with the simulator, even one killed with SIGKILL.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(1);
+    // None of the simulator's descriptors (device sockets by the thousand) go with it.
+    ::close_range(3, ~0U, 0);
     const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       ::dup2(fd, 2);
@@ -219,7 +248,7 @@ Status Servers::StartServer(int k) {
   }
   p.pid = pid;
   // Up once its log says it listens (after what the log held before).
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 1200; ++i) {
     std::ifstream in(p.log);
     in.seekg(static_cast<std::streamoff>(log_before));
     std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -232,7 +261,7 @@ Status Servers::StartServer(int k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return Error(Code::kUnavailable,
-               "aloftd " + std::to_string(k) + " did not listen within 15 s (see " + p.log + ")");
+               "aloftd " + std::to_string(k) + " did not listen within 60 s (see " + p.log + ")");
 }
 
 Status Servers::Kill(int k) {

@@ -8,14 +8,14 @@
 #include <random>
 
 #include "client/http_client.h"
+#include "core/clock.h"
 #include "core/file.h"
+#include "core/progress.h"
+#include "crypto/keys.h"
 #include "fleetsim/fleet.h"
 #include "fleetsim/http_engine.h"
 #include "fleetsim/servers.h"
 #include "pkg/package.h"
-#include "core/clock.h"
-#include "crypto/keys.h"
-#include "core/progress.h"
 
 namespace aloft::fleetsim {
 
@@ -149,12 +149,11 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
     }
     const std::string artifact = o.work_dir + "/release.bin";
     ALOFT_RETURN_IF_ERROR(RandomFile(artifact, s.release_size, o.seed));
-    ALOFT_RETURN_IF_ERROR(
-        Done(admin.Call("POST",
-                        "/api/v1/releases?name=" + s.release_name + "&version=" +
-                            s.release_version +
-                            "&device_type=sim-board&module=main&filename=release.bin",
-                        nullptr, 201, artifact)));
+    ALOFT_RETURN_IF_ERROR(Done(
+        admin.Call("POST",
+                   "/api/v1/releases?name=" + s.release_name + "&version=" + s.release_version +
+                       "&device_type=sim-board&module=main&filename=release.bin",
+                   nullptr, 201, artifact)));
   }
   auto registration = [&targets](const std::string& type) {
     for (const Target& t : targets) {
@@ -169,7 +168,8 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   std::unique_ptr<FaultProxy> proxy;
   if (s.Proxied()) {
     std::vector<uint16_t> upstreams;
-    for (size_t k = 0; k < servers.size(); ++k) upstreams.push_back(servers.port(static_cast<int>(k)));
+    for (size_t k = 0; k < servers.size(); ++k)
+      upstreams.push_back(servers.port(static_cast<int>(k)));
     if (!device_mqtt.empty()) upstreams.push_back(servers.broker_port());
     ALOFT_ASSIGN_OR_RETURN(proxy, FaultProxy::Start(upstreams));
     for (size_t k = 0; k < servers.size(); ++k) {
@@ -242,15 +242,20 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
         if (!due) continue;
         done_events[e] = true;
         Status st = OkStatus();
+        std::string took;
         switch (ev.kind) {
           case Event::Kind::kKillServer:
             st = servers.Kill(ev.server);
             fleet.MarkDown(static_cast<size_t>(ev.server), INT64_MAX);
             break;
-          case Event::Kind::kStartServer:
+          case Event::Kind::kStartServer: {
+            const int64_t asked = WallMs();
             st = servers.StartServer(ev.server);
             fleet.MarkUp(static_cast<size_t>(ev.server));
+            took = " (listening after " + std::to_string((WallMs() - asked) / 1000.0).substr(0, 4) +
+                   " s)";
             break;
+          }
           case Event::Kind::kRestartPostgres:
             st = servers.RestartPostgres();
             break;
@@ -264,8 +269,8 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
             fleet.SetFaults(ev.faults);
             break;
         }
-        const std::string line = std::to_string((WallMs() - rollout_at) / 1000.0).substr(0, 5) +
-                                 " s: " + ev.Describe() +
+        const std::string line = std::to_string((after - rollout_at) / 1000.0).substr(0, 5) +
+                                 " s: " + ev.Describe() + took +
                                  (st.ok() ? "" : " FAILED: " + st.error().message());
         out.events.push_back(line);
         log << "fleet-sim: " << line << std::endl;
@@ -400,6 +405,7 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   out.feedbacks = c.feedbacks;
   out.feedback_retries = c.feedback_retries;
   out.fleet = c;
+  out.notes = fleet.notes();
   out.mqtt = fleet.mqtt_counters();
   if (proxy) {
     out.proxied = true;
@@ -413,9 +419,8 @@ Result<RunResult> RunScenario(const Scenario& s, const RunOptions& o) {
   // The checks, against a server that is up.
   for (size_t k = 0; k < servers.size(); ++k) {
     if (!servers.up(static_cast<int>(k))) continue;
-    ALOFT_ASSIGN_OR_RETURN(ServerView view,
-                           ReadServerView(servers.base(static_cast<int>(k)), servers.admin_token(),
-                                          releases));
+    ALOFT_ASSIGN_OR_RETURN(ServerView view, ReadServerView(servers.base(static_cast<int>(k)),
+                                                           servers.admin_token(), releases));
     out.checks = Check(fleet, view, c.duplicate_offers);
     break;
   }

@@ -49,6 +49,7 @@ struct RunResult {
   double pg_cpu_s = 0;
   double broker_cpu_s = 0, broker_peak_rss_mib = 0;  // Mosquitto, with MQTT devices
   FleetCounters fleet{};
+  std::vector<std::string> notes;  // the fleet's first oddities
   MqttSessions::Counters mqtt{};
   FaultProxy::Counters proxy{};
   bool proxied = false;
