@@ -349,18 +349,22 @@ void Fleet::Feedback(uint32_t i, const char* status) {
              .body = report.dump()};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, stage, server](HttpResult&& r) {
-    if (r.status == 0 || r.status >= 500) {
-      if (r.status == 0) MarkDown(server, now_ms_ + 2000);
-      ++counters_.feedback_retries;
-      devices_[i].stage = stage;  // the same report again, later
-      Schedule(i, Backoff(i));
-      return;
-    }
     // 2xx taken; 409: the action is already closed (a report whose answer was lost came
     // through): either way this report is done with.
-    ++counters_.feedbacks;
-    AfterFeedback(i, stage);
+    OnFeedback(i, stage, server, r.status);
   });
+}
+
+void Fleet::OnFeedback(uint32_t i, uint8_t stage, size_t server, long status) {
+  if (status == 0 || status >= 500) {
+    if (status == 0) MarkDown(server, now_ms_ + 2000);
+    ++counters_.feedback_retries;
+    devices_[i].stage = stage;  // the same report again, later
+    Schedule(i, Backoff(i));
+    return;
+  }
+  ++counters_.feedbacks;
+  AfterFeedback(i, stage);
 }
 
 void Fleet::AfterFeedback(uint32_t i, uint8_t stage) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <queue>
@@ -123,6 +124,8 @@ class Fleet {
   void StartDownload(uint32_t i);
   void OnDownload(uint32_t i, HttpResult&& r);
   void Install(uint32_t i);
+  // A report's answer (HTTP `status`, 0: none): sent again later, or the next stage.
+  void OnFeedback(uint32_t i, uint8_t stage, size_t server, long status);
   void AfterFeedback(uint32_t i, uint8_t stage);
   void Note(const std::string& line);
   // What it runs, as a check-in's "versions": {"main": v}, or a vehicle's {"ecm": v, ...}.
@@ -141,6 +144,9 @@ class Fleet {
   bool IsDdi(uint32_t i) const;
   std::string DdiRoot(uint32_t i);
   void DdiRegister(uint32_t i);
+  // A DDI GET with the device's TargetToken: `then` with its JSON answer, or a backoff.
+  void DdiGet(uint32_t i, const std::string& url,
+              std::function<void(const nlohmann::json&, int64_t latency_us)> then);
   void DdiPoll(uint32_t i);
   void DdiDeployment(uint32_t i, int64_t action, const std::string& path);
   void DdiFeedback(uint32_t i, uint8_t stage, const char* status);

@@ -61,14 +61,14 @@ void Fleet::DdiRegister(uint32_t i) {
   });
 }
 
-void Fleet::DdiPoll(uint32_t i) {
+void Fleet::DdiGet(uint32_t i, const std::string& url,
+                   std::function<void(const json&, int64_t latency_us)> then) {
   Device& d = devices_[i];
   d.stage = kCheckingIn;
-  HttpCall c{.method = "GET", .url = DdiRoot(i), .token = d.token, .scheme = "TargetToken"};
+  HttpCall c{.method = "GET", .url = url, .token = d.token, .scheme = "TargetToken"};
   const size_t server = ServerFor(i);
-  http_.Submit(std::move(c), [this, i, server](HttpResult&& r) {
-    Device& dev = devices_[i];
-    dev.stage = kIdle;
+  http_.Submit(std::move(c), [this, i, server, then = std::move(then)](HttpResult&& r) {
+    devices_[i].stage = kIdle;
     const json answer = json::parse(r.body, nullptr, false);
     if (r.status != 200 || !answer.is_object()) {
       if (r.status == 0) MarkDown(server, now_ms_ + 2000);
@@ -76,10 +76,17 @@ void Fleet::DdiPoll(uint32_t i) {
       Schedule(i, Backoff(i));
       return;
     }
+    then(answer, r.latency_us);
+  });
+}
+
+void Fleet::DdiPoll(uint32_t i) {
+  DdiGet(i, DdiRoot(i), [this, i](const json& answer, int64_t latency_us) {
+    Device& dev = devices_[i];
     ++counters_.check_ins;
     ++counters_.ddi_polls;
-    window_.Add(r.latency_us);
-    all_.Add(r.latency_us);
+    window_.Add(latency_us);
+    all_.Add(latency_us);
     dev.tries = 0;
     // What it runs is what its last closed + success told (nothing before that).
     dev.reported = dev.new_version;
@@ -97,20 +104,7 @@ void Fleet::DdiPoll(uint32_t i) {
 }
 
 void Fleet::DdiDeployment(uint32_t i, int64_t action, const std::string& path) {
-  Device& d = devices_[i];
-  d.stage = kCheckingIn;
-  HttpCall c{.method = "GET", .url = Base(i) + path, .token = d.token, .scheme = "TargetToken"};
-  const size_t server = ServerFor(i);
-  http_.Submit(std::move(c), [this, i, action, server](HttpResult&& r) {
-    Device& dev = devices_[i];
-    dev.stage = kIdle;
-    const json answer = json::parse(r.body, nullptr, false);
-    if (r.status != 200 || !answer.is_object()) {
-      if (r.status == 0) MarkDown(server, now_ms_ + 2000);
-      ++counters_.check_in_errors;
-      Schedule(i, Backoff(i));
-      return;
-    }
+  DdiGet(i, Base(i) + path, [this, i, action](const json& answer, int64_t) {
     ++counters_.ddi_deployments;
     // The first chunk's first artifact, as the native action's download.
     const json deployment = answer.value("deployment", json::object());
@@ -161,16 +155,8 @@ void Fleet::DdiFeedback(uint32_t i, uint8_t stage, const char* status) {
              .body = body.dump()};
   const size_t server = ServerFor(i);
   http_.Submit(std::move(c), [this, i, stage, server](HttpResult&& r) {
-    if (r.status == 0 || r.status >= 500) {
-      if (r.status == 0) MarkDown(server, now_ms_ + 2000);
-      ++counters_.feedback_retries;
-      devices_[i].stage = stage;
-      Schedule(i, Backoff(i));
-      return;
-    }
     // 200 taken; 410: the action is closed already (a feedback whose answer was lost).
-    ++counters_.feedbacks;
-    AfterFeedback(i, stage);
+    OnFeedback(i, stage, server, r.status);
   });
 }
 
