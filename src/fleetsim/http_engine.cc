@@ -141,10 +141,10 @@ size_t HttpEngine::Poll(int timeout_ms, std::vector<pollfd>* extra) {
                        0});
     }
   }
-  if (running_ > 0 || !waits.empty()) {
-    curl_multi_poll(m, waits.data(), static_cast<unsigned>(waits.size()), timeout_ms, nullptr);
-    curl_multi_perform(m, &still);
-  }
+  // Waits even with nothing in flight (curl_multi_poll does, where curl_multi_wait would not):
+  // an idle fleet must sleep until its next device is due, not spin on the clock.
+  curl_multi_poll(m, waits.data(), static_cast<unsigned>(waits.size()), timeout_ms, nullptr);
+  curl_multi_perform(m, &still);
   // curl_multi_poll wakes for them but does not say which (this libcurl sets no revents).
   if (extra && !extra->empty()) ::poll(extra->data(), extra->size(), 0);
   size_t ended = 0;
