@@ -527,8 +527,7 @@ int Fleet::Batches(uint32_t i) const {
   const DeviceGroup& g = scenario_.groups[devices_[i].group];
   if (!g.vehicle()) return 1;
   const int n = static_cast<int>(g.ecus.size());
-  const int at_once = g.parallel_ecus > 0 ? std::min(g.parallel_ecus, n) : n;
-  return (n + at_once - 1) / at_once;
+  return (n + g.ecus_at_once() - 1) / g.ecus_at_once();
 }
 
 void Fleet::Describe(uint32_t i, uint8_t stage, json& report) const {
@@ -536,7 +535,7 @@ void Fleet::Describe(uint32_t i, uint8_t stage, json& report) const {
   const DeviceGroup& g = scenario_.groups[d.group];
   if (!g.vehicle()) return;
   const int n = static_cast<int>(g.ecus.size());
-  const int at_once = g.parallel_ecus > 0 ? std::min(g.parallel_ecus, n) : n;
+  const int at_once = g.ecus_at_once();
   std::string details;
   auto line = [&details](const std::string& text) {
     details += (details.empty() ? "" : "\n") + text;

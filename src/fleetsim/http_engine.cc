@@ -15,6 +15,7 @@ struct HttpEngine::Transfer {
   curl_slist* headers = nullptr;
   CURL* easy = nullptr;
   std::chrono::steady_clock::time_point started;
+  int body_ok = -1;  // its answer's status is 2xx (1) or not (0); -1: not asked yet
 };
 
 namespace {
@@ -28,9 +29,12 @@ size_t OnBody(char* data, size_t size, size_t n, void* p) {
   } else if (t->on_data) {
     // Only a successful answer's body is the resource: an error's (503 while the database
     // restarts, say) must not reach a download's hash.
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status / 100 == 2) {
+    if (t->body_ok < 0) {  // once per answer, not per piece of it
+      long status = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+      t->body_ok = status / 100 == 2;
+    }
+    if (t->body_ok) {
       t->on_data(data, len);
     } else {
       t->result.bytes -= len;

@@ -46,6 +46,11 @@ struct DeviceGroup {
   std::vector<std::string> ecus{};
   int parallel_ecus = 0;  // 0: all at once
   bool vehicle() const { return !ecus.empty(); }
+  // ECUs flashed at once (all of them when parallel_ecus is 0 or above their number).
+  int ecus_at_once() const {
+    const int n = static_cast<int>(ecus.size());
+    return parallel_ecus > 0 && parallel_ecus < n ? parallel_ecus : n;
+  }
 };
 
 struct Wave {
